@@ -1,0 +1,41 @@
+"""snngen: a compiler from spiking-network equations to fused, cached sparse kernels.
+
+The pipeline, each stage printable with :func:`show`::
+
+    text -> NeuronModel/SynapseModel -> DiscreteModel -> Program -> source -> compiled
+
+>>> import snngen as sg
+>>> lif = sg.NeuronModel("dv/dt = -v / tau : 1", threshold="v > 1", reset="v = 0")
+>>> print(sg.discretise(lif))  # doctest: +NORMALIZE_WHITESPACE
+DiscreteModel 'neuron' (method: exact)
+  once per run:
+    _k0 = exp(-dt/tau)
+  every step:
+    v <- _k0*v
+  spike if: v > 1
+  on spike: v = 0
+"""
+
+__version__ = "0.1.0"
+
+from . import units  # noqa: E402
+from .connectivity import (AllToAll, Explicit, FixedInDegree, FixedOutDegree,  # noqa: E402
+                           FixedProbability, OneToOne)
+from .errors import (BackendUnsupported, CacheError, ConnectivityError,  # noqa: E402
+                     EquationError, IntegrationError, MissingParameterError,
+                     NetworkTooLargeError, NumericalError, SnngenError, UnitError,
+                     UnknownNameError)
+from .integrate import DiscreteModel, discretise  # noqa: E402
+from .model import NeuronModel, SynapseModel  # noqa: E402
+from .runtime.network import Network, Normal, TimedArray, Uniform  # noqa: E402
+from .runtime.simulator import Simulator  # noqa: E402
+from .show import show  # noqa: E402
+
+__all__ = [
+    "AllToAll", "BackendUnsupported", "CacheError", "ConnectivityError", "DiscreteModel",
+    "EquationError", "Explicit", "FixedInDegree", "FixedOutDegree", "FixedProbability",
+    "IntegrationError", "MissingParameterError", "Network", "NetworkTooLargeError",
+    "NeuronModel", "Normal", "NumericalError", "OneToOne", "Simulator", "SnngenError",
+    "SynapseModel", "TimedArray", "Uniform", "UnitError", "UnknownNameError", "discretise",
+    "show", "units",
+]

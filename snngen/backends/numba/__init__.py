@@ -1,0 +1,86 @@
+"""The Numba (CPU) backend: render to a real .py file in the cache, import it, compile once.
+
+Numba's own on-disk cache (``cache=True``) keys on the file's contents, so a file named by the
+hash of its text is compiled once per machine and loaded by every later process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+
+from ... import cache
+from ...errors import CacheError
+
+
+class NumbaBackend:
+    name = "numba"
+
+    def version_key(self) -> str:
+        import numba
+
+        from ..templates import template_dir
+        tpl = (template_dir() / "numba" / "program.py.j2").read_text()
+        return f"numba {numba.__version__} template {cache.digest(tpl)[:16]}"
+
+    def load_or_generate(self, net, key: str):
+        """Return (module, path) for the structure ``key``, generating it if needed."""
+        entry = cache.read_index(key)
+        if entry is not None:
+            cache.STATS["index_hits"] += 1
+            path = cache.cache_dir() / entry["source"]
+            return self._import(path), path
+        from ...ir.lower import lower
+        from ...ir.verify import verify
+        from .render import render
+        lowered = lower(net)
+        verify(lowered.program)
+        source = render(lowered.program, lowered.constants)
+        cache.STATS["rendered"] += 1
+        sha = cache.digest(source)
+        rel = f"numba/snngen_{sha[:20]}.py"
+        path = cache.cache_dir() / rel
+        with cache.lock():
+            try:
+                if not path.exists() or cache.digest(path.read_text()) != sha:
+                    cache.write_atomic(path, source)
+                cache.write_index(key, {"source": rel, "sha256": sha})
+            except OSError as err:
+                raise CacheError(f"cannot write the kernel cache at {path.parent}: {err}. "
+                                 "Set SNNGEN_CACHE_DIR to a writable folder.") from err
+        return self._import(path), path
+
+    @staticmethod
+    def _import(path):
+        name = path.stem
+        if name in sys.modules:
+            return sys.modules[name]
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception:
+            del sys.modules[name]
+            raise
+        return module
+
+    def compile(self, module, args) -> int:
+        """Compile (or load from Numba's cache) ``run`` for these argument types."""
+        import numba
+        import numpy as np
+        run = module.run
+        types = (numba.typeof(0), numba.typeof(0), numba.typeof(0),
+                 numba.typeof(np.zeros(3, np.int64))) + tuple(numba.typeof(a) for a in args)
+        if types in run.overloads:
+            return 0
+        before = sum(run.stats.cache_misses.values())
+        t0 = time.perf_counter()
+        with cache.lock():
+            run.compile(types)
+        compiled = sum(run.stats.cache_misses.values()) - before
+        cache.STATS["compiled"] += compiled
+        cache.STATS["loaded"] += 1 - compiled
+        cache.STATS["last_compile_s"] = time.perf_counter() - t0
+        return compiled

@@ -1,0 +1,119 @@
+"""Program -> Numba source: turn IR nodes into plain views, print expressions, fill the template.
+
+Templates receive only strings and plain metadata; every expression is printed here by the
+strict :class:`~snngen.backends.numba.printer.NumbaPrinter`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import sympy as sp
+
+from ... import __version__
+from ...ir.nodes import (Accumulate, ArrayStep, Deliver, NeuronStep, PoissonStep, Program,
+                         RateRecord, SpikeRecord, StateRecord)
+from ..templates import environment
+from .printer import NumbaPrinter, NumpyConstPrinter
+
+FASTMATH = "{'nsz', 'arcp', 'contract', 'afn', 'reassoc'}"  # no nnan/ninf: NaN checks must work
+
+
+def _neuron_view(node: NeuronStep, index: int, pr: NumbaPrinter) -> dict:
+    scalar = [(local, arg) for local, arg, per in node.params + node.consts if not per]
+    arrays = [(local, arg) for local, arg, per in node.params + node.consts if per]
+    states = [(s.local, s.arg) for s in node.states]
+    written = {a.target for a in node.reset}
+    return {
+        "kind": "neuron", "name": node.pop, "n": node.n, "index": index,
+        "scalar_loads": scalar, "array_loads": arrays, "inputs": list(node.inputs),
+        "states": states, "refractory": node.refractory,
+        "body": [(a.target, pr.doprint(a.expr)) for a in node.body],
+        "stores": [((local, arg), new) for (local, arg), (_, new)
+                   in zip(states, node.updates)],
+        "condition": pr.doprint(node.condition) if node.condition is not None else None,
+        "reset": [(a.target, pr.doprint(a.expr)) for a in node.reset],
+        "reset_stores": [(local, arg) for local, arg in states if local in written],
+    }
+
+
+def _synapse_view(node, pr) -> dict:
+    kinds = dict(getattr(node, "writes", ()))
+    view = {
+        "proj": node.proj, "ring": node.source_ring,
+        "syn": list(node.syn), "pre_vars": list(node.pre_vars),
+        "post_vars": list(getattr(node, "post_vars", ())), "params": list(node.params),
+        "traces": [(t.local, t.arg, pr.doprint(t.decay)) for t in getattr(node, "traces", ())],
+        "body": [(a.target, pr.doprint(a.expr)) for a in getattr(node, "body", ())],
+    }
+    traced = {t.local for t in getattr(node, "traces", ())}
+    view["store_syn"] = [(loc, arg) for loc, arg, _ in node.syn
+                         if kinds.get(loc) == "syn" or loc in traced]
+    view["store_pre"] = [(loc, arg) for loc, arg in node.pre_vars if kinds.get(loc) == "pre"]
+    view["store_post"] = [(loc, arg) for loc, arg in view["post_vars"]
+                          if kinds.get(loc) == "post"]
+    return view
+
+
+def views(program: Program, pr: NumbaPrinter) -> list[dict]:
+    out = []
+    for k, node in enumerate(program.steps):
+        if isinstance(node, NeuronStep):
+            out.append(_neuron_view(node, k, pr))
+        elif isinstance(node, Deliver):
+            out.append({**_synapse_view(node, pr), "kind": "deliver",
+                        "direction": node.direction, "delay": node.delay})
+        elif isinstance(node, Accumulate):
+            out.append({**_synapse_view(node, pr), "kind": "accumulate",
+                        "target": node.target, "expr": pr.doprint(node.expr)})
+        elif isinstance(node, PoissonStep):
+            out.append({"kind": "poisson", "name": node.pop, "n": node.n, "rate": node.rate,
+                        "per_neuron": node.per_neuron, "stream": node.stream})
+        elif isinstance(node, ArrayStep):
+            out.append({"kind": "array", "name": node.pop, "n": node.n})
+        elif isinstance(node, SpikeRecord):
+            out.append({"kind": "spikes", "name": node.pop, "ring": node.ring, "out": node.out,
+                        "n": f"{node.pop}__n"})
+        elif isinstance(node, RateRecord):
+            out.append({"kind": "rate", "name": node.pop, "ring": node.ring, "out": node.out})
+        elif isinstance(node, StateRecord):
+            out.append({"kind": "state", "name": node.pop, "states": list(node.states),
+                        "out": node.out})
+        else:  # pragma: no cover - the verifier rejects unknown nodes first
+            raise TypeError(f"unknown IR node {type(node).__name__}")
+    return out
+
+
+def _constants_views(constants: dict) -> list[dict]:
+    pr = NumpyConstPrinter()
+    out = []
+    for pop, items in constants.items():
+        names = sorted({s.name for _, e, _ in items for s in e.free_symbols} - {"dt"})
+        ren = {sp.Symbol(n, real=True): sp.Symbol(f"p_{n}", real=True) for n in names}
+        values = []
+        for arg, expr, _ in items:
+            e = expr.xreplace(ren)
+            if arg.endswith("__refsteps"):
+                code = f"np.maximum(np.round({pr.doprint(e)}).astype(np.int64) - 1, 0)"
+            else:
+                code = pr.doprint(e)
+            values.append((arg, code))
+        out.append({"name": pop, "params": [(f"p_{n}", n) for n in names], "entries": values})
+    return out
+
+
+def render(program: Program, constants: dict) -> str:
+    """The complete source text of the generated module."""
+    import numba
+
+    pr = NumbaPrinter(program.dtype)
+    spec = {"args": [[a.name, a.dtype, a.ndim, a.role] for a in program.args],
+            "rings": [list(r) for r in program.rings], "dtype": program.dtype,
+            "constants": {pop: [[a, bool(per)] for a, _, per in items]
+                          for pop, items in constants.items()}}
+    template = environment().get_template("numba/program.py.j2")
+    return template.render(
+        version=__version__, numba_version=numba.__version__, dtype=program.dtype,
+        flags=f"fastmath={FASTMATH} boundscheck=False", fastmath=FASTMATH,
+        spec=repr(json.loads(json.dumps(spec))), args=[a.name for a in program.args],
+        views=views(program, pr), constants=_constants_views(constants)) + "\n"

@@ -1,0 +1,547 @@
+"""Connection rules and the builder that turns them into CSR synapse tables.
+
+A rule (:class:`AllToAll`, :class:`FixedProbability`, ...) says *which* pre/post pairs are
+connected; :func:`build_csr` draws the pairs and returns a :class:`CSR` whose rows are the
+presynaptic neurons, as event-driven forward propagation needs. :func:`transpose` groups the same
+synapses by postsynaptic neuron for ``on_post`` pathways.
+
+>>> csr = build_csr(FixedOutDegree(k=2), n_pre=3, n_post=4, seed=0)
+>>> csr.n_synapses, csr.indptr.tolist()
+(6, [0, 2, 4, 6])
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from .errors import ConnectivityError, NetworkTooLargeError, did_you_mean
+
+__all__ = [
+    "CSR", "AllToAll", "Explicit", "FixedInDegree", "FixedOutDegree", "FixedProbability",
+    "OneToOne", "Rule", "Transpose", "build_csr", "expected_synapses", "parse_rule", "transpose",
+]
+
+MAX_NEURONS = 2**31 - 1  # neuron indices are stored as int32
+BYTES_PER_SYNAPSE = 12  # int32 post index + float64 weight, what a typical synapse table needs
+_ACCEPTED = ("a rule object (AllToAll(), OneToOne(), FixedProbability(p), FixedInDegree(k), "
+             "FixedOutDegree(k), Explicit(i, j)), the strings 'all_to_all' or 'one_to_one', "
+             "or a dict {'p': 0.1}, {'k_in': 80}, {'k_out': 80} (each optionally with "
+             "'allow_self') or {'i': pre_indices, 'j': post_indices}")
+
+
+def _check_int(value, what: str, lo: int = 0, hi: int | None = None) -> int:
+    # bool is an Integral, but FixedInDegree(True) is surely a mistake
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConnectivityError(f"{what} must be an integer, got {value!r}")
+    value = int(value)
+    if value < lo or (hi is not None and value > hi):
+        bound = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
+        raise ConnectivityError(f"{what} must be {bound}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class AllToAll:
+    """Every pre neuron connects to every post neuron (``allow_self=False`` drops ``i == j``)."""
+
+    allow_self: bool = True
+
+
+@dataclass(frozen=True)
+class OneToOne:
+    """Pre neuron ``i`` connects to post neuron ``i``; both populations must have the same size."""
+
+
+@dataclass(frozen=True)
+class FixedProbability:
+    """Each pair is connected independently with probability ``p``."""
+
+    p: float
+    allow_self: bool = True
+
+    def __post_init__(self):
+        if (isinstance(self.p, bool) or not isinstance(self.p, numbers.Real)
+                or not 0.0 <= self.p <= 1.0):  # also rejects NaN
+            raise ConnectivityError(f"FixedProbability: p must be a number in [0, 1], "
+                                    f"got {self.p!r}")
+
+
+@dataclass(frozen=True)
+class _Degree:
+    k: int
+    allow_self: bool = True
+
+    def __post_init__(self):
+        _check_int(self.k, f"{type(self).__name__}: k")
+
+
+@dataclass(frozen=True)
+class FixedInDegree(_Degree):
+    """Every post neuron receives synapses from exactly ``k`` distinct pre neurons."""
+
+
+@dataclass(frozen=True)
+class FixedOutDegree(_Degree):
+    """Every pre neuron sends synapses to exactly ``k`` distinct post neurons."""
+
+
+@dataclass(frozen=True, eq=False)  # arrays are neither hashable nor comparable with ==
+class Explicit:
+    """User-given synapse list: synapse ``s`` goes from pre ``i[s]`` to post ``j[s]``.
+
+    Any order is accepted and repeated pairs are kept as separate synapses (multapses).
+    """
+
+    i: np.ndarray
+    j: np.ndarray
+
+    def __post_init__(self):
+        for name in ("i", "j"):
+            arr = np.asarray(getattr(self, name))
+            if arr.ndim != 1:
+                raise ConnectivityError(f"Explicit: {name} must be a 1-D index array, "
+                                        f"got shape {arr.shape}")
+            if arr.size == 0:  # np.asarray([]) is float64; an empty list is still fine
+                arr = arr.astype(np.int64)
+            elif arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+                raise ConnectivityError(f"Explicit: {name} must have an integer dtype, got "
+                                        f"{arr.dtype}; convert it with .astype(int)")
+            object.__setattr__(self, name, arr)
+        if self.i.size != self.j.size:
+            raise ConnectivityError(f"Explicit: i and j must have the same length, got "
+                                    f"len(i) = {self.i.size} and len(j) = {self.j.size}")
+
+
+Rule = AllToAll | OneToOne | FixedProbability | FixedInDegree | FixedOutDegree | Explicit
+_RULE_TYPES = (AllToAll, OneToOne, FixedProbability, FixedInDegree, FixedOutDegree, Explicit)
+_NAMED = {"all_to_all": AllToAll, "one_to_one": OneToOne}
+_DICT_FORMS = {"p": FixedProbability, "k_in": FixedInDegree, "k_out": FixedOutDegree}
+
+
+def parse_rule(spec=None, /, **kwargs) -> Rule:
+    """Turn a rule object, a name or a dict shortcut into a rule object.
+
+    Examples
+    --------
+    >>> parse_rule("all_to_all")
+    AllToAll(allow_self=True)
+    >>> parse_rule({"p": 0.1, "allow_self": False})
+    FixedProbability(p=0.1, allow_self=False)
+    >>> parse_rule(k_in=80)
+    FixedInDegree(k=80, allow_self=True)
+    """
+    if kwargs:
+        if spec is not None:
+            raise ConnectivityError("give the connection rule either as one argument or as "
+                                    "keywords, not both")
+        spec = kwargs
+    if isinstance(spec, _RULE_TYPES):
+        return spec
+    if isinstance(spec, str):
+        key = spec.strip().lower().replace("-", "_").replace(" ", "_")
+        if key in _NAMED:
+            return _NAMED[key]()
+        raise ConnectivityError(f"unknown connection rule {spec!r}."
+                                f"{did_you_mean(key, _NAMED)} Accepted: {_ACCEPTED}")
+    if isinstance(spec, dict):
+        keys = set(spec)
+        if keys == {"i", "j"}:
+            return Explicit(spec["i"], spec["j"])
+        forms = [k for k in _DICT_FORMS if k in keys]
+        if len(forms) == 1 and keys <= {forms[0], "allow_self"}:
+            return _DICT_FORMS[forms[0]](spec[forms[0]], bool(spec.get("allow_self", True)))
+        raise ConnectivityError(f"connection rule dict with keys {sorted(keys)} not "
+                                f"understood. Accepted: {_ACCEPTED}")
+    raise ConnectivityError(f"connection rule {spec!r} not understood. Accepted: {_ACCEPTED}")
+
+
+def _candidates(n_pre: int, n_post: int, allow_self: bool) -> int:
+    return n_pre * n_post - (0 if allow_self else min(n_pre, n_post))
+
+
+def expected_synapses(rule, n_pre: int, n_post: int) -> int:
+    """Number of synapses ``rule`` will create: exact, or the mean for :class:`FixedProbability`.
+
+    Cheap (no allocation, no sampling), so memory checks can run before building.
+
+    >>> expected_synapses(FixedProbability(0.1), 1000, 2000)
+    200000
+    >>> expected_synapses(AllToAll(allow_self=False), 10, 10)
+    90
+    """
+    rule = parse_rule(rule)
+    n_pre, n_post = int(n_pre), int(n_post)  # Python ints: products must not overflow
+    if isinstance(rule, AllToAll):
+        return _candidates(n_pre, n_post, rule.allow_self)
+    if isinstance(rule, OneToOne):
+        return min(n_pre, n_post)
+    if isinstance(rule, FixedProbability):
+        return round(rule.p * _candidates(n_pre, n_post, rule.allow_self))
+    if isinstance(rule, FixedInDegree):
+        return rule.k * n_post
+    if isinstance(rule, FixedOutDegree):
+        return rule.k * n_pre
+    return int(rule.i.size)
+
+
+@dataclass(frozen=True, eq=False)
+class CSR:
+    """Synapses grouped by presynaptic neuron (compressed sparse rows).
+
+    Row ``i`` holds the synapses of pre neuron ``i`` at positions ``indptr[i]:indptr[i + 1]``;
+    ``indices`` gives their post neurons, ascending within each row. ``order`` is set for
+    :class:`Explicit` rules only: ``order[s]`` is the CSR position of the user's ``s``-th
+    synapse, so ``out[order] = user_values`` puts per-synapse values into CSR order.
+    """
+
+    n_pre: int
+    n_post: int
+    indptr: np.ndarray
+    indices: np.ndarray
+    order: np.ndarray | None = None
+
+    @property
+    def n_synapses(self) -> int:
+        """Number of synapses."""
+        return int(self.indptr[-1])
+
+    def pre_indices(self) -> np.ndarray:
+        """Pre neuron (int32) of every synapse, in CSR order.
+
+        >>> build_csr("one_to_one", 3, 3, seed=0).pre_indices().tolist()
+        [0, 1, 2]
+        """
+        return np.repeat(np.arange(self.n_pre, dtype=np.int32), np.diff(self.indptr))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the arrays (like ``ndarray.nbytes``)."""
+        extra = 0 if self.order is None else self.order.nbytes
+        return int(self.indptr.nbytes + self.indices.nbytes + extra)
+
+
+@dataclass(frozen=True, eq=False)
+class Transpose:
+    """Synapses grouped by postsynaptic neuron, for pathways triggered by post spikes.
+
+    Group ``j`` is ``indptr[j]:indptr[j + 1]``; ``synapse`` holds CSR positions and ``pre`` the
+    pre neurons, ascending within each group.
+    """
+
+    indptr: np.ndarray
+    synapse: np.ndarray
+    pre: np.ndarray
+
+
+# ---------------------------------------------------------------------------------------------
+# numba kernels. All randomness comes from one numpy Generator passed in, so a seed fixes the
+# result; kernels run single-threaded because a Generator must not be shared between threads.
+
+@njit(cache=True)
+def _sorted_draws(rng, out, lo, hi, m, spacing):
+    """Fill out[lo:hi] with iid uniform integers in [0, m), in ascending order.
+
+    Normalised partial sums of exponential variables are sorted uniforms, so this is O(n) with
+    no sort; ``spacing`` is float64 scratch of at least hi - lo + 1 entries.
+    """
+    n = hi - lo
+    s = 0.0
+    for q in range(n + 1):
+        s += rng.standard_exponential()
+        spacing[q] = s
+    scale = m / s
+    for q in range(n):
+        v = np.int64(spacing[q] * scale)
+        out[lo + q] = v if v < m else m - 1  # guards the last value against rounding up
+
+
+@njit(cache=True)
+def _sparse_subset(rng, row, m, spacing, merged):
+    """Uniform random subset of [0, m) of size row.size, sorted, written into row.
+
+    Draw k iid values, keep the distinct ones and draw again for the shortfall until k are
+    distinct: set-wise this equals rejecting repeats one draw at a time, which gives every
+    k-subset the same probability.
+    """
+    k, have = row.size, 0
+    while have < k:
+        _sorted_draws(rng, merged, have, k, m, spacing)
+        # merge the kept row[:have] with the fresh merged[have:k], dropping repeats
+        a, b, n = 0, have, 0
+        while a < have or b < k:
+            if b == k or (a < have and row[a] <= merged[b]):
+                v = row[a]
+                a += 1
+            else:
+                v = merged[b]
+                b += 1
+            if n == 0 or v != merged[n - 1]:
+                merged[n] = v  # n <= a + (b - have) <= b, so nothing unread is overwritten
+                n += 1
+        row[:n] = merged[:n]
+        have = n
+
+
+@njit(cache=True)
+def _fill_rows(rng, indptr, n_cols, allow_self, out):
+    """Give row r of out (bounds from indptr) indptr[r+1]-indptr[r] distinct sorted columns."""
+    kmax = 0
+    for r in range(indptr.size - 1):
+        kmax = max(kmax, indptr[r + 1] - indptr[r])
+    spacing = np.empty(kmax + 1, np.float64)
+    merged = np.empty(kmax, np.int64)
+    for r in range(indptr.size - 1):
+        a, k = indptr[r], indptr[r + 1] - indptr[r]
+        if k == 0:
+            continue
+        skip = r if (not allow_self and r < n_cols) else -1
+        m = n_cols - 1 if skip >= 0 else n_cols  # draw from m candidates, then step over r
+        row = out[a:a + k]
+        if 4 * k >= m:
+            # dense row: selection sampling visits every candidate once, output already sorted
+            need, t, pos = k, 0, 0
+            while need > 0:  # branch-free: at p ~ 0.5 a branch would mispredict half the time
+                take = (m - t) * rng.random() < need
+                row[pos] = t  # pos < k here, and it is overwritten unless taken
+                pos += take
+                need -= take
+                t += 1
+        else:
+            _sparse_subset(rng, row, m, spacing, merged)
+        if skip >= 0:
+            for q in range(k):
+                if row[q] >= skip:
+                    row[q] += 1
+
+
+@njit(cache=True)
+def _regroup(indptr, indices, n_cols, with_positions):
+    """Counting sort of a row-grouped table by column: O(synapses + rows + columns).
+
+    Rows are visited in ascending order, so each column group lists its rows ascending. A
+    one-level scatter would write each synapse to a random place in a big array (a cache miss
+    each, several times slower); instead synapses are first scattered into at most a few hundred
+    buckets of adjacent columns, which are then sorted one at a time inside the cache.
+    """
+    n_syn, n_rows = indices.size, indptr.size - 1
+    shift = 0  # bucket = column >> shift; low 16 bits at most, kept in a uint16 scratch array
+    while (n_cols - 1) >> shift >= 256 and shift < 16:
+        shift += 1
+    n_buckets = ((n_cols - 1) >> shift) + 1 if n_cols > 0 else 0
+    bucket_ptr = np.zeros(n_buckets + 1, np.int64)
+    for s in range(n_syn):
+        bucket_ptr[(indices[s] >> shift) + 1] += 1
+    for b in range(n_buckets):
+        bucket_ptr[b + 1] += bucket_ptr[b]
+    nxt = bucket_ptr[:-1].copy()
+    rows = np.empty(n_syn, np.int32)
+    positions = np.empty(n_syn if with_positions else 0, np.int64)
+    low = np.empty(n_syn, np.uint16)
+    mask = (1 << shift) - 1
+    for r in range(n_rows):
+        for s in range(indptr[r], indptr[r + 1]):
+            c = indices[s]
+            d = nxt[c >> shift]
+            nxt[c >> shift] = d + 1
+            rows[d], low[d] = r, c & mask
+            if with_positions:
+                positions[d] = s
+    col_ptr = np.zeros(n_cols + 1, np.int64)
+    biggest = 0
+    for b in range(n_buckets):
+        biggest = max(biggest, bucket_ptr[b + 1] - bucket_ptr[b])
+    row_buf = np.empty(biggest, np.int32)
+    pos_buf = np.empty(biggest if with_positions else 0, np.int64)
+    local = np.empty((1 << shift) + 1, np.int64)
+    for b in range(n_buckets):
+        a, e, c0 = bucket_ptr[b], bucket_ptr[b + 1], b << shift
+        width = min(1 << shift, n_cols - c0)
+        local[:width + 1] = 0
+        for d in range(a, e):
+            local[low[d] + 1] += 1
+        local[0] = a
+        for q in range(width):
+            local[q + 1] += local[q]
+        col_ptr[c0 + 1:c0 + width + 1] = local[1:width + 1]
+        row_buf[:e - a] = rows[a:e]
+        if with_positions:
+            pos_buf[:e - a] = positions[a:e]
+        for x in range(e - a):
+            q = low[a + x]
+            d = local[q]
+            local[q] = d + 1
+            rows[d] = row_buf[x]
+            if with_positions:
+                positions[d] = pos_buf[x]
+    return col_ptr, rows, positions
+
+
+@njit(cache=True)
+def _all_to_all(n_pre, n_post, allow_self):
+    indptr = np.zeros(n_pre + 1, np.int64)
+    for r in range(n_pre):
+        indptr[r + 1] = indptr[r] + n_post - (0 if allow_self or r >= n_post else 1)
+    indices = np.empty(indptr[n_pre], np.int32)
+    for r in range(n_pre):
+        d = indptr[r]
+        for c in range(n_post):
+            if allow_self or c != r:
+                indices[d] = c
+                d += 1
+    return indptr, indices
+
+
+@njit(cache=True)
+def _explicit(i, j, n_pre):
+    n_syn = i.size
+    indptr = np.zeros(n_pre + 1, np.int64)
+    for s in range(n_syn):
+        indptr[i[s] + 1] += 1
+    for r in range(n_pre):
+        indptr[r + 1] += indptr[r]
+    nxt = indptr[:-1].copy()
+    indices = np.empty(n_syn, np.int32)
+    source = np.empty(n_syn, np.int64)
+    for s in range(n_syn):
+        d = nxt[i[s]]
+        nxt[i[s]] = d + 1
+        indices[d] = j[s]
+        source[d] = s
+    for r in range(n_pre):
+        a, b = indptr[r], indptr[r + 1]
+        for d in range(a + 1, b):
+            if indices[d] < indices[d - 1]:
+                # stable, so repeated pairs keep the user's order
+                perm = np.argsort(indices[a:b], kind="mergesort")
+                indices[a:b] = indices[a:b][perm]
+                source[a:b] = source[a:b][perm]
+                break
+    order = np.empty(n_syn, np.int64)
+    for d in range(n_syn):
+        order[source[d]] = d
+    return indptr, indices, order
+
+
+# ---------------------------------------------------------------------------------------------
+
+def _check_degree(rule, k_name: str, n_own: int, n_other: int, other: str) -> None:
+    # every neuron of the "own" side needs k distinct partners among n_other (minus itself)
+    limit = n_other - (0 if rule.allow_self or n_own == 0 or n_other == 0 else 1)
+    if rule.k > limit:
+        self_note = "" if rule.allow_self else " once self-connections are excluded"
+        raise ConnectivityError(
+            f"{type(rule).__name__}: k = {rule.k} distinct {other} neurons are needed per "
+            f"neuron, but only {limit} are available{self_note} ({other} population has "
+            f"{n_other} neurons); lower {k_name} or allow self-connections")
+
+
+def _check_explicit(name: str, arr: np.ndarray, n: int, side: str) -> np.ndarray:
+    if arr.size and (arr.min() < 0 or arr.max() >= n):
+        pos = int(np.flatnonzero((arr < 0) | (arr >= n))[0])
+        raise ConnectivityError(
+            f"Explicit: {name}[{pos}] = {int(arr[pos])} is out of range for the {side} "
+            f"population of {n} neurons (valid indices 0..{n - 1}); this is the first bad "
+            f"index")
+    # int32/int64 go to numba as they are; other widths are converted to limit recompilation
+    return arr if arr.dtype in (np.int32, np.int64) else arr.astype(np.int64)
+
+
+def build_csr(rule, n_pre: int, n_post: int, seed: int, max_bytes: int | None = None) -> CSR:
+    """Draw the synapses of ``rule`` between ``n_pre`` and ``n_post`` neurons as a :class:`CSR`.
+
+    Parameters
+    ----------
+    rule
+        A rule object or anything :func:`parse_rule` accepts.
+    n_pre, n_post
+        Population sizes, each below 2**31.
+    seed
+        Seed of the numpy ``Generator`` (PCG64); the same seed gives the same synapses.
+    max_bytes
+        If given, refuse (before allocating) networks whose estimated size exceeds it.
+
+    Raises
+    ------
+    ConnectivityError
+        Invalid sizes, rule parameters or index arrays.
+    NetworkTooLargeError
+        The estimate exceeds ``max_bytes``.
+
+    Examples
+    --------
+    >>> csr = build_csr(AllToAll(allow_self=False), 3, 3, seed=0)
+    >>> csr.indices.tolist()
+    [1, 2, 0, 2, 0, 1]
+    >>> explicit = build_csr({"i": [1, 0, 1], "j": [2, 1, 0]}, 2, 3, seed=0)
+    >>> explicit.indices.tolist(), explicit.order.tolist()
+    ([1, 0, 2], [2, 0, 1])
+    """
+    rule = parse_rule(rule)
+    n_pre = _check_int(n_pre, "n_pre", hi=MAX_NEURONS)
+    n_post = _check_int(n_post, "n_post", hi=MAX_NEURONS)
+    seed = _check_int(seed, "seed")
+    if isinstance(rule, OneToOne) and n_pre != n_post:
+        raise ConnectivityError(f"OneToOne needs populations of equal size, got n_pre = "
+                                f"{n_pre} and n_post = {n_post}")
+    if isinstance(rule, FixedOutDegree):
+        _check_degree(rule, "k_out", n_pre, n_post, "post")
+    if isinstance(rule, FixedInDegree):
+        _check_degree(rule, "k_in", n_post, n_pre, "pre")
+    if isinstance(rule, Explicit):
+        i = _check_explicit("i", rule.i, n_pre, "pre")
+        j = _check_explicit("j", rule.j, n_post, "post")
+
+    n_syn = expected_synapses(rule, n_pre, n_post)
+    estimate = BYTES_PER_SYNAPSE * n_syn + 8 * (n_pre + 1)
+    if max_bytes is not None and estimate > max_bytes:
+        raise NetworkTooLargeError(
+            f"{type(rule).__name__} between {n_pre} pre and {n_post} post neurons would create "
+            f"about {n_syn:,} synapses needing about {estimate / 2**30:.3g} GiB "
+            f"({BYTES_PER_SYNAPSE} bytes per synapse plus row pointers), more than the limit "
+            f"of {max_bytes / 2**30:.3g} GiB; make the network sparser or smaller, or raise "
+            f"max_bytes")
+
+    rng = np.random.Generator(np.random.PCG64(seed))
+    order = None
+    if isinstance(rule, AllToAll):
+        indptr, indices = _all_to_all(n_pre, n_post, rule.allow_self)
+    elif isinstance(rule, OneToOne):
+        indptr, indices = np.arange(n_pre + 1, dtype=np.int64), np.arange(n_pre, dtype=np.int32)
+    elif isinstance(rule, FixedProbability | FixedOutDegree):
+        if isinstance(rule, FixedProbability):
+            # binomial row counts + a uniform subset per row is exactly independent Bernoulli
+            m = np.full(n_pre, n_post, dtype=np.int64)
+            if not rule.allow_self:
+                m[:min(n_pre, n_post)] -= 1
+            counts = rng.binomial(m, rule.p)
+        else:
+            counts = np.full(n_pre, rule.k, dtype=np.int64)
+        indptr = np.zeros(n_pre + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        del counts
+        indices = np.empty(int(indptr[-1]), dtype=np.int32)
+        _fill_rows(rng, indptr, n_post, rule.allow_self, indices)
+    elif isinstance(rule, FixedInDegree):
+        # draw each post neuron's pre set (a column), then counting-sort the columns into rows
+        col_ptr = np.arange(n_post + 1, dtype=np.int64) * rule.k
+        col_pre = np.empty(n_syn, dtype=np.int32)
+        _fill_rows(rng, col_ptr, n_pre, rule.allow_self, col_pre)
+        indptr, indices, _ = _regroup(col_ptr, col_pre, n_pre, False)
+    else:
+        indptr, indices, order = _explicit(i, j, n_pre)
+    return CSR(n_pre, n_post, indptr, indices, order)
+
+
+def transpose(csr: CSR) -> Transpose:
+    """Group the synapses of ``csr`` by postsynaptic neuron.
+
+    >>> t = transpose(build_csr({"i": [0, 1, 1], "j": [1, 1, 0]}, 2, 2, seed=0))
+    >>> t.indptr.tolist(), t.synapse.tolist(), t.pre.tolist()
+    ([0, 1, 3], [1, 0, 2], [1, 0, 1])
+    """
+    indptr, pre, synapse = _regroup(csr.indptr, csr.indices, csr.n_post, True)
+    return Transpose(indptr, synapse, pre)

@@ -1,0 +1,110 @@
+"""Error classes of snngen.
+
+Every user mistake raises a subclass of :class:`SnngenError`. Each class's docstring says when it
+is raised; each message says *what* went wrong, *where* (equation line and column, population,
+step) and *how to fix it*.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class SnngenError(Exception):
+    """Base class of every error snngen raises on purpose."""
+
+
+class EquationError(SnngenError, ValueError):
+    """An equation, condition or statement string is malformed.
+
+    The message repeats the offending line with a caret under the bad column.
+    """
+
+    def __init__(self, message: str, line: str | None = None, col: int | None = None,
+                 width: int = 1, where: str | None = None):
+        self.line, self.col, self.where = line, col, where
+        text = message
+        if where:
+            text = f"{where}: {text}"
+        if line is not None:
+            text += "\n" + format_caret(line, col, width)
+        super().__init__(text)
+
+
+class UnknownNameError(EquationError, NameError):
+    """A name used in an equation is neither a variable, a parameter, a constant nor a function.
+
+    The message suggests the closest known names ("did you mean ...?").
+    """
+
+
+class UnitError(EquationError):
+    """Two sides of an equation or sum have inconsistent physical dimensions.
+
+    The message names both sides and their dimensions.
+    """
+
+
+class MissingParameterError(SnngenError, KeyError):
+    """A model uses a parameter for which no value was given.
+
+    The message lists the missing names and where to give them.
+    """
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0])
+
+
+class IntegrationError(SnngenError):
+    """The requested integration method cannot be applied to these equations."""
+
+
+class ConnectivityError(SnngenError, ValueError):
+    """A connection rule, weight, delay or index array is invalid."""
+
+
+class NetworkTooLargeError(SnngenError, MemoryError):
+    """The network would not fit in memory; refused before any allocation.
+
+    The message gives the estimate, the memory available and the biggest contributors.
+    """
+
+
+class NumericalError(SnngenError, FloatingPointError):
+    """A state variable became NaN or infinite; the message names step, population, variable."""
+
+
+class BackendUnsupported(SnngenError, NotImplementedError):
+    """The chosen backend cannot do what was asked; the message names the feature."""
+
+
+class CacheError(SnngenError):
+    """The kernel cache could not be read or written (permissions, disk full)."""
+
+
+def format_caret(line: str, col: int | None, width: int = 1) -> str:
+    """Return ``line`` with a caret marker under column ``col`` (0-based).
+
+    >>> print(format_caret("dv/dt = -v/tau_m", 11, 5))
+        dv/dt = -v/tau_m
+                   ^^^^^
+    """
+    out = "    " + line
+    if col is not None:
+        out += "\n    " + " " * max(col, 0) + "^" * max(width, 1)
+    return out
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """Return a ' Did you mean ...?' hint for ``name`` among ``candidates`` (or '').
+
+    >>> did_you_mean("tua", ["tau", "v", "El"])
+    " Did you mean 'tau'?"
+    """
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    if len(close) == 1:
+        return f" Did you mean '{close[0]}'?"
+    return " Did you mean one of " + ", ".join(repr(c) for c in close) + "?"

@@ -1,0 +1,288 @@
+"""Model -> DiscreteModel: integration methods as data, and loop-invariant hoisting.
+
+Methods, tried in this order by ``method="auto"``: ``exact`` (linear, constant coefficients:
+matrix exponential, singular cases such as ``tau_m == tau_syn`` specialised, never NaN),
+``exponential_euler`` (each equation linear in its own variable), ``euler``. ``rk2`` and ``rk4``
+can be forced.
+
+>>> from snngen.model import NeuronModel
+>>> m = NeuronModel("dv/dt = (El - v) / tau : 1", threshold="v > 1", reset="v = 0")
+>>> d = discretise(m)
+>>> d.method, d.updates[0][1]
+('exact', _k0*v + _k1)
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .errors import IntegrationError
+from .model import NeuronModel, strip_units
+from .parse import symbol
+
+DT = symbol("dt")
+T = symbol("t")
+#: Flag that is true while a neuron is refractory (provided by the backend).
+REFRACTORY = sp.Symbol("_refractory")
+METHODS = ("exact", "exponential_euler", "euler", "rk2", "rk4")
+#: Relative distance below which two rates are treated as equal (see ``_exact``).
+SINGULAR_TOL = 1e-7
+
+
+class exprel(sp.Function):  # noqa: N801 - reads like the maths
+    """``expm1(x)/x`` with the removable singularity at 0 filled in (= 1)."""
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_zero:
+            return sp.Integer(1)
+        return None
+
+    def fdiff(self, argindex=1):
+        x = self.args[0]
+        return (sp.exp(x) * x - sp.exp(x) + 1) / x**2
+
+
+@dataclass(frozen=True)
+class DiscreteModel:
+    """One time step of a neuron model, ready to lower.
+
+    ``constants`` are loop-invariant (parameters and ``dt`` only) and are computed once, in
+    float64, before the time loop; ``updates`` are simultaneous assignments of the new state;
+    ``condition`` is the spike test and ``g`` its threshold function (spike iff ``g > 0``).
+    """
+
+    model: NeuronModel
+    method: str
+    constants: tuple[tuple[sp.Symbol, sp.Expr], ...]
+    updates: tuple[tuple[sp.Symbol, sp.Expr], ...]
+    condition: sp.Basic | None
+    g: sp.Expr | None
+    reset: tuple[tuple[sp.Symbol, sp.Expr], ...]
+    refractory: sp.Expr | None
+
+    def __str__(self) -> str:
+        out = [f"DiscreteModel '{self.model.name}' (method: {self.method})", "  once per run:"]
+        out += [f"    {s} = {e}" for s, e in self.constants] or ["    (nothing)"]
+        out.append("  every step:")
+        out += [f"    {s} <- {e}" for s, e in self.updates]
+        if self.condition is not None:
+            out.append(f"  spike if: {self.condition}")
+        out += [f"  on spike: {s} = {e}" for s, e in self.reset]
+        if self.refractory is not None:
+            out.append(f"  refractory for: {self.refractory} s")
+        return "\n".join(out)
+
+
+# -- linearity analysis ---------------------------------------------------------------------
+def _linear_system(rhs: dict[sp.Symbol, sp.Expr], varying: set[sp.Symbol]):
+    """Return (A, b) if rhs = A x + b with A free of state, time and varying inputs."""
+    states = list(rhs)
+    bad = set(states) | {T} | varying
+    rows, b = [], []
+    for x in states:
+        f = sp.expand(rhs[x])
+        row = [f.diff(y) for y in states]
+        if any(c.free_symbols & bad for c in row):
+            return None
+        rest = f.xreplace({y: 0 for y in states})
+        if T in rest.free_symbols:
+            return None
+        if sp.expand(f - sum(c * y for c, y in zip(row, states)) - rest) != 0:
+            return None
+        rows.append(row)
+        b.append(rest)
+    return sp.ImmutableMatrix(rows), sp.Matrix(b)
+
+
+@functools.lru_cache(maxsize=64)
+def _propagators(a: sp.Matrix):
+    """Symbolic exp(A dt) and the integral of exp(A s) ds over [0, dt] (as a matrix Psi)."""
+    n = a.shape[0]
+    aug = sp.zeros(2 * n, 2 * n)
+    aug[:n, :n] = a * DT
+    aug[:n, n:] = sp.eye(n) * DT
+    e = aug.exp()
+    return e[:n, :n].applyfunc(sp.expand), e[:n, n:].applyfunc(sp.expand)
+
+
+def _singular_factors(m: sp.Matrix) -> list[sp.Expr]:
+    """Denominator factors that can vanish for valid parameters (e.g. ``taue - taum``)."""
+    found = []
+    for entry in m:
+        for term in sp.Add.make_args(entry):
+            _, den = sp.fraction(sp.together(term))
+            for fac, _ in sp.factor_list(den)[1]:
+                if fac.free_symbols and len(sp.Add.make_args(fac)) > 1 \
+                        and not fac.has(sp.exp) and fac not in found:
+                    found.append(fac)
+    return found
+
+
+def _safe_propagators(a: sp.Matrix, depth: int = 0):
+    """exp(A dt) and Psi, with every removable singularity specialised through Piecewise."""
+    phi, psi = _propagators(a)
+    if depth > 3:
+        return phi, psi
+    for fac in _singular_factors(phi.row_join(psi)):
+        sym = sorted(fac.free_symbols, key=lambda s: s.name)[-1]
+        solutions = [s for s in sp.solve(fac, sym) if s.free_symbols]
+        if not solutions:
+            continue
+        special_a = a.xreplace({sym: solutions[0]})
+        s_phi, s_psi = _safe_propagators(special_a, depth + 1)
+        scale = sum(sp.Abs(t) for t in sp.Add.make_args(sp.expand(fac)))
+        near = sp.Abs(fac) <= SINGULAR_TOL * scale
+        phi = sp.Matrix(phi.shape[0], phi.shape[1], lambda i, j: _pick(near, s_phi[i, j], phi[i, j]))
+        psi = sp.Matrix(psi.shape[0], psi.shape[1], lambda i, j: _pick(near, s_psi[i, j], psi[i, j]))
+    return phi, psi
+
+
+def _pick(cond, special, general):
+    if special == general:
+        return general
+    return sp.Piecewise((special, cond), (general, True))
+
+
+def _exact(rhs, varying):
+    lin = _linear_system(rhs, varying)
+    if lin is None:
+        return None
+    a, b = lin
+    phi, psi = _safe_propagators(a)
+    states = list(rhs)
+    x = sp.Matrix(states)
+    new = phi * x + psi * b
+    return {s: new[k] for k, s in enumerate(states)}
+
+
+def _exponential_euler(rhs, varying):
+    out, any_linear = {}, False
+    for x, f in rhs.items():
+        a = sp.expand(f).diff(x)
+        if x in a.free_symbols or sp.expand(f - a * x).has(x):
+            return None
+        if a != 0:
+            any_linear = True
+        out[x] = x + DT * f * exprel(a * DT) if a != 0 else x + DT * f
+    return out if any_linear else None
+
+
+def _subs(rhs, state):
+    return {x: f.xreplace(state) for x, f in rhs.items()}
+
+
+def _euler(rhs, varying):
+    return {x: x + DT * f for x, f in rhs.items()}
+
+
+def _rk2(rhs, varying):
+    k1 = rhs
+    mid = {x: x + DT / 2 * k1[x] for x in rhs}
+    k2 = _subs(rhs, {**mid, T: T + DT / 2})
+    return {x: x + DT * k2[x] for x in rhs}
+
+
+def _rk4(rhs, varying):
+    k1 = rhs
+    k2 = _subs(rhs, {**{x: x + DT / 2 * k1[x] for x in rhs}, T: T + DT / 2})
+    k3 = _subs(rhs, {**{x: x + DT / 2 * k2[x] for x in rhs}, T: T + DT / 2})
+    k4 = _subs(rhs, {**{x: x + DT * k3[x] for x in rhs}, T: T + DT})
+    return {x: x + DT / 6 * (k1[x] + 2 * k2[x] + 2 * k3[x] + k4[x]) for x in rhs}
+
+
+_STEPPERS = {"exact": _exact, "exponential_euler": _exponential_euler, "euler": _euler,
+             "rk2": _rk2, "rk4": _rk4}
+
+
+def _step(rhs, method, varying, name):
+    if method == "auto":
+        for m in ("exact", "exponential_euler", "euler"):
+            out = _STEPPERS[m](rhs, varying)
+            if out is not None:
+                return m, out
+    if method not in _STEPPERS:
+        raise IntegrationError(f"unknown integration method '{method}' for model '{name}'; "
+                               f"choose one of {', '.join(METHODS)} or 'auto'")
+    out = _STEPPERS[method](rhs, varying)
+    if out is None:
+        why = {"exact": "it is not linear with constant coefficients",
+               "exponential_euler": "an equation is not linear in its own variable"}[method]
+        raise IntegrationError(f"method '{method}' cannot integrate model '{name}': {why}. "
+                               "Use method='auto' or 'euler'/'rk2'/'rk4'.")
+    return method, out
+
+
+# -- hoisting -------------------------------------------------------------------------------
+class _Hoister:
+    """Replace maximal loop-invariant subexpressions by constants ``_k0, _k1, ...``."""
+
+    def __init__(self, variant: set[sp.Symbol]):
+        self.variant = variant
+        self.constants: dict[sp.Expr, sp.Symbol] = {}
+
+    def _const(self, expr):
+        if expr.is_Number or expr.is_Symbol or expr.is_Atom:
+            return expr
+        if expr not in self.constants:
+            self.constants[expr] = sp.Symbol(f"_k{len(self.constants)}", real=True)
+        return self.constants[expr]
+
+    def invariant(self, expr):
+        return not (expr.free_symbols & self.variant)
+
+    def __call__(self, expr):
+        if self.invariant(expr):
+            return self._const(expr)
+        if isinstance(expr, (sp.Add, sp.Mul)):
+            inv = [a for a in expr.args if self.invariant(a)]
+            var = [self(a) for a in expr.args if not self.invariant(a)]
+            if inv:
+                var.append(self._const(expr.func(*inv)))
+            return expr.func(*var)
+        if isinstance(expr, sp.Piecewise):
+            return sp.Piecewise(*[(self(e), self(c) if isinstance(c, sp.Basic) else c)
+                                  for e, c in expr.args])
+        if expr.args:
+            return expr.func(*[self(a) for a in expr.args])
+        return expr
+
+
+def discretise(model: NeuronModel, method: str | None = None,
+               varying: frozenset[str] = frozenset()) -> DiscreteModel:
+    """Discretise ``model`` with ``method`` (default: the model's own choice).
+
+    ``varying`` names parameters that change during a run (time-varying inputs): they are
+    never hoisted out of the time loop and make a system non-constant for ``exact``.
+    """
+    method = method or model.method
+    rhs = {symbol(n): e for n, e in model.rhs.items()}
+    vary = {symbol(n) for n in varying}
+    method, new = _step(rhs, method, vary, model.name)
+    clamped = {symbol(n) for n in model.clamped}
+    if clamped and model.refractory is not None:
+        frozen = {x: (sp.Integer(0) if x in clamped else f) for x, f in rhs.items()}
+        _, new_ref = _step(frozen, method, vary, model.name)
+        new = {x: (e if sp.expand(e - new_ref[x]) == 0
+                   else sp.Piecewise((new_ref[x], REFRACTORY), (e, True)))
+               for x, e in new.items()}
+    variant = set(rhs) | vary | {T, REFRACTORY, symbol("i")}
+    hoist = _Hoister(variant)
+    updates = tuple((x, hoist(new[x])) for x in rhs)
+    constants = tuple((s, e) for e, s in hoist.constants.items())
+    g, condition = None, model.threshold
+    if condition is not None:
+        condition = strip_units(condition)
+        if isinstance(condition, (sp.StrictGreaterThan, sp.GreaterThan)):
+            g = condition.lhs - condition.rhs
+        elif isinstance(condition, (sp.StrictLessThan, sp.LessThan)):
+            g = condition.rhs - condition.lhs
+    reset = []
+    for stmt in model.reset:
+        target = symbol(stmt.target)
+        reset.append((target, strip_units(stmt.value(target))))
+    refractory = strip_units(model.refractory) if model.refractory is not None else None
+    return DiscreteModel(model, method, constants, updates, condition, g, tuple(reset), refractory)

@@ -1,0 +1,309 @@
+"""Network description + DiscreteModels -> Program (the kernel IR) + constant expressions.
+
+Naming convention of program arguments (the runtime binds arrays by these names):
+``<pop>__n``, ``<pop>__<state>`` (B, n), ``<pop>__<param>``, ``<pop>__<const>``,
+``<pop>__rc`` / ``<pop>__refsteps`` (refractoriness), ``<pop>__ring`` / ``<pop>__ringn``
+(spike history), ``<proj>__indptr`` ... (connectivity), ``<proj>__<synvar>`` (Bs, S),
+``m<k>__...`` (monitors).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from ..errors import BackendUnsupported, ConnectivityError, UnknownNameError, did_you_mean
+from ..integrate import DT, REFRACTORY, T, DiscreteModel, _exact, discretise
+from ..model import strip_units
+from ..parse import symbol
+from .nodes import (Accumulate, Arg, ArrayStep, Assign, Deliver, NeuronStep, PoissonStep,
+                    Program, RateRecord, SpikeRecord, StateRecord, StateVar, Trace)
+
+ELAPSED = sp.Symbol("_elapsed", real=True)
+INDEX = symbol("i")
+
+
+@dataclass(frozen=True)
+class Lowered:
+    """A Program plus what the runtime needs to fill its constant arguments."""
+
+    program: Program
+    constants: dict   # pop -> tuple of (arg name, sympy expr of params and dt, per_neuron)
+    discrete: dict    # pop -> DiscreteModel
+
+
+def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict) -> NeuronStep:
+    name, model = pop.name, pop.model
+    d: DiscreteModel = discretise(model, pop.method, frozenset(pop.inputs))
+    discrete[name] = d
+    per_neuron = pop.per_neuron()
+    P = name  # noqa: N806 - short prefix used in names below
+    args.append(Arg(f"{P}__n", "int64", 0, "size"))
+    states = tuple(StateVar(f"{P}_{x}", f"{P}__{x}") for x in model.state_names)
+    args += [Arg(s.arg, "float", 2, "state") for s in states]
+    # constants: per neuron if any of their parameters is
+    consts = []
+    for sym, expr in d.constants:
+        pn = any(s.name in per_neuron for s in expr.free_symbols)
+        consts.append((f"{P}_{sym.name}", f"{P}__{sym.name}", pn))
+        args.append(Arg(f"{P}__{sym.name}", "float", 1 if pn else 0,
+                        "const_array" if pn else "const"))
+    constants[name] = [(f"{P}__{s.name}", e, any(x.name in per_neuron for x in e.free_symbols))
+                       for s, e in d.constants]
+    used = set()
+    for _, e in d.updates:
+        used |= {s.name for s in e.free_symbols}
+    for e in [d.condition, *[e for _, e in d.reset]]:
+        if e is not None:
+            used |= {s.name for s in e.free_symbols}
+    params, inputs = [], []
+    for p in model.parameter_names:
+        if p not in used:
+            continue
+        if p in pop.inputs:
+            inputs.append((f"{P}_{p}", f"{P}__{p}", pop.inputs[p].values.ndim == 2))
+            args.append(Arg(f"{P}__{p}", "float64", 2, "input"))
+            args.append(Arg(f"{P}__{p}__ratio", "float64", 0, "input_ratio"))
+        else:
+            pn = p in per_neuron
+            params.append((f"{P}_{p}", f"{P}__{p}", pn))
+            args.append(Arg(f"{P}__{p}", "float", 1 if pn else 0,
+                            "param_array" if pn else "param"))
+    rename = {s: f"{P}_{s}" for s in list(model.state_names) + list(model.parameter_names)}
+    rename.update({s.name: f"{P}_{s.name}" for s, _ in d.constants})
+    rename.update({"t": "t", "dt": "dt", "i": "i", "N": f"{P}_N", "_refractory": f"{P}_refr"})
+
+    def loc(expr):
+        return expr.xreplace({s: sp.Symbol(rename.get(s.name, s.name), real=True)
+                              for s in expr.free_symbols})
+
+    new_exprs = [loc(e) for _, e in d.updates]
+    cond = loc(d.condition) if d.condition is not None else None
+    temps, reduced = sp.cse(new_exprs, symbols=sp.numbered_symbols(f"{P}_tmp", real=True))
+    body = tuple(Assign(s.name, e) for s, e in temps)
+    new_locals = []
+    for (x, _), e in zip(d.updates, reduced):
+        tgt = f"{P}_{x.name}_new"
+        body += (Assign(tgt, e),)
+        new_locals.append((f"{P}_{x.name}", tgt))
+    reset = tuple(Assign(f"{P}_{x.name}", loc(e)) for x, e in d.reset)
+    refractory = None
+    if d.refractory is not None:
+        refractory = f"{P}__refsteps"
+        args.append(Arg(f"{P}__rc", "int32", 2, "refractory_counter"))
+        args.append(Arg(f"{P}__refsteps", "int32", 1, "refractory_steps"))
+        constants[name].append((f"{P}__refsteps", d.refractory / DT, True))
+    spikes = None
+    if model.threshold is not None:
+        spikes = f"{P}__ring"
+        args += [Arg(f"{P}__ring", "int32", 3, "ring"), Arg(f"{P}__ringn", "int64", 2, "ringn"),
+                 Arg(f"{P}__z", "uint8", 1, "scratch")]
+    return NeuronStep(name, f"{P}__n", states, tuple(params), tuple(inputs), tuple(consts),
+                      body, tuple(new_locals), cond, reset, refractory, spikes)
+
+
+def _resolve_synaptic(proj, stmts_exprs, allow_post=True):
+    """Classify every name used by a synapse's statements."""
+    model, pre, post = proj.model, proj.pre.population, proj.post.population
+    syn, pre_v, post_v, params = {}, {}, {}, {}
+    pre_states = getattr(getattr(pre, "model", None), "state_names", ())
+    post_states = post.model.state_names
+    for name in sorted(stmts_exprs):
+        if name in model.variables:
+            syn[name] = name
+        elif name.endswith("_pre") and name[:-4] in pre_states:
+            pre_v[name] = name[:-4]
+        elif name.endswith("_post") and name[:-5] in post_states:
+            post_v[name] = name[:-5]
+        elif name in post_states and allow_post:
+            post_v[name] = name
+        elif name in proj.params:
+            params[name] = name
+        elif name in ("t", "dt", ELAPSED.name):
+            continue
+        else:
+            known = list(model.variables) + [s + "_post" for s in post_states] + \
+                list(post_states) + [s + "_pre" for s in pre_states] + list(proj.params)
+            raise UnknownNameError(
+                f"projection '{proj.name}': unknown name '{name}' in its synaptic statements."
+                + did_you_mean(name, known) + " Synaptic parameters go in params={...}.")
+    return syn, pre_v, post_v, params
+
+
+def _add(args: list[Arg], arg: Arg) -> None:
+    if arg not in args:
+        args.append(arg)
+
+
+def _written(proj) -> set[str]:
+    """Synaptic variables changed by events: they get one copy per batch entry."""
+    stmts = proj.model.on_pre + proj.model.on_post
+    return {s.target for s in stmts if s.target in proj.model.variables} | \
+        {t.name for t in proj.model.traces}
+
+
+def _synaptic_args(proj, syn, params, args, written):
+    P = proj.name  # noqa: N806
+    written = _written(proj)
+    for name in syn:
+        _add(args, Arg(f"{P}__{name}", "float", 2, "syn_batched" if name in written else "syn"))
+    for name in params:
+        _add(args, Arg(f"{P}__{name}", "float64", 0, "syn_param"))
+    return tuple((f"{P}_{n}", f"{P}__{n}", n in written) for n in syn), \
+        tuple((f"{P}_{n}", f"{P}__{n}") for n in params)
+
+
+def _deliver(proj, args, direction) -> list:
+    P = proj.name  # noqa: N806
+    pre, post = proj.pre.population, proj.post.population
+    stmts = proj.model.on_pre if direction == "pre" else proj.model.on_post
+    traces = proj.model.traces
+    names = set()
+    for s in stmts:
+        names |= {x.name for x in strip_units(s.expr).free_symbols} | {s.target}
+    decays = {}
+    if traces:
+        rhs = {symbol(tr.name): tr.rhs for tr in traces}
+        exact = _exact(rhs, set())
+        if exact is None:
+            raise BackendUnsupported(f"projection '{proj.name}': event-driven equations must be "
+                                     "linear with constant coefficients")
+        for tr in traces:
+            decays[tr.name] = exact[symbol(tr.name)].xreplace({DT: ELAPSED})
+            names |= {x.name for x in decays[tr.name].free_symbols} | {tr.name}
+    syn, pre_v, post_v, params = _resolve_synaptic(proj, names)
+    written = {s.target for s in stmts}
+    ren = {**{n: f"{P}_{n}" for n in syn}, **{n: f"{P}_{n}" for n in params},
+           **{n: f"{P}_{n}" for n in pre_v}, **{n: f"{P}_{n}" for n in post_v},
+           ELAPSED.name: f"{P}__elapsed"}
+
+    def loc(e):
+        return strip_units(e).xreplace({x: sp.Symbol(ren.get(x.name, x.name), real=True)
+                                        for x in strip_units(e).free_symbols})
+    syn_t, par_t = _synaptic_args(proj, syn, params, args, written)
+    body = []
+    for s in stmts:
+        body.append(Assign(ren[s.target], loc(s.value(symbol(s.target)))))
+    tr_nodes = tuple(Trace(ren[n], f"{P}__{n}", loc(decays[n])) for n in decays)
+    if tr_nodes:
+        _add(args, Arg(f"{P}__lastupdate", "int64", 2, "syn_lastupdate"))
+    kinds = [(ren[s.target], "syn" if s.target in syn else "pre" if s.target in pre_v
+              else "post") for s in stmts]
+    if direction == "pre":
+        args.append(Arg(f"{P}__delay", "int64", 0, "delay"))
+    return [Deliver(P, direction, f"{(pre if direction == 'pre' else post).name}__ring",
+                    f"{P}__delay", 0, f"{P}__pre_stop", 0, syn_t,
+                    tuple((ren[n], f"{pre.name}__{v}") for n, v in pre_v.items()),
+                    tuple((ren[n], f"{post.name}__{v}") for n, v in post_v.items()),
+                    par_t, tr_nodes, tuple(body), tuple(dict(kinds).items()))]
+
+
+def _accumulate(proj, args) -> Accumulate:
+    P = proj.name  # noqa: N806
+    stmts, post = proj.model.on_pre, proj.post.population
+    if proj.model.on_post or proj.model.traces or len(stmts) != 1 or stmts[0].op not in ("+=",
+                                                                                         "-="):
+        raise BackendUnsupported(
+            f"projection '{proj.name}': per-synapse delays need on_pre to be a single "
+            "'post_var += expr' statement without on_post or event-driven traces "
+            "(use one delay per projection for richer synapses)")
+    stmt = stmts[0]
+    expr = strip_units(stmt.expr) * (1 if stmt.op == "+=" else -1)
+    syn, pre_v, post_v, params = _resolve_synaptic(proj, {x.name for x in expr.free_symbols})
+    target = stmt.target[:-5] if stmt.target.endswith("_post") else stmt.target
+    if post_v or target not in post.model.state_names:
+        raise BackendUnsupported(f"projection '{proj.name}': with per-synapse delays the "
+                                 "statement must add to a postsynaptic state variable and may "
+                                 "not read postsynaptic variables")
+    ren = {n: f"{P}_{n}" for n in list(syn) + list(params) + list(pre_v)}
+    syn_t, par_t = _synaptic_args(proj, syn, params, args, set())
+    args += [Arg(f"{P}__delays", "int64", 1, "delays"), Arg(f"{P}__buf", "float", 3, "accum")]
+    e = expr.xreplace({x: sp.Symbol(ren[x.name], real=True) for x in expr.free_symbols
+                       if x.name in ren})
+    pre = proj.pre.population
+    return Accumulate(P, f"{pre.name}__ring", 0, f"{P}__pre_stop", 0, f"{post.name}__{target}",
+                      f"{P}__buf", syn_t, par_t,
+                      tuple((ren[n], f"{pre.name}__{v}") for n, v in pre_v.items()), e)
+
+
+def lower(net) -> Lowered:
+    """Lower a :class:`~snngen.runtime.network.Network` to a :class:`Program`."""
+    args = [Arg("batch", "int64", 0, "batch"), Arg("dt", "float64", 0, "dt")]
+    steps, constants, discrete, rings = [], {}, {}, []
+    deliveries = []
+    for proj in net.projections.values():
+        P = proj.name  # noqa: N806
+        args += [Arg(f"{P}__indptr", "int64", 1, "index"), Arg(f"{P}__indices", "int32", 1,
+                                                                "index"),
+                 Arg(f"{P}__pre_start", "int64", 0, "bound"), Arg(f"{P}__pre_stop", "int64", 0,
+                                                                  "bound"),
+                 Arg(f"{P}__post_start", "int64", 0, "bound"),
+                 Arg(f"{P}__post_stop", "int64", 0, "bound")]
+        if proj.heterogeneous:
+            deliveries.append(_accumulate(proj, args))
+        elif proj.model.on_pre:
+            deliveries += _deliver(proj, args, "pre")
+        if proj.model.on_post:
+            if proj.heterogeneous:
+                raise ConnectivityError(f"projection '{P}': on_post needs one delay per "
+                                        "projection")
+            args += [Arg(f"{P}__tindptr", "int64", 1, "index"),
+                     Arg(f"{P}__tsyn", "int64", 1, "index"),
+                     Arg(f"{P}__tpre", "int32", 1, "index")]
+            deliveries += _deliver(proj, args, "post")
+    steps += deliveries
+    for pop in net.populations.values():
+        if pop.kind == "neuron":
+            node = _neuron_step(net, pop, args, constants, discrete)
+        elif pop.kind == "poisson":
+            args.append(Arg(f"{pop.name}__n", "int64", 0, "size"))
+            per = pop.rates.ndim == 1
+            args.append(Arg(f"{pop.name}__rate", "float64", 1 if per else 0,
+                            "param_array" if per else "param"))
+            node = PoissonStep(pop.name, f"{pop.name}__n", f"{pop.name}__rate", per,
+                               len(steps) + 1, f"{pop.name}__ring")
+            args += [Arg(f"{pop.name}__ring", "int32", 3, "ring"),
+                     Arg(f"{pop.name}__ringn", "int64", 2, "ringn")]
+        else:
+            args.append(Arg(f"{pop.name}__n", "int64", 0, "size"))
+            args += [Arg(f"{pop.name}__ev_step", "int64", 1, "events"),
+                     Arg(f"{pop.name}__ev_idx", "int32", 1, "events"),
+                     Arg(f"{pop.name}__cursor", "int64", 1, "cursor"),
+                     Arg(f"{pop.name}__ring", "int32", 3, "ring"),
+                     Arg(f"{pop.name}__ringn", "int64", 2, "ringn")]
+            node = ArrayStep(pop.name, f"{pop.name}__n", f"{pop.name}__ring", pop.name)
+        if getattr(node, "spikes", None):
+            rings.append((f"{pop.name}__ring", f"{pop.name}__n"))
+        steps.append(node)
+    for k, mon in enumerate(net.monitors):
+        M, pop = f"m{k}", mon.pop  # noqa: N806
+        if mon.kind in ("spikes", "rate") and f"{pop.name}__ring" not in dict(rings):
+            raise BackendUnsupported(f"population '{pop.name}' has no threshold: no spikes "
+                                     "to monitor")
+        if mon.kind == "spikes":
+            args += [Arg(f"{M}__i", "int32", 1, "monitor"), Arg(f"{M}__step", "int64", 1,
+                                                                "monitor"),
+                     Arg(f"{M}__b", "int32", 1, "monitor"), Arg(f"{M}__count", "int64", 1,
+                                                                "monitor")]
+            steps.append(SpikeRecord(pop.name, f"{pop.name}__ring", M))
+        elif mon.kind == "rate":
+            args.append(Arg(f"{M}__counts", "int32", 2, "monitor"))
+            steps.append(RateRecord(pop.name, f"{pop.name}__ring", M))
+        else:
+            args += [Arg(f"{M}__data", "float", 4, "monitor"), Arg(f"{M}__idx", "int32", 1,
+                                                                   "monitor"),
+                     Arg(f"{M}__every", "int64", 0, "monitor"),
+                     Arg(f"{M}__count", "int64", 1, "monitor")]
+            steps.append(StateRecord(pop.name, tuple(f"{pop.name}__{v}" for v in mon.variables),
+                                     M))
+    names = [a.name for a in args]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ConnectivityError(f"name clash in generated arguments: {sorted(dup)} (rename "
+                                "a population or projection)")
+    prog = Program("network", tuple(args), tuple(steps), tuple(rings), net.dtype)
+    return Lowered(prog, constants, discrete)
+
+
+__all__ = ["lower", "Lowered", "ELAPSED", "INDEX", "REFRACTORY", "T"]

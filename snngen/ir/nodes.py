@@ -1,0 +1,189 @@
+"""The kernel IR: frozen dataclasses for structure, ``sympy.Expr`` for scalar maths.
+
+A :class:`Program` is the whole fused time loop of a network: its arguments (:class:`Arg`) and,
+in step order, one node per piece of work (:class:`Deliver`, :class:`Accumulate`,
+:class:`NeuronStep`, :class:`PoissonStep`, :class:`ArrayStep`, monitors). Expressions inside a
+node only use the node's *local names* (listed by :func:`snngen.ir.verify.verify`); the
+renderer of a backend decides how locals are loaded and stored. No code strings live here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of the compiled program.
+
+    ``role``: ``state`` (B x n), ``param`` (scalar), ``param_array`` (n), ``const``
+    (scalar, computed once), ``const_array`` (n), ``syn`` (per-synapse, Bs x S), ``index``
+    (connectivity), ``ring`` (spike history), ``monitor`` (output), ``input`` (time table).
+    """
+
+    name: str
+    dtype: str  # "float", "float64", "int32", "int64", "uint8"
+    ndim: int
+    role: str
+
+
+@dataclass(frozen=True)
+class Assign:
+    """``target = expr`` on locals; targets are new locals unless they name a state."""
+
+    target: str
+    expr: sp.Basic
+
+
+@dataclass(frozen=True)
+class StateVar:
+    """A state variable of a population: local name and argument holding it."""
+
+    local: str
+    arg: str
+
+
+@dataclass(frozen=True)
+class NeuronStep:
+    """Update, threshold, reset and refractoriness of one population, for one step."""
+
+    pop: str
+    n: str                     # argument holding the population size
+    states: tuple[StateVar, ...]
+    params: tuple[tuple[str, str, bool], ...]     # (local, arg, per_neuron)
+    inputs: tuple[tuple[str, str, bool], ...]     # time-varying tables: (local, arg, per_neuron)
+    consts: tuple[tuple[str, str, bool], ...]     # hoisted constants: (local, arg, per_neuron)
+    body: tuple[Assign, ...]                      # temporaries
+    updates: tuple[tuple[str, str], ...]          # (state local, new-value local)
+    condition: sp.Basic | None
+    reset: tuple[Assign, ...]
+    refractory: str | None     # argument of per-neuron refractory steps (int32), or None
+    spikes: str | None         # ring argument prefix if spikes are needed, else None
+    finite_check: bool = True
+
+
+@dataclass(frozen=True)
+class PoissonStep:
+    """A population that spikes with probability ``rate * dt`` per step (counter-based RNG)."""
+
+    pop: str
+    n: str
+    rate: str
+    per_neuron: bool
+    stream: int
+    spikes: str | None
+
+
+@dataclass(frozen=True)
+class ArrayStep:
+    """A population replaying given spike times (sorted events, a cursor per batch entry)."""
+
+    pop: str
+    n: str
+    spikes: str | None
+    events: str  # argument prefix: <events>_step, <events>_idx, <events>_cursor
+
+
+@dataclass(frozen=True)
+class Trace:
+    """An event-driven synaptic variable brought up to date with an exact decay on events."""
+
+    local: str
+    arg: str
+    decay: sp.Basic   # new value in terms of the old local and ``_elapsed`` (seconds)
+
+
+@dataclass(frozen=True)
+class Deliver:
+    """Run synaptic statements for every spike of ``pre`` that arrives this step.
+
+    ``direction`` is ``pre`` (rows of the CSR, spikes of the presynaptic population) or
+    ``post`` (the transposed index, spikes of the postsynaptic population).
+    """
+
+    proj: str
+    direction: str
+    source_ring: str
+    delay: str                     # argument: delay in steps
+    pre_start: int
+    pre_stop: str                  # argument holding the stop index
+    post_start: int
+    syn: tuple[tuple[str, str, bool], ...]   # (local, arg, batched) per-synapse variables
+    pre_vars: tuple[tuple[str, str], ...]    # (local, state arg) read/written on the pre side
+    post_vars: tuple[tuple[str, str], ...]
+    params: tuple[tuple[str, str], ...]      # (local, scalar arg)
+    traces: tuple[Trace, ...]
+    body: tuple[Assign, ...]
+    writes: tuple[tuple[str, str], ...] = field(default=())  # (local, kind: syn|pre|post)
+
+
+@dataclass(frozen=True)
+class Accumulate:
+    """Per-synapse delays: add ``expr`` into a ring of future input, applied when due."""
+
+    proj: str
+    source_ring: str
+    pre_start: int
+    pre_stop: str
+    post_start: int
+    target: str        # the post state argument that receives the input
+    buffer: str        # the ring of future input: (B, R, n_post)
+    syn: tuple[tuple[str, str, bool], ...]
+    params: tuple[tuple[str, str], ...]
+    pre_vars: tuple[tuple[str, str], ...]
+    expr: sp.Basic
+
+
+@dataclass(frozen=True)
+class SpikeRecord:
+    pop: str
+    ring: str
+    out: str
+
+
+@dataclass(frozen=True)
+class StateRecord:
+    pop: str
+    states: tuple[str, ...]    # state arguments, in recorded order
+    out: str                   # argument prefix: <out> (B, K, V, M), <out>_idx
+
+
+@dataclass(frozen=True)
+class RateRecord:
+    pop: str
+    ring: str
+    out: str
+
+
+@dataclass(frozen=True)
+class Program:
+    """The fused time loop of a network."""
+
+    name: str
+    args: tuple[Arg, ...]
+    steps: tuple[object, ...]
+    rings: tuple[tuple[str, str], ...]     # (ring prefix, size argument of its population)
+    dtype: str = "float32"
+
+    def arg(self, name: str) -> Arg:
+        for a in self.args:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+    def __str__(self) -> str:
+        lines = [f"Program {self.name} ({self.dtype}), {len(self.args)} arguments"]
+        for step in self.steps:
+            kind = type(step).__name__
+            lines.append(f"  {kind} {getattr(step, 'pop', getattr(step, 'proj', ''))}")
+            for a in getattr(step, "body", ()):
+                lines.append(f"      {a.target} = {a.expr}")
+            for s, n in getattr(step, "updates", ()):
+                lines.append(f"      {s} <- {n}")
+            if getattr(step, "condition", None) is not None:
+                lines.append(f"      spike if {step.condition}")
+            for a in getattr(step, "reset", ()):
+                lines.append(f"      on spike: {a.target} = {a.expr}")
+        return "\n".join(lines)

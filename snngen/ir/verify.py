@@ -1,0 +1,74 @@
+"""The IR verifier: every name an expression uses is defined, every argument exists."""
+
+from __future__ import annotations
+
+from ..errors import SnngenError
+from .nodes import (Accumulate, ArrayStep, Deliver, NeuronStep, PoissonStep, Program,
+                    RateRecord, SpikeRecord, StateRecord)
+
+_GLOBAL = {"t", "dt", "i"}
+
+
+class IRError(SnngenError):
+    """The kernel IR is inconsistent (a compiler bug, not a user error)."""
+
+
+def _check(expr, defined, where):
+    if expr is None:
+        return
+    missing = {s.name for s in expr.free_symbols} - defined
+    if missing:
+        raise IRError(f"{where}: uses undefined {sorted(missing)}")
+
+
+def verify(program: Program) -> Program:
+    """Raise :class:`IRError` if ``program`` is malformed; return it unchanged otherwise."""
+    args = {a.name for a in program.args}
+    for node in program.steps:
+        where = f"{type(node).__name__} {getattr(node, 'pop', getattr(node, 'proj', ''))}"
+        needed = set()
+        if isinstance(node, NeuronStep):
+            defined = set(_GLOBAL) | {f"{node.pop}_N", f"{node.pop}_refr"}
+            defined |= {s.local for s in node.states}
+            defined |= {loc for loc, _, _ in node.params + node.consts + node.inputs}
+            needed |= {s.arg for s in node.states} | {node.n}
+            needed |= {a for _, a, _ in node.params + node.consts + node.inputs}
+            for a in node.body:
+                _check(a.expr, defined, where)
+                defined.add(a.target)
+            for s, new in node.updates:
+                if new not in defined or s not in {x.local for x in node.states}:
+                    raise IRError(f"{where}: update {s} <- {new} is not defined")
+            _check(node.condition, defined, where)
+            for a in node.reset:
+                _check(a.expr, defined, where)
+            if node.refractory:
+                needed |= {node.refractory, f"{node.pop}__rc"}
+            if node.spikes:
+                needed |= {node.spikes, node.spikes + "n", f"{node.pop}__z"}
+        elif isinstance(node, (Deliver, Accumulate)):
+            defined = set(_GLOBAL) | {loc for loc, *_ in node.syn + node.params + node.pre_vars}
+            defined |= {loc for loc, _ in getattr(node, "post_vars", ())}
+            defined.add(f"{node.proj}__elapsed")
+            needed |= {a for _, a, *_ in node.syn + node.params + node.pre_vars}
+            needed |= {node.source_ring, node.pre_stop}
+            for tr in getattr(node, "traces", ()):
+                _check(tr.decay, defined, where)
+            for a in getattr(node, "body", ()):
+                _check(a.expr, defined, where)
+                if a.target not in defined:
+                    raise IRError(f"{where}: assigns to unknown {a.target}")
+            if isinstance(node, Accumulate):
+                _check(node.expr, defined, where)
+                needed |= {node.target, node.buffer}
+        elif isinstance(node, (PoissonStep, ArrayStep)):
+            needed |= {node.n} | ({node.spikes} if node.spikes else set())
+        elif isinstance(node, (SpikeRecord, RateRecord)):
+            needed.add(node.ring)
+        elif isinstance(node, StateRecord):
+            needed |= set(node.states)
+        else:
+            raise IRError(f"unknown IR node {type(node).__name__}")
+        if needed - args:
+            raise IRError(f"{where}: arguments {sorted(needed - args)} are not declared")
+    return program

@@ -1,0 +1,371 @@
+"""Models: what a user declares, checked and resolved, before any discretisation.
+
+A :class:`NeuronModel` holds ODEs, subexpressions, parameters, threshold, reset and
+refractoriness; a :class:`SynapseModel` holds per-synapse variables, event-driven traces and the
+``on_pre``/``on_post`` statements. Both are immutable and printable; both can be reused by many
+populations or projections with different parameter values.
+
+>>> lif = NeuronModel("dv/dt = (El - v) / tau : volt", threshold="v > Vt", reset="v = El")
+>>> lif.state_names, lif.parameter_names
+(('v',), ('El', 'Vt', 'tau'))
+>>> lif.rhs["v"]
+(El - v)/tau
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from . import units as u
+from .errors import EquationError, MissingParameterError, UnitError, UnknownNameError, did_you_mean
+from .parse import (SPECIAL_NAMES, EquationLine, Statement, parse_equations, parse_expression,
+                    parse_statements, symbol)
+
+SECOND = u.parse_unit("second")[1]
+
+
+def _unit_symbols(expr: sp.Basic) -> dict[sp.Symbol, sp.Float]:
+    """Map every unit name used in ``expr`` (ms, mV, ...) to its SI scale."""
+    return {s: sp.Float(u.unit_symbol(s.name)[0]) for s in expr.free_symbols
+            if u.is_unit_name(s.name)}
+
+
+def strip_units(expr: sp.Basic) -> sp.Basic:
+    """Replace unit names by their SI scale factors (``10*ms`` -> ``0.01``)."""
+    return expr.xreplace(_unit_symbols(expr))
+
+
+def _unit_dims(expr: sp.Basic) -> dict[sp.Symbol, u.Dimension]:
+    return {s: u.unit_symbol(s.name)[1] for s in expr.free_symbols if u.is_unit_name(s.name)}
+
+
+def _declared_dim(unit: str | None, line: str) -> u.Dimension | None:
+    if unit is None:
+        return None
+    try:
+        return u.parse_unit(unit)[1]
+    except UnitError as err:
+        raise UnitError(f"unknown unit '{unit}' ({err.args[0].splitlines()[0]})",
+                        line, line.rfind(unit), len(unit)) from None
+
+
+@dataclass(frozen=True)
+class _Equations:
+    """Shared machinery of neuron and synapse models: ODEs, subexpressions, parameters."""
+
+    lines: tuple[EquationLine, ...]
+
+    @property
+    def odes(self) -> dict[str, EquationLine]:
+        return {e.name: e for e in self.lines if e.kind == "ode"}
+
+    @property
+    def subexpressions(self) -> dict[str, EquationLine]:
+        return {e.name: e for e in self.lines if e.kind == "subexpression"}
+
+    @property
+    def declared(self) -> dict[str, EquationLine]:
+        return {e.name: e for e in self.lines if e.kind == "parameter"}
+
+    def resolve(self, expr: sp.Basic) -> sp.Basic:
+        """Substitute subexpressions (recursively) and unit scales into ``expr``."""
+        subs = {symbol(n): e.expr for n, e in self.subexpressions.items()}
+        for _ in range(len(subs) + 1):
+            new = expr.xreplace(subs)
+            if new == expr:
+                break
+            expr = new
+        else:
+            raise EquationError("subexpressions refer to each other in a cycle")
+        return strip_units(expr)
+
+
+def _free_names(exprs) -> set[str]:
+    names: set[str] = set()
+    for e in exprs:
+        if e is not None:
+            names |= {s.name for s in e.free_symbols}
+    return names
+
+
+class NeuronModel:
+    """A neuron model written as equations.
+
+    Parameters
+    ----------
+    equations : str
+        Lines ``dx/dt = expr : unit (flags)``, ``name = expr : unit`` (subexpression) and
+        ``name : unit (shared)`` (declared parameter). Units are optional.
+    threshold : str, optional
+        Spike condition, e.g. ``"v > Vt"``.
+    reset : str, optional
+        Statements run on each spike, e.g. ``"v = Vr; w += b"``.
+    refractory : str or float, optional
+        Refractory duration: a quantity (``"5*ms"``), seconds (0.005) or an expression of
+        parameters. Variables flagged ``(unless refractory)`` are clamped meanwhile and the
+        threshold is not checked.
+    method : str
+        ``"auto"`` (exact if linear with constant coefficients, else exponential Euler if
+        conditionally linear, else Euler), or one of ``exact``, ``exponential_euler``,
+        ``euler``, ``rk2``, ``rk4``.
+    name : str, optional
+    """
+
+    def __init__(self, equations: str, threshold: str | None = None, reset: str | None = None,
+                 refractory: str | float | None = None, method: str = "auto",
+                 name: str | None = None):
+        self.name = name or "neuron"
+        self.text = equations
+        self.eqs = _Equations(parse_equations(equations, where=f"model '{self.name}'"))
+        if not self.eqs.odes and not self.eqs.declared:
+            raise EquationError("a neuron model needs at least one equation", equations, 0, 1,
+                                f"model '{self.name}'")
+        self.method = method
+        self.threshold_text, self.reset_text = threshold, reset
+        self.threshold = None
+        self.threshold_names: dict[str, int] = {}
+        if threshold is not None:
+            from .parse import parse_condition
+            self.threshold, self.threshold_names = parse_condition(
+                threshold, where=f"threshold of '{self.name}'")
+        self.reset: tuple[Statement, ...] = ()
+        if reset is not None:
+            self.reset = parse_statements(reset, where=f"reset of '{self.name}'")
+            if threshold is None:
+                raise EquationError("a reset needs a threshold", reset, 0, len(reset),
+                                    f"model '{self.name}'")
+        self.refractory_text = refractory
+        self.refractory = None
+        self.refractory_names: dict[str, int] = {}
+        if refractory is not None:
+            if threshold is None:
+                raise EquationError("refractoriness needs a threshold", str(refractory), 0, 1,
+                                    f"model '{self.name}'")
+            text = repr(float(refractory)) if isinstance(refractory, (int, float)) else refractory
+            self.refractory, self.refractory_names = parse_expression(
+                text, where=f"refractory of '{self.name}'")
+        self._check_names()
+
+    # -- names -----------------------------------------------------------------------------
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return tuple(self.eqs.odes)
+
+    @property
+    def clamped(self) -> frozenset[str]:
+        """State variables frozen while refractory."""
+        return frozenset(n for n, e in self.eqs.odes.items() if "unless refractory" in e.flags)
+
+    @property
+    def rhs(self) -> dict[str, sp.Expr]:
+        """Right-hand sides with subexpressions and units resolved."""
+        return {n: self.eqs.resolve(e.expr) for n, e in self.eqs.odes.items()}
+
+    def _all_exprs(self):
+        yield from (e.expr for e in self.eqs.lines if e.expr is not None)
+        yield self.threshold
+        yield from (s.expr for s in self.reset)
+        yield self.refractory
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        """Every name that needs a value: declared parameters and free names."""
+        defined = set(self.eqs.odes) | set(self.eqs.subexpressions) | SPECIAL_NAMES
+        free = {n for n in _free_names(self._all_exprs()) if not u.is_unit_name(n)}
+        return tuple(sorted((free - defined) | set(self.eqs.declared)))
+
+    @property
+    def shared_parameters(self) -> frozenset[str]:
+        return frozenset(n for n, e in self.eqs.declared.items() if "shared" in e.flags)
+
+    def _check_names(self):
+        for stmt in self.reset:
+            if stmt.target not in self.eqs.odes and stmt.target not in self.eqs.declared:
+                raise UnknownNameError(
+                    f"reset assigns to '{stmt.target}', which is not a state variable."
+                    + did_you_mean(stmt.target, self.state_names), stmt.line, stmt.col,
+                    len(stmt.target), f"reset of '{self.name}'")
+
+    def locate(self, name: str) -> tuple[str, int] | None:
+        """Return (line, column) of the first use of ``name`` in the model, for error carets."""
+        for e in self.eqs.lines:
+            col = e.column_of(name)
+            if col is not None:
+                return e.line, col
+        if name in self.threshold_names:
+            return self.threshold_text, self.threshold_names[name]
+        for s in self.reset:
+            if name in {x.name for x in s.expr.free_symbols}:
+                return s.line, max(s.line.find(name), 0)
+        return None
+
+    def check_parameters(self, given: Mapping[str, object], where: str) -> None:
+        """Raise a clear error for every missing (or misspelt) parameter."""
+        missing = [n for n in self.parameter_names if n not in given]
+        if not missing:
+            return
+        known = set(given) | set(self.state_names) | set(self.eqs.subexpressions)
+        for name in missing:
+            hint = did_you_mean(name, known)
+            loc = self.locate(name)
+            if hint and loc:
+                raise UnknownNameError(f"unknown name '{name}' in {where}.{hint}", loc[0], loc[1],
+                                       len(name), f"model '{self.name}'")
+        raise MissingParameterError(
+            f"{where}: no value for parameter{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(m) for m in missing)} of model '{self.name}'. Give "
+            f"{'them' if len(missing) > 1 else 'it'} in params={{...}}, e.g. "
+            f"params={{'{missing[0]}': ...}}.")
+
+    # -- units -----------------------------------------------------------------------------
+    def check_units(self, param_dims: Mapping[str, u.Dimension | None]) -> None:
+        """Check dimensional consistency given the dimensions of parameter values."""
+        dims: dict[sp.Symbol, u.Dimension | None] = {}
+        for n, e in self.eqs.odes.items():
+            dims[symbol(n)] = _declared_dim(e.unit, e.line)
+        for n, e in self.eqs.declared.items():
+            dims[symbol(n)] = _declared_dim(e.unit, e.line)
+        for n, d in param_dims.items():
+            if dims.get(symbol(n)) is None:
+                dims[symbol(n)] = d
+        dims[symbol("t")] = dims[symbol("dt")] = SECOND
+        dims[symbol("i")] = dims[symbol("N")] = u.DIMENSIONLESS
+        for n, e in self.eqs.subexpressions.items():
+            d = u.dimension_of(e.expr, {**dims, **_unit_dims(e.expr)}, where=f"'{n}'", line=e.line)
+            if e.unit is not None:
+                u.check_equal(_declared_dim(e.unit, e.line), d, n, str(e.expr), line=e.line)
+            dims[symbol(n)] = d if d is not None else _declared_dim(e.unit, e.line)
+        for n, e in self.eqs.odes.items():
+            d = u.dimension_of(e.expr, {**dims, **_unit_dims(e.expr)}, where=f"d{n}/dt", line=e.line)
+            x = dims[symbol(n)]
+            if x is not None:
+                u.check_equal(x / SECOND, d, f"d{n}/dt", str(e.expr), line=e.line)
+        if self.threshold is not None:
+            u.dimension_of(self.threshold, {**dims, **_unit_dims(self.threshold)},
+                           line=self.threshold_text, where="threshold")
+        for s in self.reset:
+            d = u.dimension_of(s.expr, {**dims, **_unit_dims(s.expr)}, line=s.line, where="reset")
+            if s.op in ("=", "+=", "-="):
+                u.check_equal(dims.get(symbol(s.target)), d, s.target, str(s.expr), line=s.line)
+        if self.refractory is not None:
+            d = u.dimension_of(self.refractory, {**dims, **_unit_dims(self.refractory)},
+                               line=str(self.refractory_text), where="refractory")
+            u.check_equal(SECOND, d, "refractory", str(self.refractory),
+                          line=str(self.refractory_text))
+
+    # -- identity --------------------------------------------------------------------------
+    def canonical(self) -> str:
+        """Structure-only text used in cache keys (no parameter values)."""
+        parts = [f"{e.kind} {e.name} = {sp.srepr(e.expr) if e.expr is not None else ''} "
+                 f": {e.unit} {e.flags}" for e in self.eqs.lines]
+        parts += [f"threshold {sp.srepr(self.threshold)}",
+                  "reset " + ";".join(f"{s.target}{s.op}{sp.srepr(s.expr)}" for s in self.reset),
+                  f"refractory {sp.srepr(self.refractory)}", f"method {self.method}"]
+        return "\n".join(parts)
+
+    def key(self) -> str:
+        return hashlib.sha256(self.canonical().encode()).hexdigest()[:16]
+
+    def __repr__(self) -> str:
+        lines = [f"NeuronModel '{self.name}'"]
+        lines += ["  " + e.line.strip() for e in self.eqs.lines]
+        if self.threshold is not None:
+            lines.append(f"  threshold: {self.threshold_text}")
+        if self.reset:
+            lines.append(f"  reset: {self.reset_text}")
+        if self.refractory is not None:
+            lines.append(f"  refractory: {self.refractory_text}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class EventTrace:
+    """An ``(event-driven)`` synaptic ODE: solved exactly between events."""
+
+    name: str
+    rhs: sp.Expr
+    line: str
+
+
+class SynapseModel:
+    """A synapse model: per-synapse variables, event-driven traces and event statements.
+
+    Names in statements resolve to (in order) synaptic variables, then postsynaptic variables;
+    ``x_pre`` and ``x_post`` name pre- and postsynaptic variables explicitly.
+
+    >>> stdp = SynapseModel('''
+    ...     w : 1
+    ...     dApre/dt = -Apre / taupre : 1 (event-driven)
+    ... ''', on_pre="ge += w; Apre += dApre")
+    >>> stdp.variables, [t.name for t in stdp.traces]
+    (('w', 'Apre'), ['Apre'])
+    """
+
+    def __init__(self, equations: str = "", on_pre: str | None = None,
+                 on_post: str | None = None, name: str | None = None):
+        self.name = name or "synapse"
+        self.text = equations
+        self.eqs = _Equations(parse_equations(equations, where=f"synapse '{self.name}'"))
+        for n, e in self.eqs.odes.items():
+            if "event-driven" not in e.flags:
+                raise EquationError(
+                    f"synaptic ODE for '{n}' must be marked (event-driven): clock-driven "
+                    "per-synapse ODEs are not supported yet", e.line, 0, len(e.line),
+                    f"synapse '{self.name}'")
+        if on_pre is None and on_post is None:
+            raise EquationError("a synapse model needs on_pre and/or on_post statements",
+                                equations or "''", 0, 1, f"synapse '{self.name}'")
+        self.on_pre_text, self.on_post_text = on_pre, on_post
+        self.on_pre = parse_statements(on_pre, f"on_pre of '{self.name}'") if on_pre else ()
+        self.on_post = parse_statements(on_post, f"on_post of '{self.name}'") if on_post else ()
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        """Per-synapse state: declared per-synapse parameters and event-driven traces."""
+        return tuple(n for n, e in self.eqs.declared.items() if "shared" not in e.flags) \
+            + tuple(self.eqs.odes)
+
+    @property
+    def traces(self) -> tuple[EventTrace, ...]:
+        return tuple(EventTrace(n, self.eqs.resolve(e.expr), e.line)
+                     for n, e in self.eqs.odes.items())
+
+    def canonical(self) -> str:
+        parts = [f"{e.kind} {e.name} = {sp.srepr(e.expr) if e.expr is not None else ''} "
+                 f": {e.unit} {e.flags}" for e in self.eqs.lines]
+        for label, stmts in (("pre", self.on_pre), ("post", self.on_post)):
+            parts.append(label + " " + ";".join(f"{s.target}{s.op}{sp.srepr(s.expr)}"
+                                                 for s in stmts))
+        return "\n".join(parts)
+
+    def __repr__(self) -> str:
+        lines = [f"SynapseModel '{self.name}'"] + ["  " + e.line.strip() for e in self.eqs.lines]
+        if self.on_pre:
+            lines.append(f"  on_pre: {self.on_pre_text}")
+        if self.on_post:
+            lines.append(f"  on_post: {self.on_post_text}")
+        return "\n".join(lines)
+
+
+def on_pre_model(statement: str) -> SynapseModel:
+    """A weight-only synapse from a shortcut such as ``"ge += w"``."""
+    return SynapseModel("w : 1", on_pre=statement, name="static")
+
+
+@dataclass(frozen=True)
+class Quantities:
+    """Parameter values resolved to SI floats (or arrays), with their dimensions if known."""
+
+    values: dict = field(default_factory=dict)
+    dims: dict = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, params: Mapping[str, object] | None) -> Quantities:
+        values, dims = {}, {}
+        for k, v in (params or {}).items():
+            values[k], dims[k] = u.parse_quantity(v)
+        return cls(values, dims)

@@ -1,0 +1,327 @@
+"""Text -> sympy: the equation language.
+
+Equations, conditions and statements are parsed with Python's :mod:`ast` (never ``sympify``), so
+every error can point at its column. Names become real ``sympy.Symbol``\\ s; unit names such as
+``ms`` or ``mV`` become :data:`UNIT` symbols that :mod:`snngen.model` checks and then replaces by
+their SI scale.
+
+>>> eq = parse_equations("dv/dt = (El - v) / tau : volt (unless refractory)")[0]
+>>> eq.kind, eq.name, eq.expr, eq.unit, eq.flags
+('ode', 'v', (El - v)/tau, 'volt', ('unless refractory',))
+>>> parse_statements("v = Vr; w += b")
+(Statement(target='v', op='=', expr=Vr, line='v = Vr; w += b', col=0), Statement(target='w', op='+=', expr=b, line='v = Vr; w += b', col=8))
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .errors import EquationError, UnknownNameError, did_you_mean
+
+# Functions of the equation language and how they become sympy.
+_UNARY = {
+    "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh, "abs": sp.Abs,
+    "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "sinh": sp.sinh, "cosh": sp.cosh,
+    "sign": sp.sign, "floor": sp.floor, "ceil": sp.ceiling,
+}
+
+
+def _clip(x, lo, hi):
+    return sp.Min(sp.Max(x, lo), hi)
+
+
+def _where(cond, a, b):
+    return sp.Piecewise((a, cond), (b, True))
+
+
+_MULTI = {"clip": (3, _clip), "where": (3, _where), "min": (2, sp.Min), "max": (2, sp.Max),
+          "pow": (2, sp.Pow)}
+FUNCTIONS = frozenset(_UNARY) | frozenset(_MULTI)
+#: Names with a fixed meaning in every model.
+SPECIAL_NAMES = frozenset({"t", "dt", "i", "N", "pi"})
+
+_BINOPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
+           ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b,
+           ast.Pow: lambda a, b: a ** b}
+_CMPOPS = {ast.Gt: sp.StrictGreaterThan, ast.GtE: sp.GreaterThan,
+           ast.Lt: sp.StrictLessThan, ast.LtE: sp.LessThan}
+
+
+def symbol(name: str) -> sp.Symbol:
+    """The one way snngen makes a symbol for a name (always real)."""
+    return sp.Symbol(name, real=True)
+
+
+class _ToSympy(ast.NodeVisitor):
+    """Convert an ast expression into sympy, remembering where each name appeared."""
+
+    def __init__(self, line: str, offset: int, where: str | None):
+        self.line, self.offset, self.where = line, offset, where
+        self.names: dict[str, int] = {}
+
+    def fail(self, node, message, cls=EquationError):
+        col = self.offset + getattr(node, "col_offset", 0)
+        end = self.offset + (getattr(node, "end_col_offset", None) or (col - self.offset + 1))
+        raise cls(message, self.line, col, max(end - col, 1), self.where)
+
+    def generic_visit(self, node):
+        self.fail(node, f"unsupported syntax '{type(node).__name__}' in an equation "
+                        "(use arithmetic, comparisons, and/or/not and the functions "
+                        f"{', '.join(sorted(FUNCTIONS))})")
+
+    def visit_Expression(self, node):
+        return self.visit(node.body)
+
+    def visit_Constant(self, node):
+        if isinstance(node.value, bool):
+            return sp.true if node.value else sp.false
+        if isinstance(node.value, int):
+            return sp.Integer(node.value)
+        if isinstance(node.value, float):
+            return sp.Float(node.value)
+        return self.fail(node, f"unsupported constant {node.value!r}")
+
+    def visit_Name(self, node):
+        self.names.setdefault(node.id, self.offset + node.col_offset)
+        if node.id == "pi":
+            return sp.pi
+        if node.id in FUNCTIONS:
+            self.fail(node, f"'{node.id}' is a function: call it, e.g. {node.id}(x)")
+        return symbol(node.id)
+
+    def visit_BinOp(self, node):
+        op = _BINOPS.get(type(node.op))
+        if op is None:
+            self.fail(node, f"unsupported operator '{type(node.op).__name__}'")
+        return op(self.visit(node.left), self.visit(node.right))
+
+    def visit_UnaryOp(self, node):
+        value = self.visit(node.operand)
+        if isinstance(node.op, ast.USub):
+            return -value
+        if isinstance(node.op, ast.UAdd):
+            return value
+        if isinstance(node.op, ast.Not):
+            return sp.Not(value)
+        return self.fail(node, "unsupported unary operator")
+
+    def visit_BoolOp(self, node):
+        values = [self.visit(v) for v in node.values]
+        return sp.And(*values) if isinstance(node.op, ast.And) else sp.Or(*values)
+
+    def visit_Compare(self, node):
+        parts, left = [], self.visit(node.left)
+        for op, comp in zip(node.ops, node.comparators):
+            right = self.visit(comp)
+            if isinstance(op, ast.Eq):
+                parts.append(sp.Eq(left, right))
+            elif isinstance(op, ast.NotEq):
+                parts.append(sp.Ne(left, right))
+            elif type(op) in _CMPOPS:
+                parts.append(_CMPOPS[type(op)](left, right))
+            else:
+                self.fail(node, f"unsupported comparison '{type(op).__name__}'")
+            left = right
+        return parts[0] if len(parts) == 1 else sp.And(*parts)
+
+    def visit_Call(self, node):
+        if not isinstance(node.func, ast.Name):
+            self.fail(node, "only plain function calls such as exp(x) are allowed")
+        name = node.func.id
+        if node.keywords:
+            self.fail(node, f"{name}() takes no keyword arguments")
+        args = [self.visit(a) for a in node.args]
+        if name in _UNARY:
+            if len(args) != 1:
+                self.fail(node, f"{name}() takes exactly 1 argument ({len(args)} given)")
+            return _UNARY[name](args[0])
+        if name in _MULTI:
+            nargs, fn = _MULTI[name]
+            if len(args) != nargs:
+                self.fail(node, f"{name}() takes exactly {nargs} arguments ({len(args)} given)")
+            return fn(*args)
+        return self.fail(node.func, f"unknown function '{name}'."
+                         + did_you_mean(name, FUNCTIONS), UnknownNameError)
+
+
+def parse_expression(text: str, *, line: str | None = None, offset: int = 0,
+                     where: str | None = None) -> tuple[sp.Expr, dict[str, int]]:
+    """Parse one expression; return it with ``{name: column}`` of every name it uses.
+
+    ``line`` and ``offset`` locate ``text`` inside the user's original line for error carets.
+
+    >>> parse_expression("exp(-t/tau) * clip(x, 0, 1)")[0]
+    exp(-t/tau)*Min(1, Max(0, x))
+    """
+    line = text if line is None else line
+    stripped = text.strip()
+    offset += len(text) - len(text.lstrip())
+    if not stripped:
+        raise EquationError("empty expression", line, offset, 1, where)
+    try:
+        tree = ast.parse(stripped, mode="eval")
+    except SyntaxError as err:
+        col = offset + max((err.offset or 1) - 1, 0)
+        raise EquationError(f"invalid syntax ({err.msg})", line, col, 1, where) from None
+    visitor = _ToSympy(line, offset, where)
+    return visitor.visit(tree), visitor.names
+
+
+@dataclass(frozen=True)
+class EquationLine:
+    """One parsed line of a model: an ODE, a named subexpression or a parameter declaration."""
+
+    kind: str  # "ode" | "subexpression" | "parameter"
+    name: str
+    expr: sp.Expr | None
+    unit: str | None
+    flags: tuple[str, ...]
+    line: str
+    names: tuple[tuple[str, int], ...] = ()  # (name, column) of names used in expr
+
+    def column_of(self, name: str) -> int | None:
+        return dict(self.names).get(name)
+
+
+_ODE = re.compile(r"^\s*d\s*(?P<name>[A-Za-z_]\w*)\s*/\s*dt\s*=(?P<rhs>.*)$")
+_SUB = re.compile(r"^\s*(?P<name>[A-Za-z_]\w*)\s*=(?!=)(?P<rhs>.*)$")
+_PAR = re.compile(r"^\s*(?P<name>[A-Za-z_]\w*)\s*$")
+_FLAGS = re.compile(r"\(\s*(?P<flags>[A-Za-z_][\w\s,-]*)\)\s*$")
+KNOWN_FLAGS = frozenset({"unless refractory", "shared", "constant", "event-driven", "per-neuron",
+                         "per-synapse"})
+
+
+def _split_unit(body: str, line: str, start: int):
+    """Split ``expr : unit (flags)`` at the last top-level colon."""
+    depth, colon = 0, -1
+    for k, ch in enumerate(body):
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == ":" and depth == 0:
+            colon = k
+    if colon < 0:
+        return body, None, ()
+    rest = body[colon + 1:]
+    flags: tuple[str, ...] = ()
+    match = _FLAGS.search(rest)
+    if match:
+        flags = tuple(" ".join(f.split()) for f in match.group("flags").split(","))
+        for flag in flags:
+            if flag not in KNOWN_FLAGS:
+                col = start + colon + 1 + rest.index(flag.split()[0])
+                raise EquationError(f"unknown flag '{flag}'." + did_you_mean(flag, KNOWN_FLAGS),
+                                    line, col, len(flag))
+        rest = rest[:match.start()]
+    unit = rest.strip() or None
+    if unit is None:
+        raise EquationError("missing unit after ':' (use 1 for dimensionless)",
+                            line, start + colon, 1)
+    return body[:colon], unit, flags
+
+
+def parse_equations(text: str, where: str | None = None) -> tuple[EquationLine, ...]:
+    """Parse a multi-line model description into :class:`EquationLine` values.
+
+    Lines are ``dx/dt = expr : unit (flags)``, ``name = expr : unit`` (a subexpression) or
+    ``name : unit (flags)`` (a parameter). ``#`` starts a comment; the unit part is optional.
+    """
+    out: list[EquationLine] = []
+    seen: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].rstrip()
+        if not line.strip():
+            continue
+        ode = _ODE.match(line)
+        if ode:
+            kind, name, body_start = "ode", ode.group("name"), ode.start("rhs")
+        else:
+            sub = _SUB.match(line)
+            if sub:
+                kind, name, body_start = "subexpression", sub.group("name"), sub.start("rhs")
+            else:
+                head = line.split(":", 1)
+                if len(head) != 2 or not _PAR.match(head[0]):
+                    raise EquationError(
+                        "cannot read this line: expected 'dx/dt = expr : unit', "
+                        "'name = expr : unit' or 'name : unit'", line, len(line) - len(line.lstrip()),
+                        len(line.strip()), where)
+                kind, name, body_start = "parameter", head[0].strip(), len(head[0])
+        if name in seen:
+            raise EquationError(f"'{name}' is defined twice (first as {seen[name]})",
+                                line, line.index(name), len(name), where)
+        if name in SPECIAL_NAMES:
+            raise EquationError(f"'{name}' is a reserved name ({', '.join(sorted(SPECIAL_NAMES))})",
+                                line, line.index(name), len(name), where)
+        seen[name] = kind
+        body = line[body_start:]
+        if kind == "parameter":
+            _, unit, flags = _split_unit(body, line, body_start)
+            out.append(EquationLine(kind, name, None, unit, flags, line))
+            continue
+        rhs, unit, flags = _split_unit(body, line, body_start)
+        expr, names = parse_expression(rhs, line=line, offset=body_start, where=where)
+        out.append(EquationLine(kind, name, expr, unit, flags, line, tuple(names.items())))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One assignment ``target op expr`` of a reset or synaptic event (op: =, +=, -=, *=, /=)."""
+
+    target: str
+    op: str
+    expr: sp.Expr
+    line: str
+    col: int
+
+    def value(self, current: sp.Expr) -> sp.Expr:
+        """The new value of the target given its ``current`` value."""
+        return {"=": lambda: self.expr, "+=": lambda: current + self.expr,
+                "-=": lambda: current - self.expr, "*=": lambda: current * self.expr,
+                "/=": lambda: current / self.expr}[self.op]()
+
+
+_AUG = {ast.Add: "+=", ast.Sub: "-=", ast.Mult: "*=", ast.Div: "/="}
+
+
+def parse_statements(text: str, where: str | None = None) -> tuple[Statement, ...]:
+    """Parse statements separated by newlines or ``;``."""
+    out = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].rstrip()
+        if not line.strip():
+            continue
+        try:
+            tree = ast.parse(line.strip())
+        except SyntaxError as err:
+            col = len(line) - len(line.lstrip()) + max((err.offset or 1) - 1, 0)
+            raise EquationError(f"invalid statement ({err.msg})", line, col, 1, where) from None
+        indent = len(line) - len(line.lstrip())
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                    and isinstance(node.targets[0], ast.Name):
+                target, op, value = node.targets[0].id, "=", node.value
+            elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) \
+                    and type(node.op) in _AUG:
+                target, op, value = node.target.id, _AUG[type(node.op)], node.value
+            else:
+                raise EquationError("expected an assignment such as 'v = Vr' or 'ge += w'",
+                                    line, indent + node.col_offset, 1, where)
+            visitor = _ToSympy(line, indent, where)
+            out.append(Statement(target, op, visitor.visit(value), line, indent + node.col_offset))
+    if not out:
+        raise EquationError("no statement given", text, 0, 1, where)
+    return tuple(out)
+
+
+def parse_condition(text: str, where: str | None = None) -> tuple[sp.Basic, dict[str, int]]:
+    """Parse a boolean condition such as ``v > v_th``; refuse anything that is not a condition."""
+    expr, names = parse_expression(text, where=where)
+    if not isinstance(expr, (sp.core.relational.Relational, sp.logic.boolalg.Boolean)):
+        raise EquationError("a threshold must be a condition such as 'v > Vt'",
+                            text, 0, len(text), where)
+    return expr, names

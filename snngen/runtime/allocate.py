@@ -1,0 +1,234 @@
+"""Arrays for a built network: structure key, memory estimate and allocation by argument role.
+
+The generated module's ``SPEC`` lists every kernel argument with its role; this module fills
+each one from the network description, following the naming convention of
+:mod:`snngen.ir.lower`.
+"""
+
+from __future__ import annotations
+
+import platform
+
+import numpy as np
+
+from .. import __version__
+from .. import connectivity as conn
+from ..errors import ConnectivityError, SnngenError
+from ..model import Quantities
+from .network import Normal, TimedArray, Uniform
+
+_ITEM = {"float32": 4, "float64": 8}
+
+
+def structure_key(net, backend) -> str:
+    """What the generated code depends on: structure, never values or sizes."""
+    parts = [f"snngen {__version__}", f"python {platform.python_version()}",
+             backend.version_key(), f"dtype {net.dtype}"]
+    for pop in net.populations.values():
+        parts.append(f"pop {pop.name} {pop.kind}")
+        if pop.kind == "neuron":
+            parts += [pop.model.canonical(), f"method {pop.method}",
+                      f"per-neuron {sorted(pop.per_neuron())}",
+                      f"inputs {sorted((k, v.values.ndim) for k, v in pop.inputs.items())}"]
+        elif pop.kind == "poisson":
+            parts.append(f"rates {pop.rates.ndim}")
+    for proj in net.projections.values():
+        parts += [f"proj {proj.name} {proj.pre.population.name} -> {proj.post.population.name}",
+                  proj.model.canonical(), f"heterogeneous {proj.heterogeneous}",
+                  f"params {sorted(proj.params)}"]
+    for mon in net.monitors:
+        parts.append(f"monitor {mon.kind} {mon.pop.name} {mon.variables}")
+    from ..cache import digest
+    return digest("\n".join(parts))[:32]
+
+
+def _ring_size(net, pop) -> int:
+    size = 1
+    for proj in net.projections.values():
+        if proj.pre.population is pop:
+            size = max(size, 1 if proj.heterogeneous else int(proj.delay_steps))
+    return size + 1
+
+
+def estimate_bytes(net, spec) -> int:
+    """Bytes the arrays of ``net`` will take, computed before allocating anything."""
+    item, b = _ITEM[net.dtype], net.batch
+    total = 0
+    for pop in net.populations.values():
+        total += b * _ring_size(net, pop) * pop.n * 4
+        if pop.kind == "neuron":
+            total += b * pop.n * (item * len(pop.model.state_names) + 4) + pop.n * 16
+    for proj in net.projections.values():
+        s = conn.expected_synapses(proj.rule, proj.pre.n, proj.post.n)
+        per = 12 + item * len(proj.model.variables) * (b if proj.model.on_post else 1)
+        total += s * per + (s * 12 if proj.model.on_post else 0) + proj.pre.n * 8
+        if proj.heterogeneous:
+            total += s * 8 + b * (int(np.max(proj.delay_steps)) + 1) * proj.post.n * item
+    return total
+
+
+def _initial(value, rng, shape, what):
+    if isinstance(value, (Uniform, Normal)):
+        return value.sample(rng, int(np.prod(shape))).reshape(shape)
+    if isinstance(value, str):
+        value = Quantities.parse({"v": value}).values["v"]
+    arr = np.asarray(value, dtype=np.float64)
+    try:
+        return np.broadcast_to(arr, shape)
+    except ValueError:
+        raise SnngenError(f"{what}: got {arr.shape} values, expected a scalar or "
+                          f"{shape[-1]}") from None
+
+
+def _csr_values(proj, csr, name, value, rng, shape, what):
+    if isinstance(value, (Uniform, Normal)):
+        return value.sample(rng, csr.n_synapses)
+    if isinstance(value, str):
+        value = Quantities.parse({"v": value}).values["v"]
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        return np.broadcast_to(arr, shape)
+    if arr.shape != (csr.n_synapses,):
+        raise ConnectivityError(f"{what}: {arr.shape[0]} values for {csr.n_synapses} synapses")
+    return _to_csr_order(arr, csr)
+
+
+def _to_csr_order(arr, csr):
+    if csr.order is None:
+        return arr
+    out = np.empty_like(arr)
+    out[csr.order] = arr
+    return out
+
+
+def allocate(net, spec, module, limit: int) -> dict:
+    """Create every argument array of ``spec`` for ``net``."""
+    dtype = np.dtype(net.dtype)
+    rng = np.random.default_rng(net.seed)
+    arrays: dict = {"batch": net.batch, "dt": net.dt, "__csr__": {}}
+    pops, projs = net.populations, net.projections
+    consts = {}
+    for pop_name in spec["constants"]:
+        pop = pops[pop_name]
+        params = {k: np.asarray(v, dtype=np.float64) if np.ndim(v) else float(v)
+                  for k, v in pop.params.items()}
+        with np.errstate(all="ignore"):
+            consts.update(module.__dict__[f"constants_{pop_name}"](params, net.dt))
+    csrs = {}
+    for name, proj in projs.items():
+        seed = int(np.random.default_rng([net.seed, len(csrs)]).integers(2**31))
+        csrs[name] = conn.build_csr(proj.rule, proj.pre.n, proj.post.n, seed, max_bytes=limit)
+    arrays["__csr__"] = csrs
+    for name, kind, ndim, role in spec["args"]:
+        owner, _, field = name.partition("__")
+        if name in arrays:
+            continue
+        np_type = dtype if kind == "float" else np.dtype(kind)
+        if role == "size":
+            arrays[name] = pops[owner].n
+        elif role == "state":
+            pop = pops[owner]
+            init = pop.init.get(field, 0.0)
+            arrays[name] = np.ascontiguousarray(
+                _initial(init, rng, (net.batch, pop.n), f"init of '{owner}.{field}'"),
+                dtype=np_type)
+        elif role in ("param", "param_array"):
+            pop = pops[owner]
+            value = pop.rates if pop.kind == "poisson" else pop.params[field]
+            arrays[name] = np.ascontiguousarray(np.broadcast_to(value, (pop.n,)), np_type) \
+                if role == "param_array" else np_type.type(value)
+        elif role in ("const", "const_array", "refractory_steps"):
+            value = consts[name]
+            if role == "const":
+                arrays[name] = np_type.type(value)
+            else:
+                arrays[name] = np.ascontiguousarray(np.broadcast_to(value, (pops[owner].n,)),
+                                                    np_type)
+        elif role == "input":
+            ta: TimedArray = pops[owner].inputs[field]
+            arrays[name] = np.ascontiguousarray(ta.values.reshape(ta.values.shape[0], -1))
+        elif role == "input_ratio":
+            ta = pops[owner].inputs[field.split("__")[0]]
+            arrays[name] = net.dt / ta.dt
+        elif role == "refractory_counter":
+            arrays[name] = np.zeros((net.batch, pops[owner].n), np.int32)
+        elif role == "ring":
+            pop = pops[owner]
+            arrays[name] = np.zeros((net.batch, _ring_size(net, pop), pop.n), np.int32)
+        elif role == "ringn":
+            arrays[name] = np.zeros((net.batch, _ring_size(net, pops[owner])), np.int64)
+        elif role == "scratch":
+            arrays[name] = np.zeros(pops[owner].n, np.uint8)
+        elif role == "events":
+            src = pops[owner]
+            arrays[name] = src.steps if field == "ev_step" else src.indices
+        elif role == "cursor":
+            arrays[name] = np.zeros(net.batch, np.int64)
+        elif owner in projs:
+            arrays[name] = _projection_array(net, projs[owner], csrs[owner], field, role,
+                                             np_type, rng)
+        elif role == "monitor":
+            arrays[name] = _monitor_array(net, int(owner[1:]), field, np_type)
+        else:  # pragma: no cover - the spec and this table are written together
+            raise SnngenError(f"internal: no allocation rule for argument {name} ({role})")
+    return arrays
+
+
+def _projection_array(net, proj, csr, field, role, np_type, rng):
+    if field == "indptr":
+        return csr.indptr
+    if field == "indices":
+        return csr.indices
+    if field in ("tindptr", "tsyn", "tpre"):
+        tr = conn.transpose(csr)
+        return {"tindptr": tr.indptr, "tsyn": tr.synapse, "tpre": tr.pre}[field]
+    if field == "pre_start":
+        return proj.pre.start
+    if field == "pre_stop":
+        return proj.pre.stop
+    if field == "post_start":
+        return proj.post.start
+    if field == "post_stop":
+        return proj.post.stop
+    if role in ("syn", "syn_batched"):
+        rows = net.batch if role == "syn_batched" else 1
+        value = proj.values.get(field, 0.0)
+        vals = _csr_values(proj, csr, field, value, rng, (csr.n_synapses,),
+                           f"projection '{proj.name}', '{field}'")
+        return np.ascontiguousarray(np.broadcast_to(vals, (rows, csr.n_synapses)), np_type)
+    if role == "syn_param":
+        if field not in proj.params:
+            raise SnngenError(f"projection '{proj.name}': no value for parameter '{field}'; "
+                              "give it in params={...}")
+        return float(proj.params[field])
+    if role == "syn_lastupdate":
+        return np.zeros((net.batch, csr.n_synapses), np.int64)
+    if field == "delay":
+        return int(proj.delay_steps)
+    if field == "delays":
+        d = np.broadcast_to(proj.delay_steps, (csr.n_synapses,)) if proj.delay_steps.ndim == 0 \
+            else proj.delay_steps
+        if d.shape != (csr.n_synapses,):
+            raise ConnectivityError(f"projection '{proj.name}': {d.shape[0]} delays for "
+                                    f"{csr.n_synapses} synapses")
+        return np.ascontiguousarray(_to_csr_order(np.asarray(d), csr), np.int64)
+    if field == "buf":
+        return np.zeros((net.batch, int(np.max(proj.delay_steps)) + 1, proj.post.n), np_type)
+    raise SnngenError(f"internal: no allocation rule for projection argument {field}")
+
+
+def _monitor_array(net, k, field, np_type):
+    mon = net.monitors[k]
+    if mon.kind == "spikes":
+        cap = max(1024, 4 * net.batch * mon.pop.n)
+        return np.zeros(1, np.int64) if field == "count" else \
+            np.zeros(cap, np.int64 if field == "step" else np.int32)
+    if mon.kind == "rate":
+        return np.zeros((net.batch, 0), np.int32)
+    if field == "idx":
+        return np.arange(mon.pop.n, dtype=np.int32) if mon.indices is None else mon.indices
+    if field == "every":
+        return mon.every
+    if field == "count":
+        return np.zeros(1, np.int64)
+    return np.zeros((net.batch, 0, len(mon.variables), 0), np_type)

@@ -1,0 +1,363 @@
+"""The user-facing network description: populations, projections, inputs and monitors.
+
+A :class:`Network` only *describes*; :meth:`Network.build` compiles it into a
+:class:`~snngen.runtime.simulator.Simulator` that owns the arrays and runs the fused loop.
+
+>>> import snngen as sg
+>>> net = sg.Network(dt=1e-4, seed=0)
+>>> lif = sg.NeuronModel("dv/dt = (El - v) / tau : 1", threshold="v > 1", reset="v = 0")
+>>> pop = net.population("P", lif, 10, params={"El": 1.5, "tau": 0.01})
+>>> pop.n, pop[:4].stop
+(10, 4)
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import connectivity as conn
+from ..errors import ConnectivityError, SnngenError
+from ..model import NeuronModel, Quantities, SynapseModel, on_pre_model
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Uniform:
+    """Values drawn uniformly from [low, high) (seeded by the network's seed)."""
+
+    low: float
+    high: float
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return rng.uniform(self.low, self.high, size)
+
+
+@dataclass(frozen=True)
+class Normal:
+    """Values drawn from a normal distribution."""
+
+    mean: float
+    std: float
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return rng.normal(self.mean, self.std, size)
+
+
+@dataclass(frozen=True)
+class TimedArray:
+    """A time-varying input: ``values[k]`` (shape (K,) or (K, n)) holds during [k*dt, (k+1)*dt).
+
+    After the last entry the last value holds.
+    """
+
+    values: np.ndarray
+    dt: float
+
+    def __post_init__(self):
+        v = np.asarray(self.values, dtype=np.float64)
+        if v.ndim not in (1, 2) or v.shape[0] == 0:
+            raise SnngenError("TimedArray values must have shape (K,) or (K, n) with K >= 1")
+        if not self.dt > 0:
+            raise SnngenError(f"TimedArray dt must be positive, got {self.dt}")
+        object.__setattr__(self, "values", v)
+
+
+class Population:
+    """A group of neurons of one model (or an input source); slice it for subgroups."""
+
+    kind = "neuron"
+
+    def __init__(self, net: Network, name: str, n: int):
+        if not _NAME.match(name) or keyword.iskeyword(name):
+            raise SnngenError(f"population name {name!r} must be a Python identifier "
+                              "(letters, digits, underscores; starting with a letter)")
+        if name in net.populations:
+            raise SnngenError(f"a population named '{name}' already exists")
+        if int(n) != n or n < 1:
+            raise SnngenError(f"population '{name}': size must be a positive integer, got {n!r}")
+        if n >= 2**31:
+            raise SnngenError(f"population '{name}': {n} neurons exceeds the 2**31-1 limit")
+        self.net, self.name, self.n = net, name, int(n)
+        self.start, self.stop = 0, self.n
+
+    @property
+    def population(self) -> Population:
+        return self
+
+    def __getitem__(self, item) -> Subgroup:
+        if not isinstance(item, slice) or item.step not in (None, 1):
+            raise SnngenError(f"population '{self.name}': only contiguous slices such as "
+                              "pop[:3200] make subgroups")
+        start, stop, _ = item.indices(self.n)
+        if stop <= start:
+            raise SnngenError(f"population '{self.name}': empty subgroup [{start}:{stop}]")
+        return Subgroup(self, start, stop)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}('{self.name}', n={self.n})"
+
+
+@dataclass(frozen=True)
+class Subgroup:
+    """Neurons ``start:stop`` of a population."""
+
+    population: Population
+    start: int
+    stop: int
+
+    @property
+    def n(self) -> int:
+        return self.stop - self.start
+
+
+class NeuronGroup(Population):
+    """Neurons of a :class:`~snngen.model.NeuronModel` with their parameter values."""
+
+    def __init__(self, net, name, model: NeuronModel, n, params=None, init=None, method=None):
+        super().__init__(net, name, n)
+        if not isinstance(model, NeuronModel):
+            raise SnngenError(f"population '{name}': model must be a NeuronModel, "
+                              f"got {type(model).__name__}")
+        self.model, self.method = model, method
+        params = dict(params or {})
+        self.inputs = {k: v for k, v in params.items() if isinstance(v, TimedArray)}
+        q = Quantities.parse({k: v for k, v in params.items() if k not in self.inputs})
+        self.params = dict(q.values)
+        for k in self.inputs:
+            self.params[k] = 0.0
+        model.check_parameters(self.params, f"population '{name}'")
+        unknown = set(self.params) - set(model.parameter_names)
+        if unknown:
+            from ..errors import did_you_mean
+            first = sorted(unknown)[0]
+            raise SnngenError(f"population '{name}': parameter '{first}' is not used by model "
+                              f"'{model.name}'.{did_you_mean(first, model.parameter_names)}")
+        model.check_units(q.dims)
+        for k, v in self.params.items():
+            arr = np.asarray(v, dtype=np.float64)
+            if arr.ndim == 1 and arr.shape[0] != self.n:
+                raise SnngenError(f"population '{name}': parameter '{k}' has {arr.shape[0]} "
+                                  f"values for {self.n} neurons")
+            if arr.ndim > 1:
+                raise SnngenError(f"population '{name}': parameter '{k}' must be a scalar or "
+                                  f"one value per neuron")
+        for k, ta in self.inputs.items():
+            if ta.values.ndim == 2 and ta.values.shape[1] != self.n:
+                raise SnngenError(f"population '{name}': input '{k}' has {ta.values.shape[1]} "
+                                  f"columns for {self.n} neurons")
+        self.init = dict(init or {})
+        for k in self.init:
+            if k not in model.state_names:
+                from ..errors import did_you_mean
+                raise SnngenError(f"population '{name}': init names '{k}', which is not a "
+                                  f"state variable.{did_you_mean(k, model.state_names)}")
+
+    def per_neuron(self) -> frozenset[str]:
+        declared = {n for n, e in self.model.eqs.declared.items() if "shared" not in e.flags}
+        arrays = {k for k, v in self.params.items() if np.ndim(v) == 1}
+        return frozenset(declared | arrays)
+
+
+class PoissonGroup(Population):
+    """Independent Poisson spike sources with a rate (Hz), shared or one per neuron."""
+
+    kind = "poisson"
+
+    def __init__(self, net, name, n, rates):
+        super().__init__(net, name, n)
+        value, _ = Quantities.parse({"rates": rates}).values["rates"], None
+        arr = np.asarray(value, dtype=np.float64)
+        if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != self.n) or np.any(arr < 0):
+            raise SnngenError(f"Poisson group '{name}': rates must be non-negative, a scalar or "
+                              f"one per neuron")
+        self.rates = arr
+
+
+class SpikeSource(Population):
+    """Replays given spikes: ``indices[k]`` fires at ``times[k]`` seconds (in every trial)."""
+
+    kind = "array"
+
+    def __init__(self, net, name, n, indices, times):
+        super().__init__(net, name, n)
+        idx = np.asarray(indices)
+        t = np.asarray(times, dtype=np.float64)
+        if idx.shape != t.shape or idx.ndim != 1:
+            raise SnngenError(f"spike source '{name}': indices and times must be 1-D arrays of "
+                              f"the same length, got {idx.shape} and {t.shape}")
+        if idx.size and (idx.min() < 0 or idx.max() >= self.n):
+            bad = int(np.flatnonzero((idx < 0) | (idx >= self.n))[0])
+            raise SnngenError(f"spike source '{name}': index {idx[bad]} at position {bad} is "
+                              f"outside 0..{self.n - 1}")
+        if t.size and (np.any(t < 0) or not np.all(np.isfinite(t))):
+            raise SnngenError(f"spike source '{name}': times must be finite and >= 0")
+        steps = np.round(t / net.dt).astype(np.int64)
+        order = np.lexsort((idx, steps))
+        self.steps, self.indices = steps[order], idx[order].astype(np.int32)
+
+
+class Projection:
+    """Synapses from ``pre`` to ``post`` with a :class:`~snngen.model.SynapseModel`."""
+
+    def __init__(self, net, name, pre, post, model, rule, values, delay, params):
+        self.net, self.name = net, name
+        self.pre, self.post = pre, post
+        self.model = model
+        self.rule = conn.parse_rule(rule)
+        self.values = dict(values)
+        self.params = Quantities.parse(params).values
+        if not isinstance(post.population, NeuronGroup):
+            raise ConnectivityError(f"projection '{name}': the target "
+                                    f"'{post.population.name}' must be a neuron population")
+        for k in self.values:
+            if k not in model.variables:
+                from ..errors import did_you_mean
+                raise ConnectivityError(f"projection '{name}': '{k}' is not a synaptic "
+                                        f"variable.{did_you_mean(k, model.variables)}")
+        delay = Quantities.parse({"delay": delay}).values["delay"]
+        d = np.asarray(delay, dtype=np.float64)
+        if np.any(d < 0) or not np.all(np.isfinite(d)):
+            raise ConnectivityError(f"projection '{name}': delays must be finite and >= 0")
+        # Brian2-compatible: delay 0 arrives at the next step; d seconds add round(d/dt) steps.
+        self.delay_steps = (1 + np.round(d / net.dt)).astype(np.int64)
+        self.heterogeneous = d.ndim > 0
+
+    def __repr__(self) -> str:
+        return f"Projection('{self.name}': {self.pre.population.name} -> " \
+               f"{self.post.population.name})"
+
+
+class Monitor:
+    """Results of a monitor, filled by the simulator; arrays are NumPy."""
+
+    def __init__(self, kind, pop, variables=(), indices=None, every=1):
+        self.kind, self.pop = kind, pop
+        self.variables, self.every = tuple(variables), int(every)
+        self.indices = None if indices is None else np.asarray(indices, dtype=np.int32)
+        self.data: dict[str, np.ndarray] = {}
+
+    def __getattr__(self, item):
+        data = self.__dict__.get("data", {})
+        if item in data:
+            return data[item]
+        raise AttributeError(f"monitor has no field '{item}' (have: {', '.join(data) or 'none'}; "
+                             "run the simulation first)")
+
+    def __repr__(self) -> str:
+        return f"Monitor({self.kind} of '{self.pop.name}')"
+
+
+class Network:
+    """A spiking network: populations, projections, monitors, and run settings.
+
+    Parameters
+    ----------
+    dt : float
+        Time step in seconds.
+    seed : int
+        Seeds connectivity, initial values and the counter-based RNG of Poisson inputs.
+    batch : int
+        Number of independent trials run together (shared connectivity).
+    dtype : str
+        ``"float32"`` (default) or ``"float64"``.
+    """
+
+    def __init__(self, dt: float, seed: int = 0, batch: int = 1, dtype: str = "float32"):
+        if not dt > 0:
+            raise SnngenError(f"dt must be positive, got {dt}")
+        if dtype not in ("float32", "float64"):
+            raise SnngenError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        if int(batch) != batch or batch < 1:
+            raise SnngenError(f"batch must be a positive integer, got {batch!r}")
+        self.dt, self.seed, self.batch, self.dtype = float(dt), int(seed), int(batch), dtype
+        self.populations: dict[str, Population] = {}
+        self.projections: dict[str, Projection] = {}
+        self.monitors: list[Monitor] = []
+
+    def _add(self, pop):
+        self.populations[pop.name] = pop
+        return pop
+
+    def population(self, name, model, n, params=None, init=None, method=None) -> NeuronGroup:
+        """Add ``n`` neurons of ``model``; ``params`` values may be floats (SI), quantity
+        strings (``"20*ms"``), per-neuron arrays or :class:`TimedArray` inputs; ``init`` gives
+        initial state (scalars, arrays, :class:`Uniform`/:class:`Normal`)."""
+        return self._add(NeuronGroup(self, name, model, n, params, init, method))
+
+    def poisson(self, name, n, rates) -> PoissonGroup:
+        """Add ``n`` Poisson sources with ``rates`` in Hz (scalar or per neuron)."""
+        return self._add(PoissonGroup(self, name, n, rates))
+
+    def spike_source(self, name, n, indices, times) -> SpikeSource:
+        """Add ``n`` sources replaying ``indices`` firing at ``times`` (seconds)."""
+        return self._add(SpikeSource(self, name, n, indices, times))
+
+    def connect(self, pre, post, model: SynapseModel | str, rule="all_to_all", *,
+                name=None, delay=0.0, params=None, **values) -> Projection:
+        """Connect ``pre`` to ``post`` (populations or subgroups).
+
+        ``model`` is a :class:`SynapseModel` or a shortcut statement such as ``"ge += w"``
+        (a weight-only synapse). ``rule`` is a connection rule (see :mod:`snngen.connectivity`).
+        Keyword values initialise synaptic variables (``w=1.62e-3``, ``w=sg.Normal(...)``, an
+        array in the order of the synapses or, for explicit rules, of the given pairs).
+        ``delay`` is in seconds (scalar, or one per synapse); 0 means the next step.
+        """
+        if isinstance(model, str):
+            model = on_pre_model(model)
+        for side in (pre, post):
+            if side.population.net is not self:
+                raise ConnectivityError("both ends of a projection must belong to this network")
+        name = name or f"{pre.population.name}_to_{post.population.name}_{len(self.projections)}"
+        if not _NAME.match(name) or name in self.projections:
+            raise ConnectivityError(f"projection name {name!r} is not a new identifier")
+        proj = Projection(self, name, pre, post, model, rule, values, delay, params or {})
+        self.projections[name] = proj
+        return proj
+
+    def monitor_spikes(self, pop) -> Monitor:
+        """Record every spike of ``pop``: fields ``i``, ``t`` (seconds), ``step``, ``b``."""
+        return self._monitor(Monitor("spikes", pop.population))
+
+    def monitor_state(self, pop, variables, indices=None, every=1) -> Monitor:
+        """Record ``variables`` of neurons ``indices`` (default all) every ``every`` steps:
+        field per variable of shape (batch, records, neurons), and ``t``."""
+        pop = pop.population
+        if not isinstance(pop, NeuronGroup):
+            raise SnngenError(f"'{pop.name}' has no state to record")
+        variables = [variables] if isinstance(variables, str) else list(variables)
+        for v in variables:
+            if v not in pop.model.state_names:
+                from ..errors import did_you_mean
+                raise SnngenError(f"cannot record '{v}' of '{pop.name}': not a state variable."
+                                  + did_you_mean(v, pop.model.state_names))
+        if indices is not None:
+            idx = np.asarray(indices)
+            if idx.ndim != 1 or idx.size == 0 or idx.min() < 0 or idx.max() >= pop.n:
+                raise SnngenError(f"state monitor of '{pop.name}': indices must be within "
+                                  f"0..{pop.n - 1}")
+        if int(every) != every or every < 1:
+            raise SnngenError("state monitor: every must be a positive integer")
+        return self._monitor(Monitor("state", pop, variables, indices, every))
+
+    def monitor_rate(self, pop) -> Monitor:
+        """Record the population rate (Hz) of every step: field ``rate`` (batch, steps)."""
+        return self._monitor(Monitor("rate", pop.population))
+
+    def _monitor(self, mon):
+        if mon.pop.net is not self:
+            raise SnngenError("monitor target belongs to another network")
+        self.monitors.append(mon)
+        return mon
+
+    def build(self, backend: str = "numba", **options):
+        """Generate, compile (or load from the cache) and allocate: returns a Simulator."""
+        from .simulator import Simulator
+        return Simulator(self, backend=backend, **options)

@@ -1,0 +1,37 @@
+"""``show``: print any stage of the pipeline."""
+
+from __future__ import annotations
+
+
+def show(obj, stage: str = "discrete", file=None) -> str:
+    """Print (and return) a stage of the pipeline for ``obj``.
+
+    ``obj`` is a NeuronModel (stages ``model``, ``discrete``), a Network (``ir``, ``source``)
+    or a Simulator (``source``).
+    """
+    from .integrate import discretise
+    from .model import NeuronModel, SynapseModel
+    from .runtime.network import Network
+    from .runtime.simulator import Simulator
+
+    if isinstance(obj, (NeuronModel, SynapseModel)) and stage == "model":
+        text = repr(obj)
+    elif isinstance(obj, NeuronModel) and stage == "discrete":
+        text = str(discretise(obj))
+    elif isinstance(obj, Network) and stage in ("ir", "source", "discrete"):
+        from .ir.lower import lower
+        lowered = lower(obj)
+        if stage == "discrete":
+            text = "\n\n".join(str(d) for d in lowered.discrete.values())
+        elif stage == "ir":
+            text = str(lowered.program)
+        else:
+            from .backends.numba.render import render
+            text = render(lowered.program, lowered.constants)
+    elif isinstance(obj, Simulator) and stage == "source":
+        text = obj.source_path.read_text()
+    else:
+        raise ValueError(f"cannot show stage '{stage}' of a {type(obj).__name__}; stages: "
+                         "model, discrete (models), ir, source (networks), source (simulators)")
+    print(text, file=file)
+    return text
