@@ -18,7 +18,7 @@ DiscreteModel 'neuron' (method: exact)
 
 __version__ = "0.1.0"
 
-from . import units  # noqa: E402
+from . import cache, units  # noqa: E402
 from .connectivity import (AllToAll, Explicit, FixedInDegree, FixedOutDegree,  # noqa: E402
                            FixedProbability, OneToOne)
 from .errors import (BackendUnsupported, CacheError, ConnectivityError,  # noqa: E402
@@ -37,5 +37,5 @@ __all__ = [
     "IntegrationError", "MissingParameterError", "Network", "NetworkTooLargeError",
     "NeuronModel", "Normal", "NumericalError", "OneToOne", "Simulator", "SnngenError",
     "SynapseModel", "TimedArray", "Uniform", "UnitError", "UnknownNameError", "discretise",
-    "show", "units",
+    "cache", "show", "units",
 ]

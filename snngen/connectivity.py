@@ -282,7 +282,8 @@ def _sparse_subset(rng, row, m, spacing, merged):
             if n == 0 or v != merged[n - 1]:
                 merged[n] = v  # n <= a + (b - have) <= b, so nothing unread is overwritten
                 n += 1
-        row[:n] = merged[:n]
+        for q in range(n):  # an explicit loop: slice assignment is slow to compile
+            row[q] = merged[q]
         have = n
 
 
@@ -301,7 +302,10 @@ def _fill_rows(rng, indptr, n_cols, allow_self, out):
         skip = r if (not allow_self and r < n_cols) else -1
         m = n_cols - 1 if skip >= 0 else n_cols  # draw from m candidates, then step over r
         row = out[a:a + k]
-        if 4 * k >= m:
+        if k == m:  # AllToAll, p = 1
+            for q in range(k):
+                row[q] = q
+        elif 4 * k >= m:
             # dense row: selection sampling visits every candidate once, output already sorted
             need, t, pos = k, 0, 0
             while need > 0:  # branch-free: at p ~ 0.5 a branch would mispredict half the time
@@ -360,16 +364,18 @@ def _regroup(indptr, indices, n_cols, with_positions):
     for b in range(n_buckets):
         a, e, c0 = bucket_ptr[b], bucket_ptr[b + 1], b << shift
         width = min(1 << shift, n_cols - c0)
-        local[:width + 1] = 0
-        for d in range(a, e):
-            local[low[d] + 1] += 1
         local[0] = a
         for q in range(width):
+            local[q + 1] = 0
+        for d in range(a, e):
+            local[low[d] + 1] += 1
+        for q in range(width):
             local[q + 1] += local[q]
-        col_ptr[c0 + 1:c0 + width + 1] = local[1:width + 1]
-        row_buf[:e - a] = rows[a:e]
-        if with_positions:
-            pos_buf[:e - a] = positions[a:e]
+            col_ptr[c0 + q + 1] = local[q + 1]
+        for x in range(e - a):
+            row_buf[x] = rows[a + x]
+            if with_positions:
+                pos_buf[x] = positions[a + x]
         for x in range(e - a):
             q = low[a + x]
             d = local[q]
@@ -378,21 +384,6 @@ def _regroup(indptr, indices, n_cols, with_positions):
             if with_positions:
                 positions[d] = pos_buf[x]
     return col_ptr, rows, positions
-
-
-@njit(cache=True)
-def _all_to_all(n_pre, n_post, allow_self):
-    indptr = np.zeros(n_pre + 1, np.int64)
-    for r in range(n_pre):
-        indptr[r + 1] = indptr[r] + n_post - (0 if allow_self or r >= n_post else 1)
-    indices = np.empty(indptr[n_pre], np.int32)
-    for r in range(n_pre):
-        d = indptr[r]
-        for c in range(n_post):
-            if allow_self or c != r:
-                indices[d] = c
-                d += 1
-    return indptr, indices
 
 
 @njit(cache=True)
@@ -416,9 +407,10 @@ def _explicit(i, j, n_pre):
         for d in range(a + 1, b):
             if indices[d] < indices[d - 1]:
                 # stable, so repeated pairs keep the user's order
-                perm = np.argsort(indices[a:b], kind="mergesort")
-                indices[a:b] = indices[a:b][perm]
-                source[a:b] = source[a:b][perm]
+                perm = np.argsort(indices[a:b], kind="mergesort") + a
+                row, src = indices[perm], source[perm]
+                for x in range(b - a):
+                    indices[a + x], source[a + x] = row[x], src[x]
                 break
     order = np.empty(n_syn, np.int64)
     for d in range(n_syn):
@@ -506,34 +498,31 @@ def build_csr(rule, n_pre: int, n_post: int, seed: int, max_bytes: int | None = 
             f"max_bytes")
 
     rng = np.random.Generator(np.random.PCG64(seed))
-    order = None
-    if isinstance(rule, AllToAll):
-        indptr, indices = _all_to_all(n_pre, n_post, rule.allow_self)
-    elif isinstance(rule, OneToOne):
-        indptr, indices = np.arange(n_pre + 1, dtype=np.int64), np.arange(n_pre, dtype=np.int32)
-    elif isinstance(rule, FixedProbability | FixedOutDegree):
-        if isinstance(rule, FixedProbability):
-            # binomial row counts + a uniform subset per row is exactly independent Bernoulli
-            m = np.full(n_pre, n_post, dtype=np.int64)
-            if not rule.allow_self:
-                m[:min(n_pre, n_post)] -= 1
-            counts = rng.binomial(m, rule.p)
-        else:
-            counts = np.full(n_pre, rule.k, dtype=np.int64)
-        indptr = np.zeros(n_pre + 1, dtype=np.int64)
-        np.cumsum(counts, out=indptr[1:])
-        del counts
-        indices = np.empty(int(indptr[-1]), dtype=np.int32)
-        _fill_rows(rng, indptr, n_post, rule.allow_self, indices)
-    elif isinstance(rule, FixedInDegree):
+    if isinstance(rule, OneToOne):
+        return CSR(n_pre, n_post, np.arange(n_pre + 1, dtype=np.int64),
+                   np.arange(n_pre, dtype=np.int32))
+    if isinstance(rule, Explicit):
+        return CSR(n_pre, n_post, *_explicit(i, j, n_pre))
+    if isinstance(rule, FixedInDegree):
         # draw each post neuron's pre set (a column), then counting-sort the columns into rows
         col_ptr = np.arange(n_post + 1, dtype=np.int64) * rule.k
         col_pre = np.empty(n_syn, dtype=np.int32)
         _fill_rows(rng, col_ptr, n_pre, rule.allow_self, col_pre)
-        indptr, indices, _ = _regroup(col_ptr, col_pre, n_pre, False)
-    else:
-        indptr, indices, order = _explicit(i, j, n_pre)
-    return CSR(n_pre, n_post, indptr, indices, order)
+        return CSR(n_pre, n_post, *_regroup(col_ptr, col_pre, n_pre, False)[:2])
+    counts = np.full(n_pre, n_post, dtype=np.int64)  # candidate partners of each pre neuron
+    if not rule.allow_self:
+        counts[:min(n_pre, n_post)] -= 1
+    if isinstance(rule, FixedProbability):
+        # binomial row counts + a uniform subset per row is exactly independent Bernoulli
+        counts = rng.binomial(counts, rule.p)
+    elif isinstance(rule, FixedOutDegree):
+        counts[:] = rule.k
+    indptr = np.zeros(n_pre + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    del counts
+    indices = np.empty(int(indptr[-1]), dtype=np.int32)
+    _fill_rows(rng, indptr, n_post, rule.allow_self, indices)
+    return CSR(n_pre, n_post, indptr, indices)
 
 
 def transpose(csr: CSR) -> Transpose:

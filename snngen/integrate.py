@@ -14,7 +14,6 @@ can be forced.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import sympy as sp
@@ -28,8 +27,6 @@ T = symbol("t")
 #: Flag that is true while a neuron is refractory (provided by the backend).
 REFRACTORY = sp.Symbol("_refractory")
 METHODS = ("exact", "exponential_euler", "euler", "rk2", "rk4")
-#: Relative distance below which two rates are treated as equal (see ``_exact``).
-SINGULAR_TOL = 1e-7
 
 
 class exprel(sp.Function):  # noqa: N801 - reads like the maths
@@ -57,6 +54,7 @@ class DiscreteModel:
 
     model: NeuronModel
     method: str
+    propagators: tuple[Propagator, ...]
     constants: tuple[tuple[sp.Symbol, sp.Expr], ...]
     updates: tuple[tuple[sp.Symbol, sp.Expr], ...]
     condition: sp.Basic | None
@@ -66,6 +64,11 @@ class DiscreteModel:
 
     def __str__(self) -> str:
         out = [f"DiscreteModel '{self.model.name}' (method: {self.method})", "  once per run:"]
+        for p in self.propagators:
+            out.append(f"    {p.name}: exp(A dt) and its integral, A = {p.a.tolist()}")
+            out.append("      entries: " + ", ".join(f"{s}={kind}[{i},{j}]" for kind, ents in
+                                                    (("Phi", p.phi), ("Psi", p.psi))
+                                                    for (i, j), s in ents))
         out += [f"    {s} = {e}" for s, e in self.constants] or ["    (nothing)"]
         out.append("  every step:")
         out += [f"    {s} <- {e}" for s, e in self.updates]
@@ -98,65 +101,77 @@ def _linear_system(rhs: dict[sp.Symbol, sp.Expr], varying: set[sp.Symbol]):
     return sp.ImmutableMatrix(rows), sp.Matrix(b)
 
 
-@functools.lru_cache(maxsize=64)
-def _propagators(a: sp.Matrix):
-    """Symbolic exp(A dt) and the integral of exp(A s) ds over [0, dt] (as a matrix Psi)."""
+@dataclass(frozen=True)
+class Propagator:
+    """``x(t+dt) = Phi x + Psi b`` for ``dx/dt = A x + b``; entries computed numerically.
+
+    ``a`` holds the symbolic coefficients (parameters only); ``phi``/``psi`` name the
+    structurally non-zero entries as ``((i, j), symbol)`` pairs. The values come from
+    :func:`snngen.linalg.propagate`, once per run, so equal time constants need no special
+    case and never produce NaN.
+    """
+
+    name: str
+    a: sp.ImmutableMatrix
+    phi: tuple[tuple[tuple[int, int], sp.Symbol], ...]
+    psi: tuple[tuple[tuple[int, int], sp.Symbol], ...]
+
+
+def _reach(a: sp.Matrix) -> list[set[int]]:
+    """reach[i]: the variables whose current value influences variable i after a step."""
     n = a.shape[0]
-    aug = sp.zeros(2 * n, 2 * n)
-    aug[:n, :n] = a * DT
-    aug[:n, n:] = sp.eye(n) * DT
-    e = aug.exp()
-    return e[:n, :n].applyfunc(sp.expand), e[:n, n:].applyfunc(sp.expand)
+    reach = [{i} | {j for j in range(n) if a[i, j] != 0} for i in range(n)]
+    changed = True
+    while changed:
+        changed = False
+        for i in range(n):
+            new = set().union(*(reach[j] for j in reach[i]))
+            if new - reach[i]:
+                reach[i] |= new
+                changed = True
+    return reach
 
 
-def _singular_factors(m: sp.Matrix) -> list[sp.Expr]:
-    """Denominator factors that can vanish for valid parameters (e.g. ``taue - taum``)."""
-    found = []
-    for entry in m:
-        for term in sp.Add.make_args(entry):
-            _, den = sp.fraction(sp.together(term))
-            for fac, _ in sp.factor_list(den)[1]:
-                if fac.free_symbols and len(sp.Add.make_args(fac)) > 1 \
-                        and not fac.has(sp.exp) and fac not in found:
-                    found.append(fac)
-    return found
-
-
-def _safe_propagators(a: sp.Matrix, depth: int = 0):
-    """exp(A dt) and Psi, with every removable singularity specialised through Piecewise."""
-    phi, psi = _propagators(a)
-    if depth > 3:
-        return phi, psi
-    for fac in _singular_factors(phi.row_join(psi)):
-        sym = sorted(fac.free_symbols, key=lambda s: s.name)[-1]
-        solutions = [s for s in sp.solve(fac, sym) if s.free_symbols]
-        if not solutions:
-            continue
-        special_a = a.xreplace({sym: solutions[0]})
-        s_phi, s_psi = _safe_propagators(special_a, depth + 1)
-        scale = sum(sp.Abs(t) for t in sp.Add.make_args(sp.expand(fac)))
-        near = sp.Abs(fac) <= SINGULAR_TOL * scale
-        phi = sp.Matrix(phi.shape[0], phi.shape[1], lambda i, j: _pick(near, s_phi[i, j], phi[i, j]))
-        psi = sp.Matrix(psi.shape[0], psi.shape[1], lambda i, j: _pick(near, s_psi[i, j], psi[i, j]))
-    return phi, psi
-
-
-def _pick(cond, special, general):
-    if special == general:
-        return general
-    return sp.Piecewise((special, cond), (general, True))
-
-
-def _exact(rhs, varying):
+def _exact(rhs, varying, name="_P", frozen=frozenset()):
     lin = _linear_system(rhs, varying)
     if lin is None:
         return None
     a, b = lin
-    phi, psi = _safe_propagators(a)
     states = list(rhs)
-    x = sp.Matrix(states)
-    new = phi * x + psi * b
-    return {s: new[k] for k, s in enumerate(states)}
+    if frozen:
+        a = sp.ImmutableMatrix([[0] * len(states) if x in frozen else list(a.row(k))
+                                for k, x in enumerate(states)])
+        b = sp.Matrix([0 if x in frozen else b[k] for k, x in enumerate(states)])
+    reach = _reach(a)
+    phi, psi, new = [], [], {}
+    for i, x in enumerate(states):
+        if all(a[i, j] == 0 for j in range(len(states))) and b[i] == 0:
+            new[x] = x  # nothing drives x: it stays
+            continue
+        expr = sp.Integer(0)
+        for j in sorted(reach[i]):
+            p = sp.Symbol(f"{name}{i}_{j}", real=True)
+            phi.append(((i, j), p))
+            expr += p * states[j]
+            if b[j] != 0:
+                q = sp.Symbol(f"{name}Q{i}_{j}", real=True)
+                psi.append(((i, j), q))
+                expr += q * b[j]
+        new[x] = expr
+    return new, Propagator(name, a, tuple(phi), tuple(psi))
+
+
+def _exact_event(rhs):
+    """Closed form over a symbolic interval for decoupled event-driven traces, or None."""
+    out = {}
+    for x, f in rhs.items():
+        f = sp.expand(f)
+        a = f.diff(x)
+        rest = sp.expand(f - a * x)
+        if a.free_symbols & set(rhs) or rest.free_symbols & set(rhs):
+            return None
+        out[x] = x * sp.exp(a * DT) + rest * DT * exprel(a * DT) if a != 0 else x + rest * DT
+    return out
 
 
 def _exponential_euler(rhs, varying):
@@ -194,26 +209,30 @@ def _rk4(rhs, varying):
     return {x: x + DT / 6 * (k1[x] + 2 * k2[x] + 2 * k3[x] + k4[x]) for x in rhs}
 
 
-_STEPPERS = {"exact": _exact, "exponential_euler": _exponential_euler, "euler": _euler,
-             "rk2": _rk2, "rk4": _rk4}
+_STEPPERS = {"exponential_euler": _exponential_euler, "euler": _euler, "rk2": _rk2, "rk4": _rk4}
 
 
-def _step(rhs, method, varying, name):
-    if method == "auto":
-        for m in ("exact", "exponential_euler", "euler"):
-            out = _STEPPERS[m](rhs, varying)
-            if out is not None:
-                return m, out
-    if method not in _STEPPERS:
+def _step(rhs, method, varying, name, frozen=frozenset()):
+    """Return (method, new values, propagators) for one step of ``rhs``."""
+    if frozen:
+        rhs = {x: (sp.Integer(0) if x in frozen else f) for x, f in rhs.items()}
+    order = ("exact", "exponential_euler", "euler") if method == "auto" else (method,)
+    if method != "auto" and method not in METHODS:
         raise IntegrationError(f"unknown integration method '{method}' for model '{name}'; "
                                f"choose one of {', '.join(METHODS)} or 'auto'")
-    out = _STEPPERS[method](rhs, varying)
-    if out is None:
-        why = {"exact": "it is not linear with constant coefficients",
-               "exponential_euler": "an equation is not linear in its own variable"}[method]
-        raise IntegrationError(f"method '{method}' cannot integrate model '{name}': {why}. "
-                               "Use method='auto' or 'euler'/'rk2'/'rk4'.")
-    return method, out
+    for m in order:
+        if m == "exact":
+            out = _exact(rhs, varying, "_R" if frozen else "_P")
+            if out is not None:
+                return m, out[0], (out[1],)
+            continue
+        out = _STEPPERS[m](rhs, varying)
+        if out is not None:
+            return m, out, ()
+    why = {"exact": "it is not linear with constant coefficients",
+           "exponential_euler": "an equation is not linear in its own variable"}[method]
+    raise IntegrationError(f"method '{method}' cannot integrate model '{name}': {why}. "
+                           "Use method='auto' or 'euler'/'rk2'/'rk4'.")
 
 
 # -- hoisting -------------------------------------------------------------------------------
@@ -261,14 +280,23 @@ def discretise(model: NeuronModel, method: str | None = None,
     method = method or model.method
     rhs = {symbol(n): e for n, e in model.rhs.items()}
     vary = {symbol(n) for n in varying}
-    method, new = _step(rhs, method, vary, model.name)
+    method, new, props = _step(rhs, method, vary, model.name)
     clamped = {symbol(n) for n in model.clamped}
     if clamped and model.refractory is not None:
-        frozen = {x: (sp.Integer(0) if x in clamped else f) for x, f in rhs.items()}
-        _, new_ref = _step(frozen, method, vary, model.name)
+        _, new_ref, props_ref = _step(rhs, method, vary, model.name, frozen=clamped)
+        if props:  # rows that never see a clamped variable are the same in both propagators
+            states = list(rhs)
+            reach = _reach(props[0].a)
+            for k, x in enumerate(states):
+                if not {states[j] for j in reach[k]} & clamped:
+                    new_ref[x] = new[x]
         new = {x: (e if sp.expand(e - new_ref[x]) == 0
                    else sp.Piecewise((new_ref[x], REFRACTORY), (e, True)))
                for x, e in new.items()}
+        used = set().union(*(e.free_symbols for e in new.values()))
+        props += tuple(Propagator(p.name, p.a, tuple(e for e in p.phi if e[1] in used),
+                                  tuple(e for e in p.psi if e[1] in used)) for p in props_ref
+                       if {s for _, s in p.phi + p.psi} & used)
     variant = set(rhs) | vary | {T, REFRACTORY, symbol("i")}
     hoist = _Hoister(variant)
     updates = tuple((x, hoist(new[x])) for x in rhs)
@@ -285,4 +313,5 @@ def discretise(model: NeuronModel, method: str | None = None,
         target = symbol(stmt.target)
         reset.append((target, strip_units(stmt.value(target))))
     refractory = strip_units(model.refractory) if model.refractory is not None else None
-    return DiscreteModel(model, method, constants, updates, condition, g, tuple(reset), refractory)
+    return DiscreteModel(model, method, props, constants, updates, condition, g, tuple(reset),
+                         refractory)

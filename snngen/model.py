@@ -208,7 +208,8 @@ class NeuronModel:
         missing = [n for n in self.parameter_names if n not in given]
         if not missing:
             return
-        known = set(given) | set(self.state_names) | set(self.eqs.subexpressions)
+        # a misspelling shows up as a given name the model does not use
+        known = set(given) - set(self.parameter_names)
         for name in missing:
             hint = did_you_mean(name, known)
             loc = self.locate(name)

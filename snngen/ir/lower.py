@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..errors import BackendUnsupported, ConnectivityError, UnknownNameError, did_you_mean
-from ..integrate import DT, REFRACTORY, T, DiscreteModel, _exact, discretise
+from ..integrate import DT, REFRACTORY, T, DiscreteModel, _exact_event, discretise
 from ..model import strip_units
 from ..parse import symbol
 from .nodes import (Accumulate, Arg, ArrayStep, Assign, Deliver, NeuronStep, PoissonStep,
@@ -29,7 +29,7 @@ class Lowered:
     """A Program plus what the runtime needs to fill its constant arguments."""
 
     program: Program
-    constants: dict   # pop -> tuple of (arg name, sympy expr of params and dt, per_neuron)
+    constants: dict   # pop -> {"propagators", "values": [(sym, expr)], "outputs": [(arg, sym, pn)]}
     discrete: dict    # pop -> DiscreteModel
 
 
@@ -42,15 +42,25 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict) -> 
     args.append(Arg(f"{P}__n", "int64", 0, "size"))
     states = tuple(StateVar(f"{P}_{x}", f"{P}__{x}") for x in model.state_names)
     args += [Arg(s.arg, "float", 2, "state") for s in states]
-    # constants: per neuron if any of their parameters is
-    consts = []
+    # constants: per neuron if anything they depend on is
+    pn_syms = {symbol(p) for p in per_neuron}
+    for prop in d.propagators:
+        if prop.a.free_symbols & pn_syms:
+            pn_syms |= {s for _, s in prop.phi + prop.psi}
     for sym, expr in d.constants:
-        pn = any(s.name in per_neuron for s in expr.free_symbols)
+        if expr.free_symbols & pn_syms:
+            pn_syms.add(sym)
+    invariant = {s for s, _ in d.constants} | {s for p in d.propagators for _, s in p.phi + p.psi}
+    in_loop = set().union(*(e.free_symbols for _, e in d.updates))
+    consts = []
+    for sym in sorted(invariant & in_loop, key=lambda x: x.name):
+        pn = sym in pn_syms
         consts.append((f"{P}_{sym.name}", f"{P}__{sym.name}", pn))
         args.append(Arg(f"{P}__{sym.name}", "float", 1 if pn else 0,
                         "const_array" if pn else "const"))
-    constants[name] = [(f"{P}__{s.name}", e, any(x.name in per_neuron for x in e.free_symbols))
-                       for s, e in d.constants]
+    constants[name] = {"propagators": d.propagators, "values": list(d.constants),
+                       "outputs": [(arg, sp.Symbol(loc[len(P) + 1:], real=True), pn)
+                                   for loc, arg, pn in consts]}
     used = set()
     for _, e in d.updates:
         used |= {s.name for s in e.free_symbols}
@@ -71,7 +81,7 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict) -> 
             args.append(Arg(f"{P}__{p}", "float", 1 if pn else 0,
                             "param_array" if pn else "param"))
     rename = {s: f"{P}_{s}" for s in list(model.state_names) + list(model.parameter_names)}
-    rename.update({s.name: f"{P}_{s.name}" for s, _ in d.constants})
+    rename.update({s.name: f"{P}_{s.name}" for s in invariant})
     rename.update({"t": "t", "dt": "dt", "i": "i", "N": f"{P}_N", "_refractory": f"{P}_refr"})
 
     def loc(expr):
@@ -93,7 +103,9 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict) -> 
         refractory = f"{P}__refsteps"
         args.append(Arg(f"{P}__rc", "int32", 2, "refractory_counter"))
         args.append(Arg(f"{P}__refsteps", "int32", 1, "refractory_steps"))
-        constants[name].append((f"{P}__refsteps", d.refractory / DT, True))
+        constants[name]["values"].append((sp.Symbol("_refsteps", real=True), d.refractory / DT))
+        constants[name]["outputs"].append((f"{P}__refsteps", sp.Symbol("_refsteps", real=True),
+                                           True))
     spikes = None
     if model.threshold is not None:
         spikes = f"{P}__ring"
@@ -165,7 +177,7 @@ def _deliver(proj, args, direction) -> list:
     decays = {}
     if traces:
         rhs = {symbol(tr.name): tr.rhs for tr in traces}
-        exact = _exact(rhs, set())
+        exact = _exact_event(rhs)
         if exact is None:
             raise BackendUnsupported(f"projection '{proj.name}': event-driven equations must be "
                                      "linear with constant coefficients")

@@ -20,6 +20,11 @@ from .network import Normal, TimedArray, Uniform
 _ITEM = {"float32": 4, "float64": 8}
 
 
+def _owned(value, dtype=None) -> np.ndarray:
+    """A fresh, writable, C-ordered copy (broadcast views are read-only)."""
+    return np.array(value, dtype=dtype, order="C", copy=True)
+
+
 def structure_key(net, backend) -> str:
     """What the generated code depends on: structure, never values or sizes."""
     parts = [f"snngen {__version__}", f"python {platform.python_version()}",
@@ -129,24 +134,24 @@ def allocate(net, spec, module, limit: int) -> dict:
         elif role == "state":
             pop = pops[owner]
             init = pop.init.get(field, 0.0)
-            arrays[name] = np.ascontiguousarray(
+            arrays[name] = _owned(
                 _initial(init, rng, (net.batch, pop.n), f"init of '{owner}.{field}'"),
                 dtype=np_type)
         elif role in ("param", "param_array"):
             pop = pops[owner]
             value = pop.rates if pop.kind == "poisson" else pop.params[field]
-            arrays[name] = np.ascontiguousarray(np.broadcast_to(value, (pop.n,)), np_type) \
+            arrays[name] = _owned(np.broadcast_to(value, (pop.n,)), np_type) \
                 if role == "param_array" else np_type.type(value)
         elif role in ("const", "const_array", "refractory_steps"):
             value = consts[name]
             if role == "const":
                 arrays[name] = np_type.type(value)
             else:
-                arrays[name] = np.ascontiguousarray(np.broadcast_to(value, (pops[owner].n,)),
+                arrays[name] = _owned(np.broadcast_to(value, (pops[owner].n,)),
                                                     np_type)
         elif role == "input":
             ta: TimedArray = pops[owner].inputs[field]
-            arrays[name] = np.ascontiguousarray(ta.values.reshape(ta.values.shape[0], -1))
+            arrays[name] = _owned(ta.values.reshape(ta.values.shape[0], -1))
         elif role == "input_ratio":
             ta = pops[owner].inputs[field.split("__")[0]]
             arrays[name] = net.dt / ta.dt
@@ -195,7 +200,7 @@ def _projection_array(net, proj, csr, field, role, np_type, rng):
         value = proj.values.get(field, 0.0)
         vals = _csr_values(proj, csr, field, value, rng, (csr.n_synapses,),
                            f"projection '{proj.name}', '{field}'")
-        return np.ascontiguousarray(np.broadcast_to(vals, (rows, csr.n_synapses)), np_type)
+        return _owned(np.broadcast_to(vals, (rows, csr.n_synapses)), np_type)
     if role == "syn_param":
         if field not in proj.params:
             raise SnngenError(f"projection '{proj.name}': no value for parameter '{field}'; "
@@ -211,7 +216,7 @@ def _projection_array(net, proj, csr, field, role, np_type, rng):
         if d.shape != (csr.n_synapses,):
             raise ConnectivityError(f"projection '{proj.name}': {d.shape[0]} delays for "
                                     f"{csr.n_synapses} synapses")
-        return np.ascontiguousarray(_to_csr_order(np.asarray(d), csr), np.int64)
+        return _owned(_to_csr_order(np.asarray(d), csr), np.int64)
     if field == "buf":
         return np.zeros((net.batch, int(np.max(proj.delay_steps)) + 1, proj.post.n), np_type)
     raise SnngenError(f"internal: no allocation rule for projection argument {field}")

@@ -85,20 +85,29 @@ def views(program: Program, pr: NumbaPrinter) -> list[dict]:
 
 
 def _constants_views(constants: dict) -> list[dict]:
+    """Numpy code computing each population's loop-invariant values, in float64."""
     pr = NumpyConstPrinter()
     out = []
-    for pop, items in constants.items():
-        names = sorted({s.name for _, e, _ in items for s in e.free_symbols} - {"dt"})
+    for pop, c in constants.items():
+        exprs = [e for _, e in c["values"]] + [x for p in c["propagators"] for x in p.a]
+        names = sorted({s.name for e in exprs for s in e.free_symbols} - {"dt"}
+                       - {s.name for s, _ in c["values"]}
+                       - {s.name for p in c["propagators"] for _, s in p.phi + p.psi})
         ren = {sp.Symbol(n, real=True): sp.Symbol(f"p_{n}", real=True) for n in names}
-        values = []
-        for arg, expr, _ in items:
-            e = expr.xreplace(ren)
-            if arg.endswith("__refsteps"):
-                code = f"np.maximum(np.round({pr.doprint(e)}).astype(np.int64) - 1, 0)"
-            else:
-                code = pr.doprint(e)
-            values.append((arg, code))
-        out.append({"name": pop, "params": [(f"p_{n}", n) for n in names], "entries": values})
+        lines = []
+        for p in c["propagators"]:
+            rows = ", ".join("[" + ", ".join(pr.doprint(x.xreplace(ren)) for x in p.a.row(r))
+                             + "]" for r in range(p.a.shape[0]))
+            lines.append(f"{p.name}_phi, {p.name}_psi = propagate(stack([{rows}]), dt)")
+            for kind, entries in (("phi", p.phi), ("psi", p.psi)):
+                lines += [f"{s.name} = {p.name}_{kind}[..., {i}, {j}]" for (i, j), s in entries]
+        for sym, expr in c["values"]:
+            code = pr.doprint(expr.xreplace(ren))
+            if sym.name == "_refsteps":
+                code = f"np.maximum(np.round({code}).astype(np.int64) - 1, 0)"
+            lines.append(f"{sym.name} = {code}")
+        out.append({"name": pop, "params": [(f"p_{n}", n) for n in names], "lines": lines,
+                    "entries": [(arg, sym.name) for arg, sym, _ in c["outputs"]]})
     return out
 
 
@@ -109,8 +118,8 @@ def render(program: Program, constants: dict) -> str:
     pr = NumbaPrinter(program.dtype)
     spec = {"args": [[a.name, a.dtype, a.ndim, a.role] for a in program.args],
             "rings": [list(r) for r in program.rings], "dtype": program.dtype,
-            "constants": {pop: [[a, bool(per)] for a, _, per in items]
-                          for pop, items in constants.items()}}
+            "constants": {pop: [[a, bool(per)] for a, _, per in c["outputs"]]
+                          for pop, c in constants.items()}}
     template = environment().get_template("numba/program.py.j2")
     return template.render(
         version=__version__, numba_version=numba.__version__, dtype=program.dtype,
