@@ -280,7 +280,7 @@ def _sparse_subset(rng, row, m, spacing, merged):
                 v = merged[b]
                 b += 1
             if n == 0 or v != merged[n - 1]:
-                merged[n] = v  # n <= a + (b - have) <= b, so nothing unread is overwritten
+                merged[n] = v  # n < a + (b - have) <= b: nothing unread is overwritten
                 n += 1
         for q in range(n):  # an explicit loop: slice assignment is slow to compile
             row[q] = merged[q]
@@ -339,7 +339,9 @@ def _regroup(indptr, indices, n_cols, with_positions):
     bucket_ptr = np.zeros(n_buckets + 1, np.int64)
     for s in range(n_syn):
         bucket_ptr[(indices[s] >> shift) + 1] += 1
+    biggest = 0
     for b in range(n_buckets):
+        biggest = max(biggest, bucket_ptr[b + 1])
         bucket_ptr[b + 1] += bucket_ptr[b]
     nxt = bucket_ptr[:-1].copy()
     rows = np.empty(n_syn, np.int32)
@@ -355,9 +357,6 @@ def _regroup(indptr, indices, n_cols, with_positions):
             if with_positions:
                 positions[d] = s
     col_ptr = np.zeros(n_cols + 1, np.int64)
-    biggest = 0
-    for b in range(n_buckets):
-        biggest = max(biggest, bucket_ptr[b + 1] - bucket_ptr[b])
     row_buf = np.empty(biggest, np.int32)
     pos_buf = np.empty(biggest if with_positions else 0, np.int64)
     local = np.empty((1 << shift) + 1, np.int64)
@@ -420,9 +419,8 @@ def _explicit(i, j, n_pre):
 
 # ---------------------------------------------------------------------------------------------
 
-def _check_degree(rule, k_name: str, n_own: int, n_other: int, other: str) -> None:
-    # every neuron of the "own" side needs k distinct partners among n_other (minus itself)
-    limit = n_other - (0 if rule.allow_self or n_own == 0 or n_other == 0 else 1)
+def _check_degree(rule, k_name: str, n_other: int, other: str) -> None:
+    limit = max(n_other - (0 if rule.allow_self else 1), 0)  # distinct partners available
     if rule.k > limit:
         self_note = "" if rule.allow_self else " once self-connections are excluded"
         raise ConnectivityError(
@@ -431,15 +429,13 @@ def _check_degree(rule, k_name: str, n_own: int, n_other: int, other: str) -> No
             f"{n_other} neurons); lower {k_name} or allow self-connections")
 
 
-def _check_explicit(name: str, arr: np.ndarray, n: int, side: str) -> np.ndarray:
+def _check_explicit(name: str, arr: np.ndarray, n: int, side: str) -> None:
     if arr.size and (arr.min() < 0 or arr.max() >= n):
         pos = int(np.flatnonzero((arr < 0) | (arr >= n))[0])
         raise ConnectivityError(
             f"Explicit: {name}[{pos}] = {int(arr[pos])} is out of range for the {side} "
             f"population of {n} neurons (valid indices 0..{n - 1}); this is the first bad "
             f"index")
-    # int32/int64 go to numba as they are; other widths are converted to limit recompilation
-    return arr if arr.dtype in (np.int32, np.int64) else arr.astype(np.int64)
 
 
 def build_csr(rule, n_pre: int, n_post: int, seed: int, max_bytes: int | None = None) -> CSR:
@@ -447,14 +443,15 @@ def build_csr(rule, n_pre: int, n_post: int, seed: int, max_bytes: int | None = 
 
     Parameters
     ----------
-    rule
-        A rule object or anything :func:`parse_rule` accepts.
-    n_pre, n_post
+    rule : Rule, str or dict
+        Anything :func:`parse_rule` accepts.
+    n_pre, n_post : int
         Population sizes, each below 2**31.
-    seed
-        Seed of the numpy ``Generator`` (PCG64); the same seed gives the same synapses.
-    max_bytes
-        If given, refuse (before allocating) networks whose estimated size exceeds it.
+    seed : int
+        Seeds a numpy ``Generator`` (PCG64): the same seed gives the same synapses.
+    max_bytes : int, optional
+        Refuse, before allocating, networks estimated (:data:`BYTES_PER_SYNAPSE` per synapse plus
+        row pointers) to be larger.
 
     Raises
     ------
@@ -480,12 +477,12 @@ def build_csr(rule, n_pre: int, n_post: int, seed: int, max_bytes: int | None = 
         raise ConnectivityError(f"OneToOne needs populations of equal size, got n_pre = "
                                 f"{n_pre} and n_post = {n_post}")
     if isinstance(rule, FixedOutDegree):
-        _check_degree(rule, "k_out", n_pre, n_post, "post")
+        _check_degree(rule, "k_out", n_post, "post")
     if isinstance(rule, FixedInDegree):
-        _check_degree(rule, "k_in", n_post, n_pre, "pre")
+        _check_degree(rule, "k_in", n_pre, "pre")
     if isinstance(rule, Explicit):
-        i = _check_explicit("i", rule.i, n_pre, "pre")
-        j = _check_explicit("j", rule.j, n_post, "post")
+        _check_explicit("i", rule.i, n_pre, "pre")
+        _check_explicit("j", rule.j, n_post, "post")
 
     n_syn = expected_synapses(rule, n_pre, n_post)
     estimate = BYTES_PER_SYNAPSE * n_syn + 8 * (n_pre + 1)
@@ -502,6 +499,9 @@ def build_csr(rule, n_pre: int, n_post: int, seed: int, max_bytes: int | None = 
         return CSR(n_pre, n_post, np.arange(n_pre + 1, dtype=np.int64),
                    np.arange(n_pre, dtype=np.int32))
     if isinstance(rule, Explicit):
+        # one dtype for both, so the kernel is compiled for two signatures at most
+        dtype = np.int32 if rule.i.dtype == rule.j.dtype == np.int32 else np.int64
+        i, j = rule.i.astype(dtype, copy=False), rule.j.astype(dtype, copy=False)
         return CSR(n_pre, n_post, *_explicit(i, j, n_pre))
     if isinstance(rule, FixedInDegree):
         # draw each post neuron's pre set (a column), then counting-sort the columns into rows

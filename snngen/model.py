@@ -49,8 +49,8 @@ def _declared_dim(unit: str | None, line: str) -> u.Dimension | None:
     try:
         return u.parse_unit(unit)[1]
     except UnitError as err:
-        raise UnitError(f"unknown unit '{unit}' ({err.args[0].splitlines()[0]})",
-                        line, line.rfind(unit), len(unit)) from None
+        first = str(err).splitlines()[0]
+        raise UnitError(first, line, line.rfind(unit), len(unit)) from None
 
 
 @dataclass(frozen=True)
