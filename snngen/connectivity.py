@@ -242,34 +242,23 @@ class Transpose:
 # result; kernels run single-threaded because a Generator must not be shared between threads.
 
 @njit(cache=True)
-def _sorted_draws(rng, out, lo, hi, m, spacing):
-    """Fill out[lo:hi] with iid uniform integers in [0, m), in ascending order.
-
-    Normalised partial sums of exponential variables are sorted uniforms, so this is O(n) with
-    no sort; ``spacing`` is float64 scratch of at least hi - lo + 1 entries.
-    """
-    n = hi - lo
-    s = 0.0
-    for q in range(n + 1):
-        s += rng.standard_exponential()
-        spacing[q] = s
-    scale = m / s
-    for q in range(n):
-        v = np.int64(spacing[q] * scale)
-        out[lo + q] = v if v < m else m - 1  # guards the last value against rounding up
-
-
-@njit(cache=True)
 def _sparse_subset(rng, row, m, spacing, merged):
     """Uniform random subset of [0, m) of size row.size, sorted, written into row.
 
     Draw k iid values, keep the distinct ones and draw again for the shortfall until k are
     distinct: set-wise this equals rejecting repeats one draw at a time, which gives every
-    k-subset the same probability.
+    k-subset the same probability. Normalised partial sums of exponential variables are sorted
+    uniforms, so the draws come out sorted in O(k) without a sort.
     """
     k, have = row.size, 0
     while have < k:
-        _sorted_draws(rng, merged, have, k, m, spacing)
+        total = 0.0
+        for q in range(k - have + 1):
+            total += rng.standard_exponential()
+            spacing[q] = total
+        scale = m / total
+        for q in range(k - have):  # min() guards against rounding up to m
+            merged[have + q] = min(np.int64(spacing[q] * scale), m - 1)
         # merge the kept row[:have] with the fresh merged[have:k], dropping repeats
         a, b, n = 0, have, 0
         while a < have or b < k:
