@@ -119,7 +119,7 @@ def allocate(net, spec, module, limit: int) -> dict:
                   for k, v in pop.params.items()}
         with np.errstate(all="ignore"):
             consts.update(module.__dict__[f"constants_{pop_name}"](params, net.dt))
-    csrs = {}
+    csrs, transposed = {}, {}
     for name, proj in projs.items():
         seed = int(np.random.default_rng([net.seed, len(csrs)]).integers(2**31))
         csrs[name] = conn.build_csr(proj.rule, proj.pre.n, proj.post.n, seed, max_bytes=limit)
@@ -171,7 +171,7 @@ def allocate(net, spec, module, limit: int) -> dict:
             arrays[name] = np.zeros(net.batch, np.int64)
         elif owner in projs:
             arrays[name] = _projection_array(net, projs[owner], csrs[owner], field, role,
-                                             np_type, rng)
+                                             np_type, rng, transposed)
         elif role == "monitor":
             arrays[name] = _monitor_array(net, int(owner[1:]), field, np_type)
         else:  # pragma: no cover - the spec and this table are written together
@@ -179,13 +179,15 @@ def allocate(net, spec, module, limit: int) -> dict:
     return arrays
 
 
-def _projection_array(net, proj, csr, field, role, np_type, rng):
+def _projection_array(net, proj, csr, field, role, np_type, rng, memo):
     if field == "indptr":
         return csr.indptr
     if field == "indices":
         return csr.indices
     if field in ("tindptr", "tsyn", "tpre"):
-        tr = conn.transpose(csr)
+        if proj.name not in memo:  # computed once per projection, not once per array
+            memo[proj.name] = conn.transpose(csr)
+        tr = memo[proj.name]
         return {"tindptr": tr.indptr, "tsyn": tr.synapse, "tpre": tr.pre}[field]
     if field == "pre_start":
         return proj.pre.start
