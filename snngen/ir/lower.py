@@ -2,7 +2,7 @@
 
 Naming convention of program arguments (the runtime binds arrays by these names):
 ``<pop>__n``, ``<pop>__<state>`` (B, n), ``<pop>__<param>``, ``<pop>__<const>``,
-``<pop>__rc`` / ``<pop>__refsteps`` (refractoriness), ``<pop>__ring`` / ``<pop>__ringn``
+``<pop>__last`` / ``<pop>__refsteps`` (refractoriness), ``<pop>__ring`` / ``<pop>__ringn``
 (spike history), ``<proj>__indptr`` ... (connectivity), ``<proj>__<synvar>`` (Bs, S),
 ``m<k>__...`` (monitors).
 """
@@ -101,11 +101,13 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict) -> 
     refractory = None
     if d.refractory is not None:
         refractory = f"{P}__refsteps"
-        args.append(Arg(f"{P}__rc", "int32", 2, "refractory_counter"))
-        args.append(Arg(f"{P}__refsteps", "int32", 1, "refractory_steps"))
+        # the step of the last spike is read, not written, by the vectorised update
+        ref_pn = bool({s.name for s in d.refractory.free_symbols} & per_neuron)
+        args.append(Arg(f"{P}__last", "int32", 2, "last_spike"))
+        args.append(Arg(f"{P}__refsteps", "int32", int(ref_pn), "refractory_steps"))
         constants[name]["values"].append((sp.Symbol("_refsteps", real=True), d.refractory / DT))
         constants[name]["outputs"].append((f"{P}__refsteps", sp.Symbol("_refsteps", real=True),
-                                           True))
+                                           ref_pn))
     spikes = None
     if model.threshold is not None:
         spikes = f"{P}__ring"

@@ -43,7 +43,7 @@ def verify(program: Program) -> Program:
             for a in node.reset:
                 _check(a.expr, defined, where)
             if node.refractory:
-                needed |= {node.refractory, f"{node.pop}__rc"}
+                needed |= {node.refractory, f"{node.pop}__last"}
             if node.spikes:
                 needed |= {node.spikes, node.spikes + "n", f"{node.pop}__z"}
         elif isinstance(node, (Deliver, Accumulate)):

@@ -18,6 +18,8 @@ from ..model import Quantities
 from .network import Normal, TimedArray, Uniform
 
 _ITEM = {"float32": 4, "float64": 8}
+#: Last-spike step of neurons that never spiked; steps are int32 (see Simulator.run).
+NEVER = -(2**30)
 
 
 def _owned(value, dtype=None) -> np.ndarray:
@@ -144,7 +146,9 @@ def allocate(net, spec, module, limit: int) -> dict:
                 if role == "param_array" else np_type.type(value)
         elif role in ("const", "const_array", "refractory_steps"):
             value = consts[name]
-            if role == "const":
+            if role == "refractory_steps":
+                np_type = np.dtype(np.int32)
+            if ndim == 0:
                 arrays[name] = np_type.type(value)
             else:
                 arrays[name] = _owned(np.broadcast_to(value, (pops[owner].n,)),
@@ -155,15 +159,15 @@ def allocate(net, spec, module, limit: int) -> dict:
         elif role == "input_ratio":
             ta = pops[owner].inputs[field.split("__")[0]]
             arrays[name] = net.dt / ta.dt
-        elif role == "refractory_counter":
-            arrays[name] = np.zeros((net.batch, pops[owner].n), np.int32)
+        elif role == "last_spike":  # "long ago": never refractory at the start
+            arrays[name] = np.full((net.batch, pops[owner].n), NEVER, np.int32)
         elif role == "ring":
             pop = pops[owner]
             arrays[name] = np.zeros((net.batch, _ring_size(net, pop), pop.n), np.int32)
         elif role == "ringn":
             arrays[name] = np.zeros((net.batch, _ring_size(net, pops[owner])), np.int64)
-        elif role == "scratch":
-            arrays[name] = np.zeros(pops[owner].n, np.uint8)
+        elif role == "scratch":  # padded to whole 64-bit words for the spike scan
+            arrays[name] = np.zeros(-(-pops[owner].n // 8) * 8, np.uint8)
         elif role == "events":
             src = pops[owner]
             arrays[name] = src.steps if field == "ev_step" else src.indices

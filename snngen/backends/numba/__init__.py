@@ -45,11 +45,13 @@ class NumbaBackend:
             try:
                 if not path.exists() or cache.digest(path.read_text()) != sha:
                     cache.write_atomic(path, source)
-                cache.write_index(key, {"source": rel, "sha256": sha})
             except OSError as err:
                 raise CacheError(f"cannot write the kernel cache at {path.parent}: {err}. "
                                  "Set SNNGEN_CACHE_DIR to a writable folder.") from err
-        return self._import(path), path
+        module = self._import(path)  # index only what imports: a warm start never sees junk
+        with cache.lock():
+            cache.write_index(key, {"source": rel, "sha256": sha})
+        return module, path
 
     @staticmethod
     def _import(path):

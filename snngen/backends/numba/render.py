@@ -20,7 +20,7 @@ from .printer import NumbaPrinter, NumpyConstPrinter
 FASTMATH = "{'arcp', 'contract', 'afn', 'reassoc'}"
 
 
-def _neuron_view(node: NeuronStep, index: int, pr: NumbaPrinter) -> dict:
+def _neuron_view(node: NeuronStep, index: int, pr: NumbaPrinter, program: Program) -> dict:
     scalar = [(local, arg) for local, arg, per in node.params + node.consts if not per]
     arrays = [(local, arg) for local, arg, per in node.params + node.consts if per]
     states = [(s.local, s.arg) for s in node.states]
@@ -29,6 +29,8 @@ def _neuron_view(node: NeuronStep, index: int, pr: NumbaPrinter) -> dict:
         "kind": "neuron", "name": node.pop, "n": node.n, "index": index,
         "scalar_loads": scalar, "array_loads": arrays, "inputs": list(node.inputs),
         "states": states, "refractory": node.refractory,
+        "refractory_per_neuron": node.refractory is not None
+        and program.arg(node.refractory).ndim == 1,
         "body": [(a.target, pr.doprint(a.expr)) for a in node.body],
         "stores": [((local, arg), new) for (local, arg), (_, new)
                    in zip(states, node.updates)],
@@ -60,7 +62,7 @@ def views(program: Program, pr: NumbaPrinter) -> list[dict]:
     out = []
     for k, node in enumerate(program.steps):
         if isinstance(node, NeuronStep):
-            out.append(_neuron_view(node, k, pr))
+            out.append(_neuron_view(node, k, pr, program))
         elif isinstance(node, Deliver):
             out.append({**_synapse_view(node, pr), "kind": "deliver",
                         "direction": node.direction, "delay": node.delay})
