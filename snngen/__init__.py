@@ -9,9 +9,10 @@ The pipeline, each stage printable with :func:`show`::
 >>> print(sg.discretise(lif))  # doctest: +NORMALIZE_WHITESPACE
 DiscreteModel 'neuron' (method: exact)
   once per run:
-    _k0 = exp(-dt/tau)
+    _P: exp(A dt) and its integral, A = [[-1/tau]]
+      entries: _P0_0=Phi[0,0]
   every step:
-    v <- _k0*v
+    v <- _P0_0*v
   spike if: v > 1
   on spike: v = 0
 """

@@ -1,7 +1,8 @@
 """Model -> DiscreteModel: integration methods as data, and loop-invariant hoisting.
 
 Methods, tried in this order by ``method="auto"``: ``exact`` (linear, constant coefficients:
-matrix exponential, singular cases such as ``tau_m == tau_syn`` specialised, never NaN),
+``x' = Phi x + Psi b`` with ``Phi = exp(A dt)`` evaluated numerically once per run, so cases
+that are singular in closed form, such as ``tau_m == tau_syn``, need no special handling),
 ``exponential_euler`` (each equation linear in its own variable), ``euler``. ``rk2`` and ``rk4``
 can be forced.
 
@@ -9,7 +10,7 @@ can be forced.
 >>> m = NeuronModel("dv/dt = (El - v) / tau : 1", threshold="v > 1", reset="v = 0")
 >>> d = discretise(m)
 >>> d.method, d.updates[0][1]
-('exact', _k0*v + _k1)
+('exact', _P0_0*v + _k0)
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ class DiscreteModel:
             out.append("      entries: " + ", ".join(f"{s}={kind}[{i},{j}]" for kind, ents in
                                                     (("Phi", p.phi), ("Psi", p.psi))
                                                     for (i, j), s in ents))
-        out += [f"    {s} = {e}" for s, e in self.constants] or ["    (nothing)"]
+        out += [f"    {s} = {e}" for s, e in self.constants]
+        if not self.constants and not self.propagators:
+            out.append("    (nothing)")
         out.append("  every step:")
         out += [f"    {s} <- {e}" for s, e in self.updates]
         if self.condition is not None:
