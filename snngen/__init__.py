@@ -20,12 +20,27 @@ DiscreteModel 'neuron' (method: exact)
 __version__ = "0.1.0"
 
 from . import cache, units  # noqa: E402
-from .connectivity import (AllToAll, Explicit, FixedInDegree, FixedOutDegree,  # noqa: E402
-                           FixedProbability, OneToOne)
-from .errors import (BackendUnsupported, CacheError, ConnectivityError,  # noqa: E402
-                     EquationError, IntegrationError, MissingParameterError,
-                     NetworkTooLargeError, NumericalError, SnngenError, UnitError,
-                     UnknownNameError)
+from .connectivity import (  # noqa: E402
+                           AllToAll,
+                           Explicit,
+                           FixedInDegree,
+                           FixedOutDegree,
+                           FixedProbability,
+                           OneToOne,
+)
+from .errors import (  # noqa: E402
+                           BackendUnsupported,
+                           CacheError,
+                           ConnectivityError,
+                           EquationError,
+                           IntegrationError,
+                           MissingParameterError,
+                           NetworkTooLargeError,
+                           NumericalError,
+                           SnngenError,
+                           UnitError,
+                           UnknownNameError,
+)
 from .integrate import DiscreteModel, discretise  # noqa: E402
 from .model import NeuronModel, SynapseModel  # noqa: E402
 from .runtime.network import Network, Normal, TimedArray, Uniform  # noqa: E402

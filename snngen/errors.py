@@ -75,7 +75,7 @@ class NumericalError(SnngenError, FloatingPointError):
     """A state variable became NaN or infinite; the message names step, population, variable."""
 
 
-class BackendUnsupported(SnngenError, NotImplementedError):
+class BackendUnsupported(SnngenError, NotImplementedError):  # noqa: N818 - DESIGN.md's name
     """The chosen backend cannot do what was asked; the message names the feature."""
 
 

@@ -22,8 +22,15 @@ import sympy as sp
 
 from . import units as u
 from .errors import EquationError, MissingParameterError, UnitError, UnknownNameError, did_you_mean
-from .parse import (SPECIAL_NAMES, EquationLine, Statement, parse_equations, parse_expression,
-                    parse_statements, symbol)
+from .parse import (
+    SPECIAL_NAMES,
+    EquationLine,
+    Statement,
+    parse_equations,
+    parse_expression,
+    parse_statements,
+    symbol,
+)
 
 SECOND = u.parse_unit("second")[1]
 
@@ -241,7 +248,8 @@ class NeuronModel:
                 u.check_equal(_declared_dim(e.unit, e.line), d, n, str(e.expr), line=e.line)
             dims[symbol(n)] = d if d is not None else _declared_dim(e.unit, e.line)
         for n, e in self.eqs.odes.items():
-            d = u.dimension_of(e.expr, {**dims, **_unit_dims(e.expr)}, where=f"d{n}/dt", line=e.line)
+            d = u.dimension_of(e.expr, {**dims, **_unit_dims(e.expr)}, where=f"d{n}/dt",
+                               line=e.line)
             x = dims[symbol(n)]
             if x is not None:
                 u.check_equal(x / SECOND, d, f"d{n}/dt", str(e.expr), line=e.line)

@@ -8,8 +8,8 @@ their SI scale.
 >>> eq = parse_equations("dv/dt = (El - v) / tau : volt (unless refractory)")[0]
 >>> eq.kind, eq.name, eq.expr, eq.unit, eq.flags
 ('ode', 'v', (El - v)/tau, 'volt', ('unless refractory',))
->>> parse_statements("v = Vr; w += b")
-(Statement(target='v', op='=', expr=Vr, line='v = Vr; w += b', col=0), Statement(target='w', op='+=', expr=b, line='v = Vr; w += b', col=8))
+>>> [(s.target, s.op, s.expr, s.col) for s in parse_statements("v = Vr; w += b")]
+[('v', '=', Vr, 0), ('w', '+=', b, 8)]
 """
 
 from __future__ import annotations
@@ -247,8 +247,8 @@ def parse_equations(text: str, where: str | None = None) -> tuple[EquationLine, 
                 if len(head) != 2 or not _PAR.match(head[0]):
                     raise EquationError(
                         "cannot read this line: expected 'dx/dt = expr : unit', "
-                        "'name = expr : unit' or 'name : unit'", line, len(line) - len(line.lstrip()),
-                        len(line.strip()), where)
+                        "'name = expr : unit' or 'name : unit'", line,
+                        len(line) - len(line.lstrip()), len(line.strip()), where)
                 kind, name, body_start = "parameter", head[0].strip(), len(head[0])
         if name in seen:
             raise EquationError(f"'{name}' is defined twice (first as {seen[name]})",

@@ -14,11 +14,24 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..errors import BackendUnsupported, ConnectivityError, UnknownNameError, did_you_mean
-from ..integrate import DT, REFRACTORY, T, DiscreteModel, _exact_event, discretise
+from ..integrate import DT, REFRACTORY, DiscreteModel, T, _exact_event, discretise
 from ..model import strip_units
 from ..parse import symbol
-from .nodes import (Accumulate, Arg, ArrayStep, Assign, Deliver, NeuronStep, PoissonStep,
-                    Program, RateRecord, SpikeRecord, StateRecord, StateVar, Trace)
+from .nodes import (
+    Accumulate,
+    Arg,
+    ArrayStep,
+    Assign,
+    Deliver,
+    NeuronStep,
+    PoissonStep,
+    Program,
+    RateRecord,
+    SpikeRecord,
+    StateRecord,
+    StateVar,
+    Trace,
+)
 
 ELAPSED = sp.Symbol("_elapsed", real=True)
 INDEX = symbol("i")

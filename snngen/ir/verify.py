@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from ..errors import SnngenError
-from .nodes import (Accumulate, ArrayStep, Deliver, NeuronStep, PoissonStep, Program,
-                    RateRecord, SpikeRecord, StateRecord)
+from .nodes import (
+    Accumulate,
+    ArrayStep,
+    Deliver,
+    NeuronStep,
+    PoissonStep,
+    Program,
+    RateRecord,
+    SpikeRecord,
+    StateRecord,
+)
 
 _GLOBAL = {"t", "dt", "i"}
 

@@ -11,8 +11,17 @@ import json
 import sympy as sp
 
 from ... import __version__
-from ...ir.nodes import (Accumulate, ArrayStep, Deliver, NeuronStep, PoissonStep, Program,
-                         RateRecord, SpikeRecord, StateRecord)
+from ...ir.nodes import (
+    Accumulate,
+    ArrayStep,
+    Deliver,
+    NeuronStep,
+    PoissonStep,
+    Program,
+    RateRecord,
+    SpikeRecord,
+    StateRecord,
+)
 from ..templates import environment
 from .printer import NumbaPrinter, NumpyConstPrinter
 
