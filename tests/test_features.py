@@ -130,3 +130,40 @@ def test_show_prints_every_stage(cuba_model, capsys):
     assert "def run(" in source and "@njit(cache=True" in source
     sim = net.build()
     assert sg.show(sim, "source") == sim.source_path.read_text()
+
+
+def test_synaptic_values_and_delays_from_expressions():
+    dt = 1e-4
+    model = sg.NeuronModel("dv/dt = -v / tau : 1", threshold="v > 100", reset="v = 0")
+
+    def run(w, delay):
+        net = sg.Network(dt=dt, dtype="float64")
+        src = net.spike_source("S", 4, [0, 1, 2, 3], [0.0, 0.0, 0.0, 0.0])
+        pop = net.population("P", model, 3, params={"tau": 1e9})
+        proj = net.connect(src, pop, "v += w", "all_to_all", w=w, delay=delay,
+                           params={"wmax": 2.0})
+        state = net.monitor_state(pop, "v")
+        sim = net.build()
+        sim.run(0.003)
+        return sim, proj, state
+
+    sim, proj, state = run("wmax * exp(-abs(i - j))", "(i + j) * 0.1*ms")
+    csr = sim.connectivity(proj)
+    i, j = csr.pre_indices(), csr.indices
+    np.testing.assert_allclose(sim.synapses(proj, "w")[0], 2.0 * np.exp(-np.abs(i - j)))
+    # the same delays given as an array in synapse order give the same trace
+    _, _, state2 = run(2.0 * np.exp(-np.abs(i - j)), (i + j) * 1e-4)
+    np.testing.assert_allclose(state.v, state2.v)
+    # each input arrives (i + j) steps after the next step
+    v_final = sim.state(sim.net.populations["P"], "v")[0]
+    np.testing.assert_allclose(v_final, [sum(2 * np.exp(-abs(a - b)) for a in range(4))
+                                         for b in range(3)])
+
+
+def test_unknown_name_in_value_expression():
+    model = sg.NeuronModel("dv/dt = -v / tau : 1", threshold="v > 1", reset="v = 0")
+    net = sg.Network(dt=1e-4)
+    pop = net.population("P", model, 3, params={"tau": 0.01})
+    net.connect(pop, pop, "v += w", "all_to_all", w="exp(-abs(i - k))")
+    with pytest.raises(sg.UnknownNameError, match="'k'"):
+        net.build()

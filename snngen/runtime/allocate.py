@@ -69,8 +69,9 @@ def estimate_bytes(net, spec) -> int:
         s = conn.expected_synapses(proj.rule, proj.pre.n, proj.post.n)
         per = 12 + item * len(proj.model.variables) * (b if proj.model.on_post else 1)
         total += s * per + (s * 12 if proj.model.on_post else 0) + proj.pre.n * 8
-        if proj.heterogeneous:
-            total += s * 8 + b * (int(np.max(proj.delay_steps)) + 1) * proj.post.n * item
+        if proj.heterogeneous:  # an expression's largest delay is known only later
+            longest = 2 if proj.delay_steps is None else int(np.max(proj.delay_steps)) + 1
+            total += s * 8 + b * longest * proj.post.n * item
     return total
 
 
@@ -87,10 +88,53 @@ def _initial(value, rng, shape, what):
                           f"{shape[-1]}") from None
 
 
+def synapse_expression(text: str, proj, csr, what: str) -> np.ndarray:
+    """Evaluate ``text`` for every synapse: ``i`` (pre) and ``j`` (post) index the neurons of
+    the projection's subgroups; ``n_pre``, ``n_post``, the projection's params and units too.
+    """
+    import sympy as sp
+
+    from ..model import strip_units
+    from ..parse import parse_expression
+    expr, names = parse_expression(text, where=what)
+    known = {"i", "j", "n_pre", "n_post"} | set(proj.params)
+    from .. import units
+    unknown = [n for n in names if n not in known and not units.is_unit_name(n)]
+    if unknown:
+        from ..errors import UnknownNameError, did_you_mean
+        raise UnknownNameError(f"unknown name '{unknown[0]}' in a synaptic value expression "
+                               "(use i, j, n_pre, n_post and the projection's params)."
+                               + did_you_mean(unknown[0], known), text, names[unknown[0]],
+                               len(unknown[0]), what)
+    expr = strip_units(expr)
+    args = sorted(expr.free_symbols, key=lambda x: x.name)
+    fn = sp.lambdify(args, expr, modules="numpy")
+    env = {"i": csr.pre_indices().astype(np.float64), "j": csr.indices.astype(np.float64),
+           "n_pre": float(csr.n_pre), "n_post": float(csr.n_post), **proj.params}
+    with np.errstate(all="ignore"):
+        out = np.broadcast_to(np.asarray(fn(*(env[a.name] for a in args)), np.float64),
+                              (csr.n_synapses,))
+    if not np.all(np.isfinite(out)):
+        raise ConnectivityError(f"{what}: the expression {text!r} is not finite for synapse "
+                                f"{int(np.flatnonzero(~np.isfinite(out))[0])}")
+    return out
+
+
+def _is_quantity(text: str) -> bool:
+    from ..errors import EquationError
+    try:
+        Quantities.parse({"v": text})
+    except EquationError:
+        return False
+    return True
+
+
 def _csr_values(proj, csr, name, value, rng, shape, what):
     if isinstance(value, (Uniform, Normal)):
         return value.sample(rng, csr.n_synapses)
     if isinstance(value, str):
+        if not _is_quantity(value):
+            return synapse_expression(value, proj, csr, what)  # already in CSR order
         value = Quantities.parse({"v": value}).values["v"]
     arr = np.asarray(value, dtype=np.float64)
     if arr.ndim == 0:
@@ -216,16 +260,29 @@ def _projection_array(net, proj, csr, field, role, np_type, rng, memo):
         return np.zeros((net.batch, csr.n_synapses), np.int64)
     if field == "delay":
         return int(proj.delay_steps)
+    if field in ("delays", "buf") and f"{proj.name}/delays" not in memo:
+        memo[f"{proj.name}/delays"] = _delays(net, proj, csr)
     if field == "delays":
-        d = np.broadcast_to(proj.delay_steps, (csr.n_synapses,)) if proj.delay_steps.ndim == 0 \
-            else proj.delay_steps
-        if d.shape != (csr.n_synapses,):
-            raise ConnectivityError(f"projection '{proj.name}': {d.shape[0]} delays for "
-                                    f"{csr.n_synapses} synapses")
-        return _owned(_to_csr_order(np.asarray(d), csr), np.int64)
+        return memo[f"{proj.name}/delays"]
     if field == "buf":
-        return np.zeros((net.batch, int(np.max(proj.delay_steps)) + 1, proj.post.n), np_type)
+        d = memo[f"{proj.name}/delays"]
+        return np.zeros((net.batch, int(d.max(initial=1)) + 1, proj.post.n), np_type)
     raise SnngenError(f"internal: no allocation rule for projection argument {field}")
+
+
+def _delays(net, proj, csr) -> np.ndarray:
+    """Per-synapse delays in steps, in CSR order."""
+    what = f"projection '{proj.name}', delay"
+    if proj.delay_expr is not None:
+        seconds = synapse_expression(proj.delay_expr, proj, csr, what)
+        if np.any(seconds < 0):
+            raise ConnectivityError(f"{what}: the expression gives negative delays")
+        return (1 + np.round(seconds / net.dt)).astype(np.int64)
+    d = np.broadcast_to(proj.delay_steps, (csr.n_synapses,)) if proj.delay_steps.ndim == 0 \
+        else proj.delay_steps
+    if d.shape != (csr.n_synapses,):
+        raise ConnectivityError(f"{what}: {d.shape[0]} delays for {csr.n_synapses} synapses")
+    return _owned(_to_csr_order(np.asarray(d), csr), np.int64)
 
 
 def _monitor_array(net, k, field, np_type):

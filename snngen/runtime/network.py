@@ -222,6 +222,12 @@ class Projection:
                 from ..errors import did_you_mean
                 raise ConnectivityError(f"projection '{name}': '{k}' is not a synaptic "
                                         f"variable.{did_you_mean(k, model.variables)}")
+        self.delay_expr = None
+        if isinstance(delay, str):
+            from .allocate import _is_quantity
+            if not _is_quantity(delay):  # an expression of i, j: evaluated per synapse
+                self.delay_expr, self.delay_steps, self.heterogeneous = delay, None, True
+                return
         delay = Quantities.parse({"delay": delay}).values["delay"]
         d = np.asarray(delay, dtype=np.float64)
         if np.any(d < 0) or not np.all(np.isfinite(d)):
