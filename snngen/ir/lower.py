@@ -220,7 +220,7 @@ def _deliver(proj, args, direction) -> list:
     if direction == "pre":
         args.append(Arg(f"{P}__delay", "int64", 0, "delay"))
     return [Deliver(P, direction, f"{(pre if direction == 'pre' else post).name}__ring",
-                    f"{P}__delay", 0, f"{P}__pre_stop", 0, syn_t,
+                    f"{P}__delay", syn_t,
                     tuple((ren[n], f"{pre.name}__{v}") for n, v in pre_v.items()),
                     tuple((ren[n], f"{post.name}__{v}") for n, v in post_v.items()),
                     par_t, tr_nodes, tuple(body), tuple(dict(kinds).items()))]
@@ -249,7 +249,7 @@ def _accumulate(proj, args) -> Accumulate:
     e = expr.xreplace({x: sp.Symbol(ren[x.name], real=True) for x in expr.free_symbols
                        if x.name in ren})
     pre = proj.pre.population
-    return Accumulate(P, f"{pre.name}__ring", 0, f"{P}__pre_stop", 0, f"{post.name}__{target}",
+    return Accumulate(P, f"{pre.name}__ring", f"{post.name}__{target}",
                       f"{P}__buf", syn_t, par_t,
                       tuple((ren[n], f"{pre.name}__{v}") for n, v in pre_v.items()), e)
 

@@ -100,16 +100,14 @@ class Deliver:
     """Run synaptic statements for every spike of ``pre`` that arrives this step.
 
     ``direction`` is ``pre`` (rows of the CSR, spikes of the presynaptic population) or
-    ``post`` (the transposed index, spikes of the postsynaptic population).
+    ``post`` (the transposed index, spikes of the postsynaptic population). The subgroup
+    bounds and index arrays are the arguments ``<proj>__pre_start`` ... ``<proj>__indices``.
     """
 
     proj: str
     direction: str
     source_ring: str
     delay: str                     # argument: delay in steps
-    pre_start: int
-    pre_stop: str                  # argument holding the stop index
-    post_start: int
     syn: tuple[tuple[str, str, bool], ...]   # (local, arg, batched) per-synapse variables
     pre_vars: tuple[tuple[str, str], ...]    # (local, state arg) read/written on the pre side
     post_vars: tuple[tuple[str, str], ...]
@@ -125,9 +123,6 @@ class Accumulate:
 
     proj: str
     source_ring: str
-    pre_start: int
-    pre_stop: str
-    post_start: int
     target: str        # the post state argument that receives the input
     buffer: str        # the ring of future input: (B, R, n_post)
     syn: tuple[tuple[str, str, bool], ...]

@@ -60,7 +60,8 @@ def verify(program: Program) -> Program:
             defined |= {loc for loc, _ in getattr(node, "post_vars", ())}
             defined.add(f"{node.proj}__elapsed")
             needed |= {a for _, a, *_ in node.syn + node.params + node.pre_vars}
-            needed |= {node.source_ring, node.pre_stop}
+            needed |= {node.source_ring, f"{node.proj}__pre_start", f"{node.proj}__pre_stop",
+                       f"{node.proj}__indptr", f"{node.proj}__indices"}
             for tr in getattr(node, "traces", ()):
                 _check(tr.decay, defined, where)
             for a in getattr(node, "body", ()):

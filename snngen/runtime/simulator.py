@@ -66,7 +66,7 @@ class Simulator:
         self.step = 0
 
     # -- arguments --------------------------------------------------------------------------
-    def _args(self, n_steps: int = 0):
+    def _args(self):
         return [self.arrays[name] for name, *_ in self.spec["args"]]
 
     def _prepare_monitors(self, n_steps: int):
