@@ -118,3 +118,20 @@ def test_cache_key_ignores_values_and_sizes(cuba_model):
     net = sg.Network(dt=1e-4)
     net.population("P", cuba_model, 10, params={**CUBA_PARAMS, "taum": np.full(10, 0.02)})
     assert structure_key(net, get_backend("numba")) not in keys  # per-neuron is structure
+
+
+def test_concurrent_processes_share_one_entry(tmp_path, monkeypatch):
+    monkeypatch.setenv("SNNGEN_CACHE_DIR", str(tmp_path / "cache"))
+    script = tmp_path / "warm.py"
+    script.write_text(SCRIPT)
+    procs = [subprocess.Popen([sys.executable, str(script), "100", "1.5"],
+                              stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert outs[0]["spikes"] == outs[1]["spikes"] > 0
+    assert len(list((tmp_path / "cache" / "numba").glob("snngen_*.py"))) == 1
+    assert len(list((tmp_path / "cache" / "index").glob("*.json"))) == 1
+    # the lock serialises compilation: the later process loads what the first compiled
+    assert sum(o["compiled"] for o in outs) >= 1
+    third = _run(tmp_path, 50, 1.2)
+    assert third["compiled"] == 0
