@@ -167,3 +167,20 @@ def test_unknown_name_in_value_expression():
     net.connect(pop, pop, "v += w", "all_to_all", w="exp(-abs(i - k))")
     with pytest.raises(sg.UnknownNameError, match="'k'"):
         net.build()
+
+
+def test_denormals_are_flushed_during_runs_only():
+    model = sg.NeuronModel("dv/dt = -v / tau : 1")
+    out = {}
+    for flush in (True, False):
+        net = sg.Network(dt=1e-3)
+        pop = net.population("P", model, 1, params={"tau": 1e-3}, init={"v": 1.0})
+        sim = net.build(flush_denormals=flush)
+        sim.run(0.095)  # exp(-95) ~ 5e-42: below float32's normal range (1.2e-38)
+        out[flush] = float(sim.state(pop, "v")[0, 0])
+    from snngen.backends.numba.fpenv import SUPPORTED
+    assert 0 < out[False] < np.finfo(np.float32).tiny
+    if SUPPORTED:
+        assert out[True] == 0.0
+    # the environment is restored: numpy still produces denormals afterwards
+    assert np.float32(1e-30) * np.float32(1e-10) > 0

@@ -68,6 +68,14 @@ class NumbaBackend:
             raise
         return module
 
+    @staticmethod
+    def environment(flush: bool):
+        """Floating-point environment for kernel calls (denormals flushed if ``flush``)."""
+        import contextlib
+
+        from .fpenv import flush_denormals
+        return flush_denormals() if flush else contextlib.nullcontext()
+
     def compile(self, module, args) -> int:
         """Compile (or load from Numba's cache) ``run`` for these argument types."""
         import numba
