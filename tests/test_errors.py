@@ -112,3 +112,14 @@ def test_bad_network_settings():
     pop = net.population("P", NeuronModel("dv/dt = -v / tau : 1"), 3, params={"tau": 1})
     with pytest.raises(sg.SnngenError, match="not a state variable.*Did you mean 'v'"):
         net.monitor_state(pop, "vv")
+
+
+def test_source_without_threshold_is_refused():
+    silent = NeuronModel("dv/dt = -v / tau : 1", name="silent")
+    target = NeuronModel("dv/dt = -v / tau : 1", threshold="v > 1", reset="v = 0")
+    net = sg.Network(dt=1e-4)
+    a = net.population("A", silent, 3, params={"tau": 0.01})
+    b = net.population("B", target, 3, params={"tau": 0.01})
+    net.connect(a, b, "v += w", "all_to_all", w=1.0)
+    with pytest.raises(sg.ConnectivityError, match="'A' has no threshold"):
+        net.build()

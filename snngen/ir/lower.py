@@ -130,7 +130,7 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict) -> 
                       body, tuple(new_locals), cond, reset, refractory, spikes)
 
 
-def _resolve_synaptic(proj, stmts_exprs, allow_post=True):
+def _resolve_synaptic(proj, stmts_exprs):
     """Classify every name used by a synapse's statements."""
     model, pre, post = proj.model, proj.pre.population, proj.post.population
     syn, pre_v, post_v, params = {}, {}, {}, {}
@@ -143,7 +143,7 @@ def _resolve_synaptic(proj, stmts_exprs, allow_post=True):
             pre_v[name] = name[:-4]
         elif name.endswith("_post") and name[:-5] in post_states:
             post_v[name] = name[:-5]
-        elif name in post_states and allow_post:
+        elif name in post_states:
             post_v[name] = name
         elif name in proj.params:
             params[name] = name
@@ -170,7 +170,7 @@ def _written(proj) -> set[str]:
         {t.name for t in proj.model.traces}
 
 
-def _synaptic_args(proj, syn, params, args, written):
+def _synaptic_args(proj, syn, params, args):
     P = proj.name  # noqa: N806
     written = _written(proj)
     for name in syn:
@@ -200,7 +200,6 @@ def _deliver(proj, args, direction) -> list:
             decays[tr.name] = exact[symbol(tr.name)].xreplace({DT: ELAPSED})
             names |= {x.name for x in decays[tr.name].free_symbols} | {tr.name}
     syn, pre_v, post_v, params = _resolve_synaptic(proj, names)
-    written = {s.target for s in stmts}
     ren = {**{n: f"{P}_{n}" for n in syn}, **{n: f"{P}_{n}" for n in params},
            **{n: f"{P}_{n}" for n in pre_v}, **{n: f"{P}_{n}" for n in post_v},
            ELAPSED.name: f"{P}__elapsed"}
@@ -208,7 +207,7 @@ def _deliver(proj, args, direction) -> list:
     def loc(e):
         return strip_units(e).xreplace({x: sp.Symbol(ren.get(x.name, x.name), real=True)
                                         for x in strip_units(e).free_symbols})
-    syn_t, par_t = _synaptic_args(proj, syn, params, args, written)
+    syn_t, par_t = _synaptic_args(proj, syn, params, args)
     body = []
     for s in stmts:
         body.append(Assign(ren[s.target], loc(s.value(symbol(s.target)))))
@@ -244,7 +243,7 @@ def _accumulate(proj, args) -> Accumulate:
                                  "statement must add to a postsynaptic state variable and may "
                                  "not read postsynaptic variables")
     ren = {n: f"{P}_{n}" for n in list(syn) + list(params) + list(pre_v)}
-    syn_t, par_t = _synaptic_args(proj, syn, params, args, set())
+    syn_t, par_t = _synaptic_args(proj, syn, params, args)
     args += [Arg(f"{P}__delays", "int64", 1, "delays"), Arg(f"{P}__buf", "float", 3, "accum")]
     e = expr.xreplace({x: sp.Symbol(ren[x.name], real=True) for x in expr.free_symbols
                        if x.name in ren})
@@ -261,6 +260,12 @@ def lower(net) -> Lowered:
     deliveries = []
     for proj in net.projections.values():
         P = proj.name  # noqa: N806
+        for side, needed in ((proj.pre.population, True),
+                             (proj.post.population, bool(proj.model.on_post))):
+            if needed and side.kind == "neuron" and side.model.threshold is None:
+                raise ConnectivityError(
+                    f"projection '{P}': population '{side.name}' has no threshold, so it "
+                    "never spikes; give its model a threshold or connect another source")
         args += [Arg(f"{P}__indptr", "int64", 1, "index"), Arg(f"{P}__indices", "int32", 1,
                                                                 "index"),
                  Arg(f"{P}__pre_start", "int64", 0, "bound"), Arg(f"{P}__pre_stop", "int64", 0,
