@@ -182,7 +182,8 @@ class Simulator:
                         f"{int(bad.sum())} neuron(s), first neuron {i} (batch {b}). Check "
                         "the parameters (a zero or negative time constant?), the initial "
                         "values, or use a smaller dt or another integration method.")
-        raise NumericalError(f"a state became NaN or infinite at step {step}")
+        raise NumericalError(f"a state became NaN or infinite at step {step} (it was no "
+                             "longer so when inspected)")
 
     # -- access ----------------------------------------------------------------------------
     def state(self, pop, name: str) -> np.ndarray:
