@@ -6,23 +6,35 @@ hash of its text is compiled once per machine and loaded by every later process.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 import time
+from pathlib import Path
 
 from ... import cache
 from ...errors import CacheError
+
+
+@functools.cache
+def _generator_digest() -> str:
+    from ..templates import template_dir
+    pkg = Path(__file__).resolve().parent.parent.parent
+    files = [template_dir() / "numba" / "program.py.j2"]
+    for sub in ("parse.py", "model.py", "integrate.py", "linalg.py", "ir", "backends"):
+        path = pkg / sub
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    return cache.digest("".join(f.read_text() for f in files))[:16]
 
 
 class NumbaBackend:
     name = "numba"
 
     def version_key(self) -> str:
+        """Everything besides the network that decides the generated text: the template and
+        the code generator's own source (so an edited generator never meets stale kernels)."""
         import numba
-
-        from ..templates import template_dir
-        tpl = (template_dir() / "numba" / "program.py.j2").read_text()
-        return f"numba {numba.__version__} template {cache.digest(tpl)[:16]}"
+        return f"numba {numba.__version__} generator {_generator_digest()}"
 
     def load_or_generate(self, net, key: str):
         """Return (module, path) for the structure ``key``, generating it if needed."""
