@@ -6,15 +6,17 @@ from __future__ import annotations
 def show(obj, stage: str = "discrete", file=None) -> str:
     """Print (and return) a stage of the pipeline for ``obj``.
 
-    ``obj`` is a NeuronModel (stages ``model``, ``discrete``), a Network (``ir``, ``source``)
-    or a Simulator (``source``).
+    ``obj`` is a NeuronModel (stages ``model``, ``discrete``), a LearningModel (its derived
+    step and Jacobian), a Network (``ir``, ``source``) or a Simulator (``source``).
     """
+    from .derive.step import LearningModel
     from .integrate import discretise
     from .model import NeuronModel, SynapseModel
     from .runtime.network import Network
     from .runtime.simulator import Simulator
-
-    if isinstance(obj, (NeuronModel, SynapseModel)) and stage == "model":
+    if isinstance(obj, LearningModel):
+        text = str(obj)
+    elif isinstance(obj, (NeuronModel, SynapseModel)) and stage == "model":
         text = repr(obj)
     elif isinstance(obj, NeuronModel) and stage == "discrete":
         text = str(discretise(obj))

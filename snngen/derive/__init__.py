@@ -1,0 +1,10 @@
+"""Learning derivations: surrogates and the symbolic derivatives of one discrete step.
+
+Nothing here is specific to a neuron model: the derivatives come from the model's own
+DiscreteModel by sympy differentiation (see ../shared/LEARNING.md sections 1-2).
+"""
+
+from .step import LearningModel, derive
+from .surrogate import SURROGATES, Spike, surrogate
+
+__all__ = ["SURROGATES", "LearningModel", "Spike", "derive", "surrogate"]

@@ -1,0 +1,117 @@
+"""DiscreteModel -> LearningModel: one step as a differentiable function, and its derivatives.
+
+One step of a population (LEARNING.md section 1), for states ``s``, synaptic inputs ``x`` and
+parameters ``p``::
+
+    s' = s + x (on the states that receive input)     u = F(s'; p)     g = G(u; p)
+    z  = H(g)  (hard; H' := surrogate)                s_next = u + z * (R(u; p) - u)
+
+Propagator entries of the exact integrator (``_P0_0``...) stay symbols: their derivatives with
+respect to the parameters they come from are computed numerically (a Frechet derivative of the
+matrix exponential, :func:`snngen.derive.reference.propagator_derivative`); every other
+derivative is symbolic.
+
+>>> from snngen.model import NeuronModel
+>>> from snngen.integrate import discretise
+>>> lif = NeuronModel("dv/dt = (I - v) / tau : 1\\ndI/dt = -I / taus : 1",
+...                   threshold="v > 1", reset="v = 0")
+>>> lm = derive(discretise(lif), inputs=["I"], surrogate="fast_sigmoid")
+>>> [str(x) for x in lm.inputs], lm.spike
+(['_in_I'], H(_P0_0*v + _P0_1*(I + _in_I) - 1))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from ..errors import SnngenError
+from ..integrate import REFRACTORY, DiscreteModel
+from ..parse import symbol
+from .surrogate import Spike, surrogate
+
+
+@dataclass(frozen=True)
+class LearningModel:
+    """A step ``(s, x; p) -> (s_next, z)`` with its Jacobians, all sympy."""
+
+    discrete: DiscreteModel
+    states: tuple[sp.Symbol, ...]
+    inputs: tuple[sp.Symbol, ...]       # one per state that receives synaptic input
+    input_states: tuple[str, ...]
+    params: tuple[sp.Symbol, ...]       # model parameters that appear in the step
+    propagators: tuple[sp.Symbol, ...]  # exact-integrator entries (numeric, see module doc)
+    spike: sp.Expr                      # z as a function of (s, x, p)
+    next: tuple[sp.Expr, ...]
+    surrogate: str
+    soft_beta: float | None
+
+    def jacobian(self, of: str, wrt: str) -> sp.Matrix:
+        """``d(of)/d(wrt)`` with ``of`` in {next, spike} and ``wrt`` in {states, inputs,
+        params, propagators}; the spike's derivative already holds the surrogate."""
+        outs = sp.Matrix(self.next) if of == "next" else sp.Matrix([self.spike])
+        return outs.jacobian(sp.Matrix(getattr(self, wrt))) if getattr(self, wrt) else \
+            sp.zeros(len(outs), 0)
+
+    def __str__(self) -> str:
+        mode = f"soft, sigmoid(beta g) with beta={self.soft_beta}" if self.soft_beta else \
+            f"hard, surrogate '{self.surrogate}'"
+        lines = [f"LearningModel '{self.discrete.model.name}' ({mode})",
+                 f"  spike z = {self.spike}"]
+        lines += [f"  {s}_next = {e}" for s, e in zip(self.states, self.next)]
+        jac = self.jacobian("next", "states")
+        lines.append("  d s_next / d s:")
+        lines += [f"    {list(jac.row(r))}" for r in range(jac.rows)]
+        return "\n".join(lines)
+
+
+def derive(discrete: DiscreteModel, inputs=(), surrogate: str = "fast_sigmoid",
+           soft_beta: float | None = None, detach_reset: bool = False) -> LearningModel:
+    """Derive the differentiable step of ``discrete``.
+
+    ``inputs`` names the states that receive synaptic input (``ge += w`` -> ``["ge"]``);
+    ``soft_beta`` switches to the soft forward spike ``sigmoid(beta g)`` used to check
+    gradients against finite differences; ``detach_reset`` stops gradients through the reset.
+    """
+    model = discrete.model
+    if discrete.g is None:
+        raise SnngenError(f"model '{model.name}' has no threshold of the form 'a > b': nothing "
+                          "to differentiate through")
+    states = tuple(symbol(n) for n in model.state_names)
+    for name in inputs:
+        if name not in model.state_names:
+            raise SnngenError(f"input target '{name}' is not a state of '{model.name}'")
+    xs = tuple(sp.Symbol(f"_in_{n}", real=True) for n in inputs)
+    injected = {symbol(n): symbol(n) + x for n, x in zip(inputs, xs)}
+    consts = dict(discrete.constants)
+    u = {}
+    for x, expr in discrete.updates:
+        e = expr.xreplace(consts)
+        u[x] = e.xreplace(injected)
+    g = discrete.g.xreplace(u)
+    z = 1 / (1 + sp.exp(-soft_beta * g)) if soft_beta else Spike(g, surrogate)
+    if discrete.refractory is not None:  # refractory neurons do not spike
+        z = sp.Piecewise((0, REFRACTORY), (z, True))
+    reset = dict(u)
+    for target, expr in discrete.reset:
+        reset[target] = expr.xreplace(reset)
+    z_reset = z
+    if detach_reset:
+        z_reset = sp.Symbol("_z_detached", real=True)
+    nxt = tuple(u[x] + z_reset * (reset[x] - u[x]) for x in states)
+    props = tuple(s for p in discrete.propagators for _, s in p.phi + p.psi)
+    special = set(states) | set(xs) | set(props) | {REFRACTORY, symbol("t"), symbol("dt"),
+                                                    symbol("i"), symbol("N"),
+                                                    sp.Symbol("_z_detached", real=True)}
+    free = set().union(*(e.free_symbols for e in (*nxt, z)))
+    params = tuple(sorted((free - special), key=lambda s: s.name))
+    used_props = tuple(p for p in props if p in free)
+    return LearningModel(discrete, states, xs, tuple(inputs), params, used_props, z, nxt,
+                         surrogate, soft_beta)
+
+
+def surrogate_of(lm: LearningModel) -> sp.Expr:
+    """``H'(g)`` as used by ``lm`` (for printing)."""
+    g = sp.Symbol("g", real=True)
+    return surrogate(lm.surrogate, g)

@@ -1,0 +1,95 @@
+"""Surrogate derivatives of the spike nonlinearity, as sympy expressions in one registry.
+
+The forward pass keeps the hard step ``z = H(g)``; in derived equations ``H'(g)`` is replaced
+by a surrogate. :class:`Spike` is that step as a sympy function whose derivative *is* the
+surrogate, so ordinary sympy differentiation of a step produces surrogate-gradient equations.
+
+>>> import sympy as sp
+>>> g = sp.Symbol("g", real=True)
+>>> surrogate("fast_sigmoid", g)
+(10*Abs(g) + 1)**(-2)
+>>> sp.diff(Spike(g, "triangle"), g)
+Max(0, 1 - Abs(g))
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import sympy as sp
+
+from ..errors import SnngenError, did_you_mean
+
+
+@dataclass(frozen=True)
+class Surrogate:
+    """A surrogate ``H'(g)``: a function of ``g`` and named parameters with defaults."""
+
+    name: str
+    build: object          # (g, **params) -> sympy expression
+    defaults: dict
+
+    def __call__(self, g, **params):
+        unknown = set(params) - set(self.defaults)
+        if unknown:
+            first = sorted(unknown)[0]
+            raise SnngenError(f"surrogate '{self.name}' has no parameter '{first}' (it has "
+                              f"{', '.join(self.defaults) or 'none'})."
+                              + did_you_mean(first, self.defaults))
+        return self.build(g, **{**self.defaults, **params})
+
+
+def _sigmoid(x):
+    return 1 / (1 + sp.exp(-x))
+
+
+SURROGATES = {s.name: s for s in (
+    Surrogate("fast_sigmoid", lambda g, beta: 1 / (beta * sp.Abs(g) + 1) ** 2,
+              {"beta": sp.Integer(10)}),                                # SuperSpike
+    Surrogate("sigmoid", lambda g, beta: beta * _sigmoid(beta * g) * (1 - _sigmoid(beta * g)),
+              {"beta": sp.Integer(5)}),
+    Surrogate("arctan", lambda g, alpha: alpha / 2 / (1 + (sp.pi / 2 * alpha * g) ** 2),
+              {"alpha": sp.Integer(2)}),
+    Surrogate("triangle", lambda g, gamma: gamma * sp.Max(0, 1 - sp.Abs(g)),
+              {"gamma": sp.Integer(1)}),                                # Bellec et al. 2020
+    Surrogate("exponential", lambda g, alpha, beta: alpha * sp.exp(-beta * sp.Abs(g)),
+              {"alpha": sp.Integer(1), "beta": sp.Integer(1)}),         # SLAYER-style
+    Surrogate("gaussian", lambda g, sigma: sp.exp(-g**2 / (2 * sigma**2))
+              / (sp.sqrt(2 * sp.pi) * sigma), {"sigma": sp.Rational(1, 2)}),
+    Surrogate("boxcar", lambda g, width: sp.Piecewise((1 / width, sp.Abs(g) < width / 2),
+                                                      (0, True)), {"width": sp.Integer(1)}),
+    Surrogate("straight_through", lambda g: sp.Integer(1), {}),
+)}
+
+
+def surrogate(name: str, g, **params) -> sp.Expr:
+    """The surrogate ``name`` evaluated at ``g`` (a sympy expression)."""
+    if name not in SURROGATES:
+        raise SnngenError(f"unknown surrogate '{name}'." + did_you_mean(name, SURROGATES)
+                          + f" Available: {', '.join(SURROGATES)}.")
+    return SURROGATES[name](g, **params)
+
+
+@functools.cache
+def spike_function(name: str) -> type:
+    """The step function ``H`` whose sympy derivative is the surrogate ``name``."""
+    if name not in SURROGATES:
+        raise SnngenError(f"unknown surrogate '{name}'." + did_you_mean(name, SURROGATES)
+                          + f" Available: {', '.join(SURROGATES)}.")
+
+    def fdiff(self, argindex=1):
+        if argindex != 1:
+            raise sp.ArgumentIndexError(self, argindex)
+        return surrogate(name, self.args[0])
+
+    def printed(self, printer):
+        return f"H({printer.doprint(self.args[0])})"
+
+    return type(f"H_{name}", (sp.Function,), {"nargs": 1, "fdiff": fdiff,
+                                                "_sympystr": printed, "surrogate": name})
+
+
+def Spike(g, name: str = "fast_sigmoid"):  # noqa: N802 - reads as the maths
+    """``H(g)``, the Heaviside step whose derivative is the named surrogate."""
+    return spike_function(name)(g)
