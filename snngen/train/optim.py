@@ -1,0 +1,96 @@
+"""Optimisers on NumPy arrays (in place), gradient clipping and weight constraints.
+
+>>> import numpy as np
+>>> w = {"w": np.array([1.0, -2.0])}
+>>> opt = Adam(lr=0.1)
+>>> opt.step(w, {"w": np.array([0.5, -0.5])})
+>>> w["w"]
+array([ 0.9, -1.9])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import SnngenError
+
+
+class Adam:
+    """Adam (Kingma & Ba 2015), with optional decoupled weight decay (AdamW)."""
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        if not lr > 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1) or eps <= 0:
+            raise SnngenError(f"Adam: need lr > 0, 0 <= betas < 1, eps > 0 (got lr={lr}, "
+                              f"betas={betas}, eps={eps})")
+        self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
+        self.t, self.m, self.v = 0, {}, {}
+
+    def step(self, params: dict, grads: dict) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        for name, g in grads.items():
+            p = params[name]
+            if p.shape != np.shape(g):
+                raise SnngenError(f"Adam: gradient of '{name}' has shape {np.shape(g)}, "
+                                  f"parameter {p.shape}")
+            m = self.m.setdefault(name, np.zeros_like(p))
+            v = self.v.setdefault(name, np.zeros_like(p))
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * np.square(g)
+            m_hat = m / (1 - b1 ** self.t)
+            v_hat = v / (1 - b2 ** self.t)
+            if self.weight_decay:
+                p -= self.lr * self.weight_decay * p
+            p -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+    def state_dict(self) -> dict:
+        return {"t": self.t, "m": {k: v.copy() for k, v in self.m.items()},
+                "v": {k: v.copy() for k, v in self.v.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.t = int(state["t"])
+        self.m = {k: np.array(v) for k, v in state["m"].items()}
+        self.v = {k: np.array(v) for k, v in state["v"].items()}
+
+
+class SGD:
+    """Stochastic gradient descent with (optionally Nesterov) momentum."""
+
+    def __init__(self, lr=1e-2, momentum=0.0, nesterov=False):
+        if not lr > 0 or not 0 <= momentum < 1:
+            raise SnngenError(f"SGD: need lr > 0 and 0 <= momentum < 1 (got {lr}, {momentum})")
+        self.lr, self.momentum, self.nesterov = lr, momentum, nesterov
+        self.buf: dict = {}
+
+    def step(self, params: dict, grads: dict) -> None:
+        for name, g in grads.items():
+            p = params[name]
+            if self.momentum:
+                b = self.buf.get(name)
+                b = np.array(g, dtype=p.dtype) if b is None else self.momentum * b + g
+                self.buf[name] = b
+                g = g + self.momentum * b if self.nesterov else b
+            p -= self.lr * g
+
+
+def clip_by_norm(grads: dict, max_norm: float) -> float:
+    """Scale all gradients together so their global L2 norm is at most ``max_norm``;
+    returns the norm before clipping."""
+    total = float(np.sqrt(sum(float(np.sum(np.square(g))) for g in grads.values())))
+    if total > max_norm > 0:
+        for g in grads.values():
+            g *= max_norm / total
+    return total
+
+
+def constrain(w: np.ndarray, sign: np.ndarray | None = None, lo=None, hi=None) -> None:
+    """In place: keep ``w`` within [lo, hi] and, where ``sign`` is +1/-1 (Dale's law, one
+    sign per presynaptic neuron broadcast over rows), on that side of zero."""
+    if sign is not None:
+        sign = np.asarray(sign)
+        np.copyto(w, np.where(sign > 0, np.maximum(w, 0), np.where(sign < 0,
+                                                                    np.minimum(w, 0), w)))
+    if lo is not None or hi is not None:
+        np.clip(w, lo, hi, out=w)

@@ -1,0 +1,100 @@
+"""Optimisers, losses and the Randman generator (the parts of training that stand alone)."""
+
+import numpy as np
+import pytest
+
+import snngen as sg
+from snngen.datasets import randman
+from snngen.train import SGD, Adam, clip_by_norm, constrain, cross_entropy, mse, rate_regulariser
+
+
+@pytest.mark.parametrize("over", ["max", "mean", "last"])
+def test_cross_entropy_gradient_is_exact(over):
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(7, 4, 3))
+    labels = np.array([0, 2, 1, 2])
+    loss, grad = cross_entropy(y, labels, over)
+    for idx in [(0, 0, 0), (3, 1, 2), (6, 3, 1), (2, 2, 0)]:
+        h = 1e-6
+        up, down = y.copy(), y.copy()
+        up[idx] += h
+        down[idx] -= h
+        numeric = (cross_entropy(up, labels, over)[0] - cross_entropy(down, labels, over)[0])
+        assert grad[idx] == pytest.approx(numeric / (2 * h), abs=1e-8)
+
+
+def test_mse_and_rate_regulariser_gradients():
+    rng = np.random.default_rng(1)
+    y, target = rng.normal(size=(5, 2, 3)), rng.normal(size=(5, 2, 3))
+    loss, grad = mse(y, target)
+    assert loss == pytest.approx(np.mean((y - target) ** 2))
+    np.testing.assert_allclose(grad, 2 * (y - target) / y.size)
+    spikes = (rng.random((100, 2, 4)) < 0.05).astype(float)
+    loss, grad = rate_regulariser(spikes, 1e-3, low=10, high=30)
+    rate = spikes.sum(0) / 0.1
+    excess = np.minimum(rate - 10, 0) + np.maximum(rate - 30, 0)
+    assert loss == pytest.approx(np.mean(excess ** 2))
+    assert grad.shape == spikes.shape
+
+
+def test_adam_matches_torch():
+    torch = pytest.importorskip("torch", reason="torch is the reference optimiser")
+    rng = np.random.default_rng(2)
+    w0 = rng.normal(size=(3, 4))
+    ours = {"w": w0.copy()}
+    theirs = torch.tensor(w0, requires_grad=True)
+    opt, ref = Adam(lr=0.01, weight_decay=0.1), torch.optim.AdamW([theirs], lr=0.01,
+                                                                   weight_decay=0.1)
+    for _ in range(20):
+        g = rng.normal(size=(3, 4))
+        opt.step(ours, {"w": g.copy()})
+        ref.zero_grad()
+        theirs.grad = torch.tensor(g)
+        ref.step()
+    np.testing.assert_allclose(ours["w"], theirs.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_sgd_momentum_and_checkpointable_adam_state():
+    w = {"w": np.array([1.0])}
+    opt = SGD(lr=0.1, momentum=0.9)
+    for _ in range(3):
+        opt.step(w, {"w": np.array([1.0])})
+    # v1 = 1, v2 = 1.9, v3 = 2.71 -> w = 1 - 0.1 * 5.61
+    assert w["w"][0] == pytest.approx(1 - 0.561)
+    a = Adam(lr=0.1)
+    p = {"w": np.array([1.0, 2.0])}
+    a.step(p, {"w": np.array([1.0, -1.0])})
+    b = Adam(lr=0.1)
+    b.load_state_dict(a.state_dict())
+    q = {"w": p["w"].copy()}
+    a.step(p, {"w": np.array([0.5, 0.5])})
+    b.step(q, {"w": np.array([0.5, 0.5])})
+    np.testing.assert_array_equal(p["w"], q["w"])  # resumes exactly
+    with pytest.raises(sg.SnngenError, match="lr > 0"):
+        Adam(lr=0)
+
+
+def test_clipping_and_constraints():
+    grads = {"a": np.array([3.0, 0.0]), "b": np.array([4.0])}
+    assert clip_by_norm(grads, 1.0) == pytest.approx(5.0)
+    assert np.sqrt(np.sum(grads["a"] ** 2) + np.sum(grads["b"] ** 2)) == pytest.approx(1.0)
+    w = np.array([[0.5, -0.2], [-0.3, 0.4], [2.0, -3.0]])
+    constrain(w, sign=np.array([[1], [-1], [0]]), lo=-1, hi=1)
+    np.testing.assert_array_equal(w, [[0.5, 0.0], [-0.3, 0.0], [1.0, -1.0]])
+
+
+def test_randman_is_reproducible_and_learnable():
+    t1, u1, l1 = randman(classes=5, channels=20, samples_per_class=40, seed=3)
+    t2, _, l2 = randman(classes=5, channels=20, samples_per_class=40, seed=3)
+    np.testing.assert_array_equal(t1, t2)
+    np.testing.assert_array_equal(l1, l2)
+    assert t1.min() >= 0 and t1.max() <= 0.1 and np.bincount(l1).tolist() == [40] * 5
+    t3, _, _ = randman(classes=5, channels=20, samples_per_class=40, seed=4)
+    assert not np.array_equal(t1, t3)
+    # samples lie on one smooth curve per class: 1-nearest-neighbour on held-out samples
+    train, test = slice(0, 100), slice(100, 200)
+    dist = ((t1[test][:, None] - t1[train][None]) ** 2).sum(-1)
+    pred = l1[train][dist.argmin(axis=1)]
+    assert (pred == l1[test]).mean() > 0.8  # chance is 0.2
+    with pytest.raises(sg.SnngenError, match="classes"):
+        randman(classes=0)
