@@ -184,3 +184,13 @@ def test_denormals_are_flushed_during_runs_only():
         assert out[True] == 0.0
     # the environment is restored: numpy still produces denormals afterwards
     assert np.float32(1e-30) * np.float32(1e-10) > 0
+
+
+def test_progress_bar_reports_every_step(capsys):
+    net = sg.Network(dt=1e-4)
+    net.population("P", LEAK, 3, params={"I": 0.5, "tau": 0.01})
+    sim = net.build(progress=True)
+    sim.run(0.5)
+    err = capsys.readouterr().err
+    assert "5000/5000" in err and "step" in err
+    assert sim.step == 5000

@@ -6,6 +6,7 @@ memory -> allocate -> compile or load the kernel (under the cache lock) -> ready
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -18,6 +19,11 @@ from .allocate import allocate, estimate_bytes, structure_key
 
 #: Steps per kernel call: long enough to amortise the call, short enough for progress bars.
 CHUNK_STEPS = 2000
+
+
+def _Bar(total: int):  # noqa: N802 - a factory that reads like the class it returns
+    from tqdm import tqdm
+    return tqdm(total=total, unit="step", desc="snngen", leave=False)
 
 
 def _available_bytes() -> int:
@@ -113,11 +119,9 @@ class Simulator:
         n_total = int(round(duration / self.net.dt))
         if n_total < 0 or not np.isfinite(duration):
             raise SnngenError(f"run duration must be finite and >= 0, got {duration}")
-        from tqdm.auto import tqdm
-        show = self.progress if self.progress is not None else None
-        bar = tqdm(total=n_total, unit="step", desc="snngen", leave=False,
-                   disable=(not show) if show is not None else (None if n_total > 50_000
-                                                                else True))
+        show = self.progress if self.progress is not None else (
+            n_total > 50_000 and sys.stderr.isatty())
+        bar = _Bar(n_total) if show else None  # tqdm is imported only when a bar is shown
         parts: dict = {}
         run = self.module.run
         status = np.zeros(3, np.int64)
@@ -131,14 +135,17 @@ class Simulator:
             self._collect(ran, parts)
             self.step += ran
             done += ran
-            bar.update(ran)
+            if bar:
+                bar.update(ran)
             if status[0] == 1:
-                bar.close()
+                if bar:
+                    bar.close()
                 self._finish(parts)
                 self._raise_nonfinite(int(status[1]), int(status[2]))
             elif status[0] == 2:
                 self._grow_spike_buffers()
-        bar.close()
+        if bar:
+            bar.close()
         self._finish(parts)
         return self
 
