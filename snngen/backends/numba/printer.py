@@ -6,7 +6,7 @@ Prints only what the Numba kernels support; anything else raises
 >>> import sympy as sp
 >>> v, tau = sp.symbols("v tau", real=True)
 >>> NumbaPrinter("float64").doprint(sp.exp(-v / tau) + v**2)
-'v*v + math.exp(-v/tau)'
+'(v*v) + math.exp(-v/tau)'
 >>> NumbaPrinter("float32").doprint(sp.Float(0.5) * v)
 '_f(0.5)*v'
 """
@@ -60,16 +60,19 @@ class NumbaPrinter(PythonCodePrinter):
         b = self.parenthesize(base, 100)
         if exp == sp.Rational(1, 2):
             return f"math.sqrt({self._print(base)})"
+        # parenthesised: the Mul printer may put this after a "/" (x/y**2 -> x/(y*y))
         if exp.is_Integer and 1 <= int(exp) <= 4:
-            return "*".join([b] * int(exp))
+            return "(" + "*".join([b] * int(exp)) + ")" if int(exp) > 1 else b
         if exp == -1:
-            return f"{self._print_Float(sp.Float(1))}/{b}"
+            return f"({self._print_Float(sp.Float(1))}/{b})"
         return f"{b}**{self.parenthesize(exp, 100)}"
 
     def _print_Function(self, expr):
         name = type(expr).__name__
         if name in _MATH:
             return f"{_MATH[name]}({', '.join(self._print(a) for a in expr.args)})"
+        if getattr(type(expr), "surrogate", None):  # the spike step H(g) of snngen.derive
+            return f"(1.0 if {self._print(expr.args[0])} > 0 else 0.0)"
         raise BackendUnsupported(f"the Numba backend cannot print function '{name}'")
 
     def _print_Abs(self, expr):

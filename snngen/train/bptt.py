@@ -1,0 +1,135 @@
+"""Compiled BPTT (Numba) for one recurrent population: the LearningModel rendered to kernels.
+
+A forward kernel runs the network with a tape (state before each step, synaptic input,
+refractory flag, spikes); a backward kernel runs the derived adjoint step in reverse time,
+propagates adjoints through the transposed sparse recurrent weights and accumulates weight
+gradients event-driven over presynaptic spikes. Inputs and recurrent connections are CSR
+(rows = presynaptic neurons). The loss is any function of the states and spikes computed by
+the caller in NumPy. Checked against :func:`snngen.derive.reference.bptt` in the tests.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from .. import __version__, cache
+from ..backends.numba import NumbaBackend
+from ..backends.numba.printer import NumbaPrinter
+from ..backends.templates import environment
+from ..derive.reference import propagator_derivative, propagator_values
+from ..derive.step import LearningModel
+from ..errors import SnngenError
+from ..integrate import DT, REFRACTORY
+from ..parse import symbol
+
+
+class CompiledBPTT:
+    """Kernels for ``lm`` (one input target), generated once and cached like all kernels."""
+
+    def __init__(self, lm: LearningModel):
+        if len(lm.inputs) != 1:
+            raise SnngenError("compiled BPTT currently supports exactly one input target "
+                              f"(got {len(lm.inputs)})")
+        self.lm = lm
+        ren = {s: sp.Symbol(f"s_{s.name}", real=True) for s in lm.states}
+        ren.update({p: sp.Symbol(f"p_{p.name}", real=True) for p in lm.params})
+        ren.update({q: sp.Symbol(f"q{q.name}", real=True) for q in lm.propagators})
+        ren.update({symbol("t"): sp.Symbol("t", real=True) * DT, symbol("N"):
+                    sp.Symbol("n", real=True)})
+        self.ren = ren
+        pr = NumbaPrinter("float64")
+        k = len(lm.states)
+        fwd = [lm.spike, *lm.next]
+        names = ["_z"] + [f"_next{j}" for j in range(k)]
+        forward_body = self._cse(fwd, names, pr, "_f")
+        a = [sp.Symbol(f"_a{j}", real=True) for j in range(k)]
+        az = sp.Symbol("_az", real=True)
+
+        def vjp(wrt):
+            jn, jz = lm.jacobian("next", wrt), lm.jacobian("spike", wrt)
+            return [sum((a[r] * jn[r, c] for r in range(k)), sp.Integer(0)) + az * jz[0, c]
+                    for c in range(jn.cols)]
+        outs = vjp("states") + vjp("inputs") + vjp("params") + vjp("propagators")
+        names = ([f"_as{j}" for j in range(k)] + ["_ax"]
+                 + [f"_gp{j}" for j in range(len(lm.params))]
+                 + [f"_gq{j}" for j in range(len(lm.propagators))])
+        backward_body = self._cse(outs, names, pr, "_b")
+        source = environment().get_template("numba/bptt.py.j2").render(
+            version=__version__, model=lm.discrete.model.name,
+            states=[ren[s].name for s in lm.states], input=lm.inputs[0].name,
+            params=[ren[p].name for p in lm.params], props=[ren[q].name for q in lm.propagators],
+            forward_body=forward_body, backward_body=backward_body)
+        sha = cache.digest(source)
+        path = cache.cache_dir() / "numba" / f"snngen_bptt_{sha[:20]}.py"
+        with cache.lock():
+            if not path.exists() or cache.digest(path.read_text()) != sha:
+                cache.write_atomic(path, source)
+        self.source_path = path
+        self.module = NumbaBackend._import(path)
+
+    def _cse(self, exprs, names, pr, prefix):
+        exprs = [e.xreplace(self.ren) for e in exprs]
+        temps, reduced = sp.cse(exprs, symbols=sp.numbered_symbols(prefix, real=True))
+        body = [(s.name, pr.doprint(e)) for s, e in temps]
+        return body + [(n, pr.doprint(e)) for n, e in zip(names, reduced)]
+
+    def run(self, params: dict, s0: np.ndarray, inputs: np.ndarray, w_in_csr, w_in,
+            w_rec_csr, w_rec, dt: float, loss_fn):
+        """Forward and backward. ``inputs`` (T, B, n_in) binary input spikes; ``s0`` (B, n,
+        k); ``loss_fn(states (T, B, n, k), spikes (T, B, n))`` returns (loss, dL/ds, dL/dz).
+        Returns (loss, grads) with ``w_in``, ``w_rec`` (CSR order), each parameter (per
+        neuron) and ``s0``."""
+        lm = self.lm
+        steps, batch, _ = inputs.shape
+        b_, n, k = s0.shape
+        params = {p: np.broadcast_to(np.asarray(v, float), (n,)) for p, v in params.items()}
+        props = propagator_values(lm, params, dt, n)
+        p_arr = np.array([params[p.name] for p in lm.params]).reshape(len(lm.params), n)
+        q_arr = np.array([props[q] for q in lm.propagators]).reshape(len(lm.propagators), n)
+        ref = np.full(n, -1, np.int64)
+        if lm.discrete.refractory is not None:
+            names = sorted(lm.discrete.refractory.free_symbols, key=lambda x: x.name)
+            env = {**params, DT.name: dt}
+            secs = sp.lambdify(names, lm.discrete.refractory)(*(env[x.name] for x in names))
+            ref = np.broadcast_to(np.maximum(np.round(np.asarray(secs) / dt).astype(np.int64)
+                                             - 1, 0), (n,)).copy()
+        t_idx, b_idx, j_idx = np.nonzero(inputs)
+        keys = t_idx * batch + b_idx
+        ptr = np.zeros(steps * batch + 1, np.int64)
+        np.add.at(ptr, keys + 1, 1)
+        ptr = np.cumsum(ptr)
+        ev = j_idx[np.argsort(keys, kind="stable")].astype(np.int64)
+        state = s0.astype(np.float64).copy()
+        tape_s = np.zeros((steps, batch, n, k))
+        tape_x = np.zeros((steps, batch, n))
+        tape_r = np.zeros((steps, batch, n), np.bool_)
+        spikes = np.zeros((steps, batch, n), np.bool_)
+        common = (steps, ev, ptr, w_in_csr.indptr, w_in_csr.indices, w_in,
+                  w_rec_csr.indptr, w_rec_csr.indices, w_rec)
+        self.module.forward(*common, state, p_arr, q_arr, ref, dt, tape_s, tape_x, tape_r,
+                            spikes)
+        states = np.concatenate([tape_s[1:], state[None]], axis=0)
+        loss, dl_ds, dl_dz = loss_fn(states, spikes.astype(np.float64))
+        g_in, g_rec = np.zeros_like(w_in), np.zeros_like(w_rec)
+        g_p, g_q = np.zeros_like(p_arr), np.zeros_like(q_arr)
+        a_s0 = np.zeros_like(state)
+        self.module.backward(*common, p_arr, q_arr, dt, tape_s, tape_x, tape_r, spikes,
+                             np.ascontiguousarray(dl_ds, float),
+                             np.ascontiguousarray(dl_dz, float), g_in, g_rec, g_p, g_q, a_s0)
+        grads = {"w_in": g_in, "w_rec": g_rec, "s0": a_s0}
+        grads.update({p.name: g_p[j].copy() for j, p in enumerate(lm.params)})
+        gq = {q: g_q[j] for j, q in enumerate(lm.propagators)}
+        for prop in lm.discrete.propagators:
+            for theta in sorted({s.name for s in prop.a.free_symbols}):
+                dphi, dpsi = propagator_derivative(prop, params, dt, n, theta)
+                total = grads.get(theta, np.zeros(n))
+                for (i, j), s in prop.phi:
+                    total = total + gq.get(s, 0.0) * dphi[:, i, j]
+                for (i, j), s in prop.psi:
+                    total = total + gq.get(s, 0.0) * dpsi[:, i, j]
+                grads[theta] = total
+        return loss, grads
+
+
+__all__ = ["CompiledBPTT", "REFRACTORY"]
