@@ -1,11 +1,12 @@
 """Training pieces that work on the project's own NumPy arrays: optimisers and losses.
 
-The compiled BPTT kernels and the trainer that drives them are not written yet (issue 3);
-these parts are complete and tested on their own.
+A first trainer (:class:`RecurrentClassifier`, :class:`Trainer`) drives the compiled BPTT
+kernels of :mod:`snngen.train.bptt` for one recurrent population and a leaky readout.
 """
 
 from .losses import cross_entropy, mse, rate_regulariser
 from .optim import SGD, Adam, clip_by_norm, constrain
+from .trainer import RecurrentClassifier, Trainer, spike_raster
 
-__all__ = ["SGD", "Adam", "clip_by_norm", "constrain", "cross_entropy", "mse",
-           "rate_regulariser"]
+__all__ = ["SGD", "Adam", "RecurrentClassifier", "Trainer", "clip_by_norm", "constrain",
+           "cross_entropy", "mse", "rate_regulariser", "spike_raster"]

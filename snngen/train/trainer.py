@@ -1,0 +1,218 @@
+"""Training a recurrent spiking classifier with compiled BPTT (the first trainer).
+
+Network: input spikes -> one recurrent population of any NeuronModel (sparse or dense input
+and recurrent weights, the model's own derived backward pass) -> leaky-integrator readout
+(``y_t = alpha y_{t-1} + z_t W_out``) -> cross-entropy over max, mean or last of the readout.
+Weights (and optionally the model's parameters, per neuron) are trained with Adam.
+
+>>> import snngen as sg
+>>> from snngen.train import RecurrentClassifier
+>>> lif = sg.NeuronModel("dv/dt = (I - v) / tau : 1\\ndI/dt = -I / taus : 1",
+...                      threshold="v > 1", reset="v = 0")
+>>> net = RecurrentClassifier(lif, "I", n_in=4, n_hidden=8, n_out=2,
+...                           params={"tau": 0.02, "taus": 0.005}, seed=0)
+>>> sorted(net.weights)
+['w_in', 'w_out', 'w_rec']
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import connectivity as conn
+from ..derive import derive
+from ..errors import SnngenError
+from ..integrate import discretise
+from .bptt import CompiledBPTT
+from .losses import cross_entropy
+from .optim import Adam, clip_by_norm
+
+
+class RecurrentClassifier:
+    """Weights, parameters and the compiled BPTT of a recurrent spiking classifier."""
+
+    def __init__(self, model, input_target: str, n_in: int, n_hidden: int, n_out: int,
+                 params: dict, dt: float = 1e-3, readout_tau: float = 0.02,
+                 recurrent_density: float = 1.0, surrogate: str = "fast_sigmoid",
+                 trainable_params=(), seed: int = 0, input_gain: float = 3.0,
+                 recurrent_gain: float = 0.5, over: str = "max"):
+        self.lm = derive(discretise(model), inputs=[input_target], surrogate=surrogate)
+        self.bptt = CompiledBPTT(self.lm)
+        self.n_in, self.n_hidden, self.n_out, self.dt, self.over = (n_in, n_hidden, n_out,
+                                                                     dt, over)
+        self.alpha = float(np.exp(-dt / readout_tau))
+        rng = np.random.default_rng(seed)
+        self.in_csr = conn.build_csr(conn.AllToAll(), n_in, n_hidden, seed)
+        rule = conn.AllToAll() if recurrent_density >= 1 else conn.FixedProbability(
+            recurrent_density, allow_self=False)
+        self.rec_csr = conn.build_csr(rule, n_hidden, n_hidden, seed + 1)
+        fan_rec = max(recurrent_density * n_hidden, 1)
+        self.weights = {
+            "w_in": rng.normal(0, input_gain / np.sqrt(n_in), self.in_csr.n_synapses),
+            "w_rec": rng.normal(0, recurrent_gain / np.sqrt(fan_rec), self.rec_csr.n_synapses),
+            "w_out": rng.normal(0, 1 / np.sqrt(n_hidden), (n_hidden, n_out)),
+        }
+        names = {p.name for p in self.lm.params} | {s.name for p in
+                                                    self.lm.discrete.propagators
+                                                    for s in p.a.free_symbols}
+        missing = names - set(params)
+        if missing:
+            raise SnngenError(f"RecurrentClassifier: no value for parameter(s) "
+                              f"{sorted(missing)} of model '{model.name}'")
+        self.params = {k: np.full(n_hidden, float(v)) for k, v in params.items()}
+        for p in trainable_params:
+            if p not in self.params:
+                raise SnngenError(f"trainable parameter '{p}' is not a parameter of the model")
+        self.trainable = tuple(trainable_params)
+        self.n_states = len(self.lm.states)
+
+    def _readout(self, spikes):
+        steps, batch, _ = spikes.shape
+        y = np.zeros((steps, batch, self.n_out))
+        acc = np.zeros((batch, self.n_out))
+        drive = spikes @ self.weights["w_out"]
+        for t in range(steps):
+            acc = self.alpha * acc + drive[t]
+            y[t] = acc
+        return y
+
+    def loss_and_grads(self, inputs: np.ndarray, labels: np.ndarray):
+        """Cross-entropy of a batch (inputs: T x B x n_in spikes) and its gradients."""
+        batch = inputs.shape[1]
+        s0 = np.zeros((batch, self.n_hidden, self.n_states))
+        captured = {}
+
+        def loss_fn(states, spikes):
+            y = self._readout(spikes)
+            loss, dy = cross_entropy(y, labels, self.over)
+            # reverse scan of the leaky readout: dL/d(drive_t) = sum_t' alpha^(t'-t) dL/dy_t'
+            d_drive = np.zeros_like(dy)
+            acc = np.zeros(dy.shape[1:])
+            for t in range(dy.shape[0] - 1, -1, -1):
+                acc = self.alpha * acc + dy[t]
+                d_drive[t] = acc
+            captured["w_out"] = np.einsum("tbn,tbc->nc", spikes, d_drive)
+            captured["y"] = y
+            return loss, np.zeros_like(states), d_drive @ self.weights["w_out"].T
+
+        loss, grads = self.bptt.run(self.params, s0, inputs, self.in_csr, self.weights["w_in"],
+                                    self.rec_csr, self.weights["w_rec"], self.dt, loss_fn)
+        grads["w_out"] = captured["w_out"]
+        accuracy = float(np.mean(self._predict(captured["y"]) == labels))
+        return loss, grads, accuracy
+
+    def _predict(self, y):
+        if self.over == "max":
+            return y.max(axis=0).argmax(axis=-1)
+        if self.over == "mean":
+            return y.mean(axis=0).argmax(axis=-1)
+        return y[-1].argmax(axis=-1)
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """Class predictions for (T x B x n_in) input spikes."""
+        batch = inputs.shape[1]
+        s0 = np.zeros((batch, self.n_hidden, self.n_states))
+        out = {}
+
+        def loss_fn(states, spikes):
+            out["y"] = self._readout(spikes)
+            return 0.0, np.zeros_like(states), np.zeros_like(spikes)
+        self.bptt.run(self.params, s0, inputs, self.in_csr, self.weights["w_in"],
+                      self.rec_csr, self.weights["w_rec"], self.dt, loss_fn)
+        return self._predict(out["y"])
+
+
+class Trainer:
+    """Minibatch training with Adam, gradient clipping, a history and exact checkpoints."""
+
+    def __init__(self, net: RecurrentClassifier, lr: float = 2e-3, clip: float | None = 5.0,
+                 batch_size: int = 32, seed: int = 0):
+        self.net, self.clip, self.batch_size = net, clip, batch_size
+        self.opt = Adam(lr=lr)
+        self.rng = np.random.default_rng(seed)
+        self.history: list[dict] = []
+        self.epoch = 0
+
+    def _trainable(self):
+        out = dict(self.net.weights)
+        out.update({p: self.net.params[p] for p in self.net.trainable})
+        return out
+
+    def fit(self, inputs: np.ndarray, labels: np.ndarray, epochs: int, progress=None):
+        """Train for ``epochs`` more epochs on (T x N x n_in) spikes and labels."""
+        from tqdm import tqdm
+        n = inputs.shape[1]
+        target = self.epoch + epochs
+        while self.epoch < target:
+            t0 = time.perf_counter()
+            order = self.rng.permutation(n)
+            losses, accs = [], []
+            batches = range(0, n, self.batch_size)
+            for start in tqdm(batches, desc=f"epoch {self.epoch + 1}", leave=False,
+                              disable=not progress):
+                idx = order[start:start + self.batch_size]
+                loss, grads, acc = self.net.loss_and_grads(inputs[:, idx], labels[idx])
+                params = self._trainable()
+                grads = {k: grads[k] for k in params}
+                if self.clip:
+                    clip_by_norm(grads, self.clip)
+                self.opt.step(params, grads)
+                for p in self.net.trainable:  # time constants stay positive
+                    np.maximum(self.net.params[p], 1e-4, out=self.net.params[p])
+                losses.append(loss)
+                accs.append(acc)
+            self.epoch += 1
+            self.history.append({"epoch": self.epoch, "loss": float(np.mean(losses)),
+                                 "accuracy": float(np.mean(accs)),
+                                 "seconds": time.perf_counter() - t0})
+        return self.history
+
+    def save(self, path) -> None:
+        """Everything needed to resume exactly: weights, parameters, Adam state, RNG."""
+        state = {f"weight/{k}": v for k, v in self.net.weights.items()}
+        state.update({f"param/{k}": v for k, v in self.net.params.items()})
+        opt = self.opt.state_dict()
+        state.update({f"adam_m/{k}": v for k, v in opt["m"].items()})
+        state.update({f"adam_v/{k}": v for k, v in opt["v"].items()})
+        state["adam_t"] = np.array(opt["t"])
+        state["epoch"] = np.array(self.epoch)
+        for name in ("in_csr", "rec_csr"):  # the weights mean nothing without their synapses
+            csr = getattr(self.net, name)
+            state[f"{name}/indptr"], state[f"{name}/indices"] = csr.indptr, csr.indices
+            state[f"{name}/shape"] = np.array([csr.n_pre, csr.n_post])
+        state["rng"] = np.frombuffer(repr(self.rng.bit_generator.state).encode(), np.uint8)
+        tmp = Path(str(path) + ".tmp.npz")
+        np.savez(tmp, **state)
+        tmp.replace(path)  # never a half-written checkpoint
+
+    def load(self, path) -> None:
+        import ast
+        with np.load(path) as data:
+            for key in data.files:
+                kind, _, name = key.partition("/")
+                if kind == "weight":
+                    self.net.weights[name] = data[key].copy()
+                elif kind == "param":
+                    self.net.params[name] = data[key].copy()
+            self.opt.load_state_dict({
+                "t": int(data["adam_t"]),
+                "m": {k.partition("/")[2]: data[k] for k in data.files if k.startswith("adam_m")},
+                "v": {k.partition("/")[2]: data[k] for k in data.files if k.startswith("adam_v")}})
+            self.epoch = int(data["epoch"])
+            for name in ("in_csr", "rec_csr"):
+                n_pre, n_post = (int(v) for v in data[f"{name}/shape"])
+                setattr(self.net, name, conn.CSR(n_pre, n_post, data[f"{name}/indptr"].copy(),
+                                                 data[f"{name}/indices"].copy(), None))
+            self.rng.bit_generator.state = ast.literal_eval(bytes(data["rng"]).decode())
+
+
+def spike_raster(times: np.ndarray, dt: float, steps: int) -> np.ndarray:
+    """(samples x channels) spike times -> (steps x samples x channels) binary raster."""
+    idx = np.minimum((np.asarray(times) / dt).astype(np.int64), steps - 1)
+    raster = np.zeros((steps,) + idx.shape, np.float64)
+    samples, channels = np.indices(idx.shape)
+    raster[idx, samples, channels] = 1.0
+    return raster
