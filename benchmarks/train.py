@@ -1,0 +1,152 @@
+"""T1 (BENCHMARKS.md): one surrogate-gradient BPTT training iteration of a recurrent LIF
+network, snngen (compiled BPTT, Numba) side by side with a plain PyTorch implementation.
+
+700 inputs (p = 0.02 per step), H recurrent LIF neurons with exponential synaptic current
+(dt 1 ms, tau_syn 5 ms, tau_mem 10 ms, threshold 1, reset to zero), 20 leaky readouts,
+T = 100, batch 32, cross-entropy over the max of the readout, fast sigmoid (beta 10), Adam.
+Each implementation runs in its own process; one JSON line per run.
+
+    python benchmarks/train.py --impl snngen,torch --H 256,1024 --density 1,0.01 [--json F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+N_IN, N_OUT, T, BATCH, DT = 700, 20, 100, 32, 1e-3
+
+
+def _data(seed=0):
+    rng = np.random.default_rng(seed)
+    x = (rng.random((T, BATCH, N_IN)) < 0.02).astype(np.float64)
+    return x, rng.integers(0, N_OUT, BATCH)
+
+
+def run_snngen(h, density, iters):
+    import snngen as sg
+    from snngen.train import RecurrentClassifier, Trainer
+    lif = sg.NeuronModel("dv/dt = (I - v) / tmem : 1\ndI/dt = -I / tsyn : 1",
+                         threshold="v > 1", reset="v = 0", name="t1_lif")
+    x, y = _data()
+    net = RecurrentClassifier(lif, "I", N_IN, h, N_OUT, params={"tmem": 0.01, "tsyn": 0.005},
+                              dt=DT, recurrent_density=density, seed=0)
+    trainer = Trainer(net, lr=1e-3, batch_size=BATCH)
+    base = _rss()
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        trainer.fit(x, y, 1)
+        times.append(time.perf_counter() - t0)
+    return times, base
+
+
+def run_torch(h, density, iters):
+    import torch
+    torch.manual_seed(0)
+    x_np, y_np = _data()
+    x, y = torch.tensor(x_np), torch.tensor(y_np)
+    w_in = torch.nn.Parameter(torch.randn(N_IN, h, dtype=torch.float64) * 3 / N_IN**0.5)
+    mask = (torch.rand(h, h) < density).double() if density < 1 else None
+    w_rec = torch.nn.Parameter(torch.randn(h, h, dtype=torch.float64) * 0.5
+                               / max(density * h, 1) ** 0.5)
+    w_out = torch.nn.Parameter(torch.randn(h, N_OUT, dtype=torch.float64) / h**0.5)
+    opt = torch.optim.Adam([w_in, w_rec, w_out], lr=1e-3)
+    a_mem, a_syn, a_out = np.exp(-DT / 0.01), np.exp(-DT / 0.005), np.exp(-DT / 0.02)
+
+    class Spike(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, g):
+            ctx.save_for_backward(g)
+            return (g > 0).double()
+
+        @staticmethod
+        def backward(ctx, grad):
+            (g,) = ctx.saved_tensors
+            return grad / (10 * g.abs() + 1) ** 2
+
+    def step():
+        wr = w_rec * mask if mask is not None else w_rec
+        v = torch.zeros(BATCH, h, dtype=torch.float64)
+        cur = torch.zeros_like(v)
+        z = torch.zeros_like(v)
+        out = torch.zeros(BATCH, N_OUT, dtype=torch.float64)
+        ys = []
+        for xt in x.unbind(0):
+            cur = a_syn * (cur + xt @ w_in + z @ wr)
+            v = a_mem * v + (1 - a_mem) * cur
+            z = Spike.apply(v - 1)
+            v = v * (1 - z)
+            out = a_out * out + z @ w_out
+            ys.append(out)
+        logits = torch.stack(ys).max(0).values
+        loss = torch.nn.functional.cross_entropy(logits, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    base = _rss()
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return times, base
+
+
+def _rss():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(impl, h, density, iters):
+    fn = run_snngen if impl == "snngen" else run_torch
+    times, base = fn(h, density, iters)
+    warm = times[2:] if len(times) > 2 else times
+    print(json.dumps({"impl": impl if impl == "snngen" else "torch-dense" + (
+        "-masked" if density < 1 else ""), "H": h, "density": density,
+                      "iter_s": round(statistics.median(warm), 4),
+                      "iter_min_s": round(min(warm), 4), "iters": len(warm),
+                      "peak_rss_mib": round(_rss(), 1),
+                      "train_mem_mib": round(_rss() - base, 1)}))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--impl", default="snngen,torch")
+    parser.add_argument("--H", default="256,1024")
+    parser.add_argument("--density", default="1,0.01")
+    parser.add_argument("--iters", type=int, default=12, help="2 warm-ups + measured")
+    parser.add_argument("--json", help="append the JSON lines to this file")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args.child[0], int(args.child[1]), float(args.child[2]), args.iters)
+        return
+    rows = []
+    for h in (int(v) for v in args.H.split(",")):
+        for density in (float(v) for v in args.density.split(",")):
+            for impl in args.impl.split(","):
+                out = subprocess.run([sys.executable, __file__, "--iters", str(args.iters),
+                                      "--child", impl, str(h), str(density)],
+                                     capture_output=True, text=True, env={**os.environ})
+                line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+                if out.returncode or not line.startswith("{"):
+                    print(f"{impl} H={h} density={density}: failed\n{out.stderr[-2000:]}")
+                    continue
+                print(line, flush=True)
+                rows.append(json.loads(line))
+                if args.json:
+                    with open(args.json, "a") as fh:
+                        fh.write(line + "\n")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
