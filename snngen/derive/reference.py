@@ -8,6 +8,8 @@ checked against, and it checks the derivation itself against finite differences.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import sympy as sp
 
@@ -62,9 +64,14 @@ def propagator_values(lm: LearningModel, params: dict, dt: float, n: int) -> dic
     return out
 
 
-def _matrix_of(matrix, params, n):
+@functools.lru_cache(maxsize=256)
+def _matrix_function(matrix: sp.ImmutableMatrix):
     names = sorted(matrix.free_symbols, key=lambda s: s.name)
-    f = sp.lambdify(names, matrix.tolist(), modules="numpy")
+    return names, sp.lambdify(names, matrix.tolist(), modules="numpy")
+
+
+def _matrix_of(matrix, params, n):
+    names, f = _matrix_function(sp.ImmutableMatrix(matrix))
     rows = f(*(params[s.name] for s in names))
     return stack(rows, (n,))
 

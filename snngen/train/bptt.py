@@ -111,12 +111,17 @@ class CompiledBPTT:
                             spikes)
         states = np.concatenate([tape_s[1:], state[None]], axis=0)
         loss, dl_ds, dl_dz = loss_fn(states, spikes.astype(np.float64))
-        g_in, g_rec = np.zeros_like(w_in), np.zeros_like(w_rec)
-        g_p, g_q = np.zeros_like(p_arr), np.zeros_like(q_arr)
+        import numba
+        chunks = max(1, min(batch, numba.get_num_threads()))  # one gradient buffer each
+        g_in = np.zeros((chunks,) + w_in.shape)
+        g_rec = np.zeros((chunks,) + w_rec.shape)
+        g_p = np.zeros((chunks,) + p_arr.shape)
+        g_q = np.zeros((chunks,) + q_arr.shape)
         a_s0 = np.zeros_like(state)
         self.module.backward(*common, p_arr, q_arr, dt, tape_s, tape_x, tape_r, spikes,
                              np.ascontiguousarray(dl_ds, float),
                              np.ascontiguousarray(dl_dz, float), g_in, g_rec, g_p, g_q, a_s0)
+        g_in, g_rec, g_p, g_q = (g.sum(axis=0) for g in (g_in, g_rec, g_p, g_q))
         grads = {"w_in": g_in, "w_rec": g_rec, "s0": a_s0}
         grads.update({p.name: g_p[j].copy() for j, p in enumerate(lm.params)})
         gq = {q: g_q[j] for j, q in enumerate(lm.propagators)}
