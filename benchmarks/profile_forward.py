@@ -51,7 +51,7 @@ def _time_flushed(module, sim, steps, repeats):
     snapshot = [a.copy() if isinstance(a, np.ndarray) else None for a in args]
     module.run(5, 0, 1, status, *args)  # compile
     best = float("inf")
-    for r in range(repeats):
+    for _ in range(repeats):
         for a, saved in zip(args, snapshot):  # every variant and repeat starts alike
             if saved is not None:
                 a[...] = saved
