@@ -53,3 +53,20 @@ def test_checkpoint_resumes_exactly(tmp_path):
 def test_missing_model_parameter_is_named():
     with pytest.raises(sg.SnngenError, match="taus"):
         RecurrentClassifier(LIF, "I", 4, 8, 2, params={"taum": 0.01})
+
+
+@pytest.mark.parametrize("script, args, keys", [
+    ("train_randman.py", ["--epochs", "1", "--samples-per-class", "20", "--hidden", "32"],
+     {"test_accuracy", "epochs", "train_s", "peak_rss_mib"}),
+    ("heterogeneous_taus.py", ["--epochs", "1"],
+     {"fixed_accuracy", "trained_accuracy", "tau_ms_p10_p50_p90"}),
+])
+def test_training_examples_run(script, args, keys):
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "examples" / script
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    summary = module.main(args)
+    assert keys <= set(summary)

@@ -66,6 +66,9 @@ class RecurrentClassifier:
         for p in trainable_params:
             if p not in self.params:
                 raise SnngenError(f"trainable parameter '{p}' is not a parameter of the model")
+            if not np.all(self.params[p] > 0):
+                raise SnngenError(f"trainable parameter '{p}' must be positive: parameters are "
+                                  "optimised in log space")
         self.trainable = tuple(trainable_params)
         self.n_states = len(self.lm.states)
 
@@ -136,10 +139,19 @@ class Trainer:
         self.history: list[dict] = []
         self.epoch = 0
 
-    def _trainable(self):
-        out = dict(self.net.weights)
-        out.update({p: self.net.params[p] for p in self.net.trainable})
-        return out
+    def _step(self, grads: dict) -> None:
+        """One Adam step. Trainable model parameters (time constants, thresholds...) are
+        optimised as log(p): they stay positive and move by relative amounts."""
+        params = dict(self.net.weights)
+        logs = {f"log_{p}": np.log(self.net.params[p]) for p in self.net.trainable}
+        params.update(logs)
+        g = {k: grads[k] for k in self.net.weights}
+        g.update({f"log_{p}": grads[p] * self.net.params[p] for p in self.net.trainable})
+        if self.clip:
+            clip_by_norm(g, self.clip)
+        self.opt.step(params, g)
+        for p in self.net.trainable:
+            self.net.params[p][:] = np.exp(logs[f"log_{p}"])
 
     def fit(self, inputs: np.ndarray, labels: np.ndarray, epochs: int, progress=None):
         """Train for ``epochs`` more epochs on (T x N x n_in) spikes and labels."""
@@ -155,13 +167,7 @@ class Trainer:
                               disable=not progress):
                 idx = order[start:start + self.batch_size]
                 loss, grads, acc = self.net.loss_and_grads(inputs[:, idx], labels[idx])
-                params = self._trainable()
-                grads = {k: grads[k] for k in params}
-                if self.clip:
-                    clip_by_norm(grads, self.clip)
-                self.opt.step(params, grads)
-                for p in self.net.trainable:  # time constants stay positive
-                    np.maximum(self.net.params[p], 1e-4, out=self.net.params[p])
+                self._step(grads)
                 losses.append(loss)
                 accs.append(acc)
             self.epoch += 1
