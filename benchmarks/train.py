@@ -7,6 +7,7 @@ T = 100, batch 32, cross-entropy over the max of the readout, fast sigmoid (beta
 Each implementation runs in its own process; one JSON line per run.
 
     python benchmarks/train.py --impl snngen,torch --H 256,1024 --density 1,0.01 [--json F]
+    python benchmarks/train.py --impl snngen-T2 --H 100000 --iters 3      # T2
 """
 
 from __future__ import annotations
@@ -31,15 +32,17 @@ def _data(seed=0):
     return x, rng.integers(0, N_OUT, BATCH)
 
 
-def run_snngen(h, density, iters):
+def run_snngen(h, density, iters, fan_in=None, batch=BATCH):
     import snngen as sg
     from snngen.train import RecurrentClassifier, Trainer
     lif = sg.NeuronModel("dv/dt = (I - v) / tmem : 1\ndI/dt = -I / tsyn : 1",
                          threshold="v > 1", reset="v = 0", name="t1_lif")
     x, y = _data()
+    x, y = x[:, :batch], y[:batch]
     net = RecurrentClassifier(lif, "I", N_IN, h, N_OUT, params={"tmem": 0.01, "tsyn": 0.005},
-                              dt=DT, recurrent_density=density, seed=0)
-    trainer = Trainer(net, lr=1e-3, batch_size=BATCH)
+                              dt=DT, recurrent_density=density, seed=0, input_fan_in=fan_in,
+                              recurrent_fan_in=fan_in)
+    trainer = Trainer(net, lr=1e-3, batch_size=batch)
     base = _rss()
     times = []
     for _ in range(iters):
@@ -106,10 +109,13 @@ def _rss():
 
 
 def child(impl, h, density, iters):
-    fn = run_snngen if impl == "snngen" else run_torch
-    times, base = fn(h, density, iters)
+    if impl == "snngen-T2":  # T2: fan-in 100 for inputs and recurrence, batch 8
+        times, base = run_snngen(h, density, iters, fan_in=100, batch=8)
+    else:
+        fn = run_snngen if impl == "snngen" else run_torch
+        times, base = fn(h, density, iters)
     warm = times[2:] if len(times) > 2 else times
-    print(json.dumps({"impl": impl if impl == "snngen" else "torch-dense" + (
+    print(json.dumps({"impl": impl if impl.startswith("snngen") else "torch-dense" + (
         "-masked" if density < 1 else ""), "H": h, "density": density,
                       "iter_s": round(statistics.median(warm), 4),
                       "iter_min_s": round(min(warm), 4), "iters": len(warm),

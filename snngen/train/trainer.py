@@ -38,20 +38,27 @@ class RecurrentClassifier:
                  params: dict, dt: float = 1e-3, readout_tau: float = 0.02,
                  recurrent_density: float = 1.0, surrogate: str = "fast_sigmoid",
                  trainable_params=(), seed: int = 0, input_gain: float = 3.0,
-                 recurrent_gain: float = 0.5, over: str = "max"):
+                 recurrent_gain: float = 0.5, over: str = "max",
+                 input_fan_in: int | None = None, recurrent_fan_in: int | None = None):
         self.lm = derive(discretise(model), inputs=[input_target], surrogate=surrogate)
         self.bptt = CompiledBPTT(self.lm)
         self.n_in, self.n_hidden, self.n_out, self.dt, self.over = (n_in, n_hidden, n_out,
                                                                      dt, over)
         self.alpha = float(np.exp(-dt / readout_tau))
         rng = np.random.default_rng(seed)
-        self.in_csr = conn.build_csr(conn.AllToAll(), n_in, n_hidden, seed)
-        rule = conn.AllToAll() if recurrent_density >= 1 else conn.FixedProbability(
-            recurrent_density, allow_self=False)
+        in_rule = conn.AllToAll() if input_fan_in is None else conn.FixedInDegree(input_fan_in)
+        self.in_csr = conn.build_csr(in_rule, n_in, n_hidden, seed)
+        if recurrent_fan_in is not None:
+            rule = conn.FixedInDegree(recurrent_fan_in, allow_self=False)
+            fan_rec = recurrent_fan_in
+        else:
+            rule = conn.AllToAll() if recurrent_density >= 1 else conn.FixedProbability(
+                recurrent_density, allow_self=False)
+            fan_rec = max(recurrent_density * n_hidden, 1)
         self.rec_csr = conn.build_csr(rule, n_hidden, n_hidden, seed + 1)
-        fan_rec = max(recurrent_density * n_hidden, 1)
+        fan_in = n_in if input_fan_in is None else input_fan_in
         self.weights = {
-            "w_in": rng.normal(0, input_gain / np.sqrt(n_in), self.in_csr.n_synapses),
+            "w_in": rng.normal(0, input_gain / np.sqrt(fan_in), self.in_csr.n_synapses),
             "w_rec": rng.normal(0, recurrent_gain / np.sqrt(fan_rec), self.rec_csr.n_synapses),
             "w_out": rng.normal(0, 1 / np.sqrt(n_hidden), (n_hidden, n_out)),
         }
