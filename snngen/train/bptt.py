@@ -77,7 +77,8 @@ class CompiledBPTT:
     def run(self, params: dict, s0: np.ndarray, inputs: np.ndarray, w_in_csr, w_in,
             w_rec_csr, w_rec, dt: float, loss_fn):
         """Forward and backward. ``inputs`` (T, B, n_in) binary input spikes; ``s0`` (B, n,
-        k); ``loss_fn(states (T, B, n, k), spikes (T, B, n))`` returns (loss, dL/ds, dL/dz).
+        k); ``loss_fn(states (T, B, n, k), spikes (T, B, n))`` returns (loss, dL/ds, dL/dz);
+        dL/ds may be None when the loss does not read the states.
         Returns (loss, grads) with ``w_in``, ``w_rec`` (CSR order), each parameter (per
         neuron) and ``s0``."""
         lm = self.lm
@@ -111,6 +112,9 @@ class CompiledBPTT:
                             spikes)
         states = np.concatenate([tape_s[1:], state[None]], axis=0)
         loss, dl_ds, dl_dz = loss_fn(states, spikes.astype(np.float64))
+        use_ds = dl_ds is not None  # None: the loss does not read states (no T x B x n x k zeros)
+        if not use_ds:
+            dl_ds = np.zeros((1, 1, 1, k))
         import numba
         chunks = max(1, min(batch, numba.get_num_threads()))  # one gradient buffer each
         g_in = np.zeros((chunks,) + w_in.shape)
@@ -119,7 +123,7 @@ class CompiledBPTT:
         g_q = np.zeros((chunks,) + q_arr.shape)
         a_s0 = np.zeros_like(state)
         self.module.backward(*common, p_arr, q_arr, dt, tape_s, tape_x, tape_r, spikes,
-                             np.ascontiguousarray(dl_ds, float),
+                             np.ascontiguousarray(dl_ds, float), use_ds,
                              np.ascontiguousarray(dl_dz, float), g_in, g_rec, g_p, g_q, a_s0)
         g_in, g_rec, g_p, g_q = (g.sum(axis=0) for g in (g_in, g_rec, g_p, g_q))
         grads = {"w_in": g_in, "w_rec": g_rec, "s0": a_s0}

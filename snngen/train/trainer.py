@@ -106,7 +106,7 @@ class RecurrentClassifier:
                 d_drive[t] = acc
             captured["w_out"] = np.einsum("tbn,tbc->nc", spikes, d_drive)
             captured["y"] = y
-            return loss, np.zeros_like(states), d_drive @ self.weights["w_out"].T
+            return loss, None, d_drive @ self.weights["w_out"].T
 
         loss, grads = self.bptt.run(self.params, s0, inputs, self.in_csr, self.weights["w_in"],
                                     self.rec_csr, self.weights["w_rec"], self.dt, loss_fn)
@@ -129,7 +129,7 @@ class RecurrentClassifier:
 
         def loss_fn(states, spikes):
             out["y"] = self._readout(spikes)
-            return 0.0, np.zeros_like(states), np.zeros_like(spikes)
+            return 0.0, None, np.zeros_like(spikes)
         self.bptt.run(self.params, s0, inputs, self.in_csr, self.weights["w_in"],
                       self.rec_csr, self.weights["w_rec"], self.dt, loss_fn)
         return self._predict(out["y"])
