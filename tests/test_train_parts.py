@@ -98,3 +98,23 @@ def test_randman_is_reproducible_and_learnable():
     assert (pred == l1[test]).mean() > 0.8  # chance is 0.2
     with pytest.raises(sg.SnngenError, match="classes"):
         randman(classes=0)
+
+
+@pytest.mark.parametrize("which", ["spike_count", "van_rossum"])
+def test_spike_losses_have_exact_gradients(which):
+    from snngen.train import spike_count, van_rossum
+    rng = np.random.default_rng(4)
+    z = rng.random((30, 2, 3))  # the gradient is that of a smooth function of z
+    target = (rng.random((30, 2, 3)) < 0.2).astype(float)
+
+    def f(s):
+        if which == "spike_count":
+            return spike_count(s, target.sum(0))
+        return van_rossum(s, target, tau=0.01, dt=1e-3)
+    loss, grad = f(z)
+    for idx in [(0, 0, 0), (12, 1, 2), (29, 0, 1)]:
+        up, down = z.copy(), z.copy()
+        up[idx] += 1e-6
+        down[idx] -= 1e-6
+        assert grad[idx] == pytest.approx((f(up)[0] - f(down)[0]) / 2e-6, rel=1e-6, abs=1e-9)
+    assert van_rossum(target, target, 0.01, 1e-3)[0] == 0.0

@@ -78,3 +78,39 @@ def rate_regulariser(spikes: np.ndarray, dt: float, low: float = 0.0, high: floa
     loss = float(strength * np.mean(excess ** 2))
     d_rate = strength * 2 * excess / excess.size
     return loss, np.broadcast_to(d_rate / (steps * dt), spikes.shape).copy()
+
+
+def spike_count(spikes: np.ndarray, target: np.ndarray):
+    """Mean squared difference between spike counts (B, N) and ``target`` counts."""
+    spikes = np.asarray(spikes, float)
+    counts = spikes.sum(axis=0)
+    target = np.asarray(target, float)
+    if target.shape != counts.shape:
+        raise SnngenError(f"spike_count: target counts must have shape {counts.shape}, got "
+                          f"{target.shape}")
+    diff = counts - target
+    return float(np.mean(diff ** 2)), np.broadcast_to(2 * diff / diff.size, spikes.shape).copy()
+
+
+def van_rossum(spikes: np.ndarray, target: np.ndarray, tau: float, dt: float):
+    """Van Rossum distance: squared difference of exponentially filtered spike trains
+    (T, B, N), ``sum((f - f_target)**2) * dt / tau``, and its gradient with respect to the
+    spikes (a reverse-time filter of the difference)."""
+    spikes, target = np.asarray(spikes, float), np.asarray(target, float)
+    if spikes.shape != target.shape:
+        raise SnngenError(f"van_rossum: spikes {spikes.shape} and target {target.shape} differ")
+    if not tau > 0:
+        raise SnngenError(f"van_rossum: tau must be positive, got {tau}")
+    decay = np.exp(-dt / tau)
+    diff = np.zeros_like(spikes)
+    acc = np.zeros(spikes.shape[1:])
+    for t in range(spikes.shape[0]):
+        acc = decay * acc + spikes[t] - target[t]
+        diff[t] = acc
+    scale = dt / tau
+    grad = np.zeros_like(spikes)
+    back = np.zeros(spikes.shape[1:])
+    for t in range(spikes.shape[0] - 1, -1, -1):
+        back = decay * back + 2 * scale * diff[t]
+        grad[t] = back
+    return float(scale * np.sum(diff ** 2)), grad
