@@ -4,7 +4,8 @@ network, snngen (compiled BPTT, Numba) side by side with a plain PyTorch impleme
 700 inputs (p = 0.02 per step), H recurrent LIF neurons with exponential synaptic current
 (dt 1 ms, tau_syn 5 ms, tau_mem 10 ms, threshold 1, reset to zero), 20 leaky readouts,
 T = 100, batch 32, cross-entropy over the max of the readout, fast sigmoid (beta 10), Adam.
-Each implementation runs in its own process; one JSON line per run.
+Each implementation runs in its own process; one JSON line per run. Both sides train in
+float32.
 
     python benchmarks/train.py --impl snngen,torch --H 256,1024 --density 1,0.01 [--json F]
     python benchmarks/train.py --impl snngen-T2 --H 100000 --iters 3      # T2
@@ -54,14 +55,16 @@ def run_snngen(h, density, iters, fan_in=None, batch=BATCH):
 
 def run_torch(h, density, iters):
     import torch
+    global DTYPE
+    DTYPE = torch.float32  # the same precision as snngen's training kernels
     torch.manual_seed(0)
     x_np, y_np = _data()
-    x, y = torch.tensor(x_np), torch.tensor(y_np)
-    w_in = torch.nn.Parameter(torch.randn(N_IN, h, dtype=torch.float64) * 3 / N_IN**0.5)
-    mask = (torch.rand(h, h) < density).double() if density < 1 else None
-    w_rec = torch.nn.Parameter(torch.randn(h, h, dtype=torch.float64) * 0.5
+    x, y = torch.tensor(x_np, dtype=DTYPE), torch.tensor(y_np)
+    w_in = torch.nn.Parameter(torch.randn(N_IN, h, dtype=DTYPE) * 3 / N_IN**0.5)
+    mask = (torch.rand(h, h) < density).to(DTYPE) if density < 1 else None
+    w_rec = torch.nn.Parameter(torch.randn(h, h, dtype=DTYPE) * 0.5
                                / max(density * h, 1) ** 0.5)
-    w_out = torch.nn.Parameter(torch.randn(h, N_OUT, dtype=torch.float64) / h**0.5)
+    w_out = torch.nn.Parameter(torch.randn(h, N_OUT, dtype=DTYPE) / h**0.5)
     opt = torch.optim.Adam([w_in, w_rec, w_out], lr=1e-3)
     a_mem, a_syn, a_out = np.exp(-DT / 0.01), np.exp(-DT / 0.005), np.exp(-DT / 0.02)
 
@@ -69,7 +72,7 @@ def run_torch(h, density, iters):
         @staticmethod
         def forward(ctx, g):
             ctx.save_for_backward(g)
-            return (g > 0).double()
+            return (g > 0).to(DTYPE)
 
         @staticmethod
         def backward(ctx, grad):
@@ -78,10 +81,10 @@ def run_torch(h, density, iters):
 
     def step():
         wr = w_rec * mask if mask is not None else w_rec
-        v = torch.zeros(BATCH, h, dtype=torch.float64)
+        v = torch.zeros(BATCH, h, dtype=DTYPE)
         cur = torch.zeros_like(v)
         z = torch.zeros_like(v)
-        out = torch.zeros(BATCH, N_OUT, dtype=torch.float64)
+        out = torch.zeros(BATCH, N_OUT, dtype=DTYPE)
         ys = []
         for xt in x.unbind(0):
             cur = a_syn * (cur + xt @ w_in + z @ wr)

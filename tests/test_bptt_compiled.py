@@ -78,3 +78,28 @@ def test_compiled_bptt_equals_reference(name):
     for p in base:
         np.testing.assert_allclose(grads[p], ref[p], rtol=1e-9, atol=1e-12, err_msg=p)
     assert np.any(grads["w_rec"] != 0)
+
+
+def test_float32_kernels_agree_with_float64():
+    model, base, target = MODELS["qif"]
+    lm = derive(discretise(model), inputs=[target])
+    rng = np.random.default_rng(8)
+    n, n_in, steps, batch, dt = 16, 6, 60, 4, 1e-3
+    params = {k: v * rng.uniform(0.9, 1.1, n) for k, v in base.items()}
+    s0 = rng.uniform(0, 0.3, (batch, n, 2))
+    inputs = (rng.random((steps, batch, n_in)) < 0.2).astype(float)
+    in_csr = conn.build_csr(conn.AllToAll(), n_in, n, seed=1)
+    rec_csr = conn.build_csr(conn.FixedProbability(0.3), n, n, seed=2)
+    w_in = rng.uniform(0.5, 3.0, in_csr.n_synapses)
+    w_rec = rng.normal(0, 0.6, rec_csr.n_synapses)
+
+    def loss_fn(states, spikes):
+        return float(np.sum(spikes)), None, np.ones(spikes.shape, spikes.dtype)
+    out = {}
+    for dtype in ("float32", "float64"):
+        out[dtype] = CompiledBPTT(lm, dtype).run(params, s0, inputs, in_csr, w_in, rec_csr,
+                                                 w_rec, dt, loss_fn)
+    assert out["float32"][0] == out["float64"][0] > 0  # same spikes
+    for key in ("w_in", "w_rec", "taum"):
+        a, b = out["float32"][1][key], out["float64"][1][key]
+        assert np.linalg.norm(a - b) <= 1e-3 * np.linalg.norm(b), key

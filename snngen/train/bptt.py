@@ -27,7 +27,10 @@ from ..parse import symbol
 class CompiledBPTT:
     """Kernels for ``lm`` (one input target), generated once and cached like all kernels."""
 
-    def __init__(self, lm: LearningModel):
+    def __init__(self, lm: LearningModel, dtype: str = "float64"):
+        if dtype not in ("float32", "float64"):
+            raise SnngenError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        self.dtype = np.dtype(dtype)
         if len(lm.inputs) != 1:
             raise SnngenError("compiled BPTT currently supports exactly one input target "
                               f"(got {len(lm.inputs)})")
@@ -38,7 +41,7 @@ class CompiledBPTT:
         ren.update({symbol("t"): sp.Symbol("t", real=True) * DT, symbol("N"):
                     sp.Symbol("n", real=True)})
         self.ren = ren
-        pr = NumbaPrinter("float64")
+        pr = NumbaPrinter(dtype)
         k = len(lm.states)
         fwd = [lm.spike, *lm.next]
         names = ["_z"] + [f"_next{j}" for j in range(k)]
@@ -56,7 +59,7 @@ class CompiledBPTT:
                  + [f"_gq{j}" for j in range(len(lm.propagators))])
         backward_body = self._cse(outs, names, pr, "_b")
         source = environment().get_template("numba/bptt.py.j2").render(
-            version=__version__, model=lm.discrete.model.name,
+            version=__version__, model=lm.discrete.model.name, dtype=dtype,
             states=[ren[s].name for s in lm.states], input=lm.inputs[0].name,
             params=[ren[p].name for p in lm.params], props=[ren[q].name for q in lm.propagators],
             forward_body=forward_body, backward_body=backward_body)
@@ -86,8 +89,9 @@ class CompiledBPTT:
         b_, n, k = s0.shape
         params = {p: np.broadcast_to(np.asarray(v, float), (n,)) for p, v in params.items()}
         props = propagator_values(lm, params, dt, n)
-        p_arr = np.array([params[p.name] for p in lm.params]).reshape(len(lm.params), n)
-        q_arr = np.array([props[q] for q in lm.propagators]).reshape(len(lm.propagators), n)
+        f = self.dtype
+        p_arr = np.array([params[p.name] for p in lm.params], f).reshape(len(lm.params), n)
+        q_arr = np.array([props[q] for q in lm.propagators], f).reshape(len(lm.propagators), n)
         ref = np.full(n, -1, np.int64)
         if lm.discrete.refractory is not None:
             names = sorted(lm.discrete.refractory.free_symbols, key=lambda x: x.name)
@@ -101,32 +105,33 @@ class CompiledBPTT:
         np.add.at(ptr, keys + 1, 1)
         ptr = np.cumsum(ptr)
         ev = j_idx[np.argsort(keys, kind="stable")].astype(np.int64)
-        state = s0.astype(np.float64).copy()
-        tape_s = np.zeros((steps, batch, n, k))
-        tape_x = np.zeros((steps, batch, n))
+        state = s0.astype(f).copy()
+        tape_s = np.zeros((steps, batch, n, k), f)
+        tape_x = np.zeros((steps, batch, n), f)
         tape_r = np.zeros((steps, batch, n), np.bool_)
         spikes = np.zeros((steps, batch, n), np.bool_)
-        common = (steps, ev, ptr, w_in_csr.indptr, w_in_csr.indices, w_in,
-                  w_rec_csr.indptr, w_rec_csr.indices, w_rec)
+        common = (steps, ev, ptr, w_in_csr.indptr, w_in_csr.indices, np.asarray(w_in, f),
+                  w_rec_csr.indptr, w_rec_csr.indices, np.asarray(w_rec, f))
         self.module.forward(*common, state, p_arr, q_arr, ref, dt, tape_s, tape_x, tape_r,
                             spikes)
         states = np.concatenate([tape_s[1:], state[None]], axis=0)
-        loss, dl_ds, dl_dz = loss_fn(states, spikes.astype(np.float64))
+        loss, dl_ds, dl_dz = loss_fn(states, spikes.astype(f))
         use_ds = dl_ds is not None  # None: the loss does not read states (no T x B x n x k zeros)
         if not use_ds:
-            dl_ds = np.zeros((1, 1, 1, k))
+            dl_ds = np.zeros((1, 1, 1, k), f)
         import numba
         chunks = max(1, min(batch, numba.get_num_threads()))  # one gradient buffer each
-        g_in = np.zeros((chunks,) + w_in.shape)
-        g_rec = np.zeros((chunks,) + w_rec.shape)
+        # gradients accumulate in float64 whatever the kernel precision
+        g_in = np.zeros((chunks,) + np.shape(w_in))
+        g_rec = np.zeros((chunks,) + np.shape(w_rec))
         g_p = np.zeros((chunks,) + p_arr.shape)
         g_q = np.zeros((chunks,) + q_arr.shape)
         a_s0 = np.zeros_like(state)
         self.module.backward(*common, p_arr, q_arr, dt, tape_s, tape_x, tape_r, spikes,
-                             np.ascontiguousarray(dl_ds, float), use_ds,
-                             np.ascontiguousarray(dl_dz, float), g_in, g_rec, g_p, g_q, a_s0)
+                             np.ascontiguousarray(dl_ds, f), use_ds,
+                             np.ascontiguousarray(dl_dz, f), g_in, g_rec, g_p, g_q, a_s0)
         g_in, g_rec, g_p, g_q = (g.sum(axis=0) for g in (g_in, g_rec, g_p, g_q))
-        grads = {"w_in": g_in, "w_rec": g_rec, "s0": a_s0}
+        grads = {"w_in": g_in, "w_rec": g_rec, "s0": a_s0.astype(np.float64)}
         grads.update({p.name: g_p[j].copy() for j, p in enumerate(lm.params)})
         gq = {q: g_q[j] for j, q in enumerate(lm.propagators)}
         for prop in lm.discrete.propagators:

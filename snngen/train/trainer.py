@@ -39,9 +39,10 @@ class RecurrentClassifier:
                  recurrent_density: float = 1.0, surrogate: str = "fast_sigmoid",
                  trainable_params=(), seed: int = 0, input_gain: float = 3.0,
                  recurrent_gain: float = 0.5, over: str = "max",
-                 input_fan_in: int | None = None, recurrent_fan_in: int | None = None):
+                 input_fan_in: int | None = None, recurrent_fan_in: int | None = None,
+                 dtype: str = "float32"):
         self.lm = derive(discretise(model), inputs=[input_target], surrogate=surrogate)
-        self.bptt = CompiledBPTT(self.lm)
+        self.bptt = CompiledBPTT(self.lm, dtype)
         self.n_in, self.n_hidden, self.n_out, self.dt, self.over = (n_in, n_hidden, n_out,
                                                                      dt, over)
         self.alpha = float(np.exp(-dt / readout_tau))

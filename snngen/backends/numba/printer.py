@@ -72,7 +72,8 @@ class NumbaPrinter(PythonCodePrinter):
         if name in _MATH:
             return f"{_MATH[name]}({', '.join(self._print(a) for a in expr.args)})"
         if getattr(type(expr), "surrogate", None):  # the spike step H(g) of snngen.derive
-            return f"(1.0 if {self._print(expr.args[0])} > 0 else 0.0)"
+            one, zero = self._print_Float(sp.Float(1)), self._print_Float(sp.Float(0))
+            return f"({one} if {self._print(expr.args[0])} > 0 else {zero})"
         raise BackendUnsupported(f"the Numba backend cannot print function '{name}'")
 
     def _print_Abs(self, expr):
