@@ -4,10 +4,11 @@ A first trainer (:class:`RecurrentClassifier`, :class:`Trainer`) drives the comp
 kernels of :mod:`snngen.train.bptt` for one recurrent population and a leaky readout.
 """
 
+from .init import fluctuation_driven, psp_kernel
 from .losses import cross_entropy, mse, rate_regulariser, spike_count, van_rossum
 from .optim import SGD, Adam, clip_by_norm, constrain
 from .trainer import RecurrentClassifier, Trainer, spike_raster
 
-__all__ = ["SGD", "Adam", "RecurrentClassifier", "Trainer", "clip_by_norm", "constrain",
+__all__ = ["SGD", "Adam", "fluctuation_driven", "psp_kernel", "RecurrentClassifier", "Trainer", "clip_by_norm", "constrain",
            "cross_entropy", "mse", "rate_regulariser", "spike_count", "spike_raster",
            "van_rossum"]

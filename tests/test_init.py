@@ -1,0 +1,49 @@
+"""Fluctuation-driven initialisation: the PSP kernel and the membrane statistics it predicts."""
+
+import numpy as np
+import pytest
+
+import snngen as sg
+from snngen.derive import derive
+from snngen.integrate import discretise
+from snngen.train.init import fluctuation_driven, psp_kernel
+
+LIF = sg.NeuronModel("dv/dt = (I - v) / taum : 1\ndI/dt = -I / taus : 1",
+                     threshold="v > 1", reset="v = 0", name="lif")
+PARAMS = {"taum": 0.02, "taus": 0.005}
+
+
+def test_psp_kernel_is_the_models_impulse_response():
+    lm = derive(discretise(LIF), inputs=["I"])
+    dt = 1e-4
+    eps = psp_kernel(lm, PARAMS, dt, 3000)
+    t = np.arange(1, 3001) * dt
+    tm, ts = PARAMS["taum"], PARAMS["taus"]
+    exact = ts / (ts - tm) * (np.exp(-t / ts) - np.exp(-t / tm))
+    np.testing.assert_allclose(eps, exact, rtol=1e-5, atol=1e-9)
+
+
+def test_initialised_membrane_has_the_requested_statistics():
+    lm = derive(discretise(LIF), inputs=["I"])
+    dt, n_in, rate, mu, sigma = 1e-4, 200, 20.0, 0.2, 0.1
+    w_mean, w_std = fluctuation_driven(lm, PARAMS, dt, n_in, rate, mu, sigma)
+    free = sg.NeuronModel("dv/dt = (I - v) / taum : 1\ndI/dt = -I / taus : 1", name="free")
+    net = sg.Network(dt=dt, seed=3, dtype="float64", batch=1)
+    src = net.poisson("X", n_in, rates=rate)
+    pop = net.population("N", free, 400, params=PARAMS)
+    net.connect(src, pop, "I += w", "all_to_all", w=sg.Normal(w_mean, w_std))
+    mon = net.monitor_state(pop, "v", every=20)
+    sim = net.build()
+    sim.run(0.2)          # transient
+    mon.data = {}
+    sim.run(2.0)
+    v = mon.v[0, -900:]   # the second run's records
+    assert v.mean() == pytest.approx(mu, abs=0.15 * sigma + 0.05 * mu)
+    # sigma is the temporal fluctuation of each neuron (Campbell), not the spread of means
+    assert np.sqrt(v.var(axis=0).mean()) == pytest.approx(sigma, rel=0.1)
+
+
+def test_impossible_request_is_explained():
+    lm = derive(discretise(LIF), inputs=["I"])
+    with pytest.raises(sg.SnngenError, match="lower mu"):
+        fluctuation_driven(lm, PARAMS, 1e-4, 10, 5.0, mu=5.0, sigma=0.01)
