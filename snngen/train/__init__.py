@@ -9,6 +9,6 @@ from .losses import cross_entropy, mse, rate_regulariser, spike_count, van_rossu
 from .optim import SGD, Adam, clip_by_norm, constrain
 from .trainer import RecurrentClassifier, Trainer, spike_raster
 
-__all__ = ["SGD", "Adam", "fluctuation_driven", "psp_kernel", "RecurrentClassifier", "Trainer", "clip_by_norm", "constrain",
-           "cross_entropy", "mse", "rate_regulariser", "spike_count", "spike_raster",
-           "van_rossum"]
+__all__ = ["SGD", "Adam", "RecurrentClassifier", "Trainer", "clip_by_norm", "constrain",
+           "cross_entropy", "fluctuation_driven", "mse", "psp_kernel", "rate_regulariser",
+           "spike_count", "spike_raster", "van_rossum"]
