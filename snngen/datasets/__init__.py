@@ -1,5 +1,6 @@
 """Data sets generated offline (no downloads)."""
 
 from .randman import randman
+from .shd import events_raster, load_shd
 
-__all__ = ["randman"]
+__all__ = ["events_raster", "load_shd", "randman"]
