@@ -104,6 +104,21 @@ def _compiled(lm: LearningModel) -> _Compiled:
     return hit
 
 
+def chain_propagators(lm: LearningModel, params: dict, dt: float, n: int, grads: dict,
+                      gprop: dict) -> None:
+    """Add to ``grads[theta]`` what flows through the exact integrator's numeric entries:
+    sum over entries of dL/d(entry) * d(entry)/d(theta) (Frechet derivatives)."""
+    for prop in lm.discrete.propagators:
+        for theta in sorted({s.name for s in prop.a.free_symbols}):
+            dphi, dpsi = propagator_derivative(prop, params, dt, n, theta)
+            total = np.zeros(n)
+            for (i, j), s in prop.phi:
+                total += gprop.get(s, 0.0) * dphi[:, i, j]
+            for (i, j), s in prop.psi:
+                total += gprop.get(s, 0.0) * dpsi[:, i, j]
+            grads[theta] = grads.get(theta, np.zeros(n)) + total
+
+
 def bptt(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray,
          w_in: np.ndarray, w_rec: np.ndarray | None, dt: float, loss_grad,
          forward_only: bool = False):
@@ -180,13 +195,5 @@ def bptt(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray,
             grads["w_rec"] += np.outer(z_prev, a_x)
             a_z_rec = w_rec @ a_x
     grads["s0"] = a_s
-    for prop in lm.discrete.propagators:  # chain the numeric entries to their parameters
-        for theta in sorted({s.name for s in prop.a.free_symbols}):
-            dphi, dpsi = propagator_derivative(prop, params, dt, n, theta)
-            total = np.zeros(n)
-            for (i, j), s in prop.phi:
-                total += gprop.get(s, 0.0) * dphi[:, i, j]
-            for (i, j), s in prop.psi:
-                total += gprop.get(s, 0.0) * dpsi[:, i, j]
-            grads[theta] = grads.get(theta, np.zeros(n)) + total
+    chain_propagators(lm, params, dt, n, grads, gprop)
     return loss, grads

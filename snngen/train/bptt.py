@@ -17,7 +17,7 @@ from .. import __version__, cache
 from ..backends.numba import NumbaBackend
 from ..backends.numba.printer import NumbaPrinter
 from ..backends.templates import environment
-from ..derive.reference import propagator_derivative, propagator_values
+from ..derive.reference import chain_propagators, propagator_values
 from ..derive.step import LearningModel
 from ..errors import SnngenError
 from ..integrate import DT, REFRACTORY
@@ -133,16 +133,8 @@ class CompiledBPTT:
         g_in, g_rec, g_p, g_q = (g.sum(axis=0) for g in (g_in, g_rec, g_p, g_q))
         grads = {"w_in": g_in, "w_rec": g_rec, "s0": a_s0.astype(np.float64)}
         grads.update({p.name: g_p[j].copy() for j, p in enumerate(lm.params)})
-        gq = {q: g_q[j] for j, q in enumerate(lm.propagators)}
-        for prop in lm.discrete.propagators:
-            for theta in sorted({s.name for s in prop.a.free_symbols}):
-                dphi, dpsi = propagator_derivative(prop, params, dt, n, theta)
-                total = grads.get(theta, np.zeros(n))
-                for (i, j), s in prop.phi:
-                    total = total + gq.get(s, 0.0) * dphi[:, i, j]
-                for (i, j), s in prop.psi:
-                    total = total + gq.get(s, 0.0) * dpsi[:, i, j]
-                grads[theta] = total
+        chain_propagators(lm, params, dt, n, grads,
+                          {q: g_q[j] for j, q in enumerate(lm.propagators)})
         return loss, grads
 
 
