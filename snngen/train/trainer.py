@@ -105,7 +105,9 @@ class RecurrentClassifier:
             for t in range(dy.shape[0] - 1, -1, -1):
                 acc = self.alpha * acc + dy[t]
                 d_drive[t] = acc
-            captured["w_out"] = np.einsum("tbn,tbc->nc", spikes, d_drive)
+            # sum over time and batch as one matrix product (BLAS), not an einsum loop
+            captured["w_out"] = spikes.reshape(-1, spikes.shape[-1]).T @ d_drive.reshape(
+                -1, d_drive.shape[-1])
             captured["y"] = y
             return loss, None, d_drive @ self.weights["w_out"].T
 
