@@ -105,11 +105,14 @@ def _compiled(lm: LearningModel) -> _Compiled:
 
 
 def chain_propagators(lm: LearningModel, params: dict, dt: float, n: int, grads: dict,
-                      gprop: dict) -> None:
+                      gprop: dict, wanted=None) -> None:
     """Add to ``grads[theta]`` what flows through the exact integrator's numeric entries:
-    sum over entries of dL/d(entry) * d(entry)/d(theta) (Frechet derivatives)."""
+    sum over entries of dL/d(entry) * d(entry)/d(theta) (Frechet derivatives); only for the
+    parameters in ``wanted`` when given."""
     for prop in lm.discrete.propagators:
         for theta in sorted({s.name for s in prop.a.free_symbols}):
+            if wanted is not None and theta not in wanted:
+                continue
             dphi, dpsi = propagator_derivative(prop, params, dt, n, theta)
             total = np.zeros(n)
             for (i, j), s in prop.phi:

@@ -78,17 +78,21 @@ class CompiledBPTT:
         return body + [(n, pr.doprint(e)) for n, e in zip(names, reduced)]
 
     def run(self, params: dict, s0: np.ndarray, inputs: np.ndarray, w_in_csr, w_in,
-            w_rec_csr, w_rec, dt: float, loss_fn):
+            w_rec_csr, w_rec, dt: float, loss_fn, wanted=None):
         """Forward and backward. ``inputs`` (T, B, n_in) binary input spikes; ``s0`` (B, n,
         k); ``loss_fn(states (T, B, n, k), spikes (T, B, n))`` returns (loss, dL/ds, dL/dz);
         dL/ds may be None when the loss does not read the states.
         Returns (loss, grads) with ``w_in``, ``w_rec`` (CSR order), each parameter (per
-        neuron) and ``s0``."""
+        neuron) and ``s0``; ``wanted`` limits the (costly) parameter gradients that flow
+        through the exact integrator's propagators to the names it holds."""
         lm = self.lm
         steps, batch, _ = inputs.shape
         b_, n, k = s0.shape
         params = {p: np.broadcast_to(np.asarray(v, float), (n,)) for p, v in params.items()}
-        props = propagator_values(lm, params, dt, n)
+        key = (dt, tuple((k, v.tobytes()) for k, v in sorted(params.items())))
+        if getattr(self, "_props_key", None) != key:  # parameters rarely change between calls
+            self._props_key, self._props = key, propagator_values(lm, params, dt, n)
+        props = self._props
         f = self.dtype
         p_arr = np.array([params[p.name] for p in lm.params], f).reshape(len(lm.params), n)
         q_arr = np.array([props[q] for q in lm.propagators], f).reshape(len(lm.propagators), n)
@@ -134,7 +138,7 @@ class CompiledBPTT:
         grads = {"w_in": g_in, "w_rec": g_rec, "s0": a_s0.astype(np.float64)}
         grads.update({p.name: g_p[j].copy() for j, p in enumerate(lm.params)})
         chain_propagators(lm, params, dt, n, grads,
-                          {q: g_q[j] for j, q in enumerate(lm.propagators)})
+                          {q: g_q[j] for j, q in enumerate(lm.propagators)}, wanted)
         return loss, grads
 
 

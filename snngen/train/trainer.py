@@ -112,7 +112,8 @@ class RecurrentClassifier:
             return loss, None, d_drive @ self.weights["w_out"].T
 
         loss, grads = self.bptt.run(self.params, s0, inputs, self.in_csr, self.weights["w_in"],
-                                    self.rec_csr, self.weights["w_rec"], self.dt, loss_fn)
+                                    self.rec_csr, self.weights["w_rec"], self.dt, loss_fn,
+                                    wanted=set(self.trainable))
         grads["w_out"] = captured["w_out"]
         accuracy = float(np.mean(self._predict(captured["y"]) == labels))
         return loss, grads, accuracy
@@ -134,7 +135,7 @@ class RecurrentClassifier:
             out["y"] = self._readout(spikes)
             return 0.0, None, np.zeros_like(spikes)
         self.bptt.run(self.params, s0, inputs, self.in_csr, self.weights["w_in"],
-                      self.rec_csr, self.weights["w_rec"], self.dt, loss_fn)
+                      self.rec_csr, self.weights["w_rec"], self.dt, loss_fn, wanted=set())
         return self._predict(out["y"])
 
 
