@@ -15,7 +15,7 @@ EXPRESSIONS = [
     x / y**2, -x * z / y**2, x / y**3 + 1 / y, x**-1 * z, (x + y) ** 2 / (z - 1) ** 4,
     sp.exp(-x / y) * sp.sqrt(z), sp.Max(x, y) - sp.Min(y, z), sp.Abs(x - z) ** 3,
     sp.Piecewise((x, x > y), (y * z, True)), exprel(x * y), sp.tanh(x) / sp.log(z),
-    x ** sp.Rational(3, 2), 2 ** (x / y),
+    x ** sp.Rational(3, 2), 2 ** (x / y), (10 * sp.Abs(x) + 1) ** -2, (x + y) ** -3 * z,
 ]
 
 

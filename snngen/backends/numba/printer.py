@@ -65,6 +65,8 @@ class NumbaPrinter(PythonCodePrinter):
             return "(" + "*".join([b] * int(exp)) + ")" if int(exp) > 1 else b
         if exp == -1:
             return f"({self._print_Float(sp.Float(1))}/{b})"
+        if exp.is_Integer and -4 <= int(exp) <= -2:  # surrogates: (beta|g| + 1)**-2
+            return f"({self._print_Float(sp.Float(1))}/({'*'.join([b] * -int(exp))}))"
         return f"{b}**{self.parenthesize(exp, 100)}"
 
     def _print_Function(self, expr):
