@@ -1,4 +1,4 @@
-"""The SHD-format loader, on a small file written here."""
+"""Data sets: the SHD-format loader (on a small file written here) and latency-coded digits."""
 
 import numpy as np
 import pytest
@@ -40,3 +40,23 @@ def test_bad_files_are_explained(tmp_path):
         fh.create_dataset("labels", data=np.zeros(2))
     with pytest.raises(sg.SnngenError, match="missing spikes/times"):
         load_shd(tmp_path / "other.h5")
+
+
+def test_latency_digits_and_a_short_training_run():
+    pytest.importorskip("sklearn", reason="the digits ship with scikit-learn")
+    from snngen.datasets import latency_digits, latency_raster
+    from snngen.train import RecurrentClassifier, Trainer
+    times, labels = latency_digits(duration=0.05)
+    assert times.shape == (1797, 64) and set(labels.tolist()) == set(range(10))
+    from sklearn.datasets import load_digits
+    pixels = load_digits().data[0] / 16
+    np.testing.assert_allclose(times[0][pixels > 0], 0.05 * (1 - pixels[pixels > 0]))
+    assert np.all(np.isnan(times[0][pixels == 0]))  # dark pixels stay silent
+    x = latency_raster(times[:600], 1e-3, 60)
+    assert x.sum() == np.sum(~np.isnan(times[:600]))
+    lif = sg.NeuronModel("dv/dt = (I - v) / taum : 1\ndI/dt = -I / taus : 1",
+                         threshold="v > 1", reset="v = 0", name="lif")
+    net = RecurrentClassifier(lif, "I", 64, 48, 10, params={"taum": 0.01, "taus": 0.005},
+                              seed=0, recurrent_density=0.2, input_gain=8.0)
+    Trainer(net, lr=1e-2, batch_size=40).fit(x[:, :500], labels[:500], 5)
+    assert np.mean(net.predict(x[:, 500:]) == labels[500:600]) > 0.5  # chance is 0.1
