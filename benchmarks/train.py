@@ -107,6 +107,73 @@ def run_torch(h, density, iters):
     return times, base
 
 
+def _peer_loop(module_step, params, h):
+    """Shared by the snnTorch and Norse runs: readout, loss, Adam, timing."""
+    import torch
+    x_np, y_np = _data()
+    x, y = torch.tensor(x_np, dtype=torch.float32), torch.tensor(y_np)
+    w_out = torch.nn.Parameter(torch.randn(h, N_OUT) / h**0.5)
+    opt = torch.optim.Adam(list(params) + [w_out], lr=1e-3)
+    a_out = float(np.exp(-DT / 0.02))
+
+    def step():
+        spikes = module_step(x)                     # (T, B, H)
+        out, ys = torch.zeros(BATCH, N_OUT), []
+        for zt in spikes.unbind(0):
+            out = a_out * out + zt @ w_out
+            ys.append(out)
+        loss = torch.nn.functional.cross_entropy(torch.stack(ys).max(0).values, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return step
+
+
+def run_snntorch(h, density, iters):
+    import snntorch as snn
+    import torch
+    from snntorch import surrogate
+    torch.manual_seed(0)
+    fc = torch.nn.Linear(N_IN, h, bias=False)
+    rsyn = snn.RSynaptic(alpha=float(np.exp(-DT / 0.005)), beta=float(np.exp(-DT / 0.01)),
+                         linear_features=h, reset_mechanism="zero",
+                         spike_grad=surrogate.fast_sigmoid(slope=10))
+
+    def forward(x):
+        spk, syn, mem = rsyn.init_rsynaptic()
+        out = []
+        for xt in x.unbind(0):
+            spk, syn, mem = rsyn(fc(xt), spk, syn, mem)
+            out.append(spk)
+        return torch.stack(out)
+    step = _peer_loop(forward, list(fc.parameters()) + list(rsyn.parameters()), h)
+    return _timed(step, iters)
+
+
+def run_norse(h, density, iters):
+    import norse.torch as nt
+    import torch
+    torch.manual_seed(0)
+    lif = nt.LIFRecurrent(N_IN, h, p=nt.LIFParameters(
+        tau_syn_inv=torch.tensor(200.0), tau_mem_inv=torch.tensor(100.0),
+        alpha=torch.tensor(10.0)), dt=DT)
+
+    def forward(x):
+        return lif(x)[0]
+    step = _peer_loop(forward, list(lif.parameters()), h)
+    return _timed(step, iters)
+
+
+def _timed(step, iters):
+    base = _rss()
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return times, base
+
+
 def _rss():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -115,11 +182,20 @@ def child(impl, h, density, iters):
     if impl == "snngen-T2":  # T2: fan-in 100 for inputs and recurrence, batch 8
         times, base = run_snngen(h, density, iters, fan_in=100, batch=8)
     else:
-        fn = run_snngen if impl == "snngen" else run_torch
-        times, base = fn(h, density, iters)
+        fn = {"snngen": run_snngen, "torch": run_torch, "snntorch": run_snntorch,
+              "norse": run_norse}[impl]
+        if impl in ("snntorch", "norse") and density < 1:
+            print(f"{impl}: dense recurrence only; skipping density {density}",
+                  file=sys.stderr)
+            return
+        try:
+            times, base = fn(h, density, iters)
+        except ImportError as err:
+            print(f"{impl}: not installed ({err}); skipping", file=sys.stderr)
+            return
     warm = times[2:] if len(times) > 2 else times
-    print(json.dumps({"impl": impl if impl.startswith("snngen") else "torch-dense" + (
-        "-masked" if density < 1 else ""), "H": h, "density": density,
+    name = impl if impl != "torch" else "torch-dense" + ("-masked" if density < 1 else "")
+    print(json.dumps({"impl": name, "H": h, "density": density,
                       "iter_s": round(statistics.median(warm), 4),
                       "iter_min_s": round(min(warm), 4), "iters": len(warm),
                       "peak_rss_mib": round(_rss(), 1),
@@ -128,7 +204,7 @@ def child(impl, h, density, iters):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--impl", default="snngen,torch")
+    parser.add_argument("--impl", default="snngen,torch,snntorch,norse")
     parser.add_argument("--H", default="256,1024")
     parser.add_argument("--density", default="1,0.01")
     parser.add_argument("--iters", type=int, default=12, help="2 warm-ups + measured")
@@ -146,6 +222,9 @@ def main(argv=None):
                                       "--child", impl, str(h), str(density)],
                                      capture_output=True, text=True, env={**os.environ})
                 line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+                if "skipping" in out.stderr and not line.startswith("{"):
+                    print(out.stderr.strip().splitlines()[-1])
+                    continue
                 if out.returncode or not line.startswith("{"):
                     print(f"{impl} H={h} density={density}: failed\n{out.stderr[-2000:]}")
                     continue
