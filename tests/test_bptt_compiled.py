@@ -103,3 +103,34 @@ def test_float32_kernels_agree_with_float64():
     for key in ("w_in", "w_rec", "taum"):
         a, b = out["float32"][1][key], out["float64"][1][key]
         assert np.linalg.norm(a - b) <= 1e-3 * np.linalg.norm(b), key
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_dense_blas_path_equals_event_path(name):
+    model, base, target = MODELS[name]
+    lm = derive(discretise(model), inputs=[target])
+    rng = np.random.default_rng(11)
+    n, n_in, steps, batch, dt = 10, 4, 50, 3, 1e-3
+    params = {k: v * rng.uniform(0.9, 1.1, n) for k, v in base.items()}
+    s0 = rng.uniform(0, 0.5, (batch, n, 2))
+    inputs = (rng.random((steps, batch, n_in)) < 0.25).astype(float)
+    in_csr = conn.build_csr(conn.AllToAll(), n_in, n, seed=1)
+    rec_csr = conn.build_csr(conn.AllToAll(), n, n, seed=2)
+    w_in = rng.uniform(0.5, 2.5, in_csr.n_synapses)
+    w_rec = rng.normal(0, 0.4, rec_csr.n_synapses)
+    coef = rng.uniform(0.5, 1.5, n)
+
+    def loss_fn(states, spikes):
+        dl_ds = np.zeros_like(states)
+        dl_ds[..., 0] = coef * states[..., 0]
+        return (0.5 * np.sum(coef * states[..., 0] ** 2) + 0.3 * np.sum(spikes), dl_ds,
+                np.full(spikes.shape, 0.3))
+    compiled = CompiledBPTT(lm)
+    dense = compiled.run(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn)
+    events = compiled.run(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn,
+                          dense=False)
+    assert dense[0] == pytest.approx(events[0], rel=1e-12)
+    for key in ("w_in", "w_rec", "s0", *base):
+        np.testing.assert_allclose(dense[1][key], events[1][key], rtol=1e-9, atol=1e-12,
+                                   err_msg=key)
+    assert np.any(dense[1]["w_rec"] != 0)

@@ -78,13 +78,15 @@ class CompiledBPTT:
         return body + [(n, pr.doprint(e)) for n, e in zip(names, reduced)]
 
     def run(self, params: dict, s0: np.ndarray, inputs: np.ndarray, w_in_csr, w_in,
-            w_rec_csr, w_rec, dt: float, loss_fn, wanted=None):
+            w_rec_csr, w_rec, dt: float, loss_fn, wanted=None, dense=None):
         """Forward and backward. ``inputs`` (T, B, n_in) binary input spikes; ``s0`` (B, n,
         k); ``loss_fn(states (T, B, n, k), spikes (T, B, n))`` returns (loss, dL/ds, dL/dz);
         dL/ds may be None when the loss does not read the states.
         Returns (loss, grads) with ``w_in``, ``w_rec`` (CSR order), each parameter (per
         neuron) and ``s0``; ``wanted`` limits the (costly) parameter gradients that flow
-        through the exact integrator's propagators to the names it holds."""
+        through the exact integrator's propagators to the names it holds. ``dense`` (default:
+        when both projections are all-to-all) uses matrix products (BLAS) for the synaptic
+        sums instead of event loops."""
         lm = self.lm
         steps, batch, _ = inputs.shape
         b_, n, k = s0.shape
@@ -103,6 +105,12 @@ class CompiledBPTT:
             secs = sp.lambdify(names, lm.discrete.refractory)(*(env[x.name] for x in names))
             ref = np.broadcast_to(np.maximum(np.round(np.asarray(secs) / dt).astype(np.int64)
                                              - 1, 0), (n,)).copy()
+        if dense is None:
+            dense = (w_in_csr.n_synapses == w_in_csr.n_pre * w_in_csr.n_post
+                     and w_rec_csr.n_synapses == w_rec_csr.n_pre * w_rec_csr.n_post)
+        if dense:
+            return self._run_dense(lm, params, p_arr, q_arr, ref, s0, inputs, w_in_csr, w_in,
+                                   w_rec_csr, w_rec, dt, loss_fn, wanted)
         t_idx, b_idx, j_idx = np.nonzero(inputs)
         keys = t_idx * batch + b_idx
         ptr = np.zeros(steps * batch + 1, np.int64)
@@ -139,6 +147,43 @@ class CompiledBPTT:
         grads.update({p.name: g_p[j].copy() for j, p in enumerate(lm.params)})
         chain_propagators(lm, params, dt, n, grads,
                           {q: g_q[j] for j, q in enumerate(lm.propagators)}, wanted)
+        return loss, grads
+
+
+    def _run_dense(self, lm, params, p_arr, q_arr, ref, s0, inputs, w_in_csr, w_in, w_rec_csr,
+                   w_rec, dt, loss_fn, wanted):
+        f = self.dtype
+        steps, batch, _ = inputs.shape
+        _, n, k = s0.shape
+        # all-to-all CSR rows are sorted: CSR order is the row-major (pre, post) matrix
+        win = np.ascontiguousarray(np.asarray(w_in, f).reshape(w_in_csr.n_pre, n))
+        wrec = np.ascontiguousarray(np.asarray(w_rec, f).reshape(n, n))
+        x = np.ascontiguousarray(inputs, f)
+        state = s0.astype(f).copy()
+        tape_s = np.zeros((steps, batch, n, k), f)
+        tape_x = np.zeros((steps, batch, n), f)
+        tape_r = np.zeros((steps, batch, n), np.bool_)
+        spikes = np.zeros((steps, batch, n), f)
+        self.module.forward_dense(x, win, wrec, state, p_arr, q_arr, ref, dt, tape_s, tape_x,
+                                  tape_r, spikes)
+        states = np.concatenate([tape_s[1:], state[None]], axis=0)
+        loss, dl_ds, dl_dz = loss_fn(states, spikes)
+        use_ds = dl_ds is not None
+        if not use_ds:
+            dl_ds = np.zeros((1, 1, 1, k), f)
+        g_in, g_rec = np.zeros_like(win), np.zeros_like(wrec)
+        g_p, g_q = np.zeros(p_arr.shape, f), np.zeros(q_arr.shape, f)
+        a_s0 = np.zeros_like(state)
+        self.module.backward_dense(x, win, wrec, p_arr, q_arr, dt, tape_s, tape_x, tape_r,
+                                   spikes, np.ascontiguousarray(dl_ds, f), use_ds,
+                                   np.ascontiguousarray(dl_dz, f), g_in, g_rec, g_p, g_q, a_s0)
+        grads = {"w_in": g_in.reshape(-1).astype(np.float64),
+                 "w_rec": g_rec.reshape(-1).astype(np.float64),
+                 "s0": a_s0.astype(np.float64)}
+        grads.update({p.name: g_p[j].astype(np.float64) for j, p in enumerate(lm.params)})
+        chain_propagators(lm, params, dt, n, grads,
+                          {q: g_q[j].astype(np.float64) for j, q in enumerate(lm.propagators)},
+                          wanted)
         return loss, grads
 
 
