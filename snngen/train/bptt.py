@@ -10,6 +10,7 @@ the caller in NumPy. Checked against :func:`snngen.derive.reference.bptt` in the
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import sympy as sp
 
@@ -89,9 +90,9 @@ class CompiledBPTT:
         sums instead of event loops."""
         lm = self.lm
         steps, batch, _ = inputs.shape
-        b_, n, k = s0.shape
+        _, n, k = s0.shape
         params = {p: np.broadcast_to(np.asarray(v, float), (n,)) for p, v in params.items()}
-        key = (dt, tuple((k, v.tobytes()) for k, v in sorted(params.items())))
+        key = (dt, tuple((name, v.tobytes()) for name, v in sorted(params.items())))
         if getattr(self, "_props_key", None) != key:  # parameters rarely change between calls
             self._props_key, self._props = key, propagator_values(lm, params, dt, n)
         props = self._props
@@ -131,7 +132,6 @@ class CompiledBPTT:
         use_ds = dl_ds is not None  # None: the loss does not read states (no T x B x n x k zeros)
         if not use_ds:
             dl_ds = np.zeros((1, 1, 1, k), f)
-        import numba
         chunks = max(1, min(batch, numba.get_num_threads()))  # one gradient buffer each
         # gradients accumulate in float64 whatever the kernel precision
         g_in = np.zeros((chunks,) + np.shape(w_in))
