@@ -25,19 +25,28 @@ def _np_exprel(x):
     return np.where(small, 1.0 + x * (0.5 + x / 6.0), np.expm1(safe) / safe)
 
 
-def _modules(lm: LearningModel):
-    heaviside = {f"H_{lm.surrogate}": lambda g: (np.asarray(g) > 0).astype(np.float64)}
-    return [{**heaviside, "exprel": _np_exprel}, "numpy"]
+def _modules(lm: LearningModel, cutoff: float = 0.0):
+    """NumPy meanings of H (the step) and H' (the surrogate, zero below ``cutoff``)."""
+    from .surrogate import surrogate_function
+    g = sp.Symbol("g", real=True)
+    formula = sp.lambdify(g, surrogate_function(lm.surrogate).expression(g), "numpy")
+
+    def derivative(x):
+        value = np.broadcast_to(np.asarray(formula(x), np.float64), np.shape(x))
+        return np.where(value < cutoff, 0.0, value) if cutoff > 0 else value
+    table = {f"H_{lm.surrogate}": lambda x: (np.asarray(x) > 0).astype(np.float64),
+             f"dH_{lm.surrogate}": derivative, "exprel": _np_exprel}
+    return [table, "numpy"]
 
 
 class _Compiled:
     """Vectorised callables for the step and its Jacobians."""
 
-    def __init__(self, lm: LearningModel):
-        self.lm = lm
+    def __init__(self, lm: LearningModel, cutoff: float = 0.0):
+        self.lm, self.cutoff = lm, cutoff
         self.args = list(lm.states + lm.inputs + lm.params + lm.propagators) + [REFRACTORY,
                                                                                  DT]
-        mods = _modules(lm)
+        mods = _modules(lm, cutoff)
         self.next = sp.lambdify(self.args, list(lm.next), modules=mods)
         self.spike = sp.lambdify(self.args, lm.spike, modules=mods)
         self.jac = {(of, wrt): sp.lambdify(self.args, lm.jacobian(of, wrt).tolist(),
@@ -97,10 +106,10 @@ def propagator_derivative(prop, params: dict, dt: float, n: int, theta: str):
 _COMPILED: dict = {}
 
 
-def _compiled(lm: LearningModel) -> _Compiled:
-    hit = _COMPILED.get(id(lm))
+def _compiled(lm: LearningModel, cutoff: float = 0.0) -> _Compiled:
+    hit = _COMPILED.get((id(lm), cutoff))
     if hit is None or hit.lm is not lm:
-        hit = _COMPILED[id(lm)] = _Compiled(lm)
+        hit = _COMPILED[(id(lm), cutoff)] = _Compiled(lm, cutoff)
     return hit
 
 
@@ -124,17 +133,18 @@ def chain_propagators(lm: LearningModel, params: dict, dt: float, n: int, grads:
 
 def bptt(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray,
          w_in: np.ndarray, w_rec: np.ndarray | None, dt: float, loss_grad,
-         forward_only: bool = False):
+         forward_only: bool = False, cutoff: float = 0.0):
     """Forward and backward pass; returns (loss, gradients).
 
     ``params`` maps parameter names to per-neuron arrays; ``s0`` is (n, k); ``x_in`` (T,
     n_in) input spikes; ``loss_grad(t, s, z)`` returns ``(loss_t, dL/ds_t, dL/dz_t)``.
     Gradients: ``w_in``, ``w_rec``, each parameter (per neuron), ``s0``; with
-    ``forward_only`` the gradients are None.
+    ``forward_only`` the gradients are None. ``cutoff`` > 0 treats surrogate values below it
+    as exactly zero (the sparse backward pass of Perez-Nieves & Goodman 2021).
     """
     n, k = s0.shape
     steps = x_in.shape[0]
-    comp = _compiled(lm)
+    comp = _compiled(lm, cutoff)
     props = propagator_values(lm, params, dt, n)
     pvals = [params[p.name] for p in lm.params] + [props[p] for p in lm.propagators]
     ref_steps = None

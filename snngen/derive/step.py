@@ -44,6 +44,7 @@ class LearningModel:
     propagators: tuple[sp.Symbol, ...]  # exact-integrator entries (numeric, see module doc)
     spike: sp.Expr                      # z as a function of (s, x, p)
     next: tuple[sp.Expr, ...]
+    g: sp.Expr                          # the threshold function: spike iff g > 0
     surrogate: str
     soft_beta: float | None
 
@@ -107,7 +108,7 @@ def derive(discrete: DiscreteModel, inputs=(), surrogate: str = "fast_sigmoid",
     free = set().union(*(e.free_symbols for e in (*nxt, z)))
     params = tuple(sorted((free - special), key=lambda s: s.name))
     used_props = tuple(p for p in props if p in free)
-    return LearningModel(discrete, states, xs, tuple(inputs), params, used_props, z, nxt,
+    return LearningModel(discrete, states, xs, tuple(inputs), params, used_props, z, nxt, g,
                          surrogate, soft_beta)
 
 

@@ -9,6 +9,8 @@ surrogate, so ordinary sympy differentiation of a step produces surrogate-gradie
 >>> surrogate("fast_sigmoid", g)
 (10*Abs(g) + 1)**(-2)
 >>> sp.diff(Spike(g, "triangle"), g)
+H'(g)
+>>> type(_).expression(g)
 Max(0, 1 - Abs(g))
 """
 
@@ -81,13 +83,31 @@ def spike_function(name: str) -> type:
     def fdiff(self, argindex=1):
         if argindex != 1:
             raise sp.ArgumentIndexError(self, argindex)
-        return surrogate(name, self.args[0])
+        return surrogate_function(name)(self.args[0])
 
     def printed(self, printer):
         return f"H({printer.doprint(self.args[0])})"
 
     return type(f"H_{name}", (sp.Function,), {"nargs": 1, "fdiff": fdiff,
                                                 "_sympystr": printed, "surrogate": name})
+
+
+@functools.cache
+def surrogate_function(name: str) -> type:
+    """``H'(g)`` as an opaque sympy function, so that backends can evaluate it in one place
+    (and apply a sparse cut-off to it); ``.expression(g)`` gives its formula."""
+    def fdiff(self, argindex=1):
+        return sp.diff(surrogate(name, self.args[0]), self.args[0])
+
+    def printed(self, printer):
+        return f"H'({printer.doprint(self.args[0])})"
+
+    def expression(g):
+        return surrogate(name, g)
+
+    return type(f"dH_{name}", (sp.Function,), {"nargs": 1, "fdiff": fdiff,
+                                                 "_sympystr": printed, "derivative_of": name,
+                                                 "expression": staticmethod(expression)})
 
 
 def Spike(g, name: str = "fast_sigmoid"):  # noqa: N802 - reads as the maths

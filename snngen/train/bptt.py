@@ -59,11 +59,15 @@ class CompiledBPTT:
                  + [f"_gp{j}" for j in range(len(lm.params))]
                  + [f"_gq{j}" for j in range(len(lm.propagators))])
         backward_body = self._cse(outs, names, pr, "_b")
+        from ..derive.surrogate import surrogate_function
+        xg = sp.Symbol("x", real=True)
+        sur = pr.doprint(surrogate_function(lm.surrogate).expression(xg))
+        g_code = pr.doprint(lm.g.xreplace(ren))
         source = environment().get_template("numba/bptt.py.j2").render(
             version=__version__, model=lm.discrete.model.name, dtype=dtype,
             states=[ren[s].name for s in lm.states], input=lm.inputs[0].name,
             params=[ren[p].name for p in lm.params], props=[ren[q].name for q in lm.propagators],
-            forward_body=forward_body, backward_body=backward_body)
+            forward_body=forward_body, backward_body=backward_body, surrogate=sur, g=g_code)
         sha = cache.digest(source)
         path = cache.cache_dir() / "numba" / f"snngen_bptt_{sha[:20]}.py"
         with cache.lock():
@@ -79,7 +83,8 @@ class CompiledBPTT:
         return body + [(n, pr.doprint(e)) for n, e in zip(names, reduced)]
 
     def run(self, params: dict, s0: np.ndarray, inputs: np.ndarray, w_in_csr, w_in,
-            w_rec_csr, w_rec, dt: float, loss_fn, wanted=None, dense=None):
+            w_rec_csr, w_rec, dt: float, loss_fn, wanted=None, dense=None,
+            cutoff: float = 0.0):
         """Forward and backward. ``inputs`` (T, B, n_in) binary input spikes; ``s0`` (B, n,
         k); ``loss_fn(states (T, B, n, k), spikes (T, B, n))`` returns (loss, dL/ds, dL/dz);
         dL/ds may be None when the loss does not read the states.
@@ -87,7 +92,8 @@ class CompiledBPTT:
         neuron) and ``s0``; ``wanted`` limits the (costly) parameter gradients that flow
         through the exact integrator's propagators to the names it holds. ``dense`` (default:
         when both projections are all-to-all) uses matrix products (BLAS) for the synaptic
-        sums instead of event loops."""
+        sums instead of event loops. ``cutoff`` > 0: surrogate values below it count as zero
+        and neuron-steps with nothing to propagate are skipped; ``self.skipped`` counts them."""
         lm = self.lm
         steps, batch, _ = inputs.shape
         _, n, k = s0.shape
@@ -111,7 +117,7 @@ class CompiledBPTT:
                      and w_rec_csr.n_synapses == w_rec_csr.n_pre * w_rec_csr.n_post)
         if dense:
             return self._run_dense(lm, params, p_arr, q_arr, ref, s0, inputs, w_in_csr, w_in,
-                                   w_rec_csr, w_rec, dt, loss_fn, wanted)
+                                   w_rec_csr, w_rec, dt, loss_fn, wanted, cutoff)
         t_idx, b_idx, j_idx = np.nonzero(inputs)
         keys = t_idx * batch + b_idx
         ptr = np.zeros(steps * batch + 1, np.int64)
@@ -139,9 +145,12 @@ class CompiledBPTT:
         g_p = np.zeros((chunks,) + p_arr.shape)
         g_q = np.zeros((chunks,) + q_arr.shape)
         a_s0 = np.zeros_like(state)
+        skipped = np.zeros(chunks, np.int64)
         self.module.backward(*common, p_arr, q_arr, dt, tape_s, tape_x, tape_r, spikes,
                              np.ascontiguousarray(dl_ds, f), use_ds,
-                             np.ascontiguousarray(dl_dz, f), g_in, g_rec, g_p, g_q, a_s0)
+                             np.ascontiguousarray(dl_dz, f), g_in, g_rec, g_p, g_q, a_s0,
+                             f.type(cutoff), skipped)
+        self.skipped = int(skipped.sum())
         g_in, g_rec, g_p, g_q = (g.sum(axis=0) for g in (g_in, g_rec, g_p, g_q))
         grads = {"w_in": g_in, "w_rec": g_rec, "s0": a_s0.astype(np.float64)}
         grads.update({p.name: g_p[j].copy() for j, p in enumerate(lm.params)})
@@ -151,7 +160,7 @@ class CompiledBPTT:
 
 
     def _run_dense(self, lm, params, p_arr, q_arr, ref, s0, inputs, w_in_csr, w_in, w_rec_csr,
-                   w_rec, dt, loss_fn, wanted):
+                   w_rec, dt, loss_fn, wanted, cutoff=0.0):
         f = self.dtype
         steps, batch, _ = inputs.shape
         _, n, k = s0.shape
@@ -174,9 +183,12 @@ class CompiledBPTT:
         g_in, g_rec = np.zeros_like(win), np.zeros_like(wrec)
         g_p, g_q = np.zeros(p_arr.shape, f), np.zeros(q_arr.shape, f)
         a_s0 = np.zeros_like(state)
+        skipped = np.zeros(1, np.int64)
         self.module.backward_dense(x, win, wrec, p_arr, q_arr, dt, tape_s, tape_x, tape_r,
                                    spikes, np.ascontiguousarray(dl_ds, f), use_ds,
-                                   np.ascontiguousarray(dl_dz, f), g_in, g_rec, g_p, g_q, a_s0)
+                                   np.ascontiguousarray(dl_dz, f), g_in, g_rec, g_p, g_q, a_s0,
+                                   f.type(cutoff), skipped)
+        self.skipped = int(skipped[0])
         grads = {"w_in": g_in.reshape(-1).astype(np.float64),
                  "w_rec": g_rec.reshape(-1).astype(np.float64),
                  "s0": a_s0.astype(np.float64)}

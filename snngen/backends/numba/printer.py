@@ -73,6 +73,8 @@ class NumbaPrinter(PythonCodePrinter):
         name = type(expr).__name__
         if name in _MATH:
             return f"{_MATH[name]}({', '.join(self._print(a) for a in expr.args)})"
+        if getattr(type(expr), "derivative_of", None):  # H'(g): one helper, with the cut-off
+            return f"_sg({self._print(expr.args[0])}, cutoff)"
         if getattr(type(expr), "surrogate", None):  # the spike step H(g) of snngen.derive
             one, zero = self._print_Float(sp.Float(1)), self._print_Float(sp.Float(0))
             return f"({one} if {self._print(expr.args[0])} > 0 else {zero})"
