@@ -40,9 +40,10 @@ class RecurrentClassifier:
                  trainable_params=(), seed: int = 0, input_gain: float = 3.0,
                  recurrent_gain: float = 0.5, over: str = "max",
                  input_fan_in: int | None = None, recurrent_fan_in: int | None = None,
-                 dtype: str = "float32"):
+                 dtype: str = "float32", cutoff: float = 0.0):
         self.lm = derive(discretise(model), inputs=[input_target], surrogate=surrogate)
         self.bptt = CompiledBPTT(self.lm, dtype)
+        self.cutoff = float(cutoff)  # sparse backward: surrogate values below it count as 0
         self.n_in, self.n_hidden, self.n_out, self.dt, self.over = (n_in, n_hidden, n_out,
                                                                      dt, over)
         self.alpha = float(np.exp(-dt / readout_tau))
@@ -113,7 +114,7 @@ class RecurrentClassifier:
 
         loss, grads = self.bptt.run(self.params, s0, inputs, self.in_csr, self.weights["w_in"],
                                     self.rec_csr, self.weights["w_rec"], self.dt, loss_fn,
-                                    wanted=set(self.trainable))
+                                    wanted=set(self.trainable), cutoff=self.cutoff)
         grads["w_out"] = captured["w_out"]
         accuracy = float(np.mean(self._predict(captured["y"]) == labels))
         return loss, grads, accuracy
