@@ -44,13 +44,7 @@ def run_snngen(h, density, iters, fan_in=None, batch=BATCH):
                               dt=DT, recurrent_density=density, seed=0, input_fan_in=fan_in,
                               recurrent_fan_in=fan_in)
     trainer = Trainer(net, lr=1e-3, batch_size=batch)
-    base = _rss()
-    times = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        trainer.fit(x, y, 1)
-        times.append(time.perf_counter() - t0)
-    return times, base
+    return _timed(lambda: trainer.fit(x, y, 1), iters)
 
 
 def run_torch(h, density, iters):
@@ -98,13 +92,7 @@ def run_torch(h, density, iters):
         opt.zero_grad()
         loss.backward()
         opt.step()
-    base = _rss()
-    times = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return times, base
+    return _timed(step, iters)
 
 
 def _peer_loop(module_step, params, h):
