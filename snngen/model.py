@@ -378,3 +378,12 @@ class Quantities:
         for k, v in (params or {}).items():
             values[k], dims[k] = u.parse_quantity(v)
         return cls(values, dims)
+
+
+def is_quantity(text: str) -> bool:
+    """True if ``text`` reads as a quantity ("20*ms", "0.5"), False for an expression ("i*ms")."""
+    try:
+        Quantities.parse({"v": text})
+    except EquationError:
+        return False
+    return True

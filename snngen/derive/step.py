@@ -29,7 +29,7 @@ import sympy as sp
 from ..errors import SnngenError
 from ..integrate import REFRACTORY, DiscreteModel
 from ..parse import symbol
-from .surrogate import Spike, surrogate
+from .surrogate import Spike
 
 
 @dataclass(frozen=True)
@@ -110,9 +110,3 @@ def derive(discrete: DiscreteModel, inputs=(), surrogate: str = "fast_sigmoid",
     used_props = tuple(p for p in props if p in free)
     return LearningModel(discrete, states, xs, tuple(inputs), params, used_props, z, nxt, g,
                          surrogate, soft_beta)
-
-
-def surrogate_of(lm: LearningModel) -> sp.Expr:
-    """``H'(g)`` as used by ``lm`` (for printing)."""
-    g = sp.Symbol("g", real=True)
-    return surrogate(lm.surrogate, g)

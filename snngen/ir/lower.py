@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..errors import BackendUnsupported, ConnectivityError, UnknownNameError, did_you_mean
-from ..integrate import DT, REFRACTORY, DiscreteModel, T, _exact_event, discretise
+from ..integrate import DT, DiscreteModel, _exact_event, discretise
 from ..model import strip_units
 from ..parse import symbol
 from .nodes import (
@@ -34,7 +34,6 @@ from .nodes import (
 )
 
 ELAPSED = sp.Symbol("_elapsed", real=True)
-INDEX = symbol("i")
 
 
 @dataclass(frozen=True)
@@ -338,4 +337,4 @@ def lower(net) -> Lowered:
     return Lowered(prog, constants, discrete)
 
 
-__all__ = ["lower", "Lowered", "ELAPSED", "INDEX", "REFRACTORY", "T"]
+__all__ = ["lower", "Lowered", "ELAPSED"]

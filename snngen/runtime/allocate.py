@@ -14,7 +14,7 @@ import numpy as np
 from .. import __version__
 from .. import connectivity as conn
 from ..errors import ConnectivityError, SnngenError
-from ..model import Quantities
+from ..model import Quantities, is_quantity
 from .network import Normal, TimedArray, Uniform
 
 _ITEM = {"float32": 4, "float64": 8}
@@ -120,20 +120,11 @@ def synapse_expression(text: str, proj, csr, what: str) -> np.ndarray:
     return out
 
 
-def _is_quantity(text: str) -> bool:
-    from ..errors import EquationError
-    try:
-        Quantities.parse({"v": text})
-    except EquationError:
-        return False
-    return True
-
-
 def _csr_values(proj, csr, name, value, rng, shape, what):
     if isinstance(value, (Uniform, Normal)):
         return value.sample(rng, csr.n_synapses)
     if isinstance(value, str):
-        if not _is_quantity(value):
+        if not is_quantity(value):
             return synapse_expression(value, proj, csr, what)  # already in CSR order
         value = Quantities.parse({"v": value}).values["v"]
     arr = np.asarray(value, dtype=np.float64)

@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import connectivity as conn
 from ..errors import ConnectivityError, SnngenError
-from ..model import NeuronModel, Quantities, SynapseModel, on_pre_model
+from ..model import NeuronModel, Quantities, SynapseModel, is_quantity, on_pre_model
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -224,8 +224,7 @@ class Projection:
                                         f"variable.{did_you_mean(k, model.variables)}")
         self.delay_expr = None
         if isinstance(delay, str):
-            from .allocate import _is_quantity
-            if not _is_quantity(delay):  # an expression of i, j: evaluated per synapse
+            if not is_quantity(delay):  # an expression of i, j: evaluated per synapse
                 self.delay_expr, self.delay_steps, self.heterogeneous = delay, None, True
                 return
         delay = Quantities.parse({"delay": delay}).values["delay"]
