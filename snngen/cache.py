@@ -20,7 +20,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import platformdirs
 from filelock import FileLock
 
 from .errors import CacheError
@@ -31,7 +30,15 @@ STATS = {"compiled": 0, "loaded": 0, "rendered": 0, "index_hits": 0}
 
 def cache_dir() -> Path:
     """The cache root; ``SNNGEN_CACHE_DIR`` overrides the per-user default."""
-    root = os.environ.get("SNNGEN_CACHE_DIR") or platformdirs.user_cache_dir("snngen")
+    root = os.environ.get("SNNGEN_CACHE_DIR")
+    if not root:
+        try:
+            import platformdirs
+            root = platformdirs.user_cache_dir("snngen")
+        except ImportError:  # a bare machine (e.g. a GPU box without network): XDG default
+            base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                                     ".cache")
+            root = os.path.join(base, "snngen")
     return Path(root)
 
 

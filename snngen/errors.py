@@ -83,6 +83,25 @@ class CacheError(SnngenError):
     """The kernel cache could not be read or written (permissions, disk full)."""
 
 
+class CudaCompileError(SnngenError):
+    """Generated CUDA C failed to compile (NVRTC, nvcc, or g++ for the host emulation).
+
+    This is a bug in snngen, not in the user's model: the message names the compiler, the
+    generated line, the kernel it belongs to and the compiler's message; ``errors`` holds
+    ``(line, message, code, kernel)`` tuples and ``log`` the full compiler output.
+    """
+
+    def __init__(self, compiler: str, errors: list, log: str):
+        self.compiler, self.errors, self.log = compiler, errors, log
+        parts = [f"{compiler} could not compile the generated CUDA source (a bug in snngen; "
+                 "please report it with this message):"]
+        for line, msg, code, kernel in errors[:5]:
+            parts.append(f"  line {line}: {msg}\n      {code}\n      in {kernel or '?'}")
+        if not errors:
+            parts.append(log.strip()[-2000:])
+        super().__init__("\n".join(parts))
+
+
 def format_caret(line: str, col: int | None, width: int = 1) -> str:
     """Return ``line`` with a caret marker under column ``col`` (0-based).
 

@@ -1,15 +1,17 @@
 """Backends: each turns a Program into running code behind one small interface.
 
 A backend provides ``name``, ``version_key()``, ``load_or_generate(net, key)`` (cached module
-with ``SPEC``, ``run`` and ``constants_<pop>``) and ``compile(module, args)`` (returns the
-number of kernels compiled, 0 when loaded from the cache).
+with ``SPEC`` and ``constants_<pop>``), ``compile(module, args)`` (returns the number of
+kernels compiled, 0 when loaded from the cache) and ``runner(module, simulator)`` (a callable
+``(n_steps, step0, seed, status, *args) -> steps run``). ``cuda-host`` runs the CUDA backend's
+kernels on the CPU, for checks without a GPU.
 """
 
 from __future__ import annotations
 
 from ..errors import BackendUnsupported
 
-BACKENDS = ("numba", "cuda")
+BACKENDS = ("numba", "cuda", "cuda-host")
 
 
 def get_backend(name: str):
@@ -17,13 +19,9 @@ def get_backend(name: str):
         from .numba import NumbaBackend
         return NumbaBackend()
     if name == "cuda":
-        try:
-            import cupy  # noqa: F401
-        except ImportError:
-            raise BackendUnsupported(
-                "backend='cuda' needs CuPy (pip install snngen[cuda]) and an NVIDIA GPU; "
-                "the CUDA backend is not implemented in this version yet either. Use "
-                "backend='numba'.") from None
-        raise BackendUnsupported("the CUDA backend is not implemented in this version yet; "
-                                 "use backend='numba'")
+        from .cuda import CudaBackend
+        return CudaBackend("gpu")
+    if name == "cuda-host":
+        from .cuda import CudaBackend
+        return CudaBackend("host")
     raise BackendUnsupported(f"unknown backend '{name}'; choose one of {', '.join(BACKENDS)}")

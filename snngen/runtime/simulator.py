@@ -70,6 +70,7 @@ class Simulator:
         self.arrays = allocate(net, self.spec, self.module, limit)
         t2 = time.perf_counter()
         self.compiled_kernels = self.backend.compile(self.module, self._args())
+        self._kernel = self.backend.runner(self.module, self)
         t3 = time.perf_counter()
         self.build_s = t2 - t1
         self.compile_s = (t1 - t0) + (t3 - t2)
@@ -123,11 +124,12 @@ class Simulator:
             n_total > 50_000 and sys.stderr.isatty())
         bar = _Bar(n_total) if show else None  # tqdm is imported only when a bar is shown
         parts: dict = {}
-        run = self.module.run
+        run = self._kernel
         status = np.zeros(3, np.int64)
         done = 0
+        chunk = getattr(self.backend, "chunk_steps", CHUNK_STEPS)
         while done < n_total:
-            n = min(CHUNK_STEPS, n_total - done)
+            n = min(chunk, n_total - done)
             self._prepare_monitors(n)
             status[:] = 0
             with self.backend.environment(self.flush):
@@ -207,6 +209,9 @@ class Simulator:
         if key not in self.arrays:
             raise SnngenError(f"projection '{proj.name}' has no synaptic variable '{name}' in "
                               "the generated code")
+        invalidate = getattr(self._kernel, "invalidate", None)
+        if invalidate is not None:  # the caller may change it: a device copy is refreshed
+            invalidate(key)
         return self.arrays[key]
 
     def connectivity(self, proj) -> conn.CSR:

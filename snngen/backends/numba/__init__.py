@@ -88,6 +88,12 @@ class NumbaBackend:
         from .fpenv import flush_denormals
         return flush_denormals() if flush else contextlib.nullcontext()
 
+    chunk_steps = 2000
+
+    @staticmethod
+    def runner(module, sim):
+        return module.run
+
     def compile(self, module, args) -> int:
         """Compile (or load from Numba's cache) ``run`` for these argument types."""
         import numba

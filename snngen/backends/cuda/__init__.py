@@ -1,0 +1,146 @@
+"""The CUDA backend: one CUDA C source per network structure, on the GPU or emulated on the CPU.
+
+``backend="cuda"`` compiles the source with NVRTC (or nvcc) to a CUBIN for the device's
+architecture and runs it with CuPy. ``backend="cuda-host"`` compiles the *same* source as C++
+with a small shim (``templates/cuda/shim.h``) and runs it on the CPU, thread by thread: it is
+how the kernels are checked without a GPU (slow; for tests and debugging).
+
+Cache layout (under the snngen cache): ``cuda/snngen_<sha>.py`` (host module: spec, plan,
+constants, source), ``cuda/snngen_<key>.<arch>.cubin`` (key: source, options, compiler
+version), ``cuda-host/snngen_<key>.so``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+from ... import __version__, cache
+from ...errors import CacheError
+from .render import Launch, kernel_params
+
+
+@functools.cache
+def _generator_digest() -> str:
+    from ..templates import template_dir
+    pkg = Path(__file__).resolve().parent.parent.parent
+    files = sorted((template_dir() / "cuda").iterdir())
+    for sub in ("parse.py", "model.py", "integrate.py", "linalg.py", "ir", "backends"):
+        path = pkg / sub
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    return cache.digest("".join(f.read_text() for f in files))[:16]
+
+
+def render_module(program, constants) -> str:
+    """The host module's text: spec, plan, constants and the CUDA source."""
+    from ..numba.render import _constants_views
+    from ..templates import environment
+    from .render import render
+    source, plan = render(program)
+    spec = {"args": [[a.name, a.dtype, a.ndim, a.role] for a in program.args],
+            "rings": [list(r) for r in program.rings], "dtype": program.dtype,
+            "constants": {pop: [[a, bool(per)] for a, _, per in c["outputs"]]
+                          for pop, c in constants.items()}}
+    plan_data = [[p.kernel, p.node, p.shape, p.block] for p in plan]
+    return environment().get_template("cuda/host.py.j2").render(
+        version=__version__, spec=repr(json.loads(json.dumps(spec))), plan=repr(plan_data),
+        source=repr(source), constants=_constants_views(constants)) + "\n"
+
+
+class CudaBackend:
+    """``mode="gpu"`` runs on a CUDA device; ``mode="host"`` emulates the kernels on the CPU."""
+
+    def __init__(self, mode: str = "gpu"):
+        self.mode = mode
+        self.name = "cuda" if mode == "gpu" else "cuda-host"
+        self.chunk_steps = 10_000 if mode == "gpu" else 2_000
+        if mode == "gpu":
+            from .gpu import check_device
+            check_device()
+
+    def version_key(self) -> str:
+        return f"cuda generator {_generator_digest()}"
+
+    def load_or_generate(self, net, key: str):
+        entry = cache.read_index("cuda-" + key)
+        if entry is not None:
+            cache.STATS["index_hits"] += 1
+            path = cache.cache_dir() / entry["source"]
+            return self._import(path), path
+        from ...ir.lower import lower
+        from ...ir.verify import verify
+        lowered = lower(net)
+        verify(lowered.program)
+        text = render_module(lowered.program, lowered.constants)
+        cache.STATS["rendered"] += 1
+        sha = cache.digest(text)
+        rel = f"cuda/snngen_{sha[:20]}.py"
+        path = cache.cache_dir() / rel
+        with cache.lock():
+            try:
+                if not path.exists() or cache.digest(path.read_text()) != sha:
+                    cache.write_atomic(path, text)
+            except OSError as err:
+                raise CacheError(f"cannot write the kernel cache at {path.parent}: {err}. "
+                                 "Set SNNGEN_CACHE_DIR to a writable folder.") from err
+        module = self._import(path)
+        with cache.lock():
+            cache.write_index("cuda-" + key, {"source": rel, "sha256": sha})
+        return module, path
+
+    @staticmethod
+    def _import(path):
+        name = "cuda_" + path.stem
+        if name in sys.modules:
+            return sys.modules[name]
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception:
+            del sys.modules[name]
+            raise
+        return module
+
+    @staticmethod
+    def environment(flush: bool):
+        import contextlib
+        return contextlib.nullcontext()
+
+    def _params(self, module):
+        from ...ir.nodes import Arg, Program
+        args = tuple(Arg(n, d, k, r) for n, d, k, r in module.SPEC["args"])
+        return kernel_params(Program("network", args, (), (), module.SPEC["dtype"]))
+
+    def compile(self, module, args) -> int:
+        """Compile the module's source (or find it in the cache); 1 if compiled now."""
+        from . import compiler
+        with cache.lock():
+            if self.mode == "gpu":
+                from .gpu import arch
+                path, new = compiler.compile_cubin(module.SOURCE, arch(), module.SPEC["dtype"])
+            else:
+                from .runner import launchers
+                plan = [Launch(*p) for p in module.PLAN]
+                path, new = compiler.build_host(module.SOURCE,
+                                                launchers(self._params(module), plan))
+        module.__dict__.setdefault("_binary", {})[self.mode] = path
+        cache.STATS["compiled" if new else "loaded"] += 1
+        return int(new)
+
+    def runner(self, module, sim):
+        """A callable with the Numba kernel's convention, bound to one simulator."""
+        from .runner import HostDevice, Runner
+        params = self._params(module)
+        plan = [Launch(*p) for p in module.PLAN]
+        path = module._binary[self.mode]
+        if self.mode == "gpu":
+            from .gpu import GpuDevice
+            device = GpuDevice(path, params)
+        else:
+            device = HostDevice(path, params)
+        return Runner(params, plan, module.SPEC, device)

@@ -1,0 +1,155 @@
+"""Compile generated CUDA C: NVRTC (through CuPy) or ``nvcc`` for the GPU, g++ for the host.
+
+Nothing here needs a GPU. :func:`compile_cubin` turns a source into a CUBIN for one
+architecture (``sm_80``, ``sm_90``...), with NVRTC when its library is present (the
+``nvidia-cuda-nvrtc`` wheel, or a CUDA toolkit) and otherwise with ``nvcc`` from ``PATH``.
+:func:`build_host` compiles the same source as C++ with ``templates/cuda/shim.h`` into a
+shared library for the host emulation. Both cache their output in the snngen cache, keyed by
+the source, the options and the compiler's version, and both raise
+:class:`~snngen.errors.CudaCompileError` with the failing kernel's lines on an error.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from ... import cache
+from ...errors import BackendUnsupported, CudaCompileError
+
+_DIAG = re.compile(r"^(?P<file>[^\s(][^(]*)\((?P<line>\d+)\): (?P<kind>error|catastrophic error)"
+                   r": (?P<msg>.*)$", re.M)
+_GXX_DIAG = re.compile(r"^(?P<file>[^:\s]+):(?P<line>\d+):(?:\d+:)? (?:fatal )?error: "
+                       r"(?P<msg>.*)$", re.M)
+
+
+def _nvrtc():
+    try:
+        from cupy.cuda import nvrtc
+        nvrtc.getVersion()
+        return nvrtc
+    except Exception:  # noqa: BLE001 - no CuPy, or CuPy without libnvrtc: try nvcc
+        return None
+
+
+@functools.cache
+def compiler_version() -> str:
+    """Which GPU compiler is used, and its version (part of every cache key)."""
+    nv = _nvrtc()
+    if nv is not None:
+        major, minor = nv.getVersion()
+        return f"nvrtc {major}.{minor}"
+    nvcc = shutil.which("nvcc")
+    if nvcc:
+        out = subprocess.run([nvcc, "--version"], capture_output=True, text=True).stdout
+        m = re.search(r"release ([\d.]+)", out)
+        return f"nvcc {m.group(1) if m else 'unknown'}"
+    return "none"
+
+
+def available() -> bool:
+    return compiler_version() != "none"
+
+
+def _error(source: str, log: str, pattern, what: str) -> CudaCompileError:
+    lines = source.splitlines()
+    found = []
+    for m in pattern.finditer(log):
+        n = int(m["line"])
+        kernel = next((ln for ln in reversed(lines[:n]) if "__global__" in ln), "")
+        found.append((n, m["msg"], lines[n - 1].strip() if 0 < n <= len(lines) else "",
+                      kernel.strip()))
+    return CudaCompileError(what, found, log)
+
+
+def _options(arch: str, dtype: str) -> list[str]:
+    opts = [f"-arch={arch}", "-std=c++17"]
+    if dtype == "float32":
+        opts.append("-ftz=true")  # denormals flushed, as on the CPU backend
+    return opts
+
+
+def compile_cubin(source: str, arch: str = "sm_90", dtype: str = "float32") -> tuple[Path, bool]:
+    """Compile ``source`` to a CUBIN for ``arch``; returns (path, compiled_now)."""
+    opts = _options(arch, dtype)
+    key = cache.digest("\n".join([source, *opts, compiler_version()]))[:24]
+    path = cache.cache_dir() / "cuda" / f"snngen_{key}.{arch}.cubin"
+    if path.exists():
+        return path, False
+    nv = _nvrtc()
+    if nv is not None:
+        prog = nv.createProgram(source, "snngen_program.cu", (), ())
+        try:
+            try:
+                nv.compileProgram(prog, opts)
+            except nv.NVRTCError:
+                raise _error(source, nv.getProgramLog(prog), _DIAG,
+                             f"NVRTC ({arch})") from None
+            binary = nv.getCUBIN(prog)
+        finally:
+            nv.destroyProgram(prog)
+    else:
+        nvcc = shutil.which("nvcc")
+        if nvcc is None:
+            raise BackendUnsupported(
+                "no CUDA compiler: install the NVRTC wheel (pip install snngen[cuda]) or put "
+                "nvcc on PATH")
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "snngen_program.cu"
+            src.write_text(source)
+            out = Path(tmp) / "out.cubin"
+            r = subprocess.run([nvcc, "-cubin", *opts, str(src), "-o", str(out)],
+                               capture_output=True, text=True)
+            if r.returncode:
+                raise _error(source, r.stderr + r.stdout, _DIAG, f"nvcc ({arch})")
+            binary = out.read_bytes()
+    _write_bytes(path, binary)
+    return path, True
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def shim_path() -> Path:
+    from ..templates import template_dir
+    return template_dir() / "cuda" / "shim.h"
+
+
+def build_host(source: str, launchers: str, flags: tuple[str, ...] = ("-O2",)) -> tuple[Path, bool]:
+    """Compile ``source`` as C++ for this CPU with the shim; returns (shared library, new)."""
+    cxx = os.environ.get("CXX", "g++")
+    if shutil.which(cxx) is None:
+        raise BackendUnsupported(f"the CUDA host emulation needs a C++ compiler ('{cxx}'); "
+                                 "install g++ or set CXX")
+    shim = shim_path().read_text()
+    unit = (f'{shim}\n#line 1 "snngen_program.cu"\n{source}\n'
+            f'#line 1 "snngen_launchers.cpp"\n{launchers}\n')
+    key = cache.digest("\n".join([unit, cxx, *flags]))[:24]
+    so = cache.cache_dir() / "cuda-host" / f"snngen_{key}.so"
+    if so.exists():
+        return so, False
+    so.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "unit.cpp"
+        src.write_text(unit)
+        out = Path(tmp) / "lib.so"
+        r = subprocess.run([cxx, *flags, "-std=c++17", "-shared", "-fPIC", "-w", str(src),
+                            "-o", str(out)], capture_output=True, text=True)
+        if r.returncode:
+            err = _error(source, r.stderr, _GXX_DIAG, f"{cxx} (host emulation)")
+            raise err
+        fd, part = tempfile.mkstemp(dir=so.parent, prefix=".tmp-", suffix=".so")
+        os.close(fd)
+        shutil.copyfile(out, part)
+        os.replace(part, so)
+    return so, True

@@ -1,0 +1,221 @@
+"""Run a compiled CUDA program: device arrays, kernel launches in plan order, transfers.
+
+One :class:`Runner` per simulator. It has the Numba kernel's calling convention,
+``runner(n_steps, step0, seed, status, *args)`` -> steps run, so the
+:class:`~snngen.runtime.simulator.Simulator` drives both backends the same way. The same
+code drives the GPU (CuPy arrays, kernels from a CUBIN) and the host emulation (NumPy arrays
+kept apart from the simulator's, kernels from a shared library through ctypes), so the
+emulation checks the transfers as well as the kernels.
+
+Transfers: arrays the kernels change (states, last spikes, plastic synapses, monitors) are
+uploaded before and downloaded after every call; structure (indices, fixed weights, delays,
+spike rings) stays on the device and is uploaded again only if the simulator's array object
+changes or :meth:`invalidate` names it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+from .render import Launch
+
+#: Roles whose arrays stay on the device between calls (uploaded when first seen or replaced).
+STATIC_ROLES = {"index", "syn", "events", "delays", "input", "ring", "ringn", "accum",
+                "scratch"}
+
+_NP = {"double": np.float64, "float": np.float32, "long long": np.int64, "int": np.int32,
+       "unsigned char": np.uint8, "unsigned long long": np.uint64}
+
+
+class Runner:
+    def __init__(self, params, plan: list[Launch], spec: dict, device):
+        self.params, self.plan, self.device = params, plan, device
+        self.roles = {name: role for name, _, _, role in spec["args"]}
+        self.ndims = {name: ndim for name, _, ndim, _ in spec["args"]}
+        self.mirror: dict[str, tuple[int, object]] = {}
+        self.clock = device.zeros(2, np.int64)
+        self.status = device.zeros(3, np.int64)
+        self.graph_steps = device.graph_steps
+        self._graph = None
+        self.launches = 0
+
+    def invalidate(self, name: str) -> None:
+        """Upload ``name`` again before the next call (its host copy was changed in place)."""
+        self.mirror.pop(name, None)
+
+    # -- arguments ------------------------------------------------------------------------
+    def _bind(self, args: dict):
+        dev = self.device
+        values = {"_clock": self.clock, "_status": self.status}
+        for name, host in args.items():
+            if self.ndims[name] == 0:
+                continue
+            role = self.roles[name]
+            held = self.mirror.get(name)
+            if held is not None and held[0] is host and held[1].shape == host.shape:
+                if role not in STATIC_ROLES:
+                    dev.upload(held[1], host)
+                values[name] = held[1]
+                continue
+            arr = dev.to_device(np.ascontiguousarray(host))
+            self.mirror[name] = (host, arr)
+            values[name] = arr
+        out = []
+        for ctype, name, ndim, kind in self.params:
+            if name in values:
+                out.append(values[name])
+            elif name == "_seed":
+                out.append(None)  # filled per call
+            elif "__d" in name and name.rsplit("__d", 1)[0] in args \
+                    and name.rsplit("__d", 1)[1].isdigit():
+                base, k = name.rsplit("__d", 1)
+                out.append(np.int64(np.shape(args[base])[int(k)]))
+            else:
+                out.append(_NP[ctype](args[name]))
+        return out
+
+    def _grid(self, launch: Launch, args: dict) -> tuple[int, int, int]:
+        batch = int(args["batch"])
+        kind, _, what = launch.shape.partition(":")
+        if kind == "begin":
+            return 1, 1, 256
+        if kind == "one":
+            return 1, 1, 1
+        if kind == "batch":
+            return 1, batch, 1
+        if kind == "neurons":
+            n = int(args[what])
+        elif kind == "range":
+            n = int(args[f"{what}__post_stop"]) - int(args[f"{what}__post_start"])
+        elif kind == "monitor":
+            n = int(np.shape(args[what])[0])
+        elif kind == "events":
+            indptr = args[what]
+            rows = max(1, len(indptr) - 1)
+            mean = float(indptr[-1]) / rows if len(indptr) else 0.0
+            block = 32
+            for size in (32, 64, 128, 256):
+                block = size
+                if mean <= size * 1.25:
+                    break
+            return max(1, min(rows, self.device.event_blocks)), batch, block
+        else:  # pragma: no cover - render.build writes only the kinds above
+            raise ValueError(launch.shape)
+        block = launch.block
+        return max(1, min(-(-n // block), 1 << 16)), batch, block
+
+    # -- running --------------------------------------------------------------------------
+    def __call__(self, n_steps, step0, seed, status, *arrays):
+        names = [p[1] for p in self.params[3:3 + len(arrays)]]
+        args = dict(zip(names, arrays))
+        bound = self._bind(args)
+        bound[2] = np.uint64(seed)
+        dev = self.device
+        dev.upload(self.clock, np.array([step0, step0], np.int64))
+        dev.upload(self.status, np.zeros(3, np.int64))
+        launches = [(dev.kernel(launch.kernel), self._grid(launch, args)) for launch in self.plan]
+        bound = tuple(bound)
+        dev.run_steps(n_steps, launches, bound, self)
+        clock = dev.to_host(self.clock)
+        status[:] = dev.to_host(self.status)
+        ran = int(clock[0] - step0)
+        self._download(args)
+        return ran
+
+    def _download(self, args: dict):
+        dev = self.device
+        for name, host in args.items():
+            if self.ndims[name] == 0 or self.roles[name] in STATIC_ROLES:
+                continue
+            held = self.mirror[name][1]
+            if name.endswith("__i") and f"{name[:-3]}__count" in args:
+                continue  # spike monitor buffers: below, only what was added
+            host[...] = dev.to_host(held)
+        for name in args:
+            if name.endswith("__count") and f"{name[:-7]}__i" in args:
+                m = name[:-7]
+                self._spikes(m, args)
+
+    def _spikes(self, m: str, args: dict):
+        """Copy the spikes recorded this call and put them in (step, batch, neuron) order,
+        the Numba backend's order (the GPU appends them in whatever order threads ran)."""
+        dev = self.device
+        count = int(args[f"{m}__count"][0])
+        start = getattr(self, "_recorded", {}).get(m, 0)
+        start = min(start, count)
+        fields = [args[f"{m}__{f}"] for f in ("step", "b", "i")]
+        for host, name in zip(fields, ("step", "b", "i")):
+            host[start:count] = dev.to_host(self.mirror[f"{m}__{name}"][1][start:count])
+        order = np.lexsort((fields[2][start:count], fields[1][start:count],
+                            fields[0][start:count]))
+        for host in fields:
+            host[start:count] = host[start:count][order]
+        self._recorded = {**getattr(self, "_recorded", {}), m: count}
+
+
+class HostDevice:
+    """The CPU stand-in for a GPU: separate NumPy arrays, kernels from the host build."""
+
+    graph_steps = 0
+    event_blocks = 4  # grid-stride loops make the result independent of this; small is fast
+
+    def __init__(self, library_path, params):
+        self.lib = ctypes.CDLL(str(library_path))
+        self.params = params
+        self._fns = {}
+
+    def zeros(self, n, dtype):
+        return np.zeros(n, dtype)
+
+    def to_device(self, host):
+        return np.array(host, copy=True, order="C")
+
+    def upload(self, dev, host):
+        dev[...] = host
+
+    def to_host(self, dev):
+        return np.array(dev, copy=True)
+
+    def kernel(self, name):
+        if name not in self._fns:
+            fn = getattr(self.lib, f"snn_launch_{name}")
+            fn.argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p]
+            fn.restype = None
+            self._fns[name] = fn
+        return self._fns[name]
+
+    def _argv(self, bound):
+        keep, ptrs = [], []
+        for (ctype, _, _, _), value in zip(self.params, bound):
+            if isinstance(value, np.ndarray):
+                obj = ctypes.c_void_p(value.ctypes.data)
+            else:
+                obj = np.ctypeslib.as_ctypes(np.array(value, _NP[ctype]).reshape(1))
+            keep.append(obj)
+            ptrs.append(ctypes.addressof(obj))
+        argv = (ctypes.c_void_p * len(ptrs))(*ptrs)
+        return keep, argv
+
+    def run_steps(self, n_steps, launches, bound, runner):
+        keep, argv = self._argv(bound)  # noqa: F841 - keep holds the values argv points to
+        for _ in range(n_steps):
+            for fn, (gx, gy, bx) in launches:
+                fn(gx, gy, bx, argv)
+            if self._status_set(bound):
+                break
+
+    @staticmethod
+    def _status_set(bound):
+        return bound[1][0] != 0
+
+
+def launchers(params, plan: list[Launch]) -> str:
+    """C++ entry points for the host build: each unpacks an argv like cuLaunchKernel's."""
+    unpack = ", ".join(f"*({t}*)argv[{k}]" for k, (t, _, _, _) in enumerate(params))
+    out = []
+    for name in dict.fromkeys(launch.kernel for launch in plan):
+        out.append(f'extern "C" void snn_launch_{name}(unsigned gx, unsigned gy, unsigned bx, '
+                   f"void** argv) {{ SNN_HOST_LAUNCH({name}, gx, gy, bx, {unpack}); }}")
+    return "\n".join(out) + "\n"
