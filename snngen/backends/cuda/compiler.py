@@ -74,14 +74,27 @@ def _options(arch: str, dtype: str) -> list[str]:
     return opts
 
 
-def compile_cubin(source: str, arch: str = "sm_90", dtype: str = "float32") -> tuple[Path, bool]:
-    """Compile ``source`` to a CUBIN for ``arch``; returns (path, compiled_now)."""
+def compilers() -> list[str]:
+    """The GPU compilers present: "nvrtc" and/or "nvcc"."""
+    return [c for c, ok in (("nvrtc", _nvrtc() is not None), ("nvcc", bool(shutil.which("nvcc"))))
+            if ok]
+
+
+def compile_cubin(source: str, arch: str = "sm_90", dtype: str = "float32",
+                  using: str = "auto") -> tuple[Path, bool]:
+    """Compile ``source`` to a CUBIN for ``arch``; returns (path, compiled_now).
+
+    ``using``: "nvrtc", "nvcc" or "auto" (NVRTC if present, else nvcc).
+    """
     opts = _options(arch, dtype)
-    key = cache.digest("\n".join([source, *opts, compiler_version()]))[:24]
+    nv = _nvrtc() if using in ("auto", "nvrtc") else None
+    if using == "nvrtc" and nv is None:
+        raise BackendUnsupported("NVRTC is not available: pip install snngen[cuda]")
+    version = compiler_version() if using == "auto" else using
+    key = cache.digest("\n".join([source, *opts, version]))[:24]
     path = cache.cache_dir() / "cuda" / f"snngen_{key}.{arch}.cubin"
     if path.exists():
         return path, False
-    nv = _nvrtc()
     if nv is not None:
         prog = nv.createProgram(source, "snngen_program.cu", (), ())
         try:
@@ -125,9 +138,16 @@ def shim_path() -> Path:
     return template_dir() / "cuda" / "shim.h"
 
 
-def build_host(source: str, launchers: str, flags: tuple[str, ...] = ("-O2",)) -> tuple[Path, bool]:
-    """Compile ``source`` as C++ for this CPU with the shim; returns (shared library, new)."""
+def build_host(source: str, launchers: str, flags: tuple[str, ...] | None = None) \
+        -> tuple[Path, bool]:
+    """Compile ``source`` as C++ for this CPU with the shim; returns (shared library, new).
+
+    ``flags`` default to ``$SNNGEN_CUDA_HOST_CXXFLAGS`` or ``-O2`` (AddressSanitizer:
+    ``-O1 -g -fsanitize=address,undefined``, with libasan preloaded).
+    """
     cxx = os.environ.get("CXX", "g++")
+    if flags is None:
+        flags = tuple(os.environ.get("SNNGEN_CUDA_HOST_CXXFLAGS", "-O2").split())
     if shutil.which(cxx) is None:
         raise BackendUnsupported(f"the CUDA host emulation needs a C++ compiler ('{cxx}'); "
                                  "install g++ or set CXX")

@@ -77,8 +77,8 @@ class GpuDevice:
         return self._fns[name]
 
     def _launch_step(self, launches, bound):
-        for fn, (gx, gy, bx) in launches:
-            fn((gx, gy), (bx,), bound, stream=self.stream)
+        for fn, (gx, gy, bx) in launches:  # on self.stream: callers hold "with self.stream"
+            fn((gx, gy), (bx,), bound)
 
     def _graph(self, launches, bound):
         key = tuple(id(fn) for fn, _ in launches) + tuple(g for _, g in launches) + tuple(
@@ -98,12 +98,13 @@ class GpuDevice:
 
     def run_steps(self, n_steps, launches, bound, runner):
         done = 0
-        if self.graph_steps > 1 and n_steps >= self.graph_steps:
-            graph = self._graph(launches, bound)
-            self.used_graphs = True
-            while n_steps - done >= self.graph_steps:
-                graph.launch(stream=self.stream)
-                done += self.graph_steps
-        for _ in range(n_steps - done):
-            self._launch_step(launches, bound)
+        with self.stream:
+            if self.graph_steps > 1 and n_steps >= self.graph_steps:
+                graph = self._graph(launches, bound)
+                self.used_graphs = True
+                while n_steps - done >= self.graph_steps:
+                    graph.launch(stream=self.stream)
+                    done += self.graph_steps
+            for _ in range(n_steps - done):
+                self._launch_step(launches, bound)
         self.stream.synchronize()

@@ -98,6 +98,7 @@ class CPrinter(C99CodePrinter):
         args = ", ".join(self._print(a) for a in expr.args)
         table = {"ceiling": "ceil"}
         if name in _FUNCS or name in table:
+            args = ", ".join(self._real(a) for a in expr.args)
             return f"{self._fn(table.get(name, name))}({args})"
         if name == "exprel":
             return f"snn_exprel({args})"
@@ -113,16 +114,21 @@ class CPrinter(C99CodePrinter):
         x = self._print(expr.args[0])
         return f"(({x} > 0) - ({x} < 0))"
 
+    def _real(self, a) -> str:
+        """An argument of a floating-point function: integers print as real literals, since
+        ``fmax(0, x)`` picks the host-only ``std::fmax`` overload under nvcc."""
+        return self._lit(float(a)) if a.is_Integer else self._print(a)
+
     def _print_Min(self, expr):
-        out = self._print(expr.args[0])
+        out = self._real(expr.args[0])
         for a in expr.args[1:]:
-            out = f"{self._fn('fmin')}({out}, {self._print(a)})"
+            out = f"{self._fn('fmin')}({out}, {self._real(a)})"
         return out
 
     def _print_Max(self, expr):
-        out = self._print(expr.args[0])
+        out = self._real(expr.args[0])
         for a in expr.args[1:]:
-            out = f"{self._fn('fmax')}({out}, {self._print(a)})"
+            out = f"{self._fn('fmax')}({out}, {self._real(a)})"
         return out
 
     def _print_Piecewise(self, expr):

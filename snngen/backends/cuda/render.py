@@ -84,21 +84,25 @@ def _deliver_plan(node) -> tuple[str, dict, str]:
     reason). Shared writes: pre- and postsynaptic variables (synaptic ones are per thread)."""
     kinds = dict(getattr(node, "writes", ()))
     shared = {loc for loc, kind in kinds.items() if kind in ("pre", "post")}
+
+    def user(loc):  # the name as the user wrote it
+        return loc[len(node.proj) + 1:]
     incs = {}
     for a in node.body:
         if a.target not in shared:
             continue
         if a.target in incs:
-            return "serial", {}, f"'{a.target}' is written twice"
+            return "serial", {}, f"'{user(a.target)}' is written twice"
         delta = _increment(a, a.target)
         if delta is None:
-            return "serial", {}, f"'{a.target}' is not written as an increment"
+            return "serial", {}, f"'{user(a.target)}' is not written as an increment"
         incs[a.target] = delta
     for a in node.body:
         for loc in shared:
             reads = a.expr.free_symbols if a.target != loc else incs[loc].free_symbols
             if sp.Symbol(loc, real=True) in reads:
-                return "serial", {}, f"'{loc}' is read after other events may change it"
+                return "serial", {}, (f"'{user(loc)}' is read, and other events may "
+                                     "change it")
     return "parallel", incs, ""
 
 

@@ -130,7 +130,9 @@ class Runner:
             if self.ndims[name] == 0 or self.roles[name] in STATIC_ROLES:
                 continue
             held = self.mirror[name][1]
-            if name.endswith("__i") and f"{name[:-3]}__count" in args:
+            base, _, field = name.rpartition("__")
+            if field in ("i", "step", "b") and f"{base}__count" in args \
+                    and f"{base}__i" in args:
                 continue  # spike monitor buffers: below, only what was added
             host[...] = dev.to_host(held)
         for name in args:

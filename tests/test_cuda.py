@@ -1,0 +1,303 @@
+"""The CUDA backend without a GPU: every generated source compiles for sm_80 and sm_90, and the
+same source, run on the CPU through the host shim (backend='cuda-host'), reproduces the Numba
+backend: identical spike trains for deterministic input, states within float tolerance.
+
+The networks cover every kernel kind: neuron steps (exact, Euler, per-neuron parameters, time
+tables, refractoriness), Poisson and spike-time sources, pre- and postsynaptic delivery
+(parallel with atomics, and serial), event-driven traces (STDP), per-projection and
+per-synapse delays, spike, state and rate monitors, and batch > 1.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import snngen as sg
+from snngen.backends.cuda import compiler
+from snngen.backends.cuda.render import describe, render
+from snngen.errors import BackendUnsupported, CudaCompileError
+from snngen.ir.lower import lower
+
+pytestmark = pytest.mark.skipif(not compiler.shutil.which(os.environ.get("CXX", "g++")),
+                                reason="the host emulation needs g++")
+
+LIF = sg.NeuronModel("""
+    dv/dt  = (ge + gi - (v - El)) / taum : volt (unless refractory)
+    dge/dt = -ge / taue : volt
+    dgi/dt = -gi / taui : volt
+""", threshold="v > Vt", reset="v = Vr", refractory="tref", name="lif_cuda_test")
+LIF_PARAMS = {"taum": "20*ms", "taue": "5*ms", "taui": "10*ms", "Vt": "-50*mV", "Vr": "-60*mV",
+              "El": "-49*mV", "tref": "2*ms"}
+
+IZH = sg.NeuronModel("""
+    dv/dt = (0.04*v**2 + 5*v + 140 - u + I) / ms : 1
+    du/dt = a*(b*v - u) / ms : 1
+    dI/dt = -I / tauI : 1
+""", threshold="v >= 30", reset="v = c; u = u + d", name="izh_cuda_test")
+
+STDP = sg.SynapseModel("""
+    w : 1
+    dApre/dt = -Apre / taupre : 1 (event-driven)
+    dApost/dt = -Apost / taupost : 1 (event-driven)
+""", on_pre="""
+    ge_post += w
+    Apre += dApre
+    w = clip(w + Apost, 0, gmax)
+""", on_post="""
+    Apost += dApost
+    w = clip(w + Apre, 0, gmax)
+""", name="stdp_cuda_test")
+
+SONG = sg.NeuronModel("""
+    dv/dt = (ge * (Ee - v) + El - v) / taum : volt
+    dge/dt = -ge / taue : 1
+""", threshold="v > vt", reset="v = vr", name="song_cuda_test")
+
+# a synapse whose postsynaptic write is not an increment: must run serially
+SATURATING = sg.SynapseModel("w : volt", on_pre="ge_post = min(ge_post + w, 5*mV)",
+                             name="saturating_cuda_test")
+
+
+def cuba(dtype="float64", batch=1, delay=0.0):
+    net = sg.Network(dt=1e-4, seed=4, dtype=dtype, batch=batch)
+    pop = net.population("P", LIF, 400, params=LIF_PARAMS,
+                         init={"v": sg.Uniform(-60e-3, -50e-3)})
+    net.connect(pop[:320], pop, "ge += w", sg.FixedProbability(0.1), w="1.62*mV", name="exc",
+                delay=delay)
+    net.connect(pop[320:], pop, SATURATING, sg.FixedProbability(0.1), w="-9*mV", name="inh")
+    return net, pop
+
+
+def izhikevich(dtype="float64", batch=1):
+    rng = np.random.default_rng(0)
+    n = 200
+    r = rng.random(n)
+    net = sg.Network(dt=0.5e-3, seed=2, dtype=dtype, batch=batch)
+    pop = net.population("cortex", IZH, n, params={
+        "a": 0.02 + 0.08 * r, "b": 0.2 + 0.05 * r, "c": -65 + 15 * r**2, "d": 8 - 6 * r**2,
+        "tauI": "1*ms"}, init={"v": -65.0, "u": -13.0}, method="euler")
+    thal = net.poisson("thalamus", n, rates=np.linspace(20, 80, n))
+    net.connect(thal, pop, "I += w", "one_to_one", w=10.0)
+    net.connect(pop, pop, "I += w", {"p": 0.1}, w=sg.Uniform(-5, 5), name="rec",
+                delay="abs(i - j) * 0.5*ms")
+    return net, pop
+
+
+def stdp(dtype="float64"):
+    net = sg.Network(dt=1e-4, seed=3, dtype=dtype)
+    inputs = net.poisson("inputs", 200, rates="20*Hz")
+    out = net.population("out", SONG, 2, params={
+        "taum": "10*ms", "Ee": "0*mV", "El": "-74*mV", "vt": "-54*mV", "vr": "-60*mV",
+        "taue": "5*ms"}, init={"v": "-60*mV"})
+    gmax = 0.05
+    syn = net.connect(inputs, out, STDP, "all_to_all", w=sg.Uniform(0, gmax), params={
+        "taupre": "20*ms", "taupost": "20*ms", "gmax": gmax, "dApre": 0.01 * gmax,
+        "dApost": -0.01 * gmax * 1.05}, name="plastic")
+    return net, out, syn
+
+
+def timed(dtype="float64", batch=2):
+    net = sg.Network(dt=1e-4, seed=5, dtype=dtype, batch=batch)
+    steps = np.linspace(0, 3e-9, 40)[:, None] * np.linspace(0.5, 1.5, 50)[None, :]
+    model = sg.NeuronModel("dv/dt = (R*I - v) / tau : volt", threshold="v > 10*mV",
+                           reset="v = vr", refractory="1*ms", name="timed_cuda_test")
+    pop = net.population("T", model, 50, params={"vr": "-1*mV",
+        "I": sg.TimedArray(steps, 2.5e-3), "R": "10*Mohm", "tau": np.linspace(5e-3, 15e-3, 50)})
+    src = net.spike_source("S", 10, indices=np.arange(10).repeat(3),
+                           times=np.tile([1e-3, 5e-3, 9e-3], 10) + np.arange(30) * 1e-4)
+    net.connect(src, pop, "v += w", "all_to_all", w="2*mV", delay="0.3*ms", name="drive")
+    return net, pop
+
+
+def _run(net_factory, backend, duration, monitors=("spikes",), **kw):
+    built = net_factory(**kw)
+    net, pop = built[0], built[1]
+    mons = {}
+    if "spikes" in monitors:
+        mons["spikes"] = net.monitor_spikes(pop)
+    if "state" in monitors:
+        mons["state"] = net.monitor_state(pop, pop.population.model.state_names[:2],
+                                          indices=[0, 3, 7], every=3)
+    if "rate" in monitors:
+        mons["rate"] = net.monitor_rate(pop)
+    sim = net.build(backend=backend)
+    sim.run(duration / 2)
+    sim.run(duration / 2)  # two calls: state and monitors must carry over
+    return sim, built, mons
+
+
+def _compare(factory, duration, monitors=("spikes",), rtol=1e-9, **kw):
+    ref, built_r, mr = _run(factory, "numba", duration, monitors, **kw)
+    emu, built_e, me = _run(factory, "cuda-host", duration, monitors, **kw)
+    spikes = mr.get("spikes")
+    if spikes is not None:
+        assert len(spikes.i) > 20, "the test network should spike"
+        np.testing.assert_array_equal(me["spikes"].step, spikes.step)
+        np.testing.assert_array_equal(me["spikes"].b, spikes.b)
+        np.testing.assert_array_equal(me["spikes"].i, spikes.i)
+    for name in built_r[1].population.model.state_names:
+        np.testing.assert_allclose(emu.state(built_e[1], name), ref.state(built_r[1], name),
+                                   rtol=rtol, atol=rtol * 1e-3)
+    if "state" in mr:
+        for v in built_r[1].population.model.state_names[:2]:
+            np.testing.assert_allclose(me["state"].data[v], mr["state"].data[v], rtol=rtol,
+                                       atol=rtol * 1e-3)
+    if "rate" in mr:
+        np.testing.assert_array_equal(me["rate"].data["counts"], mr["rate"].data["counts"])
+    return ref, emu, built_r, built_e
+
+
+def test_cuba_matches_numba_with_serial_and_parallel_delivery():
+    _compare(cuba, 0.1, monitors=("spikes", "state", "rate"))
+
+
+def test_cuba_batch_and_delay_match_numba():
+    _compare(cuba, 0.05, batch=3, delay="0.4*ms")
+
+
+def test_izhikevich_poisson_and_per_synapse_delays_match_numba():
+    _compare(izhikevich, 0.2, monitors=("spikes", "rate"), batch=2)
+
+
+def test_stdp_traces_pre_and_post_delivery_match_numba():
+    ref, emu, built_r, built_e = _compare(stdp, 1.0)
+    w_ref = ref.synapses(built_r[2], "w")
+    w_emu = emu.synapses(built_e[2], "w")
+    assert not np.allclose(w_ref, ref.synapses(built_r[2], "w")[0] * 0)
+    np.testing.assert_allclose(w_emu, w_ref, rtol=1e-9, atol=1e-15)
+
+
+def test_time_tables_spike_sources_and_refractoriness_match_numba():
+    _compare(timed, 0.02, monitors=("spikes", "state"))
+
+
+def test_float32_spike_trains_agree_until_rounding_differs():
+    """float32 rounding differs (the order of atomic additions, FMA contraction, libm):
+    trains agree until one threshold crossing flips, and stay statistically the same after
+    (float64 runs above agree exactly)."""
+    ref, _, mr = _run(cuba, "numba", 0.05, dtype="float32")
+    emu, _, me = _run(cuba, "cuda-host", 0.05, dtype="float32")
+    a, b = mr["spikes"], me["spikes"]
+    first = np.nonzero((a.step[:len(b.step)] != b.step[:len(a.step)])
+                       | (a.i[:len(b.i)] != b.i[:len(a.i)]))[0]
+    agree = first[0] if first.size else min(len(a.i), len(b.i))
+    assert agree >= 0.2 * len(a.i), (agree, len(a.i))
+    assert abs(len(a.i) - len(b.i)) <= 0.1 * len(a.i), (len(a.i), len(b.i))
+
+
+def test_host_changes_between_runs_reach_the_device():
+    out = {}
+    for backend in ("numba", "cuda-host"):
+        net, pop = cuba()
+        proj = net.projections["exc"]
+        sim = net.build(backend=backend)
+        sim.run(0.005)
+        sim.state(pop, "v")[:] = -0.0505   # set on the host between runs
+        sim.synapses(proj, "w")[:] *= 3.0
+        sim.run(0.005)
+        out[backend] = sim.state(pop, "v").copy(), sim.synapses(proj, "w").copy()
+    np.testing.assert_allclose(out["cuda-host"][0], out["numba"][0], rtol=1e-9)
+    np.testing.assert_array_equal(out["cuda-host"][1], out["numba"][1])
+
+
+def test_plan_names_the_delivery_strategy():
+    net, _ = cuba()
+    _, plan = render(lower(net).program)
+    text = describe(plan)
+    assert "presynaptic events of exc, parallel" in text
+    assert "presynaptic events of inh, serial ('ge_post' is not written as an increment)" in text
+
+
+# -- every kernel kind compiles for the GPU (NVRTC, or nvcc) -----------------------------------
+
+NETWORKS = {"cuba32": lambda: cuba("float32"), "stdp64": lambda: stdp("float64"), "cuba64_batch_delay": lambda: cuba(batch=2,
+                                                                                 delay=3e-4),
+            "izhikevich": lambda: izhikevich("float32"), "stdp": lambda: stdp("float32"),
+            "timed": lambda: timed("float64")}
+
+
+COMPILERS = compiler.compilers()
+
+
+@pytest.mark.skipif(not COMPILERS, reason="no NVRTC (pip install snngen[cuda]) and no nvcc on "
+                    "PATH")
+@pytest.mark.parametrize("using", ["nvrtc", "nvcc"])
+@pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_generated_cuda_compiles_for_the_gpu(name, arch, using, tmp_path, monkeypatch):
+    if using not in COMPILERS:
+        pytest.skip(f"{using} is not installed")
+    monkeypatch.setenv("SNNGEN_CACHE_DIR", str(tmp_path))
+    built = NETWORKS[name]()
+    net = built[0]
+    net.monitor_spikes(built[1])
+    net.monitor_state(built[1], built[1].population.model.state_names[0], every=2)
+    net.monitor_rate(built[1])
+    program = lower(net).program
+    source, plan = render(program)
+    path, new = compiler.compile_cubin(source, arch, program.dtype, using)
+    assert new and path.stat().st_size > 1000
+    assert compiler.compile_cubin(source, arch, program.dtype, using) == (path, False)
+    for launch in plan:
+        assert f'__global__ void {launch.kernel}(' in source
+
+
+@pytest.mark.skipif(not compiler.available(), reason="no NVRTC and no nvcc")
+def test_compile_errors_name_line_and_kernel():
+    net, _ = cuba("float32")
+    source, _ = render(lower(net).program)
+    broken = source.replace("snn_push(ring_slot", "snn_pusj(ring_slot", 1)
+    with pytest.raises(CudaCompileError) as err:
+        compiler.compile_cubin(broken, "sm_90", "float32")
+    msg = str(err.value)
+    assert "snn_pusj" in msg and "k2_neuronstep_P" in msg and "line" in msg
+    with pytest.raises(CudaCompileError) as err:
+        compiler.build_host(broken, "")
+    assert "snn_pusj" in str(err.value) and "k2_neuronstep_P" in str(err.value)
+
+
+def test_cuda_backend_without_a_gpu_fails_clearly():
+    try:
+        import cupy
+        has_gpu = cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # noqa: BLE001
+        has_gpu = False
+    if has_gpu:
+        pytest.skip("a GPU is present")
+    net, _ = cuba()
+    with pytest.raises(BackendUnsupported, match="(GPU|CuPy)") as err:
+        net.build(backend="cuda")
+    assert "backend='numba'" in str(err.value)
+
+
+ASAN_SCRIPT = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {tests!r})
+    from test_cuda import cuba, stdp, izhikevich
+    for factory in (cuba, stdp, izhikevich):
+        built = factory()
+        built[0].monitor_spikes(built[1])
+        built[0].build(backend="cuda-host").run(0.01)
+    print("clean")
+""")
+
+
+def test_address_sanitizer_finds_nothing_in_the_kernels(tmp_path):
+    lib = subprocess.run(["g++", "-print-file-name=libasan.so"], capture_output=True,
+                         text=True).stdout.strip()
+    if not lib or not os.path.isabs(lib):
+        pytest.skip("no libasan for g++")
+    env = {**os.environ, "SNNGEN_CACHE_DIR": str(tmp_path),
+           "SNNGEN_CUDA_HOST_CXXFLAGS": "-O1 -g -fsanitize=address,undefined "
+                                        "-fno-omit-frame-pointer -fno-sanitize-recover=all",
+           "LD_PRELOAD": lib, "ASAN_OPTIONS": "detect_leaks=0"}
+    script = ASAN_SCRIPT.format(tests=os.path.dirname(__file__))
+    r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0 and "clean" in r.stdout, r.stderr[-3000:]
