@@ -9,6 +9,11 @@ float32.
 
     python benchmarks/train.py --impl snngen,torch --H 256,1024 --density 1,0.01 [--json F]
     python benchmarks/train.py --impl snngen-T2 --H 100000 --iters 3      # T2
+    python benchmarks/train.py --impl torch --H 4096 --device cuda         # PyTorch on a GPU
+
+--device (default cpu) applies to the plain PyTorch implementation only: parameters are drawn
+on the CPU as before and moved, iterations are timed after a synchronisation, and the row
+gains "device" and "gpu_max_allocated_mib".
 """
 
 from __future__ import annotations
@@ -47,18 +52,19 @@ def run_snngen(h, density, iters, fan_in=None, batch=BATCH):
     return _timed(lambda: trainer.fit(x, y, 1), iters)
 
 
-def run_torch(h, density, iters):
+def run_torch(h, density, iters, device="cpu"):
     import torch
     global DTYPE
     DTYPE = torch.float32  # the same precision as snngen's training kernels
     torch.manual_seed(0)
     x_np, y_np = _data()
-    x, y = torch.tensor(x_np, dtype=DTYPE), torch.tensor(y_np)
-    w_in = torch.nn.Parameter(torch.randn(N_IN, h, dtype=DTYPE) * 3 / N_IN**0.5)
-    mask = (torch.rand(h, h) < density).to(DTYPE) if density < 1 else None
-    w_rec = torch.nn.Parameter(torch.randn(h, h, dtype=DTYPE) * 0.5
-                               / max(density * h, 1) ** 0.5)
-    w_out = torch.nn.Parameter(torch.randn(h, N_OUT, dtype=DTYPE) / h**0.5)
+    # drawn on the CPU (the same numbers on every device), then moved; a no-op on the CPU
+    x, y = torch.tensor(x_np, dtype=DTYPE).to(device), torch.tensor(y_np).to(device)
+    w_in = torch.nn.Parameter((torch.randn(N_IN, h, dtype=DTYPE) * 3 / N_IN**0.5).to(device))
+    mask = (torch.rand(h, h) < density).to(DTYPE).to(device) if density < 1 else None
+    w_rec = torch.nn.Parameter((torch.randn(h, h, dtype=DTYPE) * 0.5
+                                / max(density * h, 1) ** 0.5).to(device))
+    w_out = torch.nn.Parameter((torch.randn(h, N_OUT, dtype=DTYPE) / h**0.5).to(device))
     opt = torch.optim.Adam([w_in, w_rec, w_out], lr=1e-3)
     a_mem, a_syn, a_out = np.exp(-DT / 0.01), np.exp(-DT / 0.005), np.exp(-DT / 0.02)
 
@@ -75,10 +81,10 @@ def run_torch(h, density, iters):
 
     def step():
         wr = w_rec * mask if mask is not None else w_rec
-        v = torch.zeros(BATCH, h, dtype=DTYPE)
+        v = torch.zeros(BATCH, h, dtype=DTYPE, device=device)
         cur = torch.zeros_like(v)
         z = torch.zeros_like(v)
-        out = torch.zeros(BATCH, N_OUT, dtype=DTYPE)
+        out = torch.zeros(BATCH, N_OUT, dtype=DTYPE, device=device)
         ys = []
         for xt in x.unbind(0):
             cur = a_syn * (cur + xt @ w_in + z @ wr)
@@ -92,7 +98,8 @@ def run_torch(h, density, iters):
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return _timed(step, iters)
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else None
+    return _timed(step, iters, sync)
 
 
 def _peer_loop(module_step, params, h):
@@ -152,12 +159,17 @@ def run_norse(h, density, iters):
     return _timed(step, iters)
 
 
-def _timed(step, iters):
+def _timed(step, iters, sync=None):
+    """Seconds of each of iters calls of step; sync() (a GPU's) ends each timed call."""
     base = _rss()
     times = []
     for _ in range(iters):
+        if sync:
+            sync()
         t0 = time.perf_counter()
         step()
+        if sync:
+            sync()
         times.append(time.perf_counter() - t0)
     return times, base
 
@@ -166,7 +178,12 @@ def _rss():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child(impl, h, density, iters):
+def child(impl, h, density, iters, device="cpu"):
+    if device != "cpu" and impl != "torch":
+        print(f"{impl}: runs on the CPU only (--device applies to torch); skipping",
+              file=sys.stderr)
+        return
+    extra = {}
     if impl == "snngen-T2":  # T2: fan-in 100 for inputs and recurrence, batch 8
         times, base = run_snngen(h, density, iters, fan_in=100, batch=8)
     else:
@@ -177,7 +194,15 @@ def child(impl, h, density, iters):
                   file=sys.stderr)
             return
         try:
-            times, base = fn(h, density, iters)
+            if impl == "torch" and device != "cpu":
+                import torch
+                times, base = fn(h, density, iters, device)
+                extra = {"device": device}
+                if torch.device(device).type == "cuda":
+                    extra["gpu_max_allocated_mib"] = round(
+                        torch.cuda.max_memory_allocated() / 2**20, 1)
+            else:
+                times, base = fn(h, density, iters)
         except ImportError as err:
             print(f"{impl}: not installed ({err}); skipping", file=sys.stderr)
             return
@@ -187,7 +212,7 @@ def child(impl, h, density, iters):
                       "iter_s": round(statistics.median(warm), 4),
                       "iter_min_s": round(min(warm), 4), "iters": len(warm),
                       "peak_rss_mib": round(_rss(), 1),
-                      "train_mem_mib": round(_rss() - base, 1)}))
+                      "train_mem_mib": round(_rss() - base, 1), **extra}))
 
 
 def main(argv=None):
@@ -197,17 +222,21 @@ def main(argv=None):
     parser.add_argument("--density", default="1,0.01")
     parser.add_argument("--iters", type=int, default=12, help="2 warm-ups + measured")
     parser.add_argument("--json", help="append the JSON lines to this file")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device for the plain PyTorch implementation, e.g. cuda")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        child(args.child[0], int(args.child[1]), float(args.child[2]), args.iters)
+        child(args.child[0], int(args.child[1]), float(args.child[2]), args.iters,
+              args.device)
         return
     rows = []
     for h in (int(v) for v in args.H.split(",")):
         for density in (float(v) for v in args.density.split(",")):
             for impl in args.impl.split(","):
                 out = subprocess.run([sys.executable, __file__, "--iters", str(args.iters),
-                                      "--child", impl, str(h), str(density)],
+                                      "--device", args.device, "--child", impl, str(h),
+                                      str(density)],
                                      capture_output=True, text=True, env={**os.environ})
                 line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
                 if "skipping" in out.stderr and not line.startswith("{"):

@@ -18,7 +18,8 @@ def test_templates_are_package_data(tmp_path):
                     "-q", "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
     wheel = next(tmp_path.glob("snngen-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    assert "snngen/_templates/numba/program.py.j2" in names
+    for tpl in ("numba/program.py.j2", "cuda/program.cu.j2", "cuda/host.py.j2", "cuda/shim.h"):
+        assert f"snngen/_templates/{tpl}" in names
     sources = {str(p.relative_to(ROOT)) for p in (ROOT / "snngen").rglob("*.py")}
     assert sources <= set(names), f"missing from the wheel: {sorted(sources - set(names))}"
 

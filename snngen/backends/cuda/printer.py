@@ -12,7 +12,7 @@ raises :class:`~snngen.errors.BackendUnsupported` naming it.
 >>> CPrinter("float64").doprint(sp.Float(0.5) * v)
 '0.5*v'
 >>> CPrinter("float32").doprint(sp.Piecewise((v, v > 1), (0, True)))
-'((v > 1) ? (v) : (0.0f))'
+'(((v > 1)) ? (v) : (0))'
 """
 
 from __future__ import annotations

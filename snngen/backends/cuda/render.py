@@ -116,7 +116,8 @@ def _synapse_view(node, pr: CPrinter, program: Program) -> dict:
         if a.target in incs:
             side = kinds[a.target]
             arg = dict(node.pre_vars if side == "pre" else node.post_vars)[a.target]
-            body.append(("atomic", arg, "j" if side == "pre" else "post", pr.doprint(incs[a.target])))
+            index = "j" if side == "pre" else "post"
+            body.append(("atomic", arg, index, pr.doprint(incs[a.target])))
         else:
             body.append(("assign", a.target, pr.doprint(a.expr)))
     return {

@@ -63,7 +63,7 @@ class Runner:
             self.mirror[name] = (host, arr)
             values[name] = arr
         out = []
-        for ctype, name, ndim, kind in self.params:
+        for ctype, name, _ndim, _kind in self.params:
             if name in values:
                 out.append(values[name])
             elif name == "_seed":

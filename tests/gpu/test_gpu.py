@@ -1,0 +1,114 @@
+"""On a real GPU (marked ``gpu``; skipped without one): backend='cuda' against the Numba backend
+and the host emulation, on the networks of ``tests/test_cuda.py``.
+
+Float atomics on the GPU add synaptic input in whatever order threads run, so float64 spike
+trains are expected to agree exactly on these short runs, or at worst until a late threshold
+crossing flips; random sources (counter-based, same bits on every backend) agree exactly.
+
+    PYTHONPATH=. python -m pytest -m gpu tests/gpu
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from test_cuda import _run, cuba, izhikevich, poisson_only, stdp, timed  # noqa: E402
+
+
+def _has_gpu() -> bool:
+    try:
+        import cupy
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # noqa: BLE001 - no CuPy, no driver, no device
+        return False
+
+
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not _has_gpu(), reason="no CUDA GPU (or no CuPy)")]
+
+
+def _agree(a, b):
+    """How many spikes two monitors agree on, in order, before the first difference."""
+    n = min(len(a.i), len(b.i))
+    diff = np.nonzero((a.i[:n] != b.i[:n]) | (a.step[:n] != b.step[:n]) | (a.b[:n] != b.b[:n]))[0]
+    return int(diff[0]) if diff.size else n
+
+
+@pytest.mark.parametrize("factory,duration,kw", [
+    (cuba, 0.1, {}), (cuba, 0.05, {"batch": 3, "delay": "0.4*ms"}),
+    (izhikevich, 0.2, {"batch": 2}), (stdp, 1.0, {}), (timed, 0.02, {})],
+    ids=["cuba", "cuba_batch_delay", "izhikevich_delays", "stdp", "timed_sources"])
+def test_gpu_matches_numba_float64(factory, duration, kw):
+    monitors = ("spikes", "state", "rate")
+    ref, built_r, mr = _run(factory, "numba", duration, monitors, **kw)
+    gpu, built_g, mg = _run(factory, "cuda", duration, monitors, **kw)
+    a, b = mr["spikes"], mg["spikes"]
+    agree = _agree(a, b)
+    print(f"{factory.__name__}: {len(a.i)} spikes (numba), {len(b.i)} (GPU), {agree} agree")
+    assert agree >= 0.9 * len(a.i)
+    assert abs(len(a.i) - len(b.i)) <= 0.02 * len(a.i) + 1
+    if agree == len(a.i) == len(b.i):
+        for name in built_r[1].population.model.state_names:
+            np.testing.assert_allclose(gpu.state(built_g[1], name), ref.state(built_r[1], name),
+                                       rtol=1e-7, atol=1e-12)
+        np.testing.assert_array_equal(mg["rate"].data["counts"], mr["rate"].data["counts"])
+        v = built_r[1].population.model.state_names[0]
+        np.testing.assert_allclose(mg["state"].data[v], mr["state"].data[v], rtol=1e-7,
+                                   atol=1e-12)
+    if factory is stdp and agree == len(a.i) == len(b.i):
+        np.testing.assert_allclose(gpu.synapses(built_g[2], "w"), ref.synapses(built_r[2], "w"),
+                                   rtol=1e-7, atol=1e-12)
+
+
+@pytest.mark.parametrize("graph_steps", ["0", "50"])
+def test_gpu_random_sources_equal_numba_exactly(graph_steps, monkeypatch):
+    monkeypatch.setenv("SNNGEN_CUDA_GRAPH_STEPS", graph_steps)
+    out = {}
+    for backend in ("numba", "cuda"):
+        net, src = poisson_only()
+        spikes, rate = net.monitor_spikes(src), net.monitor_rate(src)
+        sim = net.build(backend=backend)
+        sim.run(0.25)
+        sim.run(0.25)
+        out[backend] = spikes, rate, sim
+    a, b = out["numba"][0], out["cuda"][0]
+    assert len(a.i) > 10 * 1024
+    for f in ("i", "step", "b"):
+        np.testing.assert_array_equal(getattr(b, f), getattr(a, f))
+    np.testing.assert_array_equal(out["cuda"][1].data["counts"], out["numba"][1].data["counts"])
+    assert out["cuda"][2]._kernel.device.used_graphs == (graph_steps != "0")
+
+
+def test_gpu_float32_cuba_rate_matches_numba():
+    rates = {}
+    for backend in ("numba", "cuda"):
+        net, pop = cuba("float32")
+        mon = net.monitor_spikes(pop)
+        net.build(backend=backend).run(0.2)
+        rates[backend] = len(mon.i)
+    assert abs(rates["cuda"] - rates["numba"]) <= 0.1 * rates["numba"], rates
+
+
+def test_gpu_warm_build_compiles_nothing():
+    net, pop = cuba("float32")
+    net.monitor_spikes(pop)
+    net.build(backend="cuda")
+    net2, pop2 = cuba("float32")
+    net2.monitor_spikes(pop2)
+    sim = net2.build(backend="cuda")
+    assert sim.compiled_kernels == 0
+
+
+def test_gpu_nonfinite_state_is_reported():
+    from snngen.errors import NumericalError
+    net, pop = cuba("float64")
+    sim = net.build(backend="cuda")
+    sim.state(pop, "v")[0, 5] = np.inf
+    with pytest.raises(NumericalError, match="'v'"):
+        sim.run(0.01)
