@@ -171,6 +171,7 @@ def child_f2(args):
     t1 = time.perf_counter()
     sim.run(args.duration)
     run_s = time.perf_counter() - t1
+    timings = getattr(sim._kernel, "timings", None)
     idx = _host(spikes.i).astype(np.int64)
     n_spikes = int(idx.size)
     # exact events: each spike reaches every synapse of its neuron's row
@@ -197,6 +198,10 @@ def child_f2(args):
            "compiled_kernels": sim.compiled_kernels,
            "rss_after_build_mib": round(rss_built, 1), "peak_rss_mib": round(peak_rss_mib(), 1),
            **built}
+    if timings:  # CUDA: where the run time went; events per second of kernel time alone
+        rec["device_timings"] = {k_: round(v, 4) for k_, v in timings.items()}
+        if timings.get("steps_s"):
+            rec["events_per_kernel_s"] = round(events / timings["steps_s"])
     if args.backend == "cuda":
         rec.update(gpu_memory())
     print(json.dumps(rec))

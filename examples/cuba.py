@@ -66,6 +66,9 @@ def main(argv=None):
         "compiled_kernels": sg.cache.STATS["compiled"] - compiled_before,
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+    timings = getattr(sim._kernel, "timings", None)  # CUDA backends: where the run time went
+    if timings:
+        summary["device_timings"] = {k: round(v, 4) for k, v in timings.items()}
     print(f"CUBA, {args.n} neurons, {args.duration} s: {n_spikes} spikes, {rate:.2f} Hz "
           f"(build {summary['build_s']:.2f} s, compile/load {summary['compile_s']:.2f} s, "
           f"run {run_s:.2f} s)")

@@ -143,4 +143,6 @@ class CudaBackend:
             device = GpuDevice(path, params)
         else:
             device = HostDevice(path, params)
-        return Runner(params, plan, module.SPEC, device)
+        runner = Runner(params, plan, module.SPEC, device)
+        runner.prepare(sim.arrays)
+        return runner

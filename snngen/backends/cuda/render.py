@@ -199,7 +199,7 @@ def build(program: Program) -> tuple[list[dict], list[Launch]]:
         elif isinstance(node, SpikeRecord):
             v = {"kind": "spikes", "name": node.pop, "ring": node.ring, "out": node.out,
                  "n": f"{node.pop}__n"}
-            plan.append(Launch(kname, f"spike monitor {node.out}", f"neurons:{node.pop}__n"))
+            plan.append(Launch(kname, f"spike monitor {node.out}", f"spikes:{node.pop}__n"))
         elif isinstance(node, RateRecord):
             v = {"kind": "rate", "name": node.pop, "ring": node.ring, "out": node.out}
             plan.append(Launch(kname, f"rate monitor {node.out}", "batch", block=1))
