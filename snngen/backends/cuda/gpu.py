@@ -55,6 +55,9 @@ class GpuDevice:
         self.stream = cupy.cuda.Stream(non_blocking=True)
         self._graphs = {}
         self.used_graphs = False
+        # CuPy compiles its sort kernels on first use: do it while building, not in a run
+        with self.stream:
+            cupy.argsort(cupy.arange(4, dtype=cupy.int64))
 
     def zeros(self, n, dtype):
         with self.stream:  # every transfer and launch on one stream: ordered
