@@ -7,7 +7,8 @@ def show(obj, stage: str = "discrete", file=None) -> str:
     """Print (and return) a stage of the pipeline for ``obj``.
 
     ``obj`` is a NeuronModel (stages ``model``, ``discrete``), a LearningModel (its derived
-    step and Jacobian), a Network (``ir``, ``source``) or a Simulator (``source``).
+    step and Jacobian), a Network (``ir``, ``source`` for the Numba source, ``cuda`` for the
+    CUDA C source, ``plan`` for the CUDA launch plan) or a Simulator (``source``).
     """
     from .derive.step import LearningModel
     from .integrate import discretise
@@ -20,6 +21,11 @@ def show(obj, stage: str = "discrete", file=None) -> str:
         text = repr(obj)
     elif isinstance(obj, NeuronModel) and stage == "discrete":
         text = str(discretise(obj))
+    elif isinstance(obj, Network) and stage in ("cuda", "plan"):
+        from .backends.cuda.render import describe, render
+        from .ir.lower import lower
+        source, plan = render(lower(obj).program)
+        text = source if stage == "cuda" else describe(plan)
     elif isinstance(obj, Network) and stage in ("ir", "source", "discrete"):
         from .ir.lower import lower
         lowered = lower(obj)
@@ -31,9 +37,10 @@ def show(obj, stage: str = "discrete", file=None) -> str:
             from .backends.numba.render import render
             text = render(lowered.program, lowered.constants)
     elif isinstance(obj, Simulator) and stage == "source":
-        text = obj.source_path.read_text()
+        text = getattr(obj.module, "SOURCE", None) or obj.source_path.read_text()
     else:
         raise ValueError(f"cannot show stage '{stage}' of a {type(obj).__name__}; stages: "
-                         "model, discrete (models), ir, source (networks), source (simulators)")
+                         "model, discrete (models), ir, source, cuda, plan (networks), source "
+                         "(simulators)")
     print(text, file=file)
     return text

@@ -36,6 +36,7 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
     assert blocks, "the README has runnable examples"
     namespace: dict = {}
     monkeypatch.chdir(tmp_path)
-    for block in blocks:
+    for k, block in enumerate(blocks):
         exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own README
-    assert 4.95 <= len(namespace["spikes"].i) / 4000 <= 6.05
+        if k == 0:  # the first network's promise: about 5.5 Hz
+            assert 4.95 <= len(namespace["spikes"].i) / 4000 <= 6.05
