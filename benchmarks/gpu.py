@@ -19,8 +19,8 @@ Pieces, in this order, each in its own subprocess (own peak RSS, own timeout; se
         cuda (--child f2), with the F1 cuda cache (a warm compile). Events are counted exactly:
         the out-degree of the spiking neuron, summed over spikes; events per second =
         events / run_s.
-  T1    peer reference only: plain PyTorch BPTT (benchmarks/train.py --device cuda) at
-        H = --t1-h, dense and 1 % masked recurrence. snngen has no CUDA BPTT yet.
+  T1    snngen's CUDA BPTT (benchmarks/train.py --impl snngen-cuda) and plain PyTorch BPTT
+        on the same GPU (--device cuda) at H = --t1-h, dense and 1 % (masked) recurrence.
 
 Every record is one JSON line on stdout (progress goes to stderr); the last line is a summary.
 A failing piece becomes a row with "error" and the rest goes on. --budget caps the total wall
@@ -58,7 +58,7 @@ PRESETS = {
 }
 # Nominal timeouts (s) per piece; each is also cut to the time left in --budget.
 TIMEOUTS = {"env": 90, "f1_cold": 150, "f1_warm": 90, "f1mem": 90, "numba_cold": 120,
-            "numba_warm": 90, "f2": 240, "t1": 90}
+            "numba_warm": 90, "f2": 240, "t1": 120}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,6 +332,9 @@ def main():
     ap.add_argument("--f2-fanin", type=int)
     ap.add_argument("--f2-duration", type=float)
     ap.add_argument("--t1-h", type=int)
+    ap.add_argument("--t1-big-h", type=int, default=0,
+                    help="also snngen's CUDA BPTT at this H with 1 %% recurrence (e.g. 65536), "
+                         "3 iterations, last")
     ap.add_argument("--t1-iters", type=int, help="2 warm-ups + measured")
     ap.add_argument("--budget", type=float, help="total wall seconds for all pieces")
     ap.add_argument("--timeout-scale", type=float, default=1.0,
@@ -396,14 +399,21 @@ def main():
                         "--fanin", str(args.f2_fanin), "--duration", str(args.f2_duration)],
                        "f2", env)
         if not args.skip_t1:
+            impls = ["snngen-cuda", "torch"] if t1_device == "cuda" else ["snngen", "torch"]
             for density in (1.0, 0.01):
-                tags = {"piece": "T1", "impl": f"torch-{t1_device}", "H": args.t1_h,
-                        "density": density,
-                        "label": "peer reference only: plain PyTorch BPTT; snngen has no "
-                                 "CUDA BPTT yet"}
-                t1.append(r.run(tags, [args.python, str(BENCH / "train.py"), "--iters",
-                                       str(args.t1_iters), "--device", t1_device, "--child",
-                                       "torch", str(args.t1_h), str(density)], "t1"))
+                for impl in impls:
+                    tags = {"piece": "T1", "impl": f"{impl}-{t1_device}", "H": args.t1_h,
+                            "density": density}
+                    t1.append(r.run(tags, [args.python, str(BENCH / "train.py"), "--iters",
+                                           str(args.t1_iters), "--device", t1_device,
+                                           "--child", impl, str(args.t1_h), str(density)],
+                                    "t1"))
+            if args.t1_big_h and t1_device == "cuda":
+                tags = {"piece": "T1", "impl": "snngen-cuda-cuda", "H": args.t1_big_h,
+                        "density": 0.01}
+                t1.append(r.run(tags, [args.python, str(BENCH / "train.py"), "--iters", "3",
+                                       "--device", "cuda", "--child", "snngen-cuda",
+                                       str(args.t1_big_h), "0.01"], "t1"))
 
     summary = {"summary": "G", "machine": {k: v for k, v in env_rec.items()
                                           if k not in ("cmd", "wall_s", "rc", "piece")},
@@ -433,9 +443,10 @@ def main():
         summary["F2"].setdefault("n", args.f2_n)
         summary["F2"].setdefault("fan_in", args.f2_fanin)
     if t1:
-        summary["T1_peer_reference"] = [
+        summary["T1"] = [
             {k: x[k] for k in ("impl", "H", "density", "iter_s", "iter_min_s", "peak_rss_mib",
-                               "gpu_max_allocated_mib", "error") if k in x} for x in t1]
+                               "gpu_max_allocated_mib", "gpu_pool_total_mib", "error")
+             if k in x} for x in t1]
     r.emit(summary)
     return 1 if summary["errors"] else 0
 

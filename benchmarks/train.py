@@ -9,7 +9,7 @@ float32.
 
     python benchmarks/train.py --impl snngen,torch --H 256,1024 --density 1,0.01 [--json F]
     python benchmarks/train.py --impl snngen-T2 --H 100000 --iters 3      # T2
-    python benchmarks/train.py --impl torch --H 4096 --device cuda         # PyTorch on a GPU
+    python benchmarks/train.py --impl snngen-cuda,torch --H 4096 --device cuda   # on a GPU
 
 --device (default cpu) applies to the plain PyTorch implementation only: parameters are drawn
 on the CPU as before and moved, iterations are timed after a synchronisation, and the row
@@ -38,7 +38,7 @@ def _data(seed=0):
     return x, rng.integers(0, N_OUT, BATCH)
 
 
-def run_snngen(h, density, iters, fan_in=None, batch=BATCH):
+def run_snngen(h, density, iters, fan_in=None, batch=BATCH, backend="numba"):
     import snngen as sg
     from snngen.train import RecurrentClassifier, Trainer
     lif = sg.NeuronModel("dv/dt = (I - v) / tmem : 1\ndI/dt = -I / tsyn : 1",
@@ -47,7 +47,7 @@ def run_snngen(h, density, iters, fan_in=None, batch=BATCH):
     x, y = x[:, :batch], y[:batch]
     net = RecurrentClassifier(lif, "I", N_IN, h, N_OUT, params={"tmem": 0.01, "tsyn": 0.005},
                               dt=DT, recurrent_density=density, seed=0, input_fan_in=fan_in,
-                              recurrent_fan_in=fan_in)
+                              recurrent_fan_in=fan_in, backend=backend)
     trainer = Trainer(net, lr=1e-3, batch_size=batch)
     return _timed(lambda: trainer.fit(x, y, 1), iters)
 
@@ -179,13 +179,19 @@ def _rss():
 
 
 def child(impl, h, density, iters, device="cpu"):
-    if device != "cpu" and impl != "torch":
+    if device != "cpu" and impl not in ("torch", "snngen-cuda"):
         print(f"{impl}: runs on the CPU only (--device applies to torch); skipping",
               file=sys.stderr)
         return
     extra = {}
     if impl == "snngen-T2":  # T2: fan-in 100 for inputs and recurrence, batch 8
         times, base = run_snngen(h, density, iters, fan_in=100, batch=8)
+    elif impl == "snngen-cuda":  # the CUDA backend's BPTT kernels (a GPU, CuPy)
+        import cupy
+        cupy.cuda.Device().synchronize()
+        times, base = run_snngen(h, density, iters, backend="cuda")
+        extra = {"device": "cuda", "gpu_pool_total_mib": round(
+            cupy.get_default_memory_pool().total_bytes() / 2**20, 1)}
     else:
         fn = {"snngen": run_snngen, "torch": run_torch, "snntorch": run_snntorch,
               "norse": run_norse}[impl]

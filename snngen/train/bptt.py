@@ -84,7 +84,7 @@ class CompiledBPTT:
 
     def run(self, params: dict, s0: np.ndarray, inputs: np.ndarray, w_in_csr, w_in,
             w_rec_csr, w_rec, dt: float, loss_fn, wanted=None, dense=None,
-            cutoff: float = 0.0):
+            cutoff: float = 0.0, states_needed: bool = True):
         """Forward and backward. ``inputs`` (T, B, n_in) binary input spikes; ``s0`` (B, n,
         k); ``loss_fn(states (T, B, n, k), spikes (T, B, n))`` returns (loss, dL/ds, dL/dz);
         dL/ds may be None when the loss does not read the states.
@@ -93,7 +93,9 @@ class CompiledBPTT:
         through the exact integrator's propagators to the names it holds. ``dense`` (default:
         when both projections are all-to-all) uses matrix products (BLAS) for the synaptic
         sums instead of event loops. ``cutoff`` > 0: surrogate values below it count as zero
-        and neuron-steps with nothing to propagate are skipped; ``self.skipped`` counts them."""
+        and neuron-steps with nothing to propagate are skipped; ``self.skipped`` counts them.
+        ``states_needed=False``: the loss reads only spikes and gets ``None`` for the states
+        (no T x B x n x k copy is made)."""
         lm = self.lm
         steps, batch, _ = inputs.shape
         _, n, k = s0.shape
@@ -117,7 +119,8 @@ class CompiledBPTT:
                      and w_rec_csr.n_synapses == w_rec_csr.n_pre * w_rec_csr.n_post)
         if dense:
             return self._run_dense(lm, params, p_arr, q_arr, ref, s0, inputs, w_in_csr, w_in,
-                                   w_rec_csr, w_rec, dt, loss_fn, wanted, cutoff)
+                                   w_rec_csr, w_rec, dt, loss_fn, wanted, cutoff,
+                                   states_needed)
         t_idx, b_idx, j_idx = np.nonzero(inputs)
         keys = t_idx * batch + b_idx
         ptr = np.zeros(steps * batch + 1, np.int64)
@@ -133,7 +136,7 @@ class CompiledBPTT:
                   w_rec_csr.indptr, w_rec_csr.indices, np.asarray(w_rec, f))
         self.module.forward(*common, state, p_arr, q_arr, ref, dt, tape_s, tape_x, tape_r,
                             spikes)
-        states = np.concatenate([tape_s[1:], state[None]], axis=0)
+        states = np.concatenate([tape_s[1:], state[None]], axis=0) if states_needed else None
         loss, dl_ds, dl_dz = loss_fn(states, spikes.astype(f))
         use_ds = dl_ds is not None  # None: the loss does not read states (no T x B x n x k zeros)
         if not use_ds:
@@ -160,7 +163,7 @@ class CompiledBPTT:
 
 
     def _run_dense(self, lm, params, p_arr, q_arr, ref, s0, inputs, w_in_csr, w_in, w_rec_csr,
-                   w_rec, dt, loss_fn, wanted, cutoff=0.0):
+                   w_rec, dt, loss_fn, wanted, cutoff=0.0, states_needed=True):
         f = self.dtype
         steps, batch, _ = inputs.shape
         _, n, k = s0.shape
@@ -175,7 +178,7 @@ class CompiledBPTT:
         spikes = np.zeros((steps, batch, n), f)
         self.module.forward_dense(x, win, wrec, state, p_arr, q_arr, ref, dt, tape_s, tape_x,
                                   tape_r, spikes)
-        states = np.concatenate([tape_s[1:], state[None]], axis=0)
+        states = np.concatenate([tape_s[1:], state[None]], axis=0) if states_needed else None
         loss, dl_ds, dl_dz = loss_fn(states, spikes)
         use_ds = dl_ds is not None
         if not use_ds:

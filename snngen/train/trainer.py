@@ -40,9 +40,16 @@ class RecurrentClassifier:
                  trainable_params=(), seed: int = 0, input_gain: float = 3.0,
                  recurrent_gain: float = 0.5, over: str = "max",
                  input_fan_in: int | None = None, recurrent_fan_in: int | None = None,
-                 dtype: str = "float32", cutoff: float = 0.0):
+                 dtype: str = "float32", cutoff: float = 0.0, backend: str = "numba"):
         self.lm = derive(discretise(model), inputs=[input_target], surrogate=surrogate)
-        self.bptt = CompiledBPTT(self.lm, dtype)
+        if backend == "numba":
+            self.bptt = CompiledBPTT(self.lm, dtype)
+        elif backend in ("cuda", "cuda-host"):
+            from .cuda_bptt import CudaBPTT
+            self.bptt = CudaBPTT(self.lm, dtype, device="gpu" if backend == "cuda" else "host")
+        else:
+            raise SnngenError(f"unknown backend {backend!r}: 'numba', 'cuda' or 'cuda-host'")
+        self.backend = backend
         self.cutoff = float(cutoff)  # sparse backward: surrogate values below it count as 0
         self.n_in, self.n_hidden, self.n_out, self.dt, self.over = (n_in, n_hidden, n_out,
                                                                      dt, over)
@@ -80,13 +87,19 @@ class RecurrentClassifier:
                                   "optimised in log space")
         self.trainable = tuple(trainable_params)
         self.n_states = len(self.lm.states)
+        self.xp = np
+        if backend != "numba":  # weights live on the device, in the kernels' precision:
+            self.xp = xp = self.bptt.xp  # gradients stay there and Adam runs there
+            for k in ("w_in", "w_rec", "w_out"):
+                self.weights[k] = xp.asarray(self.weights[k].astype(dtype))
 
     def _readout(self, spikes):
-        steps, batch, _ = spikes.shape
-        y = np.zeros((steps, batch, self.n_out))
-        acc = np.zeros((batch, self.n_out))
-        drive = spikes @ self.weights["w_out"]
-        for t in range(steps):
+        """Leaky-integrator readout of (T x B x n) spikes: (T x B x n_out), on the host.
+        The product runs where the spikes are (the device for the CUDA backends)."""
+        drive = _host(spikes @ self.weights["w_out"]).astype(np.float64)
+        y = np.zeros_like(drive)
+        acc = np.zeros(drive.shape[1:])
+        for t in range(drive.shape[0]):
             acc = self.alpha * acc + drive[t]
             y[t] = acc
         return y
@@ -97,7 +110,7 @@ class RecurrentClassifier:
         s0 = np.zeros((batch, self.n_hidden, self.n_states))
         captured = {}
 
-        def loss_fn(states, spikes):
+        def loss_fn(states, spikes):  # spikes: NumPy, or device arrays on the CUDA backends
             y = self._readout(spikes)
             loss, dy = cross_entropy(y, labels, self.over)
             # reverse scan of the leaky readout: dL/d(drive_t) = sum_t' alpha^(t'-t) dL/dy_t'
@@ -106,15 +119,19 @@ class RecurrentClassifier:
             for t in range(dy.shape[0] - 1, -1, -1):
                 acc = self.alpha * acc + dy[t]
                 d_drive[t] = acc
+            w_out = self.weights["w_out"]
+            d_drive = self.xp.asarray(d_drive.astype(w_out.dtype, copy=False))
             # sum over time and batch as one matrix product (BLAS), not an einsum loop
             captured["w_out"] = spikes.reshape(-1, spikes.shape[-1]).T @ d_drive.reshape(
                 -1, d_drive.shape[-1])
             captured["y"] = y
-            return loss, None, d_drive @ self.weights["w_out"].T
+            return loss, None, d_drive @ w_out.T
 
+        kw = {"loss_on_device": True} if self.backend != "numba" else {}
         loss, grads = self.bptt.run(self.params, s0, inputs, self.in_csr, self.weights["w_in"],
                                     self.rec_csr, self.weights["w_rec"], self.dt, loss_fn,
-                                    wanted=set(self.trainable), cutoff=self.cutoff)
+                                    wanted=set(self.trainable), cutoff=self.cutoff,
+                                    states_needed=False, **kw)
         grads["w_out"] = captured["w_out"]
         accuracy = float(np.mean(self._predict(captured["y"]) == labels))
         return loss, grads, accuracy
@@ -134,9 +151,11 @@ class RecurrentClassifier:
 
         def loss_fn(states, spikes):
             out["y"] = self._readout(spikes)
-            return 0.0, None, np.zeros_like(spikes)
+            return 0.0, None, self.xp.zeros_like(spikes)
+        kw = {"loss_on_device": True} if self.backend != "numba" else {}
         self.bptt.run(self.params, s0, inputs, self.in_csr, self.weights["w_in"],
-                      self.rec_csr, self.weights["w_rec"], self.dt, loss_fn, wanted=set())
+                      self.rec_csr, self.weights["w_rec"], self.dt, loss_fn, wanted=set(),
+                      states_needed=False, **kw)
         return self._predict(out["y"])
 
 
@@ -190,11 +209,11 @@ class Trainer:
 
     def save(self, path) -> None:
         """Everything needed to resume exactly: weights, parameters, Adam state, RNG."""
-        state = {f"weight/{k}": v for k, v in self.net.weights.items()}
+        state = {f"weight/{k}": _host(v) for k, v in self.net.weights.items()}
         state.update({f"param/{k}": v for k, v in self.net.params.items()})
         opt = self.opt.state_dict()
-        state.update({f"adam_m/{k}": v for k, v in opt["m"].items()})
-        state.update({f"adam_v/{k}": v for k, v in opt["v"].items()})
+        state.update({f"adam_m/{k}": _host(v) for k, v in opt["m"].items()})
+        state.update({f"adam_v/{k}": _host(v) for k, v in opt["v"].items()})
         state["adam_t"] = np.array(opt["t"])
         state["epoch"] = np.array(self.epoch)
         for name in ("in_csr", "rec_csr"):  # the weights mean nothing without their synapses
@@ -212,19 +231,35 @@ class Trainer:
             for key in data.files:
                 kind, _, name = key.partition("/")
                 if kind == "weight":
-                    self.net.weights[name] = data[key].copy()
+                    old = self.net.weights.get(name)
+                    value = data[key].copy()
+                    if old is not None and type(old) is not np.ndarray:  # on a device
+                        value = self.net.bptt.xp.asarray(value)
+                    self.net.weights[name] = value
                 elif kind == "param":
                     self.net.params[name] = data[key].copy()
+            def like(name, value):  # Adam's state lives where its weight lives
+                old = self.net.weights.get(name)
+                if old is not None and type(old) is not np.ndarray:
+                    return self.net.bptt.xp.asarray(value)
+                return value
             self.opt.load_state_dict({
                 "t": int(data["adam_t"]),
                 "m": {k.partition("/")[2]: data[k] for k in data.files if k.startswith("adam_m")},
                 "v": {k.partition("/")[2]: data[k] for k in data.files if k.startswith("adam_v")}})
+            self.opt.m = {k: like(k, v) for k, v in self.opt.m.items()}
+            self.opt.v = {k: like(k, v) for k, v in self.opt.v.items()}
             self.epoch = int(data["epoch"])
             for name in ("in_csr", "rec_csr"):
                 n_pre, n_post = (int(v) for v in data[f"{name}/shape"])
                 setattr(self.net, name, conn.CSR(n_pre, n_post, data[f"{name}/indptr"].copy(),
                                                  data[f"{name}/indices"].copy(), None))
             self.rng.bit_generator.state = ast.literal_eval(bytes(data["rng"]).decode())
+
+
+def _host(a):
+    """A NumPy copy of a NumPy or device (CuPy) array."""
+    return a.get() if hasattr(a, "get") and type(a) is not np.ndarray else np.asarray(a)
 
 
 def spike_raster(times: np.ndarray, dt: float, steps: int) -> np.ndarray:

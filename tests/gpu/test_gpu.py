@@ -112,3 +112,56 @@ def test_gpu_nonfinite_state_is_reported():
     sim.state(pop, "v")[0, 5] = np.inf
     with pytest.raises(NumericalError, match="'v'"):
         sim.run(0.01)
+
+
+# -- BPTT kernels on the GPU ----------------------------------------------------------------
+
+@pytest.mark.parametrize("dense", [False, True], ids=["sparse", "dense"])
+def test_gpu_bptt_equals_numba_float64(dense):
+    from test_cuda_bptt import _problem
+
+    from snngen.train.bptt import CompiledBPTT
+    from snngen.train.cuda_bptt import CudaBPTT
+    for name in ("lif", "qif"):
+        lm, args = _problem(name, dense)
+        ref_loss, ref = CompiledBPTT(lm, "float64").run(*args, dense=False)
+        loss, grads = CudaBPTT(lm, "float64", device="gpu").run(*args)
+        assert loss == pytest.approx(ref_loss, rel=1e-10)
+        for key in ref:
+            np.testing.assert_allclose(grads[key], ref[key], rtol=1e-7, atol=1e-10,
+                                       err_msg=f"{name} {key}")
+
+
+def _classifier(backend, dtype="float64"):
+    import snngen as sg
+    from snngen.train import RecurrentClassifier
+    lif = sg.NeuronModel("dv/dt = (I - v) / tmem : 1\ndI/dt = -I / tsyn : 1",
+                         threshold="v > 1", reset="v = 0", name="gpu_t1_lif")
+    return RecurrentClassifier(lif, "I", 30, 40, 3, params={"tmem": 0.01, "tsyn": 0.005},
+                               recurrent_density=0.2, seed=1, dtype=dtype,
+                               trainable_params=("tmem",), backend=backend)
+
+
+def test_gpu_classifier_and_trainer_resume(tmp_path):
+    from snngen.train import Trainer
+    rng = np.random.default_rng(3)
+    x = (rng.random((40, 16, 30)) < 0.1).astype(float)
+    y = rng.integers(0, 3, 16)
+    (l1, g1, a1), (l2, g2, a2) = (_classifier(b).loss_and_grads(x[:, :4], y[:4])
+                                  for b in ("numba", "cuda"))
+    assert l2 == pytest.approx(l1, rel=1e-10) and a1 == a2
+    for key in g1:
+        got = g2[key].get() if hasattr(g2[key], "get") else g2[key]
+        np.testing.assert_allclose(got, g1[key], rtol=1e-7, atol=1e-10, err_msg=key)
+    # exact resume from a checkpoint, weights and Adam state on the device
+    a = Trainer(_classifier("cuda"), batch_size=8)
+    a.fit(x, y, 1)
+    a.save(tmp_path / "ck.npz")
+    a.fit(x, y, 1)
+    b = Trainer(_classifier("cuda"), batch_size=8)
+    b.load(tmp_path / "ck.npz")
+    b.fit(x, y, 1)
+    for key in a.net.weights:
+        wa, wb = a.net.weights[key], b.net.weights[key]
+        np.testing.assert_array_equal(wa.get() if hasattr(wa, "get") else wa,
+                                      wb.get() if hasattr(wb, "get") else wb)

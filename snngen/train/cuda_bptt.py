@@ -1,0 +1,277 @@
+"""BPTT on the CUDA backend: the derived neuron-local steps as CUDA kernels, synaptic sums as
+matrix products (cuBLAS through CuPy).
+
+Same interface and results as :class:`snngen.train.bptt.CompiledBPTT` (``run``). Per step,
+the forward pass is one product ``z(t-1) @ W_rec`` plus one kernel (the model's update, a tape,
+spikes); the reverse pass is one kernel (the model's adjoint step) plus one product
+``a_x(t) @ W_rec^T``. The input drive of all steps, and the weight gradients of all steps,
+are one product each. Sparse connectivity is scattered into dense matrices on the device and
+its gradients gathered back at the synapses (right for the T1 sizes; very large sparse
+networks need sparse products, not implemented).
+
+``device="gpu"`` runs on CuPy; ``device="host"`` runs the same kernel source on the CPU through
+the host shim and NumPy products: that is how the kernels are checked without a GPU.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import sympy as sp
+
+from .. import __version__
+from ..backends.cuda.printer import CPrinter
+from ..backends.templates import environment
+from ..derive.reference import chain_propagators, propagator_values
+from ..derive.step import LearningModel
+from ..derive.surrogate import surrogate_function
+from ..errors import BackendUnsupported, SnngenError
+from ..integrate import DT
+from ..parse import symbol
+
+
+class LearningCPrinter(CPrinter):
+    """C printer for derived learning code: the spike step and its surrogate derivative."""
+
+    def _print_Function(self, expr):
+        if getattr(type(expr), "derivative_of", None):
+            return f"snn_sg({self._print(expr.args[0])}, cutoff)"
+        if getattr(type(expr), "surrogate", None):
+            return f"(({self._print(expr.args[0])} > 0) ? {self._lit(1)} : {self._lit(0)})"
+        return super()._print_Function(expr)
+
+
+def _params(real: str):
+    r = real
+    return [("long long", "t"), ("long long", "n_steps"), ("long long", "batch"),
+            ("long long", "n_neurons"), (r, "cutoff"), ("int", "use_ds"), ("double", "dt"),
+            (f"{r}*", "state"), (f"{r}*", "params"), (f"{r}*", "props"),
+            ("long long*", "ref_steps"), (f"{r}*", "x"), (f"{r}*", "tape_s"),
+            (f"{r}*", "tape_x"), ("unsigned char*", "tape_r"), (f"{r}*", "spikes"),
+            ("long long*", "last"), (f"{r}*", "a_s"), (f"{r}*", "a_x"), (f"{r}*", "a_z_rec"),
+            (f"{r}*", "dl_ds"), (f"{r}*", "dl_dz"), ("double*", "g_params"),
+            ("double*", "g_props"), ("unsigned long long*", "skipped")]
+
+
+_NP = {"double": np.float64, "float": np.float32, "long long": np.int64, "int": np.int32}
+
+
+class CudaBPTT:
+    """Kernels for ``lm`` (one input target) on a GPU (``device="gpu"``) or emulated."""
+
+    BLOCK = 256
+
+    def __init__(self, lm: LearningModel, dtype: str = "float32", device: str = "gpu"):
+        if dtype not in ("float32", "float64"):
+            raise SnngenError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        if len(lm.inputs) != 1:
+            raise SnngenError("compiled BPTT currently supports exactly one input target")
+        self.lm, self.dtype, self.device = lm, np.dtype(dtype), device
+        self.source = self._render(lm, dtype)
+        real = "float" if dtype == "float32" else "double"
+        self.params = [(t, n, 0, "") for t, n in _params(real)]
+        from ..backends.cuda import compiler
+        if device == "gpu":
+            from ..backends.cuda.gpu import arch, check_device
+            self.xp = check_device()
+            path, _ = compiler.compile_cubin(self.source, arch(), dtype)
+            module = self.xp.RawModule(path=str(path))
+            self._fns = {k: module.get_function(k) for k in ("bptt_forward", "bptt_backward")}
+        elif device == "host":
+            from ..backends.cuda.render import Launch
+            from ..backends.cuda.runner import launchers
+            self.xp = np
+            plan = [Launch("bptt_forward", "", "", 0), Launch("bptt_backward", "", "", 0)]
+            path, _ = compiler.build_host(self.source, launchers(self.params, plan))
+            lib = ctypes.CDLL(str(path))
+            self._fns = {}
+            for k in ("bptt_forward", "bptt_backward"):
+                fn = getattr(lib, f"snn_launch_{k}")
+                fn.argtypes = [ctypes.c_uint] * 3 + [ctypes.c_void_p]
+                self._fns[k] = fn
+        else:
+            raise BackendUnsupported(f"unknown device {device!r}: 'gpu' or 'host'")
+        self.skipped = 0
+
+    @staticmethod
+    def _render(lm, dtype):
+        ren = {s: sp.Symbol(f"s_{s.name}", real=True) for s in lm.states}
+        ren.update({p: sp.Symbol(f"p_{p.name}", real=True) for p in lm.params})
+        ren.update({q: sp.Symbol(f"q{q.name}", real=True) for q in lm.propagators})
+        ren.update({symbol("t"): sp.Symbol("t", real=True) * DT,
+                    symbol("N"): sp.Symbol("n", real=True)})
+        pr = LearningCPrinter(dtype)
+
+        def cse(exprs, names, prefix):
+            exprs = [e.xreplace(ren) for e in exprs]
+            temps, reduced = sp.cse(exprs, symbols=sp.numbered_symbols(prefix, real=True))
+            return [(s.name, pr.doprint(e)) for s, e in temps] + \
+                [(nm, pr.doprint(e)) for nm, e in zip(names, reduced)]
+        k = len(lm.states)
+        forward_body = cse([lm.spike, *lm.next], ["_z"] + [f"_next{j}" for j in range(k)], "_f")
+        a = [sp.Symbol(f"_a{j}", real=True) for j in range(k)]
+        az = sp.Symbol("_az", real=True)
+
+        def vjp(wrt):
+            jn, jz = lm.jacobian("next", wrt), lm.jacobian("spike", wrt)
+            return [sum((a[r] * jn[r, c] for r in range(k)), sp.Integer(0)) + az * jz[0, c]
+                    for c in range(jn.cols)]
+        outs = vjp("states") + vjp("inputs") + vjp("params") + vjp("propagators")
+        names = ([f"_as{j}" for j in range(k)] + ["_ax"]
+                 + [f"_gp{j}" for j in range(len(lm.params))]
+                 + [f"_gq{j}" for j in range(len(lm.propagators))])
+        backward_body = cse(outs, names, "_b")
+        x = sp.Symbol("x", real=True)
+        real = "float" if dtype == "float32" else "double"
+        return environment().get_template("cuda/bptt.cu.j2").render(
+            version=__version__, model=lm.discrete.model.name, dtype=dtype, real=real,
+            params=[f"{t} {n}" for t, n in _params(real)],
+            states=[ren[s].name for s in lm.states], input=lm.inputs[0].name,
+            params_=[ren[p].name for p in lm.params],
+            props=[ren[q].name for q in lm.propagators],
+            forward_body=forward_body, backward_body=backward_body,
+            surrogate=pr.doprint(surrogate_function(lm.surrogate).expression(x)),
+            g=pr.doprint(lm.g.xreplace(ren))) + "\n"
+
+    # -- launching --------------------------------------------------------------------------
+    def _launch(self, name, work, values: dict):
+        args = [values.get(n, None) for _, n, _, _ in self.params]
+        grid = max(1, min(-(-work // self.BLOCK), 1 << 16))
+        if self.device == "gpu":  # arguments a kernel does not use: null pointers and zeros
+            conv = [a if hasattr(a, "data") and hasattr(a.data, "ptr") else
+                    np.uint64(0) if a is None and t.endswith("*") else _NP[t](a or 0)
+                    for (t, _, _, _), a in zip(self.params, args)]
+            self._fns[name]((grid,), (self.BLOCK,), tuple(conv))
+            return
+        keep, ptrs = [], []
+        for (t, _, _, _), a in zip(self.params, args):
+            if isinstance(a, np.ndarray):
+                obj = ctypes.c_void_p(a.ctypes.data)
+            elif t.endswith("*"):
+                obj = ctypes.c_void_p(0)
+            else:
+                obj = np.ctypeslib.as_ctypes(np.array(a or 0, _NP[t]).reshape(1))
+            keep.append(obj)
+            ptrs.append(ctypes.addressof(obj))
+        argv = (ctypes.c_void_p * len(ptrs))(*ptrs)
+        self._fns[name](grid, 1, self.BLOCK, argv)
+
+    def _dense(self, csr, values):
+        """(n_pre, n_post) weight matrix on the device, and how to gather its gradient back
+        into CSR order. All-to-all CSR is the row-major matrix itself (no copy)."""
+        xp, f = self.xp, self.dtype
+        vals = values if isinstance(values, xp.ndarray) else xp.asarray(np.asarray(values, f))
+        vals = vals.astype(f, copy=False)
+        if csr.n_synapses == csr.n_pre * csr.n_post:
+            return vals.reshape(csr.n_pre, csr.n_post), None
+        key = (id(csr), csr.n_synapses)
+        cached = getattr(self, "_index", {}).get(key)
+        if cached is None or cached[0] is not csr:  # device copies of the synapse indices
+            cached = (csr, xp.asarray(csr.pre_indices()), xp.asarray(csr.indices))
+            self._index = {**getattr(self, "_index", {}), key: cached}
+        _, pre, post = cached
+        w = xp.zeros((csr.n_pre, csr.n_post), f)
+        if xp is np:
+            np.add.at(w, (pre, post), vals)
+        else:
+            import cupyx
+            cupyx.scatter_add(w, (pre, post), vals)
+        return w, (pre, post)
+
+    @staticmethod
+    def _gather(g, index):
+        return g.reshape(-1) if index is None else g[index]
+
+    def run(self, params: dict, s0, inputs, w_in_csr, w_in, w_rec_csr, w_rec, dt, loss_fn,
+            wanted=None, dense=None, cutoff: float = 0.0, states_needed: bool = True,
+            loss_on_device: bool = False):
+        """As :meth:`snngen.train.bptt.CompiledBPTT.run`. ``loss_fn`` gets NumPy arrays
+        (host copies), or with ``loss_on_device`` the device arrays themselves (it may then
+        return device arrays too); ``states_needed=False`` passes ``None`` for the states and
+        skips copying them (the loss reads only spikes)."""
+        lm, xp, f = self.lm, self.xp, self.dtype
+        steps, batch, n_in = inputs.shape
+        _, n, k = s0.shape
+        params = {p: np.broadcast_to(np.asarray(v, float), (n,)) for p, v in params.items()}
+        key = (dt, tuple((name, v.tobytes()) for name, v in sorted(params.items())))
+        if getattr(self, "_props_key", None) != key:
+            self._props_key, self._props = key, propagator_values(lm, params, dt, n)
+        props = self._props
+        p_arr = xp.asarray(np.array([params[p.name] for p in lm.params], f).reshape(-1, n))
+        q_arr = xp.asarray(np.array([props[q] for q in lm.propagators], f).reshape(-1, n))
+        ref = np.full(n, -1, np.int64)
+        if lm.discrete.refractory is not None:
+            names = sorted(lm.discrete.refractory.free_symbols, key=lambda x: x.name)
+            env = {**params, DT.name: dt}
+            secs = sp.lambdify(names, lm.discrete.refractory)(*(env[x.name] for x in names))
+            ref = np.broadcast_to(np.maximum(np.round(np.asarray(secs) / dt).astype(np.int64)
+                                             - 1, 0), (n,)).copy()
+        on_device = xp is not np and isinstance(w_in, xp.ndarray)
+        win, in_index = self._dense(w_in_csr, w_in)
+        wrec, rec_index = self._dense(w_rec_csr, w_rec)
+        x_in = xp.asarray(np.ascontiguousarray(inputs, f)).reshape(steps * batch, n_in)
+        drive = (x_in @ win).reshape(steps, batch, n)  # the input drive of every step at once
+        state = xp.asarray(np.ascontiguousarray(s0, f))
+        tape_s = xp.zeros((steps, batch, n, k), f)
+        tape_x = xp.zeros((steps, batch, n), f)
+        tape_r = xp.zeros((steps, batch, n), np.uint8)
+        spikes = xp.zeros((steps, batch, n), f)
+        last = xp.full((batch, n), -(2**40), np.int64)
+        common = {"n_steps": steps, "batch": batch, "n_neurons": n, "cutoff": cutoff,
+                  "dt": dt, "state": state, "params": p_arr, "props": q_arr,
+                  "ref_steps": xp.asarray(ref), "tape_s": tape_s, "tape_x": tape_x,
+                  "tape_r": tape_r, "spikes": spikes, "last": last}
+        xt = xp.empty((batch, n), f)
+        for t in range(steps):
+            if t > 0:
+                xp.matmul(spikes[t - 1], wrec, out=xt)
+                xt += drive[t]
+            else:
+                xt[...] = drive[0]
+            self._launch("bptt_forward", batch * n, {**common, "t": t, "x": xt})
+        host = (lambda a: a) if loss_on_device else self._host
+        states_h = None
+        if states_needed:
+            states_h = xp.concatenate([tape_s[1:], state[None]], 0)
+            states_h = host(states_h)
+        loss, dl_ds, dl_dz = loss_fn(states_h, host(spikes))
+        use_ds = dl_ds is not None  # row t: w.r.t. the state after step t (as CompiledBPTT)
+        d_ds = xp.ascontiguousarray(xp.asarray(dl_ds, f)) if use_ds else xp.zeros((1,), f)
+        a_s = xp.zeros((batch, n, k), f)
+        a_x = xp.zeros((steps, batch, n), f)
+        a_z = xp.zeros((batch, n), f)
+        g_p = xp.zeros((len(lm.params), n), np.float64)
+        g_q = xp.zeros((max(len(lm.propagators), 1), n), np.float64)
+        skipped = xp.zeros(1, np.uint64)
+        back = {**common, "a_s": a_s, "a_x": a_x, "a_z_rec": a_z,
+                "dl_ds": d_ds, "use_ds": int(use_ds),
+                "dl_dz": xp.ascontiguousarray(xp.asarray(dl_dz, f)), "g_params": g_p,
+                "g_props": g_q, "skipped": skipped}
+        wrec_t = wrec.T  # a view: cuBLAS reads it transposed
+        for t in range(steps - 1, -1, -1):
+            if t + 1 < steps:
+                xp.matmul(a_x[t + 1], wrec_t, out=a_z)
+            self._launch("bptt_backward", batch * n, {**back, "t": t})
+        ax = a_x.reshape(steps * batch, n)
+        g_in = self._gather(x_in.T @ ax, in_index)
+        if steps > 1:
+            g_rec = self._gather(spikes[:-1].reshape(-1, n).T @ a_x[1:].reshape(-1, n),
+                                 rec_index)
+        else:
+            g_rec = xp.zeros(w_rec_csr.n_synapses, f)
+        self.skipped = int(self._host(skipped)[0])
+        if on_device:  # weights given on the device: their gradients stay there
+            grads = {"w_in": g_in, "w_rec": g_rec}
+        else:
+            grads = {"w_in": self._host(g_in).astype(np.float64),
+                     "w_rec": self._host(g_rec).astype(np.float64)}
+        grads["s0"] = self._host(a_s).astype(np.float64)
+        gp, gq = self._host(g_p), self._host(g_q)
+        grads.update({p.name: gp[j].copy() for j, p in enumerate(lm.params)})
+        chain_propagators(lm, params, dt, n, grads,
+                          {q: gq[j] for j, q in enumerate(lm.propagators)}, wanted)
+        return loss, grads
+
+    def _host(self, a):
+        return a.get() if hasattr(a, "get") else np.asarray(a)

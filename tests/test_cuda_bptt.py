@@ -1,0 +1,91 @@
+"""BPTT kernels of the CUDA backend, run on the CPU through the host shim (the same CUDA source
+as on a GPU): equal to the Numba backend's compiled BPTT (itself checked against the NumPy
+reference, finite differences and PyTorch) in float64, with sparse and dense weights, batch > 1,
+refractoriness, a loss on states and spikes, and the sparse cut-off."""
+
+import numpy as np
+import pytest
+from test_bptt_compiled import MODELS
+
+from snngen import connectivity as conn
+from snngen.backends.cuda import compiler
+from snngen.derive import derive
+from snngen.integrate import discretise
+from snngen.train.bptt import CompiledBPTT
+from snngen.train.cuda_bptt import CudaBPTT
+
+pytestmark = pytest.mark.skipif(not compiler.shutil.which("g++"), reason="needs g++")
+
+
+def _problem(name, dense, seed=5):
+    model, base, target = MODELS[name]
+    lm = derive(discretise(model), inputs=[target], surrogate="fast_sigmoid")
+    rng = np.random.default_rng(seed)
+    n, n_in, steps, batch, dt = 12, 5, 60, 3, 1e-3
+    params = {k: v * rng.uniform(0.9, 1.1, n) for k, v in base.items()}
+    s0 = rng.uniform(0, 0.5, (batch, n, 2))
+    inputs = (rng.random((steps, batch, n_in)) < 0.2).astype(float)
+    rule = conn.AllToAll() if dense else conn.FixedProbability(0.6)
+    in_csr = conn.build_csr(rule, n_in, n, seed=1)
+    rec_csr = conn.build_csr(conn.AllToAll() if dense else conn.FixedProbability(0.3), n, n,
+                             seed=2)
+    w_in = rng.uniform(0.5, 3.0, in_csr.n_synapses)
+    w_rec = rng.normal(0, 0.6, rec_csr.n_synapses)
+    coef = rng.uniform(0.5, 1.5, n)
+
+    def loss_fn(states, spikes):
+        loss = 0.5 * np.sum(coef * states[..., 0] ** 2) + 0.3 * np.sum(spikes)
+        dl_ds = np.zeros_like(states)
+        dl_ds[..., 0] = coef * states[..., 0]
+        return loss, dl_ds, np.full(spikes.shape, 0.3)
+    return lm, (params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn)
+
+
+@pytest.mark.parametrize("dense", [False, True], ids=["sparse", "dense"])
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("cutoff", [0.0, 0.05])
+def test_cuda_bptt_kernels_equal_numba(name, dense, cutoff):
+    lm, args = _problem(name, dense)
+    ref_loss, ref = CompiledBPTT(lm, "float64").run(*args, cutoff=cutoff, dense=False)
+    cuda = CudaBPTT(lm, "float64", device="host")
+    loss, grads = cuda.run(*args, cutoff=cutoff)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    assert set(grads) == set(ref)
+    for key in ref:
+        np.testing.assert_allclose(grads[key], ref[key], rtol=1e-9, atol=1e-12, err_msg=key)
+    assert np.any(grads["w_rec"] != 0)
+    if cutoff:
+        assert cuda.skipped > 0
+
+
+def test_cuda_bptt_source_compiles_for_the_gpu(tmp_path, monkeypatch):
+    if not compiler.available():
+        pytest.skip("no NVRTC and no nvcc")
+    monkeypatch.setenv("SNNGEN_CACHE_DIR", str(tmp_path))
+    lm, _ = _problem("lif", False)
+    for dtype in ("float32", "float64"):
+        source = CudaBPTT._render(lm, dtype)
+        for arch in ("sm_80", "sm_90"):
+            path, new = compiler.compile_cubin(source, arch, dtype)
+            assert new and path.stat().st_size > 1000
+
+
+def test_classifier_on_the_cuda_kernels_equals_numba():
+    """RecurrentClassifier(backend='cuda-host'): same loss, gradients and accuracy as Numba."""
+    import snngen as sg
+    from snngen.train import RecurrentClassifier
+    lif = sg.NeuronModel("dv/dt = (I - v) / tmem : 1\ndI/dt = -I / tsyn : 1",
+                         threshold="v > 1", reset="v = 0", name="cuda_t1_lif")
+    rng = np.random.default_rng(3)
+    x = (rng.random((40, 4, 30)) < 0.1).astype(float)
+    y = rng.integers(0, 3, 4)
+    out = {}
+    for backend in ("numba", "cuda-host"):
+        net = RecurrentClassifier(lif, "I", 30, 25, 3, params={"tmem": 0.01, "tsyn": 0.005},
+                                  recurrent_density=0.2, seed=1, dtype="float64",
+                                  trainable_params=("tmem",), backend=backend)
+        out[backend] = net.loss_and_grads(x, y)
+    (l1, g1, a1), (l2, g2, a2) = out["numba"], out["cuda-host"]
+    assert l2 == pytest.approx(l1, rel=1e-12) and a1 == a2
+    for key in g1:
+        np.testing.assert_allclose(g2[key], g1[key], rtol=1e-9, atol=1e-12, err_msg=key)
