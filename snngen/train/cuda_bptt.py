@@ -172,11 +172,7 @@ class CudaBPTT:
             self._index = {**getattr(self, "_index", {}), key: cached}
         _, pre, post = cached
         w = xp.zeros((csr.n_pre, csr.n_post), f)
-        if xp is np:
-            np.add.at(w, (pre, post), vals)
-        else:
-            import cupyx
-            cupyx.scatter_add(w, (pre, post), vals)
+        xp.add.at(w, (pre, post), vals)  # repeated (pre, post) pairs add up
         return w, (pre, post)
 
     @staticmethod

@@ -55,9 +55,10 @@ class GpuDevice:
         self.stream = cupy.cuda.Stream(non_blocking=True)
         self._graphs = {}
         self.used_graphs = False
-        # CuPy compiles its sort kernels on first use: do it while building, not in a run
+        # CuPy compiles the kernels of the spike sort on first use: do it while building
         with self.stream:
-            cupy.argsort(cupy.arange(4, dtype=cupy.int64))
+            dummy = [cupy.arange(4, dtype=t) for t in (cupy.int64, cupy.int32, cupy.int32)]
+        self.sort_records(dummy, 0, 4, 1 << 31)
 
     def zeros(self, n, dtype):
         with self.stream:  # every transfer and launch on one stream: ordered
