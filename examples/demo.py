@@ -21,6 +21,8 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=4000)
     parser.add_argument("--duration", type=float, default=1.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--backend", default="numba",
+                        help="numba (CPU), cuda (GPU) or cuda-host (CUDA kernels on the CPU)")
     args = parser.parse_args(argv)
 
     lif = sg.NeuronModel("""
@@ -41,7 +43,7 @@ def main(argv=None):
     net.connect(pop[:n_exc], pop, "ge += w", sg.FixedProbability(p), w="1.62*mV")
     net.connect(pop[n_exc:], pop, "gi += w", sg.FixedProbability(p), w="-9*mV")
     spikes = net.monitor_spikes(pop)
-    sim = net.build(backend="numba")   # generated, compiled and cached (warm: loaded)
+    sim = net.build(backend=args.backend)   # generated, compiled and cached (warm: loaded)
     t1 = time.perf_counter()
     sim.run(args.duration)
     t2 = time.perf_counter()

@@ -34,6 +34,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=1.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--backend", default="numba",
+                        help="numba (CPU), cuda (GPU) or cuda-host (CUDA kernels on the CPU)")
     args = parser.parse_args(argv)
     ne, ni = 800, 200
     rng = np.random.default_rng(0)
@@ -55,7 +57,7 @@ def main(argv=None):
     net.connect(pop[:ne], pop, "I += w", {"p": 0.1}, w=sg.Uniform(0, 0.5 * 10), name="exc")
     net.connect(pop[ne:], pop, "I += w", {"p": 0.1}, w=sg.Uniform(-10, 0), name="inh")
     spikes = net.monitor_spikes(pop)
-    sim = net.build()
+    sim = net.build(backend=args.backend)
     sim.run(args.duration)
     exc = spikes.i < ne
     summary = {

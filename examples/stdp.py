@@ -41,6 +41,8 @@ def main(argv=None):
     parser.add_argument("--duration", type=float, default=20.0, help="biological seconds")
     parser.add_argument("--inputs", type=int, default=1000)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--backend", default="numba",
+                        help="numba (CPU), cuda (GPU) or cuda-host (CUDA kernels on the CPU)")
     args = parser.parse_args(argv)
     gmax, n = 0.01, args.inputs
     t0 = time.perf_counter()
@@ -53,7 +55,7 @@ def main(argv=None):
         "taupre": "20*ms", "taupost": "20*ms", "gmax": gmax, "dApre": 0.01 * gmax,
         "dApost": -0.01 * gmax * 1.05})
     out = net.monitor_spikes(neuron)
-    sim = net.build()
+    sim = net.build(backend=args.backend)
     w0 = sim.synapses(syn, "w")[0].copy()
     sim.run(args.duration)
     w = sim.synapses(syn, "w")[0]

@@ -27,6 +27,8 @@ def main(argv=None):
     parser.add_argument("--samples-per-class", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--backend", default="numba",
+                        help="numba (CPU), cuda (GPU) or cuda-host (CUDA kernels on the CPU)")
     args = parser.parse_args(argv)
 
     dt, steps = 1e-3, 100
@@ -39,7 +41,8 @@ def main(argv=None):
         dI/dt = -I / taus : 1
     """, threshold="v > 1", reset="v = 0", name="lif")
     net = RecurrentClassifier(lif, "I", 100, args.hidden, 10,
-                              params={"taum": 0.01, "taus": 0.005}, dt=dt, seed=args.seed)
+                              params={"taum": 0.01, "taus": 0.005}, dt=dt, seed=args.seed,
+                              backend=args.backend)
     trainer = Trainer(net, lr=5e-3, batch_size=32, seed=args.seed)
     t0 = time.perf_counter()
     for _ in range(args.epochs):
