@@ -88,7 +88,8 @@ class CudaCompileError(SnngenError):
 
     This is a bug in snngen, not in the user's model: the message names the compiler, the
     generated line, the kernel it belongs to and the compiler's message; ``errors`` holds
-    ``(line, message, code, kernel)`` tuples and ``log`` the full compiler output.
+    ``(where, message, code, kernel)`` tuples (where: the template file and line, and the
+    generated line) and ``log`` the full compiler output.
     """
 
     def __init__(self, compiler: str, errors: list, log: str):
@@ -96,7 +97,7 @@ class CudaCompileError(SnngenError):
         parts = [f"{compiler} could not compile the generated CUDA source (a bug in snngen; "
                  "please report it with this message):"]
         for line, msg, code, kernel in errors[:5]:
-            parts.append(f"  line {line}: {msg}\n      {code}\n      in {kernel or '?'}")
+            parts.append(f"  {line}: {msg}\n      {code}\n      in {kernel or '?'}")
         if not errors:
             parts.append(log.strip()[-2000:])
         super().__init__("\n".join(parts))

@@ -261,10 +261,17 @@ def test_compile_errors_name_line_and_kernel():
     with pytest.raises(CudaCompileError) as err:
         compiler.compile_cubin(broken, "sm_90", "float32")
     msg = str(err.value)
-    assert "snn_pusj" in msg and "k2_neuronstep_P" in msg and "line" in msg
+    assert "snn_pusj" in msg and "k2_neuronstep_P" in msg and "generated line" in msg
+    # the error names the template line the broken code came from
+    from snngen.backends.templates import template_dir
+    where = err.value.errors[0][0]
+    name, line = where.split(" (template)")[0].split(":")
+    template_line = (template_dir() / "cuda" / name).read_text().splitlines()[int(line) - 1]
+    assert "snn_push(ring_slot" in template_line
     with pytest.raises(CudaCompileError) as err:
         compiler.build_host(broken, "")
     assert "snn_pusj" in str(err.value) and "k2_neuronstep_P" in str(err.value)
+    assert "program.cu.j2:" in str(err.value)
 
 
 def test_cuda_backend_without_a_gpu_fails_clearly():

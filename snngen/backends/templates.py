@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 import jinja2
@@ -18,8 +19,37 @@ def template_dir() -> Path:
                             "(broken installation: reinstall snngen)")
 
 
+#: Marks a generated CUDA line with the template line it came from: ``// @program.cu.j2:57``.
+TEMPLATE_MARK = re.compile(r"// @([\w.]+\.j2):(\d+)\s*$")
+
+
+def mark_lines(text: str, name: str) -> str:
+    """Append ``// @<name>:<line>`` to every template line that emits C code, so that a
+    compiler error in the generated source can name the template line (macros expanded
+    elsewhere keep the line of their body). Lines that are only Jinja tags, comments or
+    blank, and lines continued with a backslash, are left alone."""
+    out = []
+    for number, line in enumerate(text.splitlines(), 1):
+        bare = line.strip()
+        if (bare and not bare.startswith(("{%", "{#", "//", "#")) and not bare.endswith("\\")
+                and not bare.endswith(("%}", "#}"))):
+            line = f"{line} // @{name}:{number}"
+        out.append(line)
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
+class _Loader(jinja2.FileSystemLoader):
+    """Templates from disk; CUDA templates get line marks (see :func:`mark_lines`)."""
+
+    def get_source(self, environment, template):
+        source, filename, uptodate = super().get_source(environment, template)
+        if template.startswith("cuda/") and template.endswith(".cu.j2"):
+            source = mark_lines(source, template.split("/")[-1])
+        return source, filename, uptodate
+
+
 @functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())),
+    return jinja2.Environment(loader=_Loader(str(template_dir())),
                               undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                               autoescape=False)

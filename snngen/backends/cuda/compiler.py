@@ -57,13 +57,18 @@ def available() -> bool:
 
 
 def _error(source: str, log: str, pattern, what: str) -> CudaCompileError:
+    from ..templates import TEMPLATE_MARK
     lines = source.splitlines()
     found = []
     for m in pattern.finditer(log):
         n = int(m["line"])
+        code = lines[n - 1] if 0 < n <= len(lines) else ""
         kernel = next((ln for ln in reversed(lines[:n]) if "__global__" in ln), "")
-        found.append((n, m["msg"], lines[n - 1].strip() if 0 < n <= len(lines) else "",
-                      kernel.strip()))
+        mark = TEMPLATE_MARK.search(code)
+        where = f"{mark.group(1)}:{mark.group(2)} (template), " if mark else ""
+        found.append((f"{where}generated line {n}", m["msg"],
+                      TEMPLATE_MARK.sub("", code).strip(),
+                      TEMPLATE_MARK.sub("", kernel).strip()))
     return CudaCompileError(what, found, log)
 
 
