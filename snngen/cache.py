@@ -91,12 +91,59 @@ def write_index(key: str, entry: dict) -> None:
     write_atomic(cache_dir() / "index" / f"{key}.json", json.dumps(entry))
 
 
+def import_file(path: Path, name: str | None = None):
+    """Import a generated module from its file, once per process (a real module in
+    ``sys.modules`` backed by a file: what Numba's on-disk cache needs)."""
+    import importlib.util
+    import sys
+    name = name or path.stem
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def load_or_render(key: str, subdir: str, render, prefix: str = ""):
+    """The generated module of a structure ``key``: from the index (a warm start renders
+    nothing), else ``render()`` -> text, written once under ``subdir`` (named by its hash),
+    imported, and only then indexed. Returns (module, path)."""
+    entry = read_index(key)
+    if entry is not None:
+        STATS["index_hits"] += 1
+        path = cache_dir() / entry["source"]
+        return import_file(path, prefix + path.stem), path
+    text = render()
+    STATS["rendered"] += 1
+    sha = digest(text)
+    rel = f"{subdir}/snngen_{sha[:20]}.py"
+    path = cache_dir() / rel
+    with lock():
+        try:
+            if not path.exists() or digest(path.read_text()) != sha:
+                write_atomic(path, text)
+        except OSError as err:
+            raise CacheError(f"cannot write the kernel cache at {path.parent}: {err}. "
+                             "Set SNNGEN_CACHE_DIR to a writable folder.") from err
+    module = import_file(path, prefix + path.stem)  # index only what imports
+    with lock():
+        write_index(key, {"source": rel, "sha256": sha})
+    return module, path
+
+
 def info() -> dict:
     """Location, number of kernels and size of the cache."""
     root = cache_dir()
     files = [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
-    return {"path": str(root), "kernels": len(list((root / "numba").glob("snngen_*.py")))
-            if (root / "numba").exists() else 0,
+    return {"path": str(root),
+            "kernels": sum(len(list((root / sub).glob("snngen_*.py"))) for sub in
+                           ("numba", "cuda") if (root / sub).exists()),
             "entries": len(list((root / "index").glob("*.json")))
             if (root / "index").exists() else 0,
             "bytes": sum(p.stat().st_size for p in files)}
@@ -109,7 +156,7 @@ def clear() -> int:
         return 0
     with lock():
         n = 0
-        for sub in ("numba", "index"):
+        for sub in ("numba", "cuda", "cuda-host", "index"):
             if (root / sub).exists():
                 n += sum(1 for p in (root / sub).rglob("*") if p.is_file())
                 shutil.rmtree(root / sub)

@@ -32,17 +32,20 @@ def _dense(csr, values):
     return dense
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_compiled_bptt_equals_reference(name):
+def problem(name, dense=False, seed=5, steps=70):
+    """A small recurrent problem: (LearningModel, arguments of CompiledBPTT.run), with a loss
+    on states and spikes; sparse (or all-to-all) input and recurrent weights, batch 3."""
     model, base, target = MODELS[name]
     lm = derive(discretise(model), inputs=[target], surrogate="fast_sigmoid")
-    rng = np.random.default_rng(5)
-    n, n_in, steps, batch, dt = 12, 5, 70, 3, 1e-3
+    rng = np.random.default_rng(seed)
+    n, n_in, batch, dt = 12, 5, 3, 1e-3
     params = {k: v * rng.uniform(0.9, 1.1, n) for k, v in base.items()}
     s0 = rng.uniform(0, 0.5, (batch, n, 2))
     inputs = (rng.random((steps, batch, n_in)) < 0.2).astype(float)
-    in_csr = conn.build_csr(conn.FixedProbability(0.6), n_in, n, seed=1)
-    rec_csr = conn.build_csr(conn.FixedProbability(0.3), n, n, seed=2)
+    in_csr = conn.build_csr(conn.AllToAll() if dense else conn.FixedProbability(0.6), n_in, n,
+                            seed=1)
+    rec_csr = conn.build_csr(conn.AllToAll() if dense else conn.FixedProbability(0.3), n, n,
+                             seed=2)
     w_in = rng.uniform(0.5, 3.0, in_csr.n_synapses)
     w_rec = rng.normal(0, 0.6, rec_csr.n_synapses)
     coef = rng.uniform(0.5, 1.5, n)
@@ -52,7 +55,16 @@ def test_compiled_bptt_equals_reference(name):
         dl_ds = np.zeros_like(states)
         dl_ds[..., 0] = coef * states[..., 0]
         return loss, dl_ds, np.full(spikes.shape, 0.3)
+    return lm, (params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn), coef
 
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_compiled_bptt_equals_reference(name):
+    lm, args, coef = problem(name)
+    params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn = args
+    base = MODELS[name][1]
+    steps, batch, _ = inputs.shape
+    n = s0.shape[1]
     compiled = CompiledBPTT(lm)
     loss, grads = compiled.run(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn)
 

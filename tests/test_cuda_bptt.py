@@ -5,12 +5,9 @@ refractoriness, a loss on states and spikes, and the sparse cut-off."""
 
 import numpy as np
 import pytest
-from test_bptt_compiled import MODELS
+from test_bptt_compiled import MODELS, problem
 
-from snngen import connectivity as conn
 from snngen.backends.cuda import compiler
-from snngen.derive import derive
-from snngen.integrate import discretise
 from snngen.train.bptt import CompiledBPTT
 from snngen.train.cuda_bptt import CudaBPTT
 
@@ -18,27 +15,8 @@ pytestmark = pytest.mark.skipif(not compiler.shutil.which("g++"), reason="needs 
 
 
 def _problem(name, dense, seed=5):
-    model, base, target = MODELS[name]
-    lm = derive(discretise(model), inputs=[target], surrogate="fast_sigmoid")
-    rng = np.random.default_rng(seed)
-    n, n_in, steps, batch, dt = 12, 5, 60, 3, 1e-3
-    params = {k: v * rng.uniform(0.9, 1.1, n) for k, v in base.items()}
-    s0 = rng.uniform(0, 0.5, (batch, n, 2))
-    inputs = (rng.random((steps, batch, n_in)) < 0.2).astype(float)
-    rule = conn.AllToAll() if dense else conn.FixedProbability(0.6)
-    in_csr = conn.build_csr(rule, n_in, n, seed=1)
-    rec_csr = conn.build_csr(conn.AllToAll() if dense else conn.FixedProbability(0.3), n, n,
-                             seed=2)
-    w_in = rng.uniform(0.5, 3.0, in_csr.n_synapses)
-    w_rec = rng.normal(0, 0.6, rec_csr.n_synapses)
-    coef = rng.uniform(0.5, 1.5, n)
-
-    def loss_fn(states, spikes):
-        loss = 0.5 * np.sum(coef * states[..., 0] ** 2) + 0.3 * np.sum(spikes)
-        dl_ds = np.zeros_like(states)
-        dl_ds[..., 0] = coef * states[..., 0]
-        return loss, dl_ds, np.full(spikes.shape, 0.3)
-    return lm, (params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn)
+    lm, args, _ = problem(name, dense, seed, steps=60)
+    return lm, args
 
 
 @pytest.mark.parametrize("dense", [False, True], ids=["sparse", "dense"])

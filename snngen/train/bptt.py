@@ -25,6 +25,49 @@ from ..integrate import DT, REFRACTORY
 from ..parse import symbol
 
 
+def derived_bodies(lm: LearningModel, printer):
+    """The model's forward step (``_z``, ``_next<j>``) and its adjoint step (``_as<j>``,
+    ``_ax``, ``_gp<j>``, ``_gq<j>``) as (name, code) lines, common subexpressions first,
+    printed by ``printer`` (Numba or C): what every backend's BPTT kernels are made of.
+    Returns (renaming of the model's symbols to kernel locals, forward, backward)."""
+    ren = {s: sp.Symbol(f"s_{s.name}", real=True) for s in lm.states}
+    ren.update({p: sp.Symbol(f"p_{p.name}", real=True) for p in lm.params})
+    ren.update({q: sp.Symbol(f"q{q.name}", real=True) for q in lm.propagators})
+    ren.update({symbol("t"): sp.Symbol("t", real=True) * DT, symbol("N"):
+                sp.Symbol("n", real=True)})
+
+    def cse(exprs, names, prefix):
+        exprs = [e.xreplace(ren) for e in exprs]
+        temps, reduced = sp.cse(exprs, symbols=sp.numbered_symbols(prefix, real=True))
+        return [(s.name, printer.doprint(e)) for s, e in temps] + \
+            [(n, printer.doprint(e)) for n, e in zip(names, reduced)]
+    k = len(lm.states)
+    forward = cse([lm.spike, *lm.next], ["_z"] + [f"_next{j}" for j in range(k)], "_f")
+    a = [sp.Symbol(f"_a{j}", real=True) for j in range(k)]
+    az = sp.Symbol("_az", real=True)
+
+    def vjp(wrt):
+        jn, jz = lm.jacobian("next", wrt), lm.jacobian("spike", wrt)
+        return [sum((a[r] * jn[r, c] for r in range(k)), sp.Integer(0)) + az * jz[0, c]
+                for c in range(jn.cols)]
+    outs = vjp("states") + vjp("inputs") + vjp("params") + vjp("propagators")
+    names = ([f"_as{j}" for j in range(k)] + ["_ax"]
+             + [f"_gp{j}" for j in range(len(lm.params))]
+             + [f"_gq{j}" for j in range(len(lm.propagators))])
+    return ren, forward, cse(outs, names, "_b")
+
+
+def refractory_steps(lm: LearningModel, params: dict, dt: float, n: int) -> np.ndarray:
+    """Per-neuron refractory period in steps minus one (-1: none), as the kernels use it."""
+    if lm.discrete.refractory is None:
+        return np.full(n, -1, np.int64)
+    names = sorted(lm.discrete.refractory.free_symbols, key=lambda x: x.name)
+    env = {**params, DT.name: dt}
+    secs = sp.lambdify(names, lm.discrete.refractory)(*(env[x.name] for x in names))
+    return np.broadcast_to(np.maximum(np.round(np.asarray(secs) / dt).astype(np.int64) - 1,
+                                      0), (n,)).copy()
+
+
 class CompiledBPTT:
     """Kernels for ``lm`` (one input target), generated once and cached like all kernels."""
 
@@ -36,33 +79,13 @@ class CompiledBPTT:
             raise SnngenError("compiled BPTT currently supports exactly one input target "
                               f"(got {len(lm.inputs)})")
         self.lm = lm
-        ren = {s: sp.Symbol(f"s_{s.name}", real=True) for s in lm.states}
-        ren.update({p: sp.Symbol(f"p_{p.name}", real=True) for p in lm.params})
-        ren.update({q: sp.Symbol(f"q{q.name}", real=True) for q in lm.propagators})
-        ren.update({symbol("t"): sp.Symbol("t", real=True) * DT, symbol("N"):
-                    sp.Symbol("n", real=True)})
-        self.ren = ren
         pr = NumbaPrinter(dtype)
-        k = len(lm.states)
-        fwd = [lm.spike, *lm.next]
-        names = ["_z"] + [f"_next{j}" for j in range(k)]
-        forward_body = self._cse(fwd, names, pr, "_f")
-        a = [sp.Symbol(f"_a{j}", real=True) for j in range(k)]
-        az = sp.Symbol("_az", real=True)
-
-        def vjp(wrt):
-            jn, jz = lm.jacobian("next", wrt), lm.jacobian("spike", wrt)
-            return [sum((a[r] * jn[r, c] for r in range(k)), sp.Integer(0)) + az * jz[0, c]
-                    for c in range(jn.cols)]
-        outs = vjp("states") + vjp("inputs") + vjp("params") + vjp("propagators")
-        names = ([f"_as{j}" for j in range(k)] + ["_ax"]
-                 + [f"_gp{j}" for j in range(len(lm.params))]
-                 + [f"_gq{j}" for j in range(len(lm.propagators))])
-        backward_body = self._cse(outs, names, pr, "_b")
+        self.ren, forward_body, backward_body = derived_bodies(lm, pr)
         from ..derive.surrogate import surrogate_function
         xg = sp.Symbol("x", real=True)
         sur = pr.doprint(surrogate_function(lm.surrogate).expression(xg))
-        g_code = pr.doprint(lm.g.xreplace(ren))
+        g_code = pr.doprint(lm.g.xreplace(self.ren))
+        ren = self.ren
         source = environment().get_template("numba/bptt.py.j2").render(
             version=__version__, model=lm.discrete.model.name, dtype=dtype,
             states=[ren[s].name for s in lm.states], input=lm.inputs[0].name,
@@ -75,12 +98,6 @@ class CompiledBPTT:
                 cache.write_atomic(path, source)
         self.source_path = path
         self.module = NumbaBackend._import(path)
-
-    def _cse(self, exprs, names, pr, prefix):
-        exprs = [e.xreplace(self.ren) for e in exprs]
-        temps, reduced = sp.cse(exprs, symbols=sp.numbered_symbols(prefix, real=True))
-        body = [(s.name, pr.doprint(e)) for s, e in temps]
-        return body + [(n, pr.doprint(e)) for n, e in zip(names, reduced)]
 
     def run(self, params: dict, s0: np.ndarray, inputs: np.ndarray, w_in_csr, w_in,
             w_rec_csr, w_rec, dt: float, loss_fn, wanted=None, dense=None,
@@ -107,13 +124,7 @@ class CompiledBPTT:
         f = self.dtype
         p_arr = np.array([params[p.name] for p in lm.params], f).reshape(len(lm.params), n)
         q_arr = np.array([props[q] for q in lm.propagators], f).reshape(len(lm.propagators), n)
-        ref = np.full(n, -1, np.int64)
-        if lm.discrete.refractory is not None:
-            names = sorted(lm.discrete.refractory.free_symbols, key=lambda x: x.name)
-            env = {**params, DT.name: dt}
-            secs = sp.lambdify(names, lm.discrete.refractory)(*(env[x.name] for x in names))
-            ref = np.broadcast_to(np.maximum(np.round(np.asarray(secs) / dt).astype(np.int64)
-                                             - 1, 0), (n,)).copy()
+        ref = refractory_steps(lm, params, dt, n)
         if dense is None:
             dense = (w_in_csr.n_synapses == w_in_csr.n_pre * w_in_csr.n_post
                      and w_rec_csr.n_synapses == w_rec_csr.n_pre * w_rec_csr.n_post)

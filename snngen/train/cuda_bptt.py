@@ -27,8 +27,7 @@ from ..derive.reference import chain_propagators, propagator_values
 from ..derive.step import LearningModel
 from ..derive.surrogate import surrogate_function
 from ..errors import BackendUnsupported, SnngenError
-from ..integrate import DT
-from ..parse import symbol
+from .bptt import refractory_steps
 
 
 class LearningCPrinter(CPrinter):
@@ -96,32 +95,9 @@ class CudaBPTT:
 
     @staticmethod
     def _render(lm, dtype):
-        ren = {s: sp.Symbol(f"s_{s.name}", real=True) for s in lm.states}
-        ren.update({p: sp.Symbol(f"p_{p.name}", real=True) for p in lm.params})
-        ren.update({q: sp.Symbol(f"q{q.name}", real=True) for q in lm.propagators})
-        ren.update({symbol("t"): sp.Symbol("t", real=True) * DT,
-                    symbol("N"): sp.Symbol("n", real=True)})
+        from .bptt import derived_bodies
         pr = LearningCPrinter(dtype)
-
-        def cse(exprs, names, prefix):
-            exprs = [e.xreplace(ren) for e in exprs]
-            temps, reduced = sp.cse(exprs, symbols=sp.numbered_symbols(prefix, real=True))
-            return [(s.name, pr.doprint(e)) for s, e in temps] + \
-                [(nm, pr.doprint(e)) for nm, e in zip(names, reduced)]
-        k = len(lm.states)
-        forward_body = cse([lm.spike, *lm.next], ["_z"] + [f"_next{j}" for j in range(k)], "_f")
-        a = [sp.Symbol(f"_a{j}", real=True) for j in range(k)]
-        az = sp.Symbol("_az", real=True)
-
-        def vjp(wrt):
-            jn, jz = lm.jacobian("next", wrt), lm.jacobian("spike", wrt)
-            return [sum((a[r] * jn[r, c] for r in range(k)), sp.Integer(0)) + az * jz[0, c]
-                    for c in range(jn.cols)]
-        outs = vjp("states") + vjp("inputs") + vjp("params") + vjp("propagators")
-        names = ([f"_as{j}" for j in range(k)] + ["_ax"]
-                 + [f"_gp{j}" for j in range(len(lm.params))]
-                 + [f"_gq{j}" for j in range(len(lm.propagators))])
-        backward_body = cse(outs, names, "_b")
+        ren, forward_body, backward_body = derived_bodies(lm, pr)
         x = sp.Symbol("x", real=True)
         real = "float" if dtype == "float32" else "double"
         return environment().get_template("cuda/bptt.cu.j2").render(
@@ -196,13 +172,7 @@ class CudaBPTT:
         props = self._props
         p_arr = xp.asarray(np.array([params[p.name] for p in lm.params], f).reshape(-1, n))
         q_arr = xp.asarray(np.array([props[q] for q in lm.propagators], f).reshape(-1, n))
-        ref = np.full(n, -1, np.int64)
-        if lm.discrete.refractory is not None:
-            names = sorted(lm.discrete.refractory.free_symbols, key=lambda x: x.name)
-            env = {**params, DT.name: dt}
-            secs = sp.lambdify(names, lm.discrete.refractory)(*(env[x.name] for x in names))
-            ref = np.broadcast_to(np.maximum(np.round(np.asarray(secs) / dt).astype(np.int64)
-                                             - 1, 0), (n,)).copy()
+        ref = refractory_steps(lm, params, dt, n)
         on_device = xp is not np and isinstance(w_in, xp.ndarray)
         win, in_index = self._dense(w_in_csr, w_in)
         wrec, rec_index = self._dense(w_rec_csr, w_rec)

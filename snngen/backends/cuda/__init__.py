@@ -13,13 +13,10 @@ version), ``cuda-host/snngen_<key>.so``.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 from ... import __version__, cache
-from ...errors import CacheError
 from .render import Launch, kernel_params
 
 
@@ -65,46 +62,14 @@ class CudaBackend:
         return f"cuda generator {_generator_digest()}"
 
     def load_or_generate(self, net, key: str):
-        entry = cache.read_index("cuda-" + key)
-        if entry is not None:
-            cache.STATS["index_hits"] += 1
-            path = cache.cache_dir() / entry["source"]
-            return self._import(path), path
-        from ...ir.lower import lower
-        from ...ir.verify import verify
-        lowered = lower(net)
-        verify(lowered.program)
-        text = render_module(lowered.program, lowered.constants)
-        cache.STATS["rendered"] += 1
-        sha = cache.digest(text)
-        rel = f"cuda/snngen_{sha[:20]}.py"
-        path = cache.cache_dir() / rel
-        with cache.lock():
-            try:
-                if not path.exists() or cache.digest(path.read_text()) != sha:
-                    cache.write_atomic(path, text)
-            except OSError as err:
-                raise CacheError(f"cannot write the kernel cache at {path.parent}: {err}. "
-                                 "Set SNNGEN_CACHE_DIR to a writable folder.") from err
-        module = self._import(path)
-        with cache.lock():
-            cache.write_index("cuda-" + key, {"source": rel, "sha256": sha})
-        return module, path
-
-    @staticmethod
-    def _import(path):
-        name = "cuda_" + path.stem
-        if name in sys.modules:
-            return sys.modules[name]
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)
-        except Exception:
-            del sys.modules[name]
-            raise
-        return module
+        """Return (host module, path) for the structure ``key``, generating it if needed."""
+        def render():
+            from ...ir.lower import lower
+            from ...ir.verify import verify
+            lowered = lower(net)
+            verify(lowered.program)
+            return render_module(lowered.program, lowered.constants)
+        return cache.load_or_render("cuda-" + key, "cuda", render, prefix="cuda_")
 
     @staticmethod
     def environment(flush: bool):

@@ -7,13 +7,10 @@ hash of its text is compiled once per machine and loaded by every later process.
 from __future__ import annotations
 
 import functools
-import importlib.util
-import sys
 import time
 from pathlib import Path
 
 from ... import cache
-from ...errors import CacheError
 
 
 @functools.cache
@@ -38,47 +35,18 @@ class NumbaBackend:
 
     def load_or_generate(self, net, key: str):
         """Return (module, path) for the structure ``key``, generating it if needed."""
-        entry = cache.read_index(key)
-        if entry is not None:
-            cache.STATS["index_hits"] += 1
-            path = cache.cache_dir() / entry["source"]
-            return self._import(path), path
-        from ...ir.lower import lower
-        from ...ir.verify import verify
-        from .render import render
-        lowered = lower(net)
-        verify(lowered.program)
-        source = render(lowered.program, lowered.constants)
-        cache.STATS["rendered"] += 1
-        sha = cache.digest(source)
-        rel = f"numba/snngen_{sha[:20]}.py"
-        path = cache.cache_dir() / rel
-        with cache.lock():
-            try:
-                if not path.exists() or cache.digest(path.read_text()) != sha:
-                    cache.write_atomic(path, source)
-            except OSError as err:
-                raise CacheError(f"cannot write the kernel cache at {path.parent}: {err}. "
-                                 "Set SNNGEN_CACHE_DIR to a writable folder.") from err
-        module = self._import(path)  # index only what imports: a warm start never sees junk
-        with cache.lock():
-            cache.write_index(key, {"source": rel, "sha256": sha})
-        return module, path
+        def render():
+            from ...ir.lower import lower
+            from ...ir.verify import verify
+            from .render import render as render_source
+            lowered = lower(net)
+            verify(lowered.program)
+            return render_source(lowered.program, lowered.constants)
+        return cache.load_or_render(key, "numba", render)
 
     @staticmethod
     def _import(path):
-        name = path.stem
-        if name in sys.modules:
-            return sys.modules[name]
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)
-        except Exception:
-            del sys.modules[name]
-            raise
-        return module
+        return cache.import_file(path)
 
     @staticmethod
     def environment(flush: bool):
