@@ -185,3 +185,32 @@ def test_sparse_cutoff_skips_work_and_matches_the_truncated_reference(density):
         g_in = g_in + ref["w_in"]
     np.testing.assert_allclose(grads["w_in"], g_in[in_csr.pre_indices(), in_csr.indices],
                                rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("every", [1, 7, 25])
+def test_checkpointing_recomputes_the_same_gradients(name, every):
+    """Checkpoints every K steps, tape of K steps recomputed in the backward pass: the same
+    gradients as the full tape (spike losses), to rounding, and less memory."""
+    lm, args, coef = problem(name, steps=60)
+    params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, _ = args
+    w_z = np.random.default_rng(1).uniform(-1, 1, s0.shape[1])
+
+    def loss_fn(states, spikes):  # reads spikes only
+        return float(np.sum(spikes * w_z)), None, np.broadcast_to(w_z, spikes.shape).copy()
+    compiled = CompiledBPTT(lm)
+    full_loss, full = compiled.run(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt,
+                                   loss_fn, cutoff=0.0)
+    loss, grads = compiled.run(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn,
+                               checkpoint_every=every, states_needed=False)
+    assert loss == full_loss
+    for key in full:
+        np.testing.assert_allclose(grads[key], full[key], rtol=1e-12, atol=1e-14, err_msg=key)
+    assert np.any(full["w_rec"] != 0)
+    assert compiled.memory_bytes(2000, 32, 1000, every) < compiled.memory_bytes(2000, 32, 1000)
+
+
+def test_checkpointing_rejects_a_loss_on_states():
+    lm, args, _ = problem("lif", steps=30)
+    with pytest.raises(sg.SnngenError, match="spikes only"):
+        CompiledBPTT(lm).run(*args, checkpoint_every=10)

@@ -70,3 +70,19 @@ def test_training_examples_run(script, args, keys):
     spec.loader.exec_module(module)
     summary = module.main(args)
     assert keys <= set(summary)
+
+
+def test_checkpointed_training_equals_full_tape():
+    """checkpoint_every: same loss and gradients, dense or sparse (the event path is used)."""
+    rng = np.random.default_rng(4)
+    x = (rng.random((50, 4, 6)) < 0.2).astype(float)
+    y = rng.integers(0, 2, 4)
+    out = []
+    for every in (None, 9):
+        net = RecurrentClassifier(LIF, "I", 6, 10, 2, params={"taum": 0.01, "taus": 0.005},
+                                  recurrent_density=0.5, seed=2, dtype="float64",
+                                  checkpoint_every=every)
+        out.append(net.loss_and_grads(x, y))
+    assert out[1][0] == pytest.approx(out[0][0], rel=1e-12)
+    for key in out[0][1]:
+        np.testing.assert_allclose(out[1][1][key], out[0][1][key], rtol=1e-10, atol=1e-13)

@@ -101,7 +101,8 @@ class CompiledBPTT:
 
     def run(self, params: dict, s0: np.ndarray, inputs: np.ndarray, w_in_csr, w_in,
             w_rec_csr, w_rec, dt: float, loss_fn, wanted=None, dense=None,
-            cutoff: float = 0.0, states_needed: bool = True):
+            cutoff: float = 0.0, states_needed: bool = True,
+            checkpoint_every: int | None = None):
         """Forward and backward. ``inputs`` (T, B, n_in) binary input spikes; ``s0`` (B, n,
         k); ``loss_fn(states (T, B, n, k), spikes (T, B, n))`` returns (loss, dL/ds, dL/dz);
         dL/ds may be None when the loss does not read the states.
@@ -112,7 +113,10 @@ class CompiledBPTT:
         sums instead of event loops. ``cutoff`` > 0: surrogate values below it count as zero
         and neuron-steps with nothing to propagate are skipped; ``self.skipped`` counts them.
         ``states_needed=False``: the loss reads only spikes and gets ``None`` for the states
-        (no T x B x n x k copy is made)."""
+        (no T x B x n x k copy is made). ``checkpoint_every=K`` (event path): keep the tape of
+        K steps only, and checkpoints of the state every K steps; the backward pass recomputes
+        each segment from its checkpoint (one more forward pass, tape memory / (T / K)); the
+        loss then reads spikes only. :meth:`memory_bytes` estimates the memory before a run."""
         lm = self.lm
         steps, batch, _ = inputs.shape
         _, n, k = s0.shape
@@ -128,10 +132,16 @@ class CompiledBPTT:
         if dense is None:
             dense = (w_in_csr.n_synapses == w_in_csr.n_pre * w_in_csr.n_post
                      and w_rec_csr.n_synapses == w_rec_csr.n_pre * w_rec_csr.n_post)
-        if dense:
+        if dense and checkpoint_every is None:
             return self._run_dense(lm, params, p_arr, q_arr, ref, s0, inputs, w_in_csr, w_in,
                                    w_rec_csr, w_rec, dt, loss_fn, wanted, cutoff,
                                    states_needed)
+        if checkpoint_every is not None and checkpoint_every < 1:
+            raise SnngenError(f"checkpoint_every must be >= 1 steps, got {checkpoint_every}")
+        if checkpoint_every is not None and states_needed:
+            raise SnngenError("checkpoint_every keeps no states for the loss: it needs a loss "
+                              "on spikes only, and states_needed=False")
+        seg = steps if checkpoint_every is None else min(int(checkpoint_every), steps)
         t_idx, b_idx, j_idx = np.nonzero(inputs)
         keys = t_idx * batch + b_idx
         ptr = np.zeros(steps * batch + 1, np.int64)
@@ -139,31 +149,59 @@ class CompiledBPTT:
         ptr = np.cumsum(ptr)
         ev = j_idx[np.argsort(keys, kind="stable")].astype(np.int64)
         state = s0.astype(f).copy()
-        tape_s = np.zeros((steps, batch, n, k), f)
-        tape_x = np.zeros((steps, batch, n), f)
-        tape_r = np.zeros((steps, batch, n), np.bool_)
+        # the tape holds one segment: the whole run, or checkpoint_every steps (recomputed)
+        tape_s = np.zeros((seg, batch, n, k), f)
+        tape_x = np.zeros((seg, batch, n), f)
+        tape_r = np.zeros((seg, batch, n), np.bool_)
         spikes = np.zeros((steps, batch, n), np.bool_)
-        common = (steps, ev, ptr, w_in_csr.indptr, w_in_csr.indices, np.asarray(w_in, f),
+        last = np.full((batch, n), -(2**40), np.int64)
+        common = (ev, ptr, w_in_csr.indptr, w_in_csr.indices, np.asarray(w_in, f),
                   w_rec_csr.indptr, w_rec_csr.indices, np.asarray(w_rec, f))
-        self.module.forward(*common, state, p_arr, q_arr, ref, dt, tape_s, tape_x, tape_r,
-                            spikes)
+        starts = list(range(0, steps, seg))
+        saved = {}  # checkpoints: state, last spike and previous spikes at each segment start
+
+        def z_before(t0):
+            return spikes[t0 - 1] if t0 > 0 else np.zeros((batch, n), np.bool_)
+
+        for t0 in starts:
+            t1 = min(t0 + seg, steps)
+            if seg < steps:
+                saved[t0] = (state.copy(), last.copy())
+            self.module.forward(t0, *common, state, p_arr, q_arr, ref, dt, tape_s[:t1 - t0],
+                                tape_x[:t1 - t0], tape_r[:t1 - t0], spikes[t0:t1], last,
+                                z_before(t0))
         states = np.concatenate([tape_s[1:], state[None]], axis=0) if states_needed else None
         loss, dl_ds, dl_dz = loss_fn(states, spikes.astype(f))
         use_ds = dl_ds is not None  # None: the loss does not read states (no T x B x n x k zeros)
+        if use_ds and checkpoint_every is not None:
+            raise SnngenError("with checkpoint_every the loss may read spikes only (it "
+                              "returned dL/ds)")
         if not use_ds:
             dl_ds = np.zeros((1, 1, 1, k), f)
+        dl_ds = np.ascontiguousarray(dl_ds, f)
+        dl_dz = np.ascontiguousarray(dl_dz, f)
         chunks = max(1, min(batch, numba.get_num_threads()))  # one gradient buffer each
         # gradients accumulate in float64 whatever the kernel precision
         g_in = np.zeros((chunks,) + np.shape(w_in))
         g_rec = np.zeros((chunks,) + np.shape(w_rec))
         g_p = np.zeros((chunks,) + p_arr.shape)
         g_q = np.zeros((chunks,) + q_arr.shape)
-        a_s0 = np.zeros_like(state)
+        a_s = np.zeros((batch, n, k), f)   # adjoints carried from one segment to the one before
+        a_z = np.zeros((batch, n), f)
         skipped = np.zeros(chunks, np.int64)
-        self.module.backward(*common, p_arr, q_arr, dt, tape_s, tape_x, tape_r, spikes,
-                             np.ascontiguousarray(dl_ds, f), use_ds,
-                             np.ascontiguousarray(dl_dz, f), g_in, g_rec, g_p, g_q, a_s0,
-                             f.type(cutoff), skipped)
+        for t0 in reversed(starts):
+            t1 = min(t0 + seg, steps)
+            if seg < steps:  # recompute this segment's tape from its checkpoint
+                st, la = (x.copy() for x in saved.pop(t0))
+                self.module.forward(t0, *common, st, p_arr, q_arr, ref, dt, tape_s[:t1 - t0],
+                                    tape_x[:t1 - t0], tape_r[:t1 - t0], spikes[t0:t1].copy(),
+                                    la, z_before(t0))
+            self.module.backward(t0, *common, p_arr, q_arr, dt, tape_s[:t1 - t0],
+                                 tape_x[:t1 - t0], tape_r[:t1 - t0], spikes[t0:t1],
+                                 dl_ds[t0:t1] if use_ds else dl_ds, use_ds, dl_dz[t0:t1],
+                                 g_in, g_rec, g_p, g_q, a_s, a_z, z_before(t0),
+                                 f.type(cutoff), skipped)
+        a_s0 = a_s
         self.skipped = int(skipped.sum())
         g_in, g_rec, g_p, g_q = (g.sum(axis=0) for g in (g_in, g_rec, g_p, g_q))
         grads = {"w_in": g_in, "w_rec": g_rec, "s0": a_s0.astype(np.float64)}
@@ -172,6 +210,20 @@ class CompiledBPTT:
                           {q: g_q[j] for j, q in enumerate(lm.propagators)}, wanted)
         return loss, grads
 
+
+    def memory_bytes(self, steps: int, batch: int, n: int, checkpoint_every: int | None = None,
+                     n_synapses: int = 0) -> int:
+        """Bytes a :meth:`run` of this size holds at its peak (tape, spikes, checkpoints,
+        adjoints, per-thread gradient buffers), before it runs. Loss arrays not included."""
+        item, k = self.dtype.itemsize, len(self.lm.states)
+        seg = steps if checkpoint_every is None else min(int(checkpoint_every), steps)
+        tape = seg * batch * n * (k * item + item + 1)
+        spikes = steps * batch * n * (1 + item)          # bool, and the float copy for the loss
+        checkpoints = (-(-steps // seg) if seg < steps else 0) * batch * n * (k * item + 8)
+        chunks = max(1, min(batch, numba.get_num_threads()))
+        grads = chunks * 8 * (n_synapses + n * (len(self.lm.params) + len(self.lm.propagators)))
+        adjoints = batch * n * (k + 1) * item + batch * n * (k * item + 8)
+        return tape + spikes + checkpoints + grads + adjoints
 
     def _run_dense(self, lm, params, p_arr, q_arr, ref, s0, inputs, w_in_csr, w_in, w_rec_csr,
                    w_rec, dt, loss_fn, wanted, cutoff=0.0, states_needed=True):

@@ -40,7 +40,8 @@ class RecurrentClassifier:
                  trainable_params=(), seed: int = 0, input_gain: float = 3.0,
                  recurrent_gain: float = 0.5, over: str = "max",
                  input_fan_in: int | None = None, recurrent_fan_in: int | None = None,
-                 dtype: str = "float32", cutoff: float = 0.0, backend: str = "numba"):
+                 dtype: str = "float32", cutoff: float = 0.0, backend: str = "numba",
+                 checkpoint_every: int | None = None):
         self.lm = derive(discretise(model), inputs=[input_target], surrogate=surrogate)
         if backend == "numba":
             self.bptt = CompiledBPTT(self.lm, dtype)
@@ -50,6 +51,9 @@ class RecurrentClassifier:
         else:
             raise SnngenError(f"unknown backend {backend!r}: 'numba', 'cuda' or 'cuda-host'")
         self.backend = backend
+        if checkpoint_every is not None and backend != "numba":
+            raise SnngenError("checkpoint_every is implemented on the Numba backend only")
+        self.checkpoint_every = checkpoint_every  # BPTT memory: tape of K steps, recomputed
         self.cutoff = float(cutoff)  # sparse backward: surrogate values below it count as 0
         self.n_in, self.n_hidden, self.n_out, self.dt, self.over = (n_in, n_hidden, n_out,
                                                                      dt, over)
@@ -127,7 +131,8 @@ class RecurrentClassifier:
             captured["y"] = y
             return loss, None, d_drive @ w_out.T
 
-        kw = {"loss_on_device": True} if self.backend != "numba" else {}
+        kw = {"loss_on_device": True} if self.backend != "numba" else \
+            {"checkpoint_every": self.checkpoint_every}
         loss, grads = self.bptt.run(self.params, s0, inputs, self.in_csr, self.weights["w_in"],
                                     self.rec_csr, self.weights["w_rec"], self.dt, loss_fn,
                                     wanted=set(self.trainable), cutoff=self.cutoff,
