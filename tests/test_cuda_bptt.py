@@ -67,3 +67,13 @@ def test_classifier_on_the_cuda_kernels_equals_numba():
     assert l2 == pytest.approx(l1, rel=1e-12) and a1 == a2
     for key in g1:
         np.testing.assert_allclose(g2[key], g1[key], rtol=1e-9, atol=1e-12, err_msg=key)
+
+
+@pytest.mark.parametrize("dense", [False, True], ids=["sparse", "dense"])
+def test_cuda_bptt_kernels_with_recurrent_delay(dense):
+    lm, args = _problem("lif", dense)
+    ref_loss, ref = CompiledBPTT(lm, "float64").run(*args, delay=4)
+    loss, grads = CudaBPTT(lm, "float64", device="host").run(*args, delay=4)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    for key in ref:
+        np.testing.assert_allclose(grads[key], ref[key], rtol=1e-9, atol=1e-12, err_msg=key)

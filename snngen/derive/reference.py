@@ -133,14 +133,15 @@ def chain_propagators(lm: LearningModel, params: dict, dt: float, n: int, grads:
 
 def bptt(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray,
          w_in: np.ndarray, w_rec: np.ndarray | None, dt: float, loss_grad,
-         forward_only: bool = False, cutoff: float = 0.0):
+         forward_only: bool = False, cutoff: float = 0.0, delay: int = 1):
     """Forward and backward pass; returns (loss, gradients).
 
     ``params`` maps parameter names to per-neuron arrays; ``s0`` is (n, k); ``x_in`` (T,
     n_in) input spikes; ``loss_grad(t, s, z)`` returns ``(loss_t, dL/ds_t, dL/dz_t)``.
     Gradients: ``w_in``, ``w_rec``, each parameter (per neuron), ``s0``; with
     ``forward_only`` the gradients are None. ``cutoff`` > 0 treats surrogate values below it
-    as exactly zero (the sparse backward pass of Perez-Nieves & Goodman 2021).
+    as exactly zero (the sparse backward pass of Perez-Nieves & Goodman 2021). Recurrent
+    spikes arrive ``delay`` (>= 1) steps after they are emitted.
     """
     n, k = s0.shape
     steps = x_in.shape[0]
@@ -155,9 +156,11 @@ def bptt(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray,
         seconds = np.asarray(sp.lambdify(names, ref)(*(env[x.name] for x in names)), float)
         ref_steps = np.maximum(np.round(seconds / dt).astype(np.int64) - 1, 0)
     last = np.full(n, -10**9)
-    s, z_prev = s0.astype(np.float64).copy(), np.zeros(n)
+    s = s0.astype(np.float64).copy()
+    zs = []  # spikes of every step (the delayed recurrent input reads them)
     tape, loss = [], 0.0
     for t in range(steps):
+        z_prev = zs[t - delay] if t >= delay else np.zeros(n)
         x = x_in[t] @ w_in + (z_prev @ w_rec if w_rec is not None else 0.0)
         refr = (t - last) <= ref_steps if ref_steps is not None else np.zeros(n, bool)
         values = [*s.T, x, *pvals, refr, dt]
@@ -167,7 +170,8 @@ def bptt(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray,
         tape.append((values, z_prev))
         if ref_steps is not None:
             last = np.where(z > 0.5, t, last)
-        s, z_prev = s_next, z
+        s = s_next
+        zs.append(z)
         lt, _, _ = loss_grad(t, s, z)
         loss += lt
     if forward_only:
@@ -177,7 +181,8 @@ def bptt(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray,
     gprop = {p: np.zeros(n) for p in lm.propagators}
     if w_rec is not None:
         grads["w_rec"] = np.zeros_like(w_rec)
-    a_s, a_z_rec = np.zeros((n, k)), np.zeros(n)
+    a_s = np.zeros((n, k))
+    pending = np.zeros((steps + delay, n))  # adjoint of z_t sent back from step t + delay
     states = [None] * steps
     s = s0.astype(np.float64)
     for t in range(steps):  # states after each step, for loss gradients
@@ -189,7 +194,7 @@ def bptt(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray,
         values, z_prev = tape[t]
         _, dl_ds, dl_dz = loss_grad(t, *states[t])
         a_st = a_s + dl_ds
-        a_zt = dl_dz + a_z_rec
+        a_zt = dl_dz + pending[t]
         m = {key: comp.matrix(key, values, n) for key in comp.jac}
         a_s = np.einsum("ni,nij->nj", a_st, m["next", "states"]) \
             + a_zt[:, None] * m["spike", "states"][:, 0, :]
@@ -206,7 +211,8 @@ def bptt(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray,
         grads["w_in"] += np.outer(x_in[t], a_x)
         if w_rec is not None:
             grads["w_rec"] += np.outer(z_prev, a_x)
-            a_z_rec = w_rec @ a_x
+            if t >= delay:
+                pending[t - delay] = w_rec @ a_x
     grads["s0"] = a_s
     chain_propagators(lm, params, dt, n, grads, gprop)
     return loss, grads

@@ -102,7 +102,7 @@ class CompiledBPTT:
     def run(self, params: dict, s0: np.ndarray, inputs: np.ndarray, w_in_csr, w_in,
             w_rec_csr, w_rec, dt: float, loss_fn, wanted=None, dense=None,
             cutoff: float = 0.0, states_needed: bool = True,
-            checkpoint_every: int | None = None):
+            checkpoint_every: int | None = None, delay: int = 1):
         """Forward and backward. ``inputs`` (T, B, n_in) binary input spikes; ``s0`` (B, n,
         k); ``loss_fn(states (T, B, n, k), spikes (T, B, n))`` returns (loss, dL/ds, dL/dz);
         dL/ds may be None when the loss does not read the states.
@@ -116,7 +116,8 @@ class CompiledBPTT:
         (no T x B x n x k copy is made). ``checkpoint_every=K`` (event path): keep the tape of
         K steps only, and checkpoints of the state every K steps; the backward pass recomputes
         each segment from its checkpoint (one more forward pass, tape memory / (T / K)); the
-        loss then reads spikes only. :meth:`memory_bytes` estimates the memory before a run."""
+        loss then reads spikes only. :meth:`memory_bytes` estimates the memory before a run.
+        ``delay`` (>= 1): recurrent spikes arrive that many steps later."""
         lm = self.lm
         steps, batch, _ = inputs.shape
         _, n, k = s0.shape
@@ -129,13 +130,17 @@ class CompiledBPTT:
         p_arr = np.array([params[p.name] for p in lm.params], f).reshape(len(lm.params), n)
         q_arr = np.array([props[q] for q in lm.propagators], f).reshape(len(lm.propagators), n)
         ref = refractory_steps(lm, params, dt, n)
+        if int(delay) != delay or delay < 1:
+            raise SnngenError(f"the recurrent delay must be a whole number of steps >= 1, got "
+                              f"{delay}")
+        delay = int(delay)
         if dense is None:
             dense = (w_in_csr.n_synapses == w_in_csr.n_pre * w_in_csr.n_post
                      and w_rec_csr.n_synapses == w_rec_csr.n_pre * w_rec_csr.n_post)
         if dense and checkpoint_every is None:
             return self._run_dense(lm, params, p_arr, q_arr, ref, s0, inputs, w_in_csr, w_in,
                                    w_rec_csr, w_rec, dt, loss_fn, wanted, cutoff,
-                                   states_needed)
+                                   states_needed, delay)
         if checkpoint_every is not None and checkpoint_every < 1:
             raise SnngenError(f"checkpoint_every must be >= 1 steps, got {checkpoint_every}")
         if checkpoint_every is not None and states_needed:
@@ -160,14 +165,18 @@ class CompiledBPTT:
         starts = list(range(0, steps, seg))
         saved = {}  # checkpoints: state, last spike and previous spikes at each segment start
 
-        def z_before(t0):
-            return spikes[t0 - 1] if t0 > 0 else np.zeros((batch, n), np.bool_)
+        def z_before(t0):  # spikes of steps t0 - delay .. t0 - 1 (none before step 0)
+            out = np.zeros((delay, batch, n), np.bool_)
+            lo = max(0, t0 - delay)
+            out[delay - (t0 - lo):] = spikes[lo:t0]
+            return out
 
         for t0 in starts:
             t1 = min(t0 + seg, steps)
             if seg < steps:
                 saved[t0] = (state.copy(), last.copy())
-            self.module.forward(t0, *common, state, p_arr, q_arr, ref, dt, tape_s[:t1 - t0],
+            self.module.forward(t0, delay, *common, state, p_arr, q_arr, ref, dt,
+                                tape_s[:t1 - t0],
                                 tape_x[:t1 - t0], tape_r[:t1 - t0], spikes[t0:t1], last,
                                 z_before(t0))
         states = np.concatenate([tape_s[1:], state[None]], axis=0) if states_needed else None
@@ -187,16 +196,17 @@ class CompiledBPTT:
         g_p = np.zeros((chunks,) + p_arr.shape)
         g_q = np.zeros((chunks,) + q_arr.shape)
         a_s = np.zeros((batch, n, k), f)   # adjoints carried from one segment to the one before
-        a_z = np.zeros((batch, n), f)
+        a_z = np.zeros((delay, batch, n), f)
         skipped = np.zeros(chunks, np.int64)
         for t0 in reversed(starts):
             t1 = min(t0 + seg, steps)
             if seg < steps:  # recompute this segment's tape from its checkpoint
                 st, la = (x.copy() for x in saved.pop(t0))
-                self.module.forward(t0, *common, st, p_arr, q_arr, ref, dt, tape_s[:t1 - t0],
+                self.module.forward(t0, delay, *common, st, p_arr, q_arr, ref, dt,
+                                    tape_s[:t1 - t0],
                                     tape_x[:t1 - t0], tape_r[:t1 - t0], spikes[t0:t1].copy(),
                                     la, z_before(t0))
-            self.module.backward(t0, *common, p_arr, q_arr, dt, tape_s[:t1 - t0],
+            self.module.backward(t0, delay, *common, p_arr, q_arr, dt, tape_s[:t1 - t0],
                                  tape_x[:t1 - t0], tape_r[:t1 - t0], spikes[t0:t1],
                                  dl_ds[t0:t1] if use_ds else dl_ds, use_ds, dl_dz[t0:t1],
                                  g_in, g_rec, g_p, g_q, a_s, a_z, z_before(t0),
@@ -226,7 +236,7 @@ class CompiledBPTT:
         return tape + spikes + checkpoints + grads + adjoints
 
     def _run_dense(self, lm, params, p_arr, q_arr, ref, s0, inputs, w_in_csr, w_in, w_rec_csr,
-                   w_rec, dt, loss_fn, wanted, cutoff=0.0, states_needed=True):
+                   w_rec, dt, loss_fn, wanted, cutoff=0.0, states_needed=True, delay=1):
         f = self.dtype
         steps, batch, _ = inputs.shape
         _, n, k = s0.shape
@@ -239,7 +249,7 @@ class CompiledBPTT:
         tape_x = np.zeros((steps, batch, n), f)
         tape_r = np.zeros((steps, batch, n), np.bool_)
         spikes = np.zeros((steps, batch, n), f)
-        self.module.forward_dense(x, win, wrec, state, p_arr, q_arr, ref, dt, tape_s, tape_x,
+        self.module.forward_dense(delay, x, win, wrec, state, p_arr, q_arr, ref, dt, tape_s, tape_x,
                                   tape_r, spikes)
         states = np.concatenate([tape_s[1:], state[None]], axis=0) if states_needed else None
         loss, dl_ds, dl_dz = loss_fn(states, spikes)
@@ -250,7 +260,7 @@ class CompiledBPTT:
         g_p, g_q = np.zeros(p_arr.shape, f), np.zeros(q_arr.shape, f)
         a_s0 = np.zeros_like(state)
         skipped = np.zeros(1, np.int64)
-        self.module.backward_dense(x, win, wrec, p_arr, q_arr, dt, tape_s, tape_x, tape_r,
+        self.module.backward_dense(delay, x, win, wrec, p_arr, q_arr, dt, tape_s, tape_x, tape_r,
                                    spikes, np.ascontiguousarray(dl_ds, f), use_ds,
                                    np.ascontiguousarray(dl_dz, f), g_in, g_rec, g_p, g_q, a_s0,
                                    f.type(cutoff), skipped)

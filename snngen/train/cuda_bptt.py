@@ -157,11 +157,18 @@ class CudaBPTT:
 
     def run(self, params: dict, s0, inputs, w_in_csr, w_in, w_rec_csr, w_rec, dt, loss_fn,
             wanted=None, dense=None, cutoff: float = 0.0, states_needed: bool = True,
-            loss_on_device: bool = False):
+            loss_on_device: bool = False, delay: int = 1, checkpoint_every=None):
         """As :meth:`snngen.train.bptt.CompiledBPTT.run`. ``loss_fn`` gets NumPy arrays
         (host copies), or with ``loss_on_device`` the device arrays themselves (it may then
         return device arrays too); ``states_needed=False`` passes ``None`` for the states and
-        skips copying them (the loss reads only spikes)."""
+        skips copying them (the loss reads only spikes). ``delay``: recurrent spikes arrive
+        that many steps later. ``checkpoint_every`` is not implemented here (an error)."""
+        if checkpoint_every is not None:
+            raise BackendUnsupported("checkpoint_every is implemented on the Numba backend only")
+        if int(delay) != delay or delay < 1:
+            raise SnngenError(f"the recurrent delay must be a whole number of steps >= 1, got "
+                              f"{delay}")
+        delay = int(delay)
         lm, xp, f = self.lm, self.xp, self.dtype
         steps, batch, n_in = inputs.shape
         _, n, k = s0.shape
@@ -190,11 +197,11 @@ class CudaBPTT:
                   "tape_r": tape_r, "spikes": spikes, "last": last}
         xt = xp.empty((batch, n), f)
         for t in range(steps):
-            if t > 0:
-                xp.matmul(spikes[t - 1], wrec, out=xt)
+            if t >= delay:
+                xp.matmul(spikes[t - delay], wrec, out=xt)
                 xt += drive[t]
             else:
-                xt[...] = drive[0]
+                xt[...] = drive[t]
             self._launch("bptt_forward", batch * n, {**common, "t": t, "x": xt})
         host = (lambda a: a) if loss_on_device else self._host
         states_h = None
@@ -206,23 +213,26 @@ class CudaBPTT:
         d_ds = xp.ascontiguousarray(xp.asarray(dl_ds, f)) if use_ds else xp.zeros((1,), f)
         a_s = xp.zeros((batch, n, k), f)
         a_x = xp.zeros((steps, batch, n), f)
-        a_z = xp.zeros((batch, n), f)
+        pending = xp.zeros((delay, batch, n), f)  # slot s % delay: adjoint of z_s, from s+delay
         g_p = xp.zeros((len(lm.params), n), np.float64)
         g_q = xp.zeros((max(len(lm.propagators), 1), n), np.float64)
         skipped = xp.zeros(1, np.uint64)
-        back = {**common, "a_s": a_s, "a_x": a_x, "a_z_rec": a_z,
+        back = {**common, "a_s": a_s, "a_x": a_x,
                 "dl_ds": d_ds, "use_ds": int(use_ds),
                 "dl_dz": xp.ascontiguousarray(xp.asarray(dl_dz, f)), "g_params": g_p,
                 "g_props": g_q, "skipped": skipped}
         wrec_t = wrec.T  # a view: cuBLAS reads it transposed
         for t in range(steps - 1, -1, -1):
-            if t + 1 < steps:
-                xp.matmul(a_x[t + 1], wrec_t, out=a_z)
-            self._launch("bptt_backward", batch * n, {**back, "t": t})
+            slot = pending[t % delay]
+            self._launch("bptt_backward", batch * n, {**back, "t": t, "a_z_rec": slot})
+            if t >= delay:  # the slot now carries the adjoint of step t - delay
+                xp.matmul(a_x[t], wrec_t, out=slot)
+            else:
+                slot[...] = 0
         ax = a_x.reshape(steps * batch, n)
         g_in = self._gather(x_in.T @ ax, in_index)
-        if steps > 1:
-            g_rec = self._gather(spikes[:-1].reshape(-1, n).T @ a_x[1:].reshape(-1, n),
+        if steps > delay:
+            g_rec = self._gather(spikes[:-delay].reshape(-1, n).T @ a_x[delay:].reshape(-1, n),
                                  rec_index)
         else:
             g_rec = xp.zeros(w_rec_csr.n_synapses, f)

@@ -41,7 +41,7 @@ class RecurrentClassifier:
                  recurrent_gain: float = 0.5, over: str = "max",
                  input_fan_in: int | None = None, recurrent_fan_in: int | None = None,
                  dtype: str = "float32", cutoff: float = 0.0, backend: str = "numba",
-                 checkpoint_every: int | None = None):
+                 checkpoint_every: int | None = None, recurrent_delay: int = 1):
         self.lm = derive(discretise(model), inputs=[input_target], surrogate=surrogate)
         if backend == "numba":
             self.bptt = CompiledBPTT(self.lm, dtype)
@@ -54,6 +54,7 @@ class RecurrentClassifier:
         if checkpoint_every is not None and backend != "numba":
             raise SnngenError("checkpoint_every is implemented on the Numba backend only")
         self.checkpoint_every = checkpoint_every  # BPTT memory: tape of K steps, recomputed
+        self.recurrent_delay = int(recurrent_delay)  # steps; checked by the BPTT run
         self.cutoff = float(cutoff)  # sparse backward: surrogate values below it count as 0
         self.n_in, self.n_hidden, self.n_out, self.dt, self.over = (n_in, n_hidden, n_out,
                                                                      dt, over)
@@ -133,6 +134,7 @@ class RecurrentClassifier:
 
         kw = {"loss_on_device": True} if self.backend != "numba" else \
             {"checkpoint_every": self.checkpoint_every}
+        kw["delay"] = self.recurrent_delay
         loss, grads = self.bptt.run(self.params, s0, inputs, self.in_csr, self.weights["w_in"],
                                     self.rec_csr, self.weights["w_rec"], self.dt, loss_fn,
                                     wanted=set(self.trainable), cutoff=self.cutoff,
@@ -158,6 +160,7 @@ class RecurrentClassifier:
             out["y"] = self._readout(spikes)
             return 0.0, None, self.xp.zeros_like(spikes)
         kw = {"loss_on_device": True} if self.backend != "numba" else {}
+        kw["delay"] = self.recurrent_delay
         self.bptt.run(self.params, s0, inputs, self.in_csr, self.weights["w_in"],
                       self.rec_csr, self.weights["w_rec"], self.dt, loss_fn, wanted=set(),
                       states_needed=False, **kw)
