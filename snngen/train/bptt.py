@@ -243,27 +243,37 @@ class CompiledBPTT:
         # all-to-all CSR rows are sorted: CSR order is the row-major (pre, post) matrix
         win = np.ascontiguousarray(np.asarray(w_in, f).reshape(w_in_csr.n_pre, n))
         wrec = np.ascontiguousarray(np.asarray(w_rec, f).reshape(n, n))
-        x = np.ascontiguousarray(inputs, f)
+        x = np.ascontiguousarray(inputs, f).reshape(steps * batch, -1)
+        drive = (x @ win).reshape(steps, batch, n)  # every step's input drive at once
         state = s0.astype(f).copy()
         tape_s = np.zeros((steps, batch, n, k), f)
         tape_x = np.zeros((steps, batch, n), f)
         tape_r = np.zeros((steps, batch, n), np.bool_)
         spikes = np.zeros((steps, batch, n), f)
-        self.module.forward_dense(delay, x, win, wrec, state, p_arr, q_arr, ref, dt, tape_s, tape_x,
-                                  tape_r, spikes)
+        self.module.forward_dense(delay, drive, wrec, state, p_arr, q_arr, ref, dt, tape_s,
+                                  tape_x, tape_r, spikes)
         states = np.concatenate([tape_s[1:], state[None]], axis=0) if states_needed else None
         loss, dl_ds, dl_dz = loss_fn(states, spikes)
         use_ds = dl_ds is not None
         if not use_ds:
             dl_ds = np.zeros((1, 1, 1, k), f)
-        g_in, g_rec = np.zeros_like(win), np.zeros_like(wrec)
+        a_x = np.zeros((steps, batch, n), f)
         g_p, g_q = np.zeros(p_arr.shape, f), np.zeros(q_arr.shape, f)
         a_s0 = np.zeros_like(state)
         skipped = np.zeros(1, np.int64)
-        self.module.backward_dense(delay, x, win, wrec, p_arr, q_arr, dt, tape_s, tape_x, tape_r,
+        self.module.backward_dense(delay, wrec, p_arr, q_arr, dt, tape_s, tape_x, tape_r,
                                    spikes, np.ascontiguousarray(dl_ds, f), use_ds,
-                                   np.ascontiguousarray(dl_dz, f), g_in, g_rec, g_p, g_q, a_s0,
+                                   np.ascontiguousarray(dl_dz, f), a_x, g_p, g_q, a_s0,
                                    f.type(cutoff), skipped)
+        # weight gradients, summed over steps and trials: event-driven over the nonzero
+        # presynaptic values (spikes always; inputs when sparse), else one matrix product
+        g_rec = np.zeros_like(wrec)
+        self.module.sparse_outer(spikes, a_x, delay, g_rec)
+        if np.count_nonzero(x) < 0.25 * x.size:
+            g_in = np.zeros_like(win)
+            self.module.sparse_outer(x.reshape(steps, batch, -1), a_x, 0, g_in)
+        else:
+            g_in = x.T @ a_x.reshape(steps * batch, n)
         self.skipped = int(skipped[0])
         grads = {"w_in": g_in.reshape(-1).astype(np.float64),
                  "w_rec": g_rec.reshape(-1).astype(np.float64),
