@@ -141,3 +141,51 @@ def test_eligibility_layout_is_proven_from_the_jacobian():
     assert layout.bytes(n_pre, n_post, syn, batch) == 8 * batch * (n_pre + syn)
     assert layout.bytes(n_pre, n_post, syn, batch, force="per_synapse") == 8 * batch * 2 * syn
     assert "presynaptic trace" in str(layout)
+
+
+def test_rflo_and_batches():
+    """RFLO (leak-only eligibility, random feedback) gives gradients aligned with BPTT's on
+    the input weights without recurrence; trials of a batch add up."""
+    lm, params, s0, x_in, w_in, _, dt = _setup("lif", recurrent=False, steps=60)
+    rng = np.random.default_rng(5)
+    n = s0.shape[0]
+    w_out, kappa = rng.normal(0, 1, (n, 2)), 0.9
+    targets = rng.normal(0, 0.5, (x_in.shape[0], 2))
+    _, ref = _readout_bptt(lm, params, s0, x_in, w_in, None, dt, w_out, kappa, targets)
+    _, rflo = eprop(lm, params, s0, x_in, w_in, None, dt, w_out, kappa, targets, rule="rflo")
+    a, b = rflo["w_in"].ravel(), ref["w_in"].ravel()
+    assert a @ b / (np.linalg.norm(a) * np.linalg.norm(b)) > 0.5
+    xb = np.stack([x_in, x_in[::-1]], axis=1)
+    tb = np.stack([targets, -targets], axis=1)
+    lb, gb, yb = eprop(lm, params, s0, xb, w_in, None, dt, w_out, kappa, tb,
+                       return_outputs=True)
+    l0, g0 = eprop(lm, params, s0, x_in, w_in, None, dt, w_out, kappa, targets)
+    l1, g1 = eprop(lm, params, s0, x_in[::-1], w_in, None, dt, w_out, kappa, -targets)
+    assert lb == pytest.approx(l0 + l1) and yb.shape == tb.shape
+    np.testing.assert_allclose(gb["w_in"], g0["w_in"] + g1["w_in"], rtol=1e-12)
+
+
+def test_online_memory_does_not_grow_with_sequence_length():
+    """e-prop keeps eligibility state only: its peak memory is the same at T = 30 and
+    T = 200 (BPTT's tape grows with T). Measured with tracemalloc (slow, hence short runs;
+    benchmarks/online.py measures T = 100 and 10,000 without it)."""
+    import tracemalloc
+    lm, params, s0, _, w_in, w_rec, dt = _setup("lif", recurrent=True, n=4, n_in=3)
+    rng = np.random.default_rng(1)
+    w_out = rng.normal(0, 1, (4, 1))
+    peaks = {}
+    for steps in (30, 200):
+        x_in = (rng.random((steps, 3)) < 0.2).astype(float)
+        targets = np.zeros((steps, 1))
+        def zero(t, s, z):
+            return 0.0, np.zeros_like(s), np.zeros_like(z)
+        for name, run in (("eprop", lambda x=x_in, y=targets: eprop(lm, params, s0, x, w_in,
+                                                                   w_rec, dt, w_out, 0.9, y)),
+                          ("bptt", lambda x=x_in: bptt(lm, params, s0, x, w_in, w_rec, dt,
+                                                       zero))):
+            tracemalloc.start()
+            run()
+            peaks[name, steps] = tracemalloc.get_traced_memory()[1] - x_in.nbytes
+            tracemalloc.stop()
+    assert peaks["eprop", 200] < 1.2 * peaks["eprop", 30]
+    assert peaks["bptt", 200] > 3 * peaks["bptt", 30]

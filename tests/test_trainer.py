@@ -60,6 +60,8 @@ def test_missing_model_parameter_is_named():
      {"test_accuracy", "epochs", "train_s", "peak_rss_mib"}),
     ("heterogeneous_taus.py", ["--epochs", "1"],
      {"fixed_accuracy", "trained_accuracy", "tau_ms_p10_p50_p90"}),
+    ("pattern_generation.py", ["--iterations", "2", "--steps", "40", "--neurons", "10"],
+     {"eprop_nmse", "rflo_nmse", "train_s", "peak_rss_mib"}),
 ])
 def test_training_examples_run(script, args, keys):
     import importlib.util

@@ -143,18 +143,60 @@ def _direct(pre: np.ndarray, n: int) -> np.ndarray:
     return out.reshape(n, -1)
 
 
+def _linear_jacobians(lm: LearningModel, values_at_rest: list, n: int):
+    """RFLO's Jacobians: of the update without the spike and reset terms, at rest (states
+    and inputs zero): a constant leak per neuron, (n, k, k) and (n, k)."""
+    from .reference import _modules
+
+    def no_spike(e):
+        return e.replace(lambda f: isinstance(f, sp.Function) and bool(
+            getattr(type(f), "surrogate", None)), lambda f: sp.Integer(0))
+    u = sp.Matrix([no_spike(e) for e in lm.next])
+    args = list(lm.states + lm.inputs + lm.params + lm.propagators) + [REFRACTORY, DT]
+    mods = _modules(lm)
+    out = []
+    for wrt in (lm.states, lm.inputs):
+        rows = sp.lambdify(args, u.jacobian(sp.Matrix(wrt)).tolist(), modules=mods)(
+            *values_at_rest)
+        out.append(np.stack([np.stack([np.broadcast_to(np.asarray(e, float), (n,))
+                                       for e in row], axis=-1) for row in rows], axis=1))
+    return out[0], out[1][:, :, 0]
+
+
 def eprop(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray, w_in: np.ndarray,
           w_rec: np.ndarray | None, dt: float, w_out: np.ndarray, kappa: float,
-          targets: np.ndarray, feedback: np.ndarray | None = None):
+          targets: np.ndarray, feedback: np.ndarray | None = None, rule: str = "eprop",
+          return_outputs: bool = False):
     """e-prop with the full neuron-local Jacobian (reset path through the surrogate), a
     leaky readout ``y_t = kappa y_{t-1} + z_t @ w_out`` and the loss
     ``1/2 sum_t |y_t - targets_t|^2``. ``feedback`` (n, n_out) is B; default ``w_out``
-    (symmetric e-prop). Returns (loss, grads) for ``w_in``, ``w_rec``, every parameter and
-    ``w_out``, accumulated online (nothing is stored over time)."""
+    (symmetric e-prop). ``rule="rflo"``: random-feedback local online learning (Murray 2019),
+    the eligibility vectors propagated by the linear leak only (the update's Jacobian
+    without spike and reset, at rest). Returns (loss, grads) for ``w_in``, ``w_rec``, every
+    parameter (e-prop) and ``w_out``, accumulated online: nothing is stored over time.
+    ``x_in`` (T, n_in) or (T, B, n_in) with ``targets`` (T, [B,] n_out) and ``s0`` (n, k)
+    or (B, n, k): trials are independent and their gradients add up. ``return_outputs``
+    also returns the readout traces y, shaped like ``targets``."""
+    if rule not in ("eprop", "rflo"):
+        raise ValueError(f"rule must be 'eprop' or 'rflo', got {rule!r}")
+    if x_in.ndim == 3:
+        total, grads, ys = 0.0, {}, []
+        for b in range(x_in.shape[1]):
+            out = eprop(lm, params, s0[b] if s0.ndim == 3 else s0, x_in[:, b], w_in, w_rec,
+                        dt, w_out, kappa, targets[:, b], feedback, rule, return_outputs)
+            total += out[0]
+            for key, value in out[1].items():
+                grads[key] = grads.get(key, 0) + value
+            if return_outputs:
+                ys.append(out[2])
+        return (total, grads, np.stack(ys, axis=1)) if return_outputs else (total, grads)
     n, k = s0.shape
     steps, n_in = x_in.shape
     b = w_out if feedback is None else feedback
     st = _Stepper(lm, params, s0, dt)
+    if rule == "rflo":
+        rest = [*np.zeros((k, n)), np.zeros(n), *st.pvals, np.zeros(n, bool), dt]
+        j_lin, jx_lin = _linear_jacobians(lm, rest, n)
     n_pq = len(lm.params) + len(lm.propagators)
     eps_in, ebar_in = np.zeros((n_in, n, k)), np.zeros((n_in, n))
     eps_p, ebar_p = np.zeros((n, k, n_pq)), np.zeros((n, n_pq))
@@ -162,13 +204,15 @@ def eprop(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray, w_i
     if w_rec is not None:
         eps_rec, ebar_rec, g_rec = np.zeros((n, n, k)), np.zeros((n, n)), np.zeros((n, n))
     y, zbar, g_out = np.zeros(w_out.shape[1]), np.zeros(n), np.zeros_like(w_out)
-    z_prev, loss = np.zeros(n), 0.0
+    z_prev, loss, ys = np.zeros(n), 0.0, []
     for t in range(steps):
         x = x_in[t] @ w_in + (z_prev @ w_rec if w_rec is not None else 0.0)
         _, z, m = st.step(t, x)
         jns, jnx = m["next", "states"], m["next", "inputs"][:, :, 0]
         jzs, jzx = m["spike", "states"][:, 0, :], m["spike", "inputs"][:, 0, 0]
         jnp_, jzp = _param_jacobians(m)
+        if rule == "rflo":
+            jns, jnx = j_lin, jx_lin
         # eligibility traces of this step (dz_i/dw_ij, neuron-local), then vectors
         e_in = np.einsum("ib,jib->ji", jzs, eps_in) + jzx[None, :] * x_in[t][:, None]
         eps_in = np.einsum("iab,jib->jia", jns, eps_in) + jnx[None] * x_in[t][:, None, None]
@@ -183,6 +227,8 @@ def eprop(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray, w_i
         ebar_p = kappa * ebar_p + e_p
         # readout, error and learning signal
         y = kappa * y + z @ w_out
+        if return_outputs:
+            ys.append(y.copy())
         err = y - targets[t]
         loss += 0.5 * float(err @ err)
         signal = b @ err
@@ -196,8 +242,9 @@ def eprop(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray, w_i
     grads = {"w_in": g_in, "w_out": g_out}
     if w_rec is not None:
         grads["w_rec"] = g_rec
-    _split_params(lm, params, dt, n, g_p, grads)
-    return loss, grads
+    if rule == "eprop":
+        _split_params(lm, params, dt, n, g_p, grads)
+    return (loss, grads, np.array(ys)) if return_outputs else (loss, grads)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,93 @@
+"""Online rules against BPTT on the same network at growing sequence length T: time per step
+and peak memory (issue 4's benchmark). Both sides are snngen's NumPy references
+(snngen.derive.reference.bptt and snngen.derive.online.eprop / rtrl): same code style, so the
+comparison is about the algorithms, not the implementations; compiled eligibility kernels do
+not exist yet.
+
+    python benchmarks/online.py                       # T = 100, 1000, 10000; n = 20
+    python benchmarks/online.py --T 100,10000 --n 50 --json benchmarks/out/online.json
+
+Each (method, T) runs in its own process; memory is the peak RSS minus the RSS after set-up
+(data and model), so what grows is what the method keeps. One JSON line per run.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def _rss_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(method: str, steps: int, n: int, n_in: int):
+    import snngen as sg
+    from snngen.derive import derive
+    from snngen.derive.online import eprop, rtrl
+    from snngen.derive.reference import bptt
+    from snngen.integrate import discretise
+    lif = sg.NeuronModel("dv/dt = (I - v) / taum : 1\ndI/dt = -I / taus : 1",
+                         threshold="v > 1", reset="v = v - 1", name="online_bench_lif")
+    lm = derive(discretise(lif), inputs=["I"], surrogate="fast_sigmoid")
+    rng = np.random.default_rng(0)
+    params = {"taum": np.full(n, 0.02), "taus": np.full(n, 0.005)}
+    x = (rng.random((steps, n_in)) < 0.05).astype(float)
+    w_in = rng.normal(0, 2 / np.sqrt(n_in), (n_in, n))
+    w_rec = rng.normal(0, 0.5 / np.sqrt(n), (n, n))
+    w_out = rng.normal(0, 1 / np.sqrt(n), (n, 1))
+    target = np.sin(np.arange(steps) * 2e-3 * np.pi)[:, None]
+    kappa, s0, dt = float(np.exp(-1 / 20)), np.zeros((n, 2)), 1e-3
+    # warm the lambdified step on a short run, then measure
+    eprop(lm, params, s0, x[:5], w_in, w_rec, dt, w_out, kappa, target[:5])
+    base = _rss_mib()
+    t0 = time.perf_counter()
+    if method in ("eprop", "rflo"):
+        eprop(lm, params, s0, x, w_in, w_rec, dt, w_out, kappa, target, rule=method)
+    else:
+        def readout_grad(t, s, z):  # the readout error at t alone: enough to time BPTT
+            return 0.0, np.zeros_like(s), np.zeros_like(z)
+        (bptt if method == "bptt" else rtrl)(lm, params, s0, x, w_in, w_rec, dt, readout_grad)
+    wall = time.perf_counter() - t0
+    print(json.dumps({"method": method, "T": steps, "n": n, "n_in": n_in,
+                      "s_per_step": round(wall / steps, 6), "wall_s": round(wall, 3),
+                      "mem_mib": round(_rss_mib() - base, 2),
+                      "peak_rss_mib": round(_rss_mib(), 1)}))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--T", default="100,1000,10000")
+    ap.add_argument("--n", type=int, default=20)
+    ap.add_argument("--n-in", type=int, default=20)
+    ap.add_argument("--methods", default="eprop,rflo,bptt")
+    ap.add_argument("--json")
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        return child(args.child[0], int(args.child[1]), args.n, args.n_in)
+    rows = []
+    for steps in (int(v) for v in args.T.split(",")):
+        for method in args.methods.split(","):
+            out = subprocess.run([sys.executable, __file__, "--n", str(args.n), "--n-in",
+                                  str(args.n_in), "--child", method, str(steps)],
+                                 capture_output=True, text=True, env={**os.environ})
+            line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+            if out.returncode or not line.startswith("{"):
+                print(f"{method} T={steps}: failed\n{out.stderr[-1500:]}")
+                continue
+            print(line, flush=True)
+            rows.append(json.loads(line))
+            if args.json:
+                with open(args.json, "a") as fh:
+                    fh.write(line + "\n")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
