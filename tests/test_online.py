@@ -189,3 +189,53 @@ def test_online_memory_does_not_grow_with_sequence_length():
             tracemalloc.stop()
     assert peaks["eprop", 200] < 1.2 * peaks["eprop", 30]
     assert peaks["bptt", 200] > 3 * peaks["bptt", 30]
+
+
+def _csr_of(dense_w):
+    from snngen import connectivity as conn
+    pre, post = np.nonzero(dense_w)
+    csr = conn.build_csr({"i": pre, "j": post}, dense_w.shape[0], dense_w.shape[1], seed=0)
+    return csr, dense_w[csr.pre_indices(), csr.indices]
+
+
+@pytest.mark.parametrize("rule", ["eprop", "rflo"])
+@pytest.mark.parametrize("name", ["lif", "alif"])
+def test_compiled_online_kernel_equals_reference(name, rule):
+    """The Numba e-prop/RFLO kernel equals the NumPy reference (float64), batch 2, sparse
+    recurrent weights, and the same when the input streams in chunks."""
+    from snngen.train.online import CompiledEprop
+    lm, params, s0, x_in, w_in, w_rec, dt = _setup(name, recurrent=True, steps=40)
+    rng = np.random.default_rng(6)
+    n, n_in = s0.shape[0], x_in.shape[1]
+    w_rec = w_rec * (rng.random(w_rec.shape) < 0.5)
+    np.fill_diagonal(w_rec, 0.0)
+    w_out, kappa = rng.normal(0, 1, (n, 2)), 0.9
+    xb = np.stack([x_in, (rng.random(x_in.shape) < 0.25).astype(float)], axis=1)
+    tb = rng.normal(0, 0.5, (x_in.shape[0], 2, 2))
+    ref_loss, ref, ref_y = eprop(lm, params, np.zeros_like(s0), xb, w_in, w_rec, dt, w_out,
+                                 kappa, tb, rule=rule, return_outputs=True)
+    in_csr, w_in_c = _csr_of(w_in)
+    rec_csr, w_rec_c = _csr_of(w_rec)
+    kernel = CompiledEprop(lm, "float64")
+    for chunks in ((40,), (7, 33)):
+        st = kernel.state(params, dt, 2, n, in_csr, rec_csr, 2, rule=rule)
+        total, grads, ys, lo = 0.0, {}, [], 0
+        for size in chunks:
+            loss, g, y = kernel.step(st, xb[lo:lo + size], tb[lo:lo + size], in_csr, w_in_c,
+                                     rec_csr, w_rec_c, w_out, kappa)
+            total += loss
+            ys.append(y)
+            for key, value in g.items():
+                grads[key] = grads.get(key, 0) + value
+            lo += size
+        assert total == pytest.approx(ref_loss, rel=1e-10)
+        np.testing.assert_allclose(np.concatenate(ys), ref_y, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(grads["w_in"], ref["w_in"][in_csr.pre_indices(),
+                                                              in_csr.indices], rtol=1e-9,
+                                   atol=1e-12)
+        np.testing.assert_allclose(grads["w_rec"], ref["w_rec"][rec_csr.pre_indices(),
+                                                                rec_csr.indices], rtol=1e-9,
+                                   atol=1e-12)
+        np.testing.assert_allclose(grads["w_out"], ref["w_out"], rtol=1e-9, atol=1e-12)
+        for p in MODELS[name][1] if rule == "eprop" else ():
+            np.testing.assert_allclose(grads[p], ref[p], rtol=1e-9, atol=1e-12, err_msg=p)

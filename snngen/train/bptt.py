@@ -25,24 +25,34 @@ from ..integrate import DT, REFRACTORY
 from ..parse import symbol
 
 
-def derived_bodies(lm: LearningModel, printer):
-    """The model's forward step (``_z``, ``_next<j>``) and its adjoint step (``_as<j>``,
-    ``_ax``, ``_gp<j>``, ``_gq<j>``) as (name, code) lines, common subexpressions first,
-    printed by ``printer`` (Numba or C): what every backend's BPTT kernels are made of.
-    Returns (renaming of the model's symbols to kernel locals, forward, backward)."""
+def kernel_renaming(lm: LearningModel) -> dict:
+    """The model's symbols -> kernel locals (``s_<state>``, ``p_<param>``, ``q<entry>``; the
+    model's time ``t`` is the step number times ``dt``; ``N`` the population size ``n``)."""
     ren = {s: sp.Symbol(f"s_{s.name}", real=True) for s in lm.states}
     ren.update({p: sp.Symbol(f"p_{p.name}", real=True) for p in lm.params})
     ren.update({q: sp.Symbol(f"q{q.name}", real=True) for q in lm.propagators})
     ren.update({symbol("t"): sp.Symbol("t", real=True) * DT, symbol("N"):
                 sp.Symbol("n", real=True)})
+    return ren
 
-    def cse(exprs, names, prefix):
-        exprs = [e.xreplace(ren) for e in exprs]
-        temps, reduced = sp.cse(exprs, symbols=sp.numbered_symbols(prefix, real=True))
-        return [(s.name, printer.doprint(e)) for s, e in temps] + \
-            [(n, printer.doprint(e)) for n, e in zip(names, reduced)]
+
+def cse_lines(ren: dict, exprs, names, printer, prefix: str) -> list:
+    """(name, code) lines computing ``exprs`` into ``names``, common subexpressions first."""
+    exprs = [sp.sympify(e).xreplace(ren) for e in exprs]
+    temps, reduced = sp.cse(exprs, symbols=sp.numbered_symbols(prefix, real=True))
+    return [(s.name, printer.doprint(e)) for s, e in temps] + \
+        [(n, printer.doprint(e)) for n, e in zip(names, reduced)]
+
+
+def derived_bodies(lm: LearningModel, printer):
+    """The model's forward step (``_z``, ``_next<j>``) and its adjoint step (``_as<j>``,
+    ``_ax``, ``_gp<j>``, ``_gq<j>``) as (name, code) lines, common subexpressions first,
+    printed by ``printer`` (Numba or C): what every backend's BPTT kernels are made of.
+    Returns (renaming of the model's symbols to kernel locals, forward, backward)."""
+    ren = kernel_renaming(lm)
     k = len(lm.states)
-    forward = cse([lm.spike, *lm.next], ["_z"] + [f"_next{j}" for j in range(k)], "_f")
+    forward = cse_lines(ren, [lm.spike, *lm.next], ["_z"] + [f"_next{j}" for j in range(k)],
+                        printer, "_f")
     a = [sp.Symbol(f"_a{j}", real=True) for j in range(k)]
     az = sp.Symbol("_az", real=True)
 
@@ -54,7 +64,7 @@ def derived_bodies(lm: LearningModel, printer):
     names = ([f"_as{j}" for j in range(k)] + ["_ax"]
              + [f"_gp{j}" for j in range(len(lm.params))]
              + [f"_gq{j}" for j in range(len(lm.propagators))])
-    return ren, forward, cse(outs, names, "_b")
+    return ren, forward, cse_lines(ren, outs, names, printer, "_b")
 
 
 def refractory_steps(lm: LearningModel, params: dict, dt: float, n: int) -> np.ndarray:
