@@ -206,7 +206,7 @@ def test_compiled_online_kernel_equals_reference(name, rule):
     from snngen.train.online import CompiledEprop
     lm, params, s0, x_in, w_in, w_rec, dt = _setup(name, recurrent=True, steps=40)
     rng = np.random.default_rng(6)
-    n, n_in = s0.shape[0], x_in.shape[1]
+    n = s0.shape[0]
     w_rec = w_rec * (rng.random(w_rec.shape) < 0.5)
     np.fill_diagonal(w_rec, 0.0)
     w_out, kappa = rng.normal(0, 1, (n, 2)), 0.9

@@ -187,7 +187,13 @@ class OnlineLearner:
 
     def __init__(self, kernel: CompiledEprop, params: dict, dt: float, in_csr, rec_csr,
                  weights: dict, kappa: float, rule: str = "eprop", feedback=None,
-                 update_every: int | None = None, optimizer=None):
+                 update_every: int | None = None, optimizer=None,
+                 trainable=("w_in", "w_rec", "w_out")):
+        unknown = set(trainable) - {"w_in", "w_rec", "w_out"}
+        if unknown:
+            raise SnngenError(f"OnlineLearner: cannot train {sorted(unknown)}; choose among "
+                              "w_in, w_rec, w_out")
+        self.trainable = tuple(trainable)
         self.kernel, self.params, self.dt = kernel, params, dt
         self.in_csr, self.rec_csr, self.weights = in_csr, rec_csr, weights
         self.kappa, self.rule, self.feedback = kappa, rule, feedback
@@ -214,8 +220,9 @@ class OnlineLearner:
                 self.state, x_in[lo:hi], targets[lo:hi], self.in_csr, self.weights["w_in"],
                 self.rec_csr, self.weights["w_rec"], self.weights["w_out"], self.kappa,
                 self.feedback, wanted=set())
-            if learn:
-                self.opt.step(self.weights, {k: grads[k] for k in self.weights})
+            if learn:  # in place: the arrays of self.weights change
+                self.opt.step({k: self.weights[k] for k in self.trainable},
+                              {k: grads[k] for k in self.trainable})
             total += loss
             outs.append(out)
         return total, np.concatenate(outs, axis=0)
