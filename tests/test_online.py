@@ -239,3 +239,23 @@ def test_compiled_online_kernel_equals_reference(name, rule):
         np.testing.assert_allclose(grads["w_out"], ref["w_out"], rtol=1e-9, atol=1e-12)
         for p in MODELS[name][1] if rule == "eprop" else ():
             np.testing.assert_allclose(grads[p], ref[p], rtol=1e-9, atol=1e-12, err_msg=p)
+
+
+def test_error_mask_selects_the_steps_that_count():
+    from snngen.train.online import CompiledEprop
+    lm, params, s0, x_in, w_in, w_rec, dt = _setup("lif", recurrent=True, steps=30)
+    n = s0.shape[0]
+    in_csr, w_in_c = _csr_of(w_in)
+    rec_csr, w_rec_c = _csr_of(w_rec)
+    kernel = CompiledEprop(lm, "float64")
+    w_out = np.random.default_rng(0).normal(0, 1, (n, 1))
+    xb, tb = x_in[:, None], np.ones((30, 1, 1))
+    runs = {}
+    for name, mask in (("none", None), ("ones", np.ones((30, 1))), ("zeros", np.zeros((30, 1))),
+                       ("late", np.r_[np.zeros(20), np.ones(10)][:, None])):
+        st = kernel.state(params, dt, 1, n, in_csr, rec_csr, 1)
+        runs[name] = kernel.step(st, xb, tb, in_csr, w_in_c, rec_csr, w_rec_c, w_out, 0.9,
+                                 mask=mask)
+    assert runs["none"][0] == runs["ones"][0] > runs["late"][0] > runs["zeros"][0] == 0.0
+    np.testing.assert_array_equal(runs["none"][1]["w_in"], runs["ones"][1]["w_in"])
+    assert not np.any(runs["zeros"][1]["w_in"]) and np.any(runs["late"][1]["w_in"])

@@ -111,9 +111,11 @@ class CompiledEprop:
             jx_lin=jx_lin)
 
     def step(self, st: OnlineState, x_in: np.ndarray, targets: np.ndarray, in_csr, w_in,
-             rec_csr, w_rec, w_out, kappa: float, feedback=None, wanted=None):
+             rec_csr, w_rec, w_out, kappa: float, feedback=None, wanted=None, mask=None):
         """Run ``len(x_in)`` more steps (x_in (T, B, n_in), targets (T, B, n_out)); returns
-        (loss, gradients accumulated over these steps, readout (T, B, n_out))."""
+        (loss, gradients accumulated over these steps, readout (T, B, n_out)). ``mask``
+        (T, B), default ones: each step's error is multiplied by it (the loss is
+        ``1/2 sum (mask (y - y*))^2``)."""
         f, lm = self.dtype, self.lm
         steps, batch, _ = x_in.shape
         n = st.state.shape[1]
@@ -132,7 +134,9 @@ class CompiledEprop:
                         f.type(kappa), st.state, st.p_arr, st.q_arr, st.ref, st.dt, st.last,
                         st.z_prev, st.eps_in, st.ebar_in, st.eps_rec, st.ebar_rec, st.eps_p,
                         st.ebar_p, st.y, st.zbar, g_in, g_rec, g_p, g_out, loss, out,
-                        st.rule == "rflo", st.j_lin, st.jx_lin)
+                        st.rule == "rflo", st.j_lin, st.jx_lin,
+                        np.ones((steps, batch), f) if mask is None else
+                        np.ascontiguousarray(np.broadcast_to(mask, (steps, batch)), f))
         st.t += steps
         grads = {"w_in": g_in.sum(0).astype(np.float64), "w_rec": g_rec.sum(0).astype(
             np.float64), "w_out": g_out.sum(0).astype(np.float64)}
@@ -208,8 +212,9 @@ class OnlineLearner:
                                        self.rec_csr, np.shape(self.weights["w_out"])[1],
                                        rule=self.rule)
 
-    def feed(self, x_in: np.ndarray, targets: np.ndarray, learn: bool = True):
-        """Feed (T, B, n_in) input with its (T, B, n_out) targets; returns (loss, readout)."""
+    def feed(self, x_in: np.ndarray, targets: np.ndarray, learn: bool = True, mask=None):
+        """Feed (T, B, n_in) input with its (T, B, n_out) targets (``mask`` (T, B): which
+        steps' errors count); returns (loss, readout)."""
         if self.state is None or self.state.state.shape[0] != x_in.shape[1]:
             self.reset(x_in.shape[1])
         every = self.update_every or x_in.shape[0]
@@ -219,7 +224,7 @@ class OnlineLearner:
             loss, grads, out = self.kernel.step(
                 self.state, x_in[lo:hi], targets[lo:hi], self.in_csr, self.weights["w_in"],
                 self.rec_csr, self.weights["w_rec"], self.weights["w_out"], self.kappa,
-                self.feedback, wanted=set())
+                self.feedback, wanted=set(), mask=None if mask is None else mask[lo:hi])
             if learn:  # in place: the arrays of self.weights change
                 self.opt.step({k: self.weights[k] for k in self.trainable},
                               {k: grads[k] for k in self.trainable})
