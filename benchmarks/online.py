@@ -13,13 +13,12 @@ Each (method, T) runs in its own process; memory is the peak RSS minus the RSS a
 
 import argparse
 import json
-import os
 import resource
-import subprocess
 import sys
 import time
 
 import numpy as np
+from common import run_json
 
 
 def _rss_mib():
@@ -55,7 +54,7 @@ def child(method: str, steps: int, n: int, n_in: int):
         (bptt if method == "bptt" else rtrl)(lm, params, s0, x, w_in, w_rec, dt, readout_grad)
     wall = time.perf_counter() - t0
     print(json.dumps({"method": method, "T": steps, "n": n, "n_in": n_in,
-                      "s_per_step": round(wall / steps, 6), "wall_s": round(wall, 3),
+                      "s_per_step": round(wall / steps, 6), "compute_s": round(wall, 3),
                       "mem_mib": round(_rss_mib() - base, 2),
                       "peak_rss_mib": round(_rss_mib(), 1)}))
 
@@ -74,15 +73,14 @@ def main(argv=None):
     rows = []
     for steps in (int(v) for v in args.T.split(",")):
         for method in args.methods.split(","):
-            out = subprocess.run([sys.executable, __file__, "--n", str(args.n), "--n-in",
-                                  str(args.n_in), "--child", method, str(steps)],
-                                 capture_output=True, text=True, env={**os.environ})
-            line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
-            if out.returncode or not line.startswith("{"):
-                print(f"{method} T={steps}: failed\n{out.stderr[-1500:]}")
+            rec = run_json([sys.executable, __file__, "--n", str(args.n), "--n-in",
+                            str(args.n_in), "--child", method, str(steps)])
+            if "error" in rec:
+                print(f"{method} T={steps}: failed: {rec['error']}")
                 continue
+            line = json.dumps(rec)
             print(line, flush=True)
-            rows.append(json.loads(line))
+            rows.append(rec)
             if args.json:
                 with open(args.json, "a") as fh:
                     fh.write(line + "\n")

@@ -110,6 +110,17 @@ def import_file(path: Path, name: str | None = None):
     return module
 
 
+def generated_module(source: str, kind: str, subdir: str = "numba"):
+    """Write ``source`` once under ``subdir/snngen_<kind>_<sha>.py`` (atomically, locked) and
+    import it: (module, path). For kernels that are keyed by their text alone."""
+    sha = digest(source)
+    path = cache_dir() / subdir / f"snngen_{kind}_{sha[:20]}.py"
+    with lock():
+        if not path.exists() or digest(path.read_text()) != sha:
+            write_atomic(path, source)
+    return import_file(path), path
+
+
 def load_or_render(key: str, subdir: str, render, prefix: str = ""):
     """The generated module of a structure ``key``: from the index (a warm start renders
     nothing), else ``render()`` -> text, written once under ``subdir`` (named by its hash),

@@ -31,7 +31,8 @@ class FastSigmoidSpike(torch.autograd.Function):
         return grad / (BETA * g.abs() + 1.0) ** 2
 
 
-def _torch_loss(taum, taus, vt, vr, el, s0, x_in, w_in, w_rec, coef, dt):
+def _propagators(taum, taus, el, dt):
+    """Exact propagator Phi and the constant drive Psi b of the LIF below (differentiable)."""
     a = torch.stack([torch.stack([-1 / taum, 1 / taum]),
                      torch.stack([torch.zeros_like(taum), -1 / taus])]).permute(2, 0, 1)
     k = 2
@@ -41,7 +42,11 @@ def _torch_loss(taum, taus, vt, vr, el, s0, x_in, w_in, w_rec, coef, dt):
     e = torch.linalg.matrix_exp(aug)
     phi, psi = e[:, :k, :k], e[:, :k, k:]
     b = torch.stack([el / taum, torch.zeros_like(el)], dim=1)
-    offset = torch.einsum("nij,nj->ni", psi, b)
+    return phi, torch.einsum("nij,nj->ni", psi, b)
+
+
+def _torch_loss(taum, taus, vt, vr, el, s0, x_in, w_in, w_rec, coef, dt):
+    phi, offset = _propagators(taum, taus, el, dt)
     s, z_prev, loss = s0, torch.zeros(s0.shape[0], dtype=torch.float64), 0.0
     for t in range(x_in.shape[0]):
         x = x_in[t] @ w_in + z_prev @ w_rec
@@ -95,15 +100,7 @@ def test_hard_spike_gradients_match_torch_autodiff():
 
 def _torch_batched(taum, taus, vt, vr, el, s0, x_in, w_in, w_rec, coef, dt, delay):
     """The same LIF as above, batch-first, recurrent spikes delayed by ``delay`` steps."""
-    a = torch.stack([torch.stack([-1 / taum, 1 / taum]),
-                     torch.stack([torch.zeros_like(taum), -1 / taus])]).permute(2, 0, 1)
-    k = 2
-    aug = torch.zeros(a.shape[0], 2 * k, 2 * k, dtype=torch.float64)
-    aug[:, :k, :k] = a * dt
-    aug[:, :k, k:] = torch.eye(k, dtype=torch.float64) * dt
-    e = torch.linalg.matrix_exp(aug)
-    phi, psi = e[:, :k, :k], e[:, :k, k:]
-    offset = torch.einsum("nij,nj->ni", psi, torch.stack([el / taum, torch.zeros_like(el)], 1))
+    phi, offset = _propagators(taum, taus, el, dt)
     s, zs, loss = s0, [], 0.0
     for t in range(x_in.shape[0]):
         x = x_in[t] @ w_in

@@ -15,7 +15,6 @@ import numpy as np
 import sympy as sp
 
 from .. import __version__, cache
-from ..backends.numba import NumbaBackend
 from ..backends.numba.printer import NumbaPrinter
 from ..backends.templates import environment
 from ..derive.reference import chain_propagators, propagator_values
@@ -101,13 +100,7 @@ class CompiledBPTT:
             states=[ren[s].name for s in lm.states], input=lm.inputs[0].name,
             params=[ren[p].name for p in lm.params], props=[ren[q].name for q in lm.propagators],
             forward_body=forward_body, backward_body=backward_body, surrogate=sur, g=g_code)
-        sha = cache.digest(source)
-        path = cache.cache_dir() / "numba" / f"snngen_bptt_{sha[:20]}.py"
-        with cache.lock():
-            if not path.exists() or cache.digest(path.read_text()) != sha:
-                cache.write_atomic(path, source)
-        self.source_path = path
-        self.module = NumbaBackend._import(path)
+        self.module, self.source_path = cache.generated_module(source, "bptt")
 
     def run(self, params: dict, s0: np.ndarray, inputs: np.ndarray, w_in_csr, w_in,
             w_rec_csr, w_rec, dt: float, loss_fn, wanted=None, dense=None,

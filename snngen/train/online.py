@@ -19,7 +19,6 @@ import numpy as np
 import sympy as sp
 
 from .. import __version__, cache
-from ..backends.numba import NumbaBackend
 from ..backends.numba.printer import NumbaPrinter
 from ..backends.templates import environment
 from ..derive.online import _linear_jacobians
@@ -71,13 +70,7 @@ class CompiledEprop:
             states=[ren[s].name for s in lm.states], input=lm.inputs[0].name,
             params=[ren[p].name for p in lm.params], props=[ren[q].name for q in lm.propagators],
             body=body, surrogate=pr.doprint(surrogate_function(lm.surrogate).expression(x)))
-        sha = cache.digest(source)
-        path = cache.cache_dir() / "numba" / f"snngen_eprop_{sha[:20]}.py"
-        with cache.lock():
-            if not path.exists() or cache.digest(path.read_text()) != sha:
-                cache.write_atomic(path, source)
-        self.source_path = path
-        self.module = NumbaBackend._import(path)
+        self.module, self.source_path = cache.generated_module(source, "eprop")
         self.npq = npq
 
     def state(self, params: dict, dt: float, batch: int, n: int, in_csr, rec_csr,
