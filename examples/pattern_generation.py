@@ -21,7 +21,7 @@ import snngen as sg
 from snngen import connectivity as conn
 from snngen.derive import derive
 from snngen.integrate import discretise
-from snngen.train.online import CompiledEprop, OnlineLearner
+from snngen.train.online import CompiledEprop, CudaEprop, OnlineLearner
 from snngen.train.optim import Adam
 
 LIF = sg.NeuronModel("""
@@ -42,7 +42,8 @@ def task(steps: int, n_in: int, seed: int):
 
 
 def train(rule: str, iterations: int, n: int, n_in: int, steps: int, seed: int,
-          lr: float = 0.02, readout_only: bool = False, update_every: int | None = None):
+          lr: float = 0.02, readout_only: bool = False, update_every: int | None = None,
+          backend: str = "numba"):
     """Returns the normalised MSE after training (the readout of one more pass)."""
     lm = derive(discretise(LIF), inputs=["I"], surrogate="fast_sigmoid")
     x, target = task(steps, n_in, seed)
@@ -53,7 +54,9 @@ def train(rule: str, iterations: int, n: int, n_in: int, steps: int, seed: int,
                "w_rec": rng.normal(0, 0.5 / np.sqrt(n), rec_csr.n_synapses),
                "w_out": rng.normal(0, 1.0 / np.sqrt(n), (n, 1))}
     feedback = rng.normal(0, 1.0 / np.sqrt(n), (n, 1)) if rule == "rflo" else None
-    learner = OnlineLearner(CompiledEprop(lm, "float64"),
+    kernel = CompiledEprop(lm, "float64") if backend == "numba" else \
+        CudaEprop(lm, "float64", device="gpu" if backend == "cuda" else "host")
+    learner = OnlineLearner(kernel,
                             {"taum": np.full(n, 0.02), "taus": np.full(n, 0.005)}, 1e-3,
                             in_csr, rec_csr, weights, float(np.exp(-1e-3 / 0.02)), rule=rule,
                             feedback=feedback, update_every=update_every,
@@ -76,6 +79,8 @@ def main(argv=None):
     parser.add_argument("--inputs", type=int, default=40)
     parser.add_argument("--steps", type=int, default=300, help="1 ms steps per pattern")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backend", default="numba",
+                        help="numba (CPU), cuda (GPU) or cuda-host (CUDA kernels on the CPU)")
     parser.add_argument("--update-every", type=int, default=None,
                         help="weight updates every K steps (default: once per pass)")
     parser.add_argument("--baseline", action="store_true",
@@ -87,7 +92,7 @@ def main(argv=None):
     for rule in ("eprop", "rflo"):
         t1 = time.perf_counter()
         final = train(rule, args.iterations, args.neurons, args.inputs, args.steps,
-                      args.seed, update_every=args.update_every)
+                      args.seed, update_every=args.update_every, backend=args.backend)
         summary[f"{rule}_nmse"] = round(final, 4)
         summary[f"{rule}_train_s"] = round(time.perf_counter() - t1, 1)
         print(f"{rule}: normalised MSE {final:.4f} after {args.iterations} iterations "

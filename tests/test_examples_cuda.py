@@ -57,3 +57,10 @@ def test_training_examples_agree():
     a, b = _both("heterogeneous_taus.py", ["--epochs", "1"])
     for key in ("fixed_accuracy", "trained_accuracy"):
         assert abs(a[key] - b[key]) <= 0.05, (key, a, b)
+
+
+def test_online_learning_example_agrees():
+    a, b = _both("pattern_generation.py", ["--iterations", "3", "--steps", "60", "--neurons",
+                                           "12", "--inputs", "8"])
+    for key in ("eprop_nmse", "rflo_nmse"):
+        assert a[key] == pytest.approx(b[key], rel=1e-6), (key, a, b)

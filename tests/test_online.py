@@ -259,3 +259,56 @@ def test_error_mask_selects_the_steps_that_count():
     assert runs["none"][0] == runs["ones"][0] > runs["late"][0] > runs["zeros"][0] == 0.0
     np.testing.assert_array_equal(runs["none"][1]["w_in"], runs["ones"][1]["w_in"])
     assert not np.any(runs["zeros"][1]["w_in"]) and np.any(runs["late"][1]["w_in"])
+
+
+@pytest.mark.parametrize("rule", ["eprop", "rflo"])
+def test_cuda_online_kernels_equal_numba(rule):
+    """The CUDA e-prop/RFLO kernels, run through the host emulation, equal the Numba kernel
+    (ALIF, batch 2, sparse recurrence, a masked error, input in two chunks)."""
+    from snngen.backends.cuda import compiler
+    if not compiler.shutil.which("g++"):
+        pytest.skip("needs g++")
+    from snngen.train.online import CompiledEprop, CudaEprop
+    lm, params, s0, x_in, w_in, w_rec, dt = _setup("alif", recurrent=True, steps=30)
+    rng = np.random.default_rng(8)
+    n = s0.shape[0]
+    w_rec = w_rec * (rng.random(w_rec.shape) < 0.5)
+    np.fill_diagonal(w_rec, 0.0)
+    in_csr, w_in_c = _csr_of(w_in)
+    rec_csr, w_rec_c = _csr_of(w_rec)
+    w_out = rng.normal(0, 1, (n, 2))
+    xb = np.stack([x_in, (rng.random(x_in.shape) < 0.25).astype(float)], axis=1)
+    tb = rng.normal(0, 0.5, (30, 2, 2))
+    mask = (rng.random((30, 2)) < 0.7).astype(float)
+    out = {}
+    for name, kernel in (("numba", CompiledEprop(lm, "float64")),
+                         ("cuda", CudaEprop(lm, "float64", device="host"))):
+        st = kernel.state(params, dt, 2, n, in_csr, rec_csr, 2, rule=rule)
+        total, grads, ys = 0.0, {}, []
+        for lo, hi in ((0, 12), (12, 30)):
+            loss, g, y = kernel.step(st, xb[lo:hi], tb[lo:hi], in_csr, w_in_c, rec_csr,
+                                     w_rec_c, w_out, 0.9, mask=mask[lo:hi])
+            total += loss
+            ys.append(y)
+            for key, value in g.items():
+                grads[key] = grads.get(key, 0) + value
+        out[name] = total, grads, np.concatenate(ys)
+    (l1, g1, y1), (l2, g2, y2) = out["numba"], out["cuda"]
+    assert l2 == pytest.approx(l1, rel=1e-10)
+    np.testing.assert_allclose(y2, y1, rtol=1e-10, atol=1e-12)
+    assert set(g1) == set(g2)
+    for key in g1:
+        np.testing.assert_allclose(g2[key], g1[key], rtol=1e-9, atol=1e-12, err_msg=key)
+
+
+def test_cuda_online_source_compiles_for_the_gpu(tmp_path, monkeypatch):
+    from snngen.backends.cuda import compiler
+    if not compiler.available():
+        pytest.skip("no NVRTC and no nvcc")
+    monkeypatch.setenv("SNNGEN_CACHE_DIR", str(tmp_path))
+    from snngen.train.online import CudaEprop
+    lm = _setup("alif", recurrent=True)[0]
+    src = CudaEprop(lm, "float32", device="host").source
+    for arch in ("sm_80", "sm_90"):
+        path, new = compiler.compile_cubin(src, arch, "float32")
+        assert new and path.stat().st_size > 1000

@@ -56,62 +56,38 @@ def _params(real: str):
 _NP = {"double": np.float64, "float": np.float32, "long long": np.int64, "int": np.int32}
 
 
-class CudaBPTT:
-    """Kernels for ``lm`` (one input target) on a GPU (``device="gpu"``) or emulated."""
+class Kernels:
+    """Kernels of one generated source, on the GPU (CuPy, a CUBIN compiled with NVRTC) or on
+    the CPU (the same source through the host shim): ``launch(name, work, values)`` runs
+    ``work`` threads with the arguments named in ``params`` (missing ones: null, zero)."""
 
     BLOCK = 256
 
-    def __init__(self, lm: LearningModel, dtype: str = "float32", device: str = "gpu"):
-        if dtype not in ("float32", "float64"):
-            raise SnngenError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-        if len(lm.inputs) != 1:
-            raise SnngenError("compiled BPTT currently supports exactly one input target")
-        self.lm, self.dtype, self.device = lm, np.dtype(dtype), device
-        self.source = self._render(lm, dtype)
-        real = "float" if dtype == "float32" else "double"
-        self.params = [(t, n, 0, "") for t, n in _params(real)]
+    def __init__(self, source: str, names, params, device: str, dtype: str):
         from ..backends.cuda import compiler
+        self.params, self.device = params, device
         if device == "gpu":
             from ..backends.cuda.gpu import arch, check_device
             self.xp = check_device()
-            path, _ = compiler.compile_cubin(self.source, arch(), dtype)
+            path, _ = compiler.compile_cubin(source, arch(), dtype)
             module = self.xp.RawModule(path=str(path))
-            self._fns = {k: module.get_function(k) for k in ("bptt_forward", "bptt_backward")}
+            self._fns = {k: module.get_function(k) for k in names}
         elif device == "host":
             from ..backends.cuda.render import Launch
             from ..backends.cuda.runner import launchers
             self.xp = np
-            plan = [Launch("bptt_forward", "", "", 0), Launch("bptt_backward", "", "", 0)]
-            path, _ = compiler.build_host(self.source, launchers(self.params, plan))
+            plan = [Launch(k, "", "", 0) for k in names]
+            path, _ = compiler.build_host(source, launchers(params, plan))
             lib = ctypes.CDLL(str(path))
             self._fns = {}
-            for k in ("bptt_forward", "bptt_backward"):
+            for k in names:
                 fn = getattr(lib, f"snn_launch_{k}")
                 fn.argtypes = [ctypes.c_uint] * 3 + [ctypes.c_void_p]
                 self._fns[k] = fn
         else:
             raise BackendUnsupported(f"unknown device {device!r}: 'gpu' or 'host'")
-        self.skipped = 0
 
-    @staticmethod
-    def _render(lm, dtype):
-        from .bptt import derived_bodies
-        pr = LearningCPrinter(dtype)
-        ren, forward_body, backward_body = derived_bodies(lm, pr)
-        x = sp.Symbol("x", real=True)
-        real = "float" if dtype == "float32" else "double"
-        return environment().get_template("cuda/bptt.cu.j2").render(
-            version=__version__, model=lm.discrete.model.name, dtype=dtype, real=real,
-            params=[f"{t} {n}" for t, n in _params(real)],
-            states=[ren[s].name for s in lm.states], input=lm.inputs[0].name,
-            params_=[ren[p].name for p in lm.params],
-            props=[ren[q].name for q in lm.propagators],
-            forward_body=forward_body, backward_body=backward_body,
-            surrogate=pr.doprint(surrogate_function(lm.surrogate).expression(x)),
-            g=pr.doprint(lm.g.xreplace(ren))) + "\n"
-
-    # -- launching --------------------------------------------------------------------------
-    def _launch(self, name, work, values: dict):
+    def launch(self, name, work, values: dict):
         args = [values.get(n, None) for _, n, _, _ in self.params]
         grid = max(1, min(-(-work // self.BLOCK), 1 << 16))
         if self.device == "gpu":  # arguments a kernel does not use: null pointers and zeros
@@ -132,6 +108,46 @@ class CudaBPTT:
             ptrs.append(ctypes.addressof(obj))
         argv = (ctypes.c_void_p * len(ptrs))(*ptrs)
         self._fns[name](grid, 1, self.BLOCK, argv)
+
+
+class CudaBPTT:
+    """Kernels for ``lm`` (one input target) on a GPU (``device="gpu"``) or emulated."""
+
+    BLOCK = 256
+
+    def __init__(self, lm: LearningModel, dtype: str = "float32", device: str = "gpu"):
+        if dtype not in ("float32", "float64"):
+            raise SnngenError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        if len(lm.inputs) != 1:
+            raise SnngenError("compiled BPTT currently supports exactly one input target")
+        self.lm, self.dtype, self.device = lm, np.dtype(dtype), device
+        self.source = self._render(lm, dtype)
+        real = "float" if dtype == "float32" else "double"
+        self.params = [(t, n, 0, "") for t, n in _params(real)]
+        self.kernels = Kernels(self.source, ("bptt_forward", "bptt_backward"), self.params,
+                               device, dtype)
+        self.xp = self.kernels.xp
+        self.skipped = 0
+
+    @staticmethod
+    def _render(lm, dtype):
+        from .bptt import derived_bodies
+        pr = LearningCPrinter(dtype)
+        ren, forward_body, backward_body = derived_bodies(lm, pr)
+        x = sp.Symbol("x", real=True)
+        real = "float" if dtype == "float32" else "double"
+        return environment().get_template("cuda/bptt.cu.j2").render(
+            version=__version__, model=lm.discrete.model.name, dtype=dtype, real=real,
+            params=[f"{t} {n}" for t, n in _params(real)],
+            states=[ren[s].name for s in lm.states], input=lm.inputs[0].name,
+            params_=[ren[p].name for p in lm.params],
+            props=[ren[q].name for q in lm.propagators],
+            forward_body=forward_body, backward_body=backward_body,
+            surrogate=pr.doprint(surrogate_function(lm.surrogate).expression(x)),
+            g=pr.doprint(lm.g.xreplace(ren))) + "\n"
+
+    def _launch(self, name, work, values: dict):
+        self.kernels.launch(name, work, values)
 
     def _dense(self, csr, values):
         """(n_pre, n_post) weight matrix on the device, and how to gather its gradient back

@@ -165,3 +165,22 @@ def test_gpu_classifier_and_trainer_resume(tmp_path):
         wa, wb = a.net.weights[key], b.net.weights[key]
         np.testing.assert_array_equal(wa.get() if hasattr(wa, "get") else wa,
                                       wb.get() if hasattr(wb, "get") else wb)
+
+
+def test_gpu_online_kernels_equal_numba():
+    import test_online as to
+
+    from snngen.train.online import CompiledEprop, CudaEprop
+    lm, params, s0, x_in, w_in, w_rec, dt = to._setup("alif", recurrent=True, steps=30)
+    n = s0.shape[0]
+    in_csr, w_in_c = to._csr_of(w_in)
+    rec_csr, w_rec_c = to._csr_of(w_rec * (np.abs(w_rec) > 0.3))
+    w_out = np.random.default_rng(0).normal(0, 1, (n, 2))
+    xb, tb = x_in[:, None], np.ones((30, 1, 2))
+    res = []
+    for kernel in (CompiledEprop(lm, "float64"), CudaEprop(lm, "float64", device="gpu")):
+        st = kernel.state(params, dt, 1, n, in_csr, rec_csr, 2)
+        res.append(kernel.step(st, xb, tb, in_csr, w_in_c, rec_csr, w_rec_c, w_out, 0.9))
+    assert res[1][0] == pytest.approx(res[0][0], rel=1e-9)
+    for key in res[0][1]:
+        np.testing.assert_allclose(res[1][1][key], res[0][1][key], rtol=1e-7, atol=1e-10)
