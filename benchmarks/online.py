@@ -1,11 +1,11 @@
 """Online rules against BPTT on the same network at growing sequence length T: time per step
-and peak memory (issue 4's benchmark). Both sides are snngen's NumPy references
-(snngen.derive.reference.bptt and snngen.derive.online.eprop / rtrl): same code style, so the
-comparison is about the algorithms, not the implementations; compiled eligibility kernels do
-not exist yet.
+and peak memory (issue 4's benchmark). Methods: eprop, rflo, bptt (snngen's NumPy
+references: snngen.derive.online, snngen.derive.reference) and eprop-compiled, bptt-compiled
+(the Numba kernels: snngen.train.online.CompiledEprop, snngen.train.bptt.CompiledBPTT, event
+path, loss on spikes). Compare references with references and kernels with kernels.
 
     python benchmarks/online.py                       # T = 100, 1000, 10000; n = 20
-    python benchmarks/online.py --T 100,10000 --n 50 --json benchmarks/out/online.json
+    python benchmarks/online.py --methods eprop-compiled,bptt-compiled --n 200 --T 100,10000
 
 Each (method, T) runs in its own process; memory is the peak RSS minus the RSS after set-up
 (data and model), so what grows is what the method keeps. One JSON line per run.
@@ -42,6 +42,9 @@ def child(method: str, steps: int, n: int, n_in: int):
     w_out = rng.normal(0, 1 / np.sqrt(n), (n, 1))
     target = np.sin(np.arange(steps) * 2e-3 * np.pi)[:, None]
     kappa, s0, dt = float(np.exp(-1 / 20)), np.zeros((n, 2)), 1e-3
+    if method.endswith("-compiled"):
+        return _compiled(method, lm, params, x, w_in, w_rec, w_out, target, kappa, dt, steps,
+                         n, n_in)
     # warm the lambdified step on a short run, then measure
     eprop(lm, params, s0, x[:5], w_in, w_rec, dt, w_out, kappa, target[:5])
     base = _rss_mib()
@@ -55,6 +58,39 @@ def child(method: str, steps: int, n: int, n_in: int):
     wall = time.perf_counter() - t0
     print(json.dumps({"method": method, "T": steps, "n": n, "n_in": n_in,
                       "s_per_step": round(wall / steps, 6), "compute_s": round(wall, 3),
+                      "mem_mib": round(_rss_mib() - base, 2),
+                      "peak_rss_mib": round(_rss_mib(), 1)}))
+
+
+def _compiled(method, lm, params, x, w_in, w_rec, w_out, target, kappa, dt, steps, n, n_in):
+    from snngen import connectivity as conn
+    from snngen.train.bptt import CompiledBPTT
+    from snngen.train.online import CompiledEprop
+    in_csr = conn.build_csr(conn.AllToAll(), n_in, n, 0)
+    rec_csr = conn.build_csr(conn.AllToAll(), n, n, 1)
+    w_in_c, w_rec_c = w_in.reshape(-1), w_rec.reshape(-1)  # all-to-all: row-major order
+    xb, tb = x[:, None, :], target[:, None, :]
+    if method == "eprop-compiled":
+        kernel = CompiledEprop(lm, "float64")
+
+        def go(xs, ts):
+            st = kernel.state(params, dt, 1, n, in_csr, rec_csr, 1)
+            kernel.step(st, xs, ts, in_csr, w_in_c, rec_csr, w_rec_c, w_out, kappa)
+    else:
+        kernel = CompiledBPTT(lm, "float64")
+
+        def go(xs, ts):
+            def loss_fn(states, spikes):
+                return 0.0, None, np.zeros_like(spikes)
+            kernel.run(params, np.zeros((1, n, 2)), xs, in_csr, w_in_c, rec_csr, w_rec_c, dt,
+                       loss_fn, dense=False, states_needed=False)
+    go(xb[:5], tb[:5])  # compile (or load) first
+    base = _rss_mib()
+    t0 = time.perf_counter()
+    go(xb, tb)
+    wall = time.perf_counter() - t0
+    print(json.dumps({"method": method, "T": steps, "n": n, "n_in": n_in,
+                      "s_per_step": round(wall / steps, 7), "compute_s": round(wall, 4),
                       "mem_mib": round(_rss_mib() - base, 2),
                       "peak_rss_mib": round(_rss_mib(), 1)}))
 
