@@ -348,3 +348,20 @@ def test_nonfinite_state_is_reported_from_the_kernels():
     sim.state(pop, "v")[0, 5] = np.inf
     with pytest.raises(NumericalError, match="'v'.*neuron 5"):
         sim.run(0.01)
+
+
+def test_states_stay_on_the_device_until_asked_for():
+    """Unread states are not copied back after each run; reading one fetches it, and from
+    then on it is kept up to date both ways."""
+    ref, built_r, _ = _run(cuba, "numba", 0.02)
+    net, pop = cuba()
+    net.monitor_spikes(pop)
+    sim = net.build(backend="cuda-host")
+    sim.run(0.01)
+    sim.run(0.01)
+    runner = sim._kernel
+    assert "P__v" in runner.stale and "P__v" not in runner.exposed
+    np.testing.assert_allclose(sim.state(pop, "v"), ref.state(built_r[1], "v"), rtol=1e-9)
+    assert "P__v" not in runner.stale and "P__v" in runner.exposed
+    sim.run(0.001)
+    assert "P__v" not in runner.stale and "P__ge" in runner.stale

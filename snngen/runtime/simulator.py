@@ -178,6 +178,9 @@ class Simulator:
                     mon.data = data
 
     def _raise_nonfinite(self, step: int, node_index: int):
+        sync = getattr(self._kernel, "sync", None)
+        if sync is not None:  # device backends: every state as it is now
+            sync()
         for pop in self.net.populations.values():
             if pop.kind != "neuron":
                 continue
@@ -202,7 +205,15 @@ class Simulator:
         key = f"{pop.name}__{name}"
         if key not in self.arrays:
             raise SnngenError(f"'{pop.name}' has no state variable '{name}'")
+        self._expose(key)
         return self.arrays[key]
+
+    def _expose(self, key: str):
+        """A device backend brings ``key`` up to date and keeps it so (the caller may read
+        or change the array it gets)."""
+        expose = getattr(self._kernel, "expose", None)
+        if expose is not None:
+            expose(key)
 
     def synapses(self, proj, name: str) -> np.ndarray:
         """Per-synapse values of ``name`` in CSR order (batch or 1, synapses)."""
@@ -210,9 +221,7 @@ class Simulator:
         if key not in self.arrays:
             raise SnngenError(f"projection '{proj.name}' has no synaptic variable '{name}' in "
                               "the generated code")
-        invalidate = getattr(self._kernel, "invalidate", None)
-        if invalidate is not None:  # the caller may change it: a device copy is refreshed
-            invalidate(key)
+        self._expose(key)
         return self.arrays[key]
 
     def connectivity(self, proj) -> conn.CSR:

@@ -7,10 +7,12 @@ code drives the GPU (CuPy arrays, kernels from a CUBIN) and the host emulation (
 kept apart from the simulator's, kernels from a shared library through ctypes), so the
 emulation checks the transfers as well as the kernels.
 
-Transfers: arrays the kernels change (states, last spikes, plastic synapses, monitors) are
-uploaded before and downloaded after every call; structure (indices, fixed weights, delays,
-spike rings) stays on the device and is uploaded again only if the simulator's array object
-changes or :meth:`invalidate` names it.
+Transfers: monitors are uploaded before and downloaded after every call. States, last spikes
+and plastic synapses stay on the device until the host asks for one (:meth:`expose`, called
+by ``Simulator.state`` and ``Simulator.synapses``): from then on that array is copied both
+ways at every call, so changes made on the host reach the device. Structure (indices, fixed
+weights, delays, spike rings) stays on the device and is uploaded again only if the
+simulator's array object changes or :meth:`invalidate` names it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from .render import Launch
 #: Roles whose arrays stay on the device between calls (uploaded when first seen or replaced).
 STATIC_ROLES = {"index", "syn", "events", "delays", "input", "ring", "ringn", "accum",
                 "scratch"}
+#: Roles the kernels change that are copied back only when the host asks for them
+#: (:meth:`Runner.expose`): an array never handed out cannot have changed on the host.
+LAZY_ROLES = {"state", "last_spike", "syn_batched", "syn_lastupdate"}
 
 _NP = {"double": np.float64, "float": np.float32, "long long": np.int64, "int": np.int32,
        "unsigned char": np.uint8, "unsigned long long": np.uint64}
@@ -42,6 +47,8 @@ class Runner:
         #: Seconds spent, summed over calls: uploads, the kernels, downloads, spike sorting.
         self.timings = {"upload_s": 0.0, "steps_s": 0.0, "download_s": 0.0, "sort_s": 0.0}
         self._recorded: dict[str, int] = {}
+        self.exposed: set[str] = set()
+        self.stale: set[str] = set()
         # spike monitor buffers are written by the kernels only: uploaded when (re)allocated
         self.device_owned = {f"{m}__{f}" for m in self._spike_monitors(spec) for f in
                              ("i", "step", "b")}
@@ -61,6 +68,25 @@ class Runner:
         """Upload ``name`` again before the next call (its host copy was changed in place)."""
         self.mirror.pop(name, None)
 
+    def expose(self, name: str) -> None:
+        """The host is handed ``name``: bring its host copy up to date, and from now on copy
+        it both ways at every call (the caller may read or change it)."""
+        if name in self.stale:
+            self._fetch(name)
+        if self.roles.get(name) in STATIC_ROLES:
+            self.invalidate(name)
+        self.exposed.add(name)
+
+    def sync(self) -> None:
+        """Bring every host copy up to date (before the host reads them all)."""
+        for name in list(self.stale):
+            self._fetch(name)
+
+    def _fetch(self, name: str) -> None:
+        host, dev = self.mirror[name]
+        host[...] = self.device.to_host(dev)
+        self.stale.discard(name)
+
     # -- arguments ------------------------------------------------------------------------
     def _bind(self, args: dict):
         dev = self.device
@@ -71,7 +97,8 @@ class Runner:
             role = self.roles[name]
             held = self.mirror.get(name)
             if held is not None and held[0] is host and held[1].shape == host.shape:
-                if role not in STATIC_ROLES and name not in self.device_owned:
+                lazy = role in LAZY_ROLES and name not in self.exposed
+                if role not in STATIC_ROLES and name not in self.device_owned and not lazy:
                     dev.upload(held[1], host)
                 values[name] = held[1]
                 continue
@@ -162,6 +189,9 @@ class Runner:
             if field in ("i", "step", "b") and f"{base}__count" in args \
                     and f"{base}__i" in args:
                 continue  # spike monitor buffers: below, only what was added
+            if self.roles[name] in LAZY_ROLES and name not in self.exposed:
+                self.stale.add(name)  # fetched when the host asks (expose, sync)
+                continue
             host[...] = dev.to_host(held)
         for name in args:
             if name.endswith("__count") and f"{name[:-7]}__i" in args:
