@@ -25,18 +25,8 @@ import numpy as np
 import sympy as sp
 
 from ..integrate import DT, REFRACTORY
-from .reference import _compiled, chain_propagators, propagator_values
+from .reference import _compiled, chain_propagators, propagator_values, refractory_steps
 from .step import LearningModel
-
-
-def _refractory_steps(lm, params, dt):
-    if lm.discrete.refractory is None:
-        return None
-    ref = lm.discrete.refractory
-    names = sorted(ref.free_symbols, key=lambda x: x.name)
-    env = {**params, DT.name: dt}
-    seconds = np.asarray(sp.lambdify(names, ref)(*(env[x.name] for x in names)), float)
-    return np.maximum(np.round(seconds / dt).astype(np.int64) - 1, 0)
 
 
 class _Stepper:
@@ -48,21 +38,19 @@ class _Stepper:
         self.comp = _compiled(lm, cutoff)
         props = propagator_values(lm, params, dt, n)
         self.pvals = [params[p.name] for p in lm.params] + [props[q] for q in lm.propagators]
-        self.ref_steps = _refractory_steps(lm, params, dt)
+        self.ref_steps = refractory_steps(lm, params, dt, n)
         self.last = np.full(n, -10**9)
         self.s = s0.astype(np.float64).copy()
 
     def step(self, t, x):
         n, comp = self.n, self.comp
-        refr = (t - self.last) <= self.ref_steps if self.ref_steps is not None else \
-            np.zeros(n, bool)
+        refr = (t - self.last) <= self.ref_steps
         values = [*self.s.T, x, *self.pvals, refr, self.dt]
         z = np.broadcast_to(np.asarray(comp.spike(*values), float), (n,)).copy()
         s_next = np.stack([np.broadcast_to(np.asarray(e, float), (n,))
                            for e in comp.next(*values)], axis=1)
         m = {key: comp.matrix(key, values, n) for key in comp.jac}
-        if self.ref_steps is not None:
-            self.last = np.where(z > 0.5, t, self.last)
+        self.last = np.where(z > 0.5, t, self.last)
         self.s = s_next
         return s_next, z, m
 

@@ -131,6 +131,17 @@ def chain_propagators(lm: LearningModel, params: dict, dt: float, n: int, grads:
             grads[theta] = grads.get(theta, np.zeros(n)) + total
 
 
+def refractory_steps(lm: LearningModel, params: dict, dt: float, n: int) -> np.ndarray:
+    """Per-neuron refractory period in steps minus one (-1: none), as the kernels use it."""
+    if lm.discrete.refractory is None:
+        return np.full(n, -1, np.int64)
+    names = sorted(lm.discrete.refractory.free_symbols, key=lambda x: x.name)
+    env = {**params, DT.name: dt}
+    secs = sp.lambdify(names, lm.discrete.refractory)(*(env[x.name] for x in names))
+    return np.broadcast_to(np.maximum(np.round(np.asarray(secs) / dt).astype(np.int64) - 1,
+                                      0), (n,)).copy()
+
+
 def bptt(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray,
          w_in: np.ndarray, w_rec: np.ndarray | None, dt: float, loss_grad,
          forward_only: bool = False, cutoff: float = 0.0, delay: int = 1):
@@ -148,13 +159,7 @@ def bptt(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray,
     comp = _compiled(lm, cutoff)
     props = propagator_values(lm, params, dt, n)
     pvals = [params[p.name] for p in lm.params] + [props[p] for p in lm.propagators]
-    ref_steps = None
-    if lm.discrete.refractory is not None:
-        ref = lm.discrete.refractory
-        names = sorted(ref.free_symbols, key=lambda x: x.name)
-        env = {**params, DT.name: dt}
-        seconds = np.asarray(sp.lambdify(names, ref)(*(env[x.name] for x in names)), float)
-        ref_steps = np.maximum(np.round(seconds / dt).astype(np.int64) - 1, 0)
+    ref_steps = refractory_steps(lm, params, dt, n)
     last = np.full(n, -10**9)
     s = s0.astype(np.float64).copy()
     zs = []  # spikes of every step (the delayed recurrent input reads them)
@@ -162,14 +167,13 @@ def bptt(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray,
     for t in range(steps):
         z_prev = zs[t - delay] if t >= delay else np.zeros(n)
         x = x_in[t] @ w_in + (z_prev @ w_rec if w_rec is not None else 0.0)
-        refr = (t - last) <= ref_steps if ref_steps is not None else np.zeros(n, bool)
+        refr = (t - last) <= ref_steps
         values = [*s.T, x, *pvals, refr, dt]
         z = np.broadcast_to(np.asarray(comp.spike(*values), float), (n,)).copy()
         s_next = np.stack([np.broadcast_to(np.asarray(e, float), (n,))
                            for e in comp.next(*values)], axis=1)
         tape.append((values, z_prev))
-        if ref_steps is not None:
-            last = np.where(z > 0.5, t, last)
+        last = np.where(z > 0.5, t, last)
         s = s_next
         zs.append(z)
         lt, _, _ = loss_grad(t, s, z)

@@ -17,7 +17,7 @@ import sympy as sp
 from .. import __version__, cache
 from ..backends.numba.printer import NumbaPrinter
 from ..backends.templates import environment
-from ..derive.reference import chain_propagators, propagator_values
+from ..derive.reference import chain_propagators, propagator_values, refractory_steps
 from ..derive.step import LearningModel
 from ..errors import SnngenError
 from ..integrate import DT, REFRACTORY
@@ -64,17 +64,6 @@ def derived_bodies(lm: LearningModel, printer):
              + [f"_gp{j}" for j in range(len(lm.params))]
              + [f"_gq{j}" for j in range(len(lm.propagators))])
     return ren, forward, cse_lines(ren, outs, names, printer, "_b")
-
-
-def refractory_steps(lm: LearningModel, params: dict, dt: float, n: int) -> np.ndarray:
-    """Per-neuron refractory period in steps minus one (-1: none), as the kernels use it."""
-    if lm.discrete.refractory is None:
-        return np.full(n, -1, np.int64)
-    names = sorted(lm.discrete.refractory.free_symbols, key=lambda x: x.name)
-    env = {**params, DT.name: dt}
-    secs = sp.lambdify(names, lm.discrete.refractory)(*(env[x.name] for x in names))
-    return np.broadcast_to(np.maximum(np.round(np.asarray(secs) / dt).astype(np.int64) - 1,
-                                      0), (n,)).copy()
 
 
 class CompiledBPTT:

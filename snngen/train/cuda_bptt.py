@@ -23,11 +23,10 @@ import sympy as sp
 from .. import __version__
 from ..backends.cuda.printer import CPrinter
 from ..backends.templates import environment
-from ..derive.reference import chain_propagators, propagator_values
+from ..derive.reference import chain_propagators, propagator_values, refractory_steps
 from ..derive.step import LearningModel
 from ..derive.surrogate import surrogate_function
 from ..errors import BackendUnsupported, SnngenError
-from .bptt import refractory_steps
 
 
 class LearningCPrinter(CPrinter):
@@ -53,7 +52,6 @@ def _params(real: str):
             ("double*", "g_props"), ("unsigned long long*", "skipped")]
 
 
-_NP = {"double": np.float64, "float": np.float32, "long long": np.int64, "int": np.int32}
 
 
 class Kernels:
@@ -90,23 +88,15 @@ class Kernels:
     def launch(self, name, work, values: dict):
         args = [values.get(n, None) for _, n, _, _ in self.params]
         grid = max(1, min(-(-work // self.BLOCK), 1 << 16))
+        from ..backends.cuda.runner import _NP
         if self.device == "gpu":  # arguments a kernel does not use: null pointers and zeros
             conv = [a if hasattr(a, "data") and hasattr(a.data, "ptr") else
                     np.uint64(0) if a is None and t.endswith("*") else _NP[t](a or 0)
                     for (t, _, _, _), a in zip(self.params, args)]
             self._fns[name]((grid,), (self.BLOCK,), tuple(conv))
             return
-        keep, ptrs = [], []
-        for (t, _, _, _), a in zip(self.params, args):
-            if isinstance(a, np.ndarray):
-                obj = ctypes.c_void_p(a.ctypes.data)
-            elif t.endswith("*"):
-                obj = ctypes.c_void_p(0)
-            else:
-                obj = np.ctypeslib.as_ctypes(np.array(a or 0, _NP[t]).reshape(1))
-            keep.append(obj)
-            ptrs.append(ctypes.addressof(obj))
-        argv = (ctypes.c_void_p * len(ptrs))(*ptrs)
+        from ..backends.cuda.runner import host_argv
+        keep, argv = host_argv(self.params, args)  # noqa: F841 - keep: what argv points to
         self._fns[name](grid, 1, self.BLOCK, argv)
 
 

@@ -22,11 +22,11 @@ from .. import __version__, cache
 from ..backends.numba.printer import NumbaPrinter
 from ..backends.templates import environment
 from ..derive.online import _linear_jacobians
-from ..derive.reference import chain_propagators, propagator_values
+from ..derive.reference import chain_propagators, propagator_values, refractory_steps
 from ..derive.step import LearningModel
 from ..derive.surrogate import surrogate_function
 from ..errors import SnngenError
-from .bptt import cse_lines, kernel_renaming, refractory_steps
+from .bptt import cse_lines, kernel_renaming
 from .optim import Adam
 
 

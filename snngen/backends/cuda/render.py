@@ -156,13 +156,6 @@ def _neuron_view(node: NeuronStep, index: int, pr: CPrinter, program: Program) -
     }
 
 
-def _block_for(mean_row: float) -> int:
-    for size in (32, 64, 128):
-        if mean_row <= size * 1.25:
-            return size
-    return 256
-
-
 def build(program: Program) -> tuple[list[dict], list[Launch]]:
     pr = CPrinter(program.dtype)
     views, plan = [], [Launch("step_begin", "clear this step's spike counts", "begin")]

@@ -258,20 +258,8 @@ class HostDevice:
             self._fns[name] = fn
         return self._fns[name]
 
-    def _argv(self, bound):
-        keep, ptrs = [], []
-        for (ctype, _, _, _), value in zip(self.params, bound):
-            if isinstance(value, np.ndarray):
-                obj = ctypes.c_void_p(value.ctypes.data)
-            else:
-                obj = np.ctypeslib.as_ctypes(np.array(value, _NP[ctype]).reshape(1))
-            keep.append(obj)
-            ptrs.append(ctypes.addressof(obj))
-        argv = (ctypes.c_void_p * len(ptrs))(*ptrs)
-        return keep, argv
-
     def run_steps(self, n_steps, launches, bound, runner):
-        keep, argv = self._argv(bound)  # noqa: F841 - keep holds the values argv points to
+        keep, argv = host_argv(self.params, bound)  # noqa: F841 - keep: what argv points to
         for _ in range(n_steps):
             for fn, (gx, gy, bx) in launches:
                 fn(gx, gy, bx, argv)
@@ -281,6 +269,23 @@ class HostDevice:
     @staticmethod
     def _status_set(bound):
         return bound[1][0] != 0
+
+
+def host_argv(params, values):
+    """(keep, argv): a ``void*`` array pointing at each argument, as the host launchers take
+    it (NumPy arrays by address; ``None`` pointers as null, ``None`` scalars as zero). Hold on
+    to ``keep`` while ``argv`` is used."""
+    keep, ptrs = [], []
+    for (ctype, _, _, _), value in zip(params, values):
+        if isinstance(value, np.ndarray):
+            obj = ctypes.c_void_p(value.ctypes.data)
+        elif ctype.endswith("*"):
+            obj = ctypes.c_void_p(0)
+        else:
+            obj = np.ctypeslib.as_ctypes(np.array(value or 0, _NP[ctype]).reshape(1))
+        keep.append(obj)
+        ptrs.append(ctypes.addressof(obj))
+    return keep, (ctypes.c_void_p * len(ptrs))(*ptrs)
 
 
 def launchers(params, plan: list[Launch]) -> str:
