@@ -45,7 +45,7 @@ def _propagators(taum, taus, el, dt):
     return phi, torch.einsum("nij,nj->ni", psi, b)
 
 
-def _torch_loss(taum, taus, vt, vr, el, s0, x_in, w_in, w_rec, coef, dt):
+def _torch_loss(taum, taus, vt, vr, el, s0, x_in, w_in, w_rec, coef, dt, detach=False):
     phi, offset = _propagators(taum, taus, el, dt)
     s, z_prev, loss = s0, torch.zeros(s0.shape[0], dtype=torch.float64), 0.0
     for t in range(x_in.shape[0]):
@@ -53,19 +53,23 @@ def _torch_loss(taum, taus, vt, vr, el, s0, x_in, w_in, w_rec, coef, dt):
         s_in = torch.stack([s[:, 0], s[:, 1] + x], dim=1)
         u = torch.einsum("nij,nj->ni", phi, s_in) + offset
         z = FastSigmoidSpike.apply(u[:, 0] - vt)
-        v = u[:, 0] + z * (vr - u[:, 0])
+        v = u[:, 0] + (z.detach() if detach else z) * (vr - u[:, 0])
         s = torch.stack([v, u[:, 1]], dim=1)
         loss = loss + 0.5 * torch.sum(coef * s[:, 0] ** 2) + 0.3 * torch.sum(z)
         z_prev = z
     return loss
 
 
-def test_hard_spike_gradients_match_torch_autodiff():
+@pytest.mark.parametrize("detach", [False, True])
+def test_hard_spike_gradients_match_torch_autodiff(detach):
+    """Also with ``detach_reset``: the reset's spike is a constant for the gradient (torch:
+    ``z.detach()`` in the reset)."""
     model = sg.NeuronModel("""
         dv/dt = (El - v + I) / taum : 1
         dI/dt = -I / taus : 1
     """, threshold="v > Vt", reset="v = Vr", name="lif")
-    lm = derive(discretise(model), inputs=["I"], surrogate="fast_sigmoid")
+    lm = derive(discretise(model), inputs=["I"], surrogate="fast_sigmoid",
+                detach_reset=detach)
     rng = np.random.default_rng(1)
     n, n_in, steps, dt = 6, 4, 80, 1e-3
     params = {"taum": rng.uniform(0.01, 0.03, n), "taus": rng.uniform(0.003, 0.008, n),
@@ -86,7 +90,7 @@ def test_hard_spike_gradients_match_torch_autodiff():
               for k, v in {**params, "s0": s0, "w_in": w_in, "w_rec": w_rec}.items()}
     t_loss = _torch_loss(leaves["taum"], leaves["taus"], leaves["Vt"], leaves["Vr"],
                          leaves["El"], leaves["s0"], torch.tensor(x_in), leaves["w_in"],
-                         leaves["w_rec"], torch.tensor(coef), dt)
+                         leaves["w_rec"], torch.tensor(coef), dt, detach)
     t_loss.backward()
     assert loss == pytest.approx(t_loss.item(), rel=1e-12)
     assert x_in.sum() > 0 and loss > 0

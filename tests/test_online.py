@@ -7,7 +7,8 @@ import pytest
 
 import snngen as sg
 from snngen.derive import derive
-from snngen.derive.online import eligibility_layout, eprop, rtrl
+from snngen.derive.online import (RULES, eligibility_layout, eprop, online_rule,
+                                  readout_error, rtrl)
 from snngen.derive.reference import bptt
 from snngen.integrate import discretise
 
@@ -64,18 +65,21 @@ def test_rtrl_equals_bptt(name):
     assert np.any(ref["w_rec"] != 0)
 
 
-def _readout_bptt(lm, params, s0, x_in, w_in, w_rec, dt, w_out, kappa, targets):
-    """BPTT on the readout loss: dL/dz_t = sum_t' kappa^(t'-t) w_out (y_t' - y*_t')."""
+def _readout_bptt(lm, params, s0, x_in, w_in, w_rec, dt, w_out, kappa, targets,
+                  loss="mse"):
+    """BPTT on the readout loss: dL/dz_t = sum_t' kappa^(t'-t) w_out dL/dy_t'."""
     zs = []
     bptt(lm, params, s0, x_in, w_in, w_rec, dt,
          lambda t, s, z: (zs.append(z.copy()), (0.0, np.zeros_like(s), np.zeros_like(z)))[1],
          forward_only=True)
     zs = np.array(zs)
     y = np.zeros(w_out.shape[1])
-    errs = []
+    errs, total = [], 0.0
     for t in range(len(zs)):
         y = kappa * y + zs[t] @ w_out
-        errs.append(y - targets[t])
+        lt, err = readout_error(y, targets[t], 1.0, loss)
+        total += lt
+        errs.append(err)
     errs = np.array(errs)
     d_drive = np.zeros_like(errs)
     acc = np.zeros(errs.shape[1])
@@ -83,23 +87,27 @@ def _readout_bptt(lm, params, s0, x_in, w_in, w_rec, dt, w_out, kappa, targets):
         acc = kappa * acc + errs[t]
         d_drive[t] = acc
     dl_dz = d_drive @ w_out.T
-    loss = 0.5 * float(np.sum(errs ** 2))
     _, grads = bptt(lm, params, s0, x_in, w_in, w_rec, dt,
                     lambda t, s, z: (0.0, np.zeros_like(s), dl_dz[t]))
-    return loss, grads
+    return total, grads
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_eprop_equals_bptt_without_recurrence(name):
-    """Check 4: symmetric e-prop, full local Jacobian, readout-filtered traces, per-step MSE:
-    exact when there are no recurrent weights."""
+@pytest.mark.parametrize("name,rule,loss", [(m, "eprop", "mse") for m in sorted(MODELS)] + [
+    ("alif", "ostl", "mse"), ("lif", "eprop", "cross_entropy"), ("alif", "ostl", "cross_entropy")])
+def test_eprop_equals_bptt_without_recurrence(name, rule, loss):
+    """Check 4: symmetric e-prop (and OSTL), full local Jacobian, readout-filtered traces, a
+    per-step loss (MSE, or softmax cross-entropy at every step): exact when there are no
+    recurrent weights."""
     lm, params, s0, x_in, w_in, _, dt = _setup(name, recurrent=False)
     rng = np.random.default_rng(9)
     n = s0.shape[0]
     w_out, kappa = rng.normal(0, 1, (n, 3)), 0.9
-    targets = rng.normal(0, 0.5, (x_in.shape[0], 3))
-    ref_loss, ref = _readout_bptt(lm, params, s0, x_in, w_in, None, dt, w_out, kappa, targets)
-    loss, grads = eprop(lm, params, s0, x_in, w_in, None, dt, w_out, kappa, targets)
+    targets = rng.normal(0, 0.5, (x_in.shape[0], 3)) if loss == "mse" else \
+        np.eye(3)[rng.integers(0, 3, x_in.shape[0])]
+    ref_loss, ref = _readout_bptt(lm, params, s0, x_in, w_in, None, dt, w_out, kappa, targets,
+                                  loss)
+    loss, grads = eprop(lm, params, s0, x_in, w_in, None, dt, w_out, kappa, targets,
+                        rule=rule, loss=loss)
     assert loss == pytest.approx(ref_loss, rel=1e-12)
     for key in ("w_in", *MODELS[name][1]):
         np.testing.assert_allclose(grads[key], ref[key], rtol=1e-9, atol=1e-12, err_msg=key)
@@ -312,3 +320,219 @@ def test_cuda_online_source_compiles_for_the_gpu(tmp_path, monkeypatch):
     for arch in ("sm_80", "sm_90"):
         path, new = compiler.compile_cubin(src, arch, "float32")
         assert new and path.stat().st_size > 1000
+
+
+def test_rule_table_and_errors():
+    """Every rule is a named choice of Jacobian, trace filters and parameter eligibility."""
+    specs = {r: online_rule(r, 0.9, 1e-3) for r in RULES}
+    assert specs["eprop"].jacobian == specs["ostl"].jacobian == "full"
+    assert specs["eprop"].filters == specs["rflo"].filters == (0.9,)
+    assert {specs[r].jacobian for r in ("rflo", "superspike", "decolle")} == {"leak"}
+    assert len(specs["superspike"].filters) == 2 and specs["decolle"].filters == ()
+    assert specs["ostl"].symmetric and not specs["eprop"].symmetric
+    assert online_rule("eprop", 0.9, 1e-3, filters=()).filters == ()
+    with pytest.raises(ValueError, match="choose one of"):
+        online_rule("hebb", 0.9, 1e-3)
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        online_rule("eprop", 0.9, 1e-3, filters=(1.5,))
+    lm, params, s0, x_in, w_in, _, dt = _setup("lif", recurrent=False, steps=5)
+    w_out = np.ones((s0.shape[0], 1))
+    with pytest.raises(ValueError, match="feedback"):
+        eprop(lm, params, s0, x_in, w_in, None, dt, w_out, 0.9, np.zeros((5, 1)),
+              feedback=w_out, rule="ostl")
+    with pytest.raises(ValueError, match="loss must be"):
+        eprop(lm, params, s0, x_in, w_in, None, dt, w_out, 0.9, np.zeros((5, 1)), loss="l1")
+
+
+def test_approximate_rules_point_along_bptt():
+    """RFLO, SuperSpike and DECOLLE drop the reset and nonlinearity terms (and filter
+    differently), so they are not exact; on a small feed-forward layer their input-weight
+    gradients still point along BPTT's (cosine reported, asserted positive)."""
+    lm, params, s0, x_in, w_in, _, dt = _setup("lif", recurrent=False, steps=60)
+    rng = np.random.default_rng(5)
+    n = s0.shape[0]
+    w_out, kappa = rng.normal(0, 1, (n, 2)), 0.9
+    targets = rng.normal(0, 0.5, (x_in.shape[0], 2))
+    _, ref = _readout_bptt(lm, params, s0, x_in, w_in, None, dt, w_out, kappa, targets)
+    cos = {}
+    for rule in ("rflo", "superspike", "decolle"):
+        _, g = eprop(lm, params, s0, x_in, w_in, None, dt, w_out, kappa, targets, rule=rule)
+        a, b = g["w_in"].ravel(), ref["w_in"].ravel()
+        cos[rule] = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+        assert "taum" not in g  # leak-Jacobian rules carry no parameter eligibility
+    print("cosine to BPTT:", cos)
+    assert all(c > 0.3 for c in cos.values()), cos
+
+
+def _compiled_case(name, steps=30, seed=6, hetero=True):
+    lm, params, s0, x_in, w_in, w_rec, dt = _setup(name, recurrent=True, steps=steps)
+    if not hetero:
+        params = {k: np.full(s0.shape[0], v) for k, v in MODELS[name][1].items()}
+    rng = np.random.default_rng(seed)
+    n = s0.shape[0]
+    w_rec = w_rec * (rng.random(w_rec.shape) < 0.5)
+    np.fill_diagonal(w_rec, 0.0)
+    w_out = rng.normal(0, 1, (n, 2))
+    xb = np.stack([x_in, (rng.random(x_in.shape) < 0.25).astype(float)], axis=1)
+    mask = (rng.random((steps, 2)) < 0.7).astype(float)
+    return lm, params, xb, w_in, w_rec, w_out, mask, dt, rng
+
+
+@pytest.mark.parametrize("rule,loss", [("ostl", "mse"), ("superspike", "mse"),
+                                       ("decolle", "mse"), ("eprop", "cross_entropy")])
+def test_compiled_rules_equal_reference(rule, loss):
+    """Every rule and both losses: the Numba kernel equals the NumPy reference (ALIF,
+    batch 2, sparse recurrence, random feedback where the rule allows it, a mask)."""
+    from snngen.train.online import CompiledEprop
+    lm, params, xb, w_in, w_rec, w_out, mask, dt, rng = _compiled_case("alif")
+    n, steps = w_out.shape[0], xb.shape[0]
+    tb = rng.normal(0, 0.5, (steps, 2, 2)) if loss == "mse" else \
+        np.eye(2)[rng.integers(0, 2, (steps, 2))]
+    fb = None if rule == "ostl" else rng.normal(0, 1, (n, 2))
+    ref_loss, ref, ref_y = eprop(lm, params, np.zeros((n, 3)), xb, w_in, w_rec, dt, w_out,
+                                 0.9, tb, feedback=fb, rule=rule, return_outputs=True,
+                                 loss=loss, mask=mask)
+    in_csr, w_in_c = _csr_of(w_in)
+    rec_csr, w_rec_c = _csr_of(w_rec)
+    kernel = CompiledEprop(lm, "float64")
+    st = kernel.state(params, dt, 2, n, in_csr, rec_csr, 2, rule=rule)
+    assert st.layout == "per_synapse"
+    lo1, g1, y1 = kernel.step(st, xb[:11], tb[:11], in_csr, w_in_c, rec_csr, w_rec_c, w_out,
+                              0.9, fb, mask=mask[:11], loss=loss)
+    lo2, g2, y2 = kernel.step(st, xb[11:], tb[11:], in_csr, w_in_c, rec_csr, w_rec_c, w_out,
+                              0.9, fb, mask=mask[11:], loss=loss)
+    assert lo1 + lo2 == pytest.approx(ref_loss, rel=1e-10)
+    np.testing.assert_allclose(np.concatenate([y1, y2]), ref_y, rtol=1e-10, atol=1e-12)
+    for key, csr in (("w_in", in_csr), ("w_rec", rec_csr)):
+        np.testing.assert_allclose(g1[key] + g2[key], ref[key][csr.pre_indices(), csr.indices],
+                                   rtol=1e-9, atol=1e-12, err_msg=key)
+    np.testing.assert_allclose(g1["w_out"] + g2["w_out"], ref["w_out"], rtol=1e-9, atol=1e-12)
+    assert any(np.any(ref[k]) for k in ("w_in", "w_rec"))
+    assert ("taum" in g1) == online_rule(rule, 0.9, dt).params
+
+
+@pytest.mark.parametrize("rule,model,filters", [("decolle", "lif", None),
+                                                ("rflo", "alif", ()),
+                                                ("eprop", "detached", ())])
+def test_factorised_layout_equals_per_synapse(rule, model, filters):
+    """Where the compiler proves the eligibility factorises, the kernel keeps one trace per
+    presynaptic neuron and gives the per-synapse kernel's gradients (1e-10)."""
+    from snngen.train.online import CompiledEprop
+    if model == "detached":  # LIF, input into the membrane, reset detached: e-prop factorises
+        plain = sg.NeuronModel("dv/dt = -v / taum : 1", threshold="v > 1",
+                               reset="v = v - 1", name="plain_lif_online")
+        lm = derive(discretise(plain), inputs=["v"], surrogate="fast_sigmoid",
+                    detach_reset=True)
+        rng = np.random.default_rng(2)
+        n, n_in, steps = 6, 4, 30
+        params = {"taum": np.full(n, 0.02)}
+        w_in, w_rec = rng.uniform(0.3, 1.5, (n_in, n)), rng.normal(0, 0.5, (n, n))
+        np.fill_diagonal(w_rec, 0.0)
+        w_out = rng.normal(0, 1, (n, 2))
+        xb = (rng.random((steps, 2, n_in)) < 0.3).astype(float)
+        mask = np.ones((steps, 2))
+    else:
+        lm, params, xb, w_in, w_rec, w_out, mask, dt, rng = _compiled_case(model,
+                                                                           hetero=False)
+        n, steps = w_out.shape[0], xb.shape[0]
+    dt = 1e-3
+    tb = rng.normal(0, 0.5, (steps, 2, 2))
+    in_csr, w_in_c = _csr_of(w_in)
+    rec_csr, w_rec_c = _csr_of(w_rec)
+    kernel = CompiledEprop(lm, "float64")
+    out = {}
+    for layout in ("auto", "per_synapse"):
+        st = kernel.state(params, dt, 2, n, in_csr, rec_csr, 2, rule=rule, kappa=0.9,
+                          filters=filters, layout=layout)
+        out[st.layout] = kernel.step(st, xb, tb, in_csr, w_in_c, rec_csr, w_rec_c, w_out, 0.9,
+                                     mask=mask), st
+    assert set(out) == {"factorised", "per_synapse"}
+    (l1, g1, y1), st_f = out["factorised"]
+    (l2, g2, y2), st_p = out["per_synapse"]
+    assert l1 == pytest.approx(l2, rel=1e-12)
+    np.testing.assert_allclose(y1, y2, rtol=1e-12)
+    for key in ("w_in", "w_rec", "w_out"):
+        np.testing.assert_allclose(g1[key], g2[key], rtol=1e-10, atol=1e-13, err_msg=key)
+    assert np.any(g1["w_in"]) and st_f.eligibility_bytes() < st_p.eligibility_bytes()
+    assert "factorised" in st_f.describe()
+
+
+def test_layout_refuses_what_does_not_factorise():
+    from snngen.errors import SnngenError
+    from snngen.train.online import CompiledEprop
+    lm, params, xb, w_in, w_rec, w_out, mask, dt, rng = _compiled_case("alif")
+    in_csr, _ = _csr_of(w_in)
+    rec_csr, _ = _csr_of(w_rec)
+    kernel = CompiledEprop(lm, "float64")
+    n = w_out.shape[0]
+    st = kernel.state(params, dt, 1, n, in_csr, rec_csr, 2, rule="eprop", filters=())
+    assert st.layout == "per_synapse" and "per-synapse" not in st.layout_reason
+    assert "surrogate" in st.layout_reason or "state" in st.layout_reason
+    st = kernel.state(params, dt, 1, n, in_csr, rec_csr, 2, rule="decolle")  # heterogeneous
+    assert st.layout == "per_synapse" and "differs between neurons" in st.layout_reason
+    with pytest.raises(SnngenError, match="filters the eligibility trace"):
+        kernel.state(params, dt, 1, n, in_csr, rec_csr, 2, rule="superspike",
+                     layout="factorised")
+    with pytest.raises(SnngenError, match="layout must be"):
+        kernel.state(params, dt, 1, n, in_csr, rec_csr, 2, layout="dense")
+    with pytest.raises(SnngenError, match="unknown online rule"):
+        kernel.state(params, dt, 1, n, in_csr, rec_csr, 2, rule="hebb")
+
+
+def test_factorised_memory_is_linear_in_neurons():
+    """Check 5, measured: the eligibility a factorised layout allocates grows with the
+    number of neurons, a per-synapse layout with the number of synapses times the batch
+    (all-to-all recurrence: n^2). Allocation measured with tracemalloc."""
+    import tracemalloc
+
+    from snngen import connectivity as conn
+    from snngen.train.online import CompiledEprop
+    lm = derive(discretise(MODELS["lif"][0]), inputs=["I"], surrogate="fast_sigmoid")
+    kernel = CompiledEprop(lm, "float64")
+    measured = {}
+    for n in (100, 400):
+        params = {k: np.full(n, v) for k, v in MODELS["lif"][1].items()}
+        in_csr = conn.build_csr(conn.AllToAll(), 20, n, 0)
+        rec_csr = conn.build_csr(conn.AllToAll(), n, n, 0)
+        for layout in ("factorised", "per_synapse"):
+            tracemalloc.start()
+            st = kernel.state(params, 1e-3, 4, n, in_csr, rec_csr, 2, rule="decolle",
+                              layout=layout)
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            measured[layout, n] = peak, st.eligibility_bytes()
+    k, batch = 2, 4
+    for n in (100, 400):
+        assert measured["factorised", n][1] == 8 * batch * k * (20 + n)
+        assert measured["per_synapse", n][1] == 8 * batch * k * (20 * n + n * n)
+    grow_f = measured["factorised", 400][0] / measured["factorised", 100][0]
+    grow_p = measured["per_synapse", 400][0] / measured["per_synapse", 100][0]
+    print("allocation growth n 100 -> 400: factorised", grow_f, "per synapse", grow_p)
+    assert grow_f < 5 < 12 < grow_p
+
+
+def test_adaptive_feedback_follows_the_readout():
+    """Adaptive e-prop: the feedback matrix receives every change of the readout weights."""
+    from snngen.errors import SnngenError
+    from snngen.train.online import CompiledEprop, OnlineLearner
+    from snngen.train.optim import Adam
+    lm, params, xb, w_in, w_rec, w_out, mask, dt, rng = _compiled_case("lif")
+    in_csr, w_in_c = _csr_of(w_in)
+    rec_csr, w_rec_c = _csr_of(w_rec)
+    b0 = rng.normal(0, 1, w_out.shape)
+    weights = {"w_in": w_in_c.copy(), "w_rec": w_rec_c.copy(), "w_out": w_out.copy()}
+    learner = OnlineLearner(CompiledEprop(lm, "float64"), params, dt, in_csr, rec_csr,
+                            weights, 0.9, feedback=b0, adaptive_feedback=True,
+                            optimizer=Adam(lr=0.05), update_every=10)
+    learner.feed(xb, rng.normal(0, 0.5, (xb.shape[0], 2, 2)))
+    np.testing.assert_allclose(learner.feedback - b0, weights["w_out"] - w_out, atol=1e-12)
+    assert np.any(weights["w_out"] != w_out)
+    with pytest.raises(SnngenError, match="adaptive feedback needs"):
+        OnlineLearner(learner.kernel, params, dt, in_csr, rec_csr, weights, 0.9,
+                      adaptive_feedback=True)
+    with pytest.raises(SnngenError, match="readout's shape"):
+        OnlineLearner(learner.kernel, params, dt, in_csr, rec_csr, weights, 0.9,
+                      feedback=np.ones((3, 3)))
+    dec = OnlineLearner(learner.kernel, params, dt, in_csr, rec_csr, weights, 0.9,
+                        rule="decolle")
+    assert dec.trainable == ("w_in", "w_rec")

@@ -151,27 +151,111 @@ def _linear_jacobians(lm: LearningModel, values_at_rest: list, n: int):
     return out[0], out[1][:, :, 0]
 
 
+RULES = ("eprop", "ostl", "rflo", "superspike", "decolle")
+
+
+@dataclass(frozen=True)
+class OnlineRule:
+    """How an online rule approximates RTRL (LEARNING.md section 3), as three choices:
+
+    - ``jacobian``: ``"full"``, the model's own neuron-local Jacobian (reset path through the
+      surrogate unless the model was derived with ``detach_reset``), or ``"leak"``, the
+      Jacobian of the update without spike and reset, at rest: a constant per neuron;
+    - ``filters``: decays of the cascade of exponential filters applied to the eligibility
+      trace ``e`` before it meets the learning signal (one stage, the readout's ``kappa``,
+      makes e-prop exact without recurrence; two make SuperSpike's double-exponential van
+      Rossum kernel; none is DECOLLE's instantaneous update);
+    - ``params``: whether neuron parameters get eligibility vectors (full Jacobian only).
+
+    ``symmetric``: the rule is defined with the readout's own weights as feedback (OSTL).
+    """
+
+    name: str
+    jacobian: str
+    filters: tuple
+    params: bool
+    symmetric: bool = False
+
+    def __str__(self) -> str:
+        f = ", ".join(f"{d:.4g}" for d in self.filters) or "none"
+        return (f"{self.name}: {self.jacobian} local Jacobian, trace filters [{f}], "
+                f"parameter eligibility {'yes' if self.params else 'no'}"
+                f"{', symmetric feedback only' if self.symmetric else ''}")
+
+
+def online_rule(rule, kappa: float, dt: float, filters=None, tau_rise: float = 5e-3,
+                tau_decay: float = 10e-3) -> OnlineRule:
+    """The :class:`OnlineRule` called ``rule`` (one of :data:`RULES`; an ``OnlineRule`` is
+    returned as it is). ``kappa`` is the readout's decay per step; ``filters`` overrides the
+    rule's trace filters (``()`` turns them off, which lets a factorising model keep
+    O(neurons) eligibility); SuperSpike's van Rossum kernel has time constants
+    ``tau_rise``/``tau_decay`` (seconds).
+
+    >>> print(online_rule("superspike", 0.9, 1e-3))
+    superspike: leak local Jacobian, trace filters [0.8187, 0.9048], parameter eligibility no
+    """
+    if isinstance(rule, OnlineRule):
+        return rule
+    table = {
+        "eprop": ("full", (kappa,), True, False),       # Bellec et al. 2020
+        "ostl": ("full", (kappa,), True, True),         # Bohnstingl et al. 2022
+        "rflo": ("leak", (kappa,), False, False),       # Murray 2019
+        "superspike": ("leak", (float(np.exp(-dt / tau_rise)), float(np.exp(-dt / tau_decay))),
+                       False, False),                   # Zenke & Ganguli 2018
+        "decolle": ("leak", (), False, False),          # Kaiser, Mostafa & Neftci 2020
+    }
+    if rule not in table:
+        raise ValueError(f"unknown online rule {rule!r}; choose one of {', '.join(RULES)}")
+    jac, filt, params, symmetric = table[rule]
+    if filters is not None:
+        filt = tuple(float(d) for d in filters)
+        if any(not 0.0 <= d < 1.0 for d in filt):
+            raise ValueError(f"trace filter decays must be in [0, 1), got {filt}")
+    return OnlineRule(rule, jac, tuple(filt), params, symmetric)
+
+
+def readout_error(y: np.ndarray, target: np.ndarray, mask, loss: str):
+    """(loss, dloss/dy) of one step's readout ``y`` (..., n_out): ``"mse"``,
+    ``1/2 |mask (y - y*)|^2``, or ``"cross_entropy"``, ``-mask sum y* log softmax(y)``
+    (targets one-hot or probabilities)."""
+    if loss == "mse":
+        err = (y - target) * mask
+        return 0.5 * float(np.sum(err * err)), err
+    if loss == "cross_entropy":
+        shifted = y - y.max(axis=-1, keepdims=True)
+        logp = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        return (-float(np.sum(mask * (target * logp).sum(axis=-1))),
+                (np.exp(logp) * target.sum(axis=-1, keepdims=True) - target) * mask)
+    raise ValueError(f"loss must be 'mse' or 'cross_entropy', got {loss!r}")
+
+
 def eprop(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray, w_in: np.ndarray,
           w_rec: np.ndarray | None, dt: float, w_out: np.ndarray, kappa: float,
-          targets: np.ndarray, feedback: np.ndarray | None = None, rule: str = "eprop",
-          return_outputs: bool = False):
-    """e-prop with the full neuron-local Jacobian (reset path through the surrogate), a
-    leaky readout ``y_t = kappa y_{t-1} + z_t @ w_out`` and the loss
-    ``1/2 sum_t |y_t - targets_t|^2``. ``feedback`` (n, n_out) is B; default ``w_out``
-    (symmetric e-prop). ``rule="rflo"``: random-feedback local online learning (Murray 2019),
-    the eligibility vectors propagated by the linear leak only (the update's Jacobian
-    without spike and reset, at rest). Returns (loss, grads) for ``w_in``, ``w_rec``, every
-    parameter (e-prop) and ``w_out``, accumulated online: nothing is stored over time.
-    ``x_in`` (T, n_in) or (T, B, n_in) with ``targets`` (T, [B,] n_out) and ``s0`` (n, k)
-    or (B, n, k): trials are independent and their gradients add up. ``return_outputs``
-    also returns the readout traces y, shaped like ``targets``."""
-    if rule not in ("eprop", "rflo"):
-        raise ValueError(f"rule must be 'eprop' or 'rflo', got {rule!r}")
+          targets: np.ndarray, feedback: np.ndarray | None = None, rule="eprop",
+          return_outputs: bool = False, loss: str = "mse", mask=None, filters=None):
+    """Online learning of the RTRL family (reference, NumPy, float64), for any of
+    :data:`RULES` (see :func:`online_rule`). Default: e-prop with the full neuron-local
+    Jacobian (reset path through the surrogate), a leaky readout
+    ``y_t = kappa y_{t-1} + z_t @ w_out`` and the loss ``1/2 sum_t |y_t - targets_t|^2``
+    (``loss="cross_entropy"``: softmax cross-entropy at every step; ``mask`` (T,) or (T, B)
+    weighs each step's error). ``feedback`` (n, n_out) is B; default ``w_out`` (symmetric).
+    ``rule="rflo"``: the eligibility vectors are propagated by the linear leak only (the
+    update's Jacobian without spike and reset, at rest). Returns (loss, grads) for ``w_in``,
+    ``w_rec``, every parameter (rules with parameter eligibility) and ``w_out``, accumulated
+    online: nothing is stored over time. ``x_in`` (T, n_in) or (T, B, n_in) with
+    ``targets`` (T, [B,] n_out) and ``s0`` (n, k) or (B, n, k): trials are independent and
+    their gradients add up. ``return_outputs`` also returns the readout traces y, shaped
+    like ``targets``."""
+    spec = online_rule(rule, kappa, dt, filters)
+    if spec.symmetric and feedback is not None:
+        raise ValueError(f"{spec.name} uses the readout weights as feedback; do not pass "
+                         "feedback")
     if x_in.ndim == 3:
         total, grads, ys = 0.0, {}, []
         for b in range(x_in.shape[1]):
             out = eprop(lm, params, s0[b] if s0.ndim == 3 else s0, x_in[:, b], w_in, w_rec,
-                        dt, w_out, kappa, targets[:, b], feedback, rule, return_outputs)
+                        dt, w_out, kappa, targets[:, b], feedback, spec, return_outputs, loss,
+                        None if mask is None else np.asarray(mask)[:, b])
             total += out[0]
             for key, value in out[1].items():
                 grads[key] = grads.get(key, 0) + value
@@ -180,26 +264,34 @@ def eprop(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray, w_i
         return (total, grads, np.stack(ys, axis=1)) if return_outputs else (total, grads)
     n, k = s0.shape
     steps, n_in = x_in.shape
+    mask = np.ones(steps) if mask is None else np.asarray(mask, float)
     b = w_out if feedback is None else feedback
     st = _Stepper(lm, params, s0, dt)
-    if rule == "rflo":
+    if spec.jacobian == "leak":
         rest = [*np.zeros((k, n)), np.zeros(n), *st.pvals, np.zeros(n, bool), dt]
         j_lin, jx_lin = _linear_jacobians(lm, rest, n)
     n_pq = len(lm.params) + len(lm.propagators)
-    eps_in, ebar_in = np.zeros((n_in, n, k)), np.zeros((n_in, n))
-    eps_p, ebar_p = np.zeros((n, k, n_pq)), np.zeros((n, n_pq))
+    nf = len(spec.filters)
+    eps_in, ebar_in = np.zeros((n_in, n, k)), np.zeros((nf, n_in, n))
+    eps_p, ebar_p = np.zeros((n, k, n_pq)), np.zeros((nf, n, n_pq))
     g_in, g_p = np.zeros((n_in, n)), np.zeros((n, n_pq))
     if w_rec is not None:
-        eps_rec, ebar_rec, g_rec = np.zeros((n, n, k)), np.zeros((n, n)), np.zeros((n, n))
+        eps_rec, ebar_rec, g_rec = np.zeros((n, n, k)), np.zeros((nf, n, n)), np.zeros((n, n))
+
+    def filtered(stages, e):  # the cascade of trace filters, in place; the last stage
+        for f, decay in enumerate(spec.filters):
+            stages[f] = decay * stages[f] + e
+            e = stages[f]
+        return e
     y, zbar, g_out = np.zeros(w_out.shape[1]), np.zeros(n), np.zeros_like(w_out)
-    z_prev, loss, ys = np.zeros(n), 0.0, []
+    z_prev, total, ys = np.zeros(n), 0.0, []
     for t in range(steps):
         x = x_in[t] @ w_in + (z_prev @ w_rec if w_rec is not None else 0.0)
         _, z, m = st.step(t, x)
         jns, jnx = m["next", "states"], m["next", "inputs"][:, :, 0]
         jzs, jzx = m["spike", "states"][:, 0, :], m["spike", "inputs"][:, 0, 0]
         jnp_, jzp = _param_jacobians(m)
-        if rule == "rflo":
+        if spec.jacobian == "leak":
             jns, jnx = j_lin, jx_lin
         # eligibility traces of this step (dz_i/dw_ij, neuron-local), then vectors
         e_in = np.einsum("ib,jib->ji", jzs, eps_in) + jzx[None, :] * x_in[t][:, None]
@@ -210,29 +302,28 @@ def eprop(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray, w_i
             e_rec = np.einsum("ib,jib->ji", jzs, eps_rec) + jzx[None, :] * z_prev[:, None]
             eps_rec = np.einsum("iab,jib->jia", jns, eps_rec) + jnx[None] * \
                 z_prev[:, None, None]
-            ebar_rec = kappa * ebar_rec + e_rec
-        ebar_in = kappa * ebar_in + e_in
-        ebar_p = kappa * ebar_p + e_p
+            e_rec = filtered(ebar_rec, e_rec)
+        e_in, e_p = filtered(ebar_in, e_in), filtered(ebar_p, e_p)
         # readout, error and learning signal
         y = kappa * y + z @ w_out
         if return_outputs:
             ys.append(y.copy())
-        err = y - targets[t]
-        loss += 0.5 * float(err @ err)
+        lt, err = readout_error(y, targets[t], mask[t], loss)
+        total += lt
         signal = b @ err
-        g_in += ebar_in * signal[None, :]
-        g_p += ebar_p * signal[:, None]
+        g_in += e_in * signal[None, :]
+        g_p += e_p * signal[:, None]
         if w_rec is not None:
-            g_rec += ebar_rec * signal[None, :]
+            g_rec += e_rec * signal[None, :]
         zbar = kappa * zbar + z
         g_out += np.outer(zbar, err)
         z_prev = z
     grads = {"w_in": g_in, "w_out": g_out}
     if w_rec is not None:
         grads["w_rec"] = g_rec
-    if rule == "eprop":
+    if spec.params:
         _split_params(lm, params, dt, n, g_p, grads)
-    return (loss, grads, np.array(ys)) if return_outputs else (loss, grads)
+    return (total, grads, np.array(ys)) if return_outputs else (total, grads)
 
 
 @dataclass(frozen=True)
@@ -309,4 +400,5 @@ def eligibility_layout(lm: LearningModel, per_neuron=()) -> EligibilityLayout:
                              tuple(n for a, n in enumerate(names) if a not in shared), reasons)
 
 
-__all__ = ["rtrl", "eprop", "eligibility_layout", "EligibilityLayout"]
+__all__ = ["rtrl", "eprop", "eligibility_layout", "EligibilityLayout", "OnlineRule",
+           "online_rule", "readout_error", "RULES"]

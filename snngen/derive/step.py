@@ -31,6 +31,8 @@ from ..integrate import REFRACTORY, DiscreteModel
 from ..parse import symbol
 from .surrogate import Spike
 
+DETACHED = sp.Symbol("_z_detached", real=True)  # the reset's spike, held constant
+
 
 @dataclass(frozen=True)
 class LearningModel:
@@ -47,13 +49,20 @@ class LearningModel:
     g: sp.Expr                          # the threshold function: spike iff g > 0
     surrogate: str
     soft_beta: float | None
+    detached_next: tuple[sp.Expr, ...] | None = None  # next with the reset's spike a constant
 
     def jacobian(self, of: str, wrt: str) -> sp.Matrix:
         """``d(of)/d(wrt)`` with ``of`` in {next, spike} and ``wrt`` in {states, inputs,
-        params, propagators}; the spike's derivative already holds the surrogate."""
-        outs = sp.Matrix(self.next) if of == "next" else sp.Matrix([self.spike])
-        return outs.jacobian(sp.Matrix(getattr(self, wrt))) if getattr(self, wrt) else \
-            sp.zeros(len(outs), 0)
+        params, propagators}; the spike's derivative already holds the surrogate. With
+        ``detach_reset`` the reset's spike is differentiated as a constant, then given its
+        value."""
+        if of == "next" and self.detached_next is not None:
+            outs = sp.Matrix(self.detached_next)
+        else:
+            outs = sp.Matrix(self.next) if of == "next" else sp.Matrix([self.spike])
+        if not getattr(self, wrt):
+            return sp.zeros(len(outs), 0)
+        return outs.jacobian(sp.Matrix(getattr(self, wrt))).xreplace({DETACHED: self.spike})
 
     def __str__(self) -> str:
         mode = f"soft, sigmoid(beta g) with beta={self.soft_beta}" if self.soft_beta else \
@@ -97,16 +106,14 @@ def derive(discrete: DiscreteModel, inputs=(), surrogate: str = "fast_sigmoid",
     reset = dict(u)
     for target, expr in discrete.reset:
         reset[target] = expr.xreplace(reset)
-    z_reset = z
-    if detach_reset:
-        z_reset = sp.Symbol("_z_detached", real=True)
-    nxt = tuple(u[x] + z_reset * (reset[x] - u[x]) for x in states)
+    nxt = tuple(u[x] + z * (reset[x] - u[x]) for x in states)
+    detached = tuple(u[x] + DETACHED * (reset[x] - u[x]) for x in states) \
+        if detach_reset else None
     props = tuple(s for p in discrete.propagators for _, s in p.phi + p.psi)
     special = set(states) | set(xs) | set(props) | {REFRACTORY, symbol("t"), symbol("dt"),
-                                                    symbol("i"), symbol("N"),
-                                                    sp.Symbol("_z_detached", real=True)}
+                                                    symbol("i"), symbol("N")}
     free = set().union(*(e.free_symbols for e in (*nxt, z)))
     params = tuple(sorted((free - special), key=lambda s: s.name))
     used_props = tuple(p for p in props if p in free)
     return LearningModel(discrete, states, xs, tuple(inputs), params, used_props, z, nxt, g,
-                         surrogate, soft_beta)
+                         surrogate, soft_beta, detached)

@@ -21,7 +21,7 @@ import sympy as sp
 from .. import __version__, cache
 from ..backends.numba.printer import NumbaPrinter
 from ..backends.templates import environment
-from ..derive.online import _linear_jacobians
+from ..derive.online import _linear_jacobians, eligibility_layout
 from ..derive.reference import chain_propagators, propagator_values, refractory_steps
 from ..derive.step import LearningModel
 from ..derive.surrogate import surrogate_function
@@ -52,77 +52,152 @@ class CompiledEprop:
         self.npq = npq
 
     def state(self, params: dict, dt: float, batch: int, n: int, in_csr, rec_csr,
-              n_out: int, s0=None, rule: str = "eprop") -> OnlineState:
-        """Fresh online state (eligibility, readout, neuron states) for ``batch`` trials."""
-        if rule not in ("eprop", "rflo"):
-            raise SnngenError(f"rule must be 'eprop' or 'rflo', got {rule!r}")
+              n_out: int, s0=None, rule="eprop", kappa: float | None = None,
+              filters=None, layout: str = "auto") -> OnlineState:
+        """Fresh online state (eligibility, readout, neuron states) for ``batch`` trials.
+
+        ``rule``: one of :data:`snngen.derive.online.RULES` or an
+        :class:`~snngen.derive.online.OnlineRule`; ``kappa`` is the readout decay the
+        rule's trace filter uses (e-prop, OSTL and RFLO filter with it; default: the decay
+        passed to each :meth:`step`, which is what makes e-prop exact). ``filters``
+        overrides the rule's trace filters. ``layout``: ``"auto"`` stores presynaptic traces
+        (O(neurons)) when the compiler proves that the eligibility factorises (see
+        :meth:`layout_of`), else per-synapse vectors; ``"per_synapse"`` or
+        ``"factorised"`` force one (the latter raises when it does not hold)."""
+        spec, readout_filter = _rule_of(rule, kappa, dt, filters)
         f, k, lm = self.dtype, len(self.lm.states), self.lm
         params = {p: np.broadcast_to(np.asarray(v, float), (n,)) for p, v in params.items()}
         props = propagator_values(lm, params, dt, n)
         p_arr = np.array([params[p.name] for p in lm.params], f).reshape(-1, n)
         q_arr = np.array([props[q] for q in lm.propagators], f).reshape(-1, n)
         j_lin, jx_lin = np.zeros((n, k, k), f), np.zeros((n, k), f)
-        if rule == "rflo":
+        if spec.jacobian == "leak":
             rest = [*np.zeros((k, n)), np.zeros(n), *p_arr.astype(float), *q_arr.astype(float),
                     np.zeros(n, bool), dt]
             j, jx = _linear_jacobians(lm, rest, n)
             j_lin, jx_lin = j.astype(f), jx.astype(f)
+        chosen, reason = self.layout_of(spec, params, j_lin, jx_lin, layout)
         s = np.zeros((batch, n, k), f) if s0 is None else np.array(
             np.broadcast_to(s0, (batch, n, k)), f)
+        nf = len(spec.filters)
+        if chosen == "factorised":
+            elig = {"eps_in": np.zeros((batch, in_csr.n_pre, k), f),
+                    "eps_rec": np.zeros((batch, rec_csr.n_pre, k), f),
+                    "ebar_in": np.zeros((batch, 0, 0), f),
+                    "ebar_rec": np.zeros((batch, 0, 0), f)}
+        else:
+            elig = {"eps_in": np.zeros((batch, in_csr.n_synapses, k), f),
+                    "ebar_in": np.zeros((batch, in_csr.n_synapses, nf), f),
+                    "eps_rec": np.zeros((batch, rec_csr.n_synapses, k), f),
+                    "ebar_rec": np.zeros((batch, rec_csr.n_synapses, nf), f)}
+        npq = self.npq if spec.params else 0
         return OnlineState(
-            params=params, dt=dt, rule=rule, p_arr=p_arr, q_arr=q_arr,
+            params=params, dt=dt, rule=spec, readout_filter=readout_filter, layout=chosen, layout_reason=reason,
+            p_arr=p_arr, q_arr=q_arr,
             ref=refractory_steps(lm, params, dt, n), state=s,
             last=np.full((batch, n), -(2**40), np.int64), z_prev=np.zeros((batch, n), f),
-            eps_in=np.zeros((batch, in_csr.n_synapses, k), f),
-            ebar_in=np.zeros((batch, in_csr.n_synapses), f),
-            eps_rec=np.zeros((batch, rec_csr.n_synapses, k), f),
-            ebar_rec=np.zeros((batch, rec_csr.n_synapses), f),
-            eps_p=np.zeros((batch, n, k, self.npq), f), ebar_p=np.zeros((batch, n, self.npq), f),
+            **elig, eps_p=np.zeros((batch, n, k, npq), f),
+            ebar_p=np.zeros((batch, n, npq, nf), f),
             y=np.zeros((batch, n_out), f), zbar=np.zeros((batch, n), f), j_lin=j_lin,
             jx_lin=jx_lin)
 
+    def layout_of(self, spec, params: dict, j_lin, jx_lin, layout: str = "auto"):
+        """(layout, reason): ``"factorised"`` when every eligibility component is a
+        presynaptic trace for this rule and these parameter values, else ``"per_synapse"``.
+
+        Factorising needs (1) no trace filter (a filtered product of a postsynaptic and a
+        presynaptic factor is per synapse); (2) a shared Jacobian: with the model's own
+        Jacobian, :func:`~snngen.derive.online.eligibility_layout` must prove every
+        component shared (no state, spike or surrogate in the rows), given which parameters
+        differ between neurons; with the leak Jacobian, its values must be equal for every
+        neuron."""
+        if layout not in ("auto", "per_synapse", "factorised"):
+            raise SnngenError(f"layout must be 'auto', 'per_synapse' or 'factorised', got "
+                              f"{layout!r}")
+        if layout == "per_synapse":
+            return layout, "forced"
+        if spec.filters:
+            why = (f"{spec.name} filters the eligibility trace ({len(spec.filters)} stage(s)),"
+                   " which needs per-synapse state; pass filters=() to drop the filter")
+        elif spec.jacobian == "leak":
+            same = bool(np.all(j_lin == j_lin[:1]) and np.all(jx_lin == jx_lin[:1]))
+            why = None if same else "the leak Jacobian differs between neurons " \
+                "(heterogeneous parameters)"
+        else:
+            varying = [p for p, v in params.items() if np.ptp(v) != 0]
+            proof = eligibility_layout(self.lm, per_neuron=varying)
+            why = None if not proof.per_synapse else \
+                "; ".join(f"{s}: {proof.reasons[s]}" for s in proof.per_synapse)
+        if why is None:
+            return "factorised", "every eligibility component is a presynaptic trace"
+        if layout == "factorised":
+            raise SnngenError(f"the eligibility of {self.lm.discrete.model.name!r} under "
+                              f"{spec.name} does not factorise: {why}")
+        return "per_synapse", why
+
     def step(self, st: OnlineState, x_in: np.ndarray, targets: np.ndarray, in_csr, w_in,
-             rec_csr, w_rec, w_out, kappa: float, feedback=None, wanted=None, mask=None):
+             rec_csr, w_rec, w_out, kappa: float, feedback=None, wanted=None, mask=None,
+             loss: str = "mse"):
         """Run ``len(x_in)`` more steps (x_in (T, B, n_in), targets (T, B, n_out)); returns
         (loss, gradients accumulated over these steps, readout (T, B, n_out)). ``mask``
-        (T, B), default ones: each step's error is multiplied by it (the loss is
-        ``1/2 sum (mask (y - y*))^2``)."""
-        f, lm = self.dtype, self.lm
+        (T, B), default ones: each step's error is multiplied by it (``loss="mse"``:
+        ``1/2 sum (mask (y - y*))^2``; ``"cross_entropy"``: ``-sum mask y* log softmax(y)``,
+        targets one-hot)."""
+        if loss not in ("mse", "cross_entropy"):
+            raise SnngenError(f"loss must be 'mse' or 'cross_entropy', got {loss!r}")
+        f, lm, spec = self.dtype, self.lm, st.rule
+        if spec.symmetric and feedback is not None:
+            raise SnngenError(f"{spec.name} uses the readout weights as feedback; do not pass "
+                              "feedback")
         steps, batch, _ = x_in.shape
         n = st.state.shape[1]
         chunks = max(1, min(batch, numba.get_num_threads()))
         g_in = np.zeros((chunks, in_csr.n_synapses), f)
         g_rec = np.zeros((chunks, rec_csr.n_synapses), f)
-        g_p = np.zeros((chunks, n, self.npq), f)
+        g_p = np.zeros((chunks, n, st.eps_p.shape[3]), f)
         g_out = np.zeros((chunks,) + np.shape(w_out), f)
-        loss = np.zeros(chunks, f)
+        losses = np.zeros(chunks, f)
         out = np.zeros((steps, batch, np.shape(w_out)[1]), f)
         w_out = np.ascontiguousarray(w_out, f)
         fb = w_out if feedback is None else np.ascontiguousarray(feedback, f)
-        self.module.run(st.t, np.ascontiguousarray(x_in, f), in_csr.indptr, in_csr.indices,
-                        np.asarray(w_in, f), rec_csr.indptr, rec_csr.indices,
-                        np.asarray(w_rec, f), w_out, fb, np.ascontiguousarray(targets, f),
-                        f.type(kappa), st.state, st.p_arr, st.q_arr, st.ref, st.dt, st.last,
-                        st.z_prev, st.eps_in, st.ebar_in, st.eps_rec, st.ebar_rec, st.eps_p,
-                        st.ebar_p, st.y, st.zbar, g_in, g_rec, g_p, g_out, loss, out,
-                        st.rule == "rflo", st.j_lin, st.jx_lin,
-                        np.ones((steps, batch), f) if mask is None else
-                        np.ascontiguousarray(np.broadcast_to(mask, (steps, batch)), f))
+        run = self.module.run_factorised if st.layout == "factorised" else self.module.run
+        elig = (st.eps_in, st.eps_rec) if st.layout == "factorised" else (
+            st.eps_in, st.ebar_in, st.eps_rec, st.ebar_rec)
+        run(st.t, np.ascontiguousarray(x_in, f), in_csr.indptr, in_csr.indices,
+            np.asarray(w_in, f), rec_csr.indptr, rec_csr.indices, np.asarray(w_rec, f), w_out,
+            fb, np.ascontiguousarray(targets, f), f.type(kappa), st.state, st.p_arr, st.q_arr,
+            st.ref, st.dt, st.last, st.z_prev, *elig, st.eps_p, st.ebar_p, st.y, st.zbar,
+            g_in, g_rec, g_p, g_out, losses, out, spec.jacobian == "leak", st.j_lin,
+            st.jx_lin, np.ones((steps, batch), f) if mask is None else
+            np.ascontiguousarray(np.broadcast_to(mask, (steps, batch)), f),
+            np.asarray((kappa,) if st.readout_filter else spec.filters, f), spec.params, loss == "cross_entropy")
         st.t += steps
         grads = {"w_in": g_in.sum(0).astype(np.float64), "w_rec": g_rec.sum(0).astype(
             np.float64), "w_out": g_out.sum(0).astype(np.float64)}
-        if st.rule == "eprop":
+        if spec.params:
             total = g_p.sum(0).astype(np.float64)
             P = len(lm.params)  # noqa: N806
             grads.update({p.name: total[:, r].copy() for r, p in enumerate(lm.params)})
             chain_propagators(lm, st.params, st.dt, n, grads,
                               {q: total[:, P + r] for r, q in enumerate(lm.propagators)},
                               wanted)
-        return float(loss.sum()), grads, out
+        return float(losses.sum()), grads, out
 
     def memory_bytes(self, st: OnlineState) -> int:
-        """Bytes of online state: eligibility (per synapse and trial), readout, neurons."""
+        """Bytes of online state: eligibility, readout, neurons."""
         return sum(v.nbytes for v in vars(st).values() if isinstance(v, np.ndarray))
+
+
+def _rule_of(rule, kappa, dt, filters):
+    """(OnlineRule, whether its trace filter is the readout decay given to each step)."""
+    from ..derive.online import OnlineRule, online_rule
+    if isinstance(rule, OnlineRule):
+        return (rule if filters is None else online_rule(rule.name, 0.0, dt, filters)), False
+    try:
+        spec = online_rule(rule, 0.0 if kappa is None else kappa, dt, filters)
+    except ValueError as exc:
+        raise SnngenError(str(exc)) from None
+    return spec, filters is None and rule in ("eprop", "ostl", "rflo")
 
 
 @dataclass
@@ -131,7 +206,10 @@ class OnlineState:
 
     params: dict
     dt: float
-    rule: str
+    rule: object  # OnlineRule
+    readout_filter: bool  # the trace filter is the readout decay passed to each step
+    layout: str
+    layout_reason: str
     p_arr: np.ndarray
     q_arr: np.ndarray
     ref: np.ndarray
@@ -150,29 +228,63 @@ class OnlineState:
     jx_lin: np.ndarray
     t: int = 0
 
+    def eligibility_bytes(self) -> int:
+        """Bytes of eligibility state (vectors and filter stages, weights and parameters)."""
+        return sum(a.nbytes for a in (self.eps_in, self.ebar_in, self.eps_rec, self.ebar_rec,
+                                      self.eps_p, self.ebar_p))
+
+    def describe(self) -> str:
+        """The rule, the layout chosen and why, and what the eligibility costs."""
+        return (f"{self.rule}\nlayout: {self.layout} ({self.layout_reason}); eligibility "
+                f"{self.eligibility_bytes() / 2**20:.3f} MiB for {self.state.shape[0]} "
+                "trial(s)")
+
 
 class OnlineLearner:
-    """Online training of input, recurrent and readout weights with e-prop or RFLO.
+    """Online training of input, recurrent and readout weights with any rule of
+    :data:`snngen.derive.online.RULES` (e-prop, OSTL, RFLO, SuperSpike, DECOLLE).
 
     ``update_every`` steps (or once per sequence with ``None``), the gradients accumulated so
     far go to the optimiser (Adam by default, shared with BPTT); the eligibility and neuron
     states carry on, so a long input can be fed in chunks (:meth:`feed`) and nothing of its
     history is stored.
+
+    Feedback: ``None`` is symmetric (the readout weights), an (n, n_out) array is fixed
+    random feedback, and ``adaptive_feedback=True`` makes that array adaptive (Bellec et al.
+    2020): it receives every change of ``w_out`` too, and both decay by
+    ``feedback_decay`` per update. DECOLLE's readout is a fixed random local readout: by
+    default it trains ``w_in`` and ``w_rec`` only. ``loss`` is ``"mse"`` or
+    ``"cross_entropy"``; ``filters`` and ``layout`` go to :meth:`CompiledEprop.state`.
     """
 
     def __init__(self, kernel: CompiledEprop, params: dict, dt: float, in_csr, rec_csr,
-                 weights: dict, kappa: float, rule: str = "eprop", feedback=None,
-                 update_every: int | None = None, optimizer=None,
-                 trainable=("w_in", "w_rec", "w_out")):
+                 weights: dict, kappa: float, rule="eprop", feedback=None,
+                 update_every: int | None = None, optimizer=None, trainable=None,
+                 loss: str = "mse", filters=None, layout: str = "auto",
+                 adaptive_feedback: bool = False, feedback_decay: float = 0.0):
+        if trainable is None:
+            trainable = ("w_in", "w_rec") if rule == "decolle" else ("w_in", "w_rec", "w_out")
         unknown = set(trainable) - {"w_in", "w_rec", "w_out"}
         if unknown:
             raise SnngenError(f"OnlineLearner: cannot train {sorted(unknown)}; choose among "
                               "w_in, w_rec, w_out")
+        if loss not in ("mse", "cross_entropy"):
+            raise SnngenError(f"loss must be 'mse' or 'cross_entropy', got {loss!r}")
+        if adaptive_feedback and (feedback is None or "w_out" not in trainable):
+            raise SnngenError("adaptive feedback needs an initial feedback matrix (feedback=) "
+                              "and a trained readout ('w_out' in trainable)")
+        if feedback is not None:
+            feedback = np.array(feedback, float)
+            if feedback.shape != np.shape(weights["w_out"]):
+                raise SnngenError(f"feedback must have the readout's shape "
+                                  f"{np.shape(weights['w_out'])}, got {feedback.shape}")
         self.trainable = tuple(trainable)
         self.kernel, self.params, self.dt = kernel, params, dt
         self.in_csr, self.rec_csr, self.weights = in_csr, rec_csr, weights
         self.kappa, self.rule, self.feedback = kappa, rule, feedback
-        self.update_every = update_every
+        self.update_every, self.loss = update_every, loss
+        self.filters, self.layout = filters, layout
+        self.adaptive_feedback, self.feedback_decay = adaptive_feedback, feedback_decay
         self.opt = optimizer or Adam(lr=1e-3)
         self.state = None
 
@@ -181,7 +293,8 @@ class OnlineLearner:
         n = self.rec_csr.n_pre
         self.state = self.kernel.state(self.params, self.dt, batch, n, self.in_csr,
                                        self.rec_csr, np.shape(self.weights["w_out"])[1],
-                                       rule=self.rule)
+                                       rule=self.rule, kappa=self.kappa, filters=self.filters,
+                                       layout=self.layout)
 
     def feed(self, x_in: np.ndarray, targets: np.ndarray, learn: bool = True, mask=None):
         """Feed (T, B, n_in) input with its (T, B, n_out) targets (``mask`` (T, B): which
@@ -195,21 +308,27 @@ class OnlineLearner:
             loss, grads, out = self.kernel.step(
                 self.state, x_in[lo:hi], targets[lo:hi], self.in_csr, self.weights["w_in"],
                 self.rec_csr, self.weights["w_rec"], self.weights["w_out"], self.kappa,
-                self.feedback, wanted=set(), mask=None if mask is None else mask[lo:hi])
+                self.feedback, wanted=set(), mask=None if mask is None else mask[lo:hi],
+                loss=self.loss)
             if learn:  # in place: the arrays of self.weights change
+                before = np.array(self.weights["w_out"]) if self.adaptive_feedback else None
                 self.opt.step({k: self.weights[k] for k in self.trainable},
                               {k: grads[k] for k in self.trainable})
+                if self.adaptive_feedback:
+                    self.feedback += self.weights["w_out"] - before
+                    if self.feedback_decay:
+                        self.feedback *= 1.0 - self.feedback_decay
+                        self.weights["w_out"] *= 1.0 - self.feedback_decay
             total += loss
             outs.append(out)
         return total, np.concatenate(outs, axis=0)
 
 
-
-
 def _cuda_params(real: str):
     r = real
     return [("long long", "t"), ("long long", "batch"), ("long long", "n"),
-            ("long long", "n_syn"), ("long long", "n_pre"), ("int", "rflo"), (r, "kappa"),
+            ("long long", "n_syn"), ("long long", "n_pre"), ("int", "leak"), ("int", "nf"),
+            (f"{r}*", "decays"),
             ("double", "dt"), (f"{r}*", "state"), (f"{r}*", "params"), (f"{r}*", "props"),
             ("long long*", "ref_steps"), (f"{r}*", "x"), (f"{r}*", "z"), ("long long*", "last"),
             (f"{r}*", "jns"), (f"{r}*", "jnx"), (f"{r}*", "jzs"), (f"{r}*", "jzx"),
@@ -245,15 +364,23 @@ class CudaEprop(CompiledEprop):
             props=[ren[q].name for q in lm.propagators], body=body,
             surrogate=pr.doprint(surrogate_function(lm.surrogate).expression(x))) + "\n"
         self.source, self.npq = source, npq
-        self.kernels = Kernels(source, ("eprop_neurons", "eprop_synapses", "eprop_params"),
+        self.kernels = Kernels(source, ("eprop_neurons", "eprop_synapses", "eprop_params",
+                                        "eprop_factor_grad", "eprop_traces"),
                                [(t, n, 0, "") for t, n in _cuda_params(real)], device, dtype)
         self.xp = self.kernels.xp
 
     def step(self, st: OnlineState, x_in, targets, in_csr, w_in, rec_csr, w_rec, w_out,
-             kappa: float, feedback=None, wanted=None, mask=None):
-        xp, f, lm = self.xp, self.dtype, self.lm
+             kappa: float, feedback=None, wanted=None, mask=None, loss: str = "mse"):
+        if loss not in ("mse", "cross_entropy"):
+            raise SnngenError(f"loss must be 'mse' or 'cross_entropy', got {loss!r}")
+        xp, f, lm, spec = self.xp, self.dtype, self.lm, st.rule
+        if spec.symmetric and feedback is not None:
+            raise SnngenError(f"{spec.name} uses the readout weights as feedback; do not pass "
+                              "feedback")
         steps, batch, n_in = x_in.shape
-        n, k, npq = st.state.shape[1], len(lm.states), self.npq
+        n, k = st.state.shape[1], len(lm.states)
+        npq = st.eps_p.shape[3]
+        factorised = st.layout == "factorised"
         dev = self._device_state(st, in_csr, rec_csr)
         win = xp.zeros((n_in, n), f)
         xp.add.at(win, (dev["in_pre"], dev["in_post"]), xp.asarray(np.asarray(w_in, f)))
@@ -266,40 +393,53 @@ class CudaEprop(CompiledEprop):
         tg = xp.asarray(np.ascontiguousarray(targets, f))
         mk = xp.ones((steps, batch), f) if mask is None else xp.asarray(
             np.ascontiguousarray(np.broadcast_to(mask, (steps, batch)), f))
+        decays = xp.asarray(np.asarray((kappa,) if st.readout_filter else spec.filters, f))
         g_in = xp.zeros(in_csr.n_synapses, np.float64)
         g_rec = xp.zeros(rec_csr.n_synapses, np.float64)
         g_p = xp.zeros(max(n * npq, 1), np.float64)
         g_out = xp.zeros(np.shape(w_out), f)
         outs = xp.zeros((steps, batch, np.shape(w_out)[1]), f)
-        loss = 0.0
+        total = 0.0
         jac = {"jns": xp.zeros((batch, n, k, k), f), "jnx": xp.zeros((batch, n, k), f),
                "jzs": xp.zeros((batch, n, k), f), "jzx": xp.zeros((batch, n), f),
-               "jnp": xp.zeros((batch, n, k, max(npq, 1)), f),
-               "jzp": xp.zeros((batch, n, max(npq, 1)), f)}
+               "jnp": xp.zeros((batch, n, k, max(self.npq, 1)), f),
+               "jzp": xp.zeros((batch, n, max(self.npq, 1)), f)}
         z = xp.zeros((batch, n), f)
-        common = {"batch": batch, "n": n, "rflo": int(st.rule == "rflo"), "kappa": kappa,
-                  "dt": st.dt, "state": dev["state"], "params": dev["p_arr"],
-                  "props": dev["q_arr"], "ref_steps": dev["ref"], "z": z, "last": dev["last"],
-                  "j_lin": dev["j_lin"], "jx_lin": dev["jx_lin"], **jac}
+        common = {"batch": batch, "n": n, "leak": int(spec.jacobian == "leak"),
+                  "nf": int(decays.size), "decays": decays, "dt": st.dt,
+                  "state": dev["state"], "params": dev["p_arr"], "props": dev["q_arr"],
+                  "ref_steps": dev["ref"], "z": z, "last": dev["last"], "j_lin": dev["j_lin"],
+                  "jx_lin": dev["jx_lin"], **jac}
         for tl in range(steps):
             t = st.t + tl
             x = drive[tl] + dev["z_prev"] @ wrec
             self.kernels.launch("eprop_neurons", batch * n, {**common, "t": t, "x": x})
             dev["y"][...] = kappa * dev["y"] + z @ wout
             outs[tl] = dev["y"]
-            err = (dev["y"] - tg[tl]) * mk[tl][:, None]
-            loss += 0.5 * float((err * err).sum())
+            if loss == "mse":
+                err = (dev["y"] - tg[tl]) * mk[tl][:, None]
+                total += 0.5 * float((err * err).sum())
+            else:
+                shifted = dev["y"] - dev["y"].max(axis=1, keepdims=True)
+                logp = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+                total -= float((mk[tl][:, None] * tg[tl] * logp).sum())
+                err = (xp.exp(logp) * tg[tl].sum(axis=1, keepdims=True) - tg[tl]) * \
+                    mk[tl][:, None]
             signal = xp.ascontiguousarray(err @ fb.T)
             dev["zbar"][...] = kappa * dev["zbar"] + z
             g_out += dev["zbar"].T @ err
             for kind, pre, grad in (("in", xs[tl], g_in), ("rec", dev["z_prev"], g_rec)):
                 n_syn = in_csr.n_synapses if kind == "in" else rec_csr.n_synapses
-                self.kernels.launch("eprop_synapses", batch * n_syn, {
-                    **common, "t": t, "n_syn": n_syn, "n_pre": pre.shape[1],
-                    "syn_pre": dev[f"{kind}_pre"], "syn_post": dev[f"{kind}_post"],
-                    "pre": xp.ascontiguousarray(pre), "eps": dev[f"eps_{kind}"],
-                    "ebar": dev[f"ebar_{kind}"], "signal": signal, "grad": grad})
-            if st.rule == "eprop" and npq:
+                args = {**common, "t": t, "n_syn": n_syn, "n_pre": pre.shape[1],
+                        "syn_pre": dev[f"{kind}_pre"], "syn_post": dev[f"{kind}_post"],
+                        "pre": xp.ascontiguousarray(pre), "eps": dev[f"eps_{kind}"],
+                        "ebar": dev[f"ebar_{kind}"], "signal": signal, "grad": grad}
+                if factorised:
+                    self.kernels.launch("eprop_factor_grad", batch * n_syn, args)
+                    self.kernels.launch("eprop_traces", batch * pre.shape[1], args)
+                else:
+                    self.kernels.launch("eprop_synapses", batch * n_syn, args)
+            if spec.params and npq:
                 self.kernels.launch("eprop_params", batch * n * npq, {
                     **common, "t": t, "eps": dev["eps_p"], "ebar": dev["ebar_p"],
                     "signal": signal, "grad": g_p})
@@ -309,14 +449,14 @@ class CudaEprop(CompiledEprop):
         host = self._host
         grads = {"w_in": host(g_in), "w_rec": host(g_rec),
                  "w_out": host(g_out).astype(np.float64)}
-        if st.rule == "eprop":
-            total = host(g_p)[:n * npq].reshape(n, npq)
+        if spec.params:
+            total_p = host(g_p)[:n * npq].reshape(n, npq)
             P = len(lm.params)  # noqa: N806
-            grads.update({p.name: total[:, r].copy() for r, p in enumerate(lm.params)})
+            grads.update({p.name: total_p[:, r].copy() for r, p in enumerate(lm.params)})
             chain_propagators(lm, st.params, st.dt, n, grads,
-                              {q: total[:, P + r] for r, q in enumerate(lm.propagators)},
+                              {q: total_p[:, P + r] for r, q in enumerate(lm.propagators)},
                               wanted)
-        return loss, grads, host(outs)
+        return total, grads, host(outs)
 
     def _host(self, a):
         return a.get() if hasattr(a, "get") and type(a) is not np.ndarray else np.asarray(a)
