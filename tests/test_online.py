@@ -7,8 +7,7 @@ import pytest
 
 import snngen as sg
 from snngen.derive import derive
-from snngen.derive.online import (RULES, eligibility_layout, eprop, online_rule,
-                                  readout_error, rtrl)
+from snngen.derive.online import RULES, eligibility_layout, eprop, online_rule, readout_error, rtrl
 from snngen.derive.reference import bptt
 from snngen.integrate import discretise
 

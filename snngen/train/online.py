@@ -92,8 +92,8 @@ class CompiledEprop:
                     "ebar_rec": np.zeros((batch, rec_csr.n_synapses, nf), f)}
         npq = self.npq if spec.params else 0
         return OnlineState(
-            params=params, dt=dt, rule=spec, readout_filter=readout_filter, layout=chosen, layout_reason=reason,
-            p_arr=p_arr, q_arr=q_arr,
+            params=params, dt=dt, rule=spec, readout_filter=readout_filter, layout=chosen,
+            layout_reason=reason, p_arr=p_arr, q_arr=q_arr,
             ref=refractory_steps(lm, params, dt, n), state=s,
             last=np.full((batch, n), -(2**40), np.int64), z_prev=np.zeros((batch, n), f),
             **elig, eps_p=np.zeros((batch, n, k, npq), f),
@@ -170,7 +170,8 @@ class CompiledEprop:
             g_in, g_rec, g_p, g_out, losses, out, spec.jacobian == "leak", st.j_lin,
             st.jx_lin, np.ones((steps, batch), f) if mask is None else
             np.ascontiguousarray(np.broadcast_to(mask, (steps, batch)), f),
-            np.asarray((kappa,) if st.readout_filter else spec.filters, f), spec.params, loss == "cross_entropy")
+            np.asarray((kappa,) if st.readout_filter else spec.filters, f), spec.params,
+            loss == "cross_entropy")
         st.t += steps
         grads = {"w_in": g_in.sum(0).astype(np.float64), "w_rec": g_rec.sum(0).astype(
             np.float64), "w_out": g_out.sum(0).astype(np.float64)}
