@@ -101,7 +101,9 @@ class RecurrentClassifier:
     def _readout(self, spikes):
         """Leaky-integrator readout of (T x B x n) spikes: (T x B x n_out), on the host.
         The product runs where the spikes are (the device for the CUDA backends)."""
-        drive = _host(spikes @ self.weights["w_out"]).astype(np.float64)
+        flat = spikes.reshape(-1, spikes.shape[-1])  # one 2-D product: numpy's stacked
+        drive = _host(flat @ self.weights["w_out"]).astype(np.float64).reshape(
+            spikes.shape[:-1] + (-1,))  # matmul over (T, B, n) is many times slower
         y = np.zeros_like(drive)
         acc = np.zeros(drive.shape[1:])
         for t in range(drive.shape[0]):
@@ -130,7 +132,8 @@ class RecurrentClassifier:
             captured["w_out"] = spikes.reshape(-1, spikes.shape[-1]).T @ d_drive.reshape(
                 -1, d_drive.shape[-1])
             captured["y"] = y
-            return loss, None, d_drive @ w_out.T
+            return loss, None, (d_drive.reshape(-1, d_drive.shape[-1]) @ w_out.T).reshape(
+                d_drive.shape[:-1] + (-1,))
 
         kw = {"loss_on_device": True} if self.backend != "numba" else \
             {"checkpoint_every": self.checkpoint_every}
