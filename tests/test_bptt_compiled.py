@@ -207,7 +207,9 @@ def test_checkpointing_recomputes_the_same_gradients(name, every):
     for key in full:
         np.testing.assert_allclose(grads[key], full[key], rtol=1e-12, atol=1e-14, err_msg=key)
     assert np.any(full["w_rec"] != 0)
-    assert compiled.memory_bytes(2000, 32, 1000, every) < compiled.memory_bytes(2000, 32, 1000)
+    if every > 1:  # a checkpoint every step holds as much as the tape it replaces
+        assert compiled.memory_bytes(2000, 32, 1000, every) < \
+            compiled.memory_bytes(2000, 32, 1000)
 
 
 def test_checkpointing_rejects_a_loss_on_states():

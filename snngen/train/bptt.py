@@ -77,6 +77,8 @@ class CompiledBPTT:
             raise SnngenError("compiled BPTT currently supports exactly one input target "
                               f"(got {len(lm.inputs)})")
         self.lm = lm
+        # without refractoriness the tape keeps no refractory flags (T x B x n bytes saved)
+        self.refractory = lm.discrete.refractory is not None
         pr = NumbaPrinter(dtype)
         self.ren, forward_body, backward_body = derived_bodies(lm, pr)
         from ..derive.surrogate import surrogate_function
@@ -88,7 +90,8 @@ class CompiledBPTT:
             version=__version__, model=lm.discrete.model.name, dtype=dtype,
             states=[ren[s].name for s in lm.states], input=lm.inputs[0].name,
             params=[ren[p].name for p in lm.params], props=[ren[q].name for q in lm.propagators],
-            forward_body=forward_body, backward_body=backward_body, surrogate=sur, g=g_code)
+            forward_body=forward_body, backward_body=backward_body, surrogate=sur, g=g_code,
+            refractory=self.refractory)
         self.module, self.source_path = cache.generated_module(source, "bptt")
 
     def run(self, params: dict, s0: np.ndarray, inputs: np.ndarray, w_in_csr, w_in,
@@ -149,7 +152,7 @@ class CompiledBPTT:
         # the tape holds one segment: the whole run, or checkpoint_every steps (recomputed)
         tape_s = np.zeros((seg, batch, n, k), f)
         tape_x = np.zeros((seg, batch, n), f)
-        tape_r = np.zeros((seg, batch, n), np.bool_)
+        tape_r = np.zeros((seg, batch, n) if self.refractory else (seg, 0, 0), np.bool_)
         spikes = np.zeros((steps, batch, n), np.bool_)
         last = np.full((batch, n), -(2**40), np.int64)
         common = (ev, ptr, w_in_csr.indptr, w_in_csr.indices, np.asarray(w_in, f),
@@ -219,7 +222,7 @@ class CompiledBPTT:
         adjoints, per-thread gradient buffers), before it runs. Loss arrays not included."""
         item, k = self.dtype.itemsize, len(self.lm.states)
         seg = steps if checkpoint_every is None else min(int(checkpoint_every), steps)
-        tape = seg * batch * n * (k * item + item + 1)
+        tape = seg * batch * n * (k * item + item + int(self.refractory))
         spikes = steps * batch * n * (1 + item)          # bool, and the float copy for the loss
         checkpoints = (-(-steps // seg) if seg < steps else 0) * batch * n * (k * item + 8)
         chunks = max(1, min(batch, numba.get_num_threads()))
@@ -240,7 +243,7 @@ class CompiledBPTT:
         state = s0.astype(f).copy()
         tape_s = np.zeros((steps, batch, n, k), f)
         tape_x = np.zeros((steps, batch, n), f)
-        tape_r = np.zeros((steps, batch, n), np.bool_)
+        tape_r = np.zeros((steps, batch, n) if self.refractory else (steps, 0, 0), np.bool_)
         spikes = np.zeros((steps, batch, n), f)
         self.module.forward_dense(delay, drive, wrec, state, p_arr, q_arr, ref, dt, tape_s,
                                   tape_x, tape_r, spikes)

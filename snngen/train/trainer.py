@@ -128,12 +128,14 @@ class RecurrentClassifier:
                 d_drive[t] = acc
             w_out = self.weights["w_out"]
             d_drive = self.xp.asarray(d_drive.astype(w_out.dtype, copy=False))
+            kernel_dtype = self.bptt.dtype  # dL/dz in the kernels' precision: a float64
+            w_low = w_out.astype(kernel_dtype, copy=False)  # (T, B, n) would double the peak
             # sum over time and batch as one matrix product (BLAS), not an einsum loop
             captured["w_out"] = spikes.reshape(-1, spikes.shape[-1]).T @ d_drive.reshape(
                 -1, d_drive.shape[-1])
             captured["y"] = y
-            return loss, None, (d_drive.reshape(-1, d_drive.shape[-1]) @ w_out.T).reshape(
-                d_drive.shape[:-1] + (-1,))
+            flat = d_drive.reshape(-1, d_drive.shape[-1]).astype(kernel_dtype, copy=False)
+            return loss, None, (flat @ w_low.T).reshape(d_drive.shape[:-1] + (-1,))
 
         kw = {"loss_on_device": True} if self.backend != "numba" else \
             {"checkpoint_every": self.checkpoint_every}
