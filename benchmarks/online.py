@@ -1,11 +1,15 @@
 """Online rules against BPTT on the same network at growing sequence length T: time per step
 and peak memory (issue 4's benchmark). Methods: eprop, rflo, bptt (snngen's NumPy
-references: snngen.derive.online, snngen.derive.reference) and eprop-compiled, bptt-compiled
-(the Numba kernels: snngen.train.online.CompiledEprop, snngen.train.bptt.CompiledBPTT, event
-path, loss on spikes). Compare references with references and kernels with kernels.
+references: snngen.derive.online, snngen.derive.reference) and RULE-compiled, bptt-compiled
+(the Numba kernels: snngen.train.online.CompiledEprop for RULE in eprop, ostl, rflo,
+superspike, decolle; snngen.train.bptt.CompiledBPTT, event path, loss on spikes).
+RULE-compiled-per_synapse forces the per-synapse eligibility layout where the compiler would
+factorise (decolle on this LIF). Compare references with references and kernels with kernels.
 
     python benchmarks/online.py                       # T = 100, 1000, 10000; n = 20
     python benchmarks/online.py --methods eprop-compiled,bptt-compiled --n 200 --T 100,10000
+    python benchmarks/online.py --methods decolle-compiled,decolle-compiled-per_synapse \
+        --n 800 --T 1000                              # check 5: eligibility O(n) vs O(n^2)
 
 Each (method, T) runs in its own process; memory is the peak RSS minus the RSS after set-up
 (data and model), so what grows is what the method keeps. One JSON line per run.
@@ -70,12 +74,17 @@ def _compiled(method, lm, params, x, w_in, w_rec, w_out, target, kappa, dt, step
     rec_csr = conn.build_csr(conn.AllToAll(), n, n, 1)
     w_in_c, w_rec_c = w_in.reshape(-1), w_rec.reshape(-1)  # all-to-all: row-major order
     xb, tb = x[:, None, :], target[:, None, :]
-    if method == "eprop-compiled":
+    extra = {}
+    if method != "bptt-compiled":
+        rule, _, layout = method.partition("-compiled")
         kernel = CompiledEprop(lm, "float64")
 
         def go(xs, ts):
-            st = kernel.state(params, dt, 1, n, in_csr, rec_csr, 1)
+            st = kernel.state(params, dt, 1, n, in_csr, rec_csr, 1, rule=rule, kappa=kappa,
+                              layout=layout.lstrip("-") or "auto")
             kernel.step(st, xs, ts, in_csr, w_in_c, rec_csr, w_rec_c, w_out, kappa)
+            extra.update(layout=st.layout,
+                         eligibility_mib=round(st.eligibility_bytes() / 2**20, 3))
     else:
         kernel = CompiledBPTT(lm, "float64")
 
@@ -92,7 +101,7 @@ def _compiled(method, lm, params, x, w_in, w_rec, w_out, target, kappa, dt, step
     print(json.dumps({"method": method, "T": steps, "n": n, "n_in": n_in,
                       "s_per_step": round(wall / steps, 7), "compute_s": round(wall, 4),
                       "mem_mib": round(_rss_mib() - base, 2),
-                      "peak_rss_mib": round(_rss_mib(), 1)}))
+                      "peak_rss_mib": round(_rss_mib(), 1), **extra}))
 
 
 def main(argv=None):

@@ -64,3 +64,9 @@ def test_online_learning_example_agrees():
                                            "12", "--inputs", "8"])
     for key in ("eprop_nmse", "rflo_nmse"):
         assert a[key] == pytest.approx(b[key], rel=1e-6), (key, a, b)
+
+
+def test_cue_accumulation_example_agrees():
+    a, b = _both("cue_accumulation.py", ["--iterations", "2", "--batch", "4", "--neurons", "10",
+                                         "--test-trials", "8"])
+    assert a["last_loss"] == pytest.approx(b["last_loss"], rel=1e-3), (a, b)

@@ -62,6 +62,9 @@ def test_missing_model_parameter_is_named():
      {"fixed_accuracy", "trained_accuracy", "tau_ms_p10_p50_p90"}),
     ("pattern_generation.py", ["--iterations", "2", "--steps", "40", "--neurons", "10"],
      {"eprop_nmse", "rflo_nmse", "train_s", "peak_rss_mib"}),
+    ("cue_accumulation.py", ["--iterations", "2", "--batch", "4", "--neurons", "10",
+                             "--test-trials", "8", "--loss", "cross_entropy"],
+     {"test_accuracy", "train_s", "peak_rss_mib", "last_loss"}),
 ])
 def test_training_examples_run(script, args, keys):
     import importlib.util
