@@ -268,15 +268,21 @@ def test_error_mask_selects_the_steps_that_count():
     assert not np.any(runs["zeros"][1]["w_in"]) and np.any(runs["late"][1]["w_in"])
 
 
-@pytest.mark.parametrize("rule", ["eprop", "rflo"])
-def test_cuda_online_kernels_equal_numba(rule):
-    """The CUDA e-prop/RFLO kernels, run through the host emulation, equal the Numba kernel
-    (ALIF, batch 2, sparse recurrence, a masked error, input in two chunks)."""
+@pytest.mark.parametrize("rule,loss,layout", [
+    ("eprop", "mse", "per_synapse"), ("rflo", "mse", "per_synapse"),
+    ("superspike", "mse", "per_synapse"), ("decolle", "mse", "factorised"),
+    ("eprop", "cross_entropy", "per_synapse")])
+def test_cuda_online_kernels_equal_numba(rule, loss, layout):
+    """The CUDA online kernels, run through the host emulation, equal the Numba kernel
+    (ALIF, batch 2, sparse recurrence, a masked error, input in two chunks), for each rule,
+    both losses and the factorised layout."""
     from snngen.backends.cuda import compiler
     if not compiler.shutil.which("g++"):
         pytest.skip("needs g++")
     from snngen.train.online import CompiledEprop, CudaEprop
     lm, params, s0, x_in, w_in, w_rec, dt = _setup("alif", recurrent=True, steps=30)
+    if layout == "factorised":
+        params = {k: np.full(s0.shape[0], v) for k, v in MODELS["alif"][1].items()}
     rng = np.random.default_rng(8)
     n = s0.shape[0]
     w_rec = w_rec * (rng.random(w_rec.shape) < 0.5)
@@ -285,17 +291,19 @@ def test_cuda_online_kernels_equal_numba(rule):
     rec_csr, w_rec_c = _csr_of(w_rec)
     w_out = rng.normal(0, 1, (n, 2))
     xb = np.stack([x_in, (rng.random(x_in.shape) < 0.25).astype(float)], axis=1)
-    tb = rng.normal(0, 0.5, (30, 2, 2))
+    tb = rng.normal(0, 0.5, (30, 2, 2)) if loss == "mse" else \
+        np.eye(2)[rng.integers(0, 2, (30, 2))]
     mask = (rng.random((30, 2)) < 0.7).astype(float)
     out = {}
     for name, kernel in (("numba", CompiledEprop(lm, "float64")),
                          ("cuda", CudaEprop(lm, "float64", device="host"))):
         st = kernel.state(params, dt, 2, n, in_csr, rec_csr, 2, rule=rule)
+        assert st.layout == layout
         total, grads, ys = 0.0, {}, []
         for lo, hi in ((0, 12), (12, 30)):
-            loss, g, y = kernel.step(st, xb[lo:hi], tb[lo:hi], in_csr, w_in_c, rec_csr,
-                                     w_rec_c, w_out, 0.9, mask=mask[lo:hi])
-            total += loss
+            lo_, g, y = kernel.step(st, xb[lo:hi], tb[lo:hi], in_csr, w_in_c, rec_csr,
+                                    w_rec_c, w_out, 0.9, mask=mask[lo:hi], loss=loss)
+            total += lo_
             ys.append(y)
             for key, value in g.items():
                 grads[key] = grads.get(key, 0) + value
@@ -306,6 +314,7 @@ def test_cuda_online_kernels_equal_numba(rule):
     assert set(g1) == set(g2)
     for key in g1:
         np.testing.assert_allclose(g2[key], g1[key], rtol=1e-9, atol=1e-12, err_msg=key)
+    assert np.any(g1["w_in"])
 
 
 def test_cuda_online_source_compiles_for_the_gpu(tmp_path, monkeypatch):
