@@ -101,9 +101,12 @@ class RecurrentClassifier:
     def _readout(self, spikes):
         """Leaky-integrator readout of (T x B x n) spikes: (T x B x n_out), on the host.
         The product runs where the spikes are (the device for the CUDA backends)."""
-        flat = spikes.reshape(-1, spikes.shape[-1])  # one 2-D product: numpy's stacked
-        drive = _host(flat @ self.weights["w_out"]).astype(np.float64).reshape(
-            spikes.shape[:-1] + (-1,))  # matmul over (T, B, n) is many times slower
+        # one 2-D product (numpy's stacked matmul over (T, B, n) is many times slower), in
+        # the spikes' precision: mixed precisions would copy the spikes to float64 first
+        flat = spikes.reshape(-1, spikes.shape[-1])
+        w_out = self.weights["w_out"]
+        drive = _host(flat @ w_out.astype(flat.dtype, copy=False)).astype(np.float64).reshape(
+            spikes.shape[:-1] + (-1,))
         y = np.zeros_like(drive)
         acc = np.zeros(drive.shape[1:])
         for t in range(drive.shape[0]):
@@ -126,16 +129,17 @@ class RecurrentClassifier:
             for t in range(dy.shape[0] - 1, -1, -1):
                 acc = self.alpha * acc + dy[t]
                 d_drive[t] = acc
+            # everything (T, B, n)-sized in the kernels' precision (a float64 copy of the
+            # spikes or of dL/dz would double the peak memory of a training step)
             w_out = self.weights["w_out"]
-            d_drive = self.xp.asarray(d_drive.astype(w_out.dtype, copy=False))
-            kernel_dtype = self.bptt.dtype  # dL/dz in the kernels' precision: a float64
-            w_low = w_out.astype(kernel_dtype, copy=False)  # (T, B, n) would double the peak
+            low = spikes.dtype
+            d_flat = self.xp.asarray(d_drive.reshape(-1, d_drive.shape[-1]).astype(low))
             # sum over time and batch as one matrix product (BLAS), not an einsum loop
-            captured["w_out"] = spikes.reshape(-1, spikes.shape[-1]).T @ d_drive.reshape(
-                -1, d_drive.shape[-1])
+            captured["w_out"] = (spikes.reshape(-1, spikes.shape[-1]).T @ d_flat).astype(
+                w_out.dtype)
             captured["y"] = y
-            flat = d_drive.reshape(-1, d_drive.shape[-1]).astype(kernel_dtype, copy=False)
-            return loss, None, (flat @ w_low.T).reshape(d_drive.shape[:-1] + (-1,))
+            return loss, None, (d_flat @ w_out.astype(low, copy=False).T).reshape(
+                d_drive.shape[:-1] + (-1,))
 
         kw = {"loss_on_device": True} if self.backend != "numba" else \
             {"checkpoint_every": self.checkpoint_every}
