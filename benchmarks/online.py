@@ -46,15 +46,17 @@ def child(method: str, steps: int, n: int, n_in: int):
     w_out = rng.normal(0, 1 / np.sqrt(n), (n, 1))
     target = np.sin(np.arange(steps) * 2e-3 * np.pi)[:, None]
     kappa, s0, dt = float(np.exp(-1 / 20)), np.zeros((n, 2)), 1e-3
-    if method.endswith("-compiled"):
+    if "-compiled" in method:
         return _compiled(method, lm, params, x, w_in, w_rec, w_out, target, kappa, dt, steps,
                          n, n_in)
     # warm the lambdified step on a short run, then measure
     eprop(lm, params, s0, x[:5], w_in, w_rec, dt, w_out, kappa, target[:5])
     base = _rss_mib()
     t0 = time.perf_counter()
-    if method in ("eprop", "rflo"):
+    if method in ("eprop", "ostl", "rflo", "superspike", "decolle"):
         eprop(lm, params, s0, x, w_in, w_rec, dt, w_out, kappa, target, rule=method)
+    elif method not in ("bptt", "rtrl"):
+        raise SystemExit(f"unknown method {method!r}")
     else:
         def readout_grad(t, s, z):  # the readout error at t alone: enough to time BPTT
             return 0.0, np.zeros_like(s), np.zeros_like(z)
