@@ -91,3 +91,41 @@ def test_checkpointed_training_equals_full_tape():
     assert out[1][0] == pytest.approx(out[0][0], rel=1e-12)
     for key in out[0][1]:
         np.testing.assert_allclose(out[1][1][key], out[0][1][key], rtol=1e-10, atol=1e-13)
+
+
+def test_classifier_gradients_equal_a_numpy_readout():
+    """The classifier's event-driven readout (boolean spikes, no float copy) gives the loss,
+    readout gradient and hidden gradients that a plain NumPy readout over float spikes
+    gives (float64)."""
+    from snngen.train.losses import cross_entropy
+    x, y = _data(classes=3, per_class=3)
+    net = RecurrentClassifier(LIF, "I", 40, 16, 3, params={"taum": 0.01, "taus": 0.005},
+                              seed=1, recurrent_density=0.5, input_gain=6.0, dtype="float64")
+    loss, grads, _ = net.loss_and_grads(x, y)
+    seen = {}
+
+    def numpy_loss(states, spikes):  # float spikes: the matrix-product path
+        assert spikes.dtype == np.float64
+        drive = spikes @ net.weights["w_out"]
+        yy = np.zeros_like(drive)
+        acc = 0.0
+        for t in range(len(drive)):
+            acc = net.alpha * acc + drive[t]
+            yy[t] = acc
+        value, dy = cross_entropy(yy, y, net.over)
+        d = np.zeros_like(dy)
+        acc = 0.0
+        for t in range(len(dy) - 1, -1, -1):
+            acc = net.alpha * acc + dy[t]
+            d[t] = acc
+        seen["w_out"] = np.einsum("tbi,tbo->io", spikes, d)
+        assert spikes.sum() > 0
+        return value, None, d @ net.weights["w_out"].T
+    s0 = np.zeros((x.shape[1], 16, 2))
+    ref_loss, ref = net.bptt.run(net.params, s0, x, net.in_csr, net.weights["w_in"],
+                                 net.rec_csr, net.weights["w_rec"], net.dt, numpy_loss,
+                                 wanted=set(), states_needed=False)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    np.testing.assert_allclose(grads["w_out"], seen["w_out"], rtol=1e-10, atol=1e-13)
+    for key in ("w_in", "w_rec"):
+        np.testing.assert_allclose(grads[key], ref[key], rtol=1e-10, atol=1e-13, err_msg=key)

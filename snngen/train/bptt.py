@@ -97,7 +97,7 @@ class CompiledBPTT:
     def run(self, params: dict, s0: np.ndarray, inputs: np.ndarray, w_in_csr, w_in,
             w_rec_csr, w_rec, dt: float, loss_fn, wanted=None, dense=None,
             cutoff: float = 0.0, states_needed: bool = True,
-            checkpoint_every: int | None = None, delay: int = 1):
+            checkpoint_every: int | None = None, delay: int = 1, bool_spikes: bool = False):
         """Forward and backward. ``inputs`` (T, B, n_in) binary input spikes; ``s0`` (B, n,
         k); ``loss_fn(states (T, B, n, k), spikes (T, B, n))`` returns (loss, dL/ds, dL/dz);
         dL/ds may be None when the loss does not read the states.
@@ -112,7 +112,9 @@ class CompiledBPTT:
         K steps only, and checkpoints of the state every K steps; the backward pass recomputes
         each segment from its checkpoint (one more forward pass, tape memory / (T / K)); the
         loss then reads spikes only. :meth:`memory_bytes` estimates the memory before a run.
-        ``delay`` (>= 1): recurrent spikes arrive that many steps later."""
+        ``delay`` (>= 1): recurrent spikes arrive that many steps later. ``bool_spikes``: the
+        event path hands the loss the spikes as booleans (no T x B x n float copy; see
+        :mod:`snngen.train.readout`)."""
         lm = self.lm
         steps, batch, _ = inputs.shape
         _, n, k = s0.shape
@@ -175,7 +177,7 @@ class CompiledBPTT:
                                 tape_x[:t1 - t0], tape_r[:t1 - t0], spikes[t0:t1], last,
                                 z_before(t0))
         states = np.concatenate([tape_s[1:], state[None]], axis=0) if states_needed else None
-        loss, dl_ds, dl_dz = loss_fn(states, spikes.astype(f))
+        loss, dl_ds, dl_dz = loss_fn(states, spikes if bool_spikes else spikes.astype(f))
         use_ds = dl_ds is not None  # None: the loss does not read states (no T x B x n x k zeros)
         if use_ds and checkpoint_every is not None:
             raise SnngenError("with checkpoint_every the loss may read spikes only (it "
@@ -208,7 +210,7 @@ class CompiledBPTT:
                                  f.type(cutoff), skipped)
         a_s0 = a_s
         self.skipped = int(skipped.sum())
-        g_in, g_rec, g_p, g_q = (g.sum(axis=0) for g in (g_in, g_rec, g_p, g_q))
+        g_in, g_rec, g_p, g_q = (_sum_chunks(g) for g in (g_in, g_rec, g_p, g_q))
         grads = {"w_in": g_in, "w_rec": g_rec, "s0": a_s0.astype(np.float64)}
         grads.update({p.name: g_p[j].copy() for j, p in enumerate(lm.params)})
         chain_propagators(lm, params, dt, n, grads,
@@ -278,6 +280,13 @@ class CompiledBPTT:
                           {q: g_q[j].astype(np.float64) for j, q in enumerate(lm.propagators)},
                           wanted)
         return loss, grads
+
+
+def _sum_chunks(g: np.ndarray) -> np.ndarray:
+    """Sum the per-thread gradient buffers into the first one (no new array)."""
+    for c in range(1, g.shape[0]):
+        g[0] += g[c]
+    return g[0]
 
 
 __all__ = ["CompiledBPTT", "REFRACTORY"]

@@ -29,6 +29,7 @@ from ..integrate import discretise
 from .bptt import CompiledBPTT
 from .losses import cross_entropy
 from .optim import Adam, clip_by_norm
+from .readout import readout_drive, readout_grad
 
 
 class RecurrentClassifier:
@@ -103,10 +104,17 @@ class RecurrentClassifier:
         The product runs where the spikes are (the device for the CUDA backends)."""
         # one 2-D product (numpy's stacked matmul over (T, B, n) is many times slower), in
         # the spikes' precision: mixed precisions would copy the spikes to float64 first
-        flat = spikes.reshape(-1, spikes.shape[-1])
         w_out = self.weights["w_out"]
-        drive = _host(flat @ w_out.astype(flat.dtype, copy=False)).astype(np.float64).reshape(
-            spikes.shape[:-1] + (-1,))
+        if spikes.dtype == np.bool_:  # Numba backend: event-driven, no float copy
+            drive = readout_drive(spikes, w_out)
+        else:
+            flat = spikes.reshape(-1, spikes.shape[-1])
+            drive = _host(flat @ w_out.astype(flat.dtype, copy=False)).astype(
+                np.float64).reshape(spikes.shape[:-1] + (-1,))
+        return self._scan(drive)
+
+    def _scan(self, drive):
+        """The readout's leak over time: y_t = alpha y_{t-1} + drive_t."""
         y = np.zeros_like(drive)
         acc = np.zeros(drive.shape[1:])
         for t in range(drive.shape[0]):
@@ -132,17 +140,19 @@ class RecurrentClassifier:
             # everything (T, B, n)-sized in the kernels' precision (a float64 copy of the
             # spikes or of dL/dz would double the peak memory of a training step)
             w_out = self.weights["w_out"]
-            low = spikes.dtype
+            low = self.bptt.dtype if spikes.dtype == np.bool_ else spikes.dtype
             d_flat = self.xp.asarray(d_drive.reshape(-1, d_drive.shape[-1]).astype(low))
-            # sum over time and batch as one matrix product (BLAS), not an einsum loop
-            captured["w_out"] = (spikes.reshape(-1, spikes.shape[-1]).T @ d_flat).astype(
-                w_out.dtype)
+            if spikes.dtype == np.bool_:
+                captured["w_out"] = readout_grad(spikes, d_drive)
+            else:  # sum over time and batch as one matrix product (BLAS)
+                captured["w_out"] = (spikes.reshape(-1, spikes.shape[-1]).T @ d_flat).astype(
+                    w_out.dtype)
             captured["y"] = y
             return loss, None, (d_flat @ w_out.astype(low, copy=False).T).reshape(
                 d_drive.shape[:-1] + (-1,))
 
         kw = {"loss_on_device": True} if self.backend != "numba" else \
-            {"checkpoint_every": self.checkpoint_every}
+            {"checkpoint_every": self.checkpoint_every, "bool_spikes": True}
         kw["delay"] = self.recurrent_delay
         loss, grads = self.bptt.run(self.params, s0, inputs, self.in_csr, self.weights["w_in"],
                                     self.rec_csr, self.weights["w_rec"], self.dt, loss_fn,
@@ -168,7 +178,7 @@ class RecurrentClassifier:
         def loss_fn(states, spikes):
             out["y"] = self._readout(spikes)
             return 0.0, None, self.xp.zeros_like(spikes)
-        kw = {"loss_on_device": True} if self.backend != "numba" else {}
+        kw = {"loss_on_device": True} if self.backend != "numba" else {"bool_spikes": True}
         kw["delay"] = self.recurrent_delay
         self.bptt.run(self.params, s0, inputs, self.in_csr, self.weights["w_in"],
                       self.rec_csr, self.weights["w_rec"], self.dt, loss_fn, wanted=set(),
