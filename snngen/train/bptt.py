@@ -100,7 +100,9 @@ class CompiledBPTT:
             checkpoint_every: int | None = None, delay: int = 1, bool_spikes: bool = False):
         """Forward and backward. ``inputs`` (T, B, n_in) binary input spikes; ``s0`` (B, n,
         k); ``loss_fn(states (T, B, n, k), spikes (T, B, n))`` returns (loss, dL/ds, dL/dz);
-        dL/ds may be None when the loss does not read the states.
+        dL/ds may be None when the loss does not read the states; dL/dz may be a pair
+        ``(left (T, B, r), right (n, r))`` meaning ``left @ right.T`` (a loss through a
+        linear readout: the event path then never forms the T x B x n array).
         Returns (loss, grads) with ``w_in``, ``w_rec`` (CSR order), each parameter (per
         neuron) and ``s0``; ``wanted`` limits the (costly) parameter gradients that flow
         through the exact integrator's propagators to the names it holds. ``dense`` (default:
@@ -185,7 +187,12 @@ class CompiledBPTT:
         if not use_ds:
             dl_ds = np.zeros((1, 1, 1, k), f)
         dl_ds = np.ascontiguousarray(dl_ds, f)
-        dl_dz = np.ascontiguousarray(dl_dz, f)
+        if isinstance(dl_dz, tuple):  # low rank: left (T, B, r) @ right (n, r)^T
+            dz_left, dz_right = (np.ascontiguousarray(a, f) for a in dl_dz)
+            dl_dz = np.zeros((steps, 1, 1), f)
+        else:
+            dl_dz = np.ascontiguousarray(dl_dz, f)
+            dz_left, dz_right = np.zeros((steps, 1, 0), f), np.zeros((1, 0), f)
         chunks = max(1, min(batch, numba.get_num_threads()))  # one gradient buffer each
         # gradients accumulate in float64 whatever the kernel precision
         g_in = np.zeros((chunks,) + np.shape(w_in))
@@ -206,6 +213,7 @@ class CompiledBPTT:
             self.module.backward(t0, delay, *common, p_arr, q_arr, dt, tape_s[:t1 - t0],
                                  tape_x[:t1 - t0], tape_r[:t1 - t0], spikes[t0:t1],
                                  dl_ds[t0:t1] if use_ds else dl_ds, use_ds, dl_dz[t0:t1],
+                                 dz_left[t0:t1], dz_right,
                                  g_in, g_rec, g_p, g_q, a_s, a_z, z_before(t0),
                                  f.type(cutoff), skipped)
         a_s0 = a_s
@@ -251,6 +259,9 @@ class CompiledBPTT:
                                   tape_x, tape_r, spikes)
         states = np.concatenate([tape_s[1:], state[None]], axis=0) if states_needed else None
         loss, dl_ds, dl_dz = loss_fn(states, spikes)
+        if isinstance(dl_dz, tuple):
+            dl_dz = (dl_dz[0].reshape(-1, dl_dz[0].shape[-1]) @ dl_dz[1].T).reshape(
+                spikes.shape)
         use_ds = dl_ds is not None
         if not use_ds:
             dl_ds = np.zeros((1, 1, 1, k), f)

@@ -148,8 +148,10 @@ class RecurrentClassifier:
                 captured["w_out"] = (spikes.reshape(-1, spikes.shape[-1]).T @ d_flat).astype(
                     w_out.dtype)
             captured["y"] = y
-            return loss, None, (d_flat @ w_out.astype(low, copy=False).T).reshape(
-                d_drive.shape[:-1] + (-1,))
+            w_low = w_out.astype(low, copy=False)
+            if spikes.dtype == np.bool_:  # Numba event path: dL/dz formed in the kernel
+                return loss, None, (d_flat.reshape(d_drive.shape), w_low)
+            return loss, None, (d_flat @ w_low.T).reshape(d_drive.shape[:-1] + (-1,))
 
         kw = {"loss_on_device": True} if self.backend != "numba" else \
             {"checkpoint_every": self.checkpoint_every, "bool_spikes": True}
