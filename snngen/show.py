@@ -7,16 +7,26 @@ def show(obj, stage: str = "discrete", file=None) -> str:
     """Print (and return) a stage of the pipeline for ``obj``.
 
     ``obj`` is a NeuronModel (stages ``model``, ``discrete``), a LearningModel (its derived
-    step and Jacobian), a Network (``ir``, ``source`` for the Numba source, ``cuda`` for the
-    CUDA C source, ``plan`` for the CUDA launch plan) or a Simulator (``source``).
+    step and Jacobian; ``eligibility`` for the eligibility layout the compiler proves), a
+    Network (``ir``, ``source`` for the Numba source, ``cuda`` for the CUDA C source,
+    ``plan`` for the CUDA launch plan), a Simulator or a compiled learning kernel
+    (``source``), or an online learning state (its rule, layout and eligibility memory).
     """
     from .derive.step import LearningModel
     from .integrate import discretise
     from .model import NeuronModel, SynapseModel
     from .runtime.network import Network
     from .runtime.simulator import Simulator
-    if isinstance(obj, LearningModel):
+    from .train.online import OnlineState
+    if isinstance(obj, LearningModel) and stage == "eligibility":
+        from .derive.online import eligibility_layout
+        text = str(eligibility_layout(obj))
+    elif isinstance(obj, LearningModel):
         text = str(obj)
+    elif isinstance(obj, OnlineState):
+        text = obj.describe()
+    elif stage == "source" and hasattr(obj, "module") and hasattr(obj, "lm"):
+        text = getattr(obj, "source", None) or obj.source_path.read_text()
     elif isinstance(obj, (NeuronModel, SynapseModel)) and stage == "model":
         text = repr(obj)
     elif isinstance(obj, NeuronModel) and stage == "discrete":
@@ -40,7 +50,7 @@ def show(obj, stage: str = "discrete", file=None) -> str:
         text = getattr(obj.module, "SOURCE", None) or obj.source_path.read_text()
     else:
         raise ValueError(f"cannot show stage '{stage}' of a {type(obj).__name__}; stages: "
-                         "model, discrete (models), ir, source, cuda, plan (networks), source "
-                         "(simulators)")
+                         "model, discrete (models), eligibility (learning models), ir, source, "
+                         "cuda, plan (networks), source (simulators, learning kernels)")
     print(text, file=file)
     return text

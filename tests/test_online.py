@@ -544,3 +544,19 @@ def test_adaptive_feedback_follows_the_readout():
     dec = OnlineLearner(learner.kernel, params, dt, in_csr, rec_csr, weights, 0.9,
                         rule="decolle")
     assert dec.trainable == ("w_in", "w_rec")
+
+
+def test_show_prints_the_online_stages():
+    """sg.show: the eligibility layout of a LearningModel, a kernel's source, a state."""
+    from snngen.train.online import CompiledEprop
+    lm, params, xb, w_in, w_rec, w_out, mask, dt, rng = _compiled_case("lif", hetero=False)
+    import io
+    text = sg.show(lm, "eligibility", file=io.StringIO())
+    assert "I: presynaptic trace" in text and "v: per synapse" in text
+    kernel = CompiledEprop(lm, "float64")
+    assert "def run_factorised" in sg.show(kernel, "source", file=io.StringIO())
+    in_csr, _ = _csr_of(w_in)
+    rec_csr, _ = _csr_of(w_rec)
+    st = kernel.state(params, dt, 1, w_out.shape[0], in_csr, rec_csr, 2, rule="decolle")
+    text = sg.show(st, file=io.StringIO())
+    assert text.startswith("decolle") and "layout: factorised" in text

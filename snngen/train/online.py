@@ -236,9 +236,15 @@ class OnlineState:
 
     def describe(self) -> str:
         """The rule, the layout chosen and why, and what the eligibility costs."""
-        return (f"{self.rule}\nlayout: {self.layout} ({self.layout_reason}); eligibility "
-                f"{self.eligibility_bytes() / 2**20:.3f} MiB for {self.state.shape[0]} "
-                "trial(s)")
+        rule = str(self.rule)
+        if self.readout_filter:
+            rule = rule.split(": ")[0] + f": {self.rule.jacobian} local Jacobian, trace " \
+                "filter: the readout decay kappa, parameter eligibility " + \
+                ("yes" if self.rule.params else "no")
+        size = self.eligibility_bytes()
+        size = f"{size / 2**20:.2f} MiB" if size >= 2**20 else f"{size / 2**10:.1f} KiB"
+        return (f"{rule}\nlayout: {self.layout} ({self.layout_reason}); eligibility {size} "
+                f"for {self.state.shape[0]} trial(s)")
 
 
 class OnlineLearner:
