@@ -184,3 +184,28 @@ def test_gpu_online_kernels_equal_numba():
     assert res[1][0] == pytest.approx(res[0][0], rel=1e-9)
     for key in res[0][1]:
         np.testing.assert_allclose(res[1][1][key], res[0][1][key], rtol=1e-7, atol=1e-10)
+
+
+def test_gpu_philox_known_answers_and_numba_bits():
+    """Philox4x32-10 on the device: Random123's known answers, and the simulation uniforms
+    and float32 conversion bit-identical to the Numba functions."""
+    import cupy
+    from test_philox import GPU_HARNESS, KAT, philox_source
+
+    from snngen.backends.cuda import compiler
+    from snngen.backends.cuda.gpu import arch
+    from snngen.draw import uniform, uniform24
+    path, _ = compiler.compile_cubin(philox_source() + GPU_HARNESS, arch(), "float64")
+    module = cupy.RawModule(path=str(path))
+    ctr = cupy.asarray(np.array([c for c, _, _ in KAT], np.uint32))
+    key = cupy.asarray(np.array([k for _, k, _ in KAT], np.uint32))
+    out = cupy.zeros_like(ctr)
+    module.get_function("t_philox")((1,), (32,), (ctr, key, out, np.int64(len(KAT))))
+    assert [tuple(int(x) for x in row) for row in out.get()] == [w for _, _, w in KAT]
+    n, seed = 4096, 2**40 + 17
+    u, f = cupy.zeros(n, cupy.float64), cupy.zeros(n, cupy.float32)
+    module.get_function("t_uniform")((n // 256,), (256,), (np.uint64(seed), u, f, np.int64(n)))
+    want = np.array([uniform(seed, s, s >> 3, 1, 2) for s in range(n)])
+    want_f = np.array([uniform24((s * 2654435761) % 2**32) for s in range(n)], np.float32)
+    np.testing.assert_array_equal(u.get(), want)
+    np.testing.assert_array_equal(f.get(), want_f)

@@ -157,7 +157,7 @@ class Runner:
         args = dict(zip(names, arrays))
         t0 = time.perf_counter()
         bound = self._bind(args)
-        bound[2] = np.uint64(seed)
+        bound[2] = np.uint64(int(seed) % 2**64)  # the Numba kernel wraps it the same way
         dev = self.device
         dev.upload(self.clock, np.array([step0, step0], np.int64))
         dev.upload(self.status, np.zeros(3, np.int64))
