@@ -32,7 +32,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["TAG_IN_DEGREE", "TAG_OUT_DEGREE", "TAG_PROBABILITY", "all_to_all_fill", "bounded",
+__all__ = ["EXP_COEFFS", "TAG_IN_DEGREE", "TAG_OUT_DEGREE", "TAG_PROBABILITY", "ZIGGURAT",
+           "all_to_all_fill", "bounded",
            "key_words", "philox4x32", "probability_counts", "probability_fill",
            "probability_rate", "sample_rows", "uniform", "uniform24", "uniform53"]
 
@@ -100,7 +101,7 @@ def uniform(seed, step, i, b, stream):
 # ---------------------------------------------------------------------------------------------
 # Connectivity. One algorithm, written twice: here (Numba, parallel over rows) and in
 # templates/cuda/connectivity.cu.j2 (one GPU thread per row). Every draw of row r is a Philox
-# call with counter (draw index / 2, r, round, tag) and the projection's seed as key, so a
+# call with counter (draw index, r, round, tag) and the projection's seed as key, so a
 # row's synapses depend only on (rule, sizes, seed): not on threads, order or backend. Only
 # integer arithmetic and IEEE additions and multiplications (never fused into FMAs) decide
 # which synapses exist, no libm function, so both backends produce the same table bit for bit.
@@ -112,13 +113,15 @@ TAG_IN_DEGREE = 0x4B494E5F    # "KIN_"
 
 def _ziggurat() -> np.ndarray:
     """Layer edges ``X[0..256]`` then heights ``exp(-X)`` of the 256-layer ziggurat of the
-    exponential distribution (Marsaglia and Tsang 2000: r = 7.697..., layer area v)."""
+    exponential distribution (Marsaglia and Tsang 2000: r = 7.697..., layer area v). Scalar
+    ``math`` functions (the C library's), not NumPy's, whose vectorised exp and log differ
+    between CPUs by an ulp: the table, and so the synapses, should not."""
     n, r, v = 256, 7.69711747013104972, 3.949659822581572e-3
-    x = np.zeros(n + 1)
-    x[0], x[1] = v / np.exp(-r), r  # the base layer's width includes the tail's area
+    x = [v / math.exp(-r), r]  # the base layer's width includes the tail's area
     for i in range(1, n - 1):
-        x[i + 1] = -np.log(np.exp(-x[i]) + v / x[i])
-    return np.concatenate([x, np.exp(-x)])
+        x.append(-math.log(math.exp(-x[i]) + v / x[i]))
+    x.append(0.0)
+    return np.array(x + [math.exp(-e) for e in x])
 
 
 #: The ziggurat tables, computed once here and passed to the kernels of both backends.
@@ -220,7 +223,7 @@ def probability_rate(p: float) -> float:
     """
     if not 0.0 < p <= 1.0:
         raise ValueError(f"p = {p}: no skips to draw (p = 0 has no synapses)")
-    return float(-1.0 / np.log1p(-p)) if p < 1.0 else 0.0
+    return -1.0 / math.log1p(-p) if p < 1.0 else 0.0
 
 
 @njit(cache=True, inline="always", boundscheck=False)

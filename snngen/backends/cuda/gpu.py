@@ -121,7 +121,7 @@ class GpuDevice:
     def scan(self, counts, indptr):
         """``indptr[1:] = cumsum(counts)`` on the device (``indptr[0]`` stays zero)."""
         with self.stream:
-            self.cp.cumsum(counts, out=indptr[1:])
+            indptr[1:] = self.cp.cumsum(counts)
 
     def _launch_step(self, launches, bound):
         for fn, (gx, gy, bx) in launches:  # on self.stream: callers hold "with self.stream"
