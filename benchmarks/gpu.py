@@ -16,9 +16,10 @@ Pieces, in this order, each in its own subprocess (own peak RSS, own timeout; se
         Synaptic events per second = spikes * 80 / run_s.
   F2    CUBA dynamics at N = --f2-n, fan-in --f2-fanin (FixedProbability(fanin / N)), weights
         scaled by 80 / fanin (1.62 mV and -9 mV times 80/1000 at fan-in 1000), 0.1 s, backend
-        cuda (--child f2), with the F1 cuda cache (a warm compile). Events are counted exactly:
-        the out-degree of the spiking neuron, summed over spikes; events per second =
-        events / run_s.
+        cuda (--child f2), with the F1 cuda cache (a warm compile). connect_s: the part of
+        build_s spent drawing the synapses (on the GPU with backend cuda; connect_on says
+        where). Events are counted exactly: the out-degree of the spiking neuron, summed over
+        spikes; events per second = events / run_s.
   T1    snngen's CUDA BPTT (benchmarks/train.py --impl snngen-cuda) and plain PyTorch BPTT
         on the same GPU (--device cuda) at H = --t1-h, dense and 1 % (masked) recurrence.
 
@@ -142,6 +143,16 @@ def child_f1mem(args):
     print(json.dumps(rec))
 
 
+def _connect_on(backend):
+    """Where the connectivity was drawn, and the device kernels' one-time compile (or load)."""
+    if backend not in ("cuda", "cuda-host"):
+        return "host (numba)"
+    from snngen.backends.cuda.connect import connector
+    mode = "gpu" if backend == "cuda" else "host"
+    return (f"{'gpu' if mode == 'gpu' else 'host emulation'}; its kernels compiled or loaded in "
+            f"{connector(mode).timings['compile_s']:.3f} s")
+
+
 def child_f2(args):
     """F2: CUBA dynamics at fan-in args.fanin with weights scaled by 80 / fanin."""
     import numpy as np
@@ -193,6 +204,7 @@ def child_f2(args):
            "events": events, "events_counted": how,
            "events_per_s": round(events / run_s) if run_s > 0 else None,
            "desc_s": round(t_desc, 4), "build_s": round(sim.build_s, 4),
+           "connect_s": round(sim.connect_s, 4), "connect_on": _connect_on(args.backend),
            "compile_s": round(sim.compile_s, 4), "run_s": round(run_s, 4),
            "s_per_bio_s": round(run_s / args.duration, 4),
            "compiled_kernels": sim.compiled_kernels,
@@ -300,6 +312,7 @@ def f1_summary(recs):
            "compile_cold_s": median(x.get("compile_s") for x in cold),
            "compile_warm_s": median(x.get("compile_s") for x in ok if x.get("kind") == "warm"),
            "build_s": median(x.get("build_s") for x in warm),
+           "connect_s": median(x.get("connect_s") for x in warm),
            "spikes": median(x.get("spikes") for x in warm),
            "rate_hz": median(x.get("mean_rate_hz") for x in warm),
            "events_per_s": median(x.get("events_per_s") for x in warm),
@@ -437,8 +450,8 @@ def main():
     if f2 is not None:
         keys = ("n", "fan_in", "synapses", "mean_fan_out", "backend", "duration", "run_s",
                 "s_per_bio_s", "events", "events_per_s", "spikes", "mean_rate_hz", "build_s",
-                "compile_s", "peak_rss_mib", "ext_rss_mib", "gpu_pool_total_mib",
-                "gpu_device_used_mib", "error")
+                "connect_s", "connect_on", "compile_s", "peak_rss_mib", "ext_rss_mib",
+                "gpu_pool_total_mib", "gpu_device_used_mib", "error")
         summary["F2"] = {k: f2[k] for k in keys if k in f2}
         summary["F2"].setdefault("n", args.f2_n)
         summary["F2"].setdefault("fan_in", args.f2_fanin)

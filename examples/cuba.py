@@ -62,6 +62,7 @@ def main(argv=None):
         "n": args.n, "duration": args.duration, "backend": args.backend, "dtype": args.dtype,
         "spikes": n_spikes, "mean_rate_hz": round(rate, 4),
         "build_s": round(t_desc + sim.build_s, 4), "compile_s": round(sim.compile_s, 4),
+        "connect_s": round(sim.connect_s, 4),  # of build_s: drawing synapses (cuda: on the GPU)
         "run_s": round(run_s, 4),
         "compiled_kernels": sg.cache.STATS["compiled"] - compiled_before,
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

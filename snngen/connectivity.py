@@ -12,20 +12,25 @@ synapses by postsynaptic neuron for ``on_post`` pathways.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numba import njit
 
+from . import draw
 from .errors import ConnectivityError, NetworkTooLargeError, did_you_mean
 
 __all__ = [
     "CSR", "AllToAll", "Explicit", "FixedInDegree", "FixedOutDegree", "FixedProbability",
-    "OneToOne", "Rule", "Transpose", "build_csr", "expected_synapses", "parse_rule", "transpose",
+    "OneToOne", "Rule", "Transpose", "build_csr", "checked", "expected_synapses", "fixed_indptr",
+    "parse_rule", "transpose",
 ]
 
 MAX_NEURONS = 2**31 - 1  # neuron indices are stored as int32
+MAX_SEED = 2**64 - 1  # the Philox key
 BYTES_PER_SYNAPSE = 12  # int32 post index + float64 weight, what a typical synapse table needs
 _ACCEPTED = ("a rule object (AllToAll(), OneToOne(), FixedProbability(p), FixedInDegree(k), "
              "FixedOutDegree(k), Explicit(i, j)), the strings 'all_to_all' or 'one_to_one', "
@@ -188,21 +193,34 @@ def expected_synapses(rule, n_pre: int, n_post: int) -> int:
     return int(rule.i.size)
 
 
-@dataclass(frozen=True, eq=False)
 class CSR:
-    """Synapses grouped by presynaptic neuron (compressed sparse rows).
+    """Synapses grouped by presynaptic neuron (compressed sparse rows). Read-only.
 
     Row ``i`` holds the synapses of pre neuron ``i`` at positions ``indptr[i]:indptr[i + 1]``;
     ``indices`` gives their post neurons, ascending within each row. ``order`` is set for
     :class:`Explicit` rules only: ``order[s]`` is the CSR position of the user's ``s``-th
     synapse, so ``out[order] = user_values`` puts per-synapse values into CSR order.
+
+    A table drawn on a GPU keeps its ``indices`` there: ``device`` then maps ``"indptr"`` and
+    ``"indices"`` to the device arrays' host stand-ins, and ``indices`` is copied to the host
+    the first time it is read.
     """
 
-    n_pre: int
-    n_post: int
-    indptr: np.ndarray
-    indices: np.ndarray
-    order: np.ndarray | None = None
+    __slots__ = ("n_pre", "n_post", "indptr", "_indices", "order", "device")
+
+    def __init__(self, n_pre: int, n_post: int, indptr: np.ndarray, indices,
+                 order: np.ndarray | None = None, device: dict | None = None):
+        for name, value in (("n_pre", n_pre), ("n_post", n_post), ("indptr", indptr),
+                            ("_indices", indices), ("order", order), ("device", device)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"CSR is read-only (cannot set '{name}')")
+
+    @property
+    def indices(self) -> np.ndarray:
+        """Post neuron (int32) of every synapse, in CSR order."""
+        return np.asarray(self._indices)  # a device array's stand-in fetches it once
 
     @property
     def n_synapses(self) -> int:
@@ -219,9 +237,14 @@ class CSR:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the arrays (like ``ndarray.nbytes``)."""
+        """Bytes held by the arrays (like ``ndarray.nbytes``), wherever they are."""
         extra = 0 if self.order is None else self.order.nbytes
-        return int(self.indptr.nbytes + self.indices.nbytes + extra)
+        return int(self.indptr.nbytes + self._indices.nbytes + extra)
+
+    def __repr__(self) -> str:
+        where = "device" if self.device else "host"
+        return (f"CSR(n_pre={self.n_pre}, n_post={self.n_post}, "
+                f"n_synapses={self.n_synapses}, on the {where})")
 
 
 @dataclass(frozen=True, eq=False)
@@ -238,78 +261,7 @@ class Transpose:
 
 
 # ---------------------------------------------------------------------------------------------
-# numba kernels. All randomness comes from one numpy Generator passed in, so a seed fixes the
-# result; kernels run single-threaded because a Generator must not be shared between threads.
-
-@njit(cache=True)
-def _sparse_subset(rng, row, m, spacing, merged):
-    """Uniform random subset of [0, m) of size row.size, sorted, written into row.
-
-    Draw k iid values, keep the distinct ones and draw again for the shortfall until k are
-    distinct: set-wise this equals rejecting repeats one draw at a time, which gives every
-    k-subset the same probability. Normalised partial sums of exponential variables are sorted
-    uniforms, so the draws come out sorted in O(k) without a sort.
-    """
-    k, have = row.size, 0
-    while have < k:
-        total = 0.0
-        for q in range(k - have + 1):
-            total += rng.standard_exponential()
-            spacing[q] = total
-        scale = m / total
-        for q in range(k - have):  # min() guards against rounding up to m
-            merged[have + q] = min(np.int64(spacing[q] * scale), m - 1)
-        # merge the kept row[:have] with the fresh merged[have:k], dropping repeats
-        a, b, n = 0, have, 0
-        while a < have or b < k:
-            if b == k or (a < have and row[a] <= merged[b]):
-                v = row[a]
-                a += 1
-            else:
-                v = merged[b]
-                b += 1
-            if n == 0 or v != merged[n - 1]:
-                merged[n] = v  # n < a + (b - have) <= b: nothing unread is overwritten
-                n += 1
-        for q in range(n):  # an explicit loop: slice assignment is slow to compile
-            row[q] = merged[q]
-        have = n
-
-
-@njit(cache=True)
-def _fill_rows(rng, indptr, n_cols, allow_self, out):
-    """Give row r of out (bounds from indptr) indptr[r+1]-indptr[r] distinct sorted columns."""
-    kmax = 0
-    for r in range(indptr.size - 1):
-        kmax = max(kmax, indptr[r + 1] - indptr[r])
-    spacing = np.empty(kmax + 1, np.float64)
-    merged = np.empty(kmax, np.int64)
-    for r in range(indptr.size - 1):
-        a, k = indptr[r], indptr[r + 1] - indptr[r]
-        if k == 0:
-            continue
-        skip = r if (not allow_self and r < n_cols) else -1
-        m = n_cols - 1 if skip >= 0 else n_cols  # draw from m candidates, then step over r
-        row = out[a:a + k]
-        if k == m:  # AllToAll, p = 1
-            for q in range(k):
-                row[q] = q
-        elif 4 * k >= m:
-            # dense row: selection sampling visits every candidate once, output already sorted
-            need, t, pos = k, 0, 0
-            while need > 0:  # branch-free: at p ~ 0.5 a branch would mispredict half the time
-                take = (m - t) * rng.random() < need
-                row[pos] = t  # pos < k here, and it is overwritten unless taken
-                pos += take
-                need -= take
-                t += 1
-        else:
-            _sparse_subset(rng, row, m, spacing, merged)
-        if skip >= 0:
-            for q in range(k):
-                if row[q] >= skip:
-                    row[q] += 1
-
+# numba kernels (the random draws are in snngen.draw)
 
 @njit(cache=True)
 def _regroup(indptr, indices, n_cols, with_positions):
@@ -427,41 +379,13 @@ def _check_explicit(name: str, arr: np.ndarray, n: int, side: str) -> None:
             f"index")
 
 
-def build_csr(rule, n_pre: int, n_post: int, seed: int, max_bytes: int | None = None) -> CSR:
-    """Draw the synapses of ``rule`` between ``n_pre`` and ``n_post`` neurons as a :class:`CSR`.
-
-    Parameters
-    ----------
-    rule : Rule, str or dict
-        Anything :func:`parse_rule` accepts.
-    n_pre, n_post : int
-        Population sizes, each below 2**31.
-    seed : int
-        Seeds a numpy ``Generator`` (PCG64): the same seed gives the same synapses.
-    max_bytes : int, optional
-        Refuse, before allocating, networks estimated (:data:`BYTES_PER_SYNAPSE` per synapse plus
-        row pointers) to be larger.
-
-    Raises
-    ------
-    ConnectivityError
-        Invalid sizes, rule parameters or index arrays.
-    NetworkTooLargeError
-        The estimate exceeds ``max_bytes``.
-
-    Examples
-    --------
-    >>> csr = build_csr(AllToAll(allow_self=False), 3, 3, seed=0)
-    >>> csr.indices.tolist()
-    [1, 2, 0, 2, 0, 1]
-    >>> explicit = build_csr({"i": [1, 0, 1], "j": [2, 1, 0]}, 2, 3, seed=0)
-    >>> explicit.indices.tolist(), explicit.order.tolist()
-    ([1, 0, 2], [2, 0, 1])
-    """
+def checked(rule, n_pre: int, n_post: int, seed: int, max_bytes: int | None = None):
+    """``(rule, n_pre, n_post, seed)`` validated for building, the rule parsed; raises the
+    errors :func:`build_csr` documents. Every builder (host or device) starts here."""
     rule = parse_rule(rule)
     n_pre = _check_int(n_pre, "n_pre", hi=MAX_NEURONS)
     n_post = _check_int(n_post, "n_post", hi=MAX_NEURONS)
-    seed = _check_int(seed, "seed")
+    seed = _check_int(seed, "seed", hi=MAX_SEED)
     if isinstance(rule, OneToOne) and n_pre != n_post:
         raise ConnectivityError(f"OneToOne needs populations of equal size, got n_pre = "
                                 f"{n_pre} and n_post = {n_post}")
@@ -482,35 +406,119 @@ def build_csr(rule, n_pre: int, n_post: int, seed: int, max_bytes: int | None = 
             f"({BYTES_PER_SYNAPSE} bytes per synapse plus row pointers), more than the limit "
             f"of {max_bytes / 2**30:.3g} GiB; make the network sparser or smaller, or raise "
             f"max_bytes")
+    return rule, n_pre, n_post, seed
 
-    rng = np.random.Generator(np.random.PCG64(seed))
+
+def fixed_indptr(rule, n_pre: int, n_post: int) -> np.ndarray | None:
+    """Row pointers of the rules whose row lengths are known in advance (AllToAll, OneToOne,
+    FixedOutDegree), else None.
+
+    >>> fixed_indptr(AllToAll(allow_self=False), 3, 2).tolist()
+    [0, 1, 2, 4]
+    """
+    rows = np.arange(n_pre + 1, dtype=np.int64)
     if isinstance(rule, OneToOne):
-        return CSR(n_pre, n_post, np.arange(n_pre + 1, dtype=np.int64),
-                   np.arange(n_pre, dtype=np.int32))
+        return rows
+    if isinstance(rule, FixedOutDegree):
+        return rows * rule.k
+    if isinstance(rule, AllToAll):
+        return rows * n_post - (0 if rule.allow_self else np.minimum(rows, n_post))
+    return None
+
+
+def build_csr(rule, n_pre: int, n_post: int, seed: int, max_bytes: int | None = None) -> CSR:
+    """Draw the synapses of ``rule`` between ``n_pre`` and ``n_post`` neurons as a :class:`CSR`.
+
+    The draws are counter-based (Philox4x32-10 keyed by ``seed``, :mod:`snngen.draw`), in
+    parallel over rows: the table depends only on (rule, sizes, seed), and the CUDA backend
+    draws the same table on the GPU.
+
+    Parameters
+    ----------
+    rule : Rule, str or dict
+        Anything :func:`parse_rule` accepts.
+    n_pre, n_post : int
+        Population sizes, each below 2**31.
+    seed : int
+        In [0, 2**64): the same seed gives the same synapses, on every backend.
+    max_bytes : int, optional
+        Refuse, before allocating, networks estimated (:data:`BYTES_PER_SYNAPSE` per synapse plus
+        row pointers) to be larger.
+
+    Raises
+    ------
+    ConnectivityError
+        Invalid sizes, rule parameters or index arrays.
+    NetworkTooLargeError
+        The estimate exceeds ``max_bytes``.
+
+    Examples
+    --------
+    >>> csr = build_csr(AllToAll(allow_self=False), 3, 3, seed=0)
+    >>> csr.indices.tolist()
+    [1, 2, 0, 2, 0, 1]
+    >>> explicit = build_csr({"i": [1, 0, 1], "j": [2, 1, 0]}, 2, 3, seed=0)
+    >>> explicit.indices.tolist(), explicit.order.tolist()
+    ([1, 0, 2], [2, 0, 1])
+    """
+    rule, n_pre, n_post, seed = checked(rule, n_pre, n_post, seed, max_bytes)
+    with _threads_for(expected_synapses(rule, n_pre, n_post)):
+        return _draw(rule, n_pre, n_post, seed)
+
+
+#: Tables expected to be smaller than this are drawn on one thread: waking Numba's thread pool
+#: for a parallel loop cost about 10 ms on the busy 2-core machine, more than drawing 1e5
+#: synapses (0.4 ms on one thread).
+PARALLEL_FROM = 1 << 20
+
+
+@contextlib.contextmanager
+def _threads_for(n_syn: int):
+    before = numba.get_num_threads()
+    if n_syn < PARALLEL_FROM:
+        numba.set_num_threads(1)  # this thread's setting only
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
+def _draw(rule, n_pre: int, n_post: int, seed: int) -> CSR:
+    k0, k1 = seed & 0xFFFFFFFF, seed >> 32
     if isinstance(rule, Explicit):
         # one dtype for both, so the kernel is compiled for two signatures at most
         dtype = np.int32 if rule.i.dtype == rule.j.dtype == np.int32 else np.int64
         i, j = rule.i.astype(dtype, copy=False), rule.j.astype(dtype, copy=False)
         return CSR(n_pre, n_post, *_explicit(i, j, n_pre))
+    if isinstance(rule, OneToOne):
+        return CSR(n_pre, n_post, fixed_indptr(rule, n_pre, n_post),
+                   np.arange(n_pre, dtype=np.int32))
     if isinstance(rule, FixedInDegree):
         # draw each post neuron's pre set (a column), then counting-sort the columns into rows
+        col_pre = np.empty(n_post * rule.k, dtype=np.int32)
+        draw.sample_rows(n_post, n_pre, rule.k, rule.allow_self, draw.ZIGGURAT, k0, k1,
+                         draw.TAG_IN_DEGREE, col_pre)
         col_ptr = np.arange(n_post + 1, dtype=np.int64) * rule.k
-        col_pre = np.empty(n_syn, dtype=np.int32)
-        _fill_rows(rng, col_ptr, n_pre, rule.allow_self, col_pre)
         return CSR(n_pre, n_post, *_regroup(col_ptr, col_pre, n_pre, False)[:2])
-    counts = np.full(n_pre, n_post, dtype=np.int64)  # candidate partners of each pre neuron
-    if not rule.allow_self:
-        counts[:min(n_pre, n_post)] -= 1
+    indptr = fixed_indptr(rule, n_pre, n_post)
     if isinstance(rule, FixedProbability):
-        # binomial row counts + a uniform subset per row is exactly independent Bernoulli
-        counts = rng.binomial(counts, rule.p)
+        indptr = np.zeros(n_pre + 1, dtype=np.int64)
+        if rule.p == 0:
+            return CSR(n_pre, n_post, indptr, np.empty(0, np.int32))
+        args = (rule.allow_self, draw.probability_rate(rule.p), draw.ZIGGURAT, k0, k1)
+        counts = np.empty(n_pre, dtype=np.int64)
+        draw.probability_counts(n_pre, n_post, *args, counts)
+        np.cumsum(counts, out=indptr[1:])
+        del counts
+        indices = np.empty(int(indptr[-1]), dtype=np.int32)
+        draw.probability_fill(n_pre, n_post, *args, indptr, indices)
     elif isinstance(rule, FixedOutDegree):
-        counts[:] = rule.k
-    indptr = np.zeros(n_pre + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    del counts
-    indices = np.empty(int(indptr[-1]), dtype=np.int32)
-    _fill_rows(rng, indptr, n_post, rule.allow_self, indices)
+        indices = np.empty(int(indptr[-1]), dtype=np.int32)
+        draw.sample_rows(n_pre, n_post, rule.k, rule.allow_self, draw.ZIGGURAT, k0, k1,
+                         draw.TAG_OUT_DEGREE, indices)
+    else:
+        indices = np.empty(int(indptr[-1]), dtype=np.int32)
+        draw.all_to_all_fill(n_pre, n_post, rule.allow_self, indptr, indices)
     return CSR(n_pre, n_post, indptr, indices)
 
 

@@ -270,8 +270,11 @@ def test_size_and_seed_errors():
         build_csr(FixedProbability(0.0), 2**31, 10, seed=0)
     with pytest.raises(ConnectivityError, match=r"n_post must be in .* got -1"):
         build_csr(AllToAll(), 3, -1, seed=0)
-    with pytest.raises(ConnectivityError, match="seed must be >= 0, got -3"):
+    with pytest.raises(ConnectivityError, match=r"seed must be in \[0, 18446744073709551615\], "
+                                                r"got -3"):
         build_csr(AllToAll(), 3, 3, seed=-3)
+    with pytest.raises(ConnectivityError, match="got 18446744073709551616"):  # the Philox key
+        build_csr(AllToAll(), 3, 3, seed=2**64)
 
 
 def test_parse_rule_errors():

@@ -133,7 +133,7 @@ def _run(net_factory, backend, duration, monitors=("spikes",), **kw):
     return sim, built, mons
 
 
-def _compare(factory, duration, monitors=("spikes",), rtol=1e-9, **kw):
+def _compare(factory, duration, monitors=("spikes",), rtol=1e-9, check_states=True, **kw):
     ref, built_r, mr = _run(factory, "numba", duration, monitors, **kw)
     emu, built_e, me = _run(factory, "cuda-host", duration, monitors, **kw)
     spikes = mr.get("spikes")
@@ -142,7 +142,7 @@ def _compare(factory, duration, monitors=("spikes",), rtol=1e-9, **kw):
         np.testing.assert_array_equal(me["spikes"].step, spikes.step)
         np.testing.assert_array_equal(me["spikes"].b, spikes.b)
         np.testing.assert_array_equal(me["spikes"].i, spikes.i)
-    for name in built_r[1].population.model.state_names:
+    for name in built_r[1].population.model.state_names if check_states else ():
         np.testing.assert_allclose(emu.state(built_e[1], name), ref.state(built_r[1], name),
                                    rtol=rtol, atol=rtol * 1e-3)
     if "state" in mr:
@@ -163,7 +163,21 @@ def test_cuba_batch_and_delay_match_numba():
 
 
 def test_izhikevich_poisson_and_per_synapse_delays_match_numba():
-    _compare(izhikevich, 0.2, monitors=("spikes", "rate"), batch=2)
+    """Spikes and rates exactly. States: the Numba kernels run with FMA contraction and
+    reassociation (FASTMATH in backends/numba/render.py), the emulation without, so float64
+    states differ by a few ulps, which the spike upswing of this Euler-integrated quadratic
+    amplifies (each 0.5 ms step multiplies a difference by 1 + dt (0.08 v + 5), up to about 4):
+    a neuron caught mid-spike when the run ends differs by about 1e-9 relative (seen: 1.2e-9 at
+    v = 9.4), every other neuron by less than 1e-11."""
+    ref, emu, built_r, built_e = _compare(izhikevich, 0.2, monitors=("spikes", "rate"),
+                                          check_states=False, batch=2)
+    v = ref.state(built_r[1], "v")
+    below = v < -40  # below the upswing: differences are damped
+    assert below.mean() > 0.8
+    for name in ("v", "u", "I"):
+        want, got = ref.state(built_r[1], name), emu.state(built_e[1], name)
+        np.testing.assert_allclose(got[below], want[below], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-12)
 
 
 def test_stdp_traces_pre_and_post_delivery_match_numba():

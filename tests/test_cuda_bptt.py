@@ -14,7 +14,10 @@ from snngen.train.cuda_bptt import CudaBPTT
 pytestmark = pytest.mark.skipif(not compiler.shutil.which("g++"), reason="needs g++")
 
 
-def _problem(name, dense, seed=5):
+def _problem(name, dense, seed=7):
+    # seed 7: with the Philox connectivity draws every model and density has neuron-steps the
+    # 0.05 cut-off skips (2 to 22 of 2160), so the skipping path is exercised (seed 5 had
+    # none for the sparse QIF problem)
     lm, args, _ = problem(name, dense, seed, steps=60)
     return lm, args
 

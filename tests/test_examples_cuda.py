@@ -41,8 +41,10 @@ def test_stdp_example_exact():  # float64: spikes and learned weights agree
     assert a["fraction_near_bounds"] == b["fraction_near_bounds"]
 
 
+# float32 runs diverge (chaos) into different realisations of the same network: over 0.2 s
+# their spike counts differed by up to 11 % across network seeds, over 2 s by 4 % at most
 @pytest.mark.parametrize("script, args, key", [
-    ("demo.py", ["--n", "1000", "--duration", "0.2"], "spikes"),
+    ("demo.py", ["--n", "1000", "--duration", "2.0"], "spikes"),
     ("izhikevich.py", ["--duration", "0.2"], "rate_exc_hz"),
 ])
 def test_float32_examples_agree(script, args, key):

@@ -66,7 +66,7 @@ class NeuronStep:
 
 @dataclass(frozen=True)
 class PoissonStep:
-    """A population that spikes with probability ``rate * dt`` per step (counter-based RNG)."""
+    """A population that spikes with probability ``rate * dt`` per step (Philox: snngen.draw)."""
 
     pop: str
     n: str

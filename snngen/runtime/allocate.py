@@ -143,8 +143,9 @@ def _to_csr_order(arr, csr):
     return out
 
 
-def allocate(net, spec, module, limit: int) -> dict:
-    """Create every argument array of ``spec`` for ``net``."""
+def allocate(net, spec, module, limit: int, build_csr=conn.build_csr) -> dict:
+    """Create every argument array of ``spec`` for ``net``; connectivity comes from
+    ``build_csr`` (a device backend's draws it on the device, with the same result)."""
     dtype = np.dtype(net.dtype)
     rng = np.random.default_rng(net.seed)
     arrays: dict = {"batch": net.batch, "dt": net.dt, "__csr__": {}}
@@ -159,7 +160,7 @@ def allocate(net, spec, module, limit: int) -> dict:
     csrs, transposed = {}, {}
     for name, proj in projs.items():
         seed = int(np.random.default_rng([net.seed, len(csrs)]).integers(2**31))
-        csrs[name] = conn.build_csr(proj.rule, proj.pre.n, proj.post.n, seed, max_bytes=limit)
+        csrs[name] = build_csr(proj.rule, proj.pre.n, proj.post.n, seed, max_bytes=limit)
     arrays["__csr__"] = csrs
     for name, kind, ndim, role in spec["args"]:
         owner, _, field = name.partition("__")
@@ -219,6 +220,8 @@ def allocate(net, spec, module, limit: int) -> dict:
 
 
 def _projection_array(net, proj, csr, field, role, np_type, rng, memo):
+    if field in ("indptr", "indices") and csr.device:
+        return csr.device[field]  # drawn on the device: bound there, never uploaded
     if field == "indptr":
         return csr.indptr
     if field == "indices":

@@ -268,7 +268,8 @@ class Network:
     dt : float
         Time step in seconds.
     seed : int
-        Seeds connectivity, initial values and the counter-based RNG of Poisson inputs.
+        Seeds connectivity, initial values and the counter-based RNG (Philox4x32-10, the
+        same bits on every backend) of Poisson inputs.
     batch : int
         Number of independent trials run together (shared connectivity).
     dtype : str

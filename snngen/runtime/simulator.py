@@ -41,7 +41,8 @@ def _available_bytes() -> int:
 class Simulator:
     """A compiled network, ready to :meth:`run`.
 
-    Attributes ``build_s`` (connectivity and allocation), ``compile_s`` (code generation and
+    Attributes ``build_s`` (connectivity and allocation), ``connect_s`` (of which drawing the
+    connectivity: on the device for ``backend="cuda"``), ``compile_s`` (code generation and
     compile or cache load) and ``compiled_kernels`` (kernels compiled by this process for this
     network: 0 on a warm cache) report what building cost.
 
@@ -67,7 +68,8 @@ class Simulator:
                 f"{limit / 2**30:.2f} GiB {'is allowed' if max_memory else 'is available'}; "
                 "nothing was allocated. Reduce the population sizes, the connection "
                 "density, the batch or the recorded variables, or use dtype='float32'.")
-        self.arrays = allocate(net, self.spec, self.module, limit)
+        self.connect_s = 0.0
+        self.arrays = allocate(net, self.spec, self.module, limit, self._timed_build_csr)
         t2 = time.perf_counter()
         self.compiled_kernels = self.backend.compile(self.module, self._args())
         t3 = time.perf_counter()
@@ -76,6 +78,13 @@ class Simulator:
         self.build_s = (t2 - t1) + (t4 - t3)
         self.compile_s = (t1 - t0) + (t3 - t2)
         self.step = 0
+
+    def _timed_build_csr(self, *args, **kwargs) -> conn.CSR:
+        build = getattr(self.backend, "build_csr", conn.build_csr)
+        t0 = time.perf_counter()
+        csr = build(*args, **kwargs)
+        self.connect_s += time.perf_counter() - t0
+        return csr
 
     # -- arguments --------------------------------------------------------------------------
     def _args(self):
@@ -225,7 +234,9 @@ class Simulator:
         return self.arrays[key]
 
     def connectivity(self, proj) -> conn.CSR:
-        """The CSR structure of ``proj`` (rows: presynaptic neurons of the projection)."""
+        """The CSR structure of ``proj`` (rows: presynaptic neurons of the projection). With
+        ``backend="cuda"`` it was drawn on the GPU: its indices are copied to the host the
+        first time they are read, and stay on the device for the kernels."""
         try:
             return self._csr[proj.name]
         except KeyError:

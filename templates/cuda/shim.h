@@ -33,6 +33,11 @@ template <class T> static inline T atomicCAS(T* p, T cmp, T v) {
     return o;
 }
 
+// IEEE operations that CUDA never fuses into FMAs (the host build uses -ffp-contract=off)
+static inline double __dadd_rn(double a, double b) { return a + b; }
+static inline double __dsub_rn(double a, double b) { return a - b; }
+static inline double __dmul_rn(double a, double b) { return a * b; }
+
 static inline unsigned int __activemask() { return 1u << (threadIdx.x & 31u); }
 static inline int __ffs(unsigned int x) { return __builtin_ffs((int)x); }
 static inline int __popc(unsigned int x) { return __builtin_popcount(x); }

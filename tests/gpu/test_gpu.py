@@ -16,6 +16,8 @@ import sys
 import numpy as np
 import pytest
 
+import snngen as sg
+
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from test_cuda import _run, cuba, izhikevich, poisson_only, stdp, timed  # noqa: E402
@@ -48,6 +50,11 @@ def test_gpu_matches_numba_float64(factory, duration, kw):
     monitors = ("spikes", "state", "rate")
     ref, built_r, mr = _run(factory, "numba", duration, monitors, **kw)
     gpu, built_g, mg = _run(factory, "cuda", duration, monitors, **kw)
+    for name, proj in built_g[0].projections.items():  # drawn on the GPU, equal to Numba's
+        csr_g, csr_r = gpu.connectivity(proj), ref.connectivity(built_r[0].projections[name])
+        assert csr_g.device is not None or isinstance(proj.rule, sg.Explicit)
+        np.testing.assert_array_equal(csr_g.indptr, csr_r.indptr)
+        np.testing.assert_array_equal(csr_g.indices, csr_r.indices)
     a, b = mr["spikes"], mg["spikes"]
     agree = _agree(a, b)
     print(f"{factory.__name__}: {len(a.i)} spikes (numba), {len(b.i)} (GPU), {agree} agree")
@@ -184,3 +191,65 @@ def test_gpu_online_kernels_equal_numba():
     assert res[1][0] == pytest.approx(res[0][0], rel=1e-9)
     for key in res[0][1]:
         np.testing.assert_allclose(res[1][1][key], res[0][1][key], rtol=1e-7, atol=1e-10)
+
+
+def test_gpu_philox_known_answers_and_numba_bits():
+    """Philox4x32-10 on the device: Random123's known answers, and the simulation uniforms
+    and float32 conversion bit-identical to the Numba functions."""
+    import cupy
+    from test_philox import GPU_HARNESS, KAT, philox_source
+
+    from snngen.backends.cuda import compiler
+    from snngen.backends.cuda.gpu import arch
+    from snngen.draw import uniform, uniform24
+    path, _ = compiler.compile_cubin(philox_source() + GPU_HARNESS, arch(), "float64")
+    module = cupy.RawModule(path=str(path))
+    ctr = cupy.asarray(np.array([c for c, _, _ in KAT], np.uint32))
+    key = cupy.asarray(np.array([k for _, k, _ in KAT], np.uint32))
+    out = cupy.zeros_like(ctr)
+    module.get_function("t_philox")((1,), (32,), (ctr, key, out, np.int64(len(KAT))))
+    assert [tuple(int(x) for x in row) for row in out.get()] == [w for _, _, w in KAT]
+    n, seed = 4096, 2**40 + 17
+    u, f = cupy.zeros(n, cupy.float64), cupy.zeros(n, cupy.float32)
+    module.get_function("t_uniform")((n // 256,), (256,), (np.uint64(seed), u, f, np.int64(n)))
+    want = np.array([uniform(seed, s, s >> 3, 1, 2) for s in range(n)])
+    want_f = np.array([uniform24((s * 2654435761) % 2**32) for s in range(n)], np.float32)
+    np.testing.assert_array_equal(u.get(), want)
+    np.testing.assert_array_equal(f.get(), want_f)
+
+
+def test_gpu_draws_1e8_synapses_like_numba():
+    """F2-sized connectivity drawn on the GPU (N = 1e6, fan-in 100: 1e8 synapses; fixed
+    degrees at 1e7; a dense table) equals the Numba draw: every row pointer, 2000 random rows
+    read straight from the device, then the whole table. Prints both draw times (run.sh keeps
+    them in pytest_gpu.txt)."""
+    import time
+
+    from snngen import connectivity as conn
+    from snngen.backends.cuda.connect import connector
+    dev = connector("gpu")
+    rng = np.random.default_rng(0)
+    seed = 2**35 + 3
+    print(f"connectivity kernels compiled or loaded in {dev.timings['compile_s']:.3f} s")
+    for rule, n_pre, n_post in [(conn.FixedProbability(1e-4), 10**6, 10**6),
+                                (conn.FixedInDegree(100, allow_self=False), 10**5, 10**5),
+                                (conn.FixedOutDegree(100, allow_self=False), 10**5, 10**5),
+                                (conn.FixedProbability(0.5, allow_self=False), 3000, 3000)]:
+        dev.build(rule, 30, 40, seed)  # first launches (CuPy's scan compiles on first use)
+        conn.build_csr(rule, 30, 40, seed)  # Numba's kernels loaded from its cache
+        t0 = time.perf_counter()
+        got = dev.build(rule, n_pre, n_post, seed)
+        t_gpu = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        want = conn.build_csr(rule, n_pre, n_post, seed)
+        t_numba = time.perf_counter() - t0
+        print(f"{rule}: {want.n_synapses:.3g} synapses; GPU {t_gpu:.3f} s, Numba "
+              f"({os.cpu_count()} cores) {t_numba:.3f} s")
+        assert not got.device["indices"].fetched
+        np.testing.assert_array_equal(got.indptr, want.indptr)
+        on_device = got.device["indices"].dev
+        for r in rng.choice(n_pre, 2000):
+            a, b = want.indptr[r], want.indptr[r + 1]
+            np.testing.assert_array_equal(on_device[a:b].get(), want.indices[a:b])
+        np.testing.assert_array_equal(got.indices, want.indices)
+    assert want.n_synapses > 0.45 * 3000 * 2999

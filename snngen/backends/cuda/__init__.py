@@ -97,6 +97,12 @@ class CudaBackend:
         cache.STATS["compiled" if new else "loaded"] += 1
         return int(new)
 
+    def build_csr(self, rule, n_pre: int, n_post: int, seed: int, max_bytes=None):
+        """The table :func:`snngen.connectivity.build_csr` draws, drawn on the device (GPU, or
+        the emulation); its indices stay there (see :mod:`.connect`)."""
+        from .connect import connector
+        return connector(self.mode).build(rule, n_pre, n_post, seed, max_bytes)
+
     def runner(self, module, sim):
         """A callable with the Numba kernel's convention, bound to one simulator."""
         from .runner import HostDevice, Runner

@@ -138,6 +138,11 @@ def _write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+#: Always passed to the host compiler: never fuse a * b + c into an FMA, as CUDA's __dmul_rn and
+#: __dadd_rn (and Numba) do not, so emulated results keep the same bits.
+_HOST_FLAGS = ("-std=c++17", "-ffp-contract=off", "-shared", "-fPIC", "-w")
+
+
 def shim_path() -> Path:
     from ..templates import template_dir
     return template_dir() / "cuda" / "shim.h"
@@ -159,7 +164,7 @@ def build_host(source: str, launchers: str, flags: tuple[str, ...] | None = None
     shim = shim_path().read_text()
     unit = (f'{shim}\n#line 1 "snngen_program.cu"\n{source}\n'
             f'#line 1 "snngen_launchers.cpp"\n{launchers}\n')
-    key = cache.digest("\n".join([unit, cxx, *flags]))[:24]
+    key = cache.digest("\n".join([unit, cxx, *flags, *_HOST_FLAGS]))[:24]
     so = cache.cache_dir() / "cuda-host" / f"snngen_{key}.so"
     if so.exists():
         return so, False
@@ -168,8 +173,8 @@ def build_host(source: str, launchers: str, flags: tuple[str, ...] | None = None
         src = Path(tmp) / "unit.cpp"
         src.write_text(unit)
         out = Path(tmp) / "lib.so"
-        r = subprocess.run([cxx, *flags, "-std=c++17", "-shared", "-fPIC", "-w", str(src),
-                            "-o", str(out)], capture_output=True, text=True)
+        r = subprocess.run([cxx, *flags, *_HOST_FLAGS, str(src), "-o", str(out)],
+                           capture_output=True, text=True)
         if r.returncode:
             err = _error(source, r.stderr, _GXX_DIAG, f"{cxx} (host emulation)")
             raise err

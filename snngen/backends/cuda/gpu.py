@@ -112,6 +112,17 @@ class GpuDevice:
             self._fns[name] = self.module.get_function(name)
         return self._fns[name]
 
+    def launch(self, name, grid, values):
+        """One kernel launch over ``grid = (gx, gy, block)`` with ``values`` for the params."""
+        gx, gy, bx = grid
+        with self.stream:
+            self.kernel(name)((gx, gy), (bx,), tuple(values))
+
+    def scan(self, counts, indptr):
+        """``indptr[1:] = cumsum(counts)`` on the device (``indptr[0]`` stays zero)."""
+        with self.stream:
+            indptr[1:] = self.cp.cumsum(counts)
+
     def _launch_step(self, launches, bound):
         for fn, (gx, gy, bx) in launches:  # on self.stream: callers hold "with self.stream"
             fn((gx, gy), (bx,), bound)

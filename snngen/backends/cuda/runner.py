@@ -32,7 +32,44 @@ STATIC_ROLES = {"index", "syn", "events", "delays", "input", "ring", "ringn", "a
 LAZY_ROLES = {"state", "last_spike", "syn_batched", "syn_lastupdate"}
 
 _NP = {"double": np.float64, "float": np.float32, "long long": np.int64, "int": np.int32,
-       "unsigned char": np.uint8, "unsigned long long": np.uint64}
+       "unsigned char": np.uint8, "unsigned long long": np.uint64, "unsigned int": np.uint32}
+
+
+class DeviceArray:
+    """Host stand-in for an array made on the device (connectivity drawn there): shape and
+    dtype at once, the values copied to the host the first time they are asked for
+    (``np.asarray``), then kept. The runner binds the device array itself: nothing is
+    uploaded."""
+
+    def __init__(self, device, dev, host: np.ndarray | None = None):
+        self.device, self.dev, self._host = device, dev, host
+        self.shape, self.dtype = tuple(dev.shape), np.dtype(dev.dtype)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    @property
+    def fetched(self) -> bool:
+        """Whether a host copy exists (no transfer made to answer)."""
+        return self._host is not None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __array__(self, dtype=None, copy=None):
+        if self._host is None:
+            self._host = self.device.to_host(self.dev)
+        out = self._host if dtype is None else self._host.astype(dtype, copy=False)
+        return out.copy() if copy else out
 
 
 class Runner:
@@ -94,6 +131,9 @@ class Runner:
         for name, host in args.items():
             if self.ndims[name] == 0:
                 continue
+            if isinstance(host, DeviceArray):  # made on the device: bound as it is
+                values[name] = host.dev
+                continue
             role = self.roles[name]
             held = self.mirror.get(name)
             if held is not None and held[0] is host and held[1].shape == host.shape:
@@ -137,7 +177,7 @@ class Runner:
         elif kind == "monitor":
             n = int(np.shape(args[what])[0])
         elif kind == "events":
-            indptr = args[what]
+            indptr = np.asarray(args[what])  # a device-built table's row pointers: on the host
             rows = max(1, len(indptr) - 1)
             mean = float(indptr[-1]) / rows if len(indptr) else 0.0
             block = 32
@@ -157,7 +197,7 @@ class Runner:
         args = dict(zip(names, arrays))
         t0 = time.perf_counter()
         bound = self._bind(args)
-        bound[2] = np.uint64(seed)
+        bound[2] = np.uint64(int(seed) % 2**64)  # the Numba kernel wraps it the same way
         dev = self.device
         dev.upload(self.clock, np.array([step0, step0], np.int64))
         dev.upload(self.status, np.zeros(3, np.int64))
@@ -257,6 +297,16 @@ class HostDevice:
             fn.restype = None
             self._fns[name] = fn
         return self._fns[name]
+
+    def launch(self, name, grid, values):
+        """One kernel launch over ``grid = (gx, gy, block)`` with ``values`` for the params."""
+        keep, argv = host_argv(self.params, values)  # noqa: F841 - keep: what argv points to
+        self.kernel(name)(*grid, argv)
+
+    @staticmethod
+    def scan(counts, indptr):
+        """``indptr[1:] = cumsum(counts)`` (``indptr[0]`` is left as it is, zero)."""
+        np.cumsum(counts, out=indptr[1:])
 
     def run_steps(self, n_steps, launches, bound, runner):
         keep, argv = host_argv(self.params, bound)  # noqa: F841 - keep: what argv points to
