@@ -174,20 +174,30 @@ def test_gpu_classifier_and_trainer_resume(tmp_path):
                                       wb.get() if hasattr(wb, "get") else wb)
 
 
-def test_gpu_online_kernels_equal_numba():
+@pytest.mark.parametrize("rule,loss", [("eprop", "mse"), ("superspike", "mse"),
+                                       ("decolle", "mse"), ("eprop", "cross_entropy")])
+def test_gpu_online_kernels_equal_numba(rule, loss):
+    """Every online rule, both losses and the factorised layout (DECOLLE on homogeneous
+    parameters) on the device against the Numba kernel."""
     import test_online as to
 
     from snngen.train.online import CompiledEprop, CudaEprop
     lm, params, s0, x_in, w_in, w_rec, dt = to._setup("alif", recurrent=True, steps=30)
     n = s0.shape[0]
+    if rule == "decolle":
+        params = {k: np.full(n, v) for k, v in to.MODELS["alif"][1].items()}
     in_csr, w_in_c = to._csr_of(w_in)
     rec_csr, w_rec_c = to._csr_of(w_rec * (np.abs(w_rec) > 0.3))
     w_out = np.random.default_rng(0).normal(0, 1, (n, 2))
-    xb, tb = x_in[:, None], np.ones((30, 1, 2))
-    res = []
+    xb = x_in[:, None]
+    tb = np.ones((30, 1, 2)) if loss == "mse" else np.eye(2)[np.zeros((30, 1), int)]
+    res, layouts = [], set()
     for kernel in (CompiledEprop(lm, "float64"), CudaEprop(lm, "float64", device="gpu")):
-        st = kernel.state(params, dt, 1, n, in_csr, rec_csr, 2)
-        res.append(kernel.step(st, xb, tb, in_csr, w_in_c, rec_csr, w_rec_c, w_out, 0.9))
+        st = kernel.state(params, dt, 1, n, in_csr, rec_csr, 2, rule=rule)
+        layouts.add(st.layout)
+        res.append(kernel.step(st, xb, tb, in_csr, w_in_c, rec_csr, w_rec_c, w_out, 0.9,
+                               loss=loss))
+    assert len(layouts) == 1 and (rule != "decolle" or layouts == {"factorised"})
     assert res[1][0] == pytest.approx(res[0][0], rel=1e-9)
     for key in res[0][1]:
         np.testing.assert_allclose(res[1][1][key], res[0][1][key], rtol=1e-7, atol=1e-10)
@@ -235,8 +245,10 @@ def test_gpu_draws_1e8_synapses_like_numba():
                                 (conn.FixedInDegree(100, allow_self=False), 10**5, 10**5),
                                 (conn.FixedOutDegree(100, allow_self=False), 10**5, 10**5),
                                 (conn.FixedProbability(0.5, allow_self=False), 3000, 3000)]:
-        dev.build(rule, 30, 40, seed)  # first launches (CuPy's scan compiles on first use)
-        conn.build_csr(rule, 30, 40, seed)  # Numba's kernels loaded from its cache
+        # first launches (CuPy's scan compiles on first use), and Numba's kernels loaded
+        # from its cache; large enough for degree 100 without self-connections
+        dev.build(rule, 300, 400, seed)
+        conn.build_csr(rule, 300, 400, seed)
         t0 = time.perf_counter()
         got = dev.build(rule, n_pre, n_post, seed)
         t_gpu = time.perf_counter() - t0
