@@ -47,3 +47,31 @@ def test_impossible_request_is_explained():
     lm = derive(discretise(LIF), inputs=["I"])
     with pytest.raises(sg.SnngenError, match="lower mu"):
         fluctuation_driven(lm, PARAMS, 1e-4, 10, 5.0, mu=5.0, sigma=0.01)
+
+
+def test_classifier_uses_fluctuation_driven_input_weights():
+    """RecurrentClassifier(fluctuation_init=...): input weights from the model's own PSP
+    kernel; its hidden membranes (recurrence off) then sit at mu +- sigma."""
+    from snngen.train import RecurrentClassifier
+    dt, n_in, n, rate, mu, sigma = 1e-3, 200, 64, 20.0, 0.2, 0.1
+    net = RecurrentClassifier(LIF, "I", n_in, n, 2, params=PARAMS, dt=dt, dtype="float64",
+                              fluctuation_init={"rate": rate, "mu": mu, "sigma": sigma})
+    lm = derive(discretise(LIF), inputs=["I"])
+    w_mean, w_std = fluctuation_driven(lm, PARAMS, dt, n_in, rate, mu, sigma)
+    w = net.weights["w_in"]
+    assert w.mean() == pytest.approx(w_mean, abs=4 * w_std / np.sqrt(w.size))
+    assert w.std() == pytest.approx(w_std, rel=0.05)
+    rng = np.random.default_rng(0)
+    x = (rng.random((2000, 4, n_in)) < rate * dt).astype(float)
+    seen = {}
+
+    def record(states, spikes):
+        seen["v"] = states[200:, :, :, 0]  # after the transient
+        return 0.0, None, np.zeros_like(spikes)
+    net.bptt.run(net.params, np.zeros((4, n, 2)), x, net.in_csr, w, net.rec_csr,
+                 np.zeros_like(net.weights["w_rec"]), dt, record, wanted=set())
+    v = seen["v"]
+    assert v.mean() == pytest.approx(mu, abs=0.15 * sigma + 0.05 * mu)
+    assert np.sqrt(v.var(axis=0).mean()) == pytest.approx(sigma, rel=0.15)
+    with pytest.raises(sg.SnngenError, match="exactly the keys"):
+        RecurrentClassifier(LIF, "I", 4, 4, 2, params=PARAMS, fluctuation_init={"rate": 1})

@@ -42,7 +42,13 @@ class RecurrentClassifier:
                  recurrent_gain: float = 0.5, over: str = "max",
                  input_fan_in: int | None = None, recurrent_fan_in: int | None = None,
                  dtype: str = "float32", cutoff: float = 0.0, backend: str = "numba",
-                 checkpoint_every: int | None = None, recurrent_delay: int = 1):
+                 checkpoint_every: int | None = None, recurrent_delay: int = 1,
+                 fluctuation_init: dict | None = None):
+        """``fluctuation_init={"rate": Hz, "mu": m, "sigma": s}`` draws the input weights so
+        that a hidden neuron's first state variable, driven by inputs firing at ``rate``,
+        sits at ``m`` +- ``s`` from rest (Rossbroich, Gygax & Zenke 2022; computed from the
+        model's own PSP kernel by :func:`snngen.train.init.fluctuation_driven`), instead of
+        ``Normal(0, input_gain / sqrt(fan-in))``."""
         self.lm = derive(discretise(model), inputs=[input_target], surrogate=surrogate)
         if backend == "numba":
             self.bptt = CompiledBPTT(self.lm, dtype)
@@ -72,8 +78,19 @@ class RecurrentClassifier:
             fan_rec = max(recurrent_density * n_hidden, 1)
         self.rec_csr = conn.build_csr(rule, n_hidden, n_hidden, seed + 1)
         fan_in = n_in if input_fan_in is None else input_fan_in
+        w_in_mean, w_in_std = 0.0, input_gain / np.sqrt(fan_in)
+        if fluctuation_init is not None:
+            unknown = set(fluctuation_init) - {"rate", "mu", "sigma"}
+            if unknown or set(fluctuation_init) != {"rate", "mu", "sigma"}:
+                raise SnngenError("fluctuation_init needs exactly the keys rate (Hz of the "
+                                  "inputs), mu and sigma (of the membrane, from rest); got "
+                                  f"{sorted(fluctuation_init)}")
+            from .init import fluctuation_driven
+            w_in_mean, w_in_std = fluctuation_driven(
+                self.lm, params, dt, fan_in, float(fluctuation_init["rate"]),
+                float(fluctuation_init["mu"]), float(fluctuation_init["sigma"]))
         self.weights = {
-            "w_in": rng.normal(0, input_gain / np.sqrt(fan_in), self.in_csr.n_synapses),
+            "w_in": rng.normal(w_in_mean, w_in_std, self.in_csr.n_synapses),
             "w_rec": rng.normal(0, recurrent_gain / np.sqrt(fan_rec), self.rec_csr.n_synapses),
             "w_out": rng.normal(0, 1 / np.sqrt(n_hidden), (n_hidden, n_out)),
         }
