@@ -82,7 +82,7 @@ def _compiled(method, lm, params, x, w_in, w_rec, w_out, target, kappa, dt, step
         kernel = CompiledEprop(lm, "float64")
 
         def go(xs, ts):
-            st = kernel.state(params, dt, 1, n, in_csr, rec_csr, 1, rule=rule, kappa=kappa,
+            st = kernel.state(params, dt, 1, n, in_csr, rec_csr, 1, rule=rule,
                               layout=layout.lstrip("-") or "auto")
             kernel.step(st, xs, ts, in_csr, w_in_c, rec_csr, w_rec_c, w_out, kappa)
             extra.update(layout=st.layout,

@@ -332,17 +332,19 @@ def test_cuda_online_source_compiles_for_the_gpu(tmp_path, monkeypatch):
 
 def test_rule_table_and_errors():
     """Every rule is a named choice of Jacobian, trace filters and parameter eligibility."""
-    specs = {r: online_rule(r, 0.9, 1e-3) for r in RULES}
+    specs = {r: online_rule(r, 1e-3) for r in RULES}
     assert specs["eprop"].jacobian == specs["ostl"].jacobian == "full"
-    assert specs["eprop"].filters == specs["rflo"].filters == (0.9,)
+    assert specs["eprop"].decays(0.9) == specs["rflo"].decays(0.9) == (0.9,)
     assert {specs[r].jacobian for r in ("rflo", "superspike", "decolle")} == {"leak"}
-    assert len(specs["superspike"].filters) == 2 and specs["decolle"].filters == ()
+    assert specs["superspike"].n_filters == 2 and specs["decolle"].n_filters == 0
     assert specs["ostl"].symmetric and not specs["eprop"].symmetric
-    assert online_rule("eprop", 0.9, 1e-3, filters=()).filters == ()
+    fixed = online_rule("eprop", 1e-3, filters=())
+    assert fixed.decays(0.9) == () and fixed.n_filters == 0
+    assert online_rule(specs["superspike"], filters=(0.5,)).decays(0.9) == (0.5,)
     with pytest.raises(ValueError, match="choose one of"):
-        online_rule("hebb", 0.9, 1e-3)
+        online_rule("hebb", 1e-3)
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
-        online_rule("eprop", 0.9, 1e-3, filters=(1.5,))
+        online_rule("eprop", 1e-3, filters=(1.5,))
     lm, params, s0, x_in, w_in, _, dt = _setup("lif", recurrent=False, steps=5)
     w_out = np.ones((s0.shape[0], 1))
     with pytest.raises(ValueError, match="feedback"):
@@ -416,7 +418,7 @@ def test_compiled_rules_equal_reference(rule, loss):
                                    rtol=1e-9, atol=1e-12, err_msg=key)
     np.testing.assert_allclose(g1["w_out"] + g2["w_out"], ref["w_out"], rtol=1e-9, atol=1e-12)
     assert any(np.any(ref[k]) for k in ("w_in", "w_rec"))
-    assert ("taum" in g1) == online_rule(rule, 0.9, dt).params
+    assert ("taum" in g1) == online_rule(rule, dt).params
 
 
 @pytest.mark.parametrize("rule,model,filters", [("decolle", "lif", None),
@@ -450,8 +452,8 @@ def test_factorised_layout_equals_per_synapse(rule, model, filters):
     kernel = CompiledEprop(lm, "float64")
     out = {}
     for layout in ("auto", "per_synapse"):
-        st = kernel.state(params, dt, 2, n, in_csr, rec_csr, 2, rule=rule, kappa=0.9,
-                          filters=filters, layout=layout)
+        st = kernel.state(params, dt, 2, n, in_csr, rec_csr, 2, rule=rule, filters=filters,
+                          layout=layout)
         out[st.layout] = kernel.step(st, xb, tb, in_csr, w_in_c, rec_csr, w_rec_c, w_out, 0.9,
                                      mask=mask), st
     assert set(out) == {"factorised", "per_synapse"}

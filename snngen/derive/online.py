@@ -19,7 +19,7 @@ LEARNING.md. Nothing is specific to a neuron model: the neuron-local Jacobians c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import sympy as sp
@@ -161,10 +161,11 @@ class OnlineRule:
     - ``jacobian``: ``"full"``, the model's own neuron-local Jacobian (reset path through the
       surrogate unless the model was derived with ``detach_reset``), or ``"leak"``, the
       Jacobian of the update without spike and reset, at rest: a constant per neuron;
-    - ``filters``: decays of the cascade of exponential filters applied to the eligibility
-      trace ``e`` before it meets the learning signal (one stage, the readout's ``kappa``,
-      makes e-prop exact without recurrence; two make SuperSpike's double-exponential van
-      Rossum kernel; none is DECOLLE's instantaneous update);
+    - the trace filters: a cascade of exponential filters applied to the eligibility trace
+      ``e`` before it meets the learning signal. ``readout_decay``: one stage with the
+      readout's own decay kappa (given with each run), which makes e-prop exact without
+      recurrence; otherwise the fixed decays ``filters`` (two: SuperSpike's
+      double-exponential van Rossum kernel; none: DECOLLE's instantaneous update);
     - ``params``: whether neuron parameters get eligibility vectors (full Jacobian only).
 
     ``symmetric``: the rule is defined with the readout's own weights as feedback (OSTL).
@@ -175,56 +176,73 @@ class OnlineRule:
     filters: tuple
     params: bool
     symmetric: bool = False
+    readout_decay: bool = False
+
+    @property
+    def n_filters(self) -> int:
+        """Filter stages: each costs one value per synapse and trial."""
+        return 1 if self.readout_decay else len(self.filters)
+
+    def decays(self, kappa: float) -> tuple:
+        """The filter decays of a run whose readout decays by ``kappa`` per step."""
+        return (float(kappa),) if self.readout_decay else self.filters
 
     def __str__(self) -> str:
-        f = ", ".join(f"{d:.4g}" for d in self.filters) or "none"
+        f = "the readout decay kappa" if self.readout_decay else \
+            ", ".join(f"{d:.4g}" for d in self.filters) or "none"
         return (f"{self.name}: {self.jacobian} local Jacobian, trace filters [{f}], "
                 f"parameter eligibility {'yes' if self.params else 'no'}"
                 f"{', symmetric feedback only' if self.symmetric else ''}")
 
 
-def online_rule(rule, kappa: float, dt: float, filters=None, tau_rise: float = 5e-3,
+def online_rule(rule, dt: float = 1e-3, filters=None, tau_rise: float = 5e-3,
                 tau_decay: float = 10e-3) -> OnlineRule:
     """The :class:`OnlineRule` called ``rule`` (one of :data:`RULES`; an ``OnlineRule`` is
-    returned as it is). ``kappa`` is the readout's decay per step; ``filters`` overrides the
-    rule's trace filters (``()`` turns them off, which lets a factorising model keep
+    returned as it is, or with its filters replaced). ``filters`` overrides the rule's trace
+    filters with fixed decays (``()`` turns them off, which lets a factorising model keep
     O(neurons) eligibility); SuperSpike's van Rossum kernel has time constants
-    ``tau_rise``/``tau_decay`` (seconds).
+    ``tau_rise``/``tau_decay`` (seconds) at time step ``dt``.
 
-    >>> print(online_rule("superspike", 0.9, 1e-3))
+    >>> print(online_rule("superspike", 1e-3))
     superspike: leak local Jacobian, trace filters [0.8187, 0.9048], parameter eligibility no
+    >>> print(online_rule("eprop"))
+    eprop: full local Jacobian, trace filters [the readout decay kappa], parameter eligibility yes
     """
+    if filters is not None:
+        filters = tuple(float(d) for d in filters)
+        if any(not 0.0 <= d < 1.0 for d in filters):
+            raise ValueError(f"trace filter decays must be in [0, 1), got {filters}")
     if isinstance(rule, OnlineRule):
-        return rule
-    table = {
-        "eprop": ("full", (kappa,), True, False),       # Bellec et al. 2020
-        "ostl": ("full", (kappa,), True, True),         # Bohnstingl et al. 2022
-        "rflo": ("leak", (kappa,), False, False),       # Murray 2019
-        "superspike": ("leak", (float(np.exp(-dt / tau_rise)), float(np.exp(-dt / tau_decay))),
-                       False, False),                   # Zenke & Ganguli 2018
-        "decolle": ("leak", (), False, False),          # Kaiser, Mostafa & Neftci 2020
+        return rule if filters is None else replace(rule, filters=filters,
+                                                    readout_decay=False)
+    van_rossum = (float(np.exp(-dt / tau_rise)), float(np.exp(-dt / tau_decay)))
+    table = {  # jacobian, fixed filters, params, symmetric, readout decay
+        "eprop": ("full", (), True, False, True),        # Bellec et al. 2020
+        "ostl": ("full", (), True, True, True),          # Bohnstingl et al. 2022
+        "rflo": ("leak", (), False, False, True),        # Murray 2019
+        "superspike": ("leak", van_rossum, False, False, False),  # Zenke & Ganguli 2018
+        "decolle": ("leak", (), False, False, False),    # Kaiser, Mostafa & Neftci 2020
     }
     if rule not in table:
         raise ValueError(f"unknown online rule {rule!r}; choose one of {', '.join(RULES)}")
-    jac, filt, params, symmetric = table[rule]
+    jac, filt, params, symmetric, readout = table[rule]
     if filters is not None:
-        filt = tuple(float(d) for d in filters)
-        if any(not 0.0 <= d < 1.0 for d in filt):
-            raise ValueError(f"trace filter decays must be in [0, 1), got {filt}")
-    return OnlineRule(rule, jac, tuple(filt), params, symmetric)
+        filt, readout = filters, False
+    return OnlineRule(rule, jac, filt, params, symmetric, readout)
 
 
-def readout_error(y: np.ndarray, target: np.ndarray, mask, loss: str):
+def readout_error(y, target, mask, loss: str):
     """(loss, dloss/dy) of one step's readout ``y`` (..., n_out): ``"mse"``,
-    ``1/2 |mask (y - y*)|^2``, or ``"cross_entropy"``, ``-mask sum y* log softmax(y)``
-    (targets one-hot or probabilities)."""
+    ``1/2 |mask (y - y*)|^2``, or ``"cross_entropy"``, ``-sum mask y* log softmax(y)``
+    (targets one-hot or probabilities); ``mask`` broadcasts against ``y`` (a number, or
+    (B, 1) for a batch). NumPy or CuPy arrays."""
     if loss == "mse":
         err = (y - target) * mask
-        return 0.5 * float(np.sum(err * err)), err
+        return 0.5 * float((err * err).sum()), err
     if loss == "cross_entropy":
         shifted = y - y.max(axis=-1, keepdims=True)
         logp = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-        return (-float(np.sum(mask * (target * logp).sum(axis=-1))),
+        return (-float((mask * target * logp).sum()),
                 (np.exp(logp) * target.sum(axis=-1, keepdims=True) - target) * mask)
     raise ValueError(f"loss must be 'mse' or 'cross_entropy', got {loss!r}")
 
@@ -246,7 +264,7 @@ def eprop(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray, w_i
     ``targets`` (T, [B,] n_out) and ``s0`` (n, k) or (B, n, k): trials are independent and
     their gradients add up. ``return_outputs`` also returns the readout traces y, shaped
     like ``targets``."""
-    spec = online_rule(rule, kappa, dt, filters)
+    spec = online_rule(rule, dt, filters)
     if spec.symmetric and feedback is not None:
         raise ValueError(f"{spec.name} uses the readout weights as feedback; do not pass "
                          "feedback")
@@ -271,7 +289,7 @@ def eprop(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray, w_i
         rest = [*np.zeros((k, n)), np.zeros(n), *st.pvals, np.zeros(n, bool), dt]
         j_lin, jx_lin = _linear_jacobians(lm, rest, n)
     n_pq = len(lm.params) + len(lm.propagators)
-    nf = len(spec.filters)
+    nf, decays = spec.n_filters, spec.decays(kappa)
     eps_in, ebar_in = np.zeros((n_in, n, k)), np.zeros((nf, n_in, n))
     eps_p, ebar_p = np.zeros((n, k, n_pq)), np.zeros((nf, n, n_pq))
     g_in, g_p = np.zeros((n_in, n)), np.zeros((n, n_pq))
@@ -279,7 +297,7 @@ def eprop(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray, w_i
         eps_rec, ebar_rec, g_rec = np.zeros((n, n, k)), np.zeros((nf, n, n)), np.zeros((n, n))
 
     def filtered(stages, e):  # the cascade of trace filters, in place; the last stage
-        for f, decay in enumerate(spec.filters):
+        for f, decay in enumerate(decays):
             stages[f] = decay * stages[f] + e
             e = stages[f]
         return e

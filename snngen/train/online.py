@@ -1,13 +1,16 @@
-"""Compiled online learning (Numba): e-prop and RFLO for one recurrent population.
+"""Compiled online learning for one recurrent population: e-prop, OSTL, RFLO, SuperSpike
+and DECOLLE (:class:`snngen.derive.online.OnlineRule`), with Numba and on the CUDA backend.
 
 The kernel is generated from the LearningModel like the BPTT kernels: the model's step and its
 neuron-local Jacobians (``d next / d state``, ``d next / d input``, ``d z / d state``...,
-derived symbolically) drive per-synapse eligibility vectors over the CSR synapses that exist;
-a leaky readout ``y_t = kappa y_{t-1} + z_t @ w_out`` gives the learning signal
-``L_i = sum_o B_io (y_o - y*_o)``. Everything the next step needs lives in a
-:class:`OnlineState`, so input can stream in chunks of any length and the weights can change
-between chunks (:class:`OnlineLearner`): memory does not depend on the sequence length.
-Checked against the NumPy reference :func:`snngen.derive.online.eprop` in the tests.
+derived symbolically) drive eligibility vectors, per synapse over the CSR synapses that exist,
+or one per presynaptic neuron when the compiler proves that they factorise; a leaky readout
+``y_t = kappa y_{t-1} + z_t @ w_out`` gives the learning signal ``L_i = sum_o B_io e_o``
+(``e``: the error of the readout, MSE or softmax cross-entropy). Everything the next step
+needs lives in a :class:`OnlineState`, so input can stream in chunks of any length and the
+weights can change between chunks (:class:`OnlineLearner`): memory does not depend on the
+sequence length. Checked against the NumPy reference :func:`snngen.derive.online.eprop`
+in the tests.
 """
 
 from __future__ import annotations
@@ -21,7 +24,13 @@ import sympy as sp
 from .. import __version__, cache
 from ..backends.numba.printer import NumbaPrinter
 from ..backends.templates import environment
-from ..derive.online import _linear_jacobians, eligibility_layout
+from ..derive.online import (
+    OnlineRule,
+    _linear_jacobians,
+    eligibility_layout,
+    online_rule,
+    readout_error,
+)
 from ..derive.reference import chain_propagators, propagator_values, refractory_steps
 from ..derive.step import LearningModel
 from ..derive.surrogate import surrogate_function
@@ -31,7 +40,7 @@ from .optim import Adam
 
 
 class CompiledEprop:
-    """The e-prop / RFLO kernel of ``lm`` (one input target)."""
+    """The online-learning kernels of ``lm`` (one input target), every rule and layout."""
 
     def __init__(self, lm: LearningModel, dtype: str = "float64"):
         if len(lm.inputs) != 1:
@@ -52,19 +61,21 @@ class CompiledEprop:
         self.npq = npq
 
     def state(self, params: dict, dt: float, batch: int, n: int, in_csr, rec_csr,
-              n_out: int, s0=None, rule="eprop", kappa: float | None = None,
-              filters=None, layout: str = "auto") -> OnlineState:
+              n_out: int, s0=None, rule="eprop", filters=None,
+              layout: str = "auto") -> OnlineState:
         """Fresh online state (eligibility, readout, neuron states) for ``batch`` trials.
 
         ``rule``: one of :data:`snngen.derive.online.RULES` or an
-        :class:`~snngen.derive.online.OnlineRule`; ``kappa`` is the readout decay the
-        rule's trace filter uses (e-prop, OSTL and RFLO filter with it; default: the decay
-        passed to each :meth:`step`, which is what makes e-prop exact). ``filters``
-        overrides the rule's trace filters. ``layout``: ``"auto"`` stores presynaptic traces
+        :class:`~snngen.derive.online.OnlineRule` (e-prop, OSTL and RFLO filter their traces
+        with the readout decay passed to each :meth:`step`); ``filters`` overrides the
+        rule's trace filters with fixed decays. ``layout``: ``"auto"`` stores presynaptic traces
         (O(neurons)) when the compiler proves that the eligibility factorises (see
         :meth:`layout_of`), else per-synapse vectors; ``"per_synapse"`` or
         ``"factorised"`` force one (the latter raises when it does not hold)."""
-        spec, readout_filter = _rule_of(rule, kappa, dt, filters)
+        try:
+            spec = online_rule(rule, dt, filters)
+        except ValueError as exc:
+            raise SnngenError(str(exc)) from None
         f, k, lm = self.dtype, len(self.lm.states), self.lm
         params = {p: np.broadcast_to(np.asarray(v, float), (n,)) for p, v in params.items()}
         props = propagator_values(lm, params, dt, n)
@@ -79,7 +90,7 @@ class CompiledEprop:
         chosen, reason = self.layout_of(spec, params, j_lin, jx_lin, layout)
         s = np.zeros((batch, n, k), f) if s0 is None else np.array(
             np.broadcast_to(s0, (batch, n, k)), f)
-        nf = len(spec.filters)
+        nf = spec.n_filters
         if chosen == "factorised":
             elig = {"eps_in": np.zeros((batch, in_csr.n_pre, k), f),
                     "eps_rec": np.zeros((batch, rec_csr.n_pre, k), f),
@@ -92,7 +103,7 @@ class CompiledEprop:
                     "ebar_rec": np.zeros((batch, rec_csr.n_synapses, nf), f)}
         npq = self.npq if spec.params else 0
         return OnlineState(
-            params=params, dt=dt, rule=spec, readout_filter=readout_filter, layout=chosen,
+            params=params, dt=dt, rule=spec, layout=chosen,
             layout_reason=reason, p_arr=p_arr, q_arr=q_arr,
             ref=refractory_steps(lm, params, dt, n), state=s,
             last=np.full((batch, n), -(2**40), np.int64), z_prev=np.zeros((batch, n), f),
@@ -116,8 +127,8 @@ class CompiledEprop:
                               f"{layout!r}")
         if layout == "per_synapse":
             return layout, "forced"
-        if spec.filters:
-            why = (f"{spec.name} filters the eligibility trace ({len(spec.filters)} stage(s)),"
+        if spec.n_filters:
+            why = (f"{spec.name} filters the eligibility trace ({spec.n_filters} stage(s)),"
                    " which needs per-synapse state; pass filters=() to drop the filter")
         elif spec.jacobian == "leak":
             same = bool(np.all(j_lin == j_lin[:1]) and np.all(jx_lin == jx_lin[:1]))
@@ -143,12 +154,8 @@ class CompiledEprop:
         (T, B), default ones: each step's error is multiplied by it (``loss="mse"``:
         ``1/2 sum (mask (y - y*))^2``; ``"cross_entropy"``: ``-sum mask y* log softmax(y)``,
         targets one-hot)."""
-        if loss not in ("mse", "cross_entropy"):
-            raise SnngenError(f"loss must be 'mse' or 'cross_entropy', got {loss!r}")
-        f, lm, spec = self.dtype, self.lm, st.rule
-        if spec.symmetric and feedback is not None:
-            raise SnngenError(f"{spec.name} uses the readout weights as feedback; do not pass "
-                              "feedback")
+        _check_step(st.rule, feedback, loss)
+        f, spec = self.dtype, st.rule
         steps, batch, _ = x_in.shape
         n = st.state.shape[1]
         chunks = max(1, min(batch, numba.get_num_threads()))
@@ -170,18 +177,11 @@ class CompiledEprop:
             g_in, g_rec, g_p, g_out, losses, out, spec.jacobian == "leak", st.j_lin,
             st.jx_lin, np.ones((steps, batch), f) if mask is None else
             np.ascontiguousarray(np.broadcast_to(mask, (steps, batch)), f),
-            np.asarray((kappa,) if st.readout_filter else spec.filters, f), spec.params,
-            loss == "cross_entropy")
+            np.asarray(spec.decays(kappa), f), spec.params, loss == "cross_entropy")
         st.t += steps
         grads = {"w_in": g_in.sum(0).astype(np.float64), "w_rec": g_rec.sum(0).astype(
             np.float64), "w_out": g_out.sum(0).astype(np.float64)}
-        if spec.params:
-            total = g_p.sum(0).astype(np.float64)
-            P = len(lm.params)  # noqa: N806
-            grads.update({p.name: total[:, r].copy() for r, p in enumerate(lm.params)})
-            chain_propagators(lm, st.params, st.dt, n, grads,
-                              {q: total[:, P + r] for r, q in enumerate(lm.propagators)},
-                              wanted)
+        _parameter_grads(self.lm, st, g_p.sum(0).astype(np.float64), wanted, grads)
         return float(losses.sum()), grads, out
 
     def memory_bytes(self, st: OnlineState) -> int:
@@ -189,16 +189,24 @@ class CompiledEprop:
         return sum(v.nbytes for v in vars(st).values() if isinstance(v, np.ndarray))
 
 
-def _rule_of(rule, kappa, dt, filters):
-    """(OnlineRule, whether its trace filter is the readout decay given to each step)."""
-    from ..derive.online import OnlineRule, online_rule
-    if isinstance(rule, OnlineRule):
-        return (rule if filters is None else online_rule(rule.name, 0.0, dt, filters)), False
-    try:
-        spec = online_rule(rule, 0.0 if kappa is None else kappa, dt, filters)
-    except ValueError as exc:
-        raise SnngenError(str(exc)) from None
-    return spec, filters is None and rule in ("eprop", "ostl", "rflo")
+def _check_step(spec, feedback, loss: str) -> None:
+    if loss not in ("mse", "cross_entropy"):
+        raise SnngenError(f"loss must be 'mse' or 'cross_entropy', got {loss!r}")
+    if spec.symmetric and feedback is not None:
+        raise SnngenError(f"{spec.name} uses the readout weights as feedback; do not pass "
+                          "feedback")
+
+
+def _parameter_grads(lm, st, total, wanted, grads: dict) -> None:
+    """Per-neuron totals over (parameters, propagators) (n, P+Q) into ``grads``, the
+    propagators chained to the parameters they come from (rules with parameter
+    eligibility only)."""
+    if not st.rule.params:
+        return
+    n, P = total.shape[0], len(lm.params)  # noqa: N806
+    grads.update({p.name: total[:, r].copy() for r, p in enumerate(lm.params)})
+    chain_propagators(lm, st.params, st.dt, n, grads,
+                      {q: total[:, P + r] for r, q in enumerate(lm.propagators)}, wanted)
 
 
 @dataclass
@@ -207,8 +215,7 @@ class OnlineState:
 
     params: dict
     dt: float
-    rule: object  # OnlineRule
-    readout_filter: bool  # the trace filter is the readout decay passed to each step
+    rule: OnlineRule
     layout: str
     layout_reason: str
     p_arr: np.ndarray
@@ -236,14 +243,9 @@ class OnlineState:
 
     def describe(self) -> str:
         """The rule, the layout chosen and why, and what the eligibility costs."""
-        rule = str(self.rule)
-        if self.readout_filter:
-            rule = rule.split(": ")[0] + f": {self.rule.jacobian} local Jacobian, trace " \
-                "filter: the readout decay kappa, parameter eligibility " + \
-                ("yes" if self.rule.params else "no")
         size = self.eligibility_bytes()
         size = f"{size / 2**20:.2f} MiB" if size >= 2**20 else f"{size / 2**10:.1f} KiB"
-        return (f"{rule}\nlayout: {self.layout} ({self.layout_reason}); eligibility {size} "
+        return (f"{self.rule}\nlayout: {self.layout} ({self.layout_reason}); eligibility {size} "
                 f"for {self.state.shape[0]} trial(s)")
 
 
@@ -300,7 +302,7 @@ class OnlineLearner:
         n = self.rec_csr.n_pre
         self.state = self.kernel.state(self.params, self.dt, batch, n, self.in_csr,
                                        self.rec_csr, np.shape(self.weights["w_out"])[1],
-                                       rule=self.rule, kappa=self.kappa, filters=self.filters,
+                                       rule=self.rule, filters=self.filters,
                                        layout=self.layout)
 
     def feed(self, x_in: np.ndarray, targets: np.ndarray, learn: bool = True, mask=None):
@@ -378,12 +380,8 @@ class CudaEprop(CompiledEprop):
 
     def step(self, st: OnlineState, x_in, targets, in_csr, w_in, rec_csr, w_rec, w_out,
              kappa: float, feedback=None, wanted=None, mask=None, loss: str = "mse"):
-        if loss not in ("mse", "cross_entropy"):
-            raise SnngenError(f"loss must be 'mse' or 'cross_entropy', got {loss!r}")
+        _check_step(st.rule, feedback, loss)
         xp, f, lm, spec = self.xp, self.dtype, self.lm, st.rule
-        if spec.symmetric and feedback is not None:
-            raise SnngenError(f"{spec.name} uses the readout weights as feedback; do not pass "
-                              "feedback")
         steps, batch, n_in = x_in.shape
         n, k = st.state.shape[1], len(lm.states)
         npq = st.eps_p.shape[3]
@@ -400,7 +398,7 @@ class CudaEprop(CompiledEprop):
         tg = xp.asarray(np.ascontiguousarray(targets, f))
         mk = xp.ones((steps, batch), f) if mask is None else xp.asarray(
             np.ascontiguousarray(np.broadcast_to(mask, (steps, batch)), f))
-        decays = xp.asarray(np.asarray((kappa,) if st.readout_filter else spec.filters, f))
+        decays = xp.asarray(np.asarray(spec.decays(kappa), f))
         g_in = xp.zeros(in_csr.n_synapses, np.float64)
         g_rec = xp.zeros(rec_csr.n_synapses, np.float64)
         g_p = xp.zeros(max(n * npq, 1), np.float64)
@@ -423,15 +421,8 @@ class CudaEprop(CompiledEprop):
             self.kernels.launch("eprop_neurons", batch * n, {**common, "t": t, "x": x})
             dev["y"][...] = kappa * dev["y"] + z @ wout
             outs[tl] = dev["y"]
-            if loss == "mse":
-                err = (dev["y"] - tg[tl]) * mk[tl][:, None]
-                total += 0.5 * float((err * err).sum())
-            else:
-                shifted = dev["y"] - dev["y"].max(axis=1, keepdims=True)
-                logp = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
-                total -= float((mk[tl][:, None] * tg[tl] * logp).sum())
-                err = (xp.exp(logp) * tg[tl].sum(axis=1, keepdims=True) - tg[tl]) * \
-                    mk[tl][:, None]
+            step_loss, err = readout_error(dev["y"], tg[tl], mk[tl][:, None], loss)
+            total += step_loss
             signal = xp.ascontiguousarray(err @ fb.T)
             dev["zbar"][...] = kappa * dev["zbar"] + z
             g_out += dev["zbar"].T @ err
@@ -456,13 +447,7 @@ class CudaEprop(CompiledEprop):
         host = self._host
         grads = {"w_in": host(g_in), "w_rec": host(g_rec),
                  "w_out": host(g_out).astype(np.float64)}
-        if spec.params:
-            total_p = host(g_p)[:n * npq].reshape(n, npq)
-            P = len(lm.params)  # noqa: N806
-            grads.update({p.name: total_p[:, r].copy() for r, p in enumerate(lm.params)})
-            chain_propagators(lm, st.params, st.dt, n, grads,
-                              {q: total_p[:, P + r] for r, q in enumerate(lm.propagators)},
-                              wanted)
+        _parameter_grads(lm, st, host(g_p)[:n * npq].reshape(n, npq), wanted, grads)
         return total, grads, host(outs)
 
     def _host(self, a):
