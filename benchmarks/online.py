@@ -17,11 +17,15 @@ Each (method, T) runs in its own process; memory is the peak RSS minus the RSS a
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
 
 import numpy as np
+
+# measure the checkout this script lives in, not whatever snngen is installed
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common import run_json
 
 

@@ -29,6 +29,9 @@ import time
 
 import numpy as np
 
+# measure the checkout this script lives in, not whatever snngen is installed
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 N_IN, N_OUT, T, BATCH, DT = 700, 20, 100, 32, 1e-3
 
 

@@ -159,7 +159,8 @@ class CompiledBPTT:
         tape_r = np.zeros((seg, batch, n) if self.refractory else (seg, 0, 0), np.bool_)
         spikes = np.zeros((steps, batch, n), np.bool_)
         last = np.full((batch, n), -(2**40), np.int64)
-        common = (ev, ptr, w_in_csr.indptr, w_in_csr.indices, np.asarray(w_in, f),
+        in_full = w_in_csr.n_synapses == w_in_csr.n_pre * n  # rows contiguous and sorted
+        common = (ev, ptr, w_in_csr.indptr, w_in_csr.indices, np.asarray(w_in, f), in_full,
                   w_rec_csr.indptr, w_rec_csr.indices, np.asarray(w_rec, f))
         starts = list(range(0, steps, seg))
         saved = {}  # checkpoints: state, last spike and previous spikes at each segment start
