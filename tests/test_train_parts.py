@@ -54,6 +54,24 @@ def test_adam_matches_torch():
     np.testing.assert_allclose(ours["w"], theirs.detach().numpy(), rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_adam_equals_the_array_version(dtype):
+    """NumPy arrays take the compiled in-place update; anything else (a non-contiguous
+    gradient here, CuPy arrays on the CUDA backends) the array version: both the same."""
+    rng = np.random.default_rng(4)
+    fused, plain = (rng.normal(size=(30, 7)).astype(dtype) for _ in range(2))
+    plain[:] = fused
+    a, b = Adam(lr=0.01, weight_decay=0.1), Adam(lr=0.01, weight_decay=0.1)
+    for _ in range(6):
+        g = rng.normal(size=fused.shape).astype(dtype)
+        a.step({"w": fused}, {"w": g})
+        b.step({"w": plain}, {"w": np.asfortranarray(g)})
+    assert a.m["w"].dtype == dtype and a.m["w"].shape == fused.shape
+    tol = 1e-14 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(fused, plain, rtol=tol, atol=tol)
+    np.testing.assert_allclose(a.v["w"], b.v["w"], rtol=tol, atol=1e-30)
+
+
 def test_sgd_momentum_and_checkpointable_adam_state():
     w = {"w": np.array([1.0])}
     opt = SGD(lr=0.1, momentum=0.9)
@@ -78,6 +96,8 @@ def test_clipping_and_constraints():
     grads = {"a": np.array([3.0, 0.0]), "b": np.array([4.0])}
     assert clip_by_norm(grads, 1.0) == pytest.approx(5.0)
     assert np.sqrt(np.sum(grads["a"] ** 2) + np.sum(grads["b"] ** 2)) == pytest.approx(1.0)
+    big = np.full((3, 1000), 0.1, np.float32)  # the compiled norm: float64 sums of squares
+    assert clip_by_norm({"w": big}, 100.0) == pytest.approx(np.sqrt(30.0), rel=1e-6)
     w = np.array([[0.5, -0.2], [-0.3, 0.4], [2.0, -3.0]])
     constrain(w, sign=np.array([[1], [-1], [0]]), lo=-1, hi=1)
     np.testing.assert_array_equal(w, [[0.5, 0.0], [-0.3, 0.0], [1.0, -1.0]])

@@ -103,8 +103,8 @@ class CompiledBPTT:
         dL/ds may be None when the loss does not read the states; dL/dz may be a pair
         ``(left (T, B, r), right (n, r))`` meaning ``left @ right.T`` (a loss through a
         linear readout: the event path then never forms the T x B x n array).
-        Returns (loss, grads) with ``w_in``, ``w_rec`` (CSR order), each parameter (per
-        neuron) and ``s0``; ``wanted`` limits the (costly) parameter gradients that flow
+        Returns (loss, grads) with ``w_in``, ``w_rec`` (CSR order, in the kernels'
+        precision), each parameter (per neuron, float64) and ``s0``; ``wanted`` limits the (costly) parameter gradients that flow
         through the exact integrator's propagators to the names it holds. ``dense`` (default:
         when both projections are all-to-all) uses matrix products (BLAS) for the synaptic
         sums instead of event loops. ``cutoff`` > 0: surrogate values below it count as zero
@@ -146,12 +146,7 @@ class CompiledBPTT:
             raise SnngenError("checkpoint_every keeps no states for the loss: it needs a loss "
                               "on spikes only, and states_needed=False")
         seg = steps if checkpoint_every is None else min(int(checkpoint_every), steps)
-        t_idx, b_idx, j_idx = np.nonzero(inputs)
-        keys = t_idx * batch + b_idx
-        ptr = np.zeros(steps * batch + 1, np.int64)
-        np.add.at(ptr, keys + 1, 1)
-        ptr = np.cumsum(ptr)
-        ev = j_idx[np.argsort(keys, kind="stable")].astype(np.int64)
+        ev, ptr = input_events(np.ascontiguousarray(inputs))
         state = s0.astype(f).copy()
         # the tape holds one segment: the whole run, or checkpoint_every steps (recomputed)
         tape_s = np.zeros((seg, batch, n, k), f)
@@ -195,9 +190,10 @@ class CompiledBPTT:
             dl_dz = np.ascontiguousarray(dl_dz, f)
             dz_left, dz_right = np.zeros((steps, 1, 0), f), np.zeros((1, 0), f)
         chunks = max(1, min(batch, numba.get_num_threads()))  # one gradient buffer each
-        # gradients accumulate in float64 whatever the kernel precision
-        g_in = np.zeros((chunks,) + np.shape(w_in))
-        g_rec = np.zeros((chunks,) + np.shape(w_rec))
+        # weight gradients in the kernels' precision (like the weights they update: at
+        # float32 this halves the per-thread buffers); parameter gradients in float64
+        g_in = np.zeros((chunks,) + np.shape(w_in), f)
+        g_rec = np.zeros((chunks,) + np.shape(w_rec), f)
         g_p = np.zeros((chunks,) + p_arr.shape)
         g_q = np.zeros((chunks,) + q_arr.shape)
         a_s = np.zeros((batch, n, k), f)   # adjoints carried from one segment to the one before
@@ -237,7 +233,8 @@ class CompiledBPTT:
         spikes = steps * batch * n * (1 + item)          # bool, and the float copy for the loss
         checkpoints = (-(-steps // seg) if seg < steps else 0) * batch * n * (k * item + 8)
         chunks = max(1, min(batch, numba.get_num_threads()))
-        grads = chunks * 8 * (n_synapses + n * (len(self.lm.params) + len(self.lm.propagators)))
+        grads = chunks * (item * n_synapses
+                          + 8 * n * (len(self.lm.params) + len(self.lm.propagators)))
         adjoints = batch * n * (k + 1) * item + batch * n * (k * item + 8)
         return tape + spikes + checkpoints + grads + adjoints
 
@@ -284,14 +281,43 @@ class CompiledBPTT:
         else:
             g_in = x.T @ a_x.reshape(steps * batch, n)
         self.skipped = int(skipped[0])
-        grads = {"w_in": g_in.reshape(-1).astype(np.float64),
-                 "w_rec": g_rec.reshape(-1).astype(np.float64),
+        grads = {"w_in": g_in.reshape(-1), "w_rec": g_rec.reshape(-1),
                  "s0": a_s0.astype(np.float64)}
         grads.update({p.name: g_p[j].astype(np.float64) for j, p in enumerate(lm.params)})
         chain_propagators(lm, params, dt, n, grads,
                           {q: g_q[j].astype(np.float64) for j, q in enumerate(lm.propagators)},
                           wanted)
         return loss, grads
+
+
+@numba.njit(cache=True, boundscheck=False)
+def input_events(inputs):
+    """Input spikes (T, B, n_in), any dtype, nonzero = spike -> (channel of every event,
+    row pointers over t * B + b): the events of step t, trial b are
+    ``idx[ptr[t * B + b]:ptr[t * B + b + 1]]``, channels ascending.
+
+    >>> idx, ptr = input_events(np.array([[[0, 1, 1]], [[1, 0, 0]]]))
+    >>> idx.tolist(), ptr.tolist()
+    ([1, 2, 0], [0, 2, 3])
+    """
+    steps, batch, n_in = inputs.shape
+    ptr = np.zeros(steps * batch + 1, np.int64)
+    for t in range(steps):
+        for b in range(batch):
+            count = 0
+            for j in range(n_in):
+                if inputs[t, b, j] != 0:
+                    count += 1
+            ptr[t * batch + b + 1] = ptr[t * batch + b] + count
+    idx = np.empty(ptr[-1], np.int64)
+    for t in range(steps):
+        for b in range(batch):
+            e = ptr[t * batch + b]
+            for j in range(n_in):
+                if inputs[t, b, j] != 0:
+                    idx[e] = j
+                    e += 1
+    return idx, ptr
 
 
 def _sum_chunks(g: np.ndarray) -> np.ndarray:

@@ -10,9 +10,39 @@ array([ 0.9, -1.9])
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from ..errors import SnngenError
+
+
+def _fusable(*arrays) -> bool:
+    return all(type(a) is np.ndarray and a.dtype.kind == "f" and a.flags.c_contiguous
+               for a in arrays)
+
+
+@numba.njit(cache=True, boundscheck=False)
+def _adam(p, g, m, v, lr, b1, b2, eps, weight_decay, c1, c2):
+    """Adam's update of one flat array in place, in float64 arithmetic per element (the
+    same steps as the array version below, without its full-size temporaries)."""
+    for i in range(p.size):
+        gi = float(g[i])
+        mi = b1 * m[i] + (1 - b1) * gi
+        vi = b2 * v[i] + (1 - b2) * gi * gi
+        m[i] = mi
+        v[i] = vi
+        pi = float(p[i])
+        if weight_decay:
+            pi -= lr * weight_decay * pi
+        p[i] = pi - lr * (mi / c1) / (np.sqrt(vi / c2) + eps)
+
+
+@numba.njit(cache=True, boundscheck=False)
+def _sum_squares(g):
+    total = 0.0
+    for i in range(g.size):
+        total += float(g[i]) * float(g[i])
+    return total
 
 
 class Adam:
@@ -35,7 +65,12 @@ class Adam:
                                   f"parameter {p.shape}")
             m = self.m.setdefault(name, np.zeros_like(p))
             v = self.v.setdefault(name, np.zeros_like(p))
-            m *= b1
+            if _fusable(p, g, m, v):  # one compiled pass, in place, no temporaries
+                _adam(p.reshape(-1), np.asarray(g).reshape(-1), m.reshape(-1), v.reshape(-1),
+                      self.lr, b1, b2, self.eps, self.weight_decay, 1 - b1 ** self.t,
+                      1 - b2 ** self.t)
+                continue
+            m *= b1  # any array module (CuPy on the CUDA backends)
             m += (1 - b1) * g
             v *= b2
             v += (1 - b2) * np.square(g)
@@ -78,7 +113,8 @@ class SGD:
 def clip_by_norm(grads: dict, max_norm: float) -> float:
     """Scale all gradients together so their global L2 norm is at most ``max_norm``;
     returns the norm before clipping."""
-    total = float(np.sqrt(sum(float(np.sum(np.square(g))) for g in grads.values())))
+    total = float(np.sqrt(sum(_sum_squares(g.reshape(-1)) if type(g) is np.ndarray
+                              else float(np.sum(np.square(g))) for g in grads.values())))
     if total > max_norm > 0:
         for g in grads.values():
             g *= max_norm / total

@@ -110,11 +110,11 @@ class RecurrentClassifier:
                                   "optimised in log space")
         self.trainable = tuple(trainable_params)
         self.n_states = len(self.lm.states)
-        self.xp = np
-        if backend != "numba":  # weights live on the device, in the kernels' precision:
-            self.xp = xp = self.bptt.xp  # gradients stay there and Adam runs there
-            for k in ("w_in", "w_rec", "w_out"):
-                self.weights[k] = xp.asarray(self.weights[k].astype(dtype))
+        # weights live in the kernels' precision (no copy per call; Adam's moments follow),
+        # on the device for the CUDA backends: gradients stay there and Adam runs there
+        self.xp = xp = np if backend == "numba" else self.bptt.xp
+        for k in ("w_in", "w_rec", "w_out"):
+            self.weights[k] = xp.asarray(self.weights[k].astype(dtype))
 
     def _readout(self, spikes):
         """Leaky-integrator readout of (T x B x n) spikes: (T x B x n_out), on the host.
