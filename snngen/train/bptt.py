@@ -104,8 +104,9 @@ class CompiledBPTT:
         ``(left (T, B, r), right (n, r))`` meaning ``left @ right.T`` (a loss through a
         linear readout: the event path then never forms the T x B x n array).
         Returns (loss, grads) with ``w_in``, ``w_rec`` (CSR order, in the kernels'
-        precision), each parameter (per neuron, float64) and ``s0``; ``wanted`` limits the (costly) parameter gradients that flow
-        through the exact integrator's propagators to the names it holds. ``dense`` (default:
+        precision), each parameter (per neuron, float64) and ``s0``; ``wanted`` limits the
+        (costly) parameter gradients that flow through the exact integrator's propagators to
+        the names it holds. ``dense`` (default:
         when both projections are all-to-all) uses matrix products (BLAS) for the synaptic
         sums instead of event loops. ``cutoff`` > 0: surrogate values below it count as zero
         and neuron-steps with nothing to propagate are skipped; ``self.skipped`` counts them.
@@ -147,9 +148,11 @@ class CompiledBPTT:
                               "on spikes only, and states_needed=False")
         seg = steps if checkpoint_every is None else min(int(checkpoint_every), steps)
         ev, ptr = input_events(np.ascontiguousarray(inputs))
-        state = s0.astype(f).copy()
+        # states, their tape and adjoints are (..., k, n) in the kernels: neuron loops then
+        # read and write contiguous runs (vectorised); the loss sees (T, B, n, k)
+        state = np.ascontiguousarray(np.swapaxes(s0, 1, 2), f)
         # the tape holds one segment: the whole run, or checkpoint_every steps (recomputed)
-        tape_s = np.zeros((seg, batch, n, k), f)
+        tape_s = np.empty((seg, batch, k, n), f)
         tape_x = np.zeros((seg, batch, n), f)
         tape_r = np.zeros((seg, batch, n) if self.refractory else (seg, 0, 0), np.bool_)
         spikes = np.zeros((steps, batch, n), np.bool_)
@@ -174,7 +177,7 @@ class CompiledBPTT:
                                 tape_s[:t1 - t0],
                                 tape_x[:t1 - t0], tape_r[:t1 - t0], spikes[t0:t1], last,
                                 z_before(t0))
-        states = np.concatenate([tape_s[1:], state[None]], axis=0) if states_needed else None
+        states = _states_for_loss(tape_s, state) if states_needed else None
         loss, dl_ds, dl_dz = loss_fn(states, spikes if bool_spikes else spikes.astype(f))
         use_ds = dl_ds is not None  # None: the loss does not read states (no T x B x n x k zeros)
         if use_ds and checkpoint_every is not None:
@@ -182,7 +185,7 @@ class CompiledBPTT:
                               "returned dL/ds)")
         if not use_ds:
             dl_ds = np.zeros((1, 1, 1, k), f)
-        dl_ds = np.ascontiguousarray(dl_ds, f)
+        dl_ds = np.ascontiguousarray(np.swapaxes(dl_ds, 2, 3), f)
         if isinstance(dl_dz, tuple):  # low rank: left (T, B, r) @ right (n, r)^T
             dz_left, dz_right = (np.ascontiguousarray(a, f) for a in dl_dz)
             dl_dz = np.zeros((steps, 1, 1), f)
@@ -196,7 +199,7 @@ class CompiledBPTT:
         g_rec = np.zeros((chunks,) + np.shape(w_rec), f)
         g_p = np.zeros((chunks,) + p_arr.shape)
         g_q = np.zeros((chunks,) + q_arr.shape)
-        a_s = np.zeros((batch, n, k), f)   # adjoints carried from one segment to the one before
+        a_s = np.zeros((batch, k, n), f)   # adjoints carried from one segment to the one before
         a_z = np.zeros((delay, batch, n), f)
         skipped = np.zeros(chunks, np.int64)
         for t0 in reversed(starts):
@@ -216,7 +219,8 @@ class CompiledBPTT:
         a_s0 = a_s
         self.skipped = int(skipped.sum())
         g_in, g_rec, g_p, g_q = (_sum_chunks(g) for g in (g_in, g_rec, g_p, g_q))
-        grads = {"w_in": g_in, "w_rec": g_rec, "s0": a_s0.astype(np.float64)}
+        grads = {"w_in": g_in, "w_rec": g_rec,
+                 "s0": np.swapaxes(a_s0, 1, 2).astype(np.float64)}
         grads.update({p.name: g_p[j].copy() for j, p in enumerate(lm.params)})
         chain_propagators(lm, params, dt, n, grads,
                           {q: g_q[j] for j, q in enumerate(lm.propagators)}, wanted)
@@ -248,14 +252,14 @@ class CompiledBPTT:
         wrec = np.ascontiguousarray(np.asarray(w_rec, f).reshape(n, n))
         x = np.ascontiguousarray(inputs, f).reshape(steps * batch, -1)
         drive = (x @ win).reshape(steps, batch, n)  # every step's input drive at once
-        state = s0.astype(f).copy()
-        tape_s = np.zeros((steps, batch, n, k), f)
-        tape_x = np.zeros((steps, batch, n), f)
-        tape_r = np.zeros((steps, batch, n) if self.refractory else (steps, 0, 0), np.bool_)
-        spikes = np.zeros((steps, batch, n), f)
+        state = np.ascontiguousarray(np.swapaxes(s0, 1, 2), f)  # (B, k, n), as on the tape
+        tape_s = np.empty((steps, batch, k, n), f)
+        tape_x = np.empty((steps, batch, n), f)
+        tape_r = np.empty((steps, batch, n) if self.refractory else (steps, 0, 0), np.bool_)
+        spikes = np.empty((steps, batch, n), f)
         self.module.forward_dense(delay, drive, wrec, state, p_arr, q_arr, ref, dt, tape_s,
                                   tape_x, tape_r, spikes)
-        states = np.concatenate([tape_s[1:], state[None]], axis=0) if states_needed else None
+        states = _states_for_loss(tape_s, state) if states_needed else None
         loss, dl_ds, dl_dz = loss_fn(states, spikes)
         if isinstance(dl_dz, tuple):
             dl_dz = (dl_dz[0].reshape(-1, dl_dz[0].shape[-1]) @ dl_dz[1].T).reshape(
@@ -268,7 +272,8 @@ class CompiledBPTT:
         a_s0 = np.zeros_like(state)
         skipped = np.zeros(1, np.int64)
         self.module.backward_dense(delay, wrec, p_arr, q_arr, dt, tape_s, tape_x, tape_r,
-                                   spikes, np.ascontiguousarray(dl_ds, f), use_ds,
+                                   spikes, np.ascontiguousarray(np.swapaxes(dl_ds, 2, 3), f),
+                                   use_ds,
                                    np.ascontiguousarray(dl_dz, f), a_x, g_p, g_q, a_s0,
                                    f.type(cutoff), skipped)
         # weight gradients, summed over steps and trials: event-driven over the nonzero
@@ -282,7 +287,7 @@ class CompiledBPTT:
             g_in = x.T @ a_x.reshape(steps * batch, n)
         self.skipped = int(skipped[0])
         grads = {"w_in": g_in.reshape(-1), "w_rec": g_rec.reshape(-1),
-                 "s0": a_s0.astype(np.float64)}
+                 "s0": np.swapaxes(a_s0, 1, 2).astype(np.float64)}
         grads.update({p.name: g_p[j].astype(np.float64) for j, p in enumerate(lm.params)})
         chain_propagators(lm, params, dt, n, grads,
                           {q: g_q[j].astype(np.float64) for j, q in enumerate(lm.propagators)},
@@ -318,6 +323,15 @@ def input_events(inputs):
                     idx[e] = j
                     e += 1
     return idx, ptr
+
+
+def _states_for_loss(tape_s: np.ndarray, state: np.ndarray) -> np.ndarray:
+    """The state after every step, (T, B, n, k), from the tape of states before each step
+    (T, B, k, n) and the final state (B, k, n)."""
+    out = np.empty(tape_s.shape[:2] + tape_s.shape[:1:-1], tape_s.dtype)
+    out[:-1] = np.swapaxes(tape_s[1:], 2, 3)
+    out[-1] = np.swapaxes(state, 1, 2)
+    return out
 
 
 def _sum_chunks(g: np.ndarray) -> np.ndarray:

@@ -9,6 +9,8 @@ Prints only what the Numba kernels support; anything else raises
 '(v*v) + math.exp(-v/tau)'
 >>> NumbaPrinter("float32").doprint(sp.Float(0.5) * v)
 '_f(0.5)*v'
+>>> NumbaPrinter("float32").doprint(10 * abs(v) - 1)  # no int: it would promote to float64
+'_f(10.0)*abs(v) - _f(1.0)'
 """
 
 from __future__ import annotations
@@ -44,7 +46,10 @@ class NumbaPrinter(PythonCodePrinter):
         return self._print_Float(sp.Float(0.5))
 
     def _print_Integer(self, expr):
-        return str(int(expr))
+        # in float32 code an int literal would promote float32 arithmetic to float64
+        if self.dtype != "float32":
+            return str(int(expr))
+        return f"-_f({-int(expr)}.0)" if expr < 0 else f"_f({int(expr)}.0)"
 
     def _print_Exp1(self, expr):
         return "math.e"
@@ -67,6 +72,8 @@ class NumbaPrinter(PythonCodePrinter):
             return f"({self._print_Float(sp.Float(1))}/{b})"
         if exp.is_Integer and -4 <= int(exp) <= -2:  # surrogates: (beta|g| + 1)**-2
             return f"({self._print_Float(sp.Float(1))}/({'*'.join([b] * -int(exp))}))"
+        if exp.is_Integer:  # an integer power stays an integer power
+            return f"{b}**({int(exp)})"
         return f"{b}**{self.parenthesize(exp, 100)}"
 
     def _print_Function(self, expr):
