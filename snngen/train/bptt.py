@@ -1,7 +1,8 @@
 """Compiled BPTT (Numba) for one recurrent population: the LearningModel rendered to kernels.
 
-A forward kernel runs the network with a tape (state before each step, synaptic input,
-refractory flag, spikes); a backward kernel runs the derived adjoint step in reverse time,
+A forward kernel runs the network with a tape (state before each step, refractory flag,
+spikes); a backward kernel recomputes each step's synaptic input from the input events and
+the spikes, runs the derived adjoint step in reverse time,
 propagates adjoints through the transposed sparse recurrent weights and accumulates weight
 gradients event-driven over presynaptic spikes. Inputs and recurrent connections are CSR
 (rows = presynaptic neurons). The loss is any function of the states and spikes computed by
@@ -153,7 +154,6 @@ class CompiledBPTT:
         state = np.ascontiguousarray(np.swapaxes(s0, 1, 2), f)
         # the tape holds one segment: the whole run, or checkpoint_every steps (recomputed)
         tape_s = np.empty((seg, batch, k, n), f)
-        tape_x = np.zeros((seg, batch, n), f)
         tape_r = np.zeros((seg, batch, n) if self.refractory else (seg, 0, 0), np.bool_)
         spikes = np.zeros((steps, batch, n), np.bool_)
         last = np.full((batch, n), -(2**40), np.int64)
@@ -175,7 +175,7 @@ class CompiledBPTT:
                 saved[t0] = (state.copy(), last.copy())
             self.module.forward(t0, delay, *common, state, p_arr, q_arr, ref, dt,
                                 tape_s[:t1 - t0],
-                                tape_x[:t1 - t0], tape_r[:t1 - t0], spikes[t0:t1], last,
+                                tape_r[:t1 - t0], spikes[t0:t1], last,
                                 z_before(t0))
         states = _states_for_loss(tape_s, state) if states_needed else None
         loss, dl_ds, dl_dz = loss_fn(states, spikes if bool_spikes else spikes.astype(f))
@@ -208,10 +208,10 @@ class CompiledBPTT:
                 st, la = (x.copy() for x in saved.pop(t0))
                 self.module.forward(t0, delay, *common, st, p_arr, q_arr, ref, dt,
                                     tape_s[:t1 - t0],
-                                    tape_x[:t1 - t0], tape_r[:t1 - t0], spikes[t0:t1].copy(),
+                                    tape_r[:t1 - t0], spikes[t0:t1].copy(),
                                     la, z_before(t0))
             self.module.backward(t0, delay, *common, p_arr, q_arr, dt, tape_s[:t1 - t0],
-                                 tape_x[:t1 - t0], tape_r[:t1 - t0], spikes[t0:t1],
+                                 tape_r[:t1 - t0], spikes[t0:t1],
                                  dl_ds[t0:t1] if use_ds else dl_ds, use_ds, dl_dz[t0:t1],
                                  dz_left[t0:t1], dz_right,
                                  g_in, g_rec, g_p, g_q, a_s, a_z, z_before(t0),
@@ -228,12 +228,14 @@ class CompiledBPTT:
 
 
     def memory_bytes(self, steps: int, batch: int, n: int, checkpoint_every: int | None = None,
-                     n_synapses: int = 0) -> int:
+                     n_synapses: int = 0, dense: bool = False) -> int:
         """Bytes a :meth:`run` of this size holds at its peak (tape, spikes, checkpoints,
-        adjoints, per-thread gradient buffers), before it runs. Loss arrays not included."""
+        adjoints, per-thread gradient buffers), before it runs. Loss arrays not included.
+        ``dense``: the matrix-product path, whose tape also keeps every step's synaptic input
+        (the event path recomputes it)."""
         item, k = self.dtype.itemsize, len(self.lm.states)
         seg = steps if checkpoint_every is None else min(int(checkpoint_every), steps)
-        tape = seg * batch * n * (k * item + item + int(self.refractory))
+        tape = seg * batch * n * (k * item + item * bool(dense) + int(self.refractory))
         spikes = steps * batch * n * (1 + item)          # bool, and the float copy for the loss
         checkpoints = (-(-steps // seg) if seg < steps else 0) * batch * n * (k * item + 8)
         chunks = max(1, min(batch, numba.get_num_threads()))

@@ -243,7 +243,8 @@ class Trainer:
             for start in tqdm(batches, desc=f"epoch {self.epoch + 1}", leave=False,
                               disable=not progress):
                 idx = order[start:start + self.batch_size]
-                loss, grads, acc = self.net.loss_and_grads(inputs[:, idx], labels[idx])
+                loss, grads, acc = self.net.loss_and_grads(spike_batch(inputs, idx),
+                                                           labels[idx])
                 self._step(grads)
                 losses.append(loss)
                 accs.append(acc)
@@ -301,6 +302,22 @@ class Trainer:
                 setattr(self.net, name, conn.CSR(n_pre, n_post, data[f"{name}/indptr"].copy(),
                                                  data[f"{name}/indices"].copy(), None))
             self.rng.bit_generator.state = ast.literal_eval(bytes(data["rng"]).decode())
+
+
+def spike_batch(inputs: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """The trials ``idx`` of (T, N, n_in) input spikes as booleans (nonzero = spike, as the
+    kernels read them), gathered one step at a time: no float copy of the whole batch.
+
+    >>> spike_batch(np.array([[[0.0, 1.0], [1.0, 0.0], [0.0, 0.0]]]), np.array([1, 0]))[0]
+    array([[ True, False],
+           [False,  True]])
+    """
+    if inputs.dtype == np.bool_:
+        return inputs[:, idx]
+    out = np.empty((inputs.shape[0], len(idx)) + inputs.shape[2:], np.bool_)
+    for t in range(inputs.shape[0]):
+        np.not_equal(inputs[t, idx], 0, out=out[t])
+    return out
 
 
 def _host(a):
