@@ -11,6 +11,8 @@ the caller in NumPy. Checked against :func:`snngen.derive.reference.bptt` in the
 
 from __future__ import annotations
 
+import contextlib
+
 import numba
 import numpy as np
 import sympy as sp
@@ -107,17 +109,18 @@ class CompiledBPTT:
         Returns (loss, grads) with ``w_in``, ``w_rec`` (CSR order, in the kernels'
         precision), each parameter (per neuron, float64) and ``s0``; ``wanted`` limits the
         (costly) parameter gradients that flow through the exact integrator's propagators to
-        the names it holds. ``dense`` (default:
-        when both projections are all-to-all) uses matrix products (BLAS) for the synaptic
-        sums instead of event loops. ``cutoff`` > 0: surrogate values below it count as zero
+        the names it holds. ``dense`` (default: when the recurrent projection is all-to-all)
+        forms the recurrent adjoint as a matrix product (BLAS) per step instead of a gather
+        through the synapses; everything else stays event-driven (spikes are sparse even
+        when weights are dense). ``cutoff`` > 0: surrogate values below it count as zero
         and neuron-steps with nothing to propagate are skipped; ``self.skipped`` counts them.
         ``states_needed=False``: the loss reads only spikes and gets ``None`` for the states
-        (no T x B x n x k copy is made). ``checkpoint_every=K`` (event path): keep the tape of
+        (no T x B x n x k copy is made). ``checkpoint_every=K``: keep the tape of
         K steps only, and checkpoints of the state every K steps; the backward pass recomputes
         each segment from its checkpoint (one more forward pass, tape memory / (T / K)); the
         loss then reads spikes only. :meth:`memory_bytes` estimates the memory before a run.
         ``delay`` (>= 1): recurrent spikes arrive that many steps later. ``bool_spikes``: the
-        event path hands the loss the spikes as booleans (no T x B x n float copy; see
+        loss gets the spikes as booleans (no T x B x n float copy; see
         :mod:`snngen.train.readout`)."""
         lm = self.lm
         steps, batch, _ = inputs.shape
@@ -135,13 +138,13 @@ class CompiledBPTT:
             raise SnngenError(f"the recurrent delay must be a whole number of steps >= 1, got "
                               f"{delay}")
         delay = int(delay)
+        rec_full = w_rec_csr.n_synapses == n * n  # rows complete and sorted
         if dense is None:
-            dense = (w_in_csr.n_synapses == w_in_csr.n_pre * w_in_csr.n_post
-                     and w_rec_csr.n_synapses == w_rec_csr.n_pre * w_rec_csr.n_post)
-        if dense and checkpoint_every is None:
-            return self._run_dense(lm, params, p_arr, q_arr, ref, s0, inputs, w_in_csr, w_in,
-                                   w_rec_csr, w_rec, dt, loss_fn, wanted, cutoff,
-                                   states_needed, delay)
+            dense = rec_full
+        if dense and not rec_full:
+            raise SnngenError(f"dense=True needs an all-to-all recurrent projection ({n} x {n}"
+                              f" synapses); this one has {w_rec_csr.n_synapses}: leave dense "
+                              "unset (event-driven gather)")
         if checkpoint_every is not None and checkpoint_every < 1:
             raise SnngenError(f"checkpoint_every must be >= 1 steps, got {checkpoint_every}")
         if checkpoint_every is not None and states_needed:
@@ -159,7 +162,8 @@ class CompiledBPTT:
         last = np.full((batch, n), -(2**40), np.int64)
         in_full = w_in_csr.n_synapses == w_in_csr.n_pre * n  # rows contiguous and sorted
         common = (ev, ptr, w_in_csr.indptr, w_in_csr.indices, np.asarray(w_in, f), in_full,
-                  w_rec_csr.indptr, w_rec_csr.indices, np.asarray(w_rec, f))
+                  w_rec_csr.indptr, w_rec_csr.indices, np.ascontiguousarray(w_rec, f),
+                  bool(dense))
         starts = list(range(0, steps, seg))
         saved = {}  # checkpoints: state, last spike and previous spikes at each segment start
 
@@ -210,12 +214,12 @@ class CompiledBPTT:
                                     tape_s[:t1 - t0],
                                     tape_r[:t1 - t0], spikes[t0:t1].copy(),
                                     la, z_before(t0))
-            self.module.backward(t0, delay, *common, p_arr, q_arr, dt, tape_s[:t1 - t0],
-                                 tape_r[:t1 - t0], spikes[t0:t1],
-                                 dl_ds[t0:t1] if use_ds else dl_ds, use_ds, dl_dz[t0:t1],
-                                 dz_left[t0:t1], dz_right,
-                                 g_in, g_rec, g_p, g_q, a_s, a_z, z_before(t0),
-                                 f.type(cutoff), skipped)
+            with _one_blas_thread() if dense else contextlib.nullcontext():
+                self.module.backward(
+                    t0, delay, *common, p_arr, q_arr, dt, tape_s[:t1 - t0], tape_r[:t1 - t0],
+                    spikes[t0:t1], dl_ds[t0:t1] if use_ds else dl_ds, use_ds, dl_dz[t0:t1],
+                    dz_left[t0:t1], dz_right, g_in, g_rec, g_p, g_q, a_s, a_z, z_before(t0),
+                    f.type(cutoff), skipped)
         a_s0 = a_s
         self.skipped = int(skipped.sum())
         g_in, g_rec, g_p, g_q = (_sum_chunks(g) for g in (g_in, g_rec, g_p, g_q))
@@ -228,14 +232,12 @@ class CompiledBPTT:
 
 
     def memory_bytes(self, steps: int, batch: int, n: int, checkpoint_every: int | None = None,
-                     n_synapses: int = 0, dense: bool = False) -> int:
+                     n_synapses: int = 0) -> int:
         """Bytes a :meth:`run` of this size holds at its peak (tape, spikes, checkpoints,
-        adjoints, per-thread gradient buffers), before it runs. Loss arrays not included.
-        ``dense``: the matrix-product path, whose tape also keeps every step's synaptic input
-        (the event path recomputes it)."""
+        adjoints, per-thread gradient buffers), before it runs. Loss arrays not included."""
         item, k = self.dtype.itemsize, len(self.lm.states)
         seg = steps if checkpoint_every is None else min(int(checkpoint_every), steps)
-        tape = seg * batch * n * (k * item + item * bool(dense) + int(self.refractory))
+        tape = seg * batch * n * (k * item + int(self.refractory))
         spikes = steps * batch * n * (1 + item)          # bool, and the float copy for the loss
         checkpoints = (-(-steps // seg) if seg < steps else 0) * batch * n * (k * item + 8)
         chunks = max(1, min(batch, numba.get_num_threads()))
@@ -243,58 +245,6 @@ class CompiledBPTT:
                           + 8 * n * (len(self.lm.params) + len(self.lm.propagators)))
         adjoints = batch * n * (k + 1) * item + batch * n * (k * item + 8)
         return tape + spikes + checkpoints + grads + adjoints
-
-    def _run_dense(self, lm, params, p_arr, q_arr, ref, s0, inputs, w_in_csr, w_in, w_rec_csr,
-                   w_rec, dt, loss_fn, wanted, cutoff=0.0, states_needed=True, delay=1):
-        f = self.dtype
-        steps, batch, _ = inputs.shape
-        _, n, k = s0.shape
-        # all-to-all CSR rows are sorted: CSR order is the row-major (pre, post) matrix
-        win = np.ascontiguousarray(np.asarray(w_in, f).reshape(w_in_csr.n_pre, n))
-        wrec = np.ascontiguousarray(np.asarray(w_rec, f).reshape(n, n))
-        x = np.ascontiguousarray(inputs, f).reshape(steps * batch, -1)
-        drive = (x @ win).reshape(steps, batch, n)  # every step's input drive at once
-        state = np.ascontiguousarray(np.swapaxes(s0, 1, 2), f)  # (B, k, n), as on the tape
-        tape_s = np.empty((steps, batch, k, n), f)
-        tape_x = np.empty((steps, batch, n), f)
-        tape_r = np.empty((steps, batch, n) if self.refractory else (steps, 0, 0), np.bool_)
-        spikes = np.empty((steps, batch, n), f)
-        self.module.forward_dense(delay, drive, wrec, state, p_arr, q_arr, ref, dt, tape_s,
-                                  tape_x, tape_r, spikes)
-        states = _states_for_loss(tape_s, state) if states_needed else None
-        loss, dl_ds, dl_dz = loss_fn(states, spikes)
-        if isinstance(dl_dz, tuple):
-            dl_dz = (dl_dz[0].reshape(-1, dl_dz[0].shape[-1]) @ dl_dz[1].T).reshape(
-                spikes.shape)
-        use_ds = dl_ds is not None
-        if not use_ds:
-            dl_ds = np.zeros((1, 1, 1, k), f)
-        a_x = np.zeros((steps, batch, n), f)
-        g_p, g_q = np.zeros(p_arr.shape, f), np.zeros(q_arr.shape, f)
-        a_s0 = np.zeros_like(state)
-        skipped = np.zeros(1, np.int64)
-        self.module.backward_dense(delay, wrec, p_arr, q_arr, dt, tape_s, tape_x, tape_r,
-                                   spikes, np.ascontiguousarray(np.swapaxes(dl_ds, 2, 3), f),
-                                   use_ds,
-                                   np.ascontiguousarray(dl_dz, f), a_x, g_p, g_q, a_s0,
-                                   f.type(cutoff), skipped)
-        # weight gradients, summed over steps and trials: event-driven over the nonzero
-        # presynaptic values (spikes always; inputs when sparse), else one matrix product
-        g_rec = np.zeros_like(wrec)
-        self.module.sparse_outer(spikes, a_x, delay, g_rec)
-        if np.count_nonzero(x) < 0.25 * x.size:
-            g_in = np.zeros_like(win)
-            self.module.sparse_outer(x.reshape(steps, batch, -1), a_x, 0, g_in)
-        else:
-            g_in = x.T @ a_x.reshape(steps * batch, n)
-        self.skipped = int(skipped[0])
-        grads = {"w_in": g_in.reshape(-1), "w_rec": g_rec.reshape(-1),
-                 "s0": np.swapaxes(a_s0, 1, 2).astype(np.float64)}
-        grads.update({p.name: g_p[j].astype(np.float64) for j, p in enumerate(lm.params)})
-        chain_propagators(lm, params, dt, n, grads,
-                          {q: g_q[j].astype(np.float64) for j, q in enumerate(lm.propagators)},
-                          wanted)
-        return loss, grads
 
 
 @numba.njit(cache=True, boundscheck=False)
@@ -325,6 +275,22 @@ def input_events(inputs):
                     idx[e] = j
                     e += 1
     return idx, ptr
+
+
+_BLAS = None
+
+
+def _one_blas_thread():
+    """Keep BLAS to one thread while the kernels' own threads each run matrix products
+    (a multi-threaded BLAS inside them oversubscribes the cores: 4x slower on 2 cores)."""
+    global _BLAS
+    if _BLAS is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _BLAS = ThreadpoolController()
+        except ImportError:  # a source checkout without it: correct, only slower
+            _BLAS = False
+    return _BLAS.limit(limits=1, user_api="blas") if _BLAS else contextlib.nullcontext()
 
 
 def _states_for_loss(tape_s: np.ndarray, state: np.ndarray) -> np.ndarray:
