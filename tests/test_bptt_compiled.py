@@ -2,6 +2,8 @@
 several models, float64. (The reference itself is checked against finite differences and
 PyTorch in test_gradients*.py.)"""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -210,6 +212,35 @@ def test_checkpointing_recomputes_the_same_gradients(name, every):
     if every > 1:  # a checkpoint every step holds as much as the tape it replaces
         assert compiled.memory_bytes(2000, 32, 1000, every) < \
             compiled.memory_bytes(2000, 32, 1000)
+
+
+@pytest.mark.parametrize("delay", [1, 3])
+def test_checkpointing_with_dense_recurrence(delay):
+    """Dense recurrence (the adjoint through a matrix product) with checkpoints and delays:
+    the same gradients as the full tape, which equal the gather through the synapses."""
+    lm, args, _ = problem("lif", dense=True, steps=40)
+    params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, _ = args
+    w_z = np.random.default_rng(2).uniform(-1, 1, s0.shape[1])
+
+    def loss_fn(states, spikes):
+        return float(np.sum(spikes * w_z)), None, np.broadcast_to(w_z, spikes.shape).copy()
+    compiled = CompiledBPTT(lm)
+    run = functools.partial(compiled.run, params, s0, inputs, in_csr, w_in, rec_csr, w_rec,
+                            dt, loss_fn, delay=delay, states_needed=False)
+    gathered = run(dense=False)
+    full = run(dense=True)
+    checkpointed = run(dense=True, checkpoint_every=9)
+    assert full[0] == checkpointed[0] == gathered[0]
+    for key in full[1]:
+        np.testing.assert_allclose(checkpointed[1][key], full[1][key], rtol=1e-12,
+                                   atol=1e-14, err_msg=key)
+        np.testing.assert_allclose(full[1][key], gathered[1][key], rtol=1e-9, atol=1e-12,
+                                   err_msg=key)
+    assert np.any(full[1]["w_rec"] != 0)
+    sparse = conn.build_csr(conn.FixedProbability(0.5), rec_csr.n_pre, rec_csr.n_post, seed=3)
+    with pytest.raises(sg.SnngenError, match="all-to-all recurrent"):
+        compiled.run(params, s0, inputs, in_csr, w_in, sparse,
+                     np.ones(sparse.n_synapses), dt, loss_fn, dense=True)
 
 
 def test_checkpointing_rejects_a_loss_on_states():
