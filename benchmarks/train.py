@@ -9,6 +9,7 @@ float32.
 
     python benchmarks/train.py --impl snngen,torch --H 256,1024 --density 1,0.01 [--json F]
     python benchmarks/train.py --impl snngen-T2 --H 100000 --iters 3      # T2
+    python benchmarks/train.py --impl snngen-ckpt10,torch --H 4096        # checkpoints every 10
     python benchmarks/train.py --impl snngen-cuda,torch --H 4096 --device cuda   # on a GPU
 
 --device (default cpu) applies to the plain PyTorch implementation only: parameters are drawn
@@ -41,7 +42,8 @@ def _data(seed=0):
     return x, rng.integers(0, N_OUT, BATCH)
 
 
-def run_snngen(h, density, iters, fan_in=None, batch=BATCH, backend="numba"):
+def run_snngen(h, density, iters, fan_in=None, batch=BATCH, backend="numba",
+               checkpoint_every=None):
     import snngen as sg
     from snngen.train import RecurrentClassifier, Trainer
     lif = sg.NeuronModel("dv/dt = (I - v) / tmem : 1\ndI/dt = -I / tsyn : 1",
@@ -50,7 +52,8 @@ def run_snngen(h, density, iters, fan_in=None, batch=BATCH, backend="numba"):
     x, y = x[:, :batch], y[:batch]
     net = RecurrentClassifier(lif, "I", N_IN, h, N_OUT, params={"tmem": 0.01, "tsyn": 0.005},
                               dt=DT, recurrent_density=density, seed=0, input_fan_in=fan_in,
-                              recurrent_fan_in=fan_in, backend=backend)
+                              recurrent_fan_in=fan_in, backend=backend,
+                              checkpoint_every=checkpoint_every)
     trainer = Trainer(net, lr=1e-3, batch_size=batch)
     return _timed(lambda: trainer.fit(x, y, 1), iters)
 
@@ -195,6 +198,10 @@ def child(impl, h, density, iters, device="cpu"):
         times, base = run_snngen(h, density, iters, backend="cuda")
         extra = {"device": "cuda", "gpu_pool_total_mib": round(
             cupy.get_default_memory_pool().total_bytes() / 2**20, 1)}
+    elif impl.startswith("snngen-ckpt"):  # snngen-ckpt<K>: BPTT with checkpoints every K
+        every = int(impl[len("snngen-ckpt"):] or 10)
+        times, base = run_snngen(h, density, iters, checkpoint_every=every)
+        extra = {"checkpoint_every": every}
     else:
         fn = {"snngen": run_snngen, "torch": run_torch, "snntorch": run_snntorch,
               "norse": run_norse}[impl]
