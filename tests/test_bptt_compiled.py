@@ -243,6 +243,34 @@ def test_checkpointing_with_dense_recurrence(delay):
                      np.ones(sparse.n_synapses), dt, loss_fn, dense=True)
 
 
+@pytest.mark.parametrize("dense", [False, True], ids=["sparse", "dense"])
+@pytest.mark.parametrize("every", [None, 7])
+def test_deferred_weight_gradients_equal_per_thread_buffers(dense, every):
+    """Weight gradients formed after the pass from stored adjoints (threads owning blocks of
+    postsynaptic neurons) equal per-thread accumulation, with delays, checkpoints, sparse
+    (FixedProbability input and recurrence) and all-to-all projections."""
+    lm, args, _ = problem("lif", dense=dense, steps=40)
+    params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, _ = args
+    w_z = np.random.default_rng(3).uniform(-1, 1, s0.shape[1])
+
+    def loss_fn(states, spikes):
+        return float(np.sum(spikes * w_z)), None, np.broadcast_to(w_z, spikes.shape).copy()
+    compiled = CompiledBPTT(lm)
+    out = {}
+    for mode in ("per_thread", "deferred"):
+        out[mode] = compiled.run(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt,
+                                 loss_fn, delay=2, checkpoint_every=every,
+                                 states_needed=False, weight_grads=mode)
+        assert compiled.deferred == (mode == "deferred")
+    assert out["deferred"][0] == out["per_thread"][0]
+    for key in out["per_thread"][1]:
+        np.testing.assert_allclose(out["deferred"][1][key], out["per_thread"][1][key],
+                                   rtol=1e-11, atol=1e-14, err_msg=key)
+    assert np.any(out["deferred"][1]["w_rec"] != 0) and np.any(out["deferred"][1]["w_in"] != 0)
+    with pytest.raises(sg.SnngenError, match="weight_grads must be"):
+        compiled.run(*args, weight_grads="shared")
+
+
 def test_checkpointing_rejects_a_loss_on_states():
     lm, args, _ = problem("lif", steps=30)
     with pytest.raises(sg.SnngenError, match="spikes only"):

@@ -100,7 +100,8 @@ class CompiledBPTT:
     def run(self, params: dict, s0: np.ndarray, inputs: np.ndarray, w_in_csr, w_in,
             w_rec_csr, w_rec, dt: float, loss_fn, wanted=None, dense=None,
             cutoff: float = 0.0, states_needed: bool = True,
-            checkpoint_every: int | None = None, delay: int = 1, bool_spikes: bool = False):
+            checkpoint_every: int | None = None, delay: int = 1, bool_spikes: bool = False,
+            weight_grads: str = "auto"):
         """Forward and backward. ``inputs`` (T, B, n_in) binary input spikes; ``s0`` (B, n,
         k); ``loss_fn(states (T, B, n, k), spikes (T, B, n))`` returns (loss, dL/ds, dL/dz);
         dL/ds may be None when the loss does not read the states; dL/dz may be a pair
@@ -121,7 +122,12 @@ class CompiledBPTT:
         loss then reads spikes only. :meth:`memory_bytes` estimates the memory before a run.
         ``delay`` (>= 1): recurrent spikes arrive that many steps later. ``bool_spikes``: the
         loss gets the spikes as booleans (no T x B x n float copy; see
-        :mod:`snngen.train.readout`)."""
+        :mod:`snngen.train.readout`). ``weight_grads``: ``"per_thread"`` accumulates the
+        weight gradients during the backward pass, one buffer per thread (memory: threads x
+        synapses); ``"deferred"`` stores the adjoint of each step's synaptic input (tape
+        steps x B x n) and forms the gradients after the pass, threads owning blocks of
+        postsynaptic neurons; ``"auto"`` (default) takes the one that holds less;
+        ``self.deferred`` says which ran."""
         lm = self.lm
         steps, batch, _ = inputs.shape
         _, n, k = s0.shape
@@ -197,10 +203,19 @@ class CompiledBPTT:
             dl_dz = np.ascontiguousarray(dl_dz, f)
             dz_left, dz_right = np.zeros((steps, 1, 0), f), np.zeros((1, 0), f)
         chunks = max(1, min(batch, numba.get_num_threads()))  # one gradient buffer each
+        defer = _defer_weight_grads(weight_grads, chunks, seg * batch * n,
+                                    w_in_csr.n_synapses + w_rec_csr.n_synapses)
         # weight gradients in the kernels' precision (like the weights they update: at
-        # float32 this halves the per-thread buffers); parameter gradients in float64
-        g_in = np.zeros((chunks,) + np.shape(w_in), f)
-        g_rec = np.zeros((chunks,) + np.shape(w_rec), f)
+        # float32 this halves the per-thread buffers); parameter gradients in float64.
+        # Deferred: one buffer each, filled after each segment's backward pass from the
+        # stored adjoints (T x B x n) by threads that own blocks of postsynaptic neurons
+        g_in = np.zeros((1 if defer else chunks,) + np.shape(w_in), f)
+        g_rec = np.zeros((1 if defer else chunks,) + np.shape(w_rec), f)
+        g_in_k, g_rec_k = (np.zeros((chunks, 0), f), np.zeros((chunks, 0), f)) if defer \
+            else (g_in, g_rec)
+        a_store = np.empty((seg, batch, n) if defer else (0, 0, 0), f)
+        if defer:  # the spikes as events per (step, trial): what each step t receives
+            z_idx, z_ptr = input_events(spikes)
         g_p = np.zeros((chunks,) + p_arr.shape)
         g_q = np.zeros((chunks,) + q_arr.shape)
         a_s = np.zeros((batch, k, n), f)   # adjoints carried from one segment to the one before
@@ -218,10 +233,16 @@ class CompiledBPTT:
                 self.module.backward(
                     t0, delay, *common, p_arr, q_arr, dt, tape_s[:t1 - t0], tape_r[:t1 - t0],
                     spikes[t0:t1], dl_ds[t0:t1] if use_ds else dl_ds, use_ds, dl_dz[t0:t1],
-                    dz_left[t0:t1], dz_right, g_in, g_rec, g_p, g_q, a_s, a_z, z_before(t0),
-                    f.type(cutoff), skipped)
+                    dz_left[t0:t1], dz_right, g_in_k, g_rec_k, g_p, g_q, a_s, a_z,
+                    z_before(t0), f.type(cutoff), skipped, a_store[:t1 - t0])
+            if defer:
+                self.module.weight_grads(
+                    t0, delay, ev, ptr, w_in_csr.indptr, w_in_csr.indices, in_full, z_idx,
+                    z_ptr, w_rec_csr.indptr, w_rec_csr.indices, rec_full, a_store[:t1 - t0],
+                    numba.get_num_threads(), g_in[0], g_rec[0])
         a_s0 = a_s
         self.skipped = int(skipped.sum())
+        self.deferred = defer
         g_in, g_rec, g_p, g_q = (_sum_chunks(g) for g in (g_in, g_rec, g_p, g_q))
         grads = {"w_in": g_in, "w_rec": g_rec,
                  "s0": np.swapaxes(a_s0, 1, 2).astype(np.float64)}
@@ -241,8 +262,10 @@ class CompiledBPTT:
         spikes = steps * batch * n * (1 + item)          # bool, and the float copy for the loss
         checkpoints = (-(-steps // seg) if seg < steps else 0) * batch * n * (k * item + 8)
         chunks = max(1, min(batch, numba.get_num_threads()))
-        grads = chunks * (item * n_synapses
-                          + 8 * n * (len(self.lm.params) + len(self.lm.propagators)))
+        stored = seg * batch * n
+        weights = (stored + n_synapses if _defer_weight_grads("auto", chunks, stored, n_synapses)
+                   else chunks * n_synapses)
+        grads = item * weights + chunks * 8 * n * (len(self.lm.params) + len(self.lm.propagators))
         adjoints = batch * n * (k + 1) * item + batch * n * (k * item + 8)
         return tape + spikes + checkpoints + grads + adjoints
 
@@ -275,6 +298,17 @@ def input_events(inputs):
                     idx[e] = j
                     e += 1
     return idx, ptr
+
+
+def _defer_weight_grads(choice: str, chunks: int, stored: int, synapses: int) -> bool:
+    """Deferred weight gradients (``stored`` adjoint values) or per-thread buffers (the
+    ``chunks - 1`` extra copies of every weight): whichever holds fewer numbers."""
+    if choice not in ("auto", "per_thread", "deferred"):
+        raise SnngenError(f"weight_grads must be 'auto', 'per_thread' or 'deferred', got "
+                          f"{choice!r}")
+    if choice == "auto":
+        return stored < (chunks - 1) * synapses
+    return choice == "deferred"
 
 
 _BLAS = None
