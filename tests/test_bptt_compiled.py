@@ -271,6 +271,17 @@ def test_deferred_weight_gradients_equal_per_thread_buffers(dense, every):
         compiled.run(*args, weight_grads="shared")
 
 
+def test_weight_gradients_are_deferred_when_per_thread_copies_would_be_large():
+    from snngen.train.bptt import _defer_weight_grads
+    t1_1024 = dict(stored=100 * 32 * 1024, synapses=700 * 1024 + 10_000, item=4)
+    assert not _defer_weight_grads("auto", 2, **t1_1024)       # 2.9 MB of copies: keep them
+    assert _defer_weight_grads("auto", 16, **t1_1024)          # 15 copies: 44 MB > 13 MB
+    t1_4096_dense = dict(stored=100 * 32 * 4096, synapses=700 * 4096 + 4096**2, item=4)
+    assert _defer_weight_grads("auto", 2, **t1_4096_dense)     # 79 MB > 52 MB stored
+    assert not _defer_weight_grads("per_thread", 16, **t1_4096_dense)
+    assert _defer_weight_grads("deferred", 1, **t1_1024)
+
+
 def test_checkpointing_rejects_a_loss_on_states():
     lm, args, _ = problem("lif", steps=30)
     with pytest.raises(sg.SnngenError, match="spikes only"):

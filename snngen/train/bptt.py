@@ -126,8 +126,9 @@ class CompiledBPTT:
         weight gradients during the backward pass, one buffer per thread (memory: threads x
         synapses); ``"deferred"`` stores the adjoint of each step's synaptic input (tape
         steps x B x n) and forms the gradients after the pass, threads owning blocks of
-        postsynaptic neurons; ``"auto"`` (default) takes the one that holds less;
-        ``self.deferred`` says which ran."""
+        postsynaptic neurons (slower: the adjoints are read again); ``"auto"`` (default)
+        defers when the per-thread copies would hold more than the stored adjoints and more
+        than 32 MiB; ``self.deferred`` says which ran."""
         lm = self.lm
         steps, batch, _ = inputs.shape
         _, n, k = s0.shape
@@ -204,7 +205,7 @@ class CompiledBPTT:
             dz_left, dz_right = np.zeros((steps, 1, 0), f), np.zeros((1, 0), f)
         chunks = max(1, min(batch, numba.get_num_threads()))  # one gradient buffer each
         defer = _defer_weight_grads(weight_grads, chunks, seg * batch * n,
-                                    w_in_csr.n_synapses + w_rec_csr.n_synapses)
+                                    w_in_csr.n_synapses + w_rec_csr.n_synapses, f.itemsize)
         # weight gradients in the kernels' precision (like the weights they update: at
         # float32 this halves the per-thread buffers); parameter gradients in float64.
         # Deferred: one buffer each, filled after each segment's backward pass from the
@@ -263,7 +264,8 @@ class CompiledBPTT:
         checkpoints = (-(-steps // seg) if seg < steps else 0) * batch * n * (k * item + 8)
         chunks = max(1, min(batch, numba.get_num_threads()))
         stored = seg * batch * n
-        weights = (stored + n_synapses if _defer_weight_grads("auto", chunks, stored, n_synapses)
+        weights = (stored + n_synapses
+                   if _defer_weight_grads("auto", chunks, stored, n_synapses, item)
                    else chunks * n_synapses)
         grads = item * weights + chunks * 8 * n * (len(self.lm.params) + len(self.lm.propagators))
         adjoints = batch * n * (k + 1) * item + batch * n * (k * item + 8)
@@ -300,14 +302,17 @@ def input_events(inputs):
     return idx, ptr
 
 
-def _defer_weight_grads(choice: str, chunks: int, stored: int, synapses: int) -> bool:
+def _defer_weight_grads(choice: str, chunks: int, stored: int, synapses: int,
+                        item: int) -> bool:
     """Deferred weight gradients (``stored`` adjoint values) or per-thread buffers (the
-    ``chunks - 1`` extra copies of every weight): whichever holds fewer numbers."""
+    ``chunks - 1`` extra copies of every weight). Per-thread accumulation is faster (the
+    adjoints are still in cache), so "auto" defers only when the extra copies would hold
+    more than the stored adjoints and more than 32 MiB (many threads, large projections)."""
     if choice not in ("auto", "per_thread", "deferred"):
         raise SnngenError(f"weight_grads must be 'auto', 'per_thread' or 'deferred', got "
                           f"{choice!r}")
     if choice == "auto":
-        return stored < (chunks - 1) * synapses
+        return (chunks - 1) * synapses * item > max(stored * item, 32 * 2**20)
     return choice == "deferred"
 
 
