@@ -247,9 +247,12 @@ def main(argv=None):
               args.device)
         return
     rows = []
+    densities = [float(v) for v in args.density.split(",")]
     for h in (int(v) for v in args.H.split(",")):
-        for density in (float(v) for v in args.density.split(",")):
+        for density in densities:
             for impl in args.impl.split(","):
+                if impl == "snngen-T2" and density != densities[0]:
+                    continue  # T2 has its own connectivity (fan-in 100): one run
                 out = subprocess.run([sys.executable, __file__, "--iters", str(args.iters),
                                       "--device", args.device, "--child", impl, str(h),
                                       str(density)],
