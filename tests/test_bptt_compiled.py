@@ -189,22 +189,26 @@ def test_sparse_cutoff_skips_work_and_matches_the_truncated_reference(density):
                                rtol=1e-9, atol=1e-12)
 
 
+
+def spike_loss_problem(name="lif", dense=False, steps=40, seed=1):
+    """``problem`` with a loss that reads spikes only (a weighted spike count), as
+    checkpointing needs: (lm, run arguments ending with the loss)."""
+    lm, args, _ = problem(name, dense=dense, steps=steps)
+    w_z = np.random.default_rng(seed).uniform(-1, 1, args[1].shape[1])
+
+    def loss_fn(states, spikes):
+        return float(np.sum(spikes * w_z)), None, np.broadcast_to(w_z, spikes.shape).copy()
+    return lm, args[:-1] + (loss_fn,)
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 @pytest.mark.parametrize("every", [1, 7, 25])
 def test_checkpointing_recomputes_the_same_gradients(name, every):
     """Checkpoints every K steps, tape of K steps recomputed in the backward pass: the same
     gradients as the full tape (spike losses), to rounding, and less memory."""
-    lm, args, coef = problem(name, steps=60)
-    params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, _ = args
-    w_z = np.random.default_rng(1).uniform(-1, 1, s0.shape[1])
-
-    def loss_fn(states, spikes):  # reads spikes only
-        return float(np.sum(spikes * w_z)), None, np.broadcast_to(w_z, spikes.shape).copy()
+    lm, args = spike_loss_problem(name, steps=60)
     compiled = CompiledBPTT(lm)
-    full_loss, full = compiled.run(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt,
-                                   loss_fn, cutoff=0.0)
-    loss, grads = compiled.run(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn,
-                               checkpoint_every=every, states_needed=False)
+    full_loss, full = compiled.run(*args, cutoff=0.0)
+    loss, grads = compiled.run(*args, checkpoint_every=every, states_needed=False)
     assert loss == full_loss
     for key in full:
         np.testing.assert_allclose(grads[key], full[key], rtol=1e-12, atol=1e-14, err_msg=key)
@@ -218,15 +222,10 @@ def test_checkpointing_recomputes_the_same_gradients(name, every):
 def test_checkpointing_with_dense_recurrence(delay):
     """Dense recurrence (the adjoint through a matrix product) with checkpoints and delays:
     the same gradients as the full tape, which equal the gather through the synapses."""
-    lm, args, _ = problem("lif", dense=True, steps=40)
-    params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, _ = args
-    w_z = np.random.default_rng(2).uniform(-1, 1, s0.shape[1])
-
-    def loss_fn(states, spikes):
-        return float(np.sum(spikes * w_z)), None, np.broadcast_to(w_z, spikes.shape).copy()
+    lm, args = spike_loss_problem(dense=True, seed=2)
+    params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn = args
     compiled = CompiledBPTT(lm)
-    run = functools.partial(compiled.run, params, s0, inputs, in_csr, w_in, rec_csr, w_rec,
-                            dt, loss_fn, delay=delay, states_needed=False)
+    run = functools.partial(compiled.run, *args, delay=delay, states_needed=False)
     gathered = run(dense=False)
     full = run(dense=True)
     checkpointed = run(dense=True, checkpoint_every=9)
@@ -249,17 +248,11 @@ def test_deferred_weight_gradients_equal_per_thread_buffers(dense, every):
     """Weight gradients formed after the pass from stored adjoints (threads owning blocks of
     postsynaptic neurons) equal per-thread accumulation, with delays, checkpoints, sparse
     (FixedProbability input and recurrence) and all-to-all projections."""
-    lm, args, _ = problem("lif", dense=dense, steps=40)
-    params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, _ = args
-    w_z = np.random.default_rng(3).uniform(-1, 1, s0.shape[1])
-
-    def loss_fn(states, spikes):
-        return float(np.sum(spikes * w_z)), None, np.broadcast_to(w_z, spikes.shape).copy()
+    lm, args = spike_loss_problem(dense=dense, seed=3)
     compiled = CompiledBPTT(lm)
     out = {}
     for mode in ("per_thread", "deferred"):
-        out[mode] = compiled.run(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt,
-                                 loss_fn, delay=2, checkpoint_every=every,
+        out[mode] = compiled.run(*args, delay=2, checkpoint_every=every,
                                  states_needed=False, weight_grads=mode)
         assert compiled.deferred == (mode == "deferred")
     assert out["deferred"][0] == out["per_thread"][0]
