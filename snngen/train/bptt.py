@@ -145,6 +145,7 @@ class CompiledBPTT:
             raise SnngenError(f"the recurrent delay must be a whole number of steps >= 1, got "
                               f"{delay}")
         delay = int(delay)
+        _defer_weight_grads(weight_grads, 1, 0, 0, 1)  # a wrong choice fails before the run
         rec_full = w_rec_csr.n_synapses == n * n  # rows complete and sorted
         if dense is None:
             dense = rec_full
