@@ -21,11 +21,12 @@ def _fusable(*arrays) -> bool:
                for a in arrays)
 
 
-@numba.njit(cache=True, boundscheck=False)
+@numba.njit(cache=True, boundscheck=False, parallel=True)
 def _adam(p, g, m, v, lr, b1, b2, eps, weight_decay, c1, c2):
     """Adam's update of one flat array in place, in float64 arithmetic per element (the
-    same steps as the array version below, without its full-size temporaries)."""
-    for i in range(p.size):
+    same steps as the array version below, without its full-size temporaries; elements are
+    independent, so they are updated in parallel)."""
+    for i in numba.prange(p.size):
         gi = float(g[i])
         mi = b1 * m[i] + (1 - b1) * gi
         vi = b2 * v[i] + (1 - b2) * gi * gi
