@@ -145,7 +145,9 @@ class CompiledBPTT:
             raise SnngenError(f"the recurrent delay must be a whole number of steps >= 1, got "
                               f"{delay}")
         delay = int(delay)
-        _defer_weight_grads(weight_grads, 1, 0, 0, 1)  # a wrong choice fails before the run
+        if weight_grads not in ("auto", "per_thread", "deferred"):
+            raise SnngenError(f"weight_grads must be 'auto', 'per_thread' or 'deferred', got "
+                              f"{weight_grads!r}")
         rec_full = w_rec_csr.n_synapses == n * n  # rows complete and sorted
         if dense is None:
             dense = rec_full
@@ -309,9 +311,6 @@ def _defer_weight_grads(choice: str, chunks: int, stored: int, synapses: int,
     ``chunks - 1`` extra copies of every weight). Per-thread accumulation is faster (the
     adjoints are still in cache), so "auto" defers only when the extra copies would hold
     more than the stored adjoints and more than 32 MiB (many threads, large projections)."""
-    if choice not in ("auto", "per_thread", "deferred"):
-        raise SnngenError(f"weight_grads must be 'auto', 'per_thread' or 'deferred', got "
-                          f"{choice!r}")
     if choice == "auto":
         return (chunks - 1) * synapses * item > max(stored * item, 32 * 2**20)
     return choice == "deferred"
