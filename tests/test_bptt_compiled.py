@@ -264,6 +264,29 @@ def test_deferred_weight_gradients_equal_per_thread_buffers(dense, every):
         compiled.run(*args, weight_grads="shared")
 
 
+@pytest.mark.parametrize("dense", [False, True], ids=["sparse", "dense"])
+@pytest.mark.parametrize("every", [None, 9])
+def test_taped_synaptic_input_equals_the_recomputed_one(dense, every):
+    """The backward pass reading each step's synaptic input from the tape (the default with
+    checkpoints) gets the same gradients, bit for bit, as recomputing it (the same sums in
+    the same order), with delays, checkpoints and both recurrent paths; the tape costs
+    B x n values per taped step in the memory estimate."""
+    lm, args = spike_loss_problem(dense=dense, seed=4)
+    compiled = CompiledBPTT(lm)
+    out = {mode: compiled.run(*args, delay=2, checkpoint_every=every, states_needed=False,
+                              tape_input=mode)
+           for mode in (False, True)}
+    assert out[True][0] == out[False][0]
+    for key in out[False][1]:
+        np.testing.assert_array_equal(out[True][1][key], out[False][1][key], err_msg=key)
+    assert np.any(out[True][1]["w_rec"] != 0)
+    item = compiled.dtype.itemsize
+    assert compiled.memory_bytes(100, 8, 50, tape_input=True) - \
+        compiled.memory_bytes(100, 8, 50, tape_input=False) == 100 * 8 * 50 * item
+    assert compiled.memory_bytes(100, 8, 50, 10) - \
+        compiled.memory_bytes(100, 8, 50, 10, tape_input=False) == 10 * 8 * 50 * item
+
+
 def test_weight_gradients_are_deferred_when_per_thread_copies_would_be_large():
     from snngen.train.bptt import _defer_weight_grads
     t1_1024 = dict(stored=100 * 32 * 1024, synapses=700 * 1024 + 10_000, item=4)

@@ -101,7 +101,7 @@ class CompiledBPTT:
             w_rec_csr, w_rec, dt: float, loss_fn, wanted=None, dense=None,
             cutoff: float = 0.0, states_needed: bool = True,
             checkpoint_every: int | None = None, delay: int = 1, bool_spikes: bool = False,
-            weight_grads: str = "auto"):
+            weight_grads: str = "auto", tape_input: bool | None = None):
         """Forward and backward. ``inputs`` (T, B, n_in) binary input spikes; ``s0`` (B, n,
         k); ``loss_fn(states (T, B, n, k), spikes (T, B, n))`` returns (loss, dL/ds, dL/dz);
         dL/ds may be None when the loss does not read the states; dL/dz may be a pair
@@ -128,7 +128,10 @@ class CompiledBPTT:
         steps x B x n) and forms the gradients after the pass, threads owning blocks of
         postsynaptic neurons (slower: the adjoints are read again); ``"auto"`` (default)
         defers when the per-thread copies would hold more than the stored adjoints and more
-        than 32 MiB; ``self.deferred`` says which ran."""
+        than 32 MiB; ``self.deferred`` says which ran. ``tape_input``: keep each step's
+        synaptic input on the tape (B x n per step) so that the backward pass reads it
+        instead of recomputing it (the input events and the recurrent spikes summed again);
+        default: only with ``checkpoint_every``, where the tape holds one segment."""
         lm = self.lm
         steps, batch, _ = inputs.shape
         _, n, k = s0.shape
@@ -161,6 +164,8 @@ class CompiledBPTT:
             raise SnngenError("checkpoint_every keeps no states for the loss: it needs a loss "
                               "on spikes only, and states_needed=False")
         seg = steps if checkpoint_every is None else min(int(checkpoint_every), steps)
+        if tape_input is None:
+            tape_input = checkpoint_every is not None
         ev, ptr = input_events(np.ascontiguousarray(inputs))
         # states, their tape and adjoints are (..., k, n) in the kernels: neuron loops then
         # read and write contiguous runs (vectorised); the loss sees (T, B, n, k)
@@ -168,6 +173,8 @@ class CompiledBPTT:
         # the tape holds one segment: the whole run, or checkpoint_every steps (recomputed)
         tape_s = np.empty((seg, batch, k, n), f)
         tape_r = np.zeros((seg, batch, n) if self.refractory else (seg, 0, 0), np.bool_)
+        tape_x = np.empty((seg, batch, n) if tape_input else (0, 0, 0), f)
+        no_x = tape_x[:0]
         spikes = np.zeros((steps, batch, n), np.bool_)
         last = np.full((batch, n), -(2**40), np.int64)
         in_full = w_in_csr.n_synapses == w_in_csr.n_pre * n  # rows contiguous and sorted
@@ -187,10 +194,12 @@ class CompiledBPTT:
             t1 = min(t0 + seg, steps)
             if seg < steps:
                 saved[t0] = (state.copy(), last.copy())
+            # with checkpoints only the last segment's tape is used as it is (the others
+            # are recomputed): the input is taped for that one alone
             self.module.forward(t0, delay, *common, state, p_arr, q_arr, ref, dt,
-                                tape_s[:t1 - t0],
-                                tape_r[:t1 - t0], spikes[t0:t1], last,
-                                z_before(t0))
+                                tape_s[:t1 - t0], tape_r[:t1 - t0],
+                                tape_x[:t1 - t0] if t0 == starts[-1] else no_x,
+                                spikes[t0:t1], last, z_before(t0))
         states = _states_for_loss(tape_s, state) if states_needed else None
         loss, dl_ds, dl_dz = loss_fn(states, spikes if bool_spikes else spikes.astype(f))
         use_ds = dl_ds is not None  # None: the loss does not read states (no T x B x n x k zeros)
@@ -227,16 +236,15 @@ class CompiledBPTT:
         skipped = np.zeros(chunks, np.int64)
         for t0 in reversed(starts):
             t1 = min(t0 + seg, steps)
-            if seg < steps:  # recompute this segment's tape from its checkpoint
-                st, la = (x.copy() for x in saved.pop(t0))
+            if t0 != starts[-1]:  # recompute this segment's tape from its checkpoint (the
+                st, la = (x.copy() for x in saved.pop(t0))  # last one's is still there)
                 self.module.forward(t0, delay, *common, st, p_arr, q_arr, ref, dt,
-                                    tape_s[:t1 - t0],
-                                    tape_r[:t1 - t0], spikes[t0:t1].copy(),
-                                    la, z_before(t0))
+                                    tape_s[:t1 - t0], tape_r[:t1 - t0], tape_x[:t1 - t0],
+                                    spikes[t0:t1].copy(), la, z_before(t0))
             with _one_blas_thread() if dense else contextlib.nullcontext():
                 self.module.backward(
                     t0, delay, *common, p_arr, q_arr, dt, tape_s[:t1 - t0], tape_r[:t1 - t0],
-                    spikes[t0:t1], dl_ds[t0:t1] if use_ds else dl_ds, use_ds, dl_dz[t0:t1],
+                    tape_x[:t1 - t0], spikes[t0:t1], dl_ds[t0:t1] if use_ds else dl_ds, use_ds, dl_dz[t0:t1],
                     dz_left[t0:t1], dz_right, g_in_k, g_rec_k, g_p, g_q, a_s, a_z,
                     z_before(t0), f.type(cutoff), skipped, a_store[:t1 - t0])
             if defer:
@@ -257,12 +265,14 @@ class CompiledBPTT:
 
 
     def memory_bytes(self, steps: int, batch: int, n: int, checkpoint_every: int | None = None,
-                     n_synapses: int = 0) -> int:
+                     n_synapses: int = 0, tape_input: bool | None = None) -> int:
         """Bytes a :meth:`run` of this size holds at its peak (tape, spikes, checkpoints,
         adjoints, per-thread gradient buffers), before it runs. Loss arrays not included."""
         item, k = self.dtype.itemsize, len(self.lm.states)
         seg = steps if checkpoint_every is None else min(int(checkpoint_every), steps)
-        tape = seg * batch * n * (k * item + int(self.refractory))
+        if tape_input is None:
+            tape_input = checkpoint_every is not None
+        tape = seg * batch * n * ((k + int(tape_input)) * item + int(self.refractory))
         spikes = steps * batch * n * (1 + item)          # bool, and the float copy for the loss
         checkpoints = (-(-steps // seg) if seg < steps else 0) * batch * n * (k * item + 8)
         chunks = max(1, min(batch, numba.get_num_threads()))
