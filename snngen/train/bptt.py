@@ -244,8 +244,8 @@ class CompiledBPTT:
             with _one_blas_thread() if dense else contextlib.nullcontext():
                 self.module.backward(
                     t0, delay, *common, p_arr, q_arr, dt, tape_s[:t1 - t0], tape_r[:t1 - t0],
-                    tape_x[:t1 - t0], spikes[t0:t1], dl_ds[t0:t1] if use_ds else dl_ds, use_ds, dl_dz[t0:t1],
-                    dz_left[t0:t1], dz_right, g_in_k, g_rec_k, g_p, g_q, a_s, a_z,
+                    tape_x[:t1 - t0], spikes[t0:t1], dl_ds[t0:t1] if use_ds else dl_ds, use_ds,
+                    dl_dz[t0:t1], dz_left[t0:t1], dz_right, g_in_k, g_rec_k, g_p, g_q, a_s, a_z,
                     z_before(t0), f.type(cutoff), skipped, a_store[:t1 - t0])
             if defer:
                 self.module.weight_grads(
