@@ -296,6 +296,11 @@ def test_weight_gradients_are_deferred_when_per_thread_copies_would_be_large():
     assert _defer_weight_grads("auto", 2, **t1_4096_dense)     # 79 MB > 52 MB stored
     assert not _defer_weight_grads("per_thread", 16, **t1_4096_dense)
     assert _defer_weight_grads("deferred", 1, **t1_1024)
+    # checkpoints every 20 steps: one segment's adjoints (2.6 MB) < 2.9 MB of copies
+    t1_1024_ckpt20 = dict(t1_1024, stored=20 * 32 * 1024)
+    assert _defer_weight_grads("auto", 2, **t1_1024_ckpt20, checkpointed=True)
+    assert not _defer_weight_grads("auto", 2, **t1_1024_ckpt20)
+    assert not _defer_weight_grads("auto", 2, **t1_1024, checkpointed=True)  # 13 MB stored
 
 
 def test_checkpointing_rejects_a_loss_on_states():

@@ -217,7 +217,8 @@ class CompiledBPTT:
             dz_left, dz_right = np.zeros((steps, 1, 0), f), np.zeros((1, 0), f)
         chunks = max(1, min(batch, numba.get_num_threads()))  # one gradient buffer each
         defer = _defer_weight_grads(weight_grads, chunks, seg * batch * n,
-                                    w_in_csr.n_synapses + w_rec_csr.n_synapses, f.itemsize)
+                                    w_in_csr.n_synapses + w_rec_csr.n_synapses, f.itemsize,
+                                    seg < steps)
         # weight gradients in the kernels' precision (like the weights they update: at
         # float32 this halves the per-thread buffers); parameter gradients in float64.
         # Deferred: one buffer each, filled after each segment's backward pass from the
@@ -278,7 +279,7 @@ class CompiledBPTT:
         chunks = max(1, min(batch, numba.get_num_threads()))
         stored = seg * batch * n
         weights = (stored + n_synapses
-                   if _defer_weight_grads("auto", chunks, stored, n_synapses, item)
+                   if _defer_weight_grads("auto", chunks, stored, n_synapses, item, seg < steps)
                    else chunks * n_synapses)
         grads = item * weights + chunks * 8 * n * (len(self.lm.params) + len(self.lm.propagators))
         adjoints = batch * n * (k + 1) * item + batch * n * (k * item + 8)
@@ -316,13 +317,16 @@ def input_events(inputs):
 
 
 def _defer_weight_grads(choice: str, chunks: int, stored: int, synapses: int,
-                        item: int) -> bool:
+                        item: int, checkpointed: bool = False) -> bool:
     """Deferred weight gradients (``stored`` adjoint values) or per-thread buffers (the
-    ``chunks - 1`` extra copies of every weight). Per-thread accumulation is faster (the
-    adjoints are still in cache), so "auto" defers only when the extra copies would hold
-    more than the stored adjoints and more than 32 MiB (many threads, large projections)."""
+    ``chunks - 1`` extra copies of every weight). "auto" defers when the extra copies would
+    hold more than the stored adjoints. Over a whole run's tape per-thread accumulation is
+    faster (the adjoints are still in cache), so there it also needs the copies to exceed
+    32 MiB (many threads, large projections); with checkpoints the adjoints of one segment
+    are read back from cache and the two ran equally fast (T1 H=1024 dense, 2 threads)."""
     if choice == "auto":
-        return (chunks - 1) * synapses * item > max(stored * item, 32 * 2**20)
+        floor = 0 if checkpointed else 32 * 2**20
+        return (chunks - 1) * synapses * item > max(stored * item, floor)
     return choice == "deferred"
 
 
