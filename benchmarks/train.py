@@ -11,6 +11,11 @@ float32.
     python benchmarks/train.py --impl snngen-T2 --H 100000 --iters 3      # T2
     python benchmarks/train.py --impl snngen-ckpt10,torch --H 4096        # checkpoints every 10
     python benchmarks/train.py --impl snngen-cuda,torch --H 4096 --device cuda   # on a GPU
+    python benchmarks/train.py --impl snngen-ckpt20 --H 1024 --density 1 --profile
+
+--profile (Numba snngen rows): the row gains "profile", the median seconds per measured
+iteration spent in each compiled BPTT kernel (forward, backward, weight_grads), in the whole
+BPTT run (kernels plus loss, readout and allocations: "run") and in the optimiser ("step").
 
 --device (default cpu) applies to the plain PyTorch implementation only: parameters are drawn
 on the CPU as before and moved, iterations are timed after a synchronisation, and the row
@@ -34,6 +39,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 N_IN, N_OUT, T, BATCH, DT = 700, 20, 100, 32, 1e-3
+PROFILE = None  # --profile: {name: [seconds of each iteration]}, filled by _profiled
 
 
 def _data(seed=0):
@@ -55,7 +61,27 @@ def run_snngen(h, density, iters, fan_in=None, batch=BATCH, backend="numba",
                               recurrent_fan_in=fan_in, backend=backend,
                               checkpoint_every=checkpoint_every)
     trainer = Trainer(net, lr=1e-3, batch_size=batch)
+    if PROFILE is not None and backend == "numba":
+        _profiled(net, trainer)
     return _timed(lambda: trainer.fit(x, y, 1), iters)
+
+
+def _profiled(net, trainer):
+    """Wrap the compiled BPTT kernels, the BPTT run and the optimiser step in timers that
+    add to PROFILE[name][-1] (one entry per iteration, opened by _timed)."""
+    def timed(name, fn):
+        def call(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                PROFILE.setdefault(name, [0.0] * len(PROFILE["iteration"]))
+                PROFILE[name][-1] += time.perf_counter() - t0
+        return call
+    for name in ("forward", "backward", "weight_grads"):
+        setattr(net.bptt.module, name, timed(name, getattr(net.bptt.module, name)))
+    net.bptt.run = timed("run", net.bptt.run)
+    trainer._step = timed("step", trainer._step)
 
 
 def run_torch(h, density, iters, device="cpu"):
@@ -170,6 +196,10 @@ def _timed(step, iters, sync=None):
     base = _rss()
     times = []
     for _ in range(iters):
+        if PROFILE is not None:  # a new iteration: every timer starts at 0
+            PROFILE.setdefault("iteration", [])
+            for v in PROFILE.values():
+                v.append(0.0)
         if sync:
             sync()
         t0 = time.perf_counter()
@@ -223,6 +253,10 @@ def child(impl, h, density, iters, device="cpu"):
             print(f"{impl}: not installed ({err}); skipping", file=sys.stderr)
             return
     warm = times[2:] if len(times) > 2 else times
+    if PROFILE:
+        skip = len(times) - len(warm)
+        extra["profile"] = {k: round(statistics.median(v[skip:]), 4)
+                            for k, v in PROFILE.items() if k != "iteration"}
     name = impl if impl != "torch" else "torch-dense" + ("-masked" if density < 1 else "")
     print(json.dumps({"impl": name, "H": h, "density": density,
                       "iter_s": round(statistics.median(warm), 4),
@@ -240,9 +274,13 @@ def main(argv=None):
     parser.add_argument("--json", help="append the JSON lines to this file")
     parser.add_argument("--device", default="cpu",
                         help="torch device for the plain PyTorch implementation, e.g. cuda")
+    parser.add_argument("--profile", action="store_true",
+                        help="snngen (Numba) rows: seconds per iteration in each kernel")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
+        global PROFILE
+        PROFILE = {} if args.profile else None
         child(args.child[0], int(args.child[1]), float(args.child[2]), args.iters,
               args.device)
         return
@@ -255,7 +293,7 @@ def main(argv=None):
                     continue  # T2 has its own connectivity (fan-in 100): one run
                 out = subprocess.run([sys.executable, __file__, "--iters", str(args.iters),
                                       "--device", args.device, "--child", impl, str(h),
-                                      str(density)],
+                                      str(density)] + ["--profile"] * args.profile,
                                      capture_output=True, text=True, env={**os.environ})
                 line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
                 if "skipping" in out.stderr and not line.startswith("{"):
