@@ -138,3 +138,22 @@ def test_spike_losses_have_exact_gradients(which):
         down[idx] -= 1e-6
         assert grad[idx] == pytest.approx((f(up)[0] - f(down)[0]) / 2e-6, rel=1e-6, abs=1e-9)
     assert van_rossum(target, target, 0.01, 1e-3)[0] == 0.0
+
+
+@pytest.mark.parametrize("n", [64, 61], ids=["words", "bytes"])
+@pytest.mark.parametrize("rate", [0.0, 0.03, 1.0])
+def test_event_readout_equals_the_dense_products(n, rate):
+    """The event-driven readout products over boolean spikes (read 8 at a time when the row
+    length allows, byte by byte otherwise) equal the float products, silent to saturated."""
+    from snngen.train.readout import readout_drive, readout_grad
+    rng = np.random.default_rng(5)
+    z = rng.random((7, 5, n)) < rate
+    z[3, 2, n - 1] = True   # the last neuron of a row (in the byte tail when n % 8 != 0)
+    w, d = rng.normal(size=(n, 3)), rng.normal(size=(7, 5, 3))
+    np.testing.assert_allclose(readout_drive(z, w), np.einsum("tbn,no->tbo", z, w),
+                               rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(readout_grad(z, d), np.einsum("tbn,tbo->no", z, d),
+                               rtol=1e-13, atol=1e-13)
+    part = z[2:5]  # a slice of the run, as a checkpointed segment is
+    np.testing.assert_allclose(readout_drive(part, w), np.einsum("tbn,no->tbo", part, w),
+                               rtol=1e-13, atol=1e-13)
