@@ -253,7 +253,7 @@ def child(impl, h, density, iters, device="cpu"):
             print(f"{impl}: not installed ({err}); skipping", file=sys.stderr)
             return
     warm = times[2:] if len(times) > 2 else times
-    if PROFILE:
+    if PROFILE and len(PROFILE) > 1:  # timers ran (snngen on Numba), not just iterations
         skip = len(times) - len(warm)
         extra["profile"] = {k: round(statistics.median(v[skip:]), 4)
                             for k, v in PROFILE.items() if k != "iteration"}
