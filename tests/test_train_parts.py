@@ -6,6 +6,7 @@ import pytest
 import snngen as sg
 from snngen.datasets import randman
 from snngen.train import SGD, Adam, clip_by_norm, constrain, cross_entropy, mse, rate_regulariser
+from snngen.train.optim import clip_scale, global_norm
 
 
 @pytest.mark.parametrize("over", ["max", "mean", "last"])
@@ -62,10 +63,11 @@ def test_fused_adam_equals_the_array_version(dtype):
     fused, plain = (rng.normal(size=(30, 7)).astype(dtype) for _ in range(2))
     plain[:] = fused
     a, b = Adam(lr=0.01, weight_decay=0.1), Adam(lr=0.01, weight_decay=0.1)
-    for _ in range(6):
+    for step in range(6):
         g = rng.normal(size=fused.shape).astype(dtype)
-        a.step({"w": fused}, {"w": g})
-        b.step({"w": plain}, {"w": np.asfortranarray(g)})
+        scale = 1.0 if step % 2 else 0.3  # clipping's factor, applied as the gradient is read
+        a.step({"w": fused}, {"w": g}, scale=scale)
+        b.step({"w": plain}, {"w": np.asfortranarray(g)}, scale=scale)
     assert a.m["w"].dtype == dtype and a.m["w"].shape == fused.shape
     tol = 1e-14 if dtype == np.float64 else 1e-6
     np.testing.assert_allclose(fused, plain, rtol=tol, atol=tol)
@@ -98,6 +100,21 @@ def test_clipping_and_constraints():
     assert np.sqrt(np.sum(grads["a"] ** 2) + np.sum(grads["b"] ** 2)) == pytest.approx(1.0)
     big = np.full((3, 1000), 0.1, np.float32)  # the compiled norm: float64 sums of squares
     assert clip_by_norm({"w": big}, 100.0) == pytest.approx(np.sqrt(30.0), rel=1e-6)
+    rng = np.random.default_rng(8)  # a parallel reduction over 1e6 values, and a strided one
+    many = {"w": rng.normal(size=1_000_000).astype(np.float32), "v": rng.normal(size=(9, 4)).T}
+    assert global_norm(many) == pytest.approx(
+        np.sqrt(sum(np.sum(np.square(g.astype(np.float64))) for g in many.values())), rel=1e-9)
+    assert clip_scale(5.0, 1.0) == 0.2 and clip_scale(0.5, 1.0) == 1.0
+    # clipping as the optimiser's factor equals scaling the gradients first
+    for opt in (lambda: Adam(lr=0.1), lambda: SGD(lr=0.1, momentum=0.9)):
+        p1, p2 = {"w": np.array([1.0, 2.0])}, {"w": np.array([1.0, 2.0])}
+        o1, o2 = opt(), opt()
+        for g in ([3.0, -4.0], [0.3, 0.4]):
+            g1, g2 = {"w": np.array(g)}, {"w": np.array(g)}
+            o1.step(p1, g1, scale=clip_scale(global_norm(g1), 1.0))
+            clip_by_norm(g2, 1.0)
+            o2.step(p2, g2)
+        np.testing.assert_allclose(p1["w"], p2["w"], rtol=1e-15)
     w = np.array([[0.5, -0.2], [-0.3, 0.4], [2.0, -3.0]])
     constrain(w, sign=np.array([[1], [-1], [0]]), lo=-1, hi=1)
     np.testing.assert_array_equal(w, [[0.5, 0.0], [-0.3, 0.0], [1.0, -1.0]])

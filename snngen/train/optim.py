@@ -22,12 +22,13 @@ def _fusable(*arrays) -> bool:
 
 
 @numba.njit(cache=True, boundscheck=False, parallel=True)
-def _adam(p, g, m, v, lr, b1, b2, eps, weight_decay, c1, c2):
+def _adam(p, g, m, v, lr, b1, b2, eps, weight_decay, c1, c2, scale):
     """Adam's update of one flat array in place, in float64 arithmetic per element (the
     same steps as the array version below, without its full-size temporaries; elements are
-    independent, so they are updated in parallel)."""
+    independent, so they are updated in parallel). The gradient is read times ``scale``
+    (gradient clipping without a pass of its own over the gradients)."""
     for i in numba.prange(p.size):
-        gi = float(g[i])
+        gi = float(g[i]) * scale
         mi = b1 * m[i] + (1 - b1) * gi
         vi = b2 * v[i] + (1 - b2) * gi * gi
         m[i] = mi
@@ -38,10 +39,10 @@ def _adam(p, g, m, v, lr, b1, b2, eps, weight_decay, c1, c2):
         p[i] = pi - lr * (mi / c1) / (np.sqrt(vi / c2) + eps)
 
 
-@numba.njit(cache=True, boundscheck=False)
+@numba.njit(cache=True, boundscheck=False, parallel=True)
 def _sum_squares(g):
     total = 0.0
-    for i in range(g.size):
+    for i in numba.prange(g.size):  # a parallel reduction
         total += float(g[i]) * float(g[i])
     return total
 
@@ -56,7 +57,8 @@ class Adam:
         self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
         self.t, self.m, self.v = 0, {}, {}
 
-    def step(self, params: dict, grads: dict) -> None:
+    def step(self, params: dict, grads: dict, scale: float = 1.0) -> None:
+        """One update of every ``params[name]`` (in place) from ``grads[name] * scale``."""
         self.t += 1
         b1, b2 = self.betas
         for name, g in grads.items():
@@ -69,8 +71,10 @@ class Adam:
             if _fusable(p, g, m, v):  # one compiled pass, in place, no temporaries
                 _adam(p.reshape(-1), np.asarray(g).reshape(-1), m.reshape(-1), v.reshape(-1),
                       self.lr, b1, b2, self.eps, self.weight_decay, 1 - b1 ** self.t,
-                      1 - b2 ** self.t)
+                      1 - b2 ** self.t, float(scale))
                 continue
+            if scale != 1:
+                g = g * scale
             m *= b1  # any array module (CuPy on the CUDA backends)
             m += (1 - b1) * g
             v *= b2
@@ -100,9 +104,12 @@ class SGD:
         self.lr, self.momentum, self.nesterov = lr, momentum, nesterov
         self.buf: dict = {}
 
-    def step(self, params: dict, grads: dict) -> None:
+    def step(self, params: dict, grads: dict, scale: float = 1.0) -> None:
+        """One update of every ``params[name]`` (in place) from ``grads[name] * scale``."""
         for name, g in grads.items():
             p = params[name]
+            if scale != 1:
+                g = g * scale
             if self.momentum:
                 b = self.buf.get(name)
                 b = np.array(g, dtype=p.dtype) if b is None else self.momentum * b + g
@@ -111,14 +118,31 @@ class SGD:
             p -= self.lr * g
 
 
+def global_norm(grads: dict) -> float:
+    """The L2 norm of all gradients together.
+
+    >>> global_norm({"a": np.array([3.0]), "b": np.array([[4.0]])})
+    5.0
+    """
+    return float(np.sqrt(sum(_sum_squares(g.reshape(-1)) if _fusable(g)
+                             else float(np.sum(np.square(g))) for g in grads.values())))
+
+
+def clip_scale(norm: float, max_norm: float) -> float:
+    """The factor that brings a global gradient norm down to ``max_norm`` (1 when it is
+    already there): pass it to an optimiser's ``step(..., scale=)`` to clip in the same
+    pass as the update."""
+    return max_norm / norm if norm > max_norm > 0 else 1.0
+
+
 def clip_by_norm(grads: dict, max_norm: float) -> float:
-    """Scale all gradients together so their global L2 norm is at most ``max_norm``;
-    returns the norm before clipping."""
-    total = float(np.sqrt(sum(_sum_squares(g.reshape(-1)) if type(g) is np.ndarray
-                              else float(np.sum(np.square(g))) for g in grads.values())))
-    if total > max_norm > 0:
+    """Scale all gradients together (in place) so their global L2 norm is at most
+    ``max_norm``; returns the norm before clipping."""
+    total = global_norm(grads)
+    scale = clip_scale(total, max_norm)
+    if scale != 1.0:
         for g in grads.values():
-            g *= max_norm / total
+            g *= scale
     return total
 
 

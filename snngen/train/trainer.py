@@ -28,7 +28,7 @@ from ..errors import SnngenError
 from ..integrate import discretise
 from .bptt import CompiledBPTT
 from .losses import cross_entropy
-from .optim import Adam, clip_by_norm
+from .optim import Adam, clip_scale, global_norm
 from .readout import readout_drive, readout_grad
 
 
@@ -224,9 +224,10 @@ class Trainer:
         params.update(logs)
         g = {k: grads[k] for k in self.net.weights}
         g.update({f"log_{p}": grads[p] * self.net.params[p] for p in self.net.trainable})
-        if self.clip:
-            clip_by_norm(g, self.clip)
-        self.opt.step(params, g)
+        # clipping is a factor the optimiser applies as it reads the gradients (no pass of
+        # its own over them)
+        scale = clip_scale(global_norm(g), self.clip) if self.clip else 1.0
+        self.opt.step(params, g, scale=scale)
         for p in self.net.trainable:
             self.net.params[p][:] = np.exp(logs[f"log_{p}"])
 
