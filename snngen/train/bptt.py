@@ -126,9 +126,10 @@ class CompiledBPTT:
         weight gradients during the backward pass, one buffer per thread (memory: threads x
         synapses); ``"deferred"`` stores the adjoint of each step's synaptic input (tape
         steps x B x n) and forms the gradients after the pass, threads owning blocks of
-        postsynaptic neurons (slower: the adjoints are read again); ``"auto"`` (default)
-        defers when the per-thread copies would hold more than the stored adjoints and more
-        than 32 MiB; ``self.deferred`` says which ran. ``tape_input``: keep each step's
+        postsynaptic neurons (the adjoints are read again: slower over a whole run's tape, as
+        fast over one checkpointed segment's); ``"auto"`` (default) defers when the
+        per-thread copies would hold more than the stored adjoints and, without checkpoints,
+        more than 32 MiB; ``self.deferred`` says which ran. ``tape_input``: keep each step's
         synaptic input on the tape (B x n per step) so that the backward pass reads it
         instead of recomputing it (the input events and the recurrent spikes summed again);
         default: only with ``checkpoint_every``, where the tape holds one segment."""
