@@ -60,15 +60,22 @@ def problem(name, dense=False, seed=5, steps=70):
     return lm, (params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn), coef
 
 
+@pytest.mark.parametrize("parallel", ["trials", "neurons"])
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_compiled_bptt_equals_reference(name):
+def test_compiled_bptt_equals_reference(name, parallel):
+    """Both ways of sharing the backward pass between threads (trials; blocks of neurons
+    meeting at a barrier each step) against the reference, with sparse input and recurrent
+    projections (the blocks' weight gradients and recomputed inputs then look up their run
+    of each row) and a loss on states."""
     lm, args, coef = problem(name)
     params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn = args
     base = MODELS[name][1]
     steps, batch, _ = inputs.shape
     n = s0.shape[1]
     compiled = CompiledBPTT(lm)
-    loss, grads = compiled.run(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn)
+    loss, grads = compiled.run(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn,
+                               parallel=parallel)
+    assert compiled.parallel == parallel
 
     ref_loss, ref = 0.0, {}
     for b in range(batch):
@@ -119,8 +126,9 @@ def test_float32_kernels_agree_with_float64():
         assert np.linalg.norm(a - b) <= 1e-3 * np.linalg.norm(b), key
 
 
+@pytest.mark.parametrize("parallel", ["trials", "neurons"])
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_dense_blas_path_equals_event_path(name):
+def test_dense_blas_path_equals_event_path(name, parallel):
     model, base, target = MODELS[name]
     lm = derive(discretise(model), inputs=[target])
     rng = np.random.default_rng(11)
@@ -140,9 +148,10 @@ def test_dense_blas_path_equals_event_path(name):
         return (0.5 * np.sum(coef * states[..., 0] ** 2) + 0.3 * np.sum(spikes), dl_ds,
                 np.full(spikes.shape, 0.3))
     compiled = CompiledBPTT(lm)
-    dense = compiled.run(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn)
+    dense = compiled.run(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn,
+                         parallel=parallel)
     events = compiled.run(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn,
-                          dense=False)
+                          dense=False, parallel=parallel)
     assert dense[0] == pytest.approx(events[0], rel=1e-12)
     for key in ("w_in", "w_rec", "s0", *base):
         np.testing.assert_allclose(dense[1][key], events[1][key], rtol=1e-9, atol=1e-12,
@@ -150,8 +159,9 @@ def test_dense_blas_path_equals_event_path(name):
     assert np.any(dense[1]["w_rec"] != 0)
 
 
+@pytest.mark.parametrize("parallel", ["trials", "neurons"])
 @pytest.mark.parametrize("density", [0.3, 1.0])  # event path and dense (BLAS) path
-def test_sparse_cutoff_skips_work_and_matches_the_truncated_reference(density):
+def test_sparse_cutoff_skips_work_and_matches_the_truncated_reference(density, parallel):
     model, base, target = MODELS["lif"]
     lm = derive(discretise(model), inputs=[target], surrogate="fast_sigmoid")
     rng = np.random.default_rng(21)
@@ -170,11 +180,17 @@ def test_sparse_cutoff_skips_work_and_matches_the_truncated_reference(density):
 
     compiled = CompiledBPTT(lm)
     loss, grads = compiled.run(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn,
-                               cutoff=cutoff)
+                               cutoff=cutoff, parallel=parallel)
     # a neuron-step is skipped when its surrogate is cut and no adjoint reaches it from the
     # future: here the late steps of neurons that stay far from threshold
     assert compiled.skipped > 0
-    _, full = compiled.run(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn)
+    skipped = compiled.skipped
+    other = {"trials": "neurons", "neurons": "trials"}[parallel]
+    compiled.run(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn, cutoff=cutoff,
+                 parallel=other)
+    assert compiled.skipped == skipped  # the same neuron-steps, whoever counts them
+    _, full = compiled.run(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn,
+                           parallel=parallel)
     assert compiled.skipped == 0
     assert not np.allclose(grads["w_in"], full["w_in"])  # the cut-off is an approximation
     g_in = 0
@@ -218,14 +234,16 @@ def test_checkpointing_recomputes_the_same_gradients(name, every):
             compiled.memory_bytes(2000, 32, 1000)
 
 
+@pytest.mark.parametrize("parallel", ["trials", "neurons"])
 @pytest.mark.parametrize("delay", [1, 3])
-def test_checkpointing_with_dense_recurrence(delay):
+def test_checkpointing_with_dense_recurrence(delay, parallel):
     """Dense recurrence (the adjoint through a matrix product) with checkpoints and delays:
     the same gradients as the full tape, which equal the gather through the synapses."""
     lm, args = spike_loss_problem(dense=True, seed=2)
     params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn = args
     compiled = CompiledBPTT(lm)
-    run = functools.partial(compiled.run, *args, delay=delay, states_needed=False)
+    run = functools.partial(compiled.run, *args, delay=delay, states_needed=False,
+                            parallel=parallel)
     gathered = run(dense=False)
     full = run(dense=True)
     checkpointed = run(dense=True, checkpoint_every=9)
@@ -253,20 +271,28 @@ def test_deferred_weight_gradients_equal_per_thread_buffers(dense, every):
     out = {}
     for mode in ("per_thread", "deferred"):
         out[mode] = compiled.run(*args, delay=2, checkpoint_every=every,
-                                 states_needed=False, weight_grads=mode)
+                                 states_needed=False, weight_grads=mode, parallel="trials")
+        assert compiled.deferred == (mode == "deferred")
+    # threads owning blocks of neurons: in-pass into one buffer, or deferred likewise
+    for mode in ("auto", "deferred"):
+        out["neurons", mode] = compiled.run(*args, delay=2, checkpoint_every=every,
+                                            states_needed=False, weight_grads=mode,
+                                            parallel="neurons")
         assert compiled.deferred == (mode == "deferred")
     assert out["deferred"][0] == out["per_thread"][0]
     for key in out["per_thread"][1]:
-        np.testing.assert_allclose(out["deferred"][1][key], out["per_thread"][1][key],
-                                   rtol=1e-11, atol=1e-14, err_msg=key)
+        for other in ("deferred", ("neurons", "auto"), ("neurons", "deferred")):
+            np.testing.assert_allclose(out[other][1][key], out["per_thread"][1][key],
+                                       rtol=1e-11, atol=1e-14, err_msg=f"{key} {other}")
     assert np.any(out["deferred"][1]["w_rec"] != 0) and np.any(out["deferred"][1]["w_in"] != 0)
     with pytest.raises(sg.SnngenError, match="weight_grads must be"):
         compiled.run(*args, weight_grads="shared")
 
 
+@pytest.mark.parametrize("parallel", ["trials", "neurons"])
 @pytest.mark.parametrize("dense", [False, True], ids=["sparse", "dense"])
 @pytest.mark.parametrize("every", [None, 9])
-def test_taped_synaptic_input_equals_the_recomputed_one(dense, every):
+def test_taped_synaptic_input_equals_the_recomputed_one(dense, every, parallel):
     """The backward pass reading each step's synaptic input from the tape (the default with
     checkpoints) gets the same gradients, bit for bit, as recomputing it (the same sums in
     the same order), with delays, checkpoints and both recurrent paths; the tape costs
@@ -274,7 +300,7 @@ def test_taped_synaptic_input_equals_the_recomputed_one(dense, every):
     lm, args = spike_loss_problem(dense=dense, seed=4)
     compiled = CompiledBPTT(lm)
     out = {mode: compiled.run(*args, delay=2, checkpoint_every=every, states_needed=False,
-                              tape_input=mode)
+                              tape_input=mode, parallel=parallel)
            for mode in (False, True)}
     assert out[True][0] == out[False][0]
     for key in out[False][1]:
@@ -309,9 +335,10 @@ def test_checkpointing_rejects_a_loss_on_states():
         CompiledBPTT(lm).run(*args, checkpoint_every=10)
 
 
+@pytest.mark.parametrize("parallel", ["trials", "neurons"])
 @pytest.mark.parametrize("delay", [2, 5])
 @pytest.mark.parametrize("dense", [False, True], ids=["events", "blas"])
-def test_recurrent_delays_equal_reference(delay, dense):
+def test_recurrent_delays_equal_reference(delay, dense, parallel):
     """Recurrent spikes arriving ``delay`` steps later: compiled (event and BLAS paths) equal
     the NumPy reference, and checkpointing across segment boundaries shorter than the delay
     keeps them equal."""
@@ -324,7 +351,7 @@ def test_recurrent_delays_equal_reference(delay, dense):
         return float(np.sum(spikes * w_z)), None, np.broadcast_to(w_z, spikes.shape).copy()
     compiled = CompiledBPTT(lm)
     loss, grads = compiled.run(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn,
-                               delay=delay, dense=dense)
+                               delay=delay, dense=dense, parallel=parallel)
     ref_loss, ref = 0.0, {}
     for b in range(batch):
         lb, gb = bptt(lm, params, s0[b], inputs[:, b], _dense(in_csr, w_in),
@@ -348,3 +375,42 @@ def test_recurrent_delays_equal_reference(delay, dense):
                               delay=delay, checkpoint_every=3, states_needed=False)
         for key in grads:
             np.testing.assert_allclose(chk[key], grads[key], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("dense", [False, True], ids=["sparse", "dense"])
+def test_neuron_blocks_with_a_low_rank_loss_and_on_one_thread(dense):
+    """Threads owning blocks of neurons, with the loss given as a low-rank product (a
+    readout: dL/dz = left @ right^T formed in the kernel), equal threads owning trials; and
+    on one thread the same kernel takes all neurons alone (no barrier), with the same
+    gradients. The memory estimate drops the per-thread weight-gradient copies."""
+    import numba
+    lm, args = spike_loss_problem(dense=dense, seed=6)
+    params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, _ = args
+    steps, batch, _ = inputs.shape
+    rng = np.random.default_rng(7)
+    right = rng.normal(size=(s0.shape[1], 3))
+    left = rng.normal(size=(steps, batch, 3))
+
+    def loss_fn(states, spikes):
+        return float(np.einsum("tbn,nr,tbr->", spikes, right, left)), None, (left, right)
+    compiled = CompiledBPTT(lm)
+    run = functools.partial(compiled.run, *args[:-1], loss_fn, states_needed=False, delay=2,
+                            checkpoint_every=11)
+    out = {mode: run(parallel=mode) for mode in ("trials", "neurons")}
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        out["alone"] = run(parallel="neurons")
+    finally:
+        numba.set_num_threads(threads)
+    assert out["trials"][0] == out["neurons"][0] == out["alone"][0]
+    for key in out["trials"][1]:
+        for mode in ("neurons", "alone"):
+            np.testing.assert_allclose(out[mode][1][key], out["trials"][1][key], rtol=1e-11,
+                                       atol=1e-14, err_msg=f"{key} {mode}")
+    assert np.any(out["neurons"][1]["w_rec"] != 0)
+    with pytest.raises(sg.SnngenError, match="parallel must be"):
+        compiled.run(*args, parallel="synapses")
+    if threads > 1:  # per-thread copies of 1e6 weights (trials) against one buffer
+        assert compiled.memory_bytes(100, 32, 1000, n_synapses=10**6, parallel="neurons") < \
+            compiled.memory_bytes(100, 32, 1000, n_synapses=10**6, parallel="trials")

@@ -120,7 +120,8 @@ def _torch_batched(taum, taus, vt, vr, el, s0, x_in, w_in, w_rec, coef, dt, dela
     return loss
 
 
-def test_compiled_kernels_match_torch_with_delays_sparse_batch():
+@pytest.mark.parametrize("parallel", ["trials", "neurons"])
+def test_compiled_kernels_match_torch_with_delays_sparse_batch(parallel):
     """Check 2 on the compiled (Numba) kernels: sparse input and recurrent connectivity,
     batch 3, recurrent delay of 3 steps, loss on states and spikes; 1e-9 against autodiff."""
     from snngen import connectivity as conn
@@ -149,7 +150,8 @@ def test_compiled_kernels_match_torch_with_delays_sparse_batch():
         return (0.5 * np.sum(coef * states[..., 0] ** 2) + 0.3 * np.sum(spikes), dl_ds,
                 np.full(spikes.shape, 0.3))
     loss, grads = CompiledBPTT(lm, "float64").run(params, s0, x_in, in_csr, w_in, rec_csr,
-                                                  w_rec, dt, loss_fn, delay=delay)
+                                                  w_rec, dt, loss_fn, delay=delay,
+                                                  parallel=parallel)
 
     def dense(csr, values):
         out = np.zeros((csr.n_pre, csr.n_post))
