@@ -78,7 +78,7 @@ def _profiled(net, trainer):
                 PROFILE.setdefault(name, [0.0] * len(PROFILE["iteration"]))
                 PROFILE[name][-1] += time.perf_counter() - t0
         return call
-    for name in ("forward", "backward", "weight_grads"):
+    for name in ("forward", "backward", "backward_blocks", "weight_grads"):
         setattr(net.bptt.module, name, timed(name, getattr(net.bptt.module, name)))
     net.bptt.run = timed("run", net.bptt.run)
     trainer._step = timed("step", trainer._step)

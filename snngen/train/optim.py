@@ -66,8 +66,9 @@ class Adam:
             if p.shape != np.shape(g):
                 raise SnngenError(f"Adam: gradient of '{name}' has shape {np.shape(g)}, "
                                   f"parameter {p.shape}")
-            m = self.m.setdefault(name, np.zeros_like(p))
-            v = self.v.setdefault(name, np.zeros_like(p))
+            if name not in self.m:  # (not setdefault: that would allocate them every step)
+                self.m[name], self.v[name] = np.zeros_like(p), np.zeros_like(p)
+            m, v = self.m[name], self.v[name]
             if _fusable(p, g, m, v):  # one compiled pass, in place, no temporaries
                 _adam(p.reshape(-1), np.asarray(g).reshape(-1), m.reshape(-1), v.reshape(-1),
                       self.lr, b1, b2, self.eps, self.weight_decay, 1 - b1 ** self.t,
