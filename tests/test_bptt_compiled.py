@@ -327,6 +327,17 @@ def test_weight_gradients_are_deferred_when_per_thread_copies_would_be_large():
     assert _defer_weight_grads("auto", 2, **t1_1024_ckpt20, checkpointed=True)
     assert not _defer_weight_grads("auto", 2, **t1_1024_ckpt20)
     assert not _defer_weight_grads("auto", 2, **t1_1024, checkpointed=True)  # 13 MB stored
+    # threads owning blocks of neurons: defer when the stored adjoints are at most half the
+    # weights (H = 1024, 1 %: a segment of 20 steps, 2 x 0.66M > 0.73M weights: in the pass;
+    # of 10 steps: deferred)
+    assert not _defer_weight_grads("auto", 2, **t1_1024_ckpt20, checkpointed=True,
+                                   by_neurons=True)
+    t1_1024_ckpt10 = dict(t1_1024, stored=10 * 32 * 1024)
+    assert _defer_weight_grads("auto", 2, **t1_1024_ckpt10, checkpointed=True, by_neurons=True)
+    t1_4096_ckpt10 = dict(t1_4096_dense, stored=10 * 32 * 4096)
+    assert _defer_weight_grads("auto", 2, **t1_4096_ckpt10, checkpointed=True, by_neurons=True)
+    assert not _defer_weight_grads("auto", 2, **t1_4096_dense, by_neurons=True)  # whole run
+    assert not _defer_weight_grads("per_thread", 2, **t1_4096_ckpt10, by_neurons=True)
 
 
 def test_checkpointing_rejects_a_loss_on_states():
