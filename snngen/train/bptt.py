@@ -145,7 +145,7 @@ class CompiledBPTT:
         and each forms the recurrent adjoint of its own presynaptic neurons for all trials
         (W, or the synapses, read once per step, not once per thread); weight gradients go
         straight into one buffer (each thread writes only the synapses onto its own neurons:
-        no per-thread copies, no deferral needed). ``"auto"`` (default): "neurons" from 256
+        no per-thread copies, no deferral needed). ``"auto"`` (default): "neurons" from 384
         neurons per thread (see :func:`_parallel_choice`); ``self.parallel`` says which ran.
         Both give the same gradients up to the order of floating-point sums."""
         lm = self.lm
@@ -382,14 +382,15 @@ def _defer_weight_grads(choice: str, chunks: int, stored: int, synapses: int,
 def _parallel_choice(threads: int, batch: int, n: int) -> str:
     """How the backward pass shares its work between threads (``parallel="auto"``):
     "neurons" (threads own blocks of neurons of every trial and meet at a barrier each step)
-    once each thread gets at least 256 neurons, or 32 when there are fewer trials than
+    once each thread gets at least 384 neurons, or 32 when there are fewer trials than
     threads (the trials alone would leave threads idle); else "trials" (threads own trials).
-    Measured on T1 with 2 threads: at H = 1024 and 4096 "neurons" was as fast or faster
-    (dense 4096: backward 1.5x faster, W is read once per step instead of once per thread;
-    no per-thread weight-gradient copies); at H = 256 "trials" was faster (0.011 s against
-    0.016 s per backward pass: too little work per step between two barriers).
+    Measured on T1 (batch 32) with 2 threads, seconds per training iteration, trials against
+    neurons: dense H = 256 0.031 / 0.036, H = 512 0.057 / 0.062, H = 768 0.106 / 0.101,
+    H = 1024 (checkpoints every 20 steps) 0.190 / 0.149, H = 4096 (every 10) backward kernel
+    1.5x faster by neurons; at 1 % H = 1024 0.079 / 0.085, H = 4096 0.493 / 0.460 (every 10:
+    0.528 / 0.403). Below that size a step has too little work between two barriers.
 
-    >>> _parallel_choice(2, 32, 4096), _parallel_choice(2, 32, 256), _parallel_choice(1, 32, 4096)
+    >>> _parallel_choice(2, 32, 4096), _parallel_choice(2, 32, 512), _parallel_choice(1, 32, 4096)
     ('neurons', 'trials', 'trials')
     >>> _parallel_choice(8, 4, 512)
     'neurons'
@@ -397,7 +398,7 @@ def _parallel_choice(threads: int, batch: int, n: int) -> str:
     if threads < 2:
         return "trials"
     per_thread = n // threads
-    return "neurons" if per_thread >= 256 or (batch < threads and per_thread >= 32) \
+    return "neurons" if per_thread >= 384 or (batch < threads and per_thread >= 32) \
         else "trials"
 
 
