@@ -15,6 +15,7 @@ from snngen.backends.numba.sync import (
     atomic_add,
     atomic_cas,
     atomic_load,
+    atomic_store,
     barrier,
     new_sync,
     roll_call,
@@ -81,8 +82,9 @@ def _atomics():
     old = atomic_add(a, 1, 5)
     seen = atomic_cas(a, 1, 5, 7)     # matches: swaps
     kept = atomic_cas(a, 1, 5, 9)     # no longer matches: leaves 7
-    return old, seen, kept, atomic_load(a, 1)
+    atomic_store(a, 2, 3)
+    return old, seen, kept, atomic_load(a, 1), a[2]
 
 
 def test_atomics():
-    assert _atomics() == (0, 5, 7, 7)
+    assert _atomics() == (0, 5, 7, 7, 3)

@@ -77,86 +77,74 @@ def _check(arr):
         raise TypeError("atomics need a 1-d int64 array")
 
 
-@intrinsic
-def atomic_add(typingctx, arr, idx, val):
-    """arr[idx] += val atomically; returns the old value."""
-    _check(arr)
-    sig = types.int64(arr, types.intp, types.int64)
+def _atomic(name: str, ret, emit, doc: str):
+    """An intrinsic ``name(arr, idx, *values)`` on ``arr[idx]`` of a 1-d int64 array:
+    ``emit(builder, pointer, *values)`` writes the LLVM instruction (sequentially consistent).
+    Numba's intrinsics take fixed arguments, so there is one definition per arity."""
+    def typed(arr, values):
+        _check(arr)
 
-    def codegen(context, builder, signature, args):
-        ptr = _pointer(context, builder, signature.args[0], args[0], args[1])
-        return builder.atomic_rmw("add", ptr, args[2], "seq_cst")
-    return sig, codegen
-
-
-@intrinsic
-def atomic_load(typingctx, arr, idx):
-    """arr[idx], read atomically."""
-    _check(arr)
-    sig = types.int64(arr, types.intp)
-
-    def codegen(context, builder, signature, args):
-        ptr = _pointer(context, builder, signature.args[0], args[0], args[1])
-        return builder.load_atomic(ptr, "seq_cst", 8)
-    return sig, codegen
-
-
-@intrinsic
-def atomic_store(typingctx, arr, idx, val):
-    """arr[idx] = val atomically."""
-    _check(arr)
-    sig = types.void(arr, types.intp, types.int64)
-
-    def codegen(context, builder, signature, args):
-        ptr = _pointer(context, builder, signature.args[0], args[0], args[1])
-        builder.store_atomic(args[2], ptr, "seq_cst", 8)
-        return context.get_dummy_value()
-    return sig, codegen
+        def codegen(context, builder, signature, args):
+            ptr = _pointer(context, builder, signature.args[0], args[0], args[1])
+            out = emit(builder, ptr, *args[2:])
+            return context.get_dummy_value() if out is None else out
+        return ret(arr, types.intp, *([types.int64] * values)), codegen
+    arity = emit.__code__.co_argcount - 2
+    if arity == 0:
+        def define(typingctx, arr, idx):
+            return typed(arr, 0)
+    elif arity == 1:
+        def define(typingctx, arr, idx, value):
+            return typed(arr, 1)
+    else:
+        def define(typingctx, arr, idx, first, second):
+            return typed(arr, 2)
+    define.__name__, define.__qualname__, define.__doc__ = name, name, doc
+    return intrinsic(define)
 
 
-@intrinsic
-def atomic_cas(typingctx, arr, idx, expected, new):
-    """If arr[idx] == expected, set it to new; returns the value found (atomically)."""
-    _check(arr)
-    sig = types.int64(arr, types.intp, types.int64, types.int64)
+atomic_add = _atomic("atomic_add", types.int64,
+                     lambda b, ptr, val: b.atomic_rmw("add", ptr, val, "seq_cst"),
+                     "arr[idx] += val atomically; returns the old value.")
+atomic_load = _atomic("atomic_load", types.int64,
+                      lambda b, ptr: b.load_atomic(ptr, "seq_cst", 8),
+                      "arr[idx], read atomically.")
+atomic_store = _atomic("atomic_store", types.void,
+                       lambda b, ptr, val: b.store_atomic(val, ptr, "seq_cst", 8),
+                       "arr[idx] = val atomically.")
+atomic_cas = _atomic("atomic_cas", types.int64,
+                     lambda b, ptr, expected, new: b.extract_value(
+                         b.cmpxchg(ptr, expected, new, "seq_cst", "seq_cst"), 0),
+                     "If arr[idx] == expected, set it to new; returns the value found.")
 
-    def codegen(context, builder, signature, args):
-        ptr = _pointer(context, builder, signature.args[0], args[0], args[1])
-        pair = builder.cmpxchg(ptr, args[2], args[3], "seq_cst", "seq_cst")
-        return builder.extract_value(pair, 0)
-    return sig, codegen
+
+def _call(builder, name, ret=None):
+    """Emit a call of the argument-less function ``name`` (an LLVM intrinsic or libc)."""
+    fn = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(ret or ir.VoidType(), []), name)
+    builder.call(fn, [])
 
 
 @intrinsic
 def cpu_relax(typingctx):
     """A spin-wait hint (x86 ``pause``; nothing elsewhere)."""
-    sig = types.void()
-
     def codegen(context, builder, signature, args):
         if _X86:
-            fn = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause")
-            builder.call(fn, [])
+            _call(builder, "llvm.x86.sse2.pause")
         return context.get_dummy_value()
-    return sig, codegen
+    return types.void(), codegen
 
 
 @intrinsic
 def yield_cpu(typingctx):
     """Give the CPU to another runnable thread (POSIX ``sched_yield``; a pause elsewhere)."""
-    sig = types.void()
-
     def codegen(context, builder, signature, args):
         if _POSIX:
-            fn = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(ir.IntType(32), []), "sched_yield")
-            builder.call(fn, [])
+            _call(builder, "sched_yield", ir.IntType(32))
         elif _X86:
-            fn = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause")
-            builder.call(fn, [])
+            _call(builder, "llvm.x86.sse2.pause")
         return context.get_dummy_value()
-    return sig, codegen
+    return types.void(), codegen
 
 
 @njit(cache=True)
