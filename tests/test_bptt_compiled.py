@@ -159,6 +159,26 @@ def test_dense_blas_path_equals_event_path(name, parallel):
     assert np.any(dense[1]["w_rec"] != 0)
 
 
+@pytest.mark.parametrize("cutoff", [0.0, 0.05])
+@pytest.mark.parametrize("parallel", ["trials", "neurons"])
+def test_parameter_gradients_only_when_wanted(parallel, cutoff):
+    """With no parameter wanted the kernels run their loops without the per-neuron
+    parameter sums: the weight and initial-state gradients are bit for bit the same and no
+    parameter gradient is returned; a wanted one equals the one of a full run."""
+    lm, args, _ = problem("lif")
+    compiled = CompiledBPTT(lm)
+    full_loss, full = compiled.run(*args, parallel=parallel, cutoff=cutoff)
+    for wanted in (set(), {"taum"}):
+        loss, grads = compiled.run(*args, parallel=parallel, cutoff=cutoff, wanted=wanted)
+        assert loss == full_loss
+        assert set(grads) == {"w_in", "w_rec", "s0"} | wanted
+        for key in ("w_in", "w_rec", "s0"):
+            np.testing.assert_array_equal(grads[key], full[key], err_msg=key)
+        for key in wanted:
+            assert np.any(grads[key] != 0)
+            np.testing.assert_array_equal(grads[key], full[key], err_msg=key)
+
+
 @pytest.mark.parametrize("parallel", ["trials", "neurons"])
 @pytest.mark.parametrize("density", [0.3, 1.0])  # event path and dense (BLAS) path
 def test_sparse_cutoff_skips_work_and_matches_the_truncated_reference(density, parallel):

@@ -110,11 +110,11 @@ class CompiledBPTT:
         ``(left (T, B, r), right (n, r))`` meaning ``left @ right.T`` (a loss through a
         linear readout: the event path then never forms the T x B x n array).
         Returns (loss, grads) with ``w_in``, ``w_rec`` (CSR order, in the kernels'
-        precision), each parameter (per neuron, float64) and ``s0``; ``wanted`` limits the
-        (costly) parameter gradients that flow through the exact integrator's propagators to
-        the names it holds. ``dense`` (default: when the recurrent projection is all-to-all)
-        forms the recurrent adjoint as a matrix product (BLAS) per step instead of a gather
-        through the synapses; everything else stays event-driven (spikes are sparse even
+        precision), each parameter (per neuron, float64) and ``s0``; ``wanted`` (a set of
+        parameter names) limits the parameter gradients to those it holds (an empty set: the
+        kernels skip the per-neuron parameter sums). ``dense`` (default: when the recurrent
+        projection is all-to-all) forms the recurrent adjoint as a matrix product (BLAS) per
+        step instead of a gather through the synapses; everything else stays event-driven (spikes are sparse even
         when weights are dense). ``cutoff`` > 0: surrogate values below it count as zero
         and neuron-steps with nothing to propagate are skipped; ``self.skipped`` counts them.
         ``states_needed=False``: the loss reads only spikes and gets ``None`` for the states
@@ -189,6 +189,8 @@ class CompiledBPTT:
         seg = steps if checkpoint_every is None else min(int(checkpoint_every), steps)
         if tape_input is None:
             tape_input = checkpoint_every is not None
+        # the kernels form the per-neuron parameter gradients only when one is wanted
+        param_grads = wanted is None or len(wanted) > 0
         ev, ptr = input_events(np.ascontiguousarray(inputs))
         # states, their tape and adjoints are (..., k, n) in the kernels: neuron loops then
         # read and write contiguous runs (vectorised); the loss sees (T, B, n, k)
@@ -270,7 +272,7 @@ class CompiledBPTT:
             args = (t0, delay, *common, p_arr, q_arr, dt, tape_s[:t1 - t0], tape_r[:t1 - t0],
                     tape_x[:t1 - t0], spikes[t0:t1], dl_ds[t0:t1] if use_ds else dl_ds, use_ds,
                     dl_dz[t0:t1], dz_left[t0:t1], dz_right, g_in_k, g_rec_k, g_p, g_q, a_s, a_z,
-                    z_before(t0), f.type(cutoff), skipped, a_store[:t1 - t0])
+                    z_before(t0), f.type(cutoff), skipped, a_store[:t1 - t0], param_grads)
             with _one_blas_thread() if dense else contextlib.nullcontext():
                 if by_neurons:
                     self.module.backward_blocks(*args, chunks)
@@ -288,7 +290,8 @@ class CompiledBPTT:
         g_in, g_rec, g_p, g_q = (_sum_chunks(g) for g in (g_in, g_rec, g_p, g_q))
         grads = {"w_in": g_in, "w_rec": g_rec,
                  "s0": np.swapaxes(a_s0, 1, 2).astype(np.float64)}
-        grads.update({p.name: g_p[j].copy() for j, p in enumerate(lm.params)})
+        grads.update({p.name: g_p[j].copy() for j, p in enumerate(lm.params)
+                      if wanted is None or p.name in wanted})
         chain_propagators(lm, params, dt, n, grads,
                           {q: g_q[j] for j, q in enumerate(lm.propagators)}, wanted)
         return loss, grads
