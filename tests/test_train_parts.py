@@ -190,3 +190,38 @@ def test_fused_adam_allocates_nothing_after_its_first_step():
     finally:
         tracemalloc.stop()
     assert peak < w.nbytes // 10
+
+
+@pytest.mark.parametrize("n_in", [0, 5, 8, 700, 1027])
+@pytest.mark.parametrize("rate", [0.0, 0.003, 0.2, 1.0])
+def test_input_events_equal_nonzero(n_in, rate):
+    """The event lists of the BPTT kernels: booleans read as 8-byte words (row widths that
+    are and are not multiples of 8, so words straddle rows), other dtypes element by
+    element; both against np.nonzero."""
+    from snngen.train.bptt import input_events
+    rng = np.random.default_rng(n_in)
+    spikes = rng.random((6, 5, n_in)) < rate
+    want_idx, want_ptr = [], [0]
+    for row in spikes.reshape(30, n_in):
+        hit = np.nonzero(row)[0]
+        want_idx.extend(hit)
+        want_ptr.append(want_ptr[-1] + len(hit))
+    for x in (spikes, spikes.astype(np.float32), spikes.astype(np.int64) * 3):
+        idx, ptr = input_events(x)
+        assert idx.tolist() == want_idx and ptr.tolist() == want_ptr
+
+
+def test_spike_batch_gathers_trials_as_booleans():
+    from snngen.train.trainer import spike_batch
+    rng = np.random.default_rng(3)
+    x = (rng.random((9, 7, 13)) < 0.3) * rng.uniform(0.5, 2.0, (9, 7, 13))
+    idx = np.array([6, 0, 3, 3])
+    want = x[:, idx] != 0
+    for data in (x, x.astype(np.float32), (x != 0).astype(np.uint8), x != 0,
+                 np.asfortranarray(x)):
+        got = spike_batch(data, idx)
+        assert got.dtype == np.bool_ and np.array_equal(got, want)
+    with pytest.raises(sg.SnngenError, match=r"\(steps, samples, channels\)"):
+        spike_batch(x[0], idx)
+    with pytest.raises(sg.SnngenError, match="dtype"):
+        spike_batch(x.astype(complex), idx)

@@ -262,13 +262,16 @@ class CompiledBPTT:
         a_s = np.zeros((batch, k, n), f)   # adjoints carried from one segment to the one before
         a_z = np.zeros((delay, batch, n), f)
         skipped = np.zeros(chunks, np.int64)
+        respikes = np.empty((seg, batch, n) if seg < steps else (0, batch, n), np.bool_)
         for t0 in reversed(starts):
             t1 = min(t0 + seg, steps)
-            if t0 != starts[-1]:  # recompute this segment's tape from its checkpoint (the
-                st, la = (x.copy() for x in saved.pop(t0))  # last one's is still there)
+            if t0 != starts[-1]:
+                # recompute this segment's tape from its checkpoint (the last one's is still
+                # there); its spikes, the same again, go to scratch
+                st, la = saved.pop(t0)
                 self.module.forward(t0, delay, *common, st, p_arr, q_arr, ref, dt,
                                     tape_s[:t1 - t0], tape_r[:t1 - t0], tape_x[:t1 - t0],
-                                    spikes[t0:t1].copy(), la, z_before(t0))
+                                    respikes[:t1 - t0], la, z_before(t0))
             args = (t0, delay, *common, p_arr, q_arr, dt, tape_s[:t1 - t0], tape_r[:t1 - t0],
                     tape_x[:t1 - t0], spikes[t0:t1], dl_ds[t0:t1] if use_ds else dl_ds, use_ds,
                     dl_dz[t0:t1], dz_left[t0:t1], dz_right, g_in_k, g_rec_k, g_p, g_q, a_s, a_z,
@@ -313,6 +316,7 @@ class CompiledBPTT:
         tape = seg * batch * n * ((k + int(tape_input)) * item + int(self.refractory))
         spikes = steps * batch * n * (1 + item)          # bool, and the float copy for the loss
         checkpoints = (-(-steps // seg) if seg < steps else 0) * batch * n * (k * item + 8)
+        checkpoints += seg * batch * n if seg < steps else 0  # the recomputed spikes
         stored = seg * batch * n
         if parallel == "neurons":  # one weight-gradient buffer; a_x twice more (by step
             chunks = max(1, min(n, threads))  # parity) and the dense product's output
@@ -331,34 +335,87 @@ class CompiledBPTT:
         return tape + spikes + checkpoints + grads + adjoints
 
 
-@numba.njit(cache=True, boundscheck=False)
 def input_events(inputs):
     """Input spikes (T, B, n_in), any dtype, nonzero = spike -> (channel of every event,
     row pointers over t * B + b): the events of step t, trial b are
-    ``idx[ptr[t * B + b]:ptr[t * B + b + 1]]``, channels ascending.
+    ``idx[ptr[t * B + b]:ptr[t * B + b + 1]]``, channels ascending. Boolean spikes (what
+    the trainer and the kernels produce) are read 8 at a time as words, in parallel over
+    rows.
 
     >>> idx, ptr = input_events(np.array([[[0, 1, 1]], [[1, 0, 0]]]))
     >>> idx.tolist(), ptr.tolist()
     ([1, 2, 0], [0, 2, 3])
+    >>> input_events(np.array([[[False, True, True]], [[True, False, False]]]))[0].tolist()
+    [1, 2, 0]
     """
+    inputs = np.ascontiguousarray(inputs)
     steps, batch, n_in = inputs.shape
-    ptr = np.zeros(steps * batch + 1, np.int64)
-    for t in range(steps):
-        for b in range(batch):
-            count = 0
-            for j in range(n_in):
-                if inputs[t, b, j] != 0:
-                    count += 1
-            ptr[t * batch + b + 1] = ptr[t * batch + b] + count
+    rows = inputs.reshape(steps * batch, n_in)
+    counts = np.zeros(steps * batch + 1, np.int64)
+    boolean = inputs.dtype == np.bool_
+    (_count_bool if boolean else _count_any)(rows, counts[1:])
+    ptr = np.cumsum(counts)
     idx = np.empty(ptr[-1], np.int64)
-    for t in range(steps):
-        for b in range(batch):
-            e = ptr[t * batch + b]
-            for j in range(n_in):
-                if inputs[t, b, j] != 0:
-                    idx[e] = j
-                    e += 1
+    (_fill_bool if boolean else _fill_any)(rows, ptr, idx)
     return idx, ptr
+
+
+_ONES = np.uint64(0x0101010101010101)
+
+
+@numba.njit(cache=True, boundscheck=False, parallel=True)
+def _count_bool(rows, out):
+    """out[r] = the number of True in row r: the byte sum of each 8-byte word (booleans
+    are bytes 0 or 1; times 0x0101..01 the sum lands in the top byte)."""
+    w8 = rows.shape[1] // 8
+    for r in numba.prange(rows.shape[0]):
+        z = rows[r]
+        words = z[:8 * w8].view(np.uint64)
+        count = 0
+        for w in range(w8):
+            count += (words[w] * _ONES) >> np.uint64(56)
+        for j in range(8 * w8, z.shape[0]):
+            count += z[j]
+        out[r] = count
+
+
+@numba.njit(cache=True, boundscheck=False, parallel=True)
+def _count_any(rows, out):
+    for r in numba.prange(rows.shape[0]):
+        count = 0
+        for j in range(rows.shape[1]):
+            if rows[r, j] != 0:
+                count += 1
+        out[r] = count
+
+
+@numba.njit(cache=True, boundscheck=False, parallel=True)
+def _fill_bool(rows, ptr, idx):
+    w8 = rows.shape[1] // 8
+    for r in numba.prange(rows.shape[0]):
+        z = rows[r]
+        words = z[:8 * w8].view(np.uint64)
+        e = ptr[r]
+        for w in range(w8):
+            if words[w] != 0:  # at low rates most words are 0, passed over whole
+                for j in range(8 * w, 8 * w + 8):
+                    if z[j]:
+                        idx[e] = j
+                        e += 1
+        for j in range(8 * w8, z.shape[0]):
+            if z[j]:
+                idx[e] = j
+                e += 1
+
+
+@numba.njit(cache=True, boundscheck=False, parallel=True)
+def _fill_any(rows, ptr, idx):
+    for r in numba.prange(rows.shape[0]):
+        e = ptr[r]
+        for j in range(rows.shape[1]):
+            if rows[r, j] != 0:
+                idx[e] = j
+                e += 1
 
 
 def _defer_weight_grads(choice: str, chunks: int, stored: int, synapses: int,

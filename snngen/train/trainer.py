@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from .. import connectivity as conn
@@ -315,10 +316,23 @@ def spike_batch(inputs: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """
     if inputs.dtype == np.bool_:
         return inputs[:, idx]
-    out = np.empty((inputs.shape[0], len(idx)) + inputs.shape[2:], np.bool_)
-    for t in range(inputs.shape[0]):
-        np.not_equal(inputs[t, idx], 0, out=out[t])
+    if inputs.ndim != 3 or inputs.dtype.kind not in "fiu":
+        raise SnngenError(f"input spikes must be a (steps, samples, channels) array of numbers "
+                          f"or booleans, got shape {inputs.shape} and dtype {inputs.dtype}")
+    out = np.empty((inputs.shape[0], len(idx), inputs.shape[2]), np.bool_)
+    _gather_spikes(inputs, np.asarray(idx, np.int64), out)
     return out
+
+
+@numba.njit(cache=True, boundscheck=False, parallel=True)
+def _gather_spikes(inputs, idx, out):
+    """out[t, k] = inputs[t, idx[k]] != 0, in parallel over steps (one pass, no copies)."""
+    for t in numba.prange(inputs.shape[0]):
+        for k in range(idx.shape[0]):
+            src = inputs[t, idx[k]]
+            dst = out[t, k]
+            for j in range(src.shape[0]):
+                dst[j] = src[j] != 0
 
 
 def _host(a):
