@@ -114,9 +114,10 @@ class CompiledBPTT:
         parameter names) limits the parameter gradients to those it holds (an empty set: the
         kernels skip the per-neuron parameter sums). ``dense`` (default: when the recurrent
         projection is all-to-all) forms the recurrent adjoint as a matrix product (BLAS) per
-        step instead of a gather through the synapses; everything else stays event-driven (spikes are sparse even
-        when weights are dense). ``cutoff`` > 0: surrogate values below it count as zero
-        and neuron-steps with nothing to propagate are skipped; ``self.skipped`` counts them.
+        step instead of a gather through the synapses; everything else stays event-driven
+        (spikes are sparse even when weights are dense). ``cutoff`` > 0: surrogate values
+        below it count as zero and neuron-steps with nothing to propagate are skipped;
+        ``self.skipped`` counts them.
         ``states_needed=False``: the loss reads only spikes and gets ``None`` for the states
         (no T x B x n x k copy is made). ``checkpoint_every=K``: keep the tape of
         K steps only, and checkpoints of the state every K steps; the backward pass recomputes
