@@ -18,7 +18,7 @@ import numpy as np
 import sympy as sp
 
 from .. import __version__, cache
-from ..backends.numba import sync
+from ..backends.numba import bits, sync
 from ..backends.numba.printer import NumbaPrinter
 from ..backends.templates import environment
 from ..derive.reference import chain_propagators, propagator_values, refractory_steps
@@ -95,7 +95,8 @@ class CompiledBPTT:
             states=[ren[s].name for s in lm.states], input=lm.inputs[0].name,
             params=[ren[p].name for p in lm.params], props=[ren[q].name for q in lm.propagators],
             forward_body=forward_body, backward_body=backward_body, surrogate=sur, g=g_code,
-            refractory=self.refractory, sync_digest=sync.digest())
+            refractory=self.refractory, sync_digest=sync.digest(),
+            bits_digest=bits.digest())
         self.module, self.source_path = cache.generated_module(source, "bptt")
 
     def run(self, params: dict, s0: np.ndarray, inputs: np.ndarray, w_in_csr, w_in,
@@ -392,21 +393,8 @@ def _count_any(rows, out):
 
 @numba.njit(cache=True, boundscheck=False, parallel=True)
 def _fill_bool(rows, ptr, idx):
-    w8 = rows.shape[1] // 8
     for r in numba.prange(rows.shape[0]):
-        z = rows[r]
-        words = z[:8 * w8].view(np.uint64)
-        e = ptr[r]
-        for w in range(w8):
-            if words[w] != 0:  # at low rates most words are 0, passed over whole
-                for j in range(8 * w, 8 * w + 8):
-                    if z[j]:
-                        idx[e] = j
-                        e += 1
-        for j in range(8 * w8, z.shape[0]):
-            if z[j]:
-                idx[e] = j
-                e += 1
+        bits.fired(rows[r], idx[ptr[r]:ptr[r + 1]])
 
 
 @numba.njit(cache=True, boundscheck=False, parallel=True)

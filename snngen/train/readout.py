@@ -23,42 +23,25 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-
-@njit(cache=True, inline="always", boundscheck=False)
-def _fired(z, words, out):
-    """The neurons that fired in one (step, trial) row ``z`` of booleans, into ``out``;
-    returns how many. ``words`` is the same row read as 8-byte words (empty when the row
-    length is not a multiple of 8): at low rates most words are 0 and are skipped whole."""
-    count = 0
-    for w in range(words.shape[0]):
-        if words[w] != 0:
-            for i in range(8 * w, 8 * w + 8):
-                if z[i]:
-                    out[count] = i
-                    count += 1
-    for i in range(8 * words.shape[0], z.shape[0]):
-        if z[i]:
-            out[count] = i
-            count += 1
-    return count
+from ..backends.numba.bits import fired as _fired
 
 
 @njit(cache=True, parallel=True, boundscheck=False)
-def _drive(spikes, words, w, out):
+def _drive(spikes, w, out):
     steps, batch, n = spikes.shape
     n_out = w.shape[1]
     for b in prange(batch):
         fired = np.empty(n, np.int64)
         for t in range(steps):
             row = out[t, b]
-            for e in range(_fired(spikes[t, b], words[t, b], fired)):
+            for e in range(_fired(spikes[t, b], fired)):
                 wi = w[fired[e]]
                 for o in range(n_out):
                     row[o] += wi[o]
 
 
 @njit(cache=True, parallel=True, boundscheck=False)
-def _grad(spikes, words, d, out):
+def _grad(spikes, d, out):
     steps, batch, n = spikes.shape
     chunks = out.shape[0]
     n_out = d.shape[2]
@@ -68,25 +51,17 @@ def _grad(spikes, words, d, out):
         for b in range(c * batch // chunks, (c + 1) * batch // chunks):
             for t in range(steps):
                 dt = d[t, b]
-                for e in range(_fired(spikes[t, b], words[t, b], fired)):
+                for e in range(_fired(spikes[t, b], fired)):
                     gi = g[fired[e]]
                     for o in range(n_out):
                         gi[o] += dt[o]
-
-
-def _words(spikes: np.ndarray) -> np.ndarray:
-    """The boolean spikes (T, B, n) read as 8-byte words (T, B, n / 8), no copy; (T, B, 0)
-    when n is not a multiple of 8."""
-    if spikes.shape[2] % 8:
-        return np.zeros(spikes.shape[:2] + (0,), np.uint64)
-    return spikes.view(np.uint64)
 
 
 def readout_drive(spikes: np.ndarray, w: np.ndarray) -> np.ndarray:
     """``spikes @ w`` for boolean spikes (T, B, n) and weights (n, o): (T, B, o), float64."""
     out = np.zeros(spikes.shape[:2] + (w.shape[1],))
     spikes = np.ascontiguousarray(spikes, np.bool_)
-    _drive(spikes, _words(spikes), np.ascontiguousarray(w, np.float64), out)
+    _drive(spikes, np.ascontiguousarray(w, np.float64), out)
     return out
 
 
@@ -95,7 +70,7 @@ def readout_grad(spikes: np.ndarray, d: np.ndarray) -> np.ndarray:
     chunks = max(1, min(spikes.shape[1], numba.get_num_threads()))
     out = np.zeros((chunks, spikes.shape[2], d.shape[2]))
     spikes = np.ascontiguousarray(spikes, np.bool_)
-    _grad(spikes, _words(spikes), np.ascontiguousarray(d, np.float64), out)
+    _grad(spikes, np.ascontiguousarray(d, np.float64), out)
     return out.sum(axis=0)
 
 
