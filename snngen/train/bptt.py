@@ -201,7 +201,6 @@ class CompiledBPTT:
         tape_s = np.empty((seg, batch, k, n), f)
         tape_r = np.zeros((seg, batch, n) if self.refractory else (seg, 0, 0), np.bool_)
         tape_x = np.empty((seg, batch, n) if tape_input else (0, 0, 0), f)
-        no_x = tape_x[:0]
         spikes = np.zeros((steps, batch, n), np.bool_)
         last = np.full((batch, n), -(2**40), np.int64)
         in_full = w_in_csr.n_synapses == w_in_csr.n_pre * n  # rows contiguous and sorted
@@ -221,11 +220,11 @@ class CompiledBPTT:
             t1 = min(t0 + seg, steps)
             if seg < steps:
                 saved[t0] = (state.copy(), last.copy())
-            # with checkpoints only the last segment's tape is used as it is (the others
-            # are recomputed): the input is taped for that one alone
+            # with checkpoints only the last segment's tape is used as it is: the others
+            # are recomputed, and their first pass keeps no tape
+            kept = slice(0, t1 - t0 if t0 == starts[-1] else 0)
             self.module.forward(t0, delay, *common, state, p_arr, q_arr, ref, dt,
-                                tape_s[:t1 - t0], tape_r[:t1 - t0],
-                                tape_x[:t1 - t0] if t0 == starts[-1] else no_x,
+                                tape_s[kept], tape_r[kept], tape_x[kept],
                                 spikes[t0:t1], last, z_before(t0))
         states = _states_for_loss(tape_s, state) if states_needed else None
         loss, dl_ds, dl_dz = loss_fn(states, spikes if bool_spikes else spikes.astype(f))
