@@ -411,7 +411,8 @@ def test_recurrent_delays_equal_reference(delay, dense, parallel):
 @pytest.mark.parametrize("dense", [False, True], ids=["sparse", "dense"])
 def test_neuron_blocks_with_a_low_rank_loss_and_on_one_thread(dense):
     """Threads owning blocks of neurons, with the loss given as a low-rank product (a
-    readout: dL/dz = left @ right^T formed in the kernel), equal threads owning trials; and
+    readout: dL/dz = left @ right^T formed in the kernel), equal threads owning trials and
+    the same loss with dL/dz given in full; and
     on one thread the same kernel takes all neurons alone (no barrier), with the same
     gradients. The memory estimate drops the per-thread weight-gradient copies."""
     import numba
@@ -434,9 +435,15 @@ def test_neuron_blocks_with_a_low_rank_loss_and_on_one_thread(dense):
         out["alone"] = run(parallel="neurons")
     finally:
         numba.set_num_threads(threads)
-    assert out["trials"][0] == out["neurons"][0] == out["alone"][0]
+    # the same loss with dL/dz given in full: the low-rank product formed in the kernels
+    # (one matrix product per step) equals it
+    out["full"] = functools.partial(compiled.run, *args[:-1], states_needed=False, delay=2,
+                                    checkpoint_every=11)(
+        lambda states, spikes: (loss_fn(states, spikes)[0], None,
+                                np.einsum("tbr,nr->tbn", left, right)), parallel="trials")
+    assert out["trials"][0] == out["neurons"][0] == out["alone"][0] == out["full"][0]
     for key in out["trials"][1]:
-        for mode in ("neurons", "alone"):
+        for mode in ("neurons", "alone", "full"):
             np.testing.assert_allclose(out[mode][1][key], out["trials"][1][key], rtol=1e-11,
                                        atol=1e-14, err_msg=f"{key} {mode}")
     assert np.any(out["neurons"][1]["w_rec"] != 0)

@@ -277,7 +277,8 @@ class CompiledBPTT:
                     tape_x[:t1 - t0], spikes[t0:t1], dl_ds[t0:t1] if use_ds else dl_ds, use_ds,
                     dl_dz[t0:t1], dz_left[t0:t1], dz_right, g_in_k, g_rec_k, g_p, g_q, a_s, a_z,
                     z_before(t0), f.type(cutoff), skipped, a_store[:t1 - t0], param_grads)
-            with _one_blas_thread() if dense else contextlib.nullcontext():
+            # the kernels' threads run matrix products (dense recurrence, low-rank dL/dz)
+            with _one_blas_thread() if dense or dz_left.shape[2] else contextlib.nullcontext():
                 if by_neurons:
                     self.module.backward_blocks(*args, chunks)
                 else:
