@@ -320,12 +320,12 @@ class CompiledBPTT:
         checkpoints = (-(-steps // seg) if seg < steps else 0) * batch * n * (k * item + 8)
         checkpoints += seg * batch * n if seg < steps else 0  # the recomputed spikes
         stored = seg * batch * n
-        if parallel == "neurons":  # one weight-gradient buffer; a_x twice more (by step
-            chunks = max(1, min(n, threads))  # parity) and the dense product's output
-            weights = n_synapses + 3 * batch * n
-            if _defer_weight_grads("auto", chunks, stored, n_synapses, item, seg < steps,
-                                   True):
-                weights += stored
+        if parallel == "neurons":  # one weight-gradient buffer; a_x by step parity (not
+            chunks = max(1, min(n, threads))  # when deferred: a_store holds it), and either
+            # its transpose by parity (sparse) or the dense product's output: at most 2 + 2
+            defer = _defer_weight_grads("auto", chunks, stored, n_synapses, item,
+                                        seg < steps, True)
+            weights = n_synapses + (2 * (not defer) + 2) * batch * n + defer * stored
         else:
             chunks = max(1, min(batch, threads))
             weights = (stored + n_synapses

@@ -13,6 +13,8 @@ threads of one region meet instead:
   others to return. Nothing can deadlock, and the answer is the same either way.
 - :func:`barrier` is a generation-counting barrier: the last to arrive resets the count and
   advances the generation; the others spin on it (``pause`` on x86), then yield the CPU.
+  A chunk that raises (a shape mismatch, say) leaves the region early and the others wait
+  for it forever: code between a roll call and the last barrier must not be able to raise.
 
 The state is a small int64 array, ``new_sync()``, one per run; its counters sit on separate
 cache lines.
