@@ -89,14 +89,15 @@ def izhikevich(dtype="float64", batch=1):
     return net, pop
 
 
-def stdp(dtype="float64"):
+def stdp(dtype="float64", w0=None):
     net = sg.Network(dt=1e-4, seed=3, dtype=dtype)
     inputs = net.poisson("inputs", 200, rates="20*Hz")
     out = net.population("out", SONG, 2, params={
         "taum": "10*ms", "Ee": "0*mV", "El": "-74*mV", "vt": "-54*mV", "vr": "-60*mV",
         "taue": "5*ms"}, init={"v": "-60*mV"})
     gmax = 0.05
-    syn = net.connect(inputs, out, STDP, "all_to_all", w=sg.Uniform(0, gmax), params={
+    syn = net.connect(inputs, out, STDP, "all_to_all",
+                      w=sg.Uniform(0, gmax) if w0 is None else w0, params={
         "taupre": "20*ms", "taupost": "20*ms", "gmax": gmax, "dApre": 0.01 * gmax,
         "dApost": -0.01 * gmax * 1.05}, name="plastic")
     return net, out, syn
@@ -219,6 +220,59 @@ def test_host_changes_between_runs_reach_the_device():
         out[backend] = sim.state(pop, "v").copy(), sim.synapses(proj, "w").copy()
     np.testing.assert_allclose(out["cuda-host"][0], out["numba"][0], rtol=1e-9)
     np.testing.assert_array_equal(out["cuda-host"][1], out["numba"][1])
+
+
+def test_arrays_changed_on_the_host_after_later_runs_reach_the_device():
+    """An array handed out once is copied to the device before every later call: changes
+    made to it after further runs count too (fixed weights and states alike)."""
+    out = {}
+    for backend in ("numba", "cuda-host"):
+        net, pop = cuba()
+        sim = net.build(backend=backend)
+        w, v = sim.synapses(net.projections["exc"], "w"), sim.state(pop, "v")
+        sim.run(0.005)
+        sim.run(0.002)
+        w[:] *= 3.0
+        v[:, :50] = -0.0505
+        sim.run(0.005)
+        out[backend] = sim.state(pop, "v").copy()
+    np.testing.assert_allclose(out["cuda-host"], out["numba"], rtol=1e-9)
+
+
+def test_constant_synaptic_values_are_made_on_the_device():
+    """A weight given as one value is made on the device (no host array of one entry per
+    synapse), read back only when asked for; the run equals Numba's. Plastic weights and
+    their last-update steps too; drawn weights are made on the host and uploaded."""
+    from snngen.backends.cuda.runner import DeviceArray
+    net, pop = cuba()
+    sim = net.build(backend="cuda-host")
+    fixed = sim.arrays["exc__w"]
+    assert isinstance(fixed, DeviceArray) and isinstance(sim.arrays["inh__w"], DeviceArray)
+    sim.run(0.01)
+    assert not fixed.fetched
+    ref, built_r, _ = _run(cuba, "numba", 0.01)
+    np.testing.assert_allclose(sim.state(pop, "v"), ref.state(built_r[1], "v"), rtol=1e-9)
+    for name in ("exc", "inh"):
+        w = sim.synapses(net.projections[name], "w")
+        assert isinstance(w, np.ndarray)
+        np.testing.assert_array_equal(w, ref.synapses(built_r[0].projections[name], "w"))
+
+    net, out, syn = stdp(w0=0.025)
+    sim = net.build(backend="cuda-host")
+    assert isinstance(sim.arrays["plastic__w"], DeviceArray)
+    assert isinstance(sim.arrays["plastic__lastupdate"], DeviceArray)
+    sim.run(0.25)
+    sim.run(0.25)
+    ref = stdp(w0=0.025)[0].build(backend="numba")
+    ref.run(0.5)
+    w = sim.synapses(syn, "w")
+    assert np.ptp(w) > 0  # learned: no longer one value
+    np.testing.assert_allclose(w, ref.synapses(ref.net.projections["plastic"], "w"),
+                               rtol=1e-12)
+
+    net, pop = izhikevich()
+    sim = net.build(backend="cuda-host")
+    assert isinstance(sim.arrays["rec__w"], np.ndarray)  # drawn: made on the host
 
 
 def test_plan_names_the_delivery_strategy():

@@ -143,9 +143,14 @@ def _to_csr_order(arr, csr):
     return out
 
 
-def allocate(net, spec, module, limit: int, build_csr=conn.build_csr) -> dict:
+def allocate(net, spec, module, limit: int, build_csr=conn.build_csr, full=None) -> dict:
     """Create every argument array of ``spec`` for ``net``; connectivity comes from
-    ``build_csr`` (a device backend's draws it on the device, with the same result)."""
+    ``build_csr`` (a device backend's draws it on the device, with the same result).
+
+    ``full(shape, value, dtype)``, given by a device backend, makes per-synapse arrays of one
+    value (a constant weight, the zero last-update steps) on the device, so that no host
+    array of one entry per synapse is made; values drawn from distributions or given by
+    expressions or arrays are made here and uploaded."""
     dtype = np.dtype(net.dtype)
     rng = np.random.default_rng(net.seed)
     arrays: dict = {"batch": net.batch, "dt": net.dt, "__csr__": {}}
@@ -211,7 +216,7 @@ def allocate(net, spec, module, limit: int, build_csr=conn.build_csr) -> dict:
             arrays[name] = np.zeros(net.batch, np.int64)
         elif owner in projs:
             arrays[name] = _projection_array(net, projs[owner], csrs[owner], field, role,
-                                             np_type, rng, transposed)
+                                             np_type, rng, transposed, full)
         elif role == "monitor":
             arrays[name] = _monitor_array(net, int(owner[1:]), field, np_type)
         else:  # pragma: no cover - the spec and this table are written together
@@ -219,7 +224,18 @@ def allocate(net, spec, module, limit: int, build_csr=conn.build_csr) -> dict:
     return arrays
 
 
-def _projection_array(net, proj, csr, field, role, np_type, rng, memo):
+def _constant(value):
+    """``value`` as a float if it is one number (or quantity) for every synapse, else None."""
+    if isinstance(value, (Uniform, Normal)) or (isinstance(value, str)
+                                                and not is_quantity(value)):
+        return None
+    if isinstance(value, str):
+        value = Quantities.parse({"v": value}).values["v"]
+    arr = np.asarray(value)
+    return float(arr) if arr.ndim == 0 and arr.dtype.kind in "biuf" else None
+
+
+def _projection_array(net, proj, csr, field, role, np_type, rng, memo, full=None):
     if field in ("indptr", "indices") and csr.device:
         return csr.device[field]  # drawn on the device: bound there, never uploaded
     if field == "indptr":
@@ -242,6 +258,9 @@ def _projection_array(net, proj, csr, field, role, np_type, rng, memo):
     if role in ("syn", "syn_batched"):
         rows = net.batch if role == "syn_batched" else 1
         value = proj.values.get(field, 0.0)
+        constant = _constant(value) if full is not None else None
+        if constant is not None:  # made on the device: rounded to np_type as below
+            return full((rows, csr.n_synapses), np_type.type(constant), np_type)
         vals = _csr_values(proj, csr, field, value, rng, (csr.n_synapses,),
                            f"projection '{proj.name}', '{field}'")
         return _owned(np.broadcast_to(vals, (rows, csr.n_synapses)), np_type)
@@ -251,6 +270,8 @@ def _projection_array(net, proj, csr, field, role, np_type, rng, memo):
                               "give it in params={...}")
         return float(proj.params[field])
     if role == "syn_lastupdate":
+        if full is not None:
+            return full((net.batch, csr.n_synapses), 0, np.dtype(np.int64))
         return np.zeros((net.batch, csr.n_synapses), np.int64)
     if field == "delay":
         return int(proj.delay_steps)

@@ -69,7 +69,8 @@ class Simulator:
                 "nothing was allocated. Reduce the population sizes, the connection "
                 "density, the batch or the recorded variables, or use dtype='float32'.")
         self.connect_s = 0.0
-        self.arrays = allocate(net, self.spec, self.module, limit, self._timed_build_csr)
+        self.arrays = allocate(net, self.spec, self.module, limit, self._timed_build_csr,
+                               getattr(self.backend, "full", None))
         t2 = time.perf_counter()
         self.compiled_kernels = self.backend.compile(self.module, self._args())
         t3 = time.perf_counter()
@@ -222,7 +223,9 @@ class Simulator:
         or change the array it gets)."""
         expose = getattr(self._kernel, "expose", None)
         if expose is not None:
-            expose(key)
+            host = expose(key)
+            if host is not None:  # made on the device: from now on this host copy mirrors it
+                self.arrays[key] = host
 
     def synapses(self, proj, name: str) -> np.ndarray:
         """Per-synapse values of ``name`` in CSR order (batch or 1, synapses)."""

@@ -16,6 +16,8 @@ import functools
 import json
 from pathlib import Path
 
+import numpy as np
+
 from ... import __version__, cache
 from .render import Launch, kernel_params
 
@@ -102,6 +104,18 @@ class CudaBackend:
         the emulation); its indices stay there (see :mod:`.connect`)."""
         from .connect import connector
         return connector(self.mode).build(rule, n_pre, n_post, seed, max_bytes)
+
+    def full(self, shape, value, dtype):
+        """An array of one value made on the device, for per-synapse values that are one
+        constant (:func:`snngen.runtime.allocate.allocate`): no host array of that size."""
+        from .runner import DeviceArray
+        if self.mode == "gpu":
+            import cupy
+            dev = cupy.full(shape, value, dtype)
+            cupy.cuda.runtime.deviceSynchronize()  # the runner's own stream uses it next
+        else:
+            dev = np.full(shape, value, dtype)
+        return DeviceArray(None, dev)
 
     def runner(self, module, sim):
         """A callable with the Numba kernel's convention, bound to one simulator."""

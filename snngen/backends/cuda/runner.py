@@ -9,10 +9,13 @@ emulation checks the transfers as well as the kernels.
 
 Transfers: monitors are uploaded before and downloaded after every call. States, last spikes
 and plastic synapses stay on the device until the host asks for one (:meth:`expose`, called
-by ``Simulator.state`` and ``Simulator.synapses``): from then on that array is copied both
-ways at every call, so changes made on the host reach the device. Structure (indices, fixed
-weights, delays, spike rings) stays on the device and is uploaded again only if the
-simulator's array object changes or :meth:`invalidate` names it.
+by ``Simulator.state`` and ``Simulator.synapses``): from then on that array is copied to the
+device before every call (and back after it, if the kernels change it), so changes made on
+the host reach the device. Structure (indices, fixed weights, delays, spike rings) stays on
+the device and is uploaded again only if the simulator's array object changes, or at every
+call once it is exposed. Arrays made on the device
+(:class:`DeviceArray`: connectivity, constant per-synapse values) have no host copy until
+one is asked for.
 """
 
 from __future__ import annotations
@@ -36,12 +39,14 @@ _NP = {"double": np.float64, "float": np.float32, "long long": np.int64, "int": 
 
 
 class DeviceArray:
-    """Host stand-in for an array made on the device (connectivity drawn there): shape and
-    dtype at once, the values copied to the host the first time they are asked for
-    (``np.asarray``), then kept. The runner binds the device array itself: nothing is
-    uploaded."""
+    """Host stand-in for an array made on the device (connectivity drawn there, constant
+    per-synapse values): shape and dtype at once, the values copied to the host the first time
+    they are asked for (``np.asarray``), then kept until the kernels change the device array
+    (:meth:`Runner.expose` then hands the simulator a plain host copy). The runner binds the
+    device array itself: nothing is uploaded."""
 
     def __init__(self, device, dev, host: np.ndarray | None = None):
+        # device: what copies dev to the host (None: dev.get() for CuPy, a copy for NumPy)
         self.device, self.dev, self._host = device, dev, host
         self.shape, self.dtype = tuple(dev.shape), np.dtype(dev.dtype)
 
@@ -67,7 +72,8 @@ class DeviceArray:
 
     def __array__(self, dtype=None, copy=None):
         if self._host is None:
-            self._host = self.device.to_host(self.dev)
+            self._host = self.device.to_host(self.dev) if self.device is not None else \
+                (self.dev.get() if hasattr(self.dev, "get") else np.array(self.dev))
         out = self._host if dtype is None else self._host.astype(dtype, copy=False)
         return out.copy() if copy else out
 
@@ -101,18 +107,21 @@ class Runner:
         self._bind({name: arrays[name] for name in self.roles})
         self.timings["upload_s"] += time.perf_counter() - t0
 
-    def invalidate(self, name: str) -> None:
-        """Upload ``name`` again before the next call (its host copy was changed in place)."""
-        self.mirror.pop(name, None)
-
-    def expose(self, name: str) -> None:
+    def expose(self, name: str) -> np.ndarray | None:
         """The host is handed ``name``: bring its host copy up to date, and from now on copy
-        it both ways at every call (the caller may read or change it)."""
+        it to the device before every call (the caller may read or change it). Returns the
+        new host array when ``name`` was made on the device (the caller keeps it in place of
+        the :class:`DeviceArray`), else None."""
+        held = self.mirror.get(name)
+        self.exposed.add(name)
+        if held is not None and isinstance(held[0], DeviceArray):
+            host = self.device.to_host(held[1])
+            self.mirror[name] = (host, held[1])
+            self.stale.discard(name)
+            return host
         if name in self.stale:
             self._fetch(name)
-        if self.roles.get(name) in STATIC_ROLES:
-            self.invalidate(name)
-        self.exposed.add(name)
+        return None
 
     def sync(self) -> None:
         """Bring every host copy up to date (before the host reads them all)."""
@@ -121,7 +130,10 @@ class Runner:
 
     def _fetch(self, name: str) -> None:
         host, dev = self.mirror[name]
-        host[...] = self.device.to_host(dev)
+        if isinstance(host, DeviceArray):
+            host._host = None  # copied again when next read
+        else:
+            host[...] = self.device.to_host(dev)
         self.stale.discard(name)
 
     # -- arguments ------------------------------------------------------------------------
@@ -132,13 +144,17 @@ class Runner:
             if self.ndims[name] == 0:
                 continue
             if isinstance(host, DeviceArray):  # made on the device: bound as it is
+                self.mirror[name] = (host, host.dev)
                 values[name] = host.dev
                 continue
             role = self.roles[name]
             held = self.mirror.get(name)
             if held is not None and held[0] is host and held[1].shape == host.shape:
-                lazy = role in LAZY_ROLES and name not in self.exposed
-                if role not in STATIC_ROLES and name not in self.device_owned and not lazy:
+                if role in STATIC_ROLES or role in LAZY_ROLES:
+                    send = name in self.exposed  # handed out: the host may have changed it
+                else:
+                    send = name not in self.device_owned
+                if send:
                     dev.upload(held[1], host)
                 values[name] = held[1]
                 continue
@@ -231,6 +247,8 @@ class Runner:
                 continue  # spike monitor buffers: below, only what was added
             if self.roles[name] in LAZY_ROLES and name not in self.exposed:
                 self.stale.add(name)  # fetched when the host asks (expose, sync)
+                if isinstance(self.mirror[name][0], DeviceArray):
+                    self.mirror[name][0]._host = None  # its host copy, if any, is old
                 continue
             host[...] = dev.to_host(held)
         for name in args:
@@ -269,6 +287,9 @@ class HostDevice:
 
     def zeros(self, n, dtype):
         return np.zeros(n, dtype)
+
+    def full(self, shape, value, dtype):
+        return np.full(shape, value, dtype)
 
     def to_device(self, host):
         return np.array(host, copy=True, order="C")
