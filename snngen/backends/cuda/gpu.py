@@ -64,10 +64,6 @@ class GpuDevice:
         with self.stream:  # every transfer and launch on one stream: ordered
             return self.cp.zeros(n, dtype)
 
-    def full(self, shape, value, dtype):
-        with self.stream:
-            return self.cp.full(shape, value, dtype)
-
     #: Arrays larger than this go through a pinned staging buffer, in pieces of this size
     #: (pageable copies were several times slower on the H200 machine).
     STAGE = 64 << 20

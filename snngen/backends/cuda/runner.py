@@ -288,9 +288,6 @@ class HostDevice:
     def zeros(self, n, dtype):
         return np.zeros(n, dtype)
 
-    def full(self, shape, value, dtype):
-        return np.full(shape, value, dtype)
-
     def to_device(self, host):
         return np.array(host, copy=True, order="C")
 
