@@ -3,7 +3,7 @@
 The backward pass is derived symbolically from the LIF equations and compiled with Numba;
 100 input channels (one spike each), 128 recurrent LIF neurons, a leaky readout, Adam.
 
-    python examples/train_randman.py [--epochs 6] [--json]
+    python examples/train_randman.py [--epochs 6] [--hidden 128 | --hidden 128,64] [--json]
 """
 
 from __future__ import annotations
@@ -20,10 +20,17 @@ from snngen.datasets import randman
 from snngen.train import RecurrentClassifier, Trainer, spike_raster
 
 
+def _widths(text: str):
+    """'128' -> 128, '128,64' -> (128, 64): one hidden layer, or several stacked."""
+    widths = tuple(int(v) for v in text.split(","))
+    return widths[0] if len(widths) == 1 else widths
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--hidden", type=_widths, default=128,
+                        help="recurrent neurons; several layers as widths, e.g. 128,64")
     parser.add_argument("--samples-per-class", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true")

@@ -51,8 +51,10 @@ def test_cuda_bptt_source_compiles_for_the_gpu(tmp_path, monkeypatch):
             assert new and path.stat().st_size > 1000
 
 
-def test_classifier_on_the_cuda_kernels_equals_numba():
-    """RecurrentClassifier(backend='cuda-host'): same loss, gradients and accuracy as Numba."""
+@pytest.mark.parametrize("hidden", [25, (25, 12)], ids=["one_layer", "two_layers"])
+def test_classifier_on_the_cuda_kernels_equals_numba(hidden):
+    """RecurrentClassifier(backend='cuda-host'): same loss, gradients, accuracy and
+    predictions as Numba, with one hidden layer and with two (the input gradient)."""
     import snngen as sg
     from snngen.train import RecurrentClassifier
     lif = sg.NeuronModel("dv/dt = (I - v) / tmem : 1\ndI/dt = -I / tsyn : 1",
@@ -62,12 +64,18 @@ def test_classifier_on_the_cuda_kernels_equals_numba():
     y = rng.integers(0, 3, 4)
     out = {}
     for backend in ("numba", "cuda-host"):
-        net = RecurrentClassifier(lif, "I", 30, 25, 3, params={"tmem": 0.01, "tsyn": 0.005},
+        net = RecurrentClassifier(lif, "I", 30, hidden, 3,
+                                  params={"tmem": 0.01, "tsyn": 0.005}, input_gain=6.0,
                                   recurrent_density=0.2, seed=1, dtype="float64",
                                   trainable_params=("tmem",), backend=backend)
-        out[backend] = net.loss_and_grads(x, y)
-    (l1, g1, a1), (l2, g2, a2) = out["numba"], out["cuda-host"]
+        out[backend] = net.loss_and_grads(x, y) + (net.predict(x),)
+    (l1, g1, a1, p1), (l2, g2, a2, p2) = out["numba"], out["cuda-host"]
     assert l2 == pytest.approx(l1, rel=1e-12) and a1 == a2
+    np.testing.assert_array_equal(p1, p2)
+    assert set(g1) >= {"w_in", "w_rec", "w_out", "tmem"}
+    if not isinstance(hidden, int):
+        assert set(g1) == {"w_in", "w_rec", "w_in:1", "w_rec:1", "w_out", "tmem", "tmem:1"}
+        assert np.any(g1["w_in"] != 0) and np.any(g1["tmem"] != 0)
     for key in g1:
         np.testing.assert_allclose(g2[key], g1[key], rtol=1e-9, atol=1e-12, err_msg=key)
 

@@ -120,10 +120,12 @@ def _torch_batched(taum, taus, vt, vr, el, s0, x_in, w_in, w_rec, coef, dt, dela
     return loss
 
 
-@pytest.mark.parametrize("parallel", ["trials", "neurons"])
-def test_compiled_kernels_match_torch_with_delays_sparse_batch(parallel):
-    """Check 2 on the compiled (Numba) kernels: sparse input and recurrent connectivity,
-    batch 3, recurrent delay of 3 steps, loss on states and spikes; 1e-9 against autodiff."""
+@pytest.mark.parametrize("parallel,dense_in", [("trials", False), ("neurons", False),
+                                               ("trials", True)])
+def test_compiled_kernels_match_torch_with_delays_sparse_batch(parallel, dense_in):
+    """Check 2 on the compiled (Numba) kernels: sparse (or all-to-all) input and sparse
+    recurrent connectivity, batch 3, recurrent delay of 3 steps, loss on states and spikes;
+    1e-9 against autodiff, for the gradient w.r.t. the inputs too (``input_grad``)."""
     from snngen import connectivity as conn
     from snngen.train.bptt import CompiledBPTT
     model = sg.NeuronModel("""
@@ -138,7 +140,8 @@ def test_compiled_kernels_match_torch_with_delays_sparse_batch(parallel):
               "El": rng.uniform(0.0, 0.5, n)}
     s0 = rng.uniform(0, 0.5, (batch, n, 2))
     x_in = (rng.random((steps, batch, n_in)) < 0.2).astype(float)
-    in_csr = conn.build_csr(conn.FixedProbability(0.6), n_in, n, seed=1)
+    in_csr = conn.build_csr(conn.AllToAll() if dense_in else conn.FixedProbability(0.6),
+                            n_in, n, seed=1)
     rec_csr = conn.build_csr(conn.FixedProbability(0.4, allow_self=False), n, n, seed=2)
     w_in = rng.uniform(0.5, 3.0, in_csr.n_synapses)
     w_rec = rng.normal(0, 0.8, rec_csr.n_synapses)
@@ -151,7 +154,7 @@ def test_compiled_kernels_match_torch_with_delays_sparse_batch(parallel):
                 np.full(spikes.shape, 0.3))
     loss, grads = CompiledBPTT(lm, "float64").run(params, s0, x_in, in_csr, w_in, rec_csr,
                                                   w_rec, dt, loss_fn, delay=delay,
-                                                  parallel=parallel)
+                                                  parallel=parallel, input_grad=True)
 
     def dense(csr, values):
         out = np.zeros((csr.n_pre, csr.n_post))
@@ -159,9 +162,9 @@ def test_compiled_kernels_match_torch_with_delays_sparse_batch(parallel):
         return out
     leaves = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True)
               for k, v in {**params, "s0": s0, "w_in": dense(in_csr, w_in),
-                           "w_rec": dense(rec_csr, w_rec)}.items()}
+                           "w_rec": dense(rec_csr, w_rec), "inputs": x_in}.items()}
     t_loss = _torch_batched(leaves["taum"], leaves["taus"], leaves["Vt"], leaves["Vr"],
-                            leaves["El"], leaves["s0"], torch.tensor(x_in), leaves["w_in"],
+                            leaves["El"], leaves["s0"], leaves["inputs"], leaves["w_in"],
                             leaves["w_rec"], torch.tensor(coef), dt, delay)
     t_loss.backward()
     assert loss == pytest.approx(t_loss.item(), rel=1e-12) and loss > 0
@@ -171,3 +174,68 @@ def test_compiled_kernels_match_torch_with_delays_sparse_batch(parallel):
     for name, value in expect.items():
         np.testing.assert_allclose(grads[name], value, rtol=1e-9, atol=1e-12, err_msg=name)
     assert np.any(grads["w_rec"] != 0) and np.any(grads["Vt"] != 0)
+    assert np.any(grads["inputs"] != 0)
+
+
+def test_two_layer_classifier_gradients_match_torch():
+    """Check 2 through a stack of layers: a classifier with two recurrent LIF layers (sparse
+    recurrence, recurrent delay 2, heterogeneous time constants), its leaky readout and
+    cross-entropy, against autodiff of the same network written here in PyTorch: every
+    weight of both layers and of the readout, and both layers' time constants, to 1e-9."""
+    from snngen.train import RecurrentClassifier
+    model = sg.NeuronModel("dv/dt = (I - v) / taum : 1\ndI/dt = -I / taus : 1",
+                           threshold="v > 1", reset="v = 0", name="lif_torch_two_layers")
+    rng = np.random.default_rng(7)
+    steps, batch, n_in, delay, dt = 60, 4, 6, 2, 1e-3
+    net = RecurrentClassifier(model, "I", n_in, (9, 7), 3, params={"taum": 0.01, "taus": 0.005},
+                              dt=dt, dtype="float64", recurrent_density=0.5, recurrent_delay=delay,
+                              trainable_params=("taum", "taus"), input_gain=12.0, over="mean",
+                              seed=2)
+    for key, (lo, hi) in {"taum": (0.005, 0.02), "taus": (0.002, 0.008)}.items():
+        for layer_key in (key, f"{key}:1"):
+            net.params[layer_key][:] = rng.uniform(lo, hi, net.params[layer_key].shape)
+    x = (rng.random((steps, batch, n_in)) < 0.3).astype(float)
+    y = rng.integers(0, 3, batch)
+    loss, grads, _ = net.loss_and_grads(x, y)
+
+    def dense(csr, values):
+        out = np.zeros((csr.n_pre, csr.n_post))
+        out[csr.pre_indices(), csr.indices] = values
+        return out
+    csr_of = {"w_in": "in_csr", "w_rec": "rec_csr", "w_in:1": "in_csr:1",
+              "w_rec:1": "rec_csr:1"}
+    leaves = {k: torch.tensor(dense(net.csrs[c], net.weights[k]), requires_grad=True)
+              for k, c in csr_of.items()}
+    leaves["w_out"] = torch.tensor(net.weights["w_out"], requires_grad=True)
+    leaves.update({k: torch.tensor(v, requires_grad=True) for k, v in net.params.items()})
+
+    def layer(inputs, suffix):
+        w_in, w_rec = leaves["w_in" + suffix], leaves["w_rec" + suffix]
+        phi, _ = _propagators(leaves["taum" + suffix], leaves["taus" + suffix],
+                              torch.zeros(w_in.shape[1], dtype=torch.float64), dt)
+        s = torch.zeros(batch, w_in.shape[1], 2, dtype=torch.float64)
+        zs = []
+        for t in range(steps):
+            drive = inputs[t] @ w_in + (zs[t - delay] @ w_rec if t >= delay else 0.0)
+            u = torch.einsum("nij,bnj->bni", phi,
+                             torch.stack([s[..., 0], s[..., 1] + drive], dim=-1))
+            z = FastSigmoidSpike.apply(u[..., 0] - 1.0)
+            s = torch.stack([u[..., 0] * (1 - z), u[..., 1]], dim=-1)
+            zs.append(z)
+        return torch.stack(zs)
+    z2 = layer(layer(torch.tensor(x), ""), ":1")
+    out, ys = torch.zeros(batch, 3, dtype=torch.float64), []
+    for t in range(steps):
+        out = net.alpha * out + z2[t] @ leaves["w_out"]
+        ys.append(out)
+    t_loss = torch.nn.functional.cross_entropy(torch.stack(ys).mean(0), torch.tensor(y))
+    t_loss.backward()
+    assert loss == pytest.approx(t_loss.item(), rel=1e-12)
+    assert z2.sum() > 0
+    for key, leaf in leaves.items():
+        want = leaf.grad.numpy()
+        if key in csr_of:
+            csr = net.csrs[csr_of[key]]
+            want = want[csr.pre_indices(), csr.indices]
+        assert np.any(want != 0), key
+        np.testing.assert_allclose(grads[key], want, rtol=1e-9, atol=1e-13, err_msg=key)

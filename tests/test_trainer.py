@@ -17,15 +17,18 @@ def _data(classes=5, per_class=40):
     return spike_raster(times, 1e-3, 100), labels
 
 
-def _net(seed=0, trainable=()):
-    return RecurrentClassifier(LIF, "I", 40, 32, 5, params={"taum": 0.01, "taus": 0.005},
+def _net(seed=0, trainable=(), hidden=32):
+    # input_gain 6 makes the first layer fire often enough that the layer above needs no
+    # more gain than its input (the default hidden_gain suits sparse hidden activity)
+    return RecurrentClassifier(LIF, "I", 40, hidden, 5, params={"taum": 0.01, "taus": 0.005},
                                seed=seed, recurrent_density=0.5, trainable_params=trainable,
-                               input_gain=6.0)
+                               input_gain=6.0, hidden_gain=6.0)
 
 
-def test_training_reduces_loss_and_learns_randman():
+@pytest.mark.parametrize("hidden", [32, (32, 24)], ids=["one_layer", "two_layers"])
+def test_training_reduces_loss_and_learns_randman(hidden):
     x, labels = _data()
-    net = _net()
+    net = _net(hidden=hidden)
     trainer = Trainer(net, lr=1e-2, batch_size=20)
     history = trainer.fit(x[:, :160], labels[:160], 6)
     assert history[-1]["loss"] < 0.8 * history[0]["loss"]
@@ -33,20 +36,25 @@ def test_training_reduces_loss_and_learns_randman():
     assert accuracy > 0.5  # chance is 0.2; examples/train_randman.py reaches 1.0
 
 
-def test_checkpoint_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("hidden", [32, (32, 24)], ids=["one_layer", "two_layers"])
+def test_checkpoint_resumes_exactly(tmp_path, hidden):
     x, labels = _data(per_class=20)
-    a = Trainer(_net(trainable=("taum",)), lr=1e-4, batch_size=25, seed=3)
+    a = Trainer(_net(trainable=("taum",), hidden=hidden), lr=1e-4, batch_size=25, seed=3)
     a.fit(x, labels, 1)
     a.save(tmp_path / "ckpt.npz")
     a.fit(x, labels, 1)
-    b = Trainer(_net(seed=9, trainable=("taum",)), lr=1e-4, batch_size=25, seed=7)
+    b = Trainer(_net(seed=9, trainable=("taum",), hidden=hidden), lr=1e-4, batch_size=25,
+                seed=7)
     b.load(tmp_path / "ckpt.npz")
     assert b.epoch == 1
+    for name, csr in a.net.csrs.items():  # the synapses of every layer come back too
+        np.testing.assert_array_equal(b.net.csrs[name].indices, csr.indices, err_msg=name)
     b.fit(x, labels, 1)
     for k in a.net.weights:
         np.testing.assert_array_equal(a.net.weights[k], b.net.weights[k])
-    np.testing.assert_array_equal(a.net.params["taum"], b.net.params["taum"])
-    assert not np.all(a.net.params["taum"] == 0.01)  # the time constants were trained
+    for k in a.net.trainable:
+        np.testing.assert_array_equal(a.net.params[k], b.net.params[k])
+        assert not np.all(a.net.params[k] == 0.01)  # the time constants were trained
     assert [h["loss"] for h in a.history[1:]] == [h["loss"] for h in b.history]
 
 

@@ -104,7 +104,7 @@ class CompiledBPTT:
             cutoff: float = 0.0, states_needed: bool = True,
             checkpoint_every: int | None = None, delay: int = 1, bool_spikes: bool = False,
             weight_grads: str = "auto", tape_input: bool | None = None,
-            parallel: str = "auto"):
+            parallel: str = "auto", input_grad: bool = False):
         """Forward and backward. ``inputs`` (T, B, n_in) binary input spikes; ``s0`` (B, n,
         k); ``loss_fn(states (T, B, n, k), spikes (T, B, n))`` returns (loss, dL/ds, dL/dz);
         dL/ds may be None when the loss does not read the states; dL/dz may be a pair
@@ -149,7 +149,12 @@ class CompiledBPTT:
         straight into one buffer (each thread writes only the synapses onto its own neurons:
         no per-thread copies, no deferral needed). ``"auto"`` (default): "neurons" from 384
         neurons per thread (see :func:`_parallel_choice`); ``self.parallel`` says which ran.
-        Both give the same gradients up to the order of floating-point sums."""
+        Both give the same gradients up to the order of floating-point sums.
+        ``input_grad=True``: also return ``grads["inputs"]`` (T, B, n_in), dL/d(inputs):
+        the input weights times the adjoint of each step's synaptic input (what a layer
+        below needs as its dL/dz; see :class:`~snngen.train.RecurrentClassifier` with
+        several hidden layers). It stores those adjoints, so the weight gradients are then
+        always deferred."""
         lm = self.lm
         steps, batch, _ = inputs.shape
         _, n, k = s0.shape
@@ -243,9 +248,10 @@ class CompiledBPTT:
             dz_left, dz_right = np.zeros((steps, 1, 0), f), np.zeros((1, 0), f)
         # trials: one gradient buffer per chunk of trials; neurons: one, split by post neuron
         chunks = max(1, min(n, threads)) if by_neurons else max(1, min(batch, threads))
-        defer = _defer_weight_grads(weight_grads, chunks, seg * batch * n,
-                                    w_in_csr.n_synapses + w_rec_csr.n_synapses, f.itemsize,
-                                    seg < steps, by_neurons)
+        defer = input_grad or _defer_weight_grads(
+            weight_grads, chunks, seg * batch * n, w_in_csr.n_synapses + w_rec_csr.n_synapses,
+            f.itemsize, seg < steps, by_neurons)
+        d_in = np.zeros((steps, batch, inputs.shape[2]) if input_grad else (0, 0, 0), f)
         # weight gradients in the kernels' precision (like the weights they update: at
         # float32 this halves the per-thread buffers); parameter gradients in float64.
         # Deferred: one buffer each, filled after each segment's backward pass from the
@@ -288,6 +294,8 @@ class CompiledBPTT:
                     t0, delay, ev, ptr, w_in_csr.indptr, w_in_csr.indices, in_full, z_idx,
                     z_ptr, w_rec_csr.indptr, w_rec_csr.indices, rec_full, a_store[:t1 - t0],
                     numba.get_num_threads(), g_in[0], g_rec[0])
+            if input_grad:
+                input_adjoint(a_store[:t1 - t0], w_in_csr, common[4], in_full, d_in[t0:t1])
         a_s0 = a_s
         self.skipped = int(skipped.sum())
         self.deferred = defer
@@ -295,6 +303,8 @@ class CompiledBPTT:
         g_in, g_rec, g_p, g_q = (_sum_chunks(g) for g in (g_in, g_rec, g_p, g_q))
         grads = {"w_in": g_in, "w_rec": g_rec,
                  "s0": np.swapaxes(a_s0, 1, 2).astype(np.float64)}
+        if input_grad:
+            grads["inputs"] = d_in
         grads.update({p.name: g_p[j].copy() for j, p in enumerate(lm.params)
                       if wanted is None or p.name in wanted})
         chain_propagators(lm, params, dt, n, grads,
@@ -304,10 +314,11 @@ class CompiledBPTT:
 
     def memory_bytes(self, steps: int, batch: int, n: int, checkpoint_every: int | None = None,
                      n_synapses: int = 0, tape_input: bool | None = None,
-                     parallel: str = "auto") -> int:
+                     parallel: str = "auto", input_grad: int = 0) -> int:
         """Bytes a :meth:`run` of this size holds at its peak (tape, spikes, checkpoints,
         adjoints, gradient buffers), before it runs, with the same ``parallel`` choice as
-        :meth:`run`. Loss arrays not included."""
+        :meth:`run`; ``input_grad``: the number of inputs when the run returns their
+        gradient (0: it does not). Loss arrays not included."""
         item, k = self.dtype.itemsize, len(self.lm.states)
         threads = numba.get_num_threads()
         if parallel == "auto":
@@ -323,18 +334,42 @@ class CompiledBPTT:
         if parallel == "neurons":  # one weight-gradient buffer; a_x by step parity (not
             chunks = max(1, min(n, threads))  # when deferred: a_store holds it), and either
             # its transpose by parity (sparse) or the dense product's output: at most 2 + 2
-            defer = _defer_weight_grads("auto", chunks, stored, n_synapses, item,
-                                        seg < steps, True)
+            defer = input_grad > 0 or _defer_weight_grads("auto", chunks, stored, n_synapses,
+                                                          item, seg < steps, True)
             weights = n_synapses + (2 * (not defer) + 2) * batch * n + defer * stored
         else:
             chunks = max(1, min(batch, threads))
             weights = (stored + n_synapses
-                       if _defer_weight_grads("auto", chunks, stored, n_synapses, item,
-                                              seg < steps)
+                       if input_grad > 0 or _defer_weight_grads("auto", chunks, stored,
+                                                                n_synapses, item, seg < steps)
                        else chunks * n_synapses)
+        weights += steps * batch * input_grad  # the returned dL/d(inputs)
         grads = item * weights + chunks * 8 * n * (len(self.lm.params) + len(self.lm.propagators))
         adjoints = batch * n * (k + 1) * item + batch * n * (k * item + 8)
         return tape + spikes + checkpoints + grads + adjoints
+
+
+def input_adjoint(a_x: np.ndarray, csr, w: np.ndarray, full: bool, out: np.ndarray) -> None:
+    """``out[t, b, i] = sum over the synapses i -> j of w * a_x[t, b, j]``: dL/d(input i)
+    from the adjoints ``a_x`` (T, B, n) of the synaptic input. All-to-all rows: one matrix
+    product; else a gather over each input's synapses, in parallel over (step, trial)."""
+    a2 = a_x.reshape(-1, a_x.shape[2])
+    o2 = out.reshape(-1, out.shape[2])
+    if full:
+        np.matmul(a2, w.reshape(csr.n_pre, csr.n_post).T, out=o2)
+    else:
+        _gather_rows(a2, csr.indptr, csr.indices, w, o2)
+
+
+@numba.njit(cache=True, boundscheck=False, parallel=True)
+def _gather_rows(a, indptr, indices, w, out):
+    for r in numba.prange(a.shape[0]):
+        row = a[r]
+        for i in range(indptr.shape[0] - 1):
+            acc = 0.0
+            for e in range(indptr[i], indptr[i + 1]):
+                acc += w[e] * row[indices[e]]
+            out[r, i] = acc
 
 
 def input_events(inputs):

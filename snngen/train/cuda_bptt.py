@@ -163,12 +163,15 @@ class CudaBPTT:
 
     def run(self, params: dict, s0, inputs, w_in_csr, w_in, w_rec_csr, w_rec, dt, loss_fn,
             wanted=None, dense=None, cutoff: float = 0.0, states_needed: bool = True,
-            loss_on_device: bool = False, delay: int = 1, checkpoint_every=None):
+            loss_on_device: bool = False, delay: int = 1, checkpoint_every=None,
+            input_grad: bool = False):
         """As :meth:`snngen.train.bptt.CompiledBPTT.run`. ``loss_fn`` gets NumPy arrays
         (host copies), or with ``loss_on_device`` the device arrays themselves (it may then
         return device arrays too); ``states_needed=False`` passes ``None`` for the states and
         skips copying them (the loss reads only spikes). ``delay``: recurrent spikes arrive
-        that many steps later. ``checkpoint_every`` is not implemented here (an error)."""
+        that many steps later. ``checkpoint_every`` is not implemented here (an error).
+        ``inputs`` may be a device array (the spikes of a layer below); ``input_grad``:
+        also ``grads["inputs"]``, dL/d(inputs), one product of all steps' adjoints."""
         if checkpoint_every is not None:
             raise BackendUnsupported("checkpoint_every is implemented on the Numba backend only")
         if int(delay) != delay or delay < 1:
@@ -189,7 +192,7 @@ class CudaBPTT:
         on_device = xp is not np and isinstance(w_in, xp.ndarray)
         win, in_index = self._dense(w_in_csr, w_in)
         wrec, rec_index = self._dense(w_rec_csr, w_rec)
-        x_in = xp.asarray(np.ascontiguousarray(inputs, f)).reshape(steps * batch, n_in)
+        x_in = xp.ascontiguousarray(xp.asarray(inputs), dtype=f).reshape(steps * batch, n_in)
         drive = (x_in @ win).reshape(steps, batch, n)  # the input drive of every step at once
         state = xp.asarray(np.ascontiguousarray(s0, f))
         tape_s = xp.zeros((steps, batch, n, k), f)
@@ -248,6 +251,9 @@ class CudaBPTT:
         else:
             grads = {"w_in": self._host(g_in).astype(np.float64),
                      "w_rec": self._host(g_rec).astype(np.float64)}
+        if input_grad:  # dL/dx_t = a_x(t) @ W_in^T, every step at once
+            d_in = (ax @ win.T).reshape(steps, batch, n_in)
+            grads["inputs"] = d_in if on_device else self._host(d_in).astype(np.float64)
         grads["s0"] = self._host(a_s).astype(np.float64)
         gp, gq = self._host(g_p), self._host(g_q)
         grads.update({p.name: gp[j].copy() for j, p in enumerate(lm.params)})

@@ -1,9 +1,10 @@
 """Training a recurrent spiking classifier with compiled BPTT (the first trainer).
 
-Network: input spikes -> one recurrent population of any NeuronModel (sparse or dense input
-and recurrent weights, the model's own derived backward pass) -> leaky-integrator readout
-(``y_t = alpha y_{t-1} + z_t W_out``) -> cross-entropy over max, mean or last of the readout.
-Weights (and optionally the model's parameters, per neuron) are trained with Adam.
+Network: input spikes -> one or several recurrent populations of any NeuronModel, each
+feeding the next (sparse or dense input and recurrent weights, the model's own derived
+backward pass) -> leaky-integrator readout of the last one (``y_t = alpha y_{t-1} + z_t
+W_out``) -> cross-entropy over max, mean or last of the readout. Weights (and optionally the
+model's parameters, per neuron) are trained with Adam.
 
 >>> import snngen as sg
 >>> from snngen.train import RecurrentClassifier
@@ -13,6 +14,14 @@ Weights (and optionally the model's parameters, per neuron) are trained with Ada
 ...                           params={"tau": 0.02, "taus": 0.005}, seed=0)
 >>> sorted(net.weights)
 ['w_in', 'w_out', 'w_rec']
+
+Several hidden layers: ``n_hidden`` as a sequence. Layer ``l >= 1`` names its weights and
+parameters with the suffix ``:l``; its input is the layer below's spikes, all to all:
+
+>>> deep = RecurrentClassifier(lif, "I", n_in=4, n_hidden=(8, 6), n_out=2,
+...                            params={"tau": 0.02, "taus": 0.005}, trainable_params=("tau",))
+>>> sorted(deep.weights), deep.trainable
+(['w_in', 'w_in:1', 'w_out', 'w_rec', 'w_rec:1'], ('tau', 'tau:1'))
 """
 
 from __future__ import annotations
@@ -33,8 +42,19 @@ from .optim import Adam, clip_scale, global_norm
 from .readout import readout_drive, readout_grad
 
 
+def layer_key(name: str, layer: int) -> str:
+    """The key of a weight or parameter of hidden layer ``layer``: the name itself for the
+    first layer (so a one-layer classifier's keys are the plain names), ``name:layer`` above.
+
+    >>> layer_key("w_in", 0), layer_key("tau", 2)
+    ('w_in', 'tau:2')
+    """
+    return name if layer == 0 else f"{name}:{layer}"
+
+
 class RecurrentClassifier:
-    """Weights, parameters and the compiled BPTT of a recurrent spiking classifier."""
+    """Weights, parameters and the compiled BPTT of a recurrent spiking classifier (one or
+    several recurrent hidden layers, see the module docstring)."""
 
     def __init__(self, model, input_target: str, n_in: int, n_hidden: int, n_out: int,
                  params: dict, dt: float = 1e-3, readout_tau: float = 0.02,
@@ -44,12 +64,23 @@ class RecurrentClassifier:
                  input_fan_in: int | None = None, recurrent_fan_in: int | None = None,
                  dtype: str = "float32", cutoff: float = 0.0, backend: str = "numba",
                  checkpoint_every: int | None = None, recurrent_delay: int = 1,
-                 fluctuation_init: dict | None = None):
+                 fluctuation_init: dict | None = None, hidden_gain: float = 15.0):
         """``fluctuation_init={"rate": Hz, "mu": m, "sigma": s}`` draws the input weights so
         that a hidden neuron's first state variable, driven by inputs firing at ``rate``,
         sits at ``m`` +- ``s`` from rest (Rossbroich, Gygax & Zenke 2022; computed from the
         model's own PSP kernel by :func:`snngen.train.init.fluctuation_driven`), instead of
-        ``Normal(0, input_gain / sqrt(fan-in))``."""
+        ``Normal(0, input_gain / sqrt(fan-in))``.
+
+        ``n_hidden``: an int, or a sequence of ints for several recurrent layers, each the
+        input of the next (all to all between layers, with ``Normal(0, hidden_gain /
+        sqrt(width below))`` weights: hidden layers fire far less than typical inputs, so
+        the gain is larger than ``input_gain``; on 10-class Randman with layers of 128 and
+        64 LIF neurons, gains 3, 6, 9, 15 and 24 reached 10, 83, 95, 99.5 and 98.5 % test
+        accuracy after 4 epochs; ``recurrent_density``/``recurrent_fan_in``,
+        ``recurrent_delay`` and the model's parameter values apply to every layer;
+        ``input_fan_in`` and ``fluctuation_init`` to the first). The backward pass of a
+        layer hands the layer below its dL/d(spikes) (:meth:`CompiledBPTT.run` with
+        ``input_grad``); the gradients are those of the whole stack, exactly."""
         self.lm = derive(discretise(model), inputs=[input_target], surrogate=surrogate)
         if backend == "numba":
             self.bptt = CompiledBPTT(self.lm, dtype)
@@ -64,20 +95,32 @@ class RecurrentClassifier:
         self.checkpoint_every = checkpoint_every  # BPTT memory: tape of K steps, recomputed
         self.recurrent_delay = int(recurrent_delay)  # steps; checked by the BPTT run
         self.cutoff = float(cutoff)  # sparse backward: surrogate values below it count as 0
-        self.n_in, self.n_hidden, self.n_out, self.dt, self.over = (n_in, n_hidden, n_out,
-                                                                     dt, over)
+        sizes = (n_hidden,) if np.ndim(n_hidden) == 0 else tuple(n_hidden)
+        if not sizes or any(int(h) != h or h < 1 for h in sizes):
+            raise SnngenError(f"n_hidden must be a positive int or a sequence of them, got "
+                              f"{n_hidden!r}")
+        self.sizes = tuple(int(h) for h in sizes)  # the hidden layers' widths, input first
+        self.n_in, self.n_hidden, self.n_out, self.dt, self.over = (
+            n_in, self.sizes[0] if len(self.sizes) == 1 else self.sizes, n_out, dt, over)
         self.alpha = float(np.exp(-dt / readout_tau))
         rng = np.random.default_rng(seed)
         in_rule = conn.AllToAll() if input_fan_in is None else conn.FixedInDegree(input_fan_in)
-        self.in_csr = conn.build_csr(in_rule, n_in, n_hidden, seed)
-        if recurrent_fan_in is not None:
-            rule = conn.FixedInDegree(recurrent_fan_in, allow_self=False)
-            fan_rec = recurrent_fan_in
-        else:
-            rule = conn.AllToAll() if recurrent_density >= 1 else conn.FixedProbability(
-                recurrent_density, allow_self=False)
-            fan_rec = max(recurrent_density * n_hidden, 1)
-        self.rec_csr = conn.build_csr(rule, n_hidden, n_hidden, seed + 1)
+        #: the synapses of every layer: "in_csr" and "rec_csr", then "in_csr:1", ...
+        self.csrs = {"in_csr": conn.build_csr(in_rule, n_in, self.sizes[0], seed)}
+        fans_rec = []
+        for layer, h in enumerate(self.sizes):
+            if recurrent_fan_in is not None:
+                rule = conn.FixedInDegree(recurrent_fan_in, allow_self=False)
+                fans_rec.append(recurrent_fan_in)
+            else:
+                rule = conn.AllToAll() if recurrent_density >= 1 else conn.FixedProbability(
+                    recurrent_density, allow_self=False)
+                fans_rec.append(max(recurrent_density * h, 1))
+            if layer:
+                self.csrs[layer_key("in_csr", layer)] = conn.build_csr(
+                    conn.AllToAll(), self.sizes[layer - 1], h, seed + 2 * layer)
+            self.csrs[layer_key("rec_csr", layer)] = conn.build_csr(rule, h, h,
+                                                                    seed + 2 * layer + 1)
         fan_in = n_in if input_fan_in is None else input_fan_in
         w_in_mean, w_in_std = 0.0, input_gain / np.sqrt(fan_in)
         if fluctuation_init is not None:
@@ -90,11 +133,16 @@ class RecurrentClassifier:
             w_in_mean, w_in_std = fluctuation_driven(
                 self.lm, params, dt, fan_in, float(fluctuation_init["rate"]),
                 float(fluctuation_init["mu"]), float(fluctuation_init["sigma"]))
-        self.weights = {
-            "w_in": rng.normal(w_in_mean, w_in_std, self.in_csr.n_synapses),
-            "w_rec": rng.normal(0, recurrent_gain / np.sqrt(fan_rec), self.rec_csr.n_synapses),
-            "w_out": rng.normal(0, 1 / np.sqrt(n_hidden), (n_hidden, n_out)),
-        }
+        self.weights = {}
+        for layer in range(len(self.sizes)):
+            w_in, rec = layer_key("w_in", layer), layer_key("w_rec", layer)
+            n_syn = self.csrs[layer_key("in_csr", layer)].n_synapses
+            self.weights[w_in] = rng.normal(w_in_mean, w_in_std, n_syn) if layer == 0 else \
+                rng.normal(0, hidden_gain / np.sqrt(self.sizes[layer - 1]), n_syn)
+            self.weights[rec] = rng.normal(0, recurrent_gain / np.sqrt(fans_rec[layer]),
+                                           self.csrs[layer_key("rec_csr", layer)].n_synapses)
+        self.weights["w_out"] = rng.normal(0, 1 / np.sqrt(self.sizes[-1]),
+                                           (self.sizes[-1], n_out))
         names = {p.name for p in self.lm.params} | {s.name for p in
                                                     self.lm.discrete.propagators
                                                     for s in p.a.free_symbols}
@@ -102,20 +150,71 @@ class RecurrentClassifier:
         if missing:
             raise SnngenError(f"RecurrentClassifier: no value for parameter(s) "
                               f"{sorted(missing)} of model '{model.name}'")
-        self.params = {k: np.full(n_hidden, float(v)) for k, v in params.items()}
+        self._names = tuple(params)  # the model's parameters, as given (every layer)
+        self.params = {layer_key(k, layer): np.full(h, float(v))
+                       for layer, h in enumerate(self.sizes) for k, v in params.items()}
         for p in trainable_params:
-            if p not in self.params:
+            if p not in params:
                 raise SnngenError(f"trainable parameter '{p}' is not a parameter of the model")
-            if not np.all(self.params[p] > 0):
+            if not float(params[p]) > 0:
                 raise SnngenError(f"trainable parameter '{p}' must be positive: parameters are "
                                   "optimised in log space")
-        self.trainable = tuple(trainable_params)
+        self._trainable = tuple(trainable_params)  # model names; self.trainable: keys
+        self.trainable = tuple(layer_key(p, layer) for layer in range(len(self.sizes))
+                               for p in trainable_params)
         self.n_states = len(self.lm.states)
         # weights live in the kernels' precision (no copy per call; Adam's moments follow),
         # on the device for the CUDA backends: gradients stay there and Adam runs there
         self.xp = xp = np if backend == "numba" else self.bptt.xp
-        for k in ("w_in", "w_rec", "w_out"):
+        for k in self.weights:
             self.weights[k] = xp.asarray(self.weights[k].astype(dtype))
+
+    @property
+    def in_csr(self):
+        """The first layer's input synapses (see :attr:`csrs` for every layer)."""
+        return self.csrs["in_csr"]
+
+    @property
+    def rec_csr(self):
+        """The first layer's recurrent synapses."""
+        return self.csrs["rec_csr"]
+
+    def _run_layer(self, layer, inputs, loss_fn, wanted, input_grad, **kw):
+        """One hidden layer's forward pass, ``loss_fn`` on its spikes, its backward pass."""
+        batch = inputs.shape[1]
+        s0 = np.zeros((batch, self.sizes[layer], self.n_states))
+        params = {k: self.params[layer_key(k, layer)] for k in self._names}
+        if self.backend == "numba":
+            kw.setdefault("bool_spikes", True)
+        else:
+            kw["loss_on_device"] = True
+        if input_grad:
+            kw["input_grad"] = True
+        return self.bptt.run(params, s0, inputs, self.csrs[layer_key("in_csr", layer)],
+                             self.weights[layer_key("w_in", layer)],
+                             self.csrs[layer_key("rec_csr", layer)],
+                             self.weights[layer_key("w_rec", layer)], self.dt, loss_fn,
+                             wanted=wanted, states_needed=False, delay=self.recurrent_delay,
+                             **kw)
+
+    def _stack(self, inputs, top_loss, wanted, **kw):
+        """Run every layer, each inside the loss of the one below: layer l's loss runs
+        layers l + 1 .. and the readout loss ``top_loss``, and returns dL/d(its spikes) =
+        the gradient w.r.t. the inputs of layer l + 1. Returns (loss, {layer: grads})."""
+        out = {}
+
+        def loss_of(layer):
+            if layer == len(self.sizes) - 1:
+                return top_loss
+
+            def fn(states, spikes):
+                loss, grads = self._run_layer(layer + 1, spikes, loss_of(layer + 1), wanted,
+                                              True, **kw)
+                out[layer + 1] = grads
+                return loss, None, grads.pop("inputs")
+            return fn
+        loss, out[0] = self._run_layer(0, inputs, loss_of(0), wanted, False, **kw)
+        return loss, out
 
     def _readout(self, spikes):
         """Leaky-integrator readout of (T x B x n) spikes: (T x B x n_out), on the host.
@@ -141,9 +240,9 @@ class RecurrentClassifier:
         return y
 
     def loss_and_grads(self, inputs: np.ndarray, labels: np.ndarray):
-        """Cross-entropy of a batch (inputs: T x B x n_in spikes) and its gradients."""
-        batch = inputs.shape[1]
-        s0 = np.zeros((batch, self.n_hidden, self.n_states))
+        """Cross-entropy of a batch (inputs: T x B x n_in spikes) and its gradients: one per
+        key of :attr:`weights` and of :attr:`trainable` (and, with one hidden layer, the
+        other gradients of :meth:`CompiledBPTT.run` too)."""
         captured = {}
 
         def loss_fn(states, spikes):  # spikes: NumPy, or device arrays on the CUDA backends
@@ -171,13 +270,14 @@ class RecurrentClassifier:
                 return loss, None, (d_flat.reshape(d_drive.shape), w_low)
             return loss, None, (d_flat @ w_low.T).reshape(d_drive.shape[:-1] + (-1,))
 
-        kw = {"loss_on_device": True} if self.backend != "numba" else \
-            {"checkpoint_every": self.checkpoint_every, "bool_spikes": True}
-        kw["delay"] = self.recurrent_delay
-        loss, grads = self.bptt.run(self.params, s0, inputs, self.in_csr, self.weights["w_in"],
-                                    self.rec_csr, self.weights["w_rec"], self.dt, loss_fn,
-                                    wanted=set(self.trainable), cutoff=self.cutoff,
-                                    states_needed=False, **kw)
+        kw = {"checkpoint_every": self.checkpoint_every} if self.backend == "numba" else {}
+        loss, by_layer = self._stack(inputs, loss_fn, set(self._trainable),
+                                     cutoff=self.cutoff, **kw)
+        if len(self.sizes) == 1:
+            grads = by_layer[0]
+        else:
+            grads = {layer_key(k, layer): g[k] for layer, g in by_layer.items()
+                     for k in ("w_in", "w_rec", *self._trainable)}
         grads["w_out"] = captured["w_out"]
         accuracy = float(np.mean(self._predict(captured["y"]) == labels))
         return loss, grads, accuracy
@@ -191,18 +291,13 @@ class RecurrentClassifier:
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         """Class predictions for (T x B x n_in) input spikes."""
-        batch = inputs.shape[1]
-        s0 = np.zeros((batch, self.n_hidden, self.n_states))
         out = {}
 
         def loss_fn(states, spikes):
             out["y"] = self._readout(spikes)
-            return 0.0, None, self.xp.zeros_like(spikes)
-        kw = {"loss_on_device": True} if self.backend != "numba" else {"bool_spikes": True}
-        kw["delay"] = self.recurrent_delay
-        self.bptt.run(self.params, s0, inputs, self.in_csr, self.weights["w_in"],
-                      self.rec_csr, self.weights["w_rec"], self.dt, loss_fn, wanted=set(),
-                      states_needed=False, **kw)
+            zeros = self.xp.zeros(spikes.shape, self.bptt.dtype)
+            return 0.0, None, zeros
+        self._stack(inputs, loss_fn, set())
         return self._predict(out["y"])
 
 
@@ -265,8 +360,7 @@ class Trainer:
         state.update({f"adam_v/{k}": _host(v) for k, v in opt["v"].items()})
         state["adam_t"] = np.array(opt["t"])
         state["epoch"] = np.array(self.epoch)
-        for name in ("in_csr", "rec_csr"):  # the weights mean nothing without their synapses
-            csr = getattr(self.net, name)
+        for name, csr in self.net.csrs.items():  # weights mean nothing without their synapses
             state[f"{name}/indptr"], state[f"{name}/indices"] = csr.indptr, csr.indices
             state[f"{name}/shape"] = np.array([csr.n_pre, csr.n_post])
         state["rng"] = np.frombuffer(repr(self.rng.bit_generator.state).encode(), np.uint8)
@@ -299,10 +393,10 @@ class Trainer:
             self.opt.m = {k: like(k, v) for k, v in self.opt.m.items()}
             self.opt.v = {k: like(k, v) for k, v in self.opt.v.items()}
             self.epoch = int(data["epoch"])
-            for name in ("in_csr", "rec_csr"):
+            for name in self.net.csrs:
                 n_pre, n_post = (int(v) for v in data[f"{name}/shape"])
-                setattr(self.net, name, conn.CSR(n_pre, n_post, data[f"{name}/indptr"].copy(),
-                                                 data[f"{name}/indices"].copy(), None))
+                self.net.csrs[name] = conn.CSR(n_pre, n_post, data[f"{name}/indptr"].copy(),
+                                               data[f"{name}/indices"].copy(), None)
             self.rng.bit_generator.state = ast.literal_eval(bytes(data["rng"]).decode())
 
 
