@@ -500,7 +500,7 @@ def test_factorised_memory_is_linear_in_neurons():
     lm = derive(discretise(MODELS["lif"][0]), inputs=["I"], surrogate="fast_sigmoid")
     kernel = CompiledEprop(lm, "float64")
     measured = {}
-    for n in (100, 400):
+    for n in (100, 100, 400):  # the first round warms caches (one-time allocations) up
         params = {k: np.full(n, v) for k, v in MODELS["lif"][1].items()}
         in_csr = conn.build_csr(conn.AllToAll(), 20, n, 0)
         rec_csr = conn.build_csr(conn.AllToAll(), n, n, 0)
@@ -518,7 +518,10 @@ def test_factorised_memory_is_linear_in_neurons():
     grow_f = measured["factorised", 400][0] / measured["factorised", 100][0]
     grow_p = measured["per_synapse", 400][0] / measured["per_synapse", 100][0]
     print("allocation growth n 100 -> 400: factorised", grow_f, "per synapse", grow_p)
-    assert grow_f < 5 < 12 < grow_p
+    # eligibility alone grows 3.5x and 14x; the rest of what state() allocates (about
+    # 0.1-0.2 MB at n = 100, varying with what earlier tests left in caches) dilutes the
+    # second to 11-12.5x; linear growth would be ~4x, so 10 separates the two
+    assert grow_f < 5 < 10 < grow_p
 
 
 def test_adaptive_feedback_follows_the_readout():
