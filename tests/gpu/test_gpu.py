@@ -167,14 +167,35 @@ def test_gpu_bptt_equals_numba_float64(dense):
                                        err_msg=f"{name} {key}")
 
 
-def _classifier(backend, dtype="float64"):
+def _classifier(backend, dtype="float64", hidden=40):
     import snngen as sg
     from snngen.train import RecurrentClassifier
     lif = sg.NeuronModel("dv/dt = (I - v) / tmem : 1\ndI/dt = -I / tsyn : 1",
                          threshold="v > 1", reset="v = 0", name="gpu_t1_lif")
-    return RecurrentClassifier(lif, "I", 30, 40, 3, params={"tmem": 0.01, "tsyn": 0.005},
-                               recurrent_density=0.2, seed=1, dtype=dtype,
+    return RecurrentClassifier(lif, "I", 30, hidden, 3, params={"tmem": 0.01, "tsyn": 0.005},
+                               recurrent_density=0.2, seed=1, dtype=dtype, input_gain=6.0,
                                trainable_params=("tmem",), backend=backend)
+
+
+def test_gpu_two_layer_classifier_equals_numba():
+    """A stack of two recurrent layers on the GPU (the upper layer's inputs are the lower
+    one's spikes on the device, its input gradient flows back down): loss, every gradient
+    and the predictions equal Numba's in float64."""
+    rng = np.random.default_rng(5)
+    x = (rng.random((40, 6, 30)) < 0.1).astype(float)
+    y = rng.integers(0, 3, 6)
+    out = {}
+    for backend in ("numba", "cuda"):
+        net = _classifier(backend, hidden=(40, 24))
+        out[backend] = net.loss_and_grads(x, y) + (net.predict(x),)
+    (l1, g1, a1, p1), (l2, g2, a2, p2) = out["numba"], out["cuda"]
+    assert l2 == pytest.approx(l1, rel=1e-10) and a1 == a2
+    np.testing.assert_array_equal(p1, p2)
+    assert set(g1) == {"w_in", "w_rec", "w_in:1", "w_rec:1", "w_out", "tmem", "tmem:1"}
+    for key in g1:
+        got = g2[key].get() if hasattr(g2[key], "get") else g2[key]
+        assert np.any(g1[key] != 0), key
+        np.testing.assert_allclose(got, g1[key], rtol=1e-7, atol=1e-10, err_msg=key)
 
 
 def test_gpu_classifier_and_trainer_resume(tmp_path):
