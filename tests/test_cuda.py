@@ -222,21 +222,25 @@ def test_host_changes_between_runs_reach_the_device():
     np.testing.assert_array_equal(out["cuda-host"][1], out["numba"][1])
 
 
+def changed_after_later_runs(backend):
+    """CUBA whose weights and states are handed out before running, then changed on the
+    host after two runs; the states after a third run (and the simulator)."""
+    net, pop = cuba()
+    sim = net.build(backend=backend)
+    w, v = sim.synapses(net.projections["exc"], "w"), sim.state(pop, "v")
+    sim.run(0.005)
+    sim.run(0.002)
+    w[:] *= 3.0
+    v[:, :50] = -0.0505
+    sim.run(0.005)
+    return sim.state(pop, "v").copy(), sim
+
+
 def test_arrays_changed_on_the_host_after_later_runs_reach_the_device():
     """An array handed out once is copied to the device before every later call: changes
     made to it after further runs count too (fixed weights and states alike)."""
-    out = {}
-    for backend in ("numba", "cuda-host"):
-        net, pop = cuba()
-        sim = net.build(backend=backend)
-        w, v = sim.synapses(net.projections["exc"], "w"), sim.state(pop, "v")
-        sim.run(0.005)
-        sim.run(0.002)
-        w[:] *= 3.0
-        v[:, :50] = -0.0505
-        sim.run(0.005)
-        out[backend] = sim.state(pop, "v").copy()
-    np.testing.assert_allclose(out["cuda-host"], out["numba"], rtol=1e-9)
+    np.testing.assert_allclose(changed_after_later_runs("cuda-host")[0],
+                               changed_after_later_runs("numba")[0], rtol=1e-9)
 
 
 def test_constant_synaptic_values_are_made_on_the_device():

@@ -116,25 +116,18 @@ def test_gpu_device_made_weights_and_host_changes():
     """Constant weights (fixed, and plastic with their last-update steps) are made on the GPU
     and equal Numba's after a run; arrays handed out once carry host changes made after
     later runs to the device."""
-    from test_cuda import stdp
+    from test_cuda import changed_after_later_runs, stdp
 
     from snngen.backends.cuda.runner import DeviceArray
     out = {}
     for backend in ("numba", "cuda"):
-        net, pop = cuba()
-        sim = net.build(backend=backend)
-        assert isinstance(sim.arrays["exc__w"], DeviceArray) == (backend == "cuda")
-        w, v = sim.synapses(net.projections["exc"], "w"), sim.state(pop, "v")
-        sim.run(0.005)
-        sim.run(0.002)
-        w[:] *= 3.0
-        v[:, :50] = -0.0505
-        sim.run(0.005)
+        v, sim = changed_after_later_runs(backend)
+        assert sim.backend.name == backend
         net2, _, syn = stdp(w0=0.025)
         sim2 = net2.build(backend=backend)
         assert isinstance(sim2.arrays["plastic__w"], DeviceArray) == (backend == "cuda")
         sim2.run(0.5)
-        out[backend] = sim.state(pop, "v").copy(), sim2.synapses(syn, "w").copy()
+        out[backend] = v, sim2.synapses(syn, "w").copy()
     np.testing.assert_allclose(out["cuda"][0], out["numba"][0], rtol=1e-7, atol=1e-12)
     assert np.ptp(out["cuda"][1]) > 0
     np.testing.assert_allclose(out["cuda"][1], out["numba"][1], rtol=1e-7, atol=1e-12)
