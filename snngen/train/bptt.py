@@ -207,7 +207,9 @@ class CompiledBPTT:
         tape_r = np.zeros((seg, batch, n) if self.refractory else (seg, 0, 0), np.bool_)
         tape_x = np.empty((seg, batch, n) if tape_input else (0, 0, 0), f)
         spikes = np.zeros((steps, batch, n), np.bool_)
-        last = np.full((batch, n), -(2**40), np.int64)
+        # last spike steps: read only for refractoriness (without it, no columns: nothing
+        # kept, nothing copied into the checkpoints)
+        last = np.full((batch, n if self.refractory else 0), -(2**40), np.int64)
         in_full = w_in_csr.n_synapses == w_in_csr.n_pre * n  # rows contiguous and sorted
         common = (ev, ptr, w_in_csr.indptr, w_in_csr.indices, np.asarray(w_in, f), in_full,
                   w_rec_csr.indptr, w_rec_csr.indices, np.ascontiguousarray(w_rec, f),
@@ -328,7 +330,8 @@ class CompiledBPTT:
             tape_input = checkpoint_every is not None
         tape = seg * batch * n * ((k + int(tape_input)) * item + int(self.refractory))
         spikes = steps * batch * n * (1 + item)          # bool, and the float copy for the loss
-        checkpoints = (-(-steps // seg) if seg < steps else 0) * batch * n * (k * item + 8)
+        checkpoints = (-(-steps // seg) if seg < steps else 0) * batch * n * (
+            k * item + 8 * self.refractory)
         checkpoints += seg * batch * n if seg < steps else 0  # the recomputed spikes
         stored = seg * batch * n
         if parallel == "neurons":  # one weight-gradient buffer; a_x by step parity (not
@@ -345,7 +348,7 @@ class CompiledBPTT:
                        else chunks * n_synapses)
         weights += steps * batch * input_grad  # the returned dL/d(inputs)
         grads = item * weights + chunks * 8 * n * (len(self.lm.params) + len(self.lm.propagators))
-        adjoints = batch * n * (k + 1) * item + batch * n * (k * item + 8)
+        adjoints = batch * n * (k + 1) * item + batch * n * (k * item + 8 * self.refractory)
         return tape + spikes + checkpoints + grads + adjoints
 
 
