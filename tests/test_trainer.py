@@ -137,3 +137,26 @@ def test_classifier_gradients_equal_a_numpy_readout():
     np.testing.assert_allclose(grads["w_out"], seen["w_out"], rtol=1e-10, atol=1e-13)
     for key in ("w_in", "w_rec"):
         np.testing.assert_allclose(grads[key], ref[key], rtol=1e-10, atol=1e-13, err_msg=key)
+
+
+@pytest.mark.parametrize("hidden", [12, (12, 8)], ids=["one_layer", "two_layers"])
+def test_a_training_step_leaves_no_reference_cycles(hidden):
+    """Everything a step allocates is freed when it returns, not when the garbage
+    collector next runs: a self-referring closure once kept each step's gradients (8 MB per
+    T1 iteration at H = 1024) alive, and the training memory grew with every iteration."""
+    import gc
+    rng = np.random.default_rng(0)
+    x = (rng.random((30, 4, 10)) < 0.2).astype(float)
+    y = rng.integers(0, 2, 4)
+    net = RecurrentClassifier(LIF, "I", 10, hidden, 2, params={"taum": 0.01, "taus": 0.005},
+                              checkpoint_every=10)
+    net.loss_and_grads(x, y)
+    net.predict(x)
+    gc.collect()
+    gc.disable()
+    try:
+        net.loss_and_grads(x, y)
+        net.predict(x)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

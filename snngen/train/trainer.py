@@ -202,19 +202,23 @@ class RecurrentClassifier:
         layers l + 1 .. and the readout loss ``top_loss``, and returns dL/d(its spikes) =
         the gradient w.r.t. the inputs of layer l + 1. Returns (loss, {layer: grads})."""
         out = {}
-
-        def loss_of(layer):
-            if layer == len(self.sizes) - 1:
-                return top_loss
-
-            def fn(states, spikes):
-                loss, grads = self._run_layer(layer + 1, spikes, loss_of(layer + 1), wanted,
-                                              True, **kw)
-                out[layer + 1] = grads
-                return loss, None, grads.pop("inputs")
-            return fn
-        loss, out[0] = self._run_layer(0, inputs, loss_of(0), wanted, False, **kw)
+        # built from the top down, without a function that refers to itself: such a closure
+        # is a reference cycle, and it kept every iteration's gradients (8 MB per T1
+        # iteration at H = 1024) alive until the garbage collector happened to run
+        loss_fn = top_loss
+        for layer in range(len(self.sizes) - 1, 0, -1):
+            loss_fn = self._loss_below(layer, loss_fn, wanted, out, kw)
+        loss, out[0] = self._run_layer(0, inputs, loss_fn, wanted, False, **kw)
         return loss, out
+
+    def _loss_below(self, layer, loss_above, wanted, out, kw):
+        """The loss of layer ``layer - 1``: runs layer ``layer`` on its spikes (with
+        ``loss_above``) and returns dL/d(those spikes); the layer's gradients go to out."""
+        def fn(states, spikes):
+            loss, grads = self._run_layer(layer, spikes, loss_above, wanted, True, **kw)
+            out[layer] = grads
+            return loss, None, grads.pop("inputs")
+        return fn
 
     def _readout(self, spikes):
         """Leaky-integrator readout of (T x B x n) spikes: (T x B x n_out), on the host.
