@@ -333,6 +333,34 @@ def test_taped_synaptic_input_equals_the_recomputed_one(dense, every, parallel):
         compiled.memory_bytes(100, 8, 50, 10, tape_input=False) == 10 * 8 * 50 * item
 
 
+@pytest.mark.parametrize("parallel", ["trials", "neurons"])
+def test_input_gradient_changes_no_other_gradient(parallel):
+    """``input_grad=True`` adds dL/d(inputs) (T, B, n_in) and defers the weight gradients;
+    every other gradient stays what it was (to summation order); the estimate counts both."""
+    lm, args = spike_loss_problem(dense=False, seed=5)
+    compiled = CompiledBPTT(lm, "float64")
+    plain = compiled.run(*args, delay=2, states_needed=False, parallel=parallel,
+                         weight_grads="per_thread")
+    with_in = compiled.run(*args, delay=2, states_needed=False, parallel=parallel,
+                           input_grad=True)
+    assert compiled.deferred and with_in[0] == plain[0]
+    assert set(with_in[1]) == set(plain[1]) | {"inputs"}
+    assert with_in[1]["inputs"].shape == args[2].shape and np.any(with_in[1]["inputs"] != 0)
+    for key in plain[1]:
+        np.testing.assert_allclose(with_in[1][key], plain[1][key], rtol=1e-12, atol=1e-15,
+                                   err_msg=key)
+    # the estimate: where "auto" defers anyway (large projections), the input gradient
+    # adds exactly its T x B x n_in values (elsewhere the forced deferral also trades the
+    # per-thread weight copies for the stored adjoints)
+    item = compiled.dtype.itemsize
+    for every in (None, 10):
+        for par in ("trials", "neurons"):
+            size = (100, 8, 50, every)
+            assert compiled.memory_bytes(*size, n_synapses=10**7, parallel=par, input_grad=20) \
+                - compiled.memory_bytes(*size, n_synapses=10**7, parallel=par) \
+                == 100 * 8 * 20 * item
+
+
 def test_weight_gradients_are_deferred_when_per_thread_copies_would_be_large():
     from snngen.train.bptt import _defer_weight_grads
     t1_1024 = dict(stored=100 * 32 * 1024, synapses=700 * 1024 + 10_000, item=4)
