@@ -75,3 +75,27 @@ def test_classifier_uses_fluctuation_driven_input_weights():
     assert np.sqrt(v.var(axis=0).mean()) == pytest.approx(sigma, rel=0.15)
     with pytest.raises(sg.SnngenError, match="exactly the keys"):
         RecurrentClassifier(LIF, "I", 4, 4, 2, params=PARAMS, fluctuation_init={"rate": 1})
+
+
+def test_calibrate_layers_sets_the_layers_above_from_measured_rates():
+    """A stack whose second layer is silent (a hidden_gain far too small): calibrate_layers
+    measures the first layer's rate on the data and redraws the second layer's input
+    weights from the model's PSP kernel at that rate, so the second layer fires; a silent
+    first layer is refused with a clear error."""
+    from snngen.train import RecurrentClassifier
+    rng = np.random.default_rng(1)
+    x = (rng.random((100, 8, 40)) < 0.05).astype(float)
+    net = RecurrentClassifier(LIF, "I", 40, (48, 32), 2, params=PARAMS, input_gain=8.0,
+                              hidden_gain=0.2, recurrent_density=0.0, dtype="float64")
+    before = net._rates(x)
+    assert before[0] > 0 and before[1] == 0
+    rates = net.calibrate_layers(x, mu=0.6, sigma=0.4, seed=3)
+    assert rates[0] == before[0] and rates[1] > 0
+    layer1 = {k: net.params[f"{k}:1"] for k in PARAMS}
+    mean, std = fluctuation_driven(net.lm, layer1, net.dt, 48, before[0], 0.6, 0.4)
+    w = net.weights["w_in:1"]
+    assert abs(w.mean() - mean) < 0.1 * std and abs(w.std() / std - 1) < 0.05
+    silent = RecurrentClassifier(LIF, "I", 40, (48, 32), 2, params=PARAMS, input_gain=0.01,
+                                 recurrent_density=0.0)
+    with pytest.raises(sg.SnngenError, match="hidden layer 0 fires no spike"):
+        silent.calibrate_layers(x, mu=0.6, sigma=0.4)

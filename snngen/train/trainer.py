@@ -197,7 +197,44 @@ class RecurrentClassifier:
                              wanted=wanted, states_needed=False, delay=self.recurrent_delay,
                              **kw)
 
-    def _stack(self, inputs, top_loss, wanted, **kw):
+    def calibrate_layers(self, inputs: np.ndarray, mu: float, sigma: float,
+                         seed: int = 0) -> list:
+        """Data-driven fluctuation initialisation of the layers above the first (Rossbroich,
+        Gygax & Zenke 2022, for deep networks): layer by layer, run the stack on ``inputs``
+        (T x B x n_in spikes), measure the mean rate of the layer below, and redraw the
+        input weights of layer l so that its membranes sit at ``mu`` +- ``sigma`` from rest
+        at that rate (:func:`snngen.train.init.fluctuation_driven`, from the model's own PSP
+        kernel). Replaces guessing ``hidden_gain``. Returns each layer's mean rate (Hz) after
+        calibration; raises if a layer below is silent on these inputs."""
+        from .init import fluctuation_driven
+        rng = np.random.default_rng(seed)
+        for layer in range(1, len(self.sizes)):
+            rate = self._rates(inputs)[layer - 1]
+            if not rate > 0:
+                raise SnngenError(
+                    f"calibrate_layers: hidden layer {layer - 1} fires no spike on these "
+                    "inputs, so the layer above cannot be set from its rate; raise input_gain "
+                    "(or give the first layer fluctuation_init), or pass more trials")
+            params = {k: self.params[layer_key(k, layer)] for k in self._names}
+            mean, std = fluctuation_driven(self.lm, params, self.dt, self.sizes[layer - 1],
+                                           rate, float(mu), float(sigma))
+            key = layer_key("w_in", layer)
+            w = rng.normal(mean, std, self.weights[key].shape).astype(self.bptt.dtype)
+            self.weights[key] = self.xp.asarray(w)
+        return self._rates(inputs)
+
+    def _rates(self, inputs) -> list:
+        """Mean firing rate (Hz) of every hidden layer on ``inputs`` (forward and readout
+        only matter; the backward pass runs with zero gradients)."""
+        rates = {}
+
+        def top(states, spikes):
+            rates[len(self.sizes) - 1] = float(spikes.mean()) / self.dt
+            return 0.0, None, self.xp.zeros(spikes.shape, self.bptt.dtype)
+        self._stack(inputs, top, set(), rates=rates)
+        return [rates[layer] for layer in range(len(self.sizes))]
+
+    def _stack(self, inputs, top_loss, wanted, rates=None, **kw):
         """Run every layer, each inside the loss of the one below: layer l's loss runs
         layers l + 1 .. and the readout loss ``top_loss``, and returns dL/d(its spikes) =
         the gradient w.r.t. the inputs of layer l + 1. Returns (loss, {layer: grads})."""
@@ -207,14 +244,17 @@ class RecurrentClassifier:
         # iteration at H = 1024) alive until the garbage collector happened to run
         loss_fn = top_loss
         for layer in range(len(self.sizes) - 1, 0, -1):
-            loss_fn = self._loss_below(layer, loss_fn, wanted, out, kw)
+            loss_fn = self._loss_below(layer, loss_fn, wanted, out, kw, rates)
         loss, out[0] = self._run_layer(0, inputs, loss_fn, wanted, False, **kw)
         return loss, out
 
-    def _loss_below(self, layer, loss_above, wanted, out, kw):
+    def _loss_below(self, layer, loss_above, wanted, out, kw, rates=None):
         """The loss of layer ``layer - 1``: runs layer ``layer`` on its spikes (with
-        ``loss_above``) and returns dL/d(those spikes); the layer's gradients go to out."""
+        ``loss_above``) and returns dL/d(those spikes); the layer's gradients go to out
+        (and the lower layer's mean rate to ``rates``, if given)."""
         def fn(states, spikes):
+            if rates is not None:
+                rates[layer - 1] = float(spikes.mean()) / self.dt
             loss, grads = self._run_layer(layer, spikes, loss_above, wanted, True, **kw)
             out[layer] = grads
             return loss, None, grads.pop("inputs")
