@@ -121,15 +121,14 @@ def synapse_expression(text: str, proj, csr, what: str) -> np.ndarray:
 
 
 def _csr_values(proj, csr, name, value, rng, shape, what):
+    constant = _constant(value)
+    if constant is not None:
+        return np.broadcast_to(constant, shape)
     if isinstance(value, (Uniform, Normal)):
         return value.sample(rng, csr.n_synapses)
-    if isinstance(value, str):
-        if not is_quantity(value):
-            return synapse_expression(value, proj, csr, what)  # already in CSR order
-        value = Quantities.parse({"v": value}).values["v"]
+    if isinstance(value, str):  # not a quantity (that is a constant)
+        return synapse_expression(value, proj, csr, what)  # already in CSR order
     arr = np.asarray(value, dtype=np.float64)
-    if arr.ndim == 0:
-        return np.broadcast_to(arr, shape)
     if arr.shape != (csr.n_synapses,):
         raise ConnectivityError(f"{what}: {arr.shape[0]} values for {csr.n_synapses} synapses")
     return _to_csr_order(arr, csr)
@@ -231,8 +230,11 @@ def _constant(value):
         return None
     if isinstance(value, str):
         value = Quantities.parse({"v": value}).values["v"]
-    arr = np.asarray(value)
-    return float(arr) if arr.ndim == 0 and arr.dtype.kind in "biuf" else None
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):  # not numbers: the caller reports it
+        return None
+    return float(arr) if arr.ndim == 0 else None
 
 
 def _projection_array(net, proj, csr, field, role, np_type, rng, memo, full=None):
@@ -259,7 +261,7 @@ def _projection_array(net, proj, csr, field, role, np_type, rng, memo, full=None
         rows = net.batch if role == "syn_batched" else 1
         value = proj.values.get(field, 0.0)
         constant = _constant(value) if full is not None else None
-        if constant is not None:  # made on the device: rounded to np_type as below
+        if constant is not None:  # made on the device, rounded to np_type as on the host
             return full((rows, csr.n_synapses), np_type.type(constant), np_type)
         vals = _csr_values(proj, csr, field, value, rng, (csr.n_synapses,),
                            f"projection '{proj.name}', '{field}'")

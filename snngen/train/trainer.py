@@ -179,18 +179,18 @@ class RecurrentClassifier:
         """The first layer's recurrent synapses."""
         return self.csrs["rec_csr"]
 
+    def _layer_params(self, layer) -> dict:
+        """The model's parameter values of hidden layer ``layer``, by the model's names."""
+        return {k: self.params[layer_key(k, layer)] for k in self._names}
+
     def _run_layer(self, layer, inputs, loss_fn, wanted, input_grad, **kw):
         """One hidden layer's forward pass, ``loss_fn`` on its spikes, its backward pass."""
-        batch = inputs.shape[1]
-        s0 = np.zeros((batch, self.sizes[layer], self.n_states))
-        params = {k: self.params[layer_key(k, layer)] for k in self._names}
-        if self.backend == "numba":
-            kw.setdefault("bool_spikes", True)
-        else:
-            kw["loss_on_device"] = True
+        s0 = np.zeros((inputs.shape[1], self.sizes[layer], self.n_states))
+        kw["bool_spikes" if self.backend == "numba" else "loss_on_device"] = True
         if input_grad:
             kw["input_grad"] = True
-        return self.bptt.run(params, s0, inputs, self.csrs[layer_key("in_csr", layer)],
+        return self.bptt.run(self._layer_params(layer), s0, inputs,
+                             self.csrs[layer_key("in_csr", layer)],
                              self.weights[layer_key("w_in", layer)],
                              self.csrs[layer_key("rec_csr", layer)],
                              self.weights[layer_key("w_rec", layer)], self.dt, loss_fn,
@@ -215,9 +215,9 @@ class RecurrentClassifier:
                     f"calibrate_layers: hidden layer {layer - 1} fires no spike on these "
                     "inputs, so the layer above cannot be set from its rate; raise input_gain "
                     "(or give the first layer fluctuation_init), or pass more trials")
-            params = {k: self.params[layer_key(k, layer)] for k in self._names}
-            mean, std = fluctuation_driven(self.lm, params, self.dt, self.sizes[layer - 1],
-                                           rate, float(mu), float(sigma))
+            mean, std = fluctuation_driven(self.lm, self._layer_params(layer), self.dt,
+                                           self.sizes[layer - 1], rate, float(mu),
+                                           float(sigma))
             key = layer_key("w_in", layer)
             w = rng.normal(mean, std, self.weights[key].shape).astype(self.bptt.dtype)
             self.weights[key] = self.xp.asarray(w)
