@@ -480,3 +480,29 @@ def test_neuron_blocks_with_a_low_rank_loss_and_on_one_thread(dense):
     if threads > 1:  # per-thread copies of 1e6 weights (trials) against one buffer
         assert compiled.memory_bytes(100, 32, 1000, n_synapses=10**6, parallel="neurons") < \
             compiled.memory_bytes(100, 32, 1000, n_synapses=10**6, parallel="trials")
+
+
+@pytest.mark.parametrize("delay", [1, 3])
+@pytest.mark.parametrize("dense", [False, True], ids=["sparse", "dense"])
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_simulate_gives_the_spikes_and_state_of_the_training_forward_pass(name, dense, delay):
+    """simulate (forward only: no tape, no backward) gives exactly the spikes the loss of
+    run() sees and the state after the last step (refractory LIF and QIF, sparse and
+    all-to-all, recurrent delays)."""
+    lm, args, _ = problem(name, dense=dense)
+    params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, _ = args
+    seen = {}
+
+    def loss_fn(states, spikes):
+        seen["states"], seen["spikes"] = states.copy(), spikes.copy()
+        return 0.0, None, np.zeros(spikes.shape)
+    kernels = CompiledBPTT(lm)
+    kernels.run(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn, delay=delay)
+    spikes, state = kernels.simulate(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt,
+                                     delay=delay)
+    assert spikes.dtype == np.bool_ and spikes.shape == seen["spikes"].shape
+    assert 0 < spikes.sum() < spikes.size  # a test that spikes could fail
+    np.testing.assert_array_equal(spikes, seen["spikes"] > 0.5)
+    np.testing.assert_array_equal(state, seen["states"][-1])
+    with pytest.raises(sg.SnngenError, match="delay"):
+        kernels.simulate(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, delay=0)

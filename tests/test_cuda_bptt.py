@@ -88,3 +88,18 @@ def test_cuda_bptt_kernels_with_recurrent_delay(dense):
     assert loss == pytest.approx(ref_loss, rel=1e-12)
     for key in ref:
         np.testing.assert_allclose(grads[key], ref[key], rtol=1e-9, atol=1e-12, err_msg=key)
+
+
+@pytest.mark.parametrize("dense", [False, True], ids=["sparse", "dense"])
+def test_cuda_simulate_equals_numba(dense):
+    """The forward pass alone on the CUDA kernels (host emulation): the same spikes and
+    final state as the Numba kernels' simulate."""
+    lm, args = _problem("lif", dense)
+    params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, _ = args
+    ref_z, ref_s = CompiledBPTT(lm, "float64").simulate(params, s0, inputs, in_csr, w_in,
+                                                        rec_csr, w_rec, dt, delay=2)
+    z, s = CudaBPTT(lm, "float64", device="host").simulate(params, s0, inputs, in_csr, w_in,
+                                                          rec_csr, w_rec, dt, delay=2)
+    assert ref_z.any()
+    np.testing.assert_array_equal(np.asarray(z) > 0.5, ref_z)
+    np.testing.assert_allclose(np.asarray(s), ref_s, rtol=1e-12, atol=1e-12)

@@ -160,3 +160,27 @@ def test_a_training_step_leaves_no_reference_cycles(hidden):
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("hidden", [12, (12, 8)], ids=["one_layer", "two_layers"])
+def test_predict_runs_forward_passes_only_and_agrees_with_training(hidden, monkeypatch):
+    """predict and the layer rates run no backward pass (bptt.run is never called), and
+    predict gives the classes whose accuracy the training step reports on the same batch."""
+    rng = np.random.default_rng(2)
+    x = (rng.random((40, 16, 10)) < 0.2).astype(float)
+    y = rng.integers(0, 3, 16)
+    net = RecurrentClassifier(LIF, "I", 10, hidden, 3, params={"taum": 0.01, "taus": 0.005},
+                              seed=4)
+    _, _, accuracy = net.loss_and_grads(x, y)
+    spikes = net.hidden_spikes(x)
+    assert [s.shape for s in spikes] == [(40, 16, n) for n in np.atleast_1d(hidden)]
+    assert all(s.any() for s in spikes)
+
+    def no_backward(*args, **kwargs):
+        raise AssertionError("a forward-only path ran BPTT")
+    monkeypatch.setattr(net.bptt, "run", no_backward)
+    predicted = net.predict(x)
+    assert np.mean(predicted == y) == accuracy
+    assert len(set(predicted.tolist())) > 1  # not a constant answer
+    rates = net._rates(x)
+    assert rates == [float(s.mean()) / net.dt for s in spikes] and min(rates) > 0

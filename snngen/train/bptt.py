@@ -158,19 +158,8 @@ class CompiledBPTT:
         lm = self.lm
         steps, batch, _ = inputs.shape
         _, n, k = s0.shape
-        params = {p: np.broadcast_to(np.asarray(v, float), (n,)) for p, v in params.items()}
-        key = (dt, tuple((name, v.tobytes()) for name, v in sorted(params.items())))
-        if getattr(self, "_props_key", None) != key:  # parameters rarely change between calls
-            self._props_key, self._props = key, propagator_values(lm, params, dt, n)
-        props = self._props
+        params, p_arr, q_arr, ref, delay = self._prepare(params, n, dt, delay)
         f = self.dtype
-        p_arr = np.array([params[p.name] for p in lm.params], f).reshape(len(lm.params), n)
-        q_arr = np.array([props[q] for q in lm.propagators], f).reshape(len(lm.propagators), n)
-        ref = refractory_steps(lm, params, dt, n)
-        if int(delay) != delay or delay < 1:
-            raise SnngenError(f"the recurrent delay must be a whole number of steps >= 1, got "
-                              f"{delay}")
-        delay = int(delay)
         if weight_grads not in ("auto", "per_thread", "deferred"):
             raise SnngenError(f"weight_grads must be 'auto', 'per_thread' or 'deferred', got "
                               f"{weight_grads!r}")
@@ -313,6 +302,47 @@ class CompiledBPTT:
                           {q: g_q[j] for j, q in enumerate(lm.propagators)}, wanted)
         return loss, grads
 
+
+    def _prepare(self, params: dict, n: int, dt: float, delay):
+        """Per-neuron parameters (float64, broadcast to n), the kernels' parameter and
+        propagator rows, refractory steps and the checked delay, for a run of n neurons."""
+        lm = self.lm
+        params = {p: np.broadcast_to(np.asarray(v, float), (n,)) for p, v in params.items()}
+        key = (dt, tuple((name, v.tobytes()) for name, v in sorted(params.items())))
+        if getattr(self, "_props_key", None) != key:  # parameters rarely change between calls
+            self._props_key, self._props = key, propagator_values(lm, params, dt, n)
+        props = self._props
+        f = self.dtype
+        p_arr = np.array([params[p.name] for p in lm.params], f).reshape(len(lm.params), n)
+        q_arr = np.array([props[q] for q in lm.propagators], f).reshape(len(lm.propagators), n)
+        if int(delay) != delay or delay < 1:
+            raise SnngenError(f"the recurrent delay must be a whole number of steps >= 1, got "
+                              f"{delay}")
+        return params, p_arr, q_arr, refractory_steps(lm, params, dt, n), int(delay)
+
+    def simulate(self, params: dict, s0: np.ndarray, inputs: np.ndarray, w_in_csr, w_in,
+                 w_rec_csr, w_rec, dt: float, delay: int = 1):
+        """The forward pass alone (evaluation, firing rates): the spikes (T, B, n) as
+        booleans and the final state (B, n, k), from the same forward kernel as :meth:`run`
+        but with no tape and no backward pass (memory: the spikes only). Same arguments as
+        :meth:`run`; its spikes equal the ones :meth:`run` gives its loss."""
+        steps, batch, _ = inputs.shape
+        _, n, k = s0.shape
+        _, p_arr, q_arr, ref, delay = self._prepare(params, n, dt, delay)
+        f = self.dtype
+        ev, ptr = input_events(np.ascontiguousarray(inputs))
+        state = np.ascontiguousarray(np.swapaxes(s0, 1, 2), f)
+        spikes = np.zeros((steps, batch, n), np.bool_)
+        last = np.full((batch, n if self.refractory else 0), -(2**40), np.int64)
+        in_full = w_in_csr.n_synapses == w_in_csr.n_pre * n
+        rec_full = w_rec_csr.n_synapses == n * n
+        empty = np.empty((0, batch, 0), f)
+        self.module.forward(0, delay, ev, ptr, w_in_csr.indptr, w_in_csr.indices,
+                            np.asarray(w_in, f), in_full, w_rec_csr.indptr, w_rec_csr.indices,
+                            np.ascontiguousarray(w_rec, f), rec_full, state, p_arr, q_arr, ref,
+                            dt, np.empty((0, batch, k, n), f), np.empty((0, 0, 0), np.bool_),
+                            empty, spikes, last, np.zeros((delay, batch, n), np.bool_))
+        return spikes, np.swapaxes(state, 1, 2)
 
     def memory_bytes(self, steps: int, batch: int, n: int, checkpoint_every: int | None = None,
                      n_synapses: int = 0, tape_input: bool | None = None,

@@ -16,6 +16,7 @@ the host shim and NumPy products: that is how the kernels are checked without a 
 from __future__ import annotations
 
 import ctypes
+from types import SimpleNamespace
 
 import numpy as np
 import sympy as sp
@@ -161,19 +162,10 @@ class CudaBPTT:
     def _gather(g, index):
         return g.reshape(-1) if index is None else g[index]
 
-    def run(self, params: dict, s0, inputs, w_in_csr, w_in, w_rec_csr, w_rec, dt, loss_fn,
-            wanted=None, dense=None, cutoff: float = 0.0, states_needed: bool = True,
-            loss_on_device: bool = False, delay: int = 1, checkpoint_every=None,
-            input_grad: bool = False):
-        """As :meth:`snngen.train.bptt.CompiledBPTT.run`. ``loss_fn`` gets NumPy arrays
-        (host copies), or with ``loss_on_device`` the device arrays themselves (it may then
-        return device arrays too); ``states_needed=False`` passes ``None`` for the states and
-        skips copying them (the loss reads only spikes). ``delay``: recurrent spikes arrive
-        that many steps later. ``checkpoint_every`` is not implemented here (an error).
-        ``inputs`` may be a device array (the spikes of a layer below); ``input_grad``:
-        also ``grads["inputs"]``, dL/d(inputs), one product of all steps' adjoints."""
-        if checkpoint_every is not None:
-            raise BackendUnsupported("checkpoint_every is implemented on the Numba backend only")
+    def _forward(self, params, s0, inputs, w_in_csr, w_in, w_rec_csr, w_rec, dt, delay,
+                 cutoff=0.0):
+        """The forward pass with its tape, on the device: what :meth:`run` and
+        :meth:`simulate` share."""
         if int(delay) != delay or delay < 1:
             raise SnngenError(f"the recurrent delay must be a whole number of steps >= 1, got "
                               f"{delay}")
@@ -189,7 +181,6 @@ class CudaBPTT:
         p_arr = xp.asarray(np.array([params[p.name] for p in lm.params], f).reshape(-1, n))
         q_arr = xp.asarray(np.array([props[q] for q in lm.propagators], f).reshape(-1, n))
         ref = refractory_steps(lm, params, dt, n)
-        on_device = xp is not np and isinstance(w_in, xp.ndarray)
         win, in_index = self._dense(w_in_csr, w_in)
         wrec, rec_index = self._dense(w_rec_csr, w_rec)
         x_in = xp.ascontiguousarray(xp.asarray(inputs), dtype=f).reshape(steps * batch, n_in)
@@ -212,6 +203,41 @@ class CudaBPTT:
             else:
                 xt[...] = drive[t]
             self._launch("bptt_forward", batch * n, {**common, "t": t, "x": xt})
+        return SimpleNamespace(params=params, common=common, win=win, in_index=in_index,
+                               wrec=wrec, rec_index=rec_index, x_in=x_in, state=state,
+                               tape_s=tape_s, spikes=spikes, delay=delay)
+
+    def simulate(self, params: dict, s0, inputs, w_in_csr, w_in, w_rec_csr, w_rec, dt,
+                 delay: int = 1):
+        """The forward pass alone, as :meth:`snngen.train.bptt.CompiledBPTT.simulate`: the
+        spikes (T, B, n) and the final state (B, n, k), as arrays of this backend's array
+        module (on the device for ``"cuda"``), float 0/1 spikes. The forward kernel writes
+        its tape as in :meth:`run` (device memory as for training); no backward pass runs."""
+        fw = self._forward(params, s0, inputs, w_in_csr, w_in, w_rec_csr, w_rec, dt, delay)
+        return fw.spikes, fw.state
+
+    def run(self, params: dict, s0, inputs, w_in_csr, w_in, w_rec_csr, w_rec, dt, loss_fn,
+            wanted=None, dense=None, cutoff: float = 0.0, states_needed: bool = True,
+            loss_on_device: bool = False, delay: int = 1, checkpoint_every=None,
+            input_grad: bool = False):
+        """As :meth:`snngen.train.bptt.CompiledBPTT.run`. ``loss_fn`` gets NumPy arrays
+        (host copies), or with ``loss_on_device`` the device arrays themselves (it may then
+        return device arrays too); ``states_needed=False`` passes ``None`` for the states and
+        skips copying them (the loss reads only spikes). ``delay``: recurrent spikes arrive
+        that many steps later. ``checkpoint_every`` is not implemented here (an error).
+        ``inputs`` may be a device array (the spikes of a layer below); ``input_grad``:
+        also ``grads["inputs"]``, dL/d(inputs), one product of all steps' adjoints."""
+        if checkpoint_every is not None:
+            raise BackendUnsupported("checkpoint_every is implemented on the Numba backend only")
+        fw = self._forward(params, s0, inputs, w_in_csr, w_in, w_rec_csr, w_rec, dt, delay,
+                           cutoff)
+        params, common, win, in_index, wrec, rec_index = (
+            fw.params, fw.common, fw.win, fw.in_index, fw.wrec, fw.rec_index)
+        x_in, state, tape_s, spikes, delay = fw.x_in, fw.state, fw.tape_s, fw.spikes, fw.delay
+        lm, xp, f = self.lm, self.xp, self.dtype
+        steps, batch, n_in = inputs.shape
+        _, n, k = s0.shape
+        on_device = xp is not np and isinstance(w_in, xp.ndarray)
         host = (lambda a: a) if loss_on_device else self._host
         states_h = None
         if states_needed:

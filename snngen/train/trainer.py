@@ -224,17 +224,27 @@ class RecurrentClassifier:
         return self._rates(inputs)
 
     def _rates(self, inputs) -> list:
-        """Mean firing rate (Hz) of every hidden layer on ``inputs`` (forward and readout
-        only matter; the backward pass runs with zero gradients)."""
-        rates = {}
+        """Mean firing rate (Hz) of every hidden layer on ``inputs`` (forward passes only)."""
+        return [float(spikes.mean()) / self.dt for spikes in self.hidden_spikes(inputs)]
 
-        def top(states, spikes):
-            rates[len(self.sizes) - 1] = float(spikes.mean()) / self.dt
-            return 0.0, None, self.xp.zeros(spikes.shape, self.bptt.dtype)
-        self._stack(inputs, top, set(), rates=rates)
-        return [rates[layer] for layer in range(len(self.sizes))]
+    def hidden_spikes(self, inputs: np.ndarray) -> list:
+        """The spikes (T x B x n_l) of every hidden layer on ``inputs`` (T x B x n_in), by
+        forward passes alone (no tape, no backward pass: a fraction of a training step's
+        time and memory); layer l's spikes are layer l + 1's inputs. Booleans on the Numba
+        backend, float 0/1 arrays of the backend's array module on the CUDA ones."""
+        out, x = [], inputs
+        for layer in range(len(self.sizes)):
+            s0 = np.zeros((x.shape[1], self.sizes[layer], self.n_states))
+            x, _ = self.bptt.simulate(self._layer_params(layer), s0, x,
+                                      self.csrs[layer_key("in_csr", layer)],
+                                      self.weights[layer_key("w_in", layer)],
+                                      self.csrs[layer_key("rec_csr", layer)],
+                                      self.weights[layer_key("w_rec", layer)], self.dt,
+                                      delay=self.recurrent_delay)
+            out.append(x)
+        return out
 
-    def _stack(self, inputs, top_loss, wanted, rates=None, **kw):
+    def _stack(self, inputs, top_loss, wanted, **kw):
         """Run every layer, each inside the loss of the one below: layer l's loss runs
         layers l + 1 .. and the readout loss ``top_loss``, and returns dL/d(its spikes) =
         the gradient w.r.t. the inputs of layer l + 1. Returns (loss, {layer: grads})."""
@@ -244,17 +254,14 @@ class RecurrentClassifier:
         # iteration at H = 1024) alive until the garbage collector happened to run
         loss_fn = top_loss
         for layer in range(len(self.sizes) - 1, 0, -1):
-            loss_fn = self._loss_below(layer, loss_fn, wanted, out, kw, rates)
+            loss_fn = self._loss_below(layer, loss_fn, wanted, out, kw)
         loss, out[0] = self._run_layer(0, inputs, loss_fn, wanted, False, **kw)
         return loss, out
 
-    def _loss_below(self, layer, loss_above, wanted, out, kw, rates=None):
+    def _loss_below(self, layer, loss_above, wanted, out, kw):
         """The loss of layer ``layer - 1``: runs layer ``layer`` on its spikes (with
-        ``loss_above``) and returns dL/d(those spikes); the layer's gradients go to out
-        (and the lower layer's mean rate to ``rates``, if given)."""
+        ``loss_above``) and returns dL/d(those spikes); the layer's gradients go to out."""
         def fn(states, spikes):
-            if rates is not None:
-                rates[layer - 1] = float(spikes.mean()) / self.dt
             loss, grads = self._run_layer(layer, spikes, loss_above, wanted, True, **kw)
             out[layer] = grads
             return loss, None, grads.pop("inputs")
@@ -334,15 +341,8 @@ class RecurrentClassifier:
         return y[-1].argmax(axis=-1)
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
-        """Class predictions for (T x B x n_in) input spikes."""
-        out = {}
-
-        def loss_fn(states, spikes):
-            out["y"] = self._readout(spikes)
-            zeros = self.xp.zeros(spikes.shape, self.bptt.dtype)
-            return 0.0, None, zeros
-        self._stack(inputs, loss_fn, set())
-        return self._predict(out["y"])
+        """Class predictions for (T x B x n_in) input spikes (forward passes only)."""
+        return self._predict(self._readout(self.hidden_spikes(inputs)[-1]))
 
 
 class Trainer:
