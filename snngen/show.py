@@ -7,7 +7,8 @@ def show(obj, stage: str = "discrete", file=None) -> str:
     """Print (and return) a stage of the pipeline for ``obj``.
 
     ``obj`` is a NeuronModel (stages ``model``, ``discrete``), a LearningModel (its derived
-    step and Jacobian; ``eligibility`` for the eligibility layout the compiler proves), a
+    step and Jacobian; ``eligibility`` for the eligibility layout the compiler proves;
+    ``tape`` for what compiled BPTT keeps from the forward pass), a
     Network (``ir``, ``source`` for the Numba source, ``cuda`` for the CUDA C source,
     ``plan`` for the CUDA launch plan), a Simulator or a compiled learning kernel
     (``source``), or an online learning state (its rule, layout and eligibility memory).
@@ -21,6 +22,9 @@ def show(obj, stage: str = "discrete", file=None) -> str:
     if isinstance(obj, LearningModel) and stage == "eligibility":
         from .derive.online import eligibility_layout
         text = str(eligibility_layout(obj))
+    elif isinstance(obj, LearningModel) and stage == "tape":
+        from .train.bptt import describe_tape
+        text = describe_tape(obj)
     elif isinstance(obj, LearningModel):
         text = str(obj)
     elif isinstance(obj, OnlineState):
@@ -50,7 +54,7 @@ def show(obj, stage: str = "discrete", file=None) -> str:
         text = getattr(obj.module, "SOURCE", None) or obj.source_path.read_text()
     else:
         raise ValueError(f"cannot show stage '{stage}' of a {type(obj).__name__}; stages: "
-                         "model, discrete (models), eligibility (learning models), ir, source, "
-                         "cuda, plan (networks), source (simulators, learning kernels)")
+                         "model, discrete (models), eligibility, tape (learning models), ir, "
+                         "source, cuda, plan (networks), source (simulators, learning kernels)")
     print(text, file=file)
     return text

@@ -506,3 +506,119 @@ def test_simulate_gives_the_spikes_and_state_of_the_training_forward_pass(name, 
     np.testing.assert_array_equal(state, seen["states"][-1])
     with pytest.raises(sg.SnngenError, match="delay"):
         kernels.simulate(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, delay=0)
+
+
+MINIMAL = {  # model, parameters, input target, the derived minimal tape
+    # (the model of test_gradients_torch.py, so that CI compiles its kernels once)
+    "lif": (sg.NeuronModel("""
+        dv/dt = (El - v + I) / taum : 1
+        dI/dt = -I / taus : 1
+    """, threshold="v > Vt", reset="v = Vr", name="lif_torch_batched"),
+            {"El": 0.2, "taum": 0.02, "taus": 0.005, "Vt": 1.0, "Vr": 0.1}, "I", ["_tg"]),
+    "lif_subtract": (sg.NeuronModel("dv/dt = (I - v) / taum : 1\ndI/dt = -I / taus : 1",
+                                    threshold="v > 1", reset="v = v - 1", name="lif_sub_min"),
+                     {"taum": 0.02, "taus": 0.005}, "I", ["_tg"]),
+    "alif": (sg.NeuronModel("""
+        dv/dt = (I - v) / taum : 1
+        dI/dt = -I / taus : 1
+        db/dt = -b / taua : 1
+    """, threshold="v > 1 + beta * b", reset="v = 0\nb = b + 1", name="alif_min"),
+             {"taum": 0.02, "taus": 0.005, "taua": 0.05, "beta": 0.3}, "I", ["_tg", "s_b"]),
+    "qif": (MODELS["qif"][0], MODELS["qif"][1], "I", ["_tg", "s_v"]),
+    "izhikevich": (sg.NeuronModel("""
+        dv/dt = (0.04 * v**2 + 5 * v + 140 - u + I) / tv : 1
+        du/dt = a * (bu * v - u) / tv : 1
+        dI/dt = -I / taus : 1
+    """, threshold="v > 30", reset="v = c\nu = u + d", name="izh_min"),
+                   {"tv": 0.001, "a": 0.02, "bu": 0.2, "c": -65.0, "d": 8.0, "taus": 0.005},
+                   "I", ["_tg", "s_v"]),
+}
+
+
+@pytest.mark.parametrize("name, variant", [
+    ("lif", "hard"), ("qif", "hard"),  # (kernels other tests compile too)
+    *[pytest.param(name, variant, marks=pytest.mark.slow)  # (a kernel compile each)
+      for name, variant in [("alif", "hard"), ("lif_subtract", "hard"),
+                            ("izhikevich", "hard"), ("lif", "detach_reset"),
+                            ("alif", "detach_reset")]]])
+def test_minimal_tape_gradients_equal_the_reference(name, variant):
+    """Weight gradients only: the tape keeps the derived minimal columns (LIF: g alone, not
+    v, I and the synaptic input), and the weight and initial-state gradients equal the
+    reference executor's, with and without checkpoints, both ways of sharing threads, a
+    recurrent delay, sparse and all-to-all weights; memory_bytes counts the smaller tape."""
+    model, base, target, columns = MINIMAL[name]
+    lm = derive(discretise(model), inputs=[target], surrogate="fast_sigmoid",
+                detach_reset=variant == "detach_reset")
+    compiled = CompiledBPTT(lm)
+    if name == "alif" and variant == "detach_reset":
+        columns = ["_tg"]  # a detached reset: the threshold's b is not read back
+    assert [str(c) for c in compiled.tape_columns] == columns
+    rng = np.random.default_rng(11)
+    n, n_in, batch, steps, dt = 12, 5, 3, 50, 1e-3
+    k = len(lm.states)
+    params = {p: v * rng.uniform(0.9, 1.1, n) for p, v in base.items()}
+    rest = {"izhikevich": (-65.0, -13.0), "alif": (0.0, 0.0)}.get(name, (0.0, 0.0))
+    s0 = np.zeros((batch, n, k))
+    s0[..., 0] = rest[0] + rng.uniform(0, 0.5, (batch, n))
+    if name == "izhikevich":
+        s0[..., 1] = rest[1]
+    inputs = (rng.random((steps, batch, n_in)) < 0.2).astype(float)
+    gain = 60.0 if name == "izhikevich" else 3.0
+    coef = rng.uniform(0.5, 1.5, n)
+
+    def loss_fn(states, spikes):
+        return float(np.sum(coef * spikes)), None, np.broadcast_to(coef, spikes.shape).copy()
+    delay = 2
+    for dense, parallel, every in [(False, "trials", None), (True, "neurons", 10),
+                                   (False, "neurons", 20), (True, "trials", None)]:
+        pattern = conn.AllToAll() if dense else conn.FixedProbability(0.5)
+        in_csr = conn.build_csr(pattern, n_in, n, seed=1)
+        rec_csr = conn.build_csr(pattern, n, n, seed=2)
+        w_in = rng.uniform(0.5, 1.5, in_csr.n_synapses) * gain
+        w_rec = rng.normal(0, 0.4, rec_csr.n_synapses) * gain
+        loss, grads = compiled.run(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt,
+                                   loss_fn, wanted=set(), states_needed=False, delay=delay,
+                                   parallel=parallel, checkpoint_every=every)
+        ref_loss, ref_win, ref_wrec, ref_s0 = 0.0, 0.0, 0.0, []
+        for b in range(batch):
+            lb, gb = bptt(lm, params, s0[b], inputs[:, b], _dense(in_csr, w_in),
+                          _dense(rec_csr, w_rec), dt,
+                          lambda t, s, z: (float(np.sum(coef * z)), np.zeros((n, k)), coef),
+                          delay=delay)
+            ref_loss, ref_win, ref_wrec = ref_loss + lb, ref_win + gb["w_in"], \
+                ref_wrec + gb["w_rec"]
+            ref_s0.append(gb["s0"])
+        case = f"{name} {variant} dense={dense} {parallel} every={every}"
+        assert loss == pytest.approx(ref_loss, rel=1e-12), case
+        assert 0 < loss  # spikes happened
+        np.testing.assert_allclose(grads["w_in"], ref_win[in_csr.pre_indices(),
+                                                           in_csr.indices],
+                                   rtol=1e-9, atol=1e-12, err_msg=case)
+        np.testing.assert_allclose(grads["w_rec"], ref_wrec[rec_csr.pre_indices(),
+                                                             rec_csr.indices],
+                                   rtol=1e-9, atol=1e-12, err_msg=case)
+        np.testing.assert_allclose(grads["s0"], np.stack(ref_s0), rtol=1e-9, atol=1e-12,
+                                   err_msg=case)
+        assert np.any(grads["w_rec"] != 0), case
+    item = compiled.dtype.itemsize
+    assert compiled.memory_bytes(steps, batch, n) - compiled.memory_bytes(
+        steps, batch, n, weights_only=True) == steps * batch * n * (k - len(columns)) * item
+
+
+def test_compiled_bptt_refuses_soft_spikes():
+    """Soft spikes (spike = sigmoid) are for the reference executor's finite-difference
+    checks; the kernels run hard spikes, so a soft model is refused, not run wrongly."""
+    lm = derive(discretise(MODELS["qif"][0]), inputs=["I"], soft_beta=5.0)
+    with pytest.raises(sg.SnngenError, match="soft_beta"):
+        CompiledBPTT(lm)
+
+
+def test_show_prints_the_tape():
+    """sg.show(lm, "tape"): the derived minimal tape and the full one, in the model's names."""
+    import io
+    alif = derive(discretise(MINIMAL["alif"][0]), inputs=["I"])
+    text = sg.show(alif, "tape", file=io.StringIO())
+    assert "weight gradients only: 2 columns: _tg = g = " in text
+    assert "b (before the step)" in text and "4 columns" in text
+    text = sg.show(problem("lif")[0], "tape", file=io.StringIO())
+    assert "no smaller tape" in text  # refractoriness: the full tape

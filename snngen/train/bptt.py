@@ -47,14 +47,18 @@ def cse_lines(ren: dict, exprs, names, printer, prefix: str) -> list:
         [(n, printer.doprint(e)) for n, e in zip(names, reduced)]
 
 
-def derived_bodies(lm: LearningModel, printer):
+def derived_bodies(lm: LearningModel, printer, tape_g: bool = False):
     """The model's forward step (``_z``, ``_next<j>``) and its adjoint step (``_as<j>``,
     ``_ax``, ``_gp<j>``, ``_gq<j>``) as (name, code) lines, common subexpressions first,
     printed by ``printer`` (Numba or C): what every backend's BPTT kernels are made of.
+    ``tape_g``: the forward step also forms ``_tg``, the threshold function g, with the
+    same operations as the spike test (what the minimal tape keeps).
     Returns (renaming of the model's symbols to kernel locals, forward, backward)."""
     ren = kernel_renaming(lm)
     k = len(lm.states)
-    forward = cse_lines(ren, [lm.spike, *lm.next], ["_z"] + [f"_next{j}" for j in range(k)],
+    extra = [lm.g] if tape_g else []
+    forward = cse_lines(ren, [lm.spike, *lm.next, *extra],
+                        ["_z"] + [f"_next{j}" for j in range(k)] + ["_tg"] * bool(tape_g),
                         printer, "_f")
     a = [sp.Symbol(f"_a{j}", real=True) for j in range(k)]
     az = sp.Symbol("_az", real=True)
@@ -70,6 +74,108 @@ def derived_bodies(lm: LearningModel, printer):
     return ren, forward, cse_lines(ren, outs, names, printer, "_b")
 
 
+TAPE_G = sp.Symbol("_tg", real=True)  # the threshold function g of a step, on the tape
+
+
+def _inverse_bases(exprs) -> set:
+    """Everything ``exprs`` divide by (bases of negative powers)."""
+    return {node.base for e in exprs for node in sp.preorder_traversal(e)
+            if isinstance(node, sp.Pow) and node.exp.is_negative}
+
+
+def minimal_tape(lm: LearningModel):
+    """What the forward pass must keep per neuron and step for a backward pass that forms the
+    adjoints and the weight gradients (no parameter gradients), derived from the model:
+    (columns, adjoint outputs), or None when nothing smaller than the states and the input
+    would do. The backward step reads the states before the step and the synaptic input
+    (s, x); it can often be written in fewer quantities, typically the threshold function g
+    of the step (the pre-reset membrane: LEARNING.md section 2). For each of s, x that g
+    depends on, g = G is solved for it and the solution substituted; the substitution counts
+    if that variable is gone afterwards and nothing new is divided by (no division by a
+    coefficient that may be zero for some neuron). The columns are then G (``TAPE_G``) and
+    whatever of s, x is left; the fewest columns win. LIF: (g) instead of (v, I, x); QIF and
+    Izhikevich: (g, v); an adaptive LIF: (g, b). Adjoint outputs: the expressions of
+    ``_as<j>`` and ``_ax`` in the kernel's names, reading the columns.
+
+    >>> import snngen as sg
+    >>> from snngen.derive import derive
+    >>> from snngen.integrate import discretise
+    >>> lif = sg.NeuronModel("dv/dt = (I - v) / tm : 1\\ndI/dt = -I / ts : 1",
+    ...                      threshold="v > 1", reset="v = 0")
+    >>> minimal_tape(derive(discretise(lif), inputs=["I"]))[0]
+    [_tg]
+    """
+    ren = kernel_renaming(lm)
+    k = len(lm.states)
+    a = [sp.Symbol(f"_a{j}", real=True) for j in range(k)]
+    az = sp.Symbol("_az", real=True)
+    outs = []
+    for wrt in ("states", "inputs"):
+        jn, jz = lm.jacobian("next", wrt), lm.jacobian("spike", wrt)
+        outs += [sum((a[r] * jn[r, c] for r in range(k)), sp.Integer(0)) + az * jz[0, c]
+                 for c in range(jn.cols)]
+    outs = [sp.sympify(e).xreplace(ren) for e in outs]
+    read = [ren[s] for s in lm.states] + list(lm.inputs)
+    g = lm.g.xreplace(ren)
+    before = _inverse_bases(outs)
+    best = None
+    for v in read:
+        if not g.has(v):
+            continue
+        try:
+            solved = sp.solve(sp.Eq(TAPE_G, g), v, dict=True)
+        except (NotImplementedError, ValueError, TypeError):
+            continue
+        if len(solved) != 1:
+            continue
+        new = [sp.expand(e.xreplace({v: solved[0][v]})) for e in outs]
+        # divide only by what was divided by before (after the substitution): by G and
+        # the symbols of those divisors, never by a newly exposed coefficient
+        allowed = {TAPE_G}.union(*(b.xreplace({v: solved[0][v]}).free_symbols
+                                   for b in before))
+        if any(e.has(v) for e in new) or \
+                any(not b.free_symbols <= allowed for b in _inverse_bases(new)):
+            continue
+        cols = [TAPE_G] * any(e.has(TAPE_G) for e in new) + \
+            [w for w in read if any(e.has(w) for e in new)]
+        if best is None or len(cols) < len(best[0]):
+            best = (cols, new)
+    used = [w for w in read if any(e.has(w) for e in outs)]
+    return best if best is not None and len(best[0]) < len(used) else None
+
+
+def describe_tape(lm: LearningModel) -> str:
+    """What the compiled BPTT's forward pass keeps per neuron and step (``sg.show(lm,
+    "tape")``): the minimal tape of :func:`minimal_tape` when the model has one, and the
+    full tape that runs with parameter gradients, a cut-off or a loss on states.
+
+    >>> import snngen as sg
+    >>> from snngen.derive import derive
+    >>> from snngen.integrate import discretise
+    >>> lif = sg.NeuronModel("dv/dt = (I - v) / tm : 1\\ndI/dt = -I / ts : 1",
+    ...                      threshold="v > 1", reset="v = 0", name="lif")
+    >>> print(describe_tape(derive(discretise(lif), inputs=["I"])))
+    Tape of model 'lif' (per neuron and step)
+      weight gradients only: 1 column: _tg = g = _P0_0*v + _P0_1*(I + _in_I) - 1
+      otherwise: 3 columns: the states before the step (v, I) and the synaptic input
+    """
+    full = [str(s) for s in lm.states]
+    lines = [f"Tape of model '{lm.discrete.model.name}' (per neuron and step)"]
+    found = minimal_tape(lm)
+    if found is None:
+        lines.append("  weight gradients only: no smaller tape than the full one")
+    else:
+        back = {v: k for k, v in kernel_renaming(lm).items()}
+        cols = [f"_tg = g = {lm.g}" if c == TAPE_G else
+                f"{back.get(c, c)} (before the step)" if c in back else f"{c}"
+                for c in found[0]]
+        lines.append(f"  weight gradients only: {len(cols)} column"
+                     f"{'s' * (len(cols) > 1)}: " + ", ".join(cols))
+    lines.append(f"  otherwise: {len(full) + 1} columns: the states before the step "
+                 f"({', '.join(full)}) and the synaptic input")
+    return "\n".join(lines)
+
+
 class CompiledBPTT:
     """Kernels for ``lm`` (one input target), generated once and cached like all kernels."""
 
@@ -80,11 +186,23 @@ class CompiledBPTT:
         if len(lm.inputs) != 1:
             raise SnngenError("compiled BPTT currently supports exactly one input target "
                               f"(got {len(lm.inputs)})")
+        if lm.soft_beta is not None:
+            raise SnngenError("compiled BPTT runs hard spikes with a surrogate gradient; this "
+                              f"model was derived with soft spikes (soft_beta={lm.soft_beta}),"
+                              " which only the reference executor (snngen.derive.reference, "
+                              "for finite-difference checks) runs: derive it without "
+                              "soft_beta")
         self.lm = lm
         # without refractoriness the tape keeps no refractory flags (T x B x n bytes saved)
         self.refractory = lm.discrete.refractory is not None
         pr = NumbaPrinter(dtype)
-        self.ren, forward_body, backward_body = derived_bodies(lm, pr)
+        # the minimal tape (weight gradients only): its columns and its adjoint step; None
+        # when the states and input are already the least the backward step can read
+        minimal = minimal_tape(lm)
+        self.tape_columns = None if minimal is None else minimal[0]
+        self.ren, forward_body, backward_body = derived_bodies(lm, pr, tape_g=True)
+        backward_min = [] if minimal is None else cse_lines(
+            {}, minimal[1], [f"_as{j}" for j in range(len(lm.states))] + ["_ax"], pr, "_m")
         from ..derive.surrogate import surrogate_function
         xg = sp.Symbol("x", real=True)
         sur = pr.doprint(surrogate_function(lm.surrogate).expression(xg))
@@ -95,6 +213,8 @@ class CompiledBPTT:
             states=[ren[s].name for s in lm.states], input=lm.inputs[0].name,
             params=[ren[p].name for p in lm.params], props=[ren[q].name for q in lm.propagators],
             forward_body=forward_body, backward_body=backward_body, surrogate=sur, g=g_code,
+            backward_min=backward_min,
+            tape_cols=[pr.doprint(c) for c in self.tape_columns or [TAPE_G]],
             refractory=self.refractory, sync_digest=sync.digest(),
             bits_digest=bits.digest())
         self.module, self.source_path = cache.generated_module(source, "bptt")
@@ -150,6 +270,11 @@ class CompiledBPTT:
         no per-thread copies, no deferral needed). ``"auto"`` (default): "neurons" from 384
         neurons per thread (see :func:`_parallel_choice`); ``self.parallel`` says which ran.
         Both give the same gradients up to the order of floating-point sums.
+        A run that wants weight gradients only (``wanted`` an empty set), with no cut-off
+        and ``states_needed=False``, keeps the minimal tape (:func:`minimal_tape`, e.g. the
+        threshold function alone for LIF: a third of the tape of (v, I, x)), and its
+        backward pass neither keeps nor recomputes the synaptic input; ``tape_input`` then
+        defaults to False.
         ``input_grad=True``: also return ``grads["inputs"]`` (T, B, n_in), dL/d(inputs):
         the input weights times the adjoint of each step's synaptic input (what a layer
         below needs as its dL/dz; see :class:`~snngen.train.RecurrentClassifier` with
@@ -183,16 +308,20 @@ class CompiledBPTT:
             raise SnngenError("checkpoint_every keeps no states for the loss: it needs a loss "
                               "on spikes only, and states_needed=False")
         seg = steps if checkpoint_every is None else min(int(checkpoint_every), steps)
-        if tape_input is None:
-            tape_input = checkpoint_every is not None
         # the kernels form the per-neuron parameter gradients only when one is wanted
         param_grads = wanted is None or len(wanted) > 0
+        # the minimal tape (see minimal_tape): weight gradients only, no cut-off, a loss on
+        # spikes only; it holds everything the adjoint step reads (no synaptic input kept
+        # or recomputed)
+        minimal = self._minimal(param_grads, cutoff, states_needed)
+        if tape_input is None:
+            tape_input = checkpoint_every is not None and not minimal
         ev, ptr = input_events(np.ascontiguousarray(inputs))
         # states, their tape and adjoints are (..., k, n) in the kernels: neuron loops then
         # read and write contiguous runs (vectorised); the loss sees (T, B, n, k)
         state = np.ascontiguousarray(np.swapaxes(s0, 1, 2), f)
         # the tape holds one segment: the whole run, or checkpoint_every steps (recomputed)
-        tape_s = np.empty((seg, batch, k, n), f)
+        tape_s = np.empty((seg, batch, len(self.tape_columns) if minimal else k, n), f)
         tape_r = np.zeros((seg, batch, n) if self.refractory else (seg, 0, 0), np.bool_)
         tape_x = np.empty((seg, batch, n) if tape_input else (0, 0, 0), f)
         spikes = np.zeros((steps, batch, n), np.bool_)
@@ -221,7 +350,7 @@ class CompiledBPTT:
             kept = slice(0, t1 - t0 if t0 == starts[-1] else 0)
             self.module.forward(t0, delay, *common, state, p_arr, q_arr, ref, dt,
                                 tape_s[kept], tape_r[kept], tape_x[kept],
-                                spikes[t0:t1], last, z_before(t0))
+                                spikes[t0:t1], last, z_before(t0), minimal)
         states = _states_for_loss(tape_s, state) if states_needed else None
         loss, dl_ds, dl_dz = loss_fn(states, spikes if bool_spikes else spikes.astype(f))
         use_ds = dl_ds is not None  # None: the loss does not read states (no T x B x n x k zeros)
@@ -269,11 +398,12 @@ class CompiledBPTT:
                 st, la = saved.pop(t0)
                 self.module.forward(t0, delay, *common, st, p_arr, q_arr, ref, dt,
                                     tape_s[:t1 - t0], tape_r[:t1 - t0], tape_x[:t1 - t0],
-                                    respikes[:t1 - t0], la, z_before(t0))
+                                    respikes[:t1 - t0], la, z_before(t0), minimal)
             args = (t0, delay, *common, p_arr, q_arr, dt, tape_s[:t1 - t0], tape_r[:t1 - t0],
                     tape_x[:t1 - t0], spikes[t0:t1], dl_ds[t0:t1] if use_ds else dl_ds, use_ds,
                     dl_dz[t0:t1], dz_left[t0:t1], dz_right, g_in_k, g_rec_k, g_p, g_q, a_s, a_z,
-                    z_before(t0), f.type(cutoff), skipped, a_store[:t1 - t0], param_grads)
+                    z_before(t0), f.type(cutoff), skipped, a_store[:t1 - t0], param_grads,
+                    minimal)
             # the kernels' threads run matrix products (dense recurrence, low-rank dL/dz)
             with _one_blas_thread() if dense or dz_left.shape[2] else contextlib.nullcontext():
                 if by_neurons:
@@ -302,6 +432,12 @@ class CompiledBPTT:
                           {q: g_q[j] for j, q in enumerate(lm.propagators)}, wanted)
         return loss, grads
 
+
+    def _minimal(self, param_grads: bool, cutoff: float, states_needed: bool) -> bool:
+        """Whether a run keeps the minimal tape: the model has one, and the run wants weight
+        gradients only, no cut-off, and gives its loss no states."""
+        return self.tape_columns is not None and not param_grads and not cutoff > 0 \
+            and not states_needed
 
     def _prepare(self, params: dict, n: int, dt: float, delay):
         """Per-neuron parameters (float64, broadcast to n), the kernels' parameter and
@@ -341,24 +477,29 @@ class CompiledBPTT:
                             np.asarray(w_in, f), in_full, w_rec_csr.indptr, w_rec_csr.indices,
                             np.ascontiguousarray(w_rec, f), rec_full, state, p_arr, q_arr, ref,
                             dt, np.empty((0, batch, k, n), f), np.empty((0, 0, 0), np.bool_),
-                            empty, spikes, last, np.zeros((delay, batch, n), np.bool_))
+                            empty, spikes, last, np.zeros((delay, batch, n), np.bool_), False)
         return spikes, np.swapaxes(state, 1, 2)
 
     def memory_bytes(self, steps: int, batch: int, n: int, checkpoint_every: int | None = None,
                      n_synapses: int = 0, tape_input: bool | None = None,
-                     parallel: str = "auto", input_grad: int = 0) -> int:
+                     parallel: str = "auto", input_grad: int = 0,
+                     weights_only: bool = False) -> int:
         """Bytes a :meth:`run` of this size holds at its peak (tape, spikes, checkpoints,
         adjoints, gradient buffers), before it runs, with the same ``parallel`` choice as
         :meth:`run`; ``input_grad``: the number of inputs when the run returns their
-        gradient (0: it does not). Loss arrays not included."""
+        gradient (0: it does not); ``weights_only``: the run wants no parameter gradients,
+        no cut-off and gives its loss no states (it then keeps the minimal tape, if the model
+        has one). Loss arrays not included."""
         item, k = self.dtype.itemsize, len(self.lm.states)
         threads = numba.get_num_threads()
         if parallel == "auto":
             parallel = _parallel_choice(threads, batch, n)
         seg = steps if checkpoint_every is None else min(int(checkpoint_every), steps)
+        minimal = self._minimal(not weights_only, 0.0, not weights_only)
         if tape_input is None:
-            tape_input = checkpoint_every is not None
-        tape = seg * batch * n * ((k + int(tape_input)) * item + int(self.refractory))
+            tape_input = checkpoint_every is not None and not minimal
+        columns = len(self.tape_columns) if minimal else k
+        tape = seg * batch * n * ((columns + int(tape_input)) * item + int(self.refractory))
         spikes = steps * batch * n * (1 + item)          # bool, and the float copy for the loss
         checkpoints = (-(-steps // seg) if seg < steps else 0) * batch * n * (
             k * item + 8 * self.refractory)
