@@ -12,10 +12,16 @@ float32.
     python benchmarks/train.py --impl snngen-ckpt10,torch --H 4096        # checkpoints every 10
     python benchmarks/train.py --impl snngen-cuda,torch --H 4096 --device cuda   # on a GPU
     python benchmarks/train.py --impl snngen-ckpt20 --H 1024 --density 1 --profile
+    python benchmarks/train.py --impl snngen-ckpt10,torch,norse --H 1024 --density 1 --rounds 6
 
 --profile (Numba snngen rows): the row gains "profile", the median seconds per measured
 iteration spent in each compiled BPTT kernel (forward, backward, weight_grads), in the whole
 BPTT run (kernels plus loss, readout and allocations: "run") and in the optimiser ("step").
+
+--rounds R repeats the whole list R times, interleaved, each row tagged with its round, and
+ends with one "summary" line per snngen row: per round, the fastest peer's seconds over
+snngen's (speed-up) and snngen's training memory over the smallest peer's, with medians. On a
+noisy machine this compares each snngen run with peers measured minutes apart.
 
 --device (default cpu) applies to the plain PyTorch implementation only: parameters are drawn
 on the CPU as before and moved, iterations are timed after a synchronisation, and the row
@@ -265,6 +271,36 @@ def child(impl, h, density, iters, device="cpu"):
                       "train_mem_mib": round(_rss() - base, 1), **extra}))
 
 
+PEERS = ("torch", "snntorch", "norse")  # impl names start with these (torch-dense, ...)
+
+
+def round_ratios(rows) -> list:
+    """--rounds: for each snngen row's (impl, H, density), the fastest peer of the same round
+    over it (speed-up) and its training memory over the smallest peer's, round by round
+    (both sides measured minutes apart, not hours), with the medians: JSON lines."""
+    out = []
+    keys = sorted({(r["impl"], r["H"], r["density"]) for r in rows
+                   if not r["impl"].startswith(PEERS)}, key=str)
+    for impl, h, density in keys:
+        speed, memory = [], []
+        for rnd in sorted({r["round"] for r in rows}):
+            same = [r for r in rows if r["round"] == rnd and r["H"] == h
+                    and r["density"] == density]
+            mine = [r for r in same if r["impl"] == impl]
+            peers = [r for r in same if r["impl"].startswith(PEERS)]
+            if mine and peers:
+                speed.append(round(min(p["iter_s"] for p in peers) / mine[0]["iter_s"], 2))
+                memory.append(round(mine[0]["train_mem_mib"]
+                                    / min(p["train_mem_mib"] for p in peers), 3))
+        if speed:
+            out.append(json.dumps({"summary": impl, "H": h, "density": density,
+                                   "rounds": len(speed), "speedup": speed,
+                                   "speedup_median": round(statistics.median(speed), 2),
+                                   "memory_ratio": memory,
+                                   "memory_ratio_median": round(statistics.median(memory), 3)}))
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--impl", default="snngen,torch,snntorch,norse")
@@ -276,6 +312,9 @@ def main(argv=None):
                         help="torch device for the plain PyTorch implementation, e.g. cuda")
     parser.add_argument("--profile", action="store_true",
                         help="snngen (Numba) rows: seconds per iteration in each kernel")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat the whole list this many times, interleaved (snngen, "
+                             "peers, snngen, peers, ...), then print per-round ratios")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -286,27 +325,38 @@ def main(argv=None):
         return
     rows = []
     densities = [float(v) for v in args.density.split(",")]
-    for h in (int(v) for v in args.H.split(",")):
-        for density in densities:
-            for impl in args.impl.split(","):
-                if impl == "snngen-T2" and density != densities[0]:
-                    continue  # T2 has its own connectivity (fan-in 100): one run
-                out = subprocess.run([sys.executable, __file__, "--iters", str(args.iters),
-                                      "--device", args.device, "--child", impl, str(h),
-                                      str(density)] + ["--profile"] * args.profile,
-                                     capture_output=True, text=True, env={**os.environ})
-                line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
-                if "skipping" in out.stderr and not line.startswith("{"):
-                    print(out.stderr.strip().splitlines()[-1])
-                    continue
-                if out.returncode or not line.startswith("{"):
-                    print(f"{impl} H={h} density={density}: failed\n{out.stderr[-2000:]}")
-                    continue
-                print(line, flush=True)
-                rows.append(json.loads(line))
-                if args.json:
-                    with open(args.json, "a") as fh:
-                        fh.write(line + "\n")
+    cases = [(rnd, h, density, impl) for rnd in range(args.rounds)
+             for h in (int(v) for v in args.H.split(",")) for density in densities
+             for impl in args.impl.split(",")]
+    for rnd, h, density, impl in cases:
+        if impl == "snngen-T2" and density != densities[0]:
+            continue  # T2 has its own connectivity (fan-in 100): one run
+        out = subprocess.run([sys.executable, __file__, "--iters", str(args.iters),
+                              "--device", args.device, "--child", impl, str(h),
+                              str(density)] + ["--profile"] * args.profile,
+                             capture_output=True, text=True, env={**os.environ})
+        line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+        if "skipping" in out.stderr and not line.startswith("{"):
+            print(out.stderr.strip().splitlines()[-1])
+            continue
+        if out.returncode or not line.startswith("{"):
+            print(f"{impl} H={h} density={density}: failed\n{out.stderr[-2000:]}")
+            continue
+        row = json.loads(line)
+        if args.rounds > 1:
+            row["round"] = rnd
+            line = json.dumps(row)
+        print(line, flush=True)
+        rows.append(row)
+        if args.json:
+            with open(args.json, "a") as fh:
+                fh.write(line + "\n")
+    if args.rounds > 1:
+        for line in round_ratios(rows):
+            print(line, flush=True)
+            if args.json:
+                with open(args.json, "a") as fh:
+                    fh.write(line + "\n")
     return rows
 
 

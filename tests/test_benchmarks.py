@@ -29,3 +29,27 @@ def test_train_benchmark_prints_one_json_row_per_run_with_a_profile(tmp_path):
             <= prof["run"] <= row["iter_s"] * 1.5
         assert prof["step"] > 0
     assert rows[1]["checkpoint_every"] == 4
+
+
+@pytest.mark.skipif(not SCRIPT.exists(), reason="benchmarks/ is not part of an installed wheel")
+def test_round_ratios_compare_each_snngen_run_with_the_peers_of_its_round():
+    """--rounds: the speed-up of a round is the fastest peer of that round over snngen, the
+    memory ratio snngen over the smallest peer of that round; medians over the rounds."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import train
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+
+    def row(impl, rnd, seconds, mib, h=1024):
+        return {"impl": impl, "H": h, "density": 1.0, "iter_s": seconds,
+                "train_mem_mib": mib, "round": rnd}
+    rows = [row("snngen-ckpt10", 0, 0.1, 40), row("torch-dense", 0, 0.35, 180),
+            row("norse", 0, 0.30, 200), row("snngen-ckpt10", 1, 0.09, 36),
+            row("torch-dense", 1, 0.36, 170), row("norse", 1, 0.9, 160),
+            row("torch-dense", 2, 0.5, 100, h=256)]  # another case: not compared
+    (line,) = train.round_ratios(rows)
+    summary = json.loads(line)
+    assert summary["summary"] == "snngen-ckpt10" and summary["rounds"] == 2
+    assert summary["speedup"] == [3.0, 4.0] and summary["speedup_median"] == 3.5
+    assert summary["memory_ratio"] == [0.222, 0.225]
