@@ -47,6 +47,22 @@ def cse_lines(ren: dict, exprs, names, printer, prefix: str) -> list:
         [(n, printer.doprint(e)) for n, e in zip(names, reduced)]
 
 
+def adjoint_step(lm: LearningModel, wrts) -> list:
+    """The adjoint step: for each ``wrt`` in turn (states, inputs, params, propagators),
+    the vector-Jacobian products ``sum_r _a<r> d next_r / d wrt + _az d z / d wrt``, in the
+    model's symbols (``_a<r>``: the adjoint of state r after the step, ``_az``: of the
+    spike)."""
+    k = len(lm.states)
+    a = [sp.Symbol(f"_a{j}", real=True) for j in range(k)]
+    az = sp.Symbol("_az", real=True)
+    outs = []
+    for wrt in wrts:
+        jn, jz = lm.jacobian("next", wrt), lm.jacobian("spike", wrt)
+        outs += [sum((a[r] * jn[r, c] for r in range(k)), sp.Integer(0)) + az * jz[0, c]
+                 for c in range(jn.cols)]
+    return outs
+
+
 def derived_bodies(lm: LearningModel, printer, tape_g: bool = False):
     """The model's forward step (``_z``, ``_next<j>``) and its adjoint step (``_as<j>``,
     ``_ax``, ``_gp<j>``, ``_gq<j>``) as (name, code) lines, common subexpressions first,
@@ -60,14 +76,7 @@ def derived_bodies(lm: LearningModel, printer, tape_g: bool = False):
     forward = cse_lines(ren, [lm.spike, *lm.next, *extra],
                         ["_z"] + [f"_next{j}" for j in range(k)] + ["_tg"] * bool(tape_g),
                         printer, "_f")
-    a = [sp.Symbol(f"_a{j}", real=True) for j in range(k)]
-    az = sp.Symbol("_az", real=True)
-
-    def vjp(wrt):
-        jn, jz = lm.jacobian("next", wrt), lm.jacobian("spike", wrt)
-        return [sum((a[r] * jn[r, c] for r in range(k)), sp.Integer(0)) + az * jz[0, c]
-                for c in range(jn.cols)]
-    outs = vjp("states") + vjp("inputs") + vjp("params") + vjp("propagators")
+    outs = adjoint_step(lm, ("states", "inputs", "params", "propagators"))
     names = ([f"_as{j}" for j in range(k)] + ["_ax"]
              + [f"_gp{j}" for j in range(len(lm.params))]
              + [f"_gq{j}" for j in range(len(lm.propagators))])
@@ -106,15 +115,7 @@ def minimal_tape(lm: LearningModel):
     [_tg]
     """
     ren = kernel_renaming(lm)
-    k = len(lm.states)
-    a = [sp.Symbol(f"_a{j}", real=True) for j in range(k)]
-    az = sp.Symbol("_az", real=True)
-    outs = []
-    for wrt in ("states", "inputs"):
-        jn, jz = lm.jacobian("next", wrt), lm.jacobian("spike", wrt)
-        outs += [sum((a[r] * jn[r, c] for r in range(k)), sp.Integer(0)) + az * jz[0, c]
-                 for c in range(jn.cols)]
-    outs = [sp.sympify(e).xreplace(ren) for e in outs]
+    outs = [sp.sympify(e).xreplace(ren) for e in adjoint_step(lm, ("states", "inputs"))]
     read = [ren[s] for s in lm.states] + list(lm.inputs)
     g = lm.g.xreplace(ren)
     before = _inverse_bases(outs)
