@@ -271,6 +271,14 @@ def child(impl, h, density, iters, device="cpu"):
                       "train_mem_mib": round(_rss() - base, 1), **extra}))
 
 
+def _emit(line: str, path) -> None:
+    """Print a JSON line, and append it to ``path`` (--json) if given."""
+    print(line, flush=True)
+    if path:
+        with open(path, "a") as fh:
+            fh.write(line + "\n")
+
+
 PEERS = ("torch", "snntorch", "norse")  # impl names start with these (torch-dense, ...)
 
 
@@ -346,17 +354,11 @@ def main(argv=None):
         if args.rounds > 1:
             row["round"] = rnd
             line = json.dumps(row)
-        print(line, flush=True)
         rows.append(row)
-        if args.json:
-            with open(args.json, "a") as fh:
-                fh.write(line + "\n")
+        _emit(line, args.json)
     if args.rounds > 1:
         for line in round_ratios(rows):
-            print(line, flush=True)
-            if args.json:
-                with open(args.json, "a") as fh:
-                    fh.write(line + "\n")
+            _emit(line, args.json)
     return rows
 
 
