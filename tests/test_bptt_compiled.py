@@ -600,6 +600,17 @@ def test_minimal_tape_gradients_equal_the_reference(name, variant):
         np.testing.assert_allclose(grads["s0"], np.stack(ref_s0), rtol=1e-9, atol=1e-12,
                                    err_msg=case)
         assert np.any(grads["w_rec"] != 0), case
+        # with dL/d(inputs) (what a layer below needs): the same as with the full tape
+        kw = dict(states_needed=False, delay=delay, parallel=parallel,
+                  checkpoint_every=every, input_grad=True)
+        _, mine = compiled.run(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn,
+                               wanted=set(), **kw)
+        _, full = compiled.run(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, loss_fn,
+                               wanted=None, **kw)
+        assert np.any(full["inputs"] != 0), case
+        for key in ("inputs", "w_in", "w_rec", "s0"):
+            np.testing.assert_allclose(mine[key], full[key], rtol=1e-12, atol=1e-14,
+                                       err_msg=f"{case} {key}")
     item = compiled.dtype.itemsize
     assert compiled.memory_bytes(steps, batch, n) - compiled.memory_bytes(
         steps, batch, n, weights_only=True) == steps * batch * n * (k - len(columns)) * item
