@@ -619,9 +619,12 @@ def test_minimal_tape_gradients_equal_the_reference(name, variant):
 def test_compiled_bptt_refuses_soft_spikes():
     """Soft spikes (spike = sigmoid) are for the reference executor's finite-difference
     checks; the kernels run hard spikes, so a soft model is refused, not run wrongly."""
+    from snngen.train.cuda_bptt import CudaBPTT
     lm = derive(discretise(MODELS["qif"][0]), inputs=["I"], soft_beta=5.0)
     with pytest.raises(sg.SnngenError, match="soft_beta"):
         CompiledBPTT(lm)
+    with pytest.raises(sg.SnngenError, match="soft_beta"):  # the CUDA kernels: the same
+        CudaBPTT(lm, device="host")
 
 
 def test_show_prints_the_tape():

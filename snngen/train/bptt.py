@@ -177,22 +177,46 @@ def describe_tape(lm: LearningModel) -> str:
     return "\n".join(lines)
 
 
+def check_kernel_model(lm: LearningModel, dtype: str) -> None:
+    """What every backend's BPTT kernels need of their model and precision (clear errors)."""
+    if dtype not in ("float32", "float64"):
+        raise SnngenError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    if len(lm.inputs) != 1:
+        raise SnngenError("compiled BPTT currently supports exactly one input target "
+                          f"(got {len(lm.inputs)})")
+    if lm.soft_beta is not None:
+        raise SnngenError("compiled BPTT runs hard spikes with a surrogate gradient; this "
+                          f"model was derived with soft spikes (soft_beta={lm.soft_beta}), "
+                          "which only the reference executor (snngen.derive.reference, for "
+                          "finite-difference checks) runs: derive it without soft_beta")
+
+
+def run_values(kernels, params: dict, n: int, dt: float, delay):
+    """What a run of ``kernels`` (CompiledBPTT or CudaBPTT: ``lm``, ``dtype``) reads of its
+    parameters: per-neuron values (float64, broadcast to n), the kernels' parameter and
+    propagator rows (NumPy, in their precision), refractory steps and the checked delay.
+    The propagators are computed again only when the parameters or dt change (cached on
+    ``kernels``)."""
+    lm, f = kernels.lm, kernels.dtype
+    if int(delay) != delay or delay < 1:
+        raise SnngenError(f"the recurrent delay must be a whole number of steps >= 1, got "
+                          f"{delay}")
+    params = {p: np.broadcast_to(np.asarray(v, float), (n,)) for p, v in params.items()}
+    key = (dt, tuple((name, v.tobytes()) for name, v in sorted(params.items())))
+    if getattr(kernels, "_props_key", None) != key:  # parameters rarely change between calls
+        kernels._props_key, kernels._props = key, propagator_values(lm, params, dt, n)
+    props = kernels._props
+    p_arr = np.array([params[p.name] for p in lm.params], f).reshape(len(lm.params), n)
+    q_arr = np.array([props[q] for q in lm.propagators], f).reshape(len(lm.propagators), n)
+    return params, p_arr, q_arr, refractory_steps(lm, params, dt, n), int(delay)
+
+
 class CompiledBPTT:
     """Kernels for ``lm`` (one input target), generated once and cached like all kernels."""
 
     def __init__(self, lm: LearningModel, dtype: str = "float64"):
-        if dtype not in ("float32", "float64"):
-            raise SnngenError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        check_kernel_model(lm, dtype)
         self.dtype = np.dtype(dtype)
-        if len(lm.inputs) != 1:
-            raise SnngenError("compiled BPTT currently supports exactly one input target "
-                              f"(got {len(lm.inputs)})")
-        if lm.soft_beta is not None:
-            raise SnngenError("compiled BPTT runs hard spikes with a surrogate gradient; this "
-                              f"model was derived with soft spikes (soft_beta={lm.soft_beta}),"
-                              " which only the reference executor (snngen.derive.reference, "
-                              "for finite-difference checks) runs: derive it without "
-                              "soft_beta")
         self.lm = lm
         # without refractoriness the tape keeps no refractory flags (T x B x n bytes saved)
         self.refractory = lm.discrete.refractory is not None
@@ -284,7 +308,7 @@ class CompiledBPTT:
         lm = self.lm
         steps, batch, _ = inputs.shape
         _, n, k = s0.shape
-        params, p_arr, q_arr, ref, delay = self._prepare(params, n, dt, delay)
+        params, p_arr, q_arr, ref, delay = run_values(self, params, n, dt, delay)
         f = self.dtype
         if weight_grads not in ("auto", "per_thread", "deferred"):
             raise SnngenError(f"weight_grads must be 'auto', 'per_thread' or 'deferred', got "
@@ -317,22 +341,13 @@ class CompiledBPTT:
         minimal = self._minimal(param_grads, cutoff, states_needed)
         if tape_input is None:
             tape_input = checkpoint_every is not None and not minimal
-        ev, ptr = input_events(np.ascontiguousarray(inputs))
-        # states, their tape and adjoints are (..., k, n) in the kernels: neuron loops then
-        # read and write contiguous runs (vectorised); the loss sees (T, B, n, k)
-        state = np.ascontiguousarray(np.swapaxes(s0, 1, 2), f)
+        common, state, spikes, last = self._forward_arrays(s0, inputs, w_in_csr, w_in,
+                                                           w_rec_csr, w_rec, dense)
+        ev, ptr, in_full = common[0], common[1], common[5]
         # the tape holds one segment: the whole run, or checkpoint_every steps (recomputed)
         tape_s = np.empty((seg, batch, len(self.tape_columns) if minimal else k, n), f)
         tape_r = np.zeros((seg, batch, n) if self.refractory else (seg, 0, 0), np.bool_)
         tape_x = np.empty((seg, batch, n) if tape_input else (0, 0, 0), f)
-        spikes = np.zeros((steps, batch, n), np.bool_)
-        # last spike steps: read only for refractoriness (without it, no columns: nothing
-        # kept, nothing copied into the checkpoints)
-        last = np.full((batch, n if self.refractory else 0), -(2**40), np.int64)
-        in_full = w_in_csr.n_synapses == w_in_csr.n_pre * n  # rows contiguous and sorted
-        common = (ev, ptr, w_in_csr.indptr, w_in_csr.indices, np.asarray(w_in, f), in_full,
-                  w_rec_csr.indptr, w_rec_csr.indices, np.ascontiguousarray(w_rec, f),
-                  bool(dense))
         starts = list(range(0, steps, seg))
         saved = {}  # checkpoints: state, last spike and previous spikes at each segment start
 
@@ -440,23 +455,6 @@ class CompiledBPTT:
         return self.tape_columns is not None and not param_grads and not cutoff > 0 \
             and not states_needed
 
-    def _prepare(self, params: dict, n: int, dt: float, delay):
-        """Per-neuron parameters (float64, broadcast to n), the kernels' parameter and
-        propagator rows, refractory steps and the checked delay, for a run of n neurons."""
-        lm = self.lm
-        params = {p: np.broadcast_to(np.asarray(v, float), (n,)) for p, v in params.items()}
-        key = (dt, tuple((name, v.tobytes()) for name, v in sorted(params.items())))
-        if getattr(self, "_props_key", None) != key:  # parameters rarely change between calls
-            self._props_key, self._props = key, propagator_values(lm, params, dt, n)
-        props = self._props
-        f = self.dtype
-        p_arr = np.array([params[p.name] for p in lm.params], f).reshape(len(lm.params), n)
-        q_arr = np.array([props[q] for q in lm.propagators], f).reshape(len(lm.propagators), n)
-        if int(delay) != delay or delay < 1:
-            raise SnngenError(f"the recurrent delay must be a whole number of steps >= 1, got "
-                              f"{delay}")
-        return params, p_arr, q_arr, refractory_steps(lm, params, dt, n), int(delay)
-
     def simulate(self, params: dict, s0: np.ndarray, inputs: np.ndarray, w_in_csr, w_in,
                  w_rec_csr, w_rec, dt: float, delay: int = 1):
         """The forward pass alone (evaluation, firing rates): the spikes (T, B, n) as
@@ -465,21 +463,36 @@ class CompiledBPTT:
         :meth:`run`; its spikes equal the ones :meth:`run` gives its loss."""
         steps, batch, _ = inputs.shape
         _, n, k = s0.shape
-        _, p_arr, q_arr, ref, delay = self._prepare(params, n, dt, delay)
+        _, p_arr, q_arr, ref, delay = run_values(self, params, n, dt, delay)
         f = self.dtype
+        common, state, spikes, last = self._forward_arrays(
+            s0, inputs, w_in_csr, w_in, w_rec_csr, w_rec, w_rec_csr.n_synapses == n * n)
+        self.module.forward(0, delay, *common, state, p_arr, q_arr, ref, dt,
+                            np.empty((0, batch, k, n), f), np.empty((0, 0, 0), np.bool_),
+                            np.empty((0, batch, 0), f), spikes, last,
+                            np.zeros((delay, batch, n), np.bool_), False)
+        return spikes, np.swapaxes(state, 1, 2)
+
+    def _forward_arrays(self, s0, inputs, w_in_csr, w_in, w_rec_csr, w_rec, dense):
+        """What the forward kernel reads and writes in every run: its leading arguments
+        (input events, both projections), the state (B, k, n), the spikes (T, B, n) and the
+        last spike steps."""
+        f = self.dtype
+        steps, batch, _ = inputs.shape
+        n = s0.shape[1]
         ev, ptr = input_events(np.ascontiguousarray(inputs))
+        # states, their tape and adjoints are (..., k, n) in the kernels: neuron loops then
+        # read and write contiguous runs (vectorised); the loss sees (T, B, n, k)
         state = np.ascontiguousarray(np.swapaxes(s0, 1, 2), f)
         spikes = np.zeros((steps, batch, n), np.bool_)
+        # last spike steps: read only for refractoriness (without it, no columns: nothing
+        # kept, nothing copied into the checkpoints)
         last = np.full((batch, n if self.refractory else 0), -(2**40), np.int64)
-        in_full = w_in_csr.n_synapses == w_in_csr.n_pre * n
-        rec_full = w_rec_csr.n_synapses == n * n
-        empty = np.empty((0, batch, 0), f)
-        self.module.forward(0, delay, ev, ptr, w_in_csr.indptr, w_in_csr.indices,
-                            np.asarray(w_in, f), in_full, w_rec_csr.indptr, w_rec_csr.indices,
-                            np.ascontiguousarray(w_rec, f), rec_full, state, p_arr, q_arr, ref,
-                            dt, np.empty((0, batch, k, n), f), np.empty((0, 0, 0), np.bool_),
-                            empty, spikes, last, np.zeros((delay, batch, n), np.bool_), False)
-        return spikes, np.swapaxes(state, 1, 2)
+        in_full = w_in_csr.n_synapses == w_in_csr.n_pre * n  # rows contiguous and sorted
+        common = (ev, ptr, w_in_csr.indptr, w_in_csr.indices, np.asarray(w_in, f), in_full,
+                  w_rec_csr.indptr, w_rec_csr.indices, np.ascontiguousarray(w_rec, f),
+                  bool(dense))
+        return common, state, spikes, last
 
     def memory_bytes(self, steps: int, batch: int, n: int, checkpoint_every: int | None = None,
                      n_synapses: int = 0, tape_input: bool | None = None,

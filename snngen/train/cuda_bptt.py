@@ -24,10 +24,11 @@ import sympy as sp
 from .. import __version__
 from ..backends.cuda.printer import CPrinter
 from ..backends.templates import environment
-from ..derive.reference import chain_propagators, propagator_values, refractory_steps
+from ..derive.reference import chain_propagators
 from ..derive.step import LearningModel
 from ..derive.surrogate import surrogate_function
-from ..errors import BackendUnsupported, SnngenError
+from ..errors import BackendUnsupported
+from .bptt import check_kernel_model, derived_bodies, run_values
 
 
 class LearningCPrinter(CPrinter):
@@ -107,10 +108,7 @@ class CudaBPTT:
     BLOCK = 256
 
     def __init__(self, lm: LearningModel, dtype: str = "float32", device: str = "gpu"):
-        if dtype not in ("float32", "float64"):
-            raise SnngenError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-        if len(lm.inputs) != 1:
-            raise SnngenError("compiled BPTT currently supports exactly one input target")
+        check_kernel_model(lm, dtype)
         self.lm, self.dtype, self.device = lm, np.dtype(dtype), device
         self.source = self._render(lm, dtype)
         real = "float" if dtype == "float32" else "double"
@@ -122,7 +120,6 @@ class CudaBPTT:
 
     @staticmethod
     def _render(lm, dtype):
-        from .bptt import derived_bodies
         pr = LearningCPrinter(dtype)
         ren, forward_body, backward_body = derived_bodies(lm, pr)
         x = sp.Symbol("x", real=True)
@@ -166,21 +163,11 @@ class CudaBPTT:
                  cutoff=0.0):
         """The forward pass with its tape, on the device: what :meth:`run` and
         :meth:`simulate` share."""
-        if int(delay) != delay or delay < 1:
-            raise SnngenError(f"the recurrent delay must be a whole number of steps >= 1, got "
-                              f"{delay}")
-        delay = int(delay)
-        lm, xp, f = self.lm, self.xp, self.dtype
+        xp, f = self.xp, self.dtype
         steps, batch, n_in = inputs.shape
         _, n, k = s0.shape
-        params = {p: np.broadcast_to(np.asarray(v, float), (n,)) for p, v in params.items()}
-        key = (dt, tuple((name, v.tobytes()) for name, v in sorted(params.items())))
-        if getattr(self, "_props_key", None) != key:
-            self._props_key, self._props = key, propagator_values(lm, params, dt, n)
-        props = self._props
-        p_arr = xp.asarray(np.array([params[p.name] for p in lm.params], f).reshape(-1, n))
-        q_arr = xp.asarray(np.array([props[q] for q in lm.propagators], f).reshape(-1, n))
-        ref = refractory_steps(lm, params, dt, n)
+        params, p_arr, q_arr, ref, delay = run_values(self, params, n, dt, delay)
+        p_arr, q_arr = xp.asarray(p_arr), xp.asarray(q_arr)
         win, in_index = self._dense(w_in_csr, w_in)
         wrec, rec_index = self._dense(w_rec_csr, w_rec)
         x_in = xp.ascontiguousarray(xp.asarray(inputs), dtype=f).reshape(steps * batch, n_in)
