@@ -18,7 +18,7 @@ import numpy as np
 import sympy as sp
 
 from .. import __version__, cache
-from ..backends.numba import bits, sync
+from ..backends.numba import bits, gemm, sync
 from ..backends.numba.printer import NumbaPrinter
 from ..backends.templates import environment
 from ..derive.reference import chain_propagators, propagator_values, refractory_steps
@@ -241,7 +241,7 @@ class CompiledBPTT:
             backward_min=backward_min,
             tape_cols=[pr.doprint(c) for c in self.tape_columns or [TAPE_G]],
             refractory=self.refractory, sync_digest=sync.digest(),
-            bits_digest=bits.digest())
+            bits_digest=bits.digest(), gemm_digest=gemm.digest())
         self.module, self.source_path = cache.generated_module(source, "bptt")
 
     def run(self, params: dict, s0: np.ndarray, inputs: np.ndarray, w_in_csr, w_in,
