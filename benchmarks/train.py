@@ -12,7 +12,15 @@ float32.
     python benchmarks/train.py --impl snngen-ckpt10,torch --H 4096        # checkpoints every 10
     python benchmarks/train.py --impl snngen-cuda,torch --H 4096 --device cuda   # on a GPU
     python benchmarks/train.py --impl snngen-ckpt20 --H 1024 --density 1 --profile
-    python benchmarks/train.py --impl snngen-ckpt10,torch,norse --H 1024 --density 1 --rounds 6
+    python benchmarks/train.py --impl snngen-ckpt10,torch,snntorch,norse --H 1024 --density 1 \
+        --rounds 6
+    python benchmarks/train.py --impl snngen-ckpt10,torch,torch-csr,torch-edges --H 1024 \
+        --density 0.01
+
+Peers: ``torch`` (plain PyTorch; at density < 1 a dense matrix times a fixed mask),
+``torch-csr`` and ``torch-edges`` (plain PyTorch with sparse recurrent weights, density < 1
+only: a CSR matrix rebuilt every iteration from the trained values, or an edge list with
+``index_add``), ``snntorch`` (``RSynaptic``) and ``norse`` (``LIFRecurrent``), both dense only.
 
 --profile (Numba snngen rows): the row gains "profile", the median seconds per measured
 iteration spent in each compiled BPTT kernel (forward, backward, weight_grads), in the whole
@@ -38,6 +46,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -90,7 +99,12 @@ def _profiled(net, trainer):
     trainer._step = timed("step", trainer._step)
 
 
-def run_torch(h, density, iters, device="cpu"):
+def run_torch(h, density, iters, device="cpu", sparse=None):
+    """Plain PyTorch. At density < 1 the recurrent weights are, by ``sparse``: None, a dense
+    matrix times a fixed mask; "csr", a trained vector of the nonzero values from which a
+    CSR matrix (of W^T, rows = postsynaptic) is rebuilt every iteration (torch.sparse
+    cannot train a sparse leaf: Adam rejects the layout); "edges", the same vector used as
+    an edge list, ``index_add`` of the presynaptic spikes times the weights."""
     import torch
     global DTYPE
     DTYPE = torch.float32  # the same precision as snngen's training kernels
@@ -102,6 +116,12 @@ def run_torch(h, density, iters, device="cpu"):
     mask = (torch.rand(h, h) < density).to(DTYPE).to(device) if density < 1 else None
     w_rec = torch.nn.Parameter((torch.randn(h, h, dtype=DTYPE) * 0.5
                                 / max(density * h, 1) ** 0.5).to(device))
+    if sparse:  # the nonzero values of the masked matrix, sorted by (post, pre)
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        post, pre = (mask.T != 0).nonzero(as_tuple=True)
+        w_rec = torch.nn.Parameter(w_rec.detach().T[post, pre].contiguous())
+        crow = torch.zeros(h + 1, dtype=torch.int64, device=device)
+        crow[1:] = torch.bincount(post, minlength=h).cumsum(0)
     w_out = torch.nn.Parameter((torch.randn(h, N_OUT, dtype=DTYPE) / h**0.5).to(device))
     opt = torch.optim.Adam([w_in, w_rec, w_out], lr=1e-3)
     a_mem, a_syn, a_out = np.exp(-DT / 0.01), np.exp(-DT / 0.005), np.exp(-DT / 0.02)
@@ -118,14 +138,26 @@ def run_torch(h, density, iters, device="cpu"):
             return grad / (10 * g.abs() + 1) ** 2
 
     def step():
-        wr = w_rec * mask if mask is not None else w_rec
+        if sparse == "csr":  # W^T as CSR, rebuilt from the trained values
+            wt = torch.sparse_csr_tensor(crow, pre, w_rec, (h, h), check_invariants=False)
+
+            def recurrent(z):
+                return torch.sparse.mm(wt, z.T).T
+        elif sparse == "edges":
+            def recurrent(z):
+                return torch.zeros_like(z).index_add(1, post, z[:, pre] * w_rec)
+        else:
+            wr = w_rec * mask if mask is not None else w_rec
+
+            def recurrent(z):
+                return z @ wr
         v = torch.zeros(BATCH, h, dtype=DTYPE, device=device)
         cur = torch.zeros_like(v)
         z = torch.zeros_like(v)
         out = torch.zeros(BATCH, N_OUT, dtype=DTYPE, device=device)
         ys = []
         for xt in x.unbind(0):
-            cur = a_syn * (cur + xt @ w_in + z @ wr)
+            cur = a_syn * (cur + xt @ w_in + recurrent(z))
             v = a_mem * v + (1 - a_mem) * cur
             z = Spike.apply(v - 1)
             v = v * (1 - z)
@@ -221,7 +253,7 @@ def _rss():
 
 
 def child(impl, h, density, iters, device="cpu"):
-    if device != "cpu" and impl not in ("torch", "snngen-cuda"):
+    if device != "cpu" and impl not in ("torch", "torch-csr", "torch-edges", "snngen-cuda"):
         print(f"{impl}: runs on the CPU only (--device applies to torch); skipping",
               file=sys.stderr)
         return
@@ -238,6 +270,12 @@ def child(impl, h, density, iters, device="cpu"):
         every = int(impl[len("snngen-ckpt"):] or 10)
         times, base = run_snngen(h, density, iters, checkpoint_every=every)
         extra = {"checkpoint_every": every}
+    elif impl in ("torch-csr", "torch-edges"):  # sparse PyTorch: at density < 1 only
+        if density >= 1:
+            print(f"{impl}: sparse recurrence only; skipping density {density}",
+                  file=sys.stderr)
+            return
+        times, base = run_torch(h, density, iters, device, sparse=impl[len("torch-"):])
     else:
         fn = {"snngen": run_snngen, "torch": run_torch, "snntorch": run_snntorch,
               "norse": run_norse}[impl]

@@ -53,3 +53,31 @@ def test_round_ratios_compare_each_snngen_run_with_the_peers_of_its_round():
     assert summary["summary"] == "snngen-ckpt10" and summary["rounds"] == 2
     assert summary["speedup"] == [3.0, 4.0] and summary["speedup_median"] == 3.5
     assert summary["memory_ratio"] == [0.222, 0.225]
+
+
+@pytest.mark.skipif(not SCRIPT.exists(), reason="benchmarks/ is not part of an installed wheel")
+def test_sparse_torch_peers_train_the_same_network_as_the_masked_one(monkeypatch):
+    """The sparse PyTorch peers of T1 (a CSR matrix rebuilt each iteration, an edge list)
+    hold the masked dense peer's weights: the same loss, iteration after iteration of Adam."""
+    torch = pytest.importorskip("torch")
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import train
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    losses = []
+    cross_entropy = torch.nn.functional.cross_entropy
+
+    def recorded(*args, **kwargs):
+        loss = cross_entropy(*args, **kwargs)
+        losses.append(loss.item())
+        return loss
+    monkeypatch.setattr(torch.nn.functional, "cross_entropy", recorded)
+    runs = {}
+    for sparse in (None, "csr", "edges"):
+        losses.clear()
+        train.run_torch(48, 0.1, 3, sparse=sparse)
+        runs[sparse] = list(losses)
+    assert len(runs[None]) == 3 and len(set(runs[None])) == 3  # it trains: the loss moves
+    for sparse in ("csr", "edges"):
+        assert runs[sparse] == pytest.approx(runs[None], rel=1e-5)
