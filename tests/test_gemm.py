@@ -74,3 +74,37 @@ def test_tile_rejects_mixed_types():
     with pytest.raises((TypeError, TypingError), match="one float type"):
         call(np.zeros(16, np.float64), np.zeros((4, 16), np.float32),
              np.zeros((1, 16), np.float32))
+
+
+@pytest.mark.parametrize("cpu", [("generic", None, 16), ("haswell", "+avx,+avx2,+fma,+sse4.2", 32)])
+def test_rows_product_on_narrower_vector_targets(cpu, tmp_path):
+    """Compiled for a CPU without AVX-512 (NUMBA_CPU_NAME / NUMBA_CPU_FEATURES, as on other
+    machines or for portable caches), the tiles take that target's vectors and registers and
+    give the same products."""
+    import os
+    import subprocess
+    import sys
+    name, features, width = cpu
+    env = {**os.environ, "NUMBA_CPU_NAME": name, "NUMBA_CACHE_DIR": str(tmp_path)}
+    if features:
+        env["NUMBA_CPU_FEATURES"] = features
+    code = """
+import numpy as np
+from snngen.backends.numba import gemm
+rng = np.random.default_rng(0)
+for dtype in (np.float32, np.float64):
+    n, batch = 45, 19
+    w = rng.standard_normal((n, n)).astype(dtype)
+    a = np.zeros((n, gemm.padded(batch, dtype)), dtype)
+    a[:, :batch] = rng.standard_normal((n, batch))
+    c = np.zeros((n - 3, a.shape[1]), dtype)
+    gemm.rows_product(w.ravel(), n, 3, n, a, c, True)
+    assert np.allclose(c, w[3:] @ a, rtol=1e-4, atol=1e-4), dtype
+print(gemm.VECTOR_BYTES, gemm.REGISTERS, gemm._ROWS2, gemm._ROWS1)
+"""
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    vector_bytes, registers, rows2, rows1 = map(int, run.stdout.split())
+    assert vector_bytes == width and registers == 16
+    assert 2 * rows2 + 3 <= registers and rows1 + 2 <= registers
