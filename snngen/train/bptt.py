@@ -19,6 +19,7 @@ import sympy as sp
 
 from .. import __version__, cache
 from ..backends.numba import bits, gemm, sync
+from ..backends.numba.bits import bit_events, unpack
 from ..backends.numba.printer import NumbaPrinter
 from ..backends.templates import environment
 from ..derive.reference import chain_propagators, propagator_values, refractory_steps
@@ -352,7 +353,7 @@ class CompiledBPTT:
         saved = {}  # checkpoints: state, last spike and previous spikes at each segment start
 
         def z_before(t0):  # spikes of steps t0 - delay .. t0 - 1 (none before step 0)
-            out = np.zeros((delay, batch, n), np.bool_)
+            out = np.zeros((delay,) + spikes.shape[1:], np.uint64)
             lo = max(0, t0 - delay)
             out[delay - (t0 - lo):] = spikes[lo:t0]
             return out
@@ -368,7 +369,12 @@ class CompiledBPTT:
                                 tape_s[kept], tape_r[kept], tape_x[kept],
                                 spikes[t0:t1], last, z_before(t0), minimal)
         states = _states_for_loss(tape_s, state) if states_needed else None
-        loss, dl_ds, dl_dz = loss_fn(states, spikes if bool_spikes else spikes.astype(f))
+        # the loss sees the spikes as a (T, B, n) array; the run keeps them bit-packed, and
+        # this copy is gone before the backward pass allocates its buffers
+        seen = np.empty((steps, batch, n), np.bool_ if bool_spikes else f)
+        unpack(spikes, n, seen)
+        loss, dl_ds, dl_dz = loss_fn(states, seen)
+        del seen
         use_ds = dl_ds is not None  # None: the loss does not read states (no T x B x n x k zeros)
         if use_ds and checkpoint_every is not None:
             raise SnngenError("with checkpoint_every the loss may read spikes only (it "
@@ -399,13 +405,13 @@ class CompiledBPTT:
             else (g_in, g_rec)
         a_store = np.empty((seg, batch, n) if defer else (0, 0, 0), f)
         if defer:  # the spikes as events per (step, trial): what each step t receives
-            z_idx, z_ptr = input_events(spikes)
+            z_idx, z_ptr = bit_events(spikes, n)
         g_p = np.zeros((chunks,) + p_arr.shape)
         g_q = np.zeros((chunks,) + q_arr.shape)
         a_s = np.zeros((batch, k, n), f)   # adjoints carried from one segment to the one before
         a_z = np.zeros((delay, batch, n), f)
         skipped = np.zeros(chunks, np.int64)
-        respikes = np.empty((seg, batch, n) if seg < steps else (0, batch, n), np.bool_)
+        respikes = np.empty((seg if seg < steps else 0,) + spikes.shape[1:], np.uint64)
         for t0 in reversed(starts):
             t1 = min(t0 + seg, steps)
             if t0 != starts[-1]:
@@ -459,8 +465,9 @@ class CompiledBPTT:
                  w_rec_csr, w_rec, dt: float, delay: int = 1):
         """The forward pass alone (evaluation, firing rates): the spikes (T, B, n) as
         booleans and the final state (B, n, k), from the same forward kernel as :meth:`run`
-        but with no tape and no backward pass (memory: the spikes only). Same arguments as
-        :meth:`run`; its spikes equal the ones :meth:`run` gives its loss."""
+        but with no tape and no backward pass (memory: the spikes only, bit-packed while the
+        kernel runs). Same arguments as :meth:`run`; its spikes equal the ones :meth:`run`
+        gives its loss."""
         steps, batch, _ = inputs.shape
         _, n, k = s0.shape
         _, p_arr, q_arr, ref, delay = run_values(self, params, n, dt, delay)
@@ -470,13 +477,15 @@ class CompiledBPTT:
         self.module.forward(0, delay, *common, state, p_arr, q_arr, ref, dt,
                             np.empty((0, batch, k, n), f), np.empty((0, 0, 0), np.bool_),
                             np.empty((0, batch, 0), f), spikes, last,
-                            np.zeros((delay, batch, n), np.bool_), False)
-        return spikes, np.swapaxes(state, 1, 2)
+                            np.zeros((delay,) + spikes.shape[1:], np.uint64), False)
+        out = np.empty((steps, batch, n), np.bool_)
+        unpack(spikes, n, out)
+        return out, np.swapaxes(state, 1, 2)
 
     def _forward_arrays(self, s0, inputs, w_in_csr, w_in, w_rec_csr, w_rec, dense):
         """What the forward kernel reads and writes in every run: its leading arguments
-        (input events, both projections), the state (B, k, n), the spikes (T, B, n) and the
-        last spike steps."""
+        (input events, both projections), the state (B, k, n), the spikes (T, B, words),
+        bit-packed (:mod:`snngen.backends.numba.bits`), and the last spike steps."""
         f = self.dtype
         steps, batch, _ = inputs.shape
         n = s0.shape[1]
@@ -484,7 +493,7 @@ class CompiledBPTT:
         # states, their tape and adjoints are (..., k, n) in the kernels: neuron loops then
         # read and write contiguous runs (vectorised); the loss sees (T, B, n, k)
         state = np.ascontiguousarray(np.swapaxes(s0, 1, 2), f)
-        spikes = np.zeros((steps, batch, n), np.bool_)
+        spikes = np.zeros((steps, batch, bits.words(n)), np.uint64)
         # last spike steps: read only for refractoriness (without it, no columns: nothing
         # kept, nothing copied into the checkpoints)
         last = np.full((batch, n if self.refractory else 0), -(2**40), np.int64)
@@ -514,10 +523,12 @@ class CompiledBPTT:
             tape_input = checkpoint_every is not None and not minimal
         columns = len(self.tape_columns) if minimal else k
         tape = seg * batch * n * ((columns + int(tape_input)) * item + int(self.refractory))
-        spikes = steps * batch * n * (1 + item)          # bool, and the float copy for the loss
+        # bit-packed, and the float copy the loss sees (freed before the backward pass: an
+        # upper bound)
+        spikes = steps * batch * (8 * bits.words(n) + n * item)
         checkpoints = (-(-steps // seg) if seg < steps else 0) * batch * n * (
             k * item + 8 * self.refractory)
-        checkpoints += seg * batch * n if seg < steps else 0  # the recomputed spikes
+        checkpoints += seg * batch * 8 * bits.words(n) if seg < steps else 0  # recomputed spikes
         stored = seg * batch * n
         if parallel == "neurons":  # one weight-gradient buffer; a_x by step parity (not
             chunks = max(1, min(n, threads))  # when deferred: a_store holds it), and either
