@@ -504,6 +504,10 @@ def test_simulate_gives_the_spikes_and_state_of_the_training_forward_pass(name, 
     assert 0 < spikes.sum() < spikes.size  # a test that spikes could fail
     np.testing.assert_array_equal(spikes, seen["spikes"] > 0.5)
     np.testing.assert_array_equal(state, seen["states"][-1])
+    # what the kernels keep of the spikes between the passes: one bit per neuron and step
+    steps, batch, n = spikes.shape
+    kept = kernels._forward_arrays(s0, inputs, in_csr, w_in, rec_csr, w_rec, dense)[2]
+    assert kept.dtype == np.uint64 and kept.shape == (steps, batch, (n + 63) // 64)
     with pytest.raises(sg.SnngenError, match="delay"):
         kernels.simulate(params, s0, inputs, in_csr, w_in, rec_csr, w_rec, dt, delay=0)
 
