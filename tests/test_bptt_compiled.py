@@ -613,7 +613,11 @@ def test_minimal_tape_gradients_equal_the_reference(name, variant):
                                wanted=None, **kw)
         assert np.any(full["inputs"] != 0), case
         for key in ("inputs", "w_in", "w_rec", "s0"):
-            np.testing.assert_allclose(mine[key], full[key], rtol=1e-12, atol=1e-14,
+            # the two tapes give the adjoint step's numbers by different float operations:
+            # an entry that cancels to near 0 differs by rounding of the array's scale
+            # (Izhikevich: 2e-14 on an entry of 3e-3 in an array reaching 45)
+            scale = np.abs(full[key]).max()
+            np.testing.assert_allclose(mine[key], full[key], rtol=1e-12, atol=1e-14 * scale,
                                        err_msg=f"{case} {key}")
     item = compiled.dtype.itemsize
     assert compiled.memory_bytes(steps, batch, n) - compiled.memory_bytes(

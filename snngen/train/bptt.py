@@ -426,8 +426,9 @@ class CompiledBPTT:
                     dl_dz[t0:t1], dz_left[t0:t1], dz_right, g_in_k, g_rec_k, g_p, g_q, a_s, a_z,
                     z_before(t0), f.type(cutoff), skipped, a_store[:t1 - t0], param_grads,
                     minimal)
-            # the kernels' threads run matrix products (dense recurrence, low-rank dL/dz)
-            with _one_blas_thread() if dense or dz_left.shape[2] else contextlib.nullcontext():
+            # the kernels' threads call BLAS for the low-rank dL/dz (the dense recurrent
+            # product is their own register tiles, no BLAS)
+            with _one_blas_thread() if dz_left.shape[2] else contextlib.nullcontext():
                 if by_neurons:
                     self.module.backward_blocks(*args, chunks)
                 else:
