@@ -531,12 +531,12 @@ class CompiledBPTT:
             k * item + 8 * self.refractory)
         checkpoints += seg * batch * 8 * bits.words(n) if seg < steps else 0  # recomputed spikes
         stored = seg * batch * n
-        if parallel == "neurons":  # one weight-gradient buffer; a_x by step parity (not
-            chunks = max(1, min(n, threads))  # when deferred: a_store holds it), and either
-            # its transpose by parity (sparse) or the dense product's output: at most 2 + 2
+        if parallel == "neurons":  # one weight-gradient buffer; a_x (not when deferred:
+            chunks = max(1, min(n, threads))  # a_store holds it), its transpose by step
+            # parity, and for dense weights the product's output: at most 1 + 3
             defer = input_grad > 0 or _defer_weight_grads("auto", chunks, stored, n_synapses,
                                                           item, seg < steps, True)
-            weights = n_synapses + (2 * (not defer) + 2) * batch * n + defer * stored
+            weights = n_synapses + ((not defer) + 3) * batch * n + defer * stored
         else:
             chunks = max(1, min(batch, threads))
             weights = (stored + n_synapses

@@ -188,19 +188,21 @@ def rows_product(w, ldw, j0, j1, a, c, descending):
     """``c[j - j0, :] = sum_k w[j ldw + k] a[k, :]`` for ``j0 <= j < j1``: rows j0 .. j1 - 1 of
     the row-major matrix ``w`` (1-d, row stride ``ldw``) times ``a`` (K x N), into the first
     j1 - j0 rows of ``c`` (N columns). N a multiple of :func:`lanes` takes the register tiles;
-    any other N a plain loop. ``descending``: the tiles of rows in the opposite order (a
-    thread that alternates reads last the rows it read first, while they are still cached)."""
+    any other N (or a ``c`` of another width: its first columns) a plain loop.
+    ``descending``: the tiles of rows in the opposite order (a thread that alternates reads
+    last the rows it read first, while they are still cached)."""
     k = a.shape[0]
     cols = a.shape[1]
     size = VECTOR_BYTES // a.itemsize
     if cols % size != 0 or c.shape[1] != cols:
+        width = min(cols, c.shape[1])
         for j in range(j0, j1):
             out = c[j - j0]
             out[:] = 0.0
             for kk in range(k):
                 wv = w[j * ldw + kk]
                 row = a[kk]
-                for b in range(cols):
+                for b in range(width):
                     out[b] += wv * row[b]
         return
     for col in range(0, cols, 2 * size):
