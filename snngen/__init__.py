@@ -31,12 +31,15 @@ from .connectivity import (  # noqa: E402
 from .errors import (  # noqa: E402
                            BackendUnsupported,
                            CacheError,
+                           CheckpointError,
                            ConnectivityError,
                            EquationError,
                            IntegrationError,
+                           InvalidValueError,
                            MissingParameterError,
                            NetworkTooLargeError,
                            NumericalError,
+                           ShapeError,
                            SnngenError,
                            UnitError,
                            UnknownNameError,
@@ -48,10 +51,11 @@ from .runtime.simulator import Simulator  # noqa: E402
 from .show import show  # noqa: E402
 
 __all__ = [
-    "AllToAll", "BackendUnsupported", "CacheError", "ConnectivityError", "DiscreteModel",
-    "EquationError", "Explicit", "FixedInDegree", "FixedOutDegree", "FixedProbability",
-    "IntegrationError", "MissingParameterError", "Network", "NetworkTooLargeError",
-    "NeuronModel", "Normal", "NumericalError", "OneToOne", "Simulator", "SnngenError",
+    "AllToAll", "BackendUnsupported", "CacheError", "CheckpointError", "ConnectivityError",
+    "DiscreteModel", "EquationError", "Explicit", "FixedInDegree", "FixedOutDegree",
+    "FixedProbability", "IntegrationError", "InvalidValueError", "MissingParameterError",
+    "Network", "NetworkTooLargeError", "NeuronModel", "Normal", "NumericalError", "OneToOne",
+    "ShapeError", "Simulator", "SnngenError",
     "SynapseModel", "TimedArray", "Uniform", "UnitError", "UnknownNameError", "discretise",
     "cache", "show", "units",
 ]

@@ -79,6 +79,27 @@ class BackendUnsupported(SnngenError, NotImplementedError):  # noqa: N818 - DESI
     """The chosen backend cannot do what was asked; the message names the feature."""
 
 
+class InvalidValueError(SnngenError, ValueError):
+    """A value given to snngen is out of range, not finite, of the wrong type or of the wrong
+    unit: a parameter, an initial state, a duration, a time step, a rate or a seed.
+
+    The message names the value, where it was given and the range or unit it must have.
+    """
+
+
+class ShapeError(SnngenError, ValueError):
+    """Data handed to a run (inputs, labels, targets, arrays of per-neuron or per-synapse
+    values) have the wrong shape, dtype or length for the network they are given to.
+
+    The message gives the shape received, the shape expected and where that size comes from.
+    """
+
+
+class CheckpointError(SnngenError):
+    """A saved checkpoint cannot be read (truncated, not a checkpoint) or does not match the
+    network it is loaded into (other sizes, names or models); nothing is changed then."""
+
+
 class CacheError(SnngenError):
     """The kernel cache could not be read or written (permissions, disk full)."""
 
