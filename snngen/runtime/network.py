@@ -20,18 +20,42 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import connectivity as conn
-from ..errors import ConnectivityError, SnngenError
+from ..errors import ConnectivityError, InvalidValueError, ShapeError, SnngenError
 from ..model import NeuronModel, Quantities, SynapseModel, is_quantity, on_pre_model
+from . import validate
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
+def _bounds(obj, names: tuple[str, str]) -> None:
+    """Read a distribution's two numbers (floats or quantity strings of one unit), finite;
+    the unit, if given, is kept as ``obj.dimension`` to be checked against the state's."""
+    what = type(obj).__name__
+    dims = set()
+    for name in names:
+        value = validate.read_value(getattr(obj, name), f"{what}: {name}")
+        if isinstance(getattr(obj, name), str):
+            dims.add(Quantities.parse({name: getattr(obj, name)}).dims[name])
+        object.__setattr__(obj, name, float(value))
+    known = dims
+    if len(known) > 1:
+        raise InvalidValueError(f"{what}: {names[0]} and {names[1]} have different units")
+    object.__setattr__(obj, "dimension", known.pop() if known else None)
+
+
 @dataclass(frozen=True)
 class Uniform:
-    """Values drawn uniformly from [low, high) (seeded by the network's seed)."""
+    """Values drawn uniformly from [low, high) (seeded by the network's seed); numbers (SI)
+    or quantity strings such as ``Uniform("-60*mV", "-50*mV")``."""
 
     low: float
     high: float
+
+    def __post_init__(self):
+        _bounds(self, ("low", "high"))
+        if self.low > self.high:
+            raise InvalidValueError(f"Uniform: low ({self.low:g}) must not exceed high "
+                                    f"({self.high:g})")
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return rng.uniform(self.low, self.high, size)
@@ -44,6 +68,11 @@ class Normal:
     mean: float
     std: float
 
+    def __post_init__(self):
+        _bounds(self, ("mean", "std"))
+        if self.std < 0:
+            raise InvalidValueError(f"Normal: std must be >= 0, got {self.std:g}")
+
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return rng.normal(self.mean, self.std, size)
 
@@ -52,19 +81,24 @@ class Normal:
 class TimedArray:
     """A time-varying input: ``values[k]`` (shape (K,) or (K, n)) holds during [k*dt, (k+1)*dt).
 
-    After the last entry the last value holds.
+    After the last entry the last value holds. ``dt`` may be a time string (``"1*ms"``).
     """
 
     values: np.ndarray
     dt: float
 
     def __post_init__(self):
-        v = np.asarray(self.values, dtype=np.float64)
+        try:
+            v = np.asarray(self.values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InvalidValueError("TimedArray values must be numbers") from None
         if v.ndim not in (1, 2) or v.shape[0] == 0:
-            raise SnngenError("TimedArray values must have shape (K,) or (K, n) with K >= 1")
-        if not self.dt > 0:
-            raise SnngenError(f"TimedArray dt must be positive, got {self.dt}")
+            raise ShapeError(f"TimedArray values must have shape (K,) or (K, n) with K >= 1, "
+                             f"got {v.shape}")
+        validate.check_finite(v, "TimedArray values", "entry")
+        dt = validate.read_time(self.dt, "TimedArray dt", strict=True)
         object.__setattr__(self, "values", v)
+        object.__setattr__(self, "dt", dt)
 
 
 class Population:
@@ -78,8 +112,7 @@ class Population:
                               "(letters, digits, underscores; starting with a letter)")
         if name in net.populations:
             raise SnngenError(f"a population named '{name}' already exists")
-        if int(n) != n or n < 1:
-            raise SnngenError(f"population '{name}': size must be a positive integer, got {n!r}")
+        n = validate.read_count(n, f"population '{name}': size")
         if n >= 2**31:
             raise SnngenError(f"population '{name}': {n} neurons exceeds the 2**31-1 limit")
         self.net, self.name, self.n = net, name, int(n)
@@ -141,24 +174,24 @@ class NeuronGroup(Population):
             raise SnngenError(f"population '{name}': parameter '{first}' is not used by model "
                               f"'{model.name}'.{did_you_mean(first, model.parameter_names)}")
         model.check_units(q.dims)
+        where = f"population '{name}'"
         for k, v in self.params.items():
-            arr = np.asarray(v, dtype=np.float64)
-            if arr.ndim == 1 and arr.shape[0] != self.n:
-                raise SnngenError(f"population '{name}': parameter '{k}' has {arr.shape[0]} "
-                                  f"values for {self.n} neurons")
-            if arr.ndim > 1:
-                raise SnngenError(f"population '{name}': parameter '{k}' must be a scalar or "
-                                  f"one value per neuron")
+            if k not in self.inputs:
+                validate.per_neuron(v, f"{where}: parameter '{k}'", self.n)
         for k, ta in self.inputs.items():
             if ta.values.ndim == 2 and ta.values.shape[1] != self.n:
-                raise SnngenError(f"population '{name}': input '{k}' has {ta.values.shape[1]} "
-                                  f"columns for {self.n} neurons")
-        self.init = dict(init or {})
-        for k in self.init:
+                raise ShapeError(f"{where}: input '{k}' has {ta.values.shape[1]} "
+                                 f"columns for {self.n} neurons")
+        validate.check_parameter_values(
+            model, {k: v for k, v in self.params.items() if k not in self.inputs}, where,
+            q.dims)
+        self.init = {}
+        for k, v in dict(init or {}).items():
             if k not in model.state_names:
                 from ..errors import did_you_mean
-                raise SnngenError(f"population '{name}': init names '{k}', which is not a "
+                raise SnngenError(f"{where}: init names '{k}', which is not a "
                                   f"state variable.{did_you_mean(k, model.state_names)}")
+            self.init[k] = validate.read_initial(model, k, v, where, self.n, net.batch)
 
     def per_neuron(self) -> frozenset[str]:
         declared = {n for n, e in self.model.eqs.declared.items() if "shared" not in e.flags}
@@ -173,12 +206,7 @@ class PoissonGroup(Population):
 
     def __init__(self, net, name, n, rates):
         super().__init__(net, name, n)
-        value, _ = Quantities.parse({"rates": rates}).values["rates"], None
-        arr = np.asarray(value, dtype=np.float64)
-        if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != self.n) or np.any(arr < 0):
-            raise SnngenError(f"Poisson group '{name}': rates must be non-negative, a scalar or "
-                              f"one per neuron")
-        self.rates = arr
+        self.rates = validate.read_rates(rates, f"Poisson group '{name}'", self.n)
 
 
 class SpikeSource(Population):
@@ -188,17 +216,22 @@ class SpikeSource(Population):
 
     def __init__(self, net, name, n, indices, times):
         super().__init__(net, name, n)
+        what = f"spike source '{name}'"
         idx = np.asarray(indices)
-        t = np.asarray(times, dtype=np.float64)
+        t = np.asarray(validate.read_value(times, f"{what}: times", validate.SECOND,
+                                           shape=None, kind="times"), dtype=np.float64)
         if idx.shape != t.shape or idx.ndim != 1:
-            raise SnngenError(f"spike source '{name}': indices and times must be 1-D arrays of "
-                              f"the same length, got {idx.shape} and {t.shape}")
+            raise ShapeError(f"{what}: indices and times must be 1-D arrays of "
+                             f"the same length, got {idx.shape} and {t.shape}")
+        if idx.size and (idx.dtype == np.bool_ or not np.issubdtype(idx.dtype, np.integer)):
+            raise InvalidValueError(f"{what}: indices must be integers, got dtype {idx.dtype}")
         if idx.size and (idx.min() < 0 or idx.max() >= self.n):
             bad = int(np.flatnonzero((idx < 0) | (idx >= self.n))[0])
-            raise SnngenError(f"spike source '{name}': index {idx[bad]} at position {bad} is "
-                              f"outside 0..{self.n - 1}")
-        if t.size and (np.any(t < 0) or not np.all(np.isfinite(t))):
-            raise SnngenError(f"spike source '{name}': times must be finite and >= 0")
+            raise InvalidValueError(f"{what}: index {idx[bad]} at position {bad} is "
+                                    f"outside 0..{self.n - 1}")
+        if t.size and np.any(t < 0):
+            raise InvalidValueError(f"{what}: times must be >= 0, got {t[t < 0][0]:g} at "
+                                    f"position {int(np.flatnonzero(t < 0)[0])}")
         steps = np.round(t / net.dt).astype(np.int64)
         order = np.lexsort((idx, steps))
         self.steps, self.indices = steps[order], idx[order].astype(np.int32)
@@ -217,20 +250,28 @@ class Projection:
         if not isinstance(post.population, NeuronGroup):
             raise ConnectivityError(f"projection '{name}': the target "
                                     f"'{post.population.name}' must be a neuron population")
-        for k in self.values:
+        for k, v in self.values.items():
             if k not in model.variables:
                 from ..errors import did_you_mean
                 raise ConnectivityError(f"projection '{name}': '{k}' is not a synaptic "
                                         f"variable.{did_you_mean(k, model.variables)}")
+            _check_synaptic_value(v, f"projection '{name}': '{k}'")
+        for k, v in self.params.items():
+            _check_synaptic_value(v, f"projection '{name}': parameter '{k}'")
         self.delay_expr = None
         if isinstance(delay, str):
             if not is_quantity(delay):  # an expression of i, j: evaluated per synapse
                 self.delay_expr, self.delay_steps, self.heterogeneous = delay, None, True
                 return
-        delay = Quantities.parse({"delay": delay}).values["delay"]
+        try:
+            delay = validate.read_value(delay, f"projection '{name}': delay", validate.SECOND,
+                                        shape=None, kind="a time", example="'1*ms' or 1e-3")
+        except InvalidValueError as err:
+            raise ConnectivityError(str(err)) from None
         d = np.asarray(delay, dtype=np.float64)
-        if np.any(d < 0) or not np.all(np.isfinite(d)):
-            raise ConnectivityError(f"projection '{name}': delays must be finite and >= 0")
+        if np.any(d < 0):
+            raise ConnectivityError(f"projection '{name}': delays must be >= 0, got "
+                                    f"{d[d < 0].flat[0]:g} s")
         # Brian2-compatible: delay 0 arrives at the next step; d seconds add round(d/dt) steps.
         self.delay_steps = (1 + np.round(d / net.dt)).astype(np.int64)
         self.heterogeneous = d.ndim > 0
@@ -238,6 +279,18 @@ class Projection:
     def __repr__(self) -> str:
         return f"Projection('{self.name}': {self.pre.population.name} -> " \
                f"{self.post.population.name})"
+
+
+def _check_synaptic_value(value, what: str) -> None:
+    """Synaptic values given as numbers or arrays must be finite (distributions check
+    themselves, expressions are checked per synapse when evaluated)."""
+    if isinstance(value, (Uniform, Normal)) or (isinstance(value, str)
+                                                and not is_quantity(value)):
+        return
+    try:
+        validate.read_value(value, what, shape=None)
+    except InvalidValueError as err:
+        raise ConnectivityError(str(err).replace(" for neuron ", " for synapse ")) from None
 
 
 class Monitor:
@@ -265,11 +318,11 @@ class Network:
 
     Parameters
     ----------
-    dt : float
-        Time step in seconds.
+    dt : float or str
+        Time step in seconds, or a time string such as ``"0.1*ms"``.
     seed : int
-        Seeds connectivity, initial values and the counter-based RNG (Philox4x32-10, the
-        same bits on every backend) of Poisson inputs.
+        An integer in [0, 2**64). Seeds connectivity, initial values and the counter-based
+        RNG (Philox4x32-10, the same bits on every backend) of Poisson inputs.
     batch : int
         Number of independent trials run together (shared connectivity).
     dtype : str
@@ -277,13 +330,11 @@ class Network:
     """
 
     def __init__(self, dt: float, seed: int = 0, batch: int = 1, dtype: str = "float32"):
-        if not dt > 0:
-            raise SnngenError(f"dt must be positive, got {dt}")
+        dt = validate.read_time(dt, "dt", strict=True)
         if dtype not in ("float32", "float64"):
-            raise SnngenError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-        if int(batch) != batch or batch < 1:
-            raise SnngenError(f"batch must be a positive integer, got {batch!r}")
-        self.dt, self.seed, self.batch, self.dtype = float(dt), int(seed), int(batch), dtype
+            raise InvalidValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        batch = validate.read_count(batch, "batch")
+        self.dt, self.seed, self.batch, self.dtype = dt, validate.read_seed(seed), batch, dtype
         self.populations: dict[str, Population] = {}
         self.projections: dict[str, Projection] = {}
         self.monitors: list[Monitor] = []
@@ -344,13 +395,19 @@ class Network:
                 from ..errors import did_you_mean
                 raise SnngenError(f"cannot record '{v}' of '{pop.name}': not a state variable."
                                   + did_you_mean(v, pop.model.state_names))
+        what = f"state monitor of '{pop.name}'"
         if indices is not None:
             idx = np.asarray(indices)
-            if idx.ndim != 1 or idx.size == 0 or idx.min() < 0 or idx.max() >= pop.n:
-                raise SnngenError(f"state monitor of '{pop.name}': indices must be within "
-                                  f"0..{pop.n - 1}")
-        if int(every) != every or every < 1:
-            raise SnngenError("state monitor: every must be a positive integer")
+            if idx.ndim != 1 or idx.size == 0:
+                raise ShapeError(f"{what}: indices must be a non-empty 1-D array, got shape "
+                                 f"{idx.shape}")
+            if idx.dtype == np.bool_ or not np.issubdtype(idx.dtype, np.integer):
+                raise InvalidValueError(f"{what}: indices must be integers, got dtype "
+                                        f"{idx.dtype}")
+            if idx.min() < 0 or idx.max() >= pop.n:
+                raise InvalidValueError(f"{what}: indices must be within 0..{pop.n - 1}, got "
+                                        f"{idx[(idx < 0) | (idx >= pop.n)][0]}")
+        every = validate.read_count(every, f"{what}: every")
         return self._monitor(Monitor("state", pop, variables, indices, every))
 
     def monitor_rate(self, pop) -> Monitor:

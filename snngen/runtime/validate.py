@@ -1,0 +1,342 @@
+"""Values given to a network, checked once, where they enter.
+
+Every number a user hands to snngen at run time (time steps, durations, seeds, sizes, rates,
+parameter and initial values) passes through one function here before it is stored, so that a
+mistake is refused with its name, where it was given and how to fix it, before any work or
+allocation. Quantity strings (``"0.1*ms"``) are read here with :func:`snngen.units.parse_quantity`
+and their unit checked against the one the value must have.
+
+The checks of parameter values against a model (:func:`check_parameter_values`) are derived from
+the model's equations, not from names: a parameter that divides must not be zero, a time that
+divides must be positive, and a negative divisor that turns a decay into an exponential growth
+is refused.
+
+>>> read_time("0.1*ms", "dt")
+0.0001
+>>> read_time("1*mV", "dt")
+Traceback (most recent call last):
+snngen.errors.InvalidValueError: dt: '1*mV' is in volt, but it must be a time (second), ...
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+
+import numpy as np
+import sympy as sp
+
+from .. import units as u
+from ..errors import InvalidValueError, ShapeError, UnitError
+
+SECOND = u.parse_unit("second")[1]
+HERTZ = u.parse_unit("Hz")[1]
+MAX_SEED = 2**64 - 1  # the Philox key is 64 bits
+
+
+def _unit_name(dim) -> str:
+    return "dimensionless" if dim.is_dimensionless else str(dim)
+
+
+def read_value(value, what: str, dimension=None, *, shape: tuple | None = (),
+               kind: str = "a value", example: str = "") -> float | np.ndarray:
+    """``value`` (a number, an array or a quantity string) in SI units, checked finite.
+
+    Parameters
+    ----------
+    value : float, int, array or str
+        Numbers and arrays are taken as SI; strings are read with their unit.
+    what : str
+        Names the value in error messages (``"population 'P': parameter 'Vt'"``).
+    dimension : Dimension, optional
+        The dimension a string's unit must have.
+    shape : tuple or None
+        ``()`` for a scalar only; None to accept a scalar or any array.
+    kind, example : str
+        Words for the message when the unit is wrong (``"a time"``, ``"'0.1*ms'"``).
+
+    Raises
+    ------
+    InvalidValueError
+        Wrong type, wrong unit, or a NaN or infinite entry (its index is named).
+    UnitError
+        A string that does not read as a quantity (with a caret under the problem).
+    """
+    if isinstance(value, bool):
+        raise InvalidValueError(f"{what}: got {value!r}; give a number")
+    try:
+        number, dim = u.parse_quantity(value, where=what)
+    except UnitError:
+        if isinstance(value, str):
+            raise
+        raise InvalidValueError(f"{what}: cannot read a number from {value!r} "
+                                f"({type(value).__name__}); give a number, an array or a "
+                                "quantity string such as '20*ms'") from None
+    if dimension is not None and dim is not None and dim != dimension:
+        hint = f", such as {example}" if example else ""
+        raise InvalidValueError(f"{what}: {value!r} is in {_unit_name(dim)}, but it must be "
+                                f"{kind} ({_unit_name(dimension)}){hint}")
+    if shape == () and np.ndim(number) != 0:
+        raise InvalidValueError(f"{what}: expected one number, got an array of shape "
+                                f"{np.shape(number)}")
+    check_finite(number, what)
+    return number
+
+
+def check_finite(values, what: str, unit: str = "neuron") -> None:
+    """Refuse NaN or infinite entries, naming the first one's index."""
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim == 0:
+        if not np.isfinite(arr):
+            raise InvalidValueError(f"{what} is {float(arr)}; give a finite number")
+        return
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        first = tuple(int(k) for k in np.argwhere(bad)[0])
+        at = first[0] if len(first) == 1 else first
+        raise InvalidValueError(f"{what} is {arr[first]} for {unit} {at} ({int(bad.sum())} "
+                                "non-finite value(s) in all); give finite numbers")
+
+
+def read_time(value, what: str, *, minimum: float = 0.0, strict: bool = False) -> float:
+    """A duration in seconds (number or time string), finite and >= ``minimum`` (> if
+    ``strict``)."""
+    seconds = float(read_value(value, what, SECOND, kind="a time", example="'0.1*ms' or 1e-4"))
+    if seconds < minimum or (strict and seconds == minimum):
+        bound = "positive" if strict and minimum == 0 else \
+            f"{'>' if strict else '>='} {minimum:g} s"
+        raise InvalidValueError(f"{what} must be {bound}, got {value!r}")
+    return seconds
+
+
+def read_count(value, what: str, minimum: int = 1) -> int:
+    """A whole number >= ``minimum`` (ints, NumPy ints and integral floats such as ``1e6``)."""
+    ok = isinstance(value, numbers.Integral) or (
+        isinstance(value, numbers.Real) and np.isfinite(value) and float(value).is_integer())
+    if isinstance(value, bool) or not ok or value < minimum:
+        raise InvalidValueError(f"{what} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def read_seed(seed) -> int:
+    """A seed: an integer in [0, 2**64) (the Philox key); NumPy integers are fine, floats
+    and booleans are refused (1.5 would be truncated, True is surely a mistake)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) \
+            or not 0 <= int(seed) <= MAX_SEED:
+        raise InvalidValueError(f"seed must be an integer in [0, 2**64), got {seed!r}; "
+                                "e.g. seed=1")
+    return int(seed)
+
+
+def read_rates(rates, what: str, n: int) -> np.ndarray:
+    """Poisson rates in Hz (scalar or one per neuron; numbers or ``"5*Hz"``): finite and >= 0."""
+    arr = np.asarray(read_value(rates, f"{what}: rates", HERTZ, shape=None, kind="a rate",
+                                example="'5*Hz' or 5.0"), dtype=np.float64)
+    if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n):
+        raise ShapeError(f"{what}: rates must be one number or one per neuron ({n}), got "
+                         f"shape {arr.shape}")
+    if np.any(arr < 0):
+        first = int(np.flatnonzero(np.atleast_1d(arr) < 0)[0])
+        raise InvalidValueError(f"{what}: rates must be >= 0 Hz, got {np.atleast_1d(arr)[first]}"
+                                + (f" for neuron {first}" if arr.ndim else ""))
+    return arr
+
+
+def per_neuron(values, what: str, n: int, batch: int | None = None) -> np.ndarray:
+    """``values`` as float64, a scalar or one per neuron (or batch x neurons if ``batch``)."""
+    arr = np.asarray(values, dtype=np.float64)
+    ok = arr.ndim == 0 or arr.shape == (n,) or (batch is not None and arr.shape == (batch, n))
+    if not ok:
+        also = f" or ({batch}, {n}) (batch x neurons)" if batch is not None else ""
+        raise ShapeError(f"{what}: got shape {arr.shape}; give one number or one value per "
+                         f"neuron, shape ({n},){also}")
+    check_finite(arr, what)
+    return arr
+
+
+# -- values against a model --------------------------------------------------------------
+
+def divisors(model) -> dict[str, str]:
+    """Parameters of ``model`` that divide somewhere (a factor of a denominator), each with
+    the text it divides in: a zero value would divide by zero."""
+    params = set(model.parameter_names)
+    out: dict[str, str] = {}
+    sources = [(e.expr, e.line) for e in model.eqs.lines if e.expr is not None]
+    if model.threshold is not None:
+        sources.append((model.threshold, f"threshold {model.threshold_text}"))
+    sources += [(s.expr, f"reset {s.line}") for s in model.reset]
+    if model.refractory is not None:
+        sources.append((model.refractory, f"refractory {model.refractory_text}"))
+    for expr, text in sources:
+        for node in sp.preorder_traversal(expr):
+            if isinstance(node, sp.Pow) and node.exp.is_negative:
+                for factor in sp.Mul.make_args(node.base):
+                    base = factor.base if isinstance(factor, sp.Pow) else factor
+                    if isinstance(base, sp.Symbol) and base.name in params:
+                        out.setdefault(base.name, text.strip())
+    return out
+
+
+def _declared_dims(model) -> dict:
+    dims = {}
+    for name, e in model.eqs.declared.items():
+        if e.unit is not None:
+            dims[name] = u.parse_unit(e.unit)[1] if e.unit.strip() != "1" else u.DIMENSIONLESS
+    return dims
+
+
+def _at(arr: np.ndarray, mask: np.ndarray) -> str:
+    if np.ndim(mask) == 0:
+        return ""
+    return f" for neuron {int(np.flatnonzero(mask)[0])}"
+
+
+def _evaluate(expr, values: Mapping[str, object]):
+    from ..model import strip_units
+    expr = strip_units(expr)
+    names = sorted(s.name for s in expr.free_symbols)
+    if any(n not in values for n in names):
+        return None
+    by_name = {s.name: s for s in expr.free_symbols}
+    fn = sp.lambdify([by_name[n] for n in names], expr, modules="numpy")
+    with np.errstate(all="ignore"):
+        return np.asarray(fn(*(np.asarray(values[n], np.float64) for n in names)), np.float64)
+
+
+def check_parameter_values(model, values: Mapping[str, object], where: str,
+                           dims: Mapping[str, object] | None = None) -> None:
+    """Refuse parameter values that make ``model`` compute nonsense, before any code runs.
+
+    Parameters
+    ----------
+    model : NeuronModel
+        The model the values are for.
+    values : mapping of str to float or numpy.ndarray
+        Parameter name -> value in SI units: a scalar or one value per neuron (1-D array).
+        Names the model does not use are ignored; missing names skip the checks that need them.
+    where : str
+        Prefix of error messages, e.g. ``"population 'P'"``.
+    dims : mapping of str to Dimension or None, optional
+        Dimensions of the given values (from quantity strings), when known.
+
+    Raises
+    ------
+    InvalidValueError
+        - a NaN or infinite value (the neuron index is named for arrays);
+        - zero for a parameter the model divides by (in an ODE, subexpression, threshold, reset
+          or refractory expression);
+        - a negative value for a time (declared ``: second`` or given as a time quantity) that
+          the model divides by;
+        - a negative divisor that makes a state's linear self-coefficient ``d(dx/dt)/dx``
+          positive where a positive value would make it negative (a "time constant" turned
+          into exponential growth; write ``dv/dt = v/tau`` with ``tau > 0`` to mean growth);
+        - a negative refractory period.
+
+    Examples
+    --------
+    >>> import snngen as sg
+    >>> lif = sg.NeuronModel("dv/dt = (El - v) / taum : 1", threshold="v > 1", reset="v = 0")
+    >>> check_parameter_values(lif, {"El": 1.5, "taum": 0.02}, "population 'P'")
+    >>> check_parameter_values(lif, {"El": 1.5, "taum": -0.02}, "population 'P'")
+    Traceback (most recent call last):
+    snngen.errors.InvalidValueError: population 'P': parameter 'taum' is -0.02, which makes v
+    grow exponentially (d(dv/dt)/dv = 50 > 0) where a positive value makes it decay; ...
+    """
+    dims = dict(dims or {})
+    used = {k: v for k, v in values.items() if k in set(model.parameter_names)}
+    for name, value in used.items():
+        check_finite(value, f"{where}: parameter '{name}'")
+    divs = divisors(model)
+    declared = _declared_dims(model)
+    for name, text in divs.items():
+        if name not in used:
+            continue
+        arr = np.asarray(used[name], np.float64)
+        zero = arr == 0
+        if np.any(zero):
+            raise InvalidValueError(f"{where}: parameter '{name}' is 0{_at(arr, zero)}, but the "
+                                    f"model divides by it ({text}); give a non-zero value")
+        dim = declared.get(name) or dims.get(name)
+        if dim == SECOND and np.any(arr < 0):
+            neg = arr < 0
+            raise InvalidValueError(f"{where}: parameter '{name}' is a time the model divides "
+                                    f"by ({text}) and must be > 0, got "
+                                    f"{np.asarray(arr)[neg].flat[0]:g} s{_at(arr, neg)}")
+    _check_growth(model, used, divs, where)
+    if model.refractory is not None:
+        period = _evaluate(model.refractory, used)
+        if period is not None and np.any(period < 0):
+            raise InvalidValueError(f"{where}: the refractory period "
+                                    f"{model.refractory_text!r} is "
+                                    f"{np.asarray(period)[period < 0].flat[0]:g} s"
+                                    f"{_at(period, period < 0)}; it must be >= 0")
+
+
+def _check_growth(model, values, divs, where):
+    negative = [n for n in divs if n in values and np.any(np.asarray(values[n]) < 0)]
+    if not negative:
+        return
+    states = set(model.state_names)
+    for x, rhs in model.rhs.items():
+        by_name = {s.name: s for s in rhs.free_symbols}
+        if x not in by_name:
+            continue
+        slope = sp.diff(rhs, by_name[x])
+        names = {s.name for s in slope.free_symbols}
+        if names & states or "t" in names:
+            continue  # not a constant linear coefficient: no time constant to speak of
+        for name in negative:
+            if name not in names:
+                continue
+            now = _evaluate(slope, values)
+            flipped = _evaluate(slope, {**values, name: np.abs(np.asarray(values[name]))})
+            if now is None or flipped is None:
+                continue
+            bad = (now > 0) & (flipped < 0) & (np.asarray(values[name]) < 0)
+            if not np.any(bad):
+                continue
+            shape = np.shape(bad)
+            k = int(np.flatnonzero(bad)[0]) if shape else None
+            value = np.broadcast_to(np.asarray(values[name]), shape).flat[k or 0]
+            rate = np.broadcast_to(now, shape).flat[k or 0]
+            raise InvalidValueError(
+                f"{where}: parameter '{name}' is {value:g}"
+                f"{'' if k is None else f' for neuron {k}'}, which makes {x} grow "
+                f"exponentially (d(d{x}/dt)/d{x} = {rate:g} > 0) where a positive value "
+                "makes it decay; time constants must be positive (for growth on purpose "
+                f"write the equation so, e.g. d{x}/dt = {x}/tau with tau > 0)")
+
+
+def state_dimension(model, name: str):
+    """The declared dimension of state ``name`` of ``model`` (None if not declared)."""
+    unit = model.eqs.odes[name].unit
+    if unit is None:
+        return None
+    return u.DIMENSIONLESS if unit.strip() == "1" else u.parse_unit(unit)[1]
+
+
+def read_initial(model, name: str, value, where: str, n: int, batch: int):
+    """An initial value of state ``name``: a distribution (an object with ``sample``, its
+    ``dimension`` checked if it has one), a number, a quantity string or an array of shape
+    (n,) or (batch, n); its unit must be the state's."""
+    what = f"{where}: init of '{name}'"
+    want = state_dimension(model, name)
+    if hasattr(value, "sample"):
+        dim = getattr(value, "dimension", None)
+        _same_unit(what, value, dim, want)
+        return value
+    if isinstance(value, str):
+        number, dim = u.parse_quantity(value, where=what)
+        _same_unit(what, value, dim, want)
+        value = number
+    elif isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray, list,
+                                                           tuple)):
+        raise InvalidValueError(f"{what}: cannot use {value!r} ({type(value).__name__}); give "
+                                "a number, a quantity string, an array or sg.Uniform/sg.Normal")
+    return per_neuron(value, what, n, batch)
+
+
+def _same_unit(what, value, dim, want):
+    if dim is not None and want is not None and dim != want:
+        raise InvalidValueError(f"{what}: {value!r} is in {_unit_name(dim)}, but the state "
+                                f"variable is in {_unit_name(want)}")
