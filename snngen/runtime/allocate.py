@@ -57,10 +57,53 @@ def _ring_size(net, pop) -> int:
     return size + 1
 
 
-def estimate_bytes(net, spec) -> int:
-    """Bytes the arrays of ``net`` will take, computed before allocating anything."""
+def spike_capacity(net, mon) -> int:
+    """Spikes a spike monitor's first buffers hold (they double when full)."""
+    return max(1024, 4 * net.batch * mon.pop.n)
+
+
+#: Bytes per spike held by a spike monitor: its buffers (int32 index, int64 step, int32
+#: trial) and the copies handed to the user (the same and float64 times).
+SPIKE_BUFFER_BYTES, SPIKE_RESULT_BYTES = 16, 24
+
+
+def records(step: int, n_steps: int, every: int) -> int:
+    """How many of steps ``step .. step + n_steps - 1`` a state monitor records (the multiples
+    of ``every``)."""
+    first = -(-step // every) * every
+    return max(0, -(-(step + n_steps - first) // every))
+
+
+def monitor_run_bytes(net, step: int, n_steps: int, chunk: int) -> list[int]:
+    """Host bytes each monitor of ``net`` adds in a run of ``n_steps`` steps from ``step``,
+    computed before the run allocates anything: state monitors their records (batch x records x
+    variables x neurons) and one chunk's buffer, rate monitors their counts and rates (batch x
+    steps, int32 and float64) and one chunk's counts; spike monitors grow with activity and are
+    checked as they grow (0 here)."""
     item, b = _ITEM[net.dtype], net.batch
-    total = 0
+    out = []
+    for mon in net.monitors:
+        if mon.kind == "state":
+            width = len(mon.variables) * (mon.pop.n if mon.indices is None else len(mon.indices))
+            out.append(b * width * item * (records(step, n_steps, mon.every)
+                                           + records(0, min(chunk, n_steps), mon.every)))
+        elif mon.kind == "rate":
+            out.append(b * (12 * n_steps + 4 * min(chunk, n_steps)))
+        else:
+            out.append(0)
+    return out
+
+
+def estimate_bytes(net, spec, n_steps: int = 0, chunk: int = 2000) -> int:
+    """Bytes the arrays of ``net`` will take, computed before allocating anything; with
+    ``n_steps``, also what its monitors record in a first run of that many steps."""
+    item, b = _ITEM[net.dtype], net.batch
+    total = sum(monitor_run_bytes(net, 0, n_steps, chunk))
+    for mon in net.monitors:
+        if mon.kind == "spikes":
+            total += spike_capacity(net, mon) * SPIKE_BUFFER_BYTES
+        elif mon.kind == "state":
+            total += 4 * (mon.pop.n if mon.indices is None else len(mon.indices))
     for pop in net.populations.values():
         total += b * _ring_size(net, pop) * pop.n * 4
         if pop.kind == "neuron":
@@ -305,7 +348,7 @@ def _delays(net, proj, csr) -> np.ndarray:
 def _monitor_array(net, k, field, np_type):
     mon = net.monitors[k]
     if mon.kind == "spikes":
-        cap = max(1024, 4 * net.batch * mon.pop.n)
+        cap = spike_capacity(net, mon)
         return np.zeros(1, np.int64) if field == "count" else \
             np.zeros(cap, np.int64 if field == "step" else np.int32)
     if mon.kind == "rate":

@@ -14,11 +14,30 @@ import numpy as np
 from .. import cache
 from .. import connectivity as conn
 from ..backends import get_backend
-from ..errors import ConnectivityError, NetworkTooLargeError, NumericalError, SnngenError
-from .allocate import allocate, estimate_bytes, structure_key
+from ..errors import (
+    ConnectivityError,
+    InvalidValueError,
+    NetworkTooLargeError,
+    NumericalError,
+    SnngenError,
+)
+from . import validate
+from .allocate import (
+    SPIKE_BUFFER_BYTES,
+    SPIKE_RESULT_BYTES,
+    allocate,
+    estimate_bytes,
+    monitor_run_bytes,
+    records,
+    structure_key,
+)
 
 #: Steps per kernel call: long enough to amortise the call, short enough for progress bars.
 CHUNK_STEPS = 2000
+#: Runs longer than this many steps say their size on stderr before they start.
+LONG_RUN_STEPS = 1_000_000
+#: Steps are stored as int32 where a neuron remembers its last spike (refractoriness).
+MAX_STEPS = 2**31 - 1
 
 
 def _Bar(total: int):  # noqa: N802 - a factory that reads like the class it returns
@@ -36,6 +55,29 @@ def _available_bytes() -> int:
         pass
     import os
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def where_nonfinite(bad: np.ndarray) -> str:
+    """Which neurons and trials of a (batch x neurons) mask are set, counted apart.
+
+    >>> bad = np.zeros((4, 6), bool); bad[:, 3] = True
+    >>> where_nonfinite(bad)
+    'in neuron 3 of all 4 trials'
+    >>> bad = np.zeros((4, 6), bool); bad[0, 1:4] = True; bad[2, 5] = True
+    >>> where_nonfinite(bad)
+    'in 4 neurons (first 1) across 2 of 4 trials (first trial 0)'
+    """
+    neurons, trials = np.flatnonzero(bad.any(axis=0)), np.flatnonzero(bad.any(axis=1))
+    batch = bad.shape[0]
+    who = f"in neuron {neurons[0]}" if len(neurons) == 1 else \
+        f"in {len(neurons)} neurons (first {neurons[0]})"
+    if batch == 1:
+        return who
+    if len(trials) == batch:
+        return f"{who} {'of' if len(neurons) == 1 else 'across'} all {batch} trials"
+    if len(trials) == 1:
+        return f"{who} of trial {trials[0]} (of {batch})"
+    return f"{who} across {len(trials)} of {batch} trials (first trial {trials[0]})"
 
 
 class Simulator:
@@ -61,6 +103,7 @@ class Simulator:
         self.spec = self.module.SPEC
         t1 = time.perf_counter()
         need = estimate_bytes(net, self.spec)
+        self.max_memory = max_memory
         limit = max_memory if max_memory is not None else int(0.9 * _available_bytes())
         if need > limit:
             raise NetworkTooLargeError(
@@ -98,94 +141,170 @@ class Simulator:
             if mon.kind == "rate":
                 self.arrays[f"{m}__counts"] = np.zeros((net.batch, n_steps), np.int32)
             elif mon.kind == "state":
-                first = -(-self.step // mon.every) * mon.every
-                records = max(0, -(-(self.step + n_steps - first) // mon.every))
                 idx = self.arrays[f"{m}__idx"]
                 self.arrays[f"{m}__data"] = np.zeros(
-                    (net.batch, records, len(mon.variables), idx.shape[0]), dtype)
+                    (net.batch, records(self.step, n_steps, mon.every), len(mon.variables),
+                     idx.shape[0]), dtype)
                 self.arrays[f"{m}__count"][0] = 0
 
-    def _collect(self, n_steps: int, parts: dict):
-        net = self.net
+    def _run_blocks(self, n_total: int) -> dict:
+        """One result array per state and rate monitor for the whole run, allocated once."""
+        net, blocks = self.net, {}
         for k, mon in enumerate(net.monitors):
-            m = f"m{k}"
             if mon.kind == "rate":
-                parts.setdefault(k, []).append(self.arrays[f"{m}__counts"][:, :n_steps].copy())
+                blocks[k] = [np.zeros((net.batch, n_total), np.int32), 0]
             elif mon.kind == "state":
-                c = int(self.arrays[f"{m}__count"][0])
-                parts.setdefault(k, []).append(self.arrays[f"{m}__data"][:, :c].copy())
+                width = self.arrays[f"m{k}__idx"].shape[0]
+                blocks[k] = [np.zeros((net.batch, records(self.step, n_total, mon.every),
+                                       len(mon.variables), width), np.dtype(net.dtype)), 0]
+        return blocks
 
-    def _grow_spike_buffers(self):
+    def _collect(self, n_steps: int, blocks: dict):
+        for k, mon in enumerate(self.net.monitors):
+            if k not in blocks:
+                continue
+            block, at = blocks[k]
+            if mon.kind == "rate":
+                new = self.arrays[f"m{k}__counts"][:, :n_steps]
+            else:
+                new = self.arrays[f"m{k}__data"][:, :int(self.arrays[f"m{k}__count"][0])]
+            block[:, at:at + new.shape[1]] = new
+            blocks[k][1] = at + new.shape[1]
+
+    def _grow_spike_buffers(self, n_done: int, n_total: int):
+        """Double the full spike buffers, if the memory limit allows it (else refuse: what
+        was recorded so far stays in the monitors)."""
+        grow = []
         for k, mon in enumerate(self.net.monitors):
             if mon.kind == "spikes":
-                m = f"m{k}"
-                for f in ("i", "step", "b"):
-                    old = self.arrays[f"{m}__{f}"]
-                    new = np.empty(max(2 * old.shape[0], 1024), old.dtype)
-                    new[:old.shape[0]] = old
-                    self.arrays[f"{m}__{f}"] = new
+                cap = self.arrays[f"m{k}__i"].shape[0]
+                grow.append((k, max(2 * cap, 1024)))
+        extra = sum(SPIKE_BUFFER_BYTES * new + SPIKE_RESULT_BYTES * new // 2
+                    for _, new in grow)
+        if not self._fits(extra):
+            counts = ", ".join(f"'{self.net.monitors[k].pop.name}' "
+                               f"{int(self.arrays[f'm{k}__count'][0]):,}" for k, _ in grow)
+            raise NetworkTooLargeError(
+                f"the spike monitors ({counts} spikes) are full and growing them needs "
+                f"{extra / 2**30:.3g} GiB more, {self._over(extra)}; the run stopped at step "
+                f"{self.step} (t = {self.t:.6g} s) after {n_done} of its {n_total} steps, and "
+                "the spikes recorded so far are in the monitors. Monitor fewer or smaller "
+                "populations, run shorter pieces (collecting spikes in between) or raise "
+                "max_memory.")
+        for k, new_cap in grow:
+            for f in ("i", "step", "b"):
+                old = self.arrays[f"m{k}__{f}"]
+                new = np.empty(new_cap, old.dtype)
+                new[:old.shape[0]] = old
+                self.arrays[f"m{k}__{f}"] = new
+
+    # -- memory -----------------------------------------------------------------------------
+    def held_bytes(self) -> int:
+        """Host bytes this simulator holds now: its arrays and what its monitors recorded."""
+        seen, total = set(), 0
+        for arr in self.arrays.values():
+            if isinstance(arr, np.ndarray) and id(arr) not in seen:
+                seen.add(id(arr))
+                total += arr.nbytes
+        return total + sum(mon.held_bytes() for mon in self.net.monitors)
+
+    def _fits(self, extra: int) -> bool:
+        if self.max_memory is not None:
+            return self.held_bytes() + extra <= self.max_memory
+        return extra <= 0.9 * _available_bytes()
+
+    def _over(self, extra: int) -> str:
+        if self.max_memory is not None:
+            return (f"with the {self.held_bytes() / 2**30:.3g} GiB held that exceeds "
+                    f"max_memory = {self.max_memory / 2**30:.3g} GiB")
+        return f"more than the {0.9 * _available_bytes() / 2**30:.3g} GiB available"
+
+    def _check_run(self, n_total: int, chunk: int) -> int:
+        """Refuse, before anything is allocated, a run whose monitors would not fit; return
+        the bytes they will add."""
+        if self.step + n_total > MAX_STEPS and any(
+                role == "last_spike" for *_, role in self.spec["args"]):
+            raise InvalidValueError(
+                f"run: {n_total:,} steps from step {self.step:,} pass step 2**31 - 1 (the "
+                "steps of last spikes are int32); run a shorter time or use a larger dt")
+        per = monitor_run_bytes(self.net, self.step, n_total, chunk)
+        extra = sum(per)
+        if extra and not self._fits(extra):
+            big = max(range(len(per)), key=per.__getitem__)
+            mon = self.net.monitors[big]
+            raise NetworkTooLargeError(
+                f"run of {n_total:,} steps ({n_total * self.net.dt:.6g} s): the monitors would "
+                f"record {extra / 2**30:.3g} GiB ({mon.kind} monitor of '{mon.pop.name}': "
+                f"{per[big] / 2**30:.3g} GiB), {self._over(extra)}; nothing was run or "
+                "allocated. Record fewer neurons or variables (indices=), less often (every=), "
+                "or run shorter pieces and empty the monitors (mon.data = {}) in between.")
+        return extra
 
     # -- running ----------------------------------------------------------------------------
-    def run(self, duration: float) -> Simulator:
-        """Advance the network by ``duration`` seconds (rounded to whole steps)."""
+    def run(self, duration) -> Simulator:
+        """Advance the network by ``duration`` (seconds, or a time string such as
+        ``"1*second"``), rounded to whole steps.
+
+        Before anything runs or is allocated, a run whose monitors would not fit in memory
+        (``max_memory``, else the memory available) is refused with the estimate; a run of
+        more than :data:`LONG_RUN_STEPS` steps says its size on stderr (unless
+        ``progress=False``) and shows a progress bar when stderr is a terminal. If the run
+        stops early (NaN in a state, spike monitors that may not grow, an interrupt), the
+        step counter and the monitors agree: both stop at the last step that ran.
+        """
+        duration = validate.read_time(duration, "run duration")
         n_total = int(round(duration / self.net.dt))
-        if n_total < 0 or not np.isfinite(duration):
-            raise SnngenError(f"run duration must be finite and >= 0, got {duration}")
+        chunk = getattr(self.backend, "chunk_steps", CHUNK_STEPS)
+        extra = self._check_run(n_total, chunk)
+        if n_total > LONG_RUN_STEPS and self.progress is not False:
+            print(f"snngen: running {n_total:,} steps ({n_total * self.net.dt:.6g} s "
+                  f"simulated, dt = {self.net.dt:g} s); the monitors will record "
+                  f"{extra / 2**20:,.1f} MiB (spike monitors: as the network spikes)",
+                  file=sys.stderr)
         show = self.progress if self.progress is not None else (
             n_total > 50_000 and sys.stderr.isatty())
         bar = _Bar(n_total) if show else None  # tqdm is imported only when a bar is shown
-        parts: dict = {}
-        run = self._kernel
+        blocks = self._run_blocks(n_total)
         status = np.zeros(3, np.int64)
+        # the kernels take the seed as int64; seeds >= 2**63 pass as the same 64 bits
+        seed = self.net.seed - 2**64 if self.net.seed >= 2**63 else self.net.seed
         done = 0
-        chunk = getattr(self.backend, "chunk_steps", CHUNK_STEPS)
-        while done < n_total:
-            n = min(chunk, n_total - done)
-            self._prepare_monitors(n)
-            status[:] = 0
-            with self.backend.environment(self.flush):
-                ran = run(n, self.step, self.net.seed, status, *self._args())
-            self._collect(ran, parts)
-            self.step += ran
-            done += ran
-            if bar:
-                bar.update(ran)
-            if status[0] == 1:
+        try:
+            while done < n_total:
+                n = min(chunk, n_total - done)
+                self._prepare_monitors(n)
+                status[:] = 0
+                with self.backend.environment(self.flush):
+                    ran = self._kernel(n, self.step, seed, status, *self._args())
+                self._collect(ran, blocks)
+                self.step += ran
+                done += ran
                 if bar:
-                    bar.close()
-                self._finish(parts)
-                self._raise_nonfinite(int(status[1]), int(status[2]))
-            elif status[0] == 2:
-                self._grow_spike_buffers()
-        if bar:
-            bar.close()
-        self._finish(parts)
+                    bar.update(ran)
+                if status[0] == 1:
+                    self._raise_nonfinite(int(status[1]), int(status[2]))
+                elif status[0] == 2:
+                    self._grow_spike_buffers(done, n_total)
+        finally:
+            if bar:
+                bar.close()
+            self._finish(blocks)
         return self
 
-    def _finish(self, parts: dict):
+    def _finish(self, blocks: dict):
         net = self.net
         for k, mon in enumerate(net.monitors):
             m = f"m{k}"
             if mon.kind == "spikes":
                 c = int(self.arrays[f"{m}__count"][0])
+                mon.data = {}  # the old copies go before the new ones are made
                 step = self.arrays[f"{m}__step"][:c].copy()
                 mon.data = {"i": self.arrays[f"{m}__i"][:c].copy(), "step": step,
                             "t": step * net.dt, "b": self.arrays[f"{m}__b"][:c].copy()}
-            elif k in parts:
-                new = np.concatenate(parts[k], axis=1)
-                if mon.kind == "rate":
-                    old = mon.data.get("counts")
-                    counts = new if old is None else np.concatenate([old, new], axis=1)
-                    mon.data = {"counts": counts, "rate": counts / (mon.pop.n * net.dt),
-                                "t": np.arange(counts.shape[1]) * net.dt}
-                else:
-                    old = mon.data.get("_all")
-                    allv = new if old is None else np.concatenate([old, new], axis=1)
-                    data = {"_all": allv, "t": (np.arange(allv.shape[1]) * mon.every + 1)
-                            * net.dt}
-                    for j, v in enumerate(mon.variables):
-                        data[v] = allv[:, :, j, :]
-                    mon.data = data
+            elif k in blocks:
+                block, filled = blocks[k]
+                if filled:
+                    mon._append(block if filled == block.shape[1] else block[:, :filled].copy())
 
     def _raise_nonfinite(self, step: int, node_index: int):
         sync = getattr(self._kernel, "sync", None)
@@ -201,10 +320,9 @@ class Simulator:
                     b, i = np.argwhere(bad)[0]
                     raise NumericalError(
                         f"population '{pop.name}': state variable '{x}' became "
-                        f"{arr[b, i]} at step {step} (t = {step * self.net.dt:.6g} s) in "
-                        f"{int(bad.sum())} neuron(s), first neuron {i} (batch {b}). Check "
-                        "the parameters (a zero or negative time constant?), the initial "
-                        "values, or use a smaller dt or another integration method.")
+                        f"{arr[b, i]} at step {step} (t = {step * self.net.dt:.6g} s) "
+                        f"{where_nonfinite(bad)}. Check the parameters, the initial values, "
+                        "the inputs, or use a smaller dt or another integration method.")
         raise NumericalError(f"a state became NaN or infinite at step {step} (it was no "
                              "longer so when inspected)")
 
