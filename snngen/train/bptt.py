@@ -24,9 +24,10 @@ from ..backends.numba.printer import NumbaPrinter
 from ..backends.templates import environment
 from ..derive.reference import chain_propagators, propagator_values, refractory_steps
 from ..derive.step import LearningModel
-from ..errors import SnngenError
+from ..errors import ShapeError, SnngenError
 from ..integrate import DT, REFRACTORY
 from ..parse import symbol
+from .checks import as_count, as_real, check_run, check_shape
 
 
 def kernel_renaming(lm: LearningModel) -> dict:
@@ -199,9 +200,7 @@ def run_values(kernels, params: dict, n: int, dt: float, delay):
     The propagators are computed again only when the parameters or dt change (cached on
     ``kernels``)."""
     lm, f = kernels.lm, kernels.dtype
-    if int(delay) != delay or delay < 1:
-        raise SnngenError(f"the recurrent delay must be a whole number of steps >= 1, got "
-                          f"{delay}")
+    delay = as_count(delay, "the recurrent delay (steps)", "BPTT run")
     params = {p: np.broadcast_to(np.asarray(v, float), (n,)) for p, v in params.items()}
     key = (dt, tuple((name, v.tobytes()) for name, v in sorted(params.items())))
     if getattr(kernels, "_props_key", None) != key:  # parameters rarely change between calls
@@ -307,8 +306,10 @@ class CompiledBPTT:
         several hidden layers). It stores those adjoints, so the weight gradients are then
         always deferred."""
         lm = self.lm
-        steps, batch, _ = inputs.shape
-        _, n, k = s0.shape
+        steps, batch, n = check_run(self, params, s0, inputs, w_in_csr, w_in, w_rec_csr, w_rec,
+                                    dt, "CompiledBPTT.run")
+        k = len(lm.states)
+        cutoff = as_real(cutoff, "cutoff", "CompiledBPTT.run", 0)
         params, p_arr, q_arr, ref, delay = run_values(self, params, n, dt, delay)
         f = self.dtype
         if weight_grads not in ("auto", "per_thread", "deferred"):
@@ -328,8 +329,9 @@ class CompiledBPTT:
             raise SnngenError(f"dense=True needs an all-to-all recurrent projection ({n} x {n}"
                               f" synapses); this one has {w_rec_csr.n_synapses}: leave dense "
                               "unset (event-driven gather)")
-        if checkpoint_every is not None and checkpoint_every < 1:
-            raise SnngenError(f"checkpoint_every must be >= 1 steps, got {checkpoint_every}")
+        if checkpoint_every is not None:
+            checkpoint_every = as_count(checkpoint_every, "checkpoint_every (steps)",
+                                        "CompiledBPTT.run")
         if checkpoint_every is not None and states_needed:
             raise SnngenError("checkpoint_every keeps no states for the loss: it needs a loss "
                               "on spikes only, and states_needed=False")
@@ -379,6 +381,7 @@ class CompiledBPTT:
         if use_ds and checkpoint_every is not None:
             raise SnngenError("with checkpoint_every the loss may read spikes only (it "
                               "returned dL/ds)")
+        check_loss_grads(dl_ds, dl_dz, steps, batch, n, k, "CompiledBPTT.run")
         if not use_ds:
             dl_ds = np.zeros((1, 1, 1, k), f)
         dl_ds = np.ascontiguousarray(np.swapaxes(dl_ds, 2, 3), f)
@@ -469,8 +472,9 @@ class CompiledBPTT:
         but with no tape and no backward pass (memory: the spikes only, bit-packed while the
         kernel runs). Same arguments as :meth:`run`; its spikes equal the ones :meth:`run`
         gives its loss."""
-        steps, batch, _ = inputs.shape
-        _, n, k = s0.shape
+        steps, batch, n = check_run(self, params, s0, inputs, w_in_csr, w_in, w_rec_csr, w_rec,
+                                    dt, "CompiledBPTT.simulate")
+        k = len(self.lm.states)
         _, p_arr, q_arr, ref, delay = run_values(self, params, n, dt, delay)
         f = self.dtype
         common, state, spikes, last = self._forward_arrays(
@@ -514,6 +518,16 @@ class CompiledBPTT:
         gradient (0: it does not); ``weights_only``: the run wants no parameter gradients,
         no cut-off and gives its loss no states (it then keeps the minimal tape, if the model
         has one). Loss arrays not included."""
+        where = "CompiledBPTT.memory_bytes"
+        steps, batch, n = (as_count(v, name, where) for v, name in
+                           ((steps, "steps"), (batch, "batch"), (n, "n")))
+        n_synapses = as_count(n_synapses, "n_synapses", where, 0)
+        input_grad = as_count(input_grad, "input_grad (number of inputs)", where, 0)
+        if checkpoint_every is not None:
+            checkpoint_every = as_count(checkpoint_every, "checkpoint_every (steps)", where)
+        if parallel not in ("auto", "trials", "neurons"):
+            raise SnngenError(f"parallel must be 'auto', 'trials' or 'neurons', got "
+                              f"{parallel!r}")
         item, k = self.dtype.itemsize, len(self.lm.states)
         threads = numba.get_num_threads()
         if parallel == "auto":
@@ -547,6 +561,28 @@ class CompiledBPTT:
         grads = item * weights + chunks * 8 * n * (len(self.lm.params) + len(self.lm.propagators))
         adjoints = batch * n * (k + 1) * item + batch * n * (k * item + 8 * self.refractory)
         return tape + spikes + checkpoints + grads + adjoints
+
+
+def check_loss_grads(dl_ds, dl_dz, steps: int, batch: int, n: int, k: int,
+                     where: str) -> None:
+    """What a loss function returned for the backward kernels, which read it without bounds
+    checks: dL/ds (T, B, n, k) or None, and dL/dz (T, B, n) or a low-rank pair ``(left (T, B,
+    r), right (n, r))`` (shapes only: a pass over them each step for finiteness would cost
+    more than it saves; non-finite values cannot make a kernel index out of bounds)."""
+    what = f"{where}: the loss function's"
+    if dl_ds is not None:
+        check_shape(dl_ds, (steps, batch, n, k), "dL/ds (steps, samples, neurons, states)",
+                    what, False)
+    if isinstance(dl_dz, tuple):
+        if len(dl_dz) != 2:
+            raise ShapeError(f"{what} low-rank dL/dz must be a pair (left, right), got "
+                             f"{len(dl_dz)} arrays")
+        r = np.shape(dl_dz[1])[-1] if np.ndim(dl_dz[1]) == 2 else 1
+        check_shape(dl_dz[1], (n, r), "dL/dz right factor (neurons, rank)", what, False)
+        check_shape(dl_dz[0], (steps, batch, r), "dL/dz left factor (steps, samples, rank)",
+                    what, False)
+    else:
+        check_shape(dl_dz, (steps, batch, n), "dL/dz (steps, samples, neurons)", what, False)
 
 
 def input_adjoint(a_x: np.ndarray, csr, w: np.ndarray, full: bool, out: np.ndarray) -> None:

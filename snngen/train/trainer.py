@@ -27,16 +27,24 @@ parameters with the suffix ``:l``; its input is the layer below's spikes, all to
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numba
 import numpy as np
 
 from .. import connectivity as conn
 from ..derive import derive
-from ..errors import SnngenError
+from ..errors import InvalidValueError, ShapeError, SnngenError, did_you_mean
 from ..integrate import discretise
+from . import checkpoint
 from .bptt import CompiledBPTT
+from .checks import (
+    as_count,
+    as_real,
+    check_finite,
+    check_labels,
+    check_model_params,
+    check_spikes,
+)
 from .losses import cross_entropy
 from .optim import Adam, clip_scale, global_norm
 from .readout import readout_drive, readout_grad
@@ -50,6 +58,26 @@ def layer_key(name: str, layer: int) -> str:
     ('w_in', 'tau:2')
     """
     return name if layer == 0 else f"{name}:{layer}"
+
+
+def _check_params(lm, params, trainable, where: str) -> None:
+    """The model's parameter values (one number each, every name the model uses and no
+    other) and the names of the trained ones (positive: they are optimised in log space)."""
+    check_model_params(lm, params, where, per_neuron=False)
+    if isinstance(trainable, str) or not all(isinstance(p, str) for p in trainable):
+        raise InvalidValueError(f"{where}: trainable_params must be a sequence of parameter "
+                                f"names, e.g. ('taum',), got {trainable!r}")
+    for p in trainable:
+        if p not in params:
+            raise InvalidValueError(f"{where}: trainable parameter '{p}' is not a parameter "
+                                    f"of the model ({sorted(params)})"
+                                    + did_you_mean(p, params))
+        if not float(params[p]) > 0:
+            raise InvalidValueError(f"{where}: trainable parameter '{p}' must be positive "
+                                    f"(got {params[p]}): parameters are optimised in log space")
+    if len(set(trainable)) != len(tuple(trainable)):
+        raise InvalidValueError(f"{where}: trainable_params names a parameter twice: "
+                                f"{tuple(trainable)}")
 
 
 class RecurrentClassifier:
@@ -80,26 +108,45 @@ class RecurrentClassifier:
         ``recurrent_delay`` and the model's parameter values apply to every layer;
         ``input_fan_in`` and ``fluctuation_init`` to the first). The backward pass of a
         layer hands the layer below its dL/d(spikes) (:meth:`CompiledBPTT.run` with
-        ``input_grad``); the gradients are those of the whole stack, exactly."""
-        self.lm = derive(discretise(model), inputs=[input_target], surrogate=surrogate)
-        if backend == "numba":
-            self.bptt = CompiledBPTT(self.lm, dtype)
-        elif backend in ("cuda", "cuda-host"):
-            from .cuda_bptt import CudaBPTT
-            self.bptt = CudaBPTT(self.lm, dtype, device="gpu" if backend == "cuda" else "host")
-        else:
+        ``input_grad``); the gradients are those of the whole stack, exactly.
+
+        Every argument is checked here, before the kernels are compiled (sizes, ranges,
+        parameter names and values): see :mod:`snngen.train.checks`."""
+        where = "RecurrentClassifier"
+        if backend not in ("numba", "cuda", "cuda-host"):
             raise SnngenError(f"unknown backend {backend!r}: 'numba', 'cuda' or 'cuda-host'")
-        self.backend = backend
         if checkpoint_every is not None and backend != "numba":
             raise SnngenError("checkpoint_every is implemented on the Numba backend only")
-        self.checkpoint_every = checkpoint_every  # BPTT memory: tape of K steps, recomputed
-        self.recurrent_delay = int(recurrent_delay)  # steps; checked by the BPTT run
-        self.cutoff = float(cutoff)  # sparse backward: surrogate values below it count as 0
         sizes = (n_hidden,) if np.ndim(n_hidden) == 0 else tuple(n_hidden)
-        if not sizes or any(int(h) != h or h < 1 for h in sizes):
-            raise SnngenError(f"n_hidden must be a positive int or a sequence of them, got "
-                              f"{n_hidden!r}")
-        self.sizes = tuple(int(h) for h in sizes)  # the hidden layers' widths, input first
+        if not sizes:
+            raise InvalidValueError(f"{where}: n_hidden must be a positive int or a sequence "
+                                    f"of them, got {n_hidden!r}")
+        self.sizes = tuple(as_count(h, "n_hidden", where) for h in sizes)  # widths, input first
+        n_in, n_out = as_count(n_in, "n_in", where), as_count(n_out, "n_out", where)
+        dt = as_real(dt, "dt", where, 0, open_low=True)
+        readout_tau = as_real(readout_tau, "readout_tau", where, 0, open_low=True)
+        recurrent_density = as_real(recurrent_density, "recurrent_density", where, 0, 1)
+        seed = as_count(seed, "seed", where, 0)
+        for name, gain in (("input_gain", input_gain), ("recurrent_gain", recurrent_gain),
+                           ("hidden_gain", hidden_gain)):
+            as_real(gain, name, where, 0)
+        if over not in ("max", "mean", "last"):
+            raise InvalidValueError(f"{where}: over must be 'max', 'mean' or 'last' (how the "
+                                    f"readout is reduced over time), got {over!r}")
+        if input_fan_in is not None:
+            input_fan_in = as_count(input_fan_in, "input_fan_in", where)
+        if recurrent_fan_in is not None:
+            recurrent_fan_in = as_count(recurrent_fan_in, "recurrent_fan_in", where, 0)
+        if checkpoint_every is not None:
+            checkpoint_every = as_count(checkpoint_every, "checkpoint_every (steps)", where)
+        self.lm = derive(discretise(model), inputs=[input_target], surrogate=surrogate)
+        self.input_target = input_target
+        self.backend = backend
+        self.checkpoint_every = checkpoint_every  # BPTT memory: tape of K steps, recomputed
+        self.recurrent_delay = as_count(recurrent_delay, "recurrent_delay (steps)", where)
+        # sparse backward: surrogate values below it count as 0
+        self.cutoff = as_real(cutoff, "cutoff", where, 0)
+        _check_params(self.lm, params, trainable_params, where)
         self.n_in, self.n_hidden, self.n_out, self.dt, self.over = (
             n_in, self.sizes[0] if len(self.sizes) == 1 else self.sizes, n_out, dt, over)
         self.alpha = float(np.exp(-dt / readout_tau))
@@ -124,15 +171,15 @@ class RecurrentClassifier:
         fan_in = n_in if input_fan_in is None else input_fan_in
         w_in_mean, w_in_std = 0.0, input_gain / np.sqrt(fan_in)
         if fluctuation_init is not None:
-            unknown = set(fluctuation_init) - {"rate", "mu", "sigma"}
-            if unknown or set(fluctuation_init) != {"rate", "mu", "sigma"}:
-                raise SnngenError("fluctuation_init needs exactly the keys rate (Hz of the "
-                                  "inputs), mu and sigma (of the membrane, from rest); got "
-                                  f"{sorted(fluctuation_init)}")
+            if not isinstance(fluctuation_init, dict) or \
+                    set(fluctuation_init) != {"rate", "mu", "sigma"}:
+                raise InvalidValueError("fluctuation_init needs exactly the keys rate (Hz of "
+                                        "the inputs), mu and sigma (of the membrane, from "
+                                        f"rest); got {fluctuation_init!r}")
             from .init import fluctuation_driven
             w_in_mean, w_in_std = fluctuation_driven(
-                self.lm, params, dt, fan_in, float(fluctuation_init["rate"]),
-                float(fluctuation_init["mu"]), float(fluctuation_init["sigma"]))
+                self.lm, params, dt, fan_in, fluctuation_init["rate"],
+                fluctuation_init["mu"], fluctuation_init["sigma"])
         self.weights = {}
         for layer in range(len(self.sizes)):
             w_in, rec = layer_key("w_in", layer), layer_key("w_rec", layer)
@@ -143,26 +190,19 @@ class RecurrentClassifier:
                                            self.csrs[layer_key("rec_csr", layer)].n_synapses)
         self.weights["w_out"] = rng.normal(0, 1 / np.sqrt(self.sizes[-1]),
                                            (self.sizes[-1], n_out))
-        names = {p.name for p in self.lm.params} | {s.name for p in
-                                                    self.lm.discrete.propagators
-                                                    for s in p.a.free_symbols}
-        missing = names - set(params)
-        if missing:
-            raise SnngenError(f"RecurrentClassifier: no value for parameter(s) "
-                              f"{sorted(missing)} of model '{model.name}'")
         self._names = tuple(params)  # the model's parameters, as given (every layer)
         self.params = {layer_key(k, layer): np.full(h, float(v))
                        for layer, h in enumerate(self.sizes) for k, v in params.items()}
-        for p in trainable_params:
-            if p not in params:
-                raise SnngenError(f"trainable parameter '{p}' is not a parameter of the model")
-            if not float(params[p]) > 0:
-                raise SnngenError(f"trainable parameter '{p}' must be positive: parameters are "
-                                  "optimised in log space")
         self._trainable = tuple(trainable_params)  # model names; self.trainable: keys
         self.trainable = tuple(layer_key(p, layer) for layer in range(len(self.sizes))
                                for p in trainable_params)
         self.n_states = len(self.lm.states)
+        # compiled last: every argument has been checked and the synapses drawn
+        if backend == "numba":
+            self.bptt = CompiledBPTT(self.lm, dtype)
+        else:
+            from .cuda_bptt import CudaBPTT
+            self.bptt = CudaBPTT(self.lm, dtype, device="gpu" if backend == "cuda" else "host")
         # weights live in the kernels' precision (no copy per call; Adam's moments follow),
         # on the device for the CUDA backends: gradients stay there and Adam runs there
         self.xp = xp = np if backend == "numba" else self.bptt.xp
@@ -207,7 +247,10 @@ class RecurrentClassifier:
         kernel). Replaces guessing ``hidden_gain``. Returns each layer's mean rate (Hz) after
         calibration; raises if a layer below is silent on these inputs."""
         from .init import fluctuation_driven
-        rng = np.random.default_rng(seed)
+        where = "RecurrentClassifier.calibrate_layers"
+        self._check_inputs(inputs, where)
+        mu, sigma = as_real(mu, "mu", where), as_real(sigma, "sigma", where, 0, open_low=True)
+        rng = np.random.default_rng(as_count(seed, "seed", where, 0))
         for layer in range(1, len(self.sizes)):
             rate = self._rates(inputs)[layer - 1]
             if not rate > 0:
@@ -225,13 +268,23 @@ class RecurrentClassifier:
 
     def _rates(self, inputs) -> list:
         """Mean firing rate (Hz) of every hidden layer on ``inputs`` (forward passes only)."""
-        return [float(spikes.mean()) / self.dt for spikes in self.hidden_spikes(inputs)]
+        return [float(spikes.mean()) / self.dt for spikes in self._hidden_spikes(inputs)]
+
+    def _check_inputs(self, inputs, where: str) -> tuple:
+        """(steps, samples) of input spikes for this network (see
+        :func:`snngen.train.checks.check_spikes`)."""
+        return check_spikes(inputs, self.n_in, where,
+                            f"n_in={self.n_in} given to RecurrentClassifier")
 
     def hidden_spikes(self, inputs: np.ndarray) -> list:
         """The spikes (T x B x n_l) of every hidden layer on ``inputs`` (T x B x n_in), by
         forward passes alone (no tape, no backward pass: a fraction of a training step's
         time and memory); layer l's spikes are layer l + 1's inputs. Booleans on the Numba
         backend, float 0/1 arrays of the backend's array module on the CUDA ones."""
+        self._check_inputs(inputs, "RecurrentClassifier.hidden_spikes")
+        return self._hidden_spikes(inputs)
+
+    def _hidden_spikes(self, inputs) -> list:
         out, x = [], inputs
         for layer in range(len(self.sizes)):
             s0 = np.zeros((x.shape[1], self.sizes[layer], self.n_states))
@@ -291,9 +344,15 @@ class RecurrentClassifier:
         return y
 
     def loss_and_grads(self, inputs: np.ndarray, labels: np.ndarray):
-        """Cross-entropy of a batch (inputs: T x B x n_in spikes) and its gradients: one per
-        key of :attr:`weights` and of :attr:`trainable` (and, with one hidden layer, the
-        other gradients of :meth:`CompiledBPTT.run` too)."""
+        """Cross-entropy of a batch (inputs: T x B x n_in spikes, labels: B classes) and its
+        gradients: one per key of :attr:`weights` and of :attr:`trainable` (and, with one
+        hidden layer, the other gradients of :meth:`CompiledBPTT.run` too)."""
+        where = "RecurrentClassifier.loss_and_grads"
+        _, samples = self._check_inputs(inputs, where)
+        return self._loss_and_grads(inputs, check_labels(labels, samples, self.n_out, where))
+
+    def _loss_and_grads(self, inputs, labels):
+        """:meth:`loss_and_grads` of checked inputs and labels."""
         captured = {}
 
         def loss_fn(states, spikes):  # spikes: NumPy, or device arrays on the CUDA backends
@@ -342,7 +401,8 @@ class RecurrentClassifier:
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         """Class predictions for (T x B x n_in) input spikes (forward passes only)."""
-        return self._predict(self._readout(self.hidden_spikes(inputs)[-1]))
+        self._check_inputs(inputs, "RecurrentClassifier.predict")
+        return self._predict(self._readout(self._hidden_spikes(inputs)[-1]))
 
 
 class Trainer:
@@ -350,9 +410,15 @@ class Trainer:
 
     def __init__(self, net: RecurrentClassifier, lr: float = 2e-3, clip: float | None = 5.0,
                  batch_size: int = 32, seed: int = 0):
-        self.net, self.clip, self.batch_size = net, clip, batch_size
-        self.opt = Adam(lr=lr)
-        self.rng = np.random.default_rng(seed)
+        """``clip``: the largest global gradient norm (None or 0: no clipping)."""
+        if not isinstance(net, RecurrentClassifier):
+            raise InvalidValueError(f"Trainer: net must be a RecurrentClassifier, got "
+                                    f"{type(net).__name__}")
+        self.net = net
+        self.clip = None if clip is None else as_real(clip, "clip", "Trainer", 0)
+        self.batch_size = as_count(batch_size, "batch_size", "Trainer")
+        self.opt = Adam(lr=as_real(lr, "lr", "Trainer", 0, open_low=True))
+        self.rng = np.random.default_rng(as_count(seed, "seed", "Trainer", 0))
         self.history: list[dict] = []
         self.epoch = 0
 
@@ -372,10 +438,12 @@ class Trainer:
             self.net.params[p][:] = np.exp(logs[f"log_{p}"])
 
     def fit(self, inputs: np.ndarray, labels: np.ndarray, epochs: int, progress=None):
-        """Train for ``epochs`` more epochs on (T x N x n_in) spikes and labels."""
+        """Train for ``epochs`` more epochs on (T x N x n_in) spikes and N labels (every
+        sample and label is checked first, once)."""
         from tqdm import tqdm
-        n = inputs.shape[1]
-        target = self.epoch + epochs
+        _, n = self.net._check_inputs(inputs, "Trainer.fit")
+        labels = check_labels(labels, n, self.net.n_out, "Trainer.fit")
+        target = self.epoch + as_count(epochs, "epochs", "Trainer.fit", 0)
         while self.epoch < target:
             t0 = time.perf_counter()
             order = self.rng.permutation(n)
@@ -384,8 +452,7 @@ class Trainer:
             for start in tqdm(batches, desc=f"epoch {self.epoch + 1}", leave=False,
                               disable=not progress):
                 idx = order[start:start + self.batch_size]
-                loss, grads, acc = self.net.loss_and_grads(spike_batch(inputs, idx),
-                                                           labels[idx])
+                loss, grads, acc = self.net._loss_and_grads(_gather(inputs, idx), labels[idx])
                 self._step(grads)
                 losses.append(loss)
                 accs.append(acc)
@@ -396,52 +463,16 @@ class Trainer:
         return self.history
 
     def save(self, path) -> None:
-        """Everything needed to resume exactly: weights, parameters, Adam state, RNG."""
-        state = {f"weight/{k}": _host(v) for k, v in self.net.weights.items()}
-        state.update({f"param/{k}": v for k, v in self.net.params.items()})
-        opt = self.opt.state_dict()
-        state.update({f"adam_m/{k}": _host(v) for k, v in opt["m"].items()})
-        state.update({f"adam_v/{k}": _host(v) for k, v in opt["v"].items()})
-        state["adam_t"] = np.array(opt["t"])
-        state["epoch"] = np.array(self.epoch)
-        for name, csr in self.net.csrs.items():  # weights mean nothing without their synapses
-            state[f"{name}/indptr"], state[f"{name}/indices"] = csr.indptr, csr.indices
-            state[f"{name}/shape"] = np.array([csr.n_pre, csr.n_post])
-        state["rng"] = np.frombuffer(repr(self.rng.bit_generator.state).encode(), np.uint8)
-        tmp = Path(str(path) + ".tmp.npz")
-        np.savez(tmp, **state)
-        tmp.replace(path)  # never a half-written checkpoint
+        """Everything needed to resume exactly (weights, parameters, synapses, Adam state,
+        RNG) and a description of the network, written atomically: a failed or interrupted
+        save leaves the previous file in place (:mod:`snngen.train.checkpoint`)."""
+        checkpoint.save(self, path, _host)
 
     def load(self, path) -> None:
-        import ast
-        with np.load(path) as data:
-            for key in data.files:
-                kind, _, name = key.partition("/")
-                if kind == "weight":
-                    old = self.net.weights.get(name)
-                    value = data[key].copy()
-                    if old is not None and type(old) is not np.ndarray:  # on a device
-                        value = self.net.bptt.xp.asarray(value)
-                    self.net.weights[name] = value
-                elif kind == "param":
-                    self.net.params[name] = data[key].copy()
-            def like(name, value):  # Adam's state lives where its weight lives
-                old = self.net.weights.get(name)
-                if old is not None and type(old) is not np.ndarray:
-                    return self.net.bptt.xp.asarray(value)
-                return value
-            self.opt.load_state_dict({
-                "t": int(data["adam_t"]),
-                "m": {k.partition("/")[2]: data[k] for k in data.files if k.startswith("adam_m")},
-                "v": {k.partition("/")[2]: data[k] for k in data.files if k.startswith("adam_v")}})
-            self.opt.m = {k: like(k, v) for k, v in self.opt.m.items()}
-            self.opt.v = {k: like(k, v) for k, v in self.opt.v.items()}
-            self.epoch = int(data["epoch"])
-            for name in self.net.csrs:
-                n_pre, n_post = (int(v) for v in data[f"{name}/shape"])
-                self.net.csrs[name] = conn.CSR(n_pre, n_post, data[f"{name}/indptr"].copy(),
-                                               data[f"{name}/indices"].copy(), None)
-            self.rng.bit_generator.state = ast.literal_eval(bytes(data["rng"]).decode())
+        """Resume from a checkpoint of :meth:`save`. All of it is checked against this
+        trainer's network first (readable, same model, sizes, layers and arrays); a
+        :class:`~snngen.errors.CheckpointError` leaves the trainer as it was."""
+        checkpoint.load(self, path)
 
 
 def spike_batch(inputs: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -452,11 +483,23 @@ def spike_batch(inputs: np.ndarray, idx: np.ndarray) -> np.ndarray:
     array([[ True, False],
            [False,  True]])
     """
+    channels = np.shape(inputs)[-1] if np.ndim(inputs) == 3 else -1
+    _, samples = check_spikes(inputs, channels, "spike_batch", "any number")
+    idx = np.asarray(idx)
+    if idx.ndim != 1 or idx.dtype.kind not in "iu":
+        raise ShapeError(f"spike_batch: idx must be a 1-D array of sample numbers, got shape "
+                         f"{idx.shape} and dtype {idx.dtype}")
+    bad = np.flatnonzero((idx < 0) | (idx >= samples))
+    if bad.size:
+        raise InvalidValueError(f"spike_batch: idx[{bad[0]}] = {idx[bad[0]]} is not a sample "
+                                f"of the inputs (0 .. {samples - 1})")
+    return _gather(inputs, idx)
+
+
+def _gather(inputs, idx):
+    """:func:`spike_batch` of checked inputs and sample numbers."""
     if inputs.dtype == np.bool_:
         return inputs[:, idx]
-    if inputs.ndim != 3 or inputs.dtype.kind not in "fiu":
-        raise SnngenError(f"input spikes must be a (steps, samples, channels) array of numbers "
-                          f"or booleans, got shape {inputs.shape} and dtype {inputs.dtype}")
     out = np.empty((inputs.shape[0], len(idx), inputs.shape[2]), np.bool_)
     _gather_spikes(inputs, np.asarray(idx, np.int64), out)
     return out
@@ -479,7 +522,21 @@ def _host(a):
 
 
 def spike_raster(times: np.ndarray, dt: float, steps: int) -> np.ndarray:
-    """(samples x channels) spike times -> (steps x samples x channels) binary raster."""
+    """(samples x channels) spike times -> (steps x samples x channels) binary raster; one
+    spike per sample and channel, at a time >= 0 (times past the last step land in it).
+    Silent channels (NaN times): :func:`snngen.datasets.latency_raster`."""
+    times = np.asarray(times)
+    dt, steps = as_real(dt, "dt", "spike_raster", 0, open_low=True), \
+        as_count(steps, "steps", "spike_raster")
+    if times.ndim != 2 or times.dtype.kind not in "iuf":
+        raise ShapeError(f"spike_raster: times must be a (samples, channels) array of "
+                         f"numbers, got shape {times.shape} and dtype {times.dtype}")
+    check_finite(times, "times (NaN: a silent channel? use "
+                 "snngen.datasets.latency_raster)", "spike_raster")
+    if times.size and times.min() < 0:
+        first = np.unravel_index(times.argmin(), times.shape)
+        raise InvalidValueError(f"spike_raster: spike times must be >= 0, found "
+                                f"{times.min()} at (sample, channel) {first}")
     idx = np.minimum((np.asarray(times) / dt).astype(np.int64), steps - 1)
     raster = np.zeros((steps,) + idx.shape, np.float64)
     samples, channels = np.indices(idx.shape)
