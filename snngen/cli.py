@@ -22,8 +22,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps(info))
         else:
-            print(f"cache:   {info['path']}\nkernels: {info['kernels']}\n"
-                  f"entries: {info['entries']}\nsize:    {info['bytes'] / 2**20:.1f} MiB")
+            print(f"cache:       {info['path']}\nkernels:     {info['kernels']}\n"
+                  f"entries:     {info['entries']}\nquarantined: {info['quarantined']} "
+                  "file(s) (damaged entries moved aside; 'snngen cache clear' removes them)\n"
+                  f"size:        {info['bytes'] / 2**20:.1f} MiB")
     else:
         n = cache.clear()
         print(f"removed {n} file(s) from {cache.cache_dir()}")

@@ -7,6 +7,12 @@ architecture (``sm_80``, ``sm_90``...), with NVRTC when its library is present (
 shared library for the host emulation. Both cache their output in the snngen cache, keyed by
 the source, the options and the compiler's version, and both raise
 :class:`~snngen.errors.CudaCompileError` with the failing kernel's lines on an error.
+
+A compiled file is named ``snngen_<key>.<sha256 of its bytes>.{cubin,so}`` and written under
+the cache lock (:func:`snngen.cache.store_binary`); one whose bytes no longer match the name
+(truncated, emptied, overwritten) is quarantined with a warning and compiled again
+(:func:`snngen.cache.find_binary`), instead of failing every later run when CuPy or ctypes
+loads it.
 """
 
 from __future__ import annotations
@@ -97,9 +103,16 @@ def compile_cubin(source: str, arch: str = "sm_90", dtype: str = "float32",
         raise BackendUnsupported("NVRTC is not available: pip install snngen[cuda]")
     version = compiler_version() if using == "auto" else using
     key = cache.digest("\n".join([source, *opts, version]))[:24]
-    path = cache.cache_dir() / "cuda" / f"snngen_{key}.{arch}.cubin"
-    if path.exists():
-        return path, False
+    with cache.lock():  # one process compiles, the others wait and load its file
+        path = cache.find_binary("cuda", f"snngen_{key}.{arch}", ".cubin")
+        if path is not None:
+            return path, False
+        return cache.store_binary("cuda", f"snngen_{key}.{arch}", ".cubin",
+                                  _cubin(source, opts, nv, arch)), True
+
+
+def _cubin(source: str, opts: list[str], nv, arch: str) -> bytes:
+    """The CUBIN of ``source`` from NVRTC (``nv``) or, if that is None, nvcc."""
     if nv is not None:
         prog = nv.createProgram(source, "snngen_program.cu", (), ())
         try:
@@ -126,16 +139,7 @@ def compile_cubin(source: str, arch: str = "sm_90", dtype: str = "float32",
             if r.returncode:
                 raise _error(source, r.stderr + r.stdout, _DIAG, f"nvcc ({arch})")
             binary = out.read_bytes()
-    _write_bytes(path, binary)
-    return path, True
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    return binary
 
 
 #: Always passed to the host compiler: never fuse a * b + c into an FMA, as CUDA's __dmul_rn and
@@ -165,21 +169,17 @@ def build_host(source: str, launchers: str, flags: tuple[str, ...] | None = None
     unit = (f'{shim}\n#line 1 "snngen_program.cu"\n{source}\n'
             f'#line 1 "snngen_launchers.cpp"\n{launchers}\n')
     key = cache.digest("\n".join([unit, cxx, *flags, *_HOST_FLAGS]))[:24]
-    so = cache.cache_dir() / "cuda-host" / f"snngen_{key}.so"
-    if so.exists():
-        return so, False
-    so.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "unit.cpp"
-        src.write_text(unit)
-        out = Path(tmp) / "lib.so"
-        r = subprocess.run([cxx, *flags, *_HOST_FLAGS, str(src), "-o", str(out)],
-                           capture_output=True, text=True)
-        if r.returncode:
-            err = _error(source, r.stderr, _GXX_DIAG, f"{cxx} (host emulation)")
-            raise err
-        fd, part = tempfile.mkstemp(dir=so.parent, prefix=".tmp-", suffix=".so")
-        os.close(fd)
-        shutil.copyfile(out, part)
-        os.replace(part, so)
-    return so, True
+    with cache.lock():  # one process compiles, the others wait and load its file
+        so = cache.find_binary("cuda-host", f"snngen_{key}", ".so")
+        if so is not None:
+            return so, False
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "unit.cpp"
+            src.write_text(unit)
+            out = Path(tmp) / "lib.so"
+            r = subprocess.run([cxx, *flags, *_HOST_FLAGS, str(src), "-o", str(out)],
+                               capture_output=True, text=True)
+            if r.returncode:
+                raise _error(source, r.stderr, _GXX_DIAG, f"{cxx} (host emulation)")
+            return cache.store_binary("cuda-host", f"snngen_{key}", ".so", out.read_bytes()), \
+                True
