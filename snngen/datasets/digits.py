@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import SnngenError
+from ..errors import InvalidValueError, ShapeError, SnngenError
+from ..train.checks import as_count, as_real
 
 
 def latency_digits(duration: float = 0.05, threshold: float = 0.0):
@@ -19,8 +20,8 @@ def latency_digits(duration: float = 0.05, threshold: float = 0.0):
         from sklearn.datasets import load_digits
     except ImportError:
         raise SnngenError("latency_digits needs scikit-learn: pip install scikit-learn") from None
-    if not duration > 0 or not 0 <= threshold < 1:
-        raise SnngenError("latency_digits: need duration > 0 and 0 <= threshold < 1")
+    duration = as_real(duration, "duration", "latency_digits", 0, open_low=True)
+    threshold = as_real(threshold, "threshold", "latency_digits", 0, 1, open_high=True)
     data = load_digits()
     x = data.data / 16.0
     times = np.where(x > threshold, duration * (1.0 - x), np.nan)
@@ -28,7 +29,19 @@ def latency_digits(duration: float = 0.05, threshold: float = 0.0):
 
 
 def latency_raster(times: np.ndarray, dt: float, steps: int) -> np.ndarray:
-    """(samples x channels) spike times with NaN for silence -> (steps x samples x channels)."""
+    """(samples x channels) spike times with NaN for silence -> (steps x samples x channels);
+    times >= 0, those past the last step land in it."""
+    times = np.asarray(times)
+    dt = as_real(dt, "dt", "latency_raster", 0, open_low=True)
+    steps = as_count(steps, "steps", "latency_raster")
+    if times.ndim != 2 or times.dtype.kind != "f":
+        raise ShapeError(f"latency_raster: times must be a (samples, channels) float array "
+                         f"(NaN: silent), got shape {times.shape} and dtype {times.dtype}")
+    bad = np.flatnonzero(np.isinf(times) | (times < 0))
+    if bad.size:
+        where = np.unravel_index(bad[0], times.shape)
+        raise InvalidValueError(f"latency_raster: spike times must be >= 0 and finite (NaN: "
+                                f"silent), found {times[where]} at (sample, channel) {where}")
     fires = ~np.isnan(times)
     idx = np.minimum(np.floor(np.where(fires, times, 0) / dt + 1e-9).astype(np.int64),
                      steps - 1)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import SnngenError
+from ..train.checks import as_count, as_real
 
 
 def randman(classes: int = 10, channels: int = 100, samples_per_class: int = 100,
@@ -31,8 +32,10 @@ def randman(classes: int = 10, channels: int = 100, samples_per_class: int = 100
                         ("frequencies", frequencies)):
         if int(value) != value or value < 1:
             raise SnngenError(f"randman: {name} must be a positive integer, got {value!r}")
-    if not duration > 0:
-        raise SnngenError(f"randman: duration must be positive, got {duration}")
+    duration = as_real(duration, "duration", "randman", 0, open_low=True)
+    smoothness = as_real(smoothness, "smoothness", "randman")
+    alpha = as_real(alpha, "alpha", "randman", 0, open_low=True)
+    seed = as_count(seed, "seed", "randman", 0)
     rng = np.random.default_rng(seed)
     f = np.arange(1, frequencies + 1)
     amp = rng.uniform(0, 1, (classes, channels, dim, frequencies)) / f ** smoothness

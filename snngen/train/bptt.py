@@ -193,17 +193,20 @@ def check_kernel_model(lm: LearningModel, dtype: str) -> None:
                           "finite-difference checks) runs: derive it without soft_beta")
 
 
-def run_values(kernels, params: dict, n: int, dt: float, delay):
+def run_values(kernels, params: dict, n: int, dt: float, delay, where: str = "BPTT run"):
     """What a run of ``kernels`` (CompiledBPTT or CudaBPTT: ``lm``, ``dtype``) reads of its
     parameters: per-neuron values (float64, broadcast to n), the kernels' parameter and
     propagator rows (NumPy, in their precision), refractory steps and the checked delay.
-    The propagators are computed again only when the parameters or dt change (cached on
-    ``kernels``)."""
+    The propagators are computed again, and the values checked against the model
+    (:func:`snngen.runtime.validate.check_parameter_values`: no zero divisor, no negative
+    time constant...), only when the parameters or dt change (cached on ``kernels``)."""
     lm, f = kernels.lm, kernels.dtype
-    delay = as_count(delay, "the recurrent delay (steps)", "BPTT run")
+    delay = as_count(delay, "the recurrent delay (steps)", where)
     params = {p: np.broadcast_to(np.asarray(v, float), (n,)) for p, v in params.items()}
     key = (dt, tuple((name, v.tobytes()) for name, v in sorted(params.items())))
     if getattr(kernels, "_props_key", None) != key:  # parameters rarely change between calls
+        from ..runtime.validate import check_parameter_values
+        check_parameter_values(lm.discrete.model, params, where)
         kernels._props_key, kernels._props = key, propagator_values(lm, params, dt, n)
     props = kernels._props
     p_arr = np.array([params[p.name] for p in lm.params], f).reshape(len(lm.params), n)
@@ -310,7 +313,8 @@ class CompiledBPTT:
                                     dt, "CompiledBPTT.run")
         k = len(lm.states)
         cutoff = as_real(cutoff, "cutoff", "CompiledBPTT.run", 0)
-        params, p_arr, q_arr, ref, delay = run_values(self, params, n, dt, delay)
+        params, p_arr, q_arr, ref, delay = run_values(self, params, n, dt, delay,
+                                                      "CompiledBPTT.run")
         f = self.dtype
         if weight_grads not in ("auto", "per_thread", "deferred"):
             raise SnngenError(f"weight_grads must be 'auto', 'per_thread' or 'deferred', got "
@@ -475,7 +479,8 @@ class CompiledBPTT:
         steps, batch, n = check_run(self, params, s0, inputs, w_in_csr, w_in, w_rec_csr, w_rec,
                                     dt, "CompiledBPTT.simulate")
         k = len(self.lm.states)
-        _, p_arr, q_arr, ref, delay = run_values(self, params, n, dt, delay)
+        _, p_arr, q_arr, ref, delay = run_values(self, params, n, dt, delay,
+                                                 "CompiledBPTT.simulate")
         f = self.dtype
         common, state, spikes, last = self._forward_arrays(
             s0, inputs, w_in_csr, w_in, w_rec_csr, w_rec, w_rec_csr.n_synapses == n * n)
@@ -497,7 +502,9 @@ class CompiledBPTT:
         ev, ptr = input_events(np.ascontiguousarray(inputs))
         # states, their tape and adjoints are (..., k, n) in the kernels: neuron loops then
         # read and write contiguous runs (vectorised); the loss sees (T, B, n, k)
-        state = np.ascontiguousarray(np.swapaxes(s0, 1, 2), f)
+        # a copy (np.array, not ascontiguousarray: with one state the swapped view is already
+        # contiguous, and the kernels would write the caller's s0)
+        state = np.array(np.swapaxes(s0, 1, 2), f, order="C")
         spikes = np.zeros((steps, batch, bits.words(n)), np.uint64)
         # last spike steps: read only for refractoriness (without it, no columns: nothing
         # kept, nothing copied into the checkpoints)

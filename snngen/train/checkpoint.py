@@ -155,6 +155,13 @@ def load(trainer, path) -> None:
     for k in net.trainable:  # trained in log space
         if not np.all(params[k] > 0):
             fail(f"the trained parameter '{k}' holds values <= 0 there")
+    from ..runtime.validate import check_parameter_values
+    for layer in range(len(net.sizes)):
+        values = {p: params[p if layer == 0 else f"{p}:{layer}"] for p in net._names}
+        try:
+            check_parameter_values(net.lm.discrete.model, values, f"hidden layer {layer}")
+        except SnngenError as exc:
+            fail(str(exc))
     logs = {f"log_{p}": params[p].shape for p in net.trainable}
     moments = {}
     for part in ("adam_m", "adam_v"):

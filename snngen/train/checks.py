@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numbers
 
+import numba
 import numpy as np
 
 from ..errors import InvalidValueError, ShapeError
@@ -54,20 +55,23 @@ def as_real(value, name: str, where: str, low: float | None = None,
     >>> as_real(float("nan"), "lr", "Trainer", 0, open_low=True)
     Traceback (most recent call last):
     ...
-    snngen.errors.InvalidValueError: Trainer: lr must be a finite number > 0, got nan
+    snngen.errors.InvalidValueError: Trainer: need lr > 0 (a finite number), got nan
     """
     ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
     v = float(value) if ok else float("nan")
     ok = ok and np.isfinite(v) and (low is None or (v > low if open_low else v >= low)) and \
         (high is None or (v < high if open_high else v <= high))
     if not ok:
-        ranges = []
-        if low is not None:
-            ranges.append(f"{'>' if open_low else '>='} {low:g}")
-        if high is not None:
-            ranges.append(f"{'<' if open_high else '<='} {high:g}")
-        raise InvalidValueError(f"{where}: {name} must be a finite number "
-                                f"{' and '.join(ranges)}".rstrip() + f", got {value!r}")
+        lo_op, hi_op = "<" if open_low else "<=", "<" if open_high else "<="
+        if low is not None and high is not None:
+            cond = f"{low:g} {lo_op} {name} {hi_op} {high:g}"
+        elif low is not None:
+            cond = f"{name} {'>' if open_low else '>='} {low:g}"
+        elif high is not None:
+            cond = f"{name} {hi_op} {high:g}"
+        else:
+            cond = f"{name} finite"
+        raise InvalidValueError(f"{where}: need {cond} (a finite number), got {value!r}")
     return v
 
 
@@ -206,20 +210,43 @@ def check_csr(csr, n_pre: int, n_post: int, name: str, where: str) -> None:
         why = (f"row pointers of shape {ptr.shape} ({ptr.dtype}) and post neurons of shape "
                f"{idx.shape} ({idx.dtype}); expected integer arrays ({n_pre + 1},) and "
                "(synapses,)")
-    elif ptr[0] != 0 or ptr[-1] != idx.size or np.any(np.diff(ptr) < 0):
-        why = (f"row pointers must rise from 0 to the number of synapses ({idx.size}); they "
-               f"run from {ptr[0]} to {ptr[-1]}")
-    elif idx.size and (idx.min() < 0 or idx.max() >= n_post):
-        why = f"post neurons must lie in 0 .. {n_post - 1}; found {idx.min()} .. {idx.max()}"
-    elif idx.size > 1:
-        rows = np.repeat(np.arange(n_pre), np.diff(ptr))
-        step = np.diff(idx.astype(np.int64))
+    else:
         full = idx.size == n_pre * n_post
-        if np.any((np.diff(rows) == 0) & ((step <= 0) if full else (step < 0))):
+        fault = _table_fault(ptr, idx, n_post, full)
+        if fault == 1:
+            why = (f"row pointers must rise from 0 to the number of synapses ({idx.size}); "
+                   f"they run from {ptr[0]} to {ptr[-1]}")
+        elif fault == 2:
+            why = (f"post neurons must lie in 0 .. {n_post - 1}; found {idx.min()} .. "
+                   f"{idx.max()}")
+        elif fault == 3:
             why = "post neurons must ascend within each row" + \
                 " (each once: the table has the all-to-all count)" * full
     if why:
         raise ShapeError(f"{where}: {name} is not a valid synapse table: {why}")
+
+
+@numba.njit(cache=True)
+def _table_fault(indptr, indices, n_post, full):
+    """0 for a valid table, else what is wrong first: 1 row pointers, 2 a post neuron out of
+    range, 3 the order within a row. One pass, nothing allocated (tables of millions of
+    synapses are checked before every training run)."""
+    n_pre = indptr.shape[0] - 1
+    if indptr[0] != 0 or indptr[n_pre] != indices.shape[0]:
+        return 1
+    for i in range(n_pre):  # rising pointers first: the pass below then stays in bounds
+        if indptr[i + 1] < indptr[i]:
+            return 1
+    for i in range(n_pre):
+        prev = -1
+        for k in range(indptr[i], indptr[i + 1]):
+            j = indices[k]
+            if j < 0 or j >= n_post:
+                return 2
+            if j < prev or (full and j == prev):
+                return 3
+            prev = j
+    return 0
 
 
 def check_weights(w, csr, name: str, where: str) -> None:

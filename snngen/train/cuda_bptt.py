@@ -28,7 +28,8 @@ from ..derive.reference import chain_propagators
 from ..derive.step import LearningModel
 from ..derive.surrogate import surrogate_function
 from ..errors import BackendUnsupported
-from .bptt import check_kernel_model, derived_bodies, run_values
+from .bptt import check_kernel_model, check_loss_grads, derived_bodies, run_values
+from .checks import as_real, check_run
 
 
 class LearningCPrinter(CPrinter):
@@ -160,19 +161,24 @@ class CudaBPTT:
         return g.reshape(-1) if index is None else g[index]
 
     def _forward(self, params, s0, inputs, w_in_csr, w_in, w_rec_csr, w_rec, dt, delay,
-                 cutoff=0.0):
+                 cutoff=0.0, where="CudaBPTT.simulate"):
         """The forward pass with its tape, on the device: what :meth:`run` and
-        :meth:`simulate` share."""
+        :meth:`simulate` share. Input spikes are read as the Numba kernels read them:
+        nonzero = one spike (a count of 2 is not twice the weight)."""
         xp, f = self.xp, self.dtype
-        steps, batch, n_in = inputs.shape
-        _, n, k = s0.shape
-        params, p_arr, q_arr, ref, delay = run_values(self, params, n, dt, delay)
+        steps, batch, n = check_run(self, params, s0, inputs, w_in_csr, w_in, w_rec_csr, w_rec,
+                                    dt, where)
+        cutoff = as_real(cutoff, "cutoff", where, 0)
+        n_in, k = inputs.shape[2], len(self.lm.states)
+        params, p_arr, q_arr, ref, delay = run_values(self, params, n, dt, delay, where)
         p_arr, q_arr = xp.asarray(p_arr), xp.asarray(q_arr)
         win, in_index = self._dense(w_in_csr, w_in)
         wrec, rec_index = self._dense(w_rec_csr, w_rec)
-        x_in = xp.ascontiguousarray(xp.asarray(inputs), dtype=f).reshape(steps * batch, n_in)
+        x_in = xp.asarray(inputs)
+        x_in = (x_in if x_in.dtype == np.bool_ else x_in != 0).astype(f).reshape(steps * batch,
+                                                                                 n_in)
         drive = (x_in @ win).reshape(steps, batch, n)  # the input drive of every step at once
-        state = xp.asarray(np.ascontiguousarray(s0, f))
+        state = xp.array(s0, dtype=f)  # a copy: the kernels write it, the caller's s0 stays
         tape_s = xp.zeros((steps, batch, n, k), f)
         tape_x = xp.zeros((steps, batch, n), f)
         tape_r = xp.zeros((steps, batch, n), np.uint8)
@@ -217,7 +223,7 @@ class CudaBPTT:
         if checkpoint_every is not None:
             raise BackendUnsupported("checkpoint_every is implemented on the Numba backend only")
         fw = self._forward(params, s0, inputs, w_in_csr, w_in, w_rec_csr, w_rec, dt, delay,
-                           cutoff)
+                           cutoff, "CudaBPTT.run")
         params, common, win, in_index, wrec, rec_index = (
             fw.params, fw.common, fw.win, fw.in_index, fw.wrec, fw.rec_index)
         x_in, state, tape_s, spikes, delay = fw.x_in, fw.state, fw.tape_s, fw.spikes, fw.delay
@@ -231,6 +237,9 @@ class CudaBPTT:
             states_h = xp.concatenate([tape_s[1:], state[None]], 0)
             states_h = host(states_h)
         loss, dl_ds, dl_dz = loss_fn(states_h, host(spikes))
+        check_loss_grads(dl_ds, dl_dz, steps, batch, n, k, "CudaBPTT.run")
+        if isinstance(dl_dz, tuple):  # the low-rank form of CompiledBPTT.run
+            dl_dz = xp.asarray(dl_dz[0]) @ xp.asarray(dl_dz[1]).T
         use_ds = dl_ds is not None  # row t: w.r.t. the state after step t (as CompiledBPTT)
         d_ds = xp.ascontiguousarray(xp.asarray(dl_ds, f)) if use_ds else xp.zeros((1,), f)
         a_s = xp.zeros((batch, n, k), f)

@@ -16,12 +16,16 @@ import numpy as np
 from ..derive.reference import _compiled, propagator_values
 from ..derive.step import LearningModel
 from ..errors import SnngenError
+from .checks import as_count, as_real
 
 
 def psp_kernel(lm: LearningModel, params: dict, dt: float, steps: int, rest=None,
                impulse: float = 1e-6) -> np.ndarray:
     """Response of the first state variable to a unit input at step 0 (linearised with a
     small ``impulse`` around ``rest``, the state at rest, default zeros)."""
+    steps = as_count(steps, "steps", "psp_kernel")
+    dt = as_real(dt, "dt", "psp_kernel", 0, open_low=True)
+    impulse = as_real(impulse, "impulse", "psp_kernel", 0, open_low=True)
     comp = _compiled(lm)
     k = len(lm.states)
     p = {key: np.atleast_1d(np.asarray(v, float))[:1] for key, v in params.items()}
@@ -44,8 +48,11 @@ def psp_kernel(lm: LearningModel, params: dict, dt: float, steps: int, rest=None
 def fluctuation_driven(lm: LearningModel, params: dict, dt: float, n_inputs: int,
                        rate: float, mu: float, sigma: float, steps: int = 2000):
     """``(w_mean, w_std)`` of input weights that put the membrane at ``mu`` +- ``sigma``."""
-    if n_inputs < 1 or not rate > 0 or not sigma > 0:
-        raise SnngenError("fluctuation_driven: need n_inputs >= 1, rate > 0 and sigma > 0")
+    where = "fluctuation_driven"
+    n_inputs = as_count(n_inputs, "n_inputs", where)
+    rate = as_real(rate, "rate (Hz)", where, 0, open_low=True)
+    mu = as_real(mu, "mu", where)
+    sigma = as_real(sigma, "sigma", where, 0, open_low=True)
     eps = psp_kernel(lm, params, dt, steps)
     if abs(eps[-1]) > 1e-3 * np.max(np.abs(eps)):
         raise SnngenError(f"fluctuation_driven: the PSP kernel has not decayed after {steps} "

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import SnngenError
+from .checks import as_real, check_labels
 
 
 def _softmax(logits):
@@ -30,9 +31,9 @@ def cross_entropy(traces: np.ndarray, labels: np.ndarray, over: str = "max"):
         raise SnngenError(f"cross_entropy: readout traces must be (time, batch, classes), got "
                           f"shape {traces.shape}")
     steps, batch, classes = traces.shape
-    labels = np.asarray(labels)
-    if labels.shape != (batch,) or labels.min() < 0 or labels.max() >= classes:
-        raise SnngenError(f"cross_entropy: labels must be {batch} integers in 0..{classes - 1}")
+    if over not in ("max", "mean", "last"):
+        raise SnngenError(f"cross_entropy: over must be 'max', 'mean' or 'last', not {over!r}")
+    labels = check_labels(labels, batch, classes, "cross_entropy")
     grad = np.zeros_like(traces)
     if over == "max":
         idx = traces.argmax(axis=0)
@@ -70,6 +71,9 @@ def mse(traces: np.ndarray, target: np.ndarray):
 def rate_regulariser(spikes: np.ndarray, dt: float, low: float = 0.0, high: float = np.inf,
                      strength: float = 1.0):
     """Quadratic penalty on per-neuron rates (Hz) outside [low, high]; spikes (T, B, N)."""
+    dt = as_real(dt, "dt", "rate_regulariser", 0, open_low=True)
+    if not low <= high:
+        raise SnngenError(f"rate_regulariser: need low <= high, got {low} and {high}")
     spikes = np.asarray(spikes, float)
     steps = spikes.shape[0]
     rate = spikes.sum(axis=0) / (steps * dt)
@@ -99,8 +103,8 @@ def van_rossum(spikes: np.ndarray, target: np.ndarray, tau: float, dt: float):
     spikes, target = np.asarray(spikes, float), np.asarray(target, float)
     if spikes.shape != target.shape:
         raise SnngenError(f"van_rossum: spikes {spikes.shape} and target {target.shape} differ")
-    if not tau > 0:
-        raise SnngenError(f"van_rossum: tau must be positive, got {tau}")
+    tau = as_real(tau, "tau", "van_rossum", 0, open_low=True)
+    dt = as_real(dt, "dt", "van_rossum", 0, open_low=True)
     decay = np.exp(-dt / tau)
     diff = np.zeros_like(spikes)
     acc = np.zeros(spikes.shape[1:])

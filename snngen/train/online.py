@@ -34,8 +34,19 @@ from ..derive.online import (
 from ..derive.reference import chain_propagators, propagator_values, refractory_steps
 from ..derive.step import LearningModel
 from ..derive.surrogate import surrogate_function
-from ..errors import SnngenError
+from ..errors import InvalidValueError, ShapeError, SnngenError
 from .bptt import cse_lines, kernel_renaming
+from .checks import (
+    as_count,
+    as_real,
+    check_broadcast,
+    check_csr,
+    check_csr_once,
+    check_model_params,
+    check_shape,
+    check_spikes,
+    check_weights,
+)
 from .optim import Adam
 
 
@@ -72,6 +83,18 @@ class CompiledEprop:
         (O(neurons)) when the compiler proves that the eligibility factorises (see
         :meth:`layout_of`), else per-synapse vectors; ``"per_synapse"`` or
         ``"factorised"`` force one (the latter raises when it does not hold)."""
+        where = f"{type(self).__name__}.state"
+        batch, n = as_count(batch, "batch", where), as_count(n, "n", where)
+        n_out = as_count(n_out, "n_out", where)
+        dt = as_real(dt, "dt", where, 0, open_low=True)
+        check_csr(in_csr, getattr(in_csr, "n_pre", None), n, "in_csr (input synapses)", where)
+        check_csr(rec_csr, n, n, "rec_csr (recurrent synapses)", where)
+        check_model_params(self.lm, params, where, per_neuron=n)
+        from ..runtime.validate import check_parameter_values
+        check_parameter_values(self.lm.discrete.model, params, where)
+        if s0 is not None:
+            check_broadcast(s0, (batch, n, len(self.lm.states)), "s0 (trials, neurons, "
+                            "states)", where)
         try:
             spec = online_rule(rule, dt, filters)
         except ValueError as exc:
@@ -154,7 +177,8 @@ class CompiledEprop:
         (T, B), default ones: each step's error is multiplied by it (``loss="mse"``:
         ``1/2 sum (mask (y - y*))^2``; ``"cross_entropy"``: ``-sum mask y* log softmax(y)``,
         targets one-hot)."""
-        _check_step(st.rule, feedback, loss)
+        _check_step(self, st, x_in, targets, in_csr, w_in, rec_csr, w_rec, w_out, kappa,
+                    feedback, mask, loss, "CompiledEprop.step")
         f, spec = self.dtype, st.rule
         steps, batch, _ = x_in.shape
         n = st.state.shape[1]
@@ -189,12 +213,48 @@ class CompiledEprop:
         return sum(v.nbytes for v in vars(st).values() if isinstance(v, np.ndarray))
 
 
-def _check_step(spec, feedback, loss: str) -> None:
+def _check_step(kernel, st, x_in, targets, in_csr, w_in, rec_csr, w_rec, w_out, kappa,
+                feedback, mask, loss: str, where: str) -> None:
+    """What a step of the online kernels reads, which they index without bounds checks:
+    input (T, B, n_in) with n_in the rows of ``in_csr`` and B the state's trials, targets
+    (T, B, n_out), the synapse tables the state's eligibility was made for, one weight per
+    synapse, readout and feedback (n, n_out), a mask that broadcasts to (T, B), all finite;
+    the readout decay ``kappa`` in [0, 1]. Tables are checked once per kernel object."""
+    if not isinstance(st, OnlineState):
+        raise InvalidValueError(f"{where}: st must be an OnlineState (from .state(...)), got "
+                                f"{type(st).__name__}")
     if loss not in ("mse", "cross_entropy"):
         raise SnngenError(f"loss must be 'mse' or 'cross_entropy', got {loss!r}")
-    if spec.symmetric and feedback is not None:
-        raise SnngenError(f"{spec.name} uses the readout weights as feedback; do not pass "
+    if st.rule.symmetric and feedback is not None:
+        raise SnngenError(f"{st.rule.name} uses the readout weights as feedback; do not pass "
                           "feedback")
+    batch, n, _ = st.state.shape
+    n_out = st.y.shape[1]
+    seen = kernel.__dict__.setdefault("_checked_tables", {})
+    check_csr_once(seen, rec_csr, n, n, "rec_csr (recurrent synapses)", where)
+    check_csr_once(seen, in_csr, getattr(in_csr, "n_pre", None), n, "in_csr (input synapses)",
+                   where)
+    factorised = st.layout == "factorised"
+    for name, csr, eps in (("in_csr", in_csr, st.eps_in), ("rec_csr", rec_csr, st.eps_rec)):
+        size = csr.n_pre if factorised else csr.n_synapses
+        if eps.shape[1] != size:
+            raise ShapeError(f"{where}: {name} is not the table this online state was made "
+                             f"for ({eps.shape[1]} {'rows' if factorised else 'synapses'} "
+                             f"there, {size} here); make a new state with .state(...)")
+    steps, got = check_spikes(x_in, in_csr.n_pre, where,
+                              f"in_csr has {in_csr.n_pre} rows")
+    if got != batch:
+        raise ShapeError(f"{where}: the input has {got} trials (axis 1), the online state "
+                         f"{batch}; make a state for {got} trials with .state(...)")
+    check_shape(targets, (steps, batch, n_out), "targets (steps, trials, readouts)", where)
+    check_weights(w_in, in_csr, "w_in", where)
+    check_weights(w_rec, rec_csr, "w_rec", where)
+    check_shape(w_out, (n, n_out), "w_out (neurons, readouts)", where)
+    if feedback is not None:
+        check_shape(feedback, (n, n_out), "feedback (neurons, readouts)", where)
+    if mask is not None:
+        check_broadcast(mask, (steps, batch), "mask (steps, trials)", where)
+    as_real(kappa, "kappa (readout decay per step)", where, 0, 1)
 
 
 def _parameter_grads(lm, st, total, wanted, grads: dict) -> None:
@@ -282,11 +342,29 @@ class OnlineLearner:
         if adaptive_feedback and (feedback is None or "w_out" not in trainable):
             raise SnngenError("adaptive feedback needs an initial feedback matrix (feedback=) "
                               "and a trained readout ('w_out' in trainable)")
+        where = "OnlineLearner"
+        if not isinstance(weights, dict) or not {"w_in", "w_rec", "w_out"} <= set(weights):
+            raise InvalidValueError(f"{where}: weights must be a dict with w_in, w_rec and "
+                                    f"w_out, got {type(weights).__name__} {list(weights)}")
+        n = getattr(rec_csr, "n_pre", None)
+        check_csr(rec_csr, n, n, "rec_csr (recurrent synapses)", where)
+        check_csr(in_csr, getattr(in_csr, "n_pre", None), n, "in_csr (input synapses)", where)
+        check_weights(weights["w_in"], in_csr, "w_in", where)
+        check_weights(weights["w_rec"], rec_csr, "w_rec", where)
+        if np.ndim(weights["w_out"]) != 2 or np.shape(weights["w_out"])[0] != n:
+            raise ShapeError(f"{where}: w_out must have shape (neurons, readouts) = ({n}, ...), "
+                             f"got {np.shape(weights['w_out'])}")
+        check_shape(weights["w_out"], np.shape(weights["w_out"]), "w_out", where)
+        kappa = as_real(kappa, "kappa (readout decay per step)", where, 0, 1)
+        dt = as_real(dt, "dt", where, 0, open_low=True)
+        if update_every is not None:
+            update_every = as_count(update_every, "update_every (steps)", where)
+        feedback_decay = as_real(feedback_decay, "feedback_decay", where, 0, 1, open_high=True)
         if feedback is not None:
             feedback = np.array(feedback, float)
             if feedback.shape != np.shape(weights["w_out"]):
-                raise SnngenError(f"feedback must have the readout's shape "
-                                  f"{np.shape(weights['w_out'])}, got {feedback.shape}")
+                raise ShapeError(f"feedback must have the readout's shape "
+                                 f"{np.shape(weights['w_out'])}, got {feedback.shape}")
         self.trainable = tuple(trainable)
         self.kernel, self.params, self.dt = kernel, params, dt
         self.in_csr, self.rec_csr, self.weights = in_csr, rec_csr, weights
@@ -307,7 +385,16 @@ class OnlineLearner:
 
     def feed(self, x_in: np.ndarray, targets: np.ndarray, learn: bool = True, mask=None):
         """Feed (T, B, n_in) input with its (T, B, n_out) targets (``mask`` (T, B): which
-        steps' errors count); returns (loss, readout)."""
+        steps' errors count); returns (loss, readout). Checked whole before the first step
+        (shapes against the network, finite values): a bad chunk changes nothing."""
+        where = "OnlineLearner.feed"
+        steps, batch = check_spikes(x_in, self.in_csr.n_pre, where,
+                                    f"in_csr has {self.in_csr.n_pre} rows")
+        n_out = np.shape(self.weights["w_out"])[1]
+        check_shape(targets, (steps, batch, n_out), "targets (steps, trials, readouts)", where)
+        if mask is not None:
+            check_broadcast(mask, (steps, batch), "mask (steps, trials)", where)
+            mask = np.broadcast_to(mask, (steps, batch))
         if self.state is None or self.state.state.shape[0] != x_in.shape[1]:
             self.reset(x_in.shape[1])
         every = self.update_every or x_in.shape[0]
@@ -380,7 +467,8 @@ class CudaEprop(CompiledEprop):
 
     def step(self, st: OnlineState, x_in, targets, in_csr, w_in, rec_csr, w_rec, w_out,
              kappa: float, feedback=None, wanted=None, mask=None, loss: str = "mse"):
-        _check_step(st.rule, feedback, loss)
+        _check_step(self, st, x_in, targets, in_csr, w_in, rec_csr, w_rec, w_out, kappa,
+                    feedback, mask, loss, "CudaEprop.step")
         xp, f, lm, spec = self.xp, self.dtype, self.lm, st.rule
         steps, batch, n_in = x_in.shape
         n, k = st.state.shape[1], len(lm.states)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..errors import SnngenError
+from ..errors import InvalidValueError, SnngenError
+from .checks import as_count, as_real
 
 
 def _fusable(*arrays) -> bool:
@@ -51,9 +52,13 @@ class Adam:
     """Adam (Kingma & Ba 2015), with optional decoupled weight decay (AdamW)."""
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        if not lr > 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1) or eps <= 0:
-            raise SnngenError(f"Adam: need lr > 0, 0 <= betas < 1, eps > 0 (got lr={lr}, "
-                              f"betas={betas}, eps={eps})")
+        lr = as_real(lr, "lr", "Adam", 0, open_low=True)
+        if np.ndim(betas) != 1 or len(betas) != 2:
+            raise InvalidValueError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
+        betas = tuple(as_real(b, f"betas[{i}]", "Adam", 0, 1, open_high=True)
+                      for i, b in enumerate(betas))
+        eps = as_real(eps, "eps", "Adam", 0, open_low=True)
+        weight_decay = as_real(weight_decay, "weight_decay", "Adam", 0)
         self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
         self.t, self.m, self.v = 0, {}, {}
 
@@ -91,7 +96,7 @@ class Adam:
                 "v": {k: v.copy() for k, v in self.v.items()}}
 
     def load_state_dict(self, state: dict) -> None:
-        self.t = int(state["t"])
+        self.t = as_count(state["t"], "t (steps taken)", "Adam.load_state_dict", 0)
         self.m = {k: np.array(v) for k, v in state["m"].items()}
         self.v = {k: np.array(v) for k, v in state["v"].items()}
 
@@ -100,8 +105,8 @@ class SGD:
     """Stochastic gradient descent with (optionally Nesterov) momentum."""
 
     def __init__(self, lr=1e-2, momentum=0.0, nesterov=False):
-        if not lr > 0 or not 0 <= momentum < 1:
-            raise SnngenError(f"SGD: need lr > 0 and 0 <= momentum < 1 (got {lr}, {momentum})")
+        lr = as_real(lr, "lr", "SGD", 0, open_low=True)
+        momentum = as_real(momentum, "momentum", "SGD", 0, 1, open_high=True)
         self.lr, self.momentum, self.nesterov = lr, momentum, nesterov
         self.buf: dict = {}
 
@@ -139,6 +144,7 @@ def clip_scale(norm: float, max_norm: float) -> float:
 def clip_by_norm(grads: dict, max_norm: float) -> float:
     """Scale all gradients together (in place) so their global L2 norm is at most
     ``max_norm``; returns the norm before clipping."""
+    max_norm = as_real(max_norm, "max_norm", "clip_by_norm", 0, open_low=True)
     total = global_norm(grads)
     scale = clip_scale(total, max_norm)
     if scale != 1.0:
@@ -150,6 +156,8 @@ def clip_by_norm(grads: dict, max_norm: float) -> float:
 def constrain(w: np.ndarray, sign: np.ndarray | None = None, lo=None, hi=None) -> None:
     """In place: keep ``w`` within [lo, hi] and, where ``sign`` is +1/-1 (Dale's law, one
     sign per presynaptic neuron broadcast over rows), on that side of zero."""
+    if lo is not None and hi is not None and not lo <= hi:
+        raise InvalidValueError(f"constrain: need lo <= hi, got {lo} and {hi}")
     if sign is not None:
         sign = np.asarray(sign)
         np.copyto(w, np.where(sign > 0, np.maximum(w, 0), np.where(sign < 0,

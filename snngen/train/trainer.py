@@ -63,7 +63,9 @@ def layer_key(name: str, layer: int) -> str:
 def _check_params(lm, params, trainable, where: str) -> None:
     """The model's parameter values (one number each, every name the model uses and no
     other) and the names of the trained ones (positive: they are optimised in log space)."""
+    from ..runtime.validate import check_parameter_values
     check_model_params(lm, params, where, per_neuron=False)
+    check_parameter_values(lm.discrete.model, params, where)
     if isinstance(trainable, str) or not all(isinstance(p, str) for p in trainable):
         raise InvalidValueError(f"{where}: trainable_params must be a sequence of parameter "
                                 f"names, e.g. ('taum',), got {trainable!r}")
