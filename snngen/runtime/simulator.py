@@ -57,6 +57,18 @@ def _available_bytes() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+def size_text(n_bytes: float) -> str:
+    """Bytes in the unit that reads best.
+
+    >>> size_text(3 * 2**30), size_text(1536 * 2**10), size_text(800)
+    ('3 GiB', '1.5 MiB', '800 B')
+    """
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.3g} {unit}"
+    return f"{n_bytes:.0f} B"
+
+
 def where_nonfinite(bad: np.ndarray) -> str:
     """Which neurons and trials of a (batch x neurons) mask are set, counted apart.
 
@@ -107,8 +119,8 @@ class Simulator:
         limit = max_memory if max_memory is not None else int(0.9 * _available_bytes())
         if need > limit:
             raise NetworkTooLargeError(
-                f"this network needs about {need / 2**30:.2f} GiB but only "
-                f"{limit / 2**30:.2f} GiB {'is allowed' if max_memory else 'is available'}; "
+                f"this network needs about {size_text(need)} but only "
+                f"{size_text(limit)} {'is allowed' if max_memory else 'is available'}; "
                 "nothing was allocated. Reduce the population sizes, the connection "
                 "density, the batch or the recorded variables, or use dtype='float32'.")
         self.connect_s = 0.0
@@ -186,7 +198,7 @@ class Simulator:
                                f"{int(self.arrays[f'm{k}__count'][0]):,}" for k, _ in grow)
             raise NetworkTooLargeError(
                 f"the spike monitors ({counts} spikes) are full and growing them needs "
-                f"{extra / 2**30:.3g} GiB more, {self._over(extra)}; the run stopped at step "
+                f"{size_text(extra)} more, {self._over(extra)}; the run stopped at step "
                 f"{self.step} (t = {self.t:.6g} s) after {n_done} of its {n_total} steps, and "
                 "the spikes recorded so far are in the monitors. Monitor fewer or smaller "
                 "populations, run shorter pieces (collecting spikes in between) or raise "
@@ -215,9 +227,9 @@ class Simulator:
 
     def _over(self, extra: int) -> str:
         if self.max_memory is not None:
-            return (f"with the {self.held_bytes() / 2**30:.3g} GiB held that exceeds "
-                    f"max_memory = {self.max_memory / 2**30:.3g} GiB")
-        return f"more than the {0.9 * _available_bytes() / 2**30:.3g} GiB available"
+            return (f"with the {size_text(self.held_bytes())} held that exceeds "
+                    f"max_memory = {size_text(self.max_memory)}")
+        return f"more than the {size_text(0.9 * _available_bytes())} available"
 
     def _check_run(self, n_total: int, chunk: int) -> int:
         """Refuse, before anything is allocated, a run whose monitors would not fit; return
@@ -234,8 +246,8 @@ class Simulator:
             mon = self.net.monitors[big]
             raise NetworkTooLargeError(
                 f"run of {n_total:,} steps ({n_total * self.net.dt:.6g} s): the monitors would "
-                f"record {extra / 2**30:.3g} GiB ({mon.kind} monitor of '{mon.pop.name}': "
-                f"{per[big] / 2**30:.3g} GiB), {self._over(extra)}; nothing was run or "
+                f"record {size_text(extra)} ({mon.kind} monitor of '{mon.pop.name}': "
+                f"{size_text(per[big])}), {self._over(extra)}; nothing was run or "
                 "allocated. Record fewer neurons or variables (indices=), less often (every=), "
                 "or run shorter pieces and empty the monitors (mon.data = {}) in between.")
         return extra
@@ -259,7 +271,7 @@ class Simulator:
         if n_total > LONG_RUN_STEPS and self.progress is not False:
             print(f"snngen: running {n_total:,} steps ({n_total * self.net.dt:.6g} s "
                   f"simulated, dt = {self.net.dt:g} s); the monitors will record "
-                  f"{extra / 2**20:,.1f} MiB (spike monitors: as the network spikes)",
+                  f"{size_text(extra)} (spike monitors: as the network spikes)",
                   file=sys.stderr)
         show = self.progress if self.progress is not None else (
             n_total > 50_000 and sys.stderr.isatty())
