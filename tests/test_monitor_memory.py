@@ -4,6 +4,8 @@ with ``max_memory=``: nothing here allocates much."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 
 import numpy as np
@@ -112,24 +114,35 @@ def test_estimate_counts_monitor_buffers():
     assert estimate_bytes(net, spec) - with_mon == 1024 * 16  # the first spike buffers
 
 
-def spiking(max_extra):
+def spiking(max_extra, backend="numba"):
     net = sg.Network(dt=1e-4, seed=3)
     src = net.poisson("X", 200, "2000*Hz")  # about 40 spikes a step: 1,024 fill in 26 steps
     mon = net.monitor_spikes(src)
-    sim = net.build()
-    return sim, headroom(sim, max_extra), mon
+    sim = net.build(backend=backend)
+    return headroom(sim, max_extra), mon
 
 
-def test_spike_monitor_growth_respects_the_limit_and_keeps_what_it_recorded():
-    sim, _, mon = spiking(10_000)
+HOST = pytest.param("cuda-host", marks=pytest.mark.skipif(
+    not shutil.which(os.environ.get("CXX", "g++")), reason="the host emulation needs g++"))
+
+
+@pytest.mark.parametrize("backend", ["numba", HOST])
+def test_spike_monitor_growth_respects_the_limit_and_keeps_what_it_recorded(backend):
+    sim, mon = spiking(10_000, backend)
     with pytest.raises(NetworkTooLargeError, match=r"spike monitors \('X' .* spikes\) are full"
                                                    r".*stopped at step"):
         sim.run(0.01)
-    assert 0 < sim.step < 100
-    assert len(mon.i) > 0 and mon.step.max() < sim.step  # consistent with the step counter
-    full, _, full_mon = spiking(10**9)
-    full.run(sim.step * 1e-4)
+    stopped = sim.step
+    assert 0 < stopped < 100
+    assert len(mon.i) > 0 and mon.step.max() < stopped  # consistent with the step counter
+    full, full_mon = spiking(10**9)
+    full.run(stopped * 1e-4)
     np.testing.assert_array_equal(mon.i, full_mon.i)  # nothing recorded was lost
+    sim.max_memory = None  # with room again, the run goes on where it stopped
+    sim.run(0.01 - stopped * 1e-4)
+    full.run(0.01 - stopped * 1e-4)
+    for f in ("i", "step", "b"):
+        np.testing.assert_array_equal(getattr(mon, f), getattr(full_mon, f))
 
 
 def test_an_interrupted_run_keeps_steps_and_records_consistent(monkeypatch):
