@@ -1,0 +1,117 @@
+"""Units against an independent table of SI dimensions and prefixes, and the caret rules.
+
+Written to kill mutants of ``snngen/units.py`` that the other tests let through
+(benchmarks/mutation.py, tests/RELIABILITY.md): a wrong exponent in a named unit, a wrong
+prefix, a power of a named unit printed in base units, an identifier folded by NFKC, the
+caret under the culprit of a mismatch, and where()'s branches.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+import sympy
+
+import snngen as sg
+from snngen.units import (
+    DIMENSIONLESS,
+    Dimension,
+    check_equal,
+    dimension_of,
+    is_unit_name,
+    parse_quantity,
+    parse_unit,
+)
+
+#: (m, kg, s, A, K, mol, cd) of every named unit, from the SI brochure
+SI = {
+    "metre": (1, 0, 0, 0, 0, 0, 0), "gram": (0, 1, 0, 0, 0, 0, 0),
+    "kilogram": (0, 1, 0, 0, 0, 0, 0), "second": (0, 0, 1, 0, 0, 0, 0),
+    "amp": (0, 0, 0, 1, 0, 0, 0), "kelvin": (0, 0, 0, 0, 1, 0, 0),
+    "mole": (0, 0, 0, 0, 0, 1, 0), "candela": (0, 0, 0, 0, 0, 0, 1),
+    "volt": (2, 1, -3, -1, 0, 0, 0), "hertz": (0, 0, -1, 0, 0, 0, 0),
+    "siemens": (-2, -1, 3, 2, 0, 0, 0), "farad": (-2, -1, 4, 2, 0, 0, 0),
+    "ohm": (2, 1, -3, -2, 0, 0, 0), "coulomb": (0, 0, 1, 1, 0, 0, 0),
+    "watt": (2, 1, -3, 0, 0, 0, 0), "joule": (2, 1, -2, 0, 0, 0, 0),
+    "newton": (1, 1, -2, 0, 0, 0, 0), "pascal": (-1, 1, -2, 0, 0, 0, 0),
+    "henry": (2, 1, -2, -2, 0, 0, 0), "weber": (2, 1, -2, -1, 0, 0, 0),
+    "tesla": (0, 1, -2, -1, 0, 0, 0), "litre": (3, 0, 0, 0, 0, 0, 0),
+    "molar": (-3, 0, 0, 0, 0, 1, 0),
+}
+SCALE = {"gram": 1e-3, "kilogram": 1.0, "litre": 1e-3, "molar": 1e3}
+PREFIXES = {"y": -24, "z": -21, "a": -18, "f": -15, "p": -12, "n": -9, "u": -6, "\u00b5": -6,
+            "\u03bc": -6, "m": -3, "c": -2, "d": -1, "k": 3, "M": 6, "G": 9, "T": 12}
+
+
+@pytest.mark.parametrize("name", sorted(SI))
+def test_named_units_have_their_si_dimension_and_scale(name):
+    scale, dim = parse_unit(name)
+    assert dim == Dimension(SI[name])
+    assert scale == pytest.approx(SCALE.get(name, 1.0), rel=1e-15)
+
+
+def test_named_dimensions_print_by_name():
+    for name in ("volt", "second", "amp", "siemens", "farad", "ohm", "hertz", "coulomb", "watt",
+                 "joule", "newton", "pascal", "henry", "weber", "tesla", "metre", "kilogram",
+                 "kelvin", "mole", "candela"):
+        assert str(Dimension(SI[name])) == name
+
+
+@pytest.mark.parametrize("prefix", sorted(PREFIXES))
+def test_every_prefix_scales_by_its_power_of_ten(prefix):
+    scale, dim = parse_unit(prefix + "metre")
+    assert dim == Dimension(SI["metre"])
+    assert scale == pytest.approx(10.0 ** PREFIXES[prefix], rel=1e-12)
+    value, _ = parse_quantity(f"3 {prefix}second")
+    assert value == pytest.approx(3 * 10.0 ** PREFIXES[prefix], rel=1e-12)
+
+
+def test_powers_of_named_units_print_as_powers():
+    volt, second = Dimension(SI["volt"]), Dimension(SI["second"])
+    assert str(volt ** -1) == "volt^-1"
+    assert str(second ** -2) == "second^-2"
+    assert str(volt ** 3) == "volt^3"
+    assert str(volt ** Fraction(-1, 2)) == "volt^(-1/2)"
+    assert str(Dimension((1, 0, -3, 0, 0, 0, 0))) == "m s^-3"
+
+
+def test_default_dimension_is_dimensionless():
+    assert Dimension() == DIMENSIONLESS and Dimension().is_dimensionless
+    assert str(Dimension()) == "1"
+    with pytest.raises(ValueError, match="7 exponents"):
+        Dimension((0,) * 8)
+
+
+def test_unit_names_are_folded_like_python_identifiers():
+    """Python's parser applies NFKC: the OHM SIGN and the MICRO SIGN are units too."""
+    assert is_unit_name("k\u2126")          # OHM SIGN -> GREEK CAPITAL OMEGA
+    assert is_unit_name("\u00b5s") and is_unit_name("\u03bcs")
+    assert is_unit_name("mV") and not is_unit_name("v")
+
+
+def test_caret_goes_under_the_named_side():
+    volt, second = Dimension(SI["volt"]), Dimension(SI["second"])
+    with pytest.raises(sg.UnitError) as err:
+        check_equal(second, volt, "refractory", "tref", line="2*tref")
+    assert err.value.col == 2
+    assert str(err.value).splitlines()[-1].strip() == "^" * len("tref")
+
+
+def test_caret_goes_under_a_bare_number_in_a_sum():
+    with pytest.raises(sg.UnitError, match="'3' \\(dimensionless\\) and 'v' \\(volt\\)") as err:
+        sg.NeuronModel("dv/dt = (v + 3) / tau : volt").check_units({})
+    assert err.value.col == err.value.line.index("3")
+    with pytest.raises(sg.UnitError) as err:
+        sg.NeuronModel("dv/dt = (3 + v) / tau : volt").check_units({})
+    assert err.value.col == err.value.line.index("3")
+
+
+def test_where_function_branches_must_agree():
+    v, taum = sympy.symbols("v taum")
+    volt, second = Dimension(SI["volt"]), Dimension(SI["second"])
+    where = sympy.Function("where")
+    dims = {v: volt, taum: second}
+    assert dimension_of(where(v > 0, v, 2 * v), dims) == volt
+    with pytest.raises(sg.UnitError, match="where"):
+        dimension_of(where(v > 0, v, taum), dims)
