@@ -58,6 +58,16 @@ def test_named_dimensions_print_by_name():
         assert str(Dimension(SI[name])) == name
 
 
+@pytest.mark.parametrize("text, name", [
+    ("mole/metre**3", "mole/metre^3"), ("volt/second", "volt/second"),
+    ("amp/second", "amp/second"), ("siemens/second", "siemens/second"),
+    ("amp/metre**2", "amp/metre^2"), ("siemens/metre**2", "siemens/metre^2"),
+    ("farad/metre**2", "farad/metre^2"), ("ohm*metre", "ohm metre"),
+])
+def test_compound_dimensions_print_by_name(text, name):
+    assert str(parse_unit(text)[1]) == name
+
+
 @pytest.mark.parametrize("prefix", sorted(PREFIXES))
 def test_every_prefix_scales_by_its_power_of_ten(prefix):
     scale, dim = parse_unit(prefix + "metre")
