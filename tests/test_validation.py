@@ -265,3 +265,20 @@ def test_nan_report_counts_neurons_and_trials_apart():
     init[0, 1] = init[0, 3] = init[2, 1] = 1.0
     assert "in 2 neurons (first 1) across 2 of 4 trials (first trial 0)" in blow_up(init, 4)
     assert "in neuron 2." in blow_up(np.array([0, 0, 1.0, 0]), 1)
+
+
+TRACE = sg.SynapseModel("""
+    w : 1
+    dApre/dt = -Apre / taupre : 1 (event-driven)
+""", on_pre="v_post += w; Apre += 0.01; w = w + Apre", name="trace")
+
+
+def test_synaptic_parameters_are_checked_against_the_synapse_model():
+    net, pop = population()
+    for taupre, match in ((0.0, "'taupre' is 0, but the model divides by it"),
+                          (-0.01, "'taupre' is -0.01, which makes Apre grow"),
+                          ("-10*ms", "'taupre' is a time .* must be > 0"),
+                          (float("nan"), "'taupre' is nan")):
+        with pytest.raises((InvalidValueError, sg.ConnectivityError), match=match):
+            net.connect(pop, pop, TRACE, "all_to_all", w=0.1, params={"taupre": taupre})
+    net.connect(pop, pop, TRACE, "all_to_all", w=0.1, params={"taupre": "10*ms"})

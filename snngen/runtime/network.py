@@ -246,7 +246,8 @@ class Projection:
         self.model = model
         self.rule = conn.parse_rule(rule)
         self.values = dict(values)
-        self.params = Quantities.parse(params).values
+        q = Quantities.parse(params)
+        self.params = q.values
         if not isinstance(post.population, NeuronGroup):
             raise ConnectivityError(f"projection '{name}': the target "
                                     f"'{post.population.name}' must be a neuron population")
@@ -258,6 +259,7 @@ class Projection:
             _check_synaptic_value(v, f"projection '{name}': '{k}'")
         for k, v in self.params.items():
             _check_synaptic_value(v, f"projection '{name}': parameter '{k}'")
+        validate.check_parameter_values(model, self.params, f"projection '{name}'", q.dims)
         self.delay_expr = None
         if isinstance(delay, str):
             if not is_quantity(delay):  # an expression of i, j: evaluated per synapse

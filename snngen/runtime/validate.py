@@ -156,18 +156,33 @@ def per_neuron(values, what: str, n: int, batch: int | None = None) -> np.ndarra
 
 # -- values against a model --------------------------------------------------------------
 
-def divisors(model) -> dict[str, str]:
-    """Parameters of ``model`` that divide somewhere (a factor of a denominator), each with
-    the text it divides in: a zero value would divide by zero."""
-    params = set(model.parameter_names)
-    out: dict[str, str] = {}
-    sources = [(e.expr, e.line) for e in model.eqs.lines if e.expr is not None]
+def _parameter_names(model, given) -> set[str]:
+    if hasattr(model, "parameter_names"):
+        return set(model.parameter_names)
+    return set(given) - set(model.variables)  # a SynapseModel: its params are what is given
+
+
+def _sources(model) -> list[tuple]:
+    """(expression, text naming it) for every expression of a neuron or synapse model."""
+    out = [(e.expr, e.line) for e in model.eqs.lines if e.expr is not None]
+    if hasattr(model, "on_pre"):  # a SynapseModel
+        out += [(s.expr, f"on_pre {s.line}") for s in model.on_pre]
+        return out + [(s.expr, f"on_post {s.line}") for s in model.on_post]
     if model.threshold is not None:
-        sources.append((model.threshold, f"threshold {model.threshold_text}"))
-    sources += [(s.expr, f"reset {s.line}") for s in model.reset]
+        out.append((model.threshold, f"threshold {model.threshold_text}"))
+    out += [(s.expr, f"reset {s.line}") for s in model.reset]
     if model.refractory is not None:
-        sources.append((model.refractory, f"refractory {model.refractory_text}"))
-    for expr, text in sources:
+        out.append((model.refractory, f"refractory {model.refractory_text}"))
+    return out
+
+
+def divisors(model, given=()) -> dict[str, str]:
+    """Parameters of ``model`` (a NeuronModel, or a SynapseModel with parameter names
+    ``given``) that divide somewhere (a factor of a denominator), each with the text it
+    divides in: a zero value would divide by zero."""
+    params = _parameter_names(model, given)
+    out: dict[str, str] = {}
+    for expr, text in _sources(model):
         for node in sp.preorder_traversal(expr):
             if isinstance(node, sp.Pow) and node.exp.is_negative:
                 for factor in sp.Mul.make_args(node.base):
@@ -209,8 +224,9 @@ def check_parameter_values(model, values: Mapping[str, object], where: str,
 
     Parameters
     ----------
-    model : NeuronModel
-        The model the values are for.
+    model : NeuronModel or SynapseModel
+        The model the values are for (for a SynapseModel: its event-driven traces and
+        on_pre/on_post statements).
     values : mapping of str to float or numpy.ndarray
         Parameter name -> value in SI units: a scalar or one value per neuron (1-D array).
         Names the model does not use are ignored; missing names skip the checks that need them.
@@ -243,10 +259,11 @@ def check_parameter_values(model, values: Mapping[str, object], where: str,
     grow exponentially (d(dv/dt)/dv = 50 > 0) where a positive value makes it decay; ...
     """
     dims = dict(dims or {})
-    used = {k: v for k, v in values.items() if k in set(model.parameter_names)}
+    names = _parameter_names(model, values)
+    used = {k: v for k, v in values.items() if k in names}
     for name, value in used.items():
         check_finite(value, f"{where}: parameter '{name}'")
-    divs = divisors(model)
+    divs = divisors(model, values)
     declared = _declared_dims(model)
     for name, text in divs.items():
         if name not in used:
@@ -263,7 +280,7 @@ def check_parameter_values(model, values: Mapping[str, object], where: str,
                                     f"by ({text}) and must be > 0, got "
                                     f"{np.asarray(arr)[neg].flat[0]:g} s{_at(arr, neg)}")
     _check_growth(model, used, divs, where)
-    if model.refractory is not None:
+    if getattr(model, "refractory", None) is not None:
         period = _evaluate(model.refractory, used)
         if period is not None and np.any(period < 0):
             raise InvalidValueError(f"{where}: the refractory period "
@@ -276,8 +293,11 @@ def _check_growth(model, values, divs, where):
     negative = [n for n in divs if n in values and np.any(np.asarray(values[n]) < 0)]
     if not negative:
         return
-    states = set(model.state_names)
-    for x, rhs in model.rhs.items():
+    if hasattr(model, "on_pre"):  # a SynapseModel: its event-driven traces
+        states, odes = set(model.variables), {t.name: t.rhs for t in model.traces}
+    else:
+        states, odes = set(model.state_names), model.rhs
+    for x, rhs in odes.items():
         by_name = {s.name: s for s in rhs.free_symbols}
         if x not in by_name:
             continue
