@@ -125,3 +125,29 @@ def test_where_function_branches_must_agree():
     assert dimension_of(where(v > 0, v, 2 * v), dims) == volt
     with pytest.raises(sg.UnitError, match="where"):
         dimension_of(where(v > 0, v, taum), dims)
+
+
+def _carets(err) -> str:
+    return str(err.value).splitlines()[-1].strip()
+
+
+def test_carets_of_unit_syntax_errors():
+    with pytest.raises(sg.UnitError, match="expected a unit") as err:
+        parse_unit("")
+    assert err.value.col == 0 and _carets(err) == "^"
+    with pytest.raises(sg.UnitError, match="unmatched") as err:
+        parse_unit(")mV")  # the error is at the first character
+    assert err.value.col == 0 and _carets(err) == "^"
+    with pytest.raises(sg.UnitError, match="unmatched") as err:
+        parse_unit("  )mV")
+    assert err.value.col == 2
+
+
+def test_check_equal_carets_at_the_start_and_after_a_rewrite():
+    volt, second = Dimension(SI["volt"]), Dimension(SI["second"])
+    with pytest.raises(sg.UnitError) as err:  # found at column 0: stays there
+        check_equal(volt, second, "x", "tau", line="tau = 5*ms")
+    assert err.value.col == 0 and _carets(err) == "^^^"
+    with pytest.raises(sg.UnitError) as err:  # rewritten by sympy: all after '=' (one char)
+        check_equal(volt, second, "x", "2.00000000000000", line="x = 2")
+    assert err.value.col == 4 and _carets(err) == "^"
