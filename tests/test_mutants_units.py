@@ -151,3 +151,9 @@ def test_check_equal_carets_at_the_start_and_after_a_rewrite():
     with pytest.raises(sg.UnitError) as err:  # rewritten by sympy: all after '=' (one char)
         check_equal(volt, second, "x", "2.00000000000000", line="x = 2")
     assert err.value.col == 4 and _carets(err) == "^"
+
+
+def test_conditions_inside_where_are_checked():
+    with pytest.raises(sg.UnitError, match="cannot compare 'v' \\(volt\\) and '2\\*ms'"):
+        sg.NeuronModel("dv/dt = where(v > 2*ms, v, 2*mV) / tau : volt").check_units({})
+    sg.NeuronModel("dv/dt = where(v > 2*mV, v, 2*mV) / tau : volt").check_units({})
