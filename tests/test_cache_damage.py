@@ -9,6 +9,7 @@ file, each in its own network so that the repairs do not overlap) and run again.
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -227,9 +228,11 @@ def check_healed(filled, how, root, workloads, monkeypatch):
         for kind, path in mine:
             named = [m for m in got["warnings"] if path.name in m]
             assert len(named) == expected_warnings(kind, how), (kind, got["warnings"])
-            for message in named:
-                assert "quarantine" in message and "rebuilt" in message
-                assert list((root / "quarantine").rglob(path.name)), kind
+            for message in named:  # the damaged file, or the entry naming a deleted one
+                folder = Path(re.search(r" to (\S+) and rebuilt", message).group(1))
+                assert folder.parent == root / "quarantine", message
+                moved = [f.name for f in folder.rglob("*") if f.is_file()]
+                assert path.name in moved or how == "delete" and moved, (kind, moved)
     monkeypatch.setenv("SNNGEN_CACHE_DIR", str(root))
     assert cache.info()["quarantined"] >= sum(expected_warnings(k, how) for k in damaged)
     return healed
