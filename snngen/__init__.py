@@ -20,6 +20,7 @@ DiscreteModel 'neuron' (method: exact)
 __version__ = "0.1.0"
 
 from . import cache, units  # noqa: E402
+from .cache import CacheWarning  # noqa: E402
 from .connectivity import (  # noqa: E402
                            AllToAll,
                            Explicit,
@@ -51,11 +52,11 @@ from .runtime.simulator import Simulator  # noqa: E402
 from .show import show  # noqa: E402
 
 __all__ = [
-    "AllToAll", "BackendUnsupported", "CacheError", "CheckpointError", "ConnectivityError",
-    "DiscreteModel", "EquationError", "Explicit", "FixedInDegree", "FixedOutDegree",
-    "FixedProbability", "IntegrationError", "InvalidValueError", "MissingParameterError",
-    "Network", "NetworkTooLargeError", "NeuronModel", "Normal", "NumericalError", "OneToOne",
-    "ShapeError", "Simulator", "SnngenError",
-    "SynapseModel", "TimedArray", "Uniform", "UnitError", "UnknownNameError", "discretise",
-    "cache", "show", "units",
+    "AllToAll", "BackendUnsupported", "CacheError", "CacheWarning", "CheckpointError",
+    "ConnectivityError", "DiscreteModel", "EquationError", "Explicit", "FixedInDegree",
+    "FixedOutDegree", "FixedProbability", "IntegrationError", "InvalidValueError",
+    "MissingParameterError", "Network", "NetworkTooLargeError", "NeuronModel", "Normal",
+    "NumericalError", "OneToOne", "ShapeError", "Simulator", "SnngenError", "SynapseModel",
+    "TimedArray", "Uniform", "UnitError", "UnknownNameError", "discretise", "cache", "show",
+    "units",
 ]

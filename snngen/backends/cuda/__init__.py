@@ -6,8 +6,9 @@ with a small shim (``templates/cuda/shim.h``) and runs it on the CPU, thread by 
 how the kernels are checked without a GPU (slow; for tests and debugging).
 
 Cache layout (under the snngen cache): ``cuda/snngen_<sha>.py`` (host module: spec, plan,
-constants, source), ``cuda/snngen_<key>.<arch>.cubin`` (key: source, options, compiler
-version), ``cuda-host/snngen_<key>.so``.
+constants, source), ``cuda/snngen_<key>.<arch>.<sha16>.cubin`` (key: source, options,
+compiler version; sha16: the hash of the file's own bytes, checked before use),
+``cuda-host/snngen_<key>.<sha16>.so``. Damaged files go to ``quarantine/`` and are rebuilt.
 """
 
 from __future__ import annotations
