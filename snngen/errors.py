@@ -65,7 +65,9 @@ class ConnectivityError(SnngenError, ValueError):
 
 
 class NetworkTooLargeError(SnngenError, MemoryError):
-    """The network would not fit in memory; refused before any allocation.
+    """The network, or a run's monitor records, would not fit in memory; refused before any
+    allocation (a network at build, monitors at each ``run``; a spike monitor that cannot grow
+    stops the run with the spikes recorded so far kept).
 
     The message gives the estimate, the memory available and the biggest contributors.
     """
