@@ -14,6 +14,7 @@ turns a start without an end into a hang (it kills the child after :data:`HANG_S
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import signal
@@ -73,6 +74,8 @@ def attempt(entry: str, call, inputs, *, valid: bool = False):
     if use_alarm:
         old = signal.signal(signal.SIGALRM, _alarm)
         signal.setitimer(signal.ITIMER_REAL, HANG_S)
+    if not _log_file:  # under pytest: a hang in C code (no alarm gets in) ends the run with
+        faulthandler.dump_traceback_later(HANG_S + 40, exit=True)  # its traceback, not never
     t0 = time.perf_counter()
     result, outcome, exc_info = None, "ok", None
     try:
@@ -82,6 +85,8 @@ def attempt(entry: str, call, inputs, *, valid: bool = False):
     except (Exception, Hang) as exc:  # noqa: BLE001 - classifying every exception is the point
         outcome, exc_info = ("hang" if isinstance(exc, Hang) else "other"), exc
     finally:
+        if not _log_file:
+            faulthandler.cancel_dump_traceback_later()
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old)

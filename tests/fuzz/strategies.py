@@ -357,7 +357,7 @@ def odd_params(valid: dict) -> st.SearchStrategy[dict]:
         params = dict(valid)
         for _ in range(draw(st.integers(1, 3))):
             op = draw(st.sampled_from(["value", "value", "missing", "extra", "array", "key"]))
-            keys = sorted(params) or ["x"]
+            keys = sorted(params, key=repr) or ["x"]
             k = draw(st.sampled_from(keys))
             if op == "value":
                 params[k] = draw(odd_values())
@@ -472,3 +472,33 @@ def damaged_files(draw, valid: bytes) -> tuple[bytes, str]:
             np.lib.format.write_array(out, np.asanyarray(arr), allow_pickle=True)
             zf.writestr(name + ".npy", out.getvalue())
     return buf.getvalue(), how
+
+
+# -- calls made inside the property -------------------------------------------------------
+
+class Later:
+    """A constructor call drawn by a strategy but made inside the property: constructors
+    such as ``TimedArray``, ``Uniform`` or ``FixedProbability`` check their arguments, and
+    those checks (their errors, their hangs) are part of what is tested."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __repr__(self) -> str:
+        return f"{getattr(self.fn, '__name__', self.fn)}({', '.join(map(repr, self.args))})"
+
+
+def later(fn, *strategies) -> st.SearchStrategy[Later]:
+    """A strategy of ``Later(fn, *drawn arguments)``."""
+    return st.tuples(*strategies).map(lambda args: Later(fn, *args))
+
+
+def realise(value):
+    """``value`` with every :class:`Later` in it (also inside dicts and lists) called."""
+    if isinstance(value, Later):
+        return value.fn(*(realise(a) for a in value.args))
+    if isinstance(value, dict):
+        return {k: realise(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [realise(v) for v in value]
+    return value
