@@ -159,3 +159,10 @@ def test_adam_state_of_a_fresh_optimiser_loads():
     saved = a.state_dict()
     a.step(p, {"w": np.array([1.0, -1.0])})
     np.testing.assert_allclose(saved["m"]["w"], [0.1, -0.1])
+
+
+def test_a_negative_step_count_is_refused_on_load():
+    state = Adam().state_dict()
+    state["t"] = -1
+    with pytest.raises(sg.InvalidValueError, match="t \\(steps taken\\)"):
+        Adam().load_state_dict(state)

@@ -1,0 +1,29 @@
+"""Subgroup boundaries in the Numba program's synaptic loops.
+
+Written to kill template mutants that the other tests let through (benchmarks/mutation.py,
+tests/RELIABILITY.md): a projection between subgroups (``src[2:4]`` -> ``pop[1:4]``) must
+ignore spikes of source neurons outside its slice, including the first one past its end,
+and add its post offset, with one delay per projection and with per-synapse delays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import snngen as sg
+
+DT = 1e-4
+SUM = sg.NeuronModel("dv/dt = r : 1", threshold="v > 1e300", reset="v = 0", name="sum")
+
+
+@pytest.mark.parametrize("delay", [0.0, 2e-4, "j * 0.1*ms", "(i + j) * 0.1*ms"])
+def test_projection_between_subgroups_reads_and_writes_only_its_slices(delay):
+    net = sg.Network(dt=DT, dtype="float64")
+    src = net.spike_source("S", 6, [0, 1, 2, 3, 4, 5], [0.0, 0.0, 0.0, 1e-4, 2e-4, 2e-4])
+    pop = net.population("P", SUM, 5, params={"r": 0.0})
+    net.connect(src[2:4], pop[1:4], "v += w", "all_to_all", w=1.0, delay=delay)
+    net.connect(src[4:5], pop[0:1], "v += w", "all_to_all", w=10.0, delay=delay)
+    sim = net.build()
+    sim.run(20 * DT)
+    np.testing.assert_array_equal(sim.state(pop, "v")[0], [10.0, 2.0, 2.0, 2.0, 0.0])
