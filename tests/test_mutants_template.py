@@ -27,3 +27,18 @@ def test_projection_between_subgroups_reads_and_writes_only_its_slices(delay):
     sim = net.build()
     sim.run(20 * DT)
     np.testing.assert_array_equal(sim.state(pop, "v")[0], [10.0, 2.0, 2.0, 2.0, 0.0])
+
+
+def test_every_neuron_of_a_wide_population_spikes_and_resets():
+    """The spike scan reads eight neurons per 64-bit word: 37 neurons (five words, the last
+    one partial), all spiking together, each listed once and reset."""
+    model = sg.NeuronModel("dv/dt = c : 1", threshold="v > 2.5", reset="v = 0", name="ramp")
+    net = sg.Network(dt=DT, dtype="float64")
+    pop = net.population("P", model, 37, params={"c": 1.0 / DT})
+    spikes = net.monitor_spikes(pop)
+    sim = net.build()
+    sim.run(9 * DT)  # v reaches 3 after steps 2, 5 and 8
+    for step in (2, 5, 8):
+        assert sorted(spikes.i[spikes.step == step].tolist()) == list(range(37))
+    assert len(spikes.i) == 3 * 37
+    np.testing.assert_array_equal(sim.state(pop, "v")[0], 0.0)
