@@ -77,8 +77,9 @@ def test_more_channels_than_n_in_no_longer_corrupts_the_heap(tmp_path):
         except ShapeError:
             raise SystemExit(3)
     """))
+    env = dict(os.environ, PYTHONPATH=str(Path(sg.__file__).resolve().parent.parent))
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=300, env=os.environ.copy())
+                          timeout=300, env=env)  # the snngen under test, not another one
     assert done.returncode == 3, done.stderr[-2000:]
 
 
@@ -166,6 +167,7 @@ def test_cross_entropy_checks_its_labels():
     ({"trainable_params": ("tau",)}, "trainable parameter 'tau' is not a parameter"),
     ({"fluctuation_init": {"rate": 10.0, "mu": 0.0}}, "fluctuation_init needs exactly"),
     ({"params": {"taum": 0.0, "taus": 0.005}}, "'taum' is 0.*divides"),
+    ({"surrogate": 3}, "surrogate must be the name"),
     ({"params": {"taum": 0.01, "taus": -0.005}, "trainable_params": ()}, "'taus'"),
 ])
 def test_bad_classifier_arguments_are_refused_before_compiling(kw, match, monkeypatch):
@@ -176,6 +178,11 @@ def test_bad_classifier_arguments_are_refused_before_compiling(kw, match, monkey
     monkeypatch.setattr(trainer_module, "CompiledBPTT", no_compile)
     with pytest.raises(SnngenError, match=match):
         _net(**kw)
+
+
+def test_the_model_must_be_a_neuron_model():
+    with pytest.raises(InvalidValueError, match="model must be a NeuronModel"):
+        RecurrentClassifier("dv/dt = -v / tau : 1", "v", 6, 5, 3, params=PARAMS)
 
 
 @pytest.mark.parametrize("kw, match", [
@@ -421,6 +428,11 @@ def test_a_truncated_or_foreign_file_is_a_checkpoint_error(saved, tmp_path, cut)
         reader.load(text)
     with pytest.raises(CheckpointError, match="no checkpoint"):
         reader.load(tmp_path / "missing.npz")
+    for path in (None, 3, ""):
+        with pytest.raises(InvalidValueError, match="must be a file name"):
+            reader.load(path)
+        with pytest.raises(InvalidValueError, match="must be a file name"):
+            reader.save(path)
 
 
 def test_save_is_atomic(saved, tmp_path, monkeypatch):
@@ -482,6 +494,11 @@ def test_online_feed_checks_its_data_before_any_step(online, no_online_kernels, 
         online.feed(np.zeros(x_shape), np.zeros(t_shape), mask=mask)
     for k, v in w_before.items():
         np.testing.assert_array_equal(online.weights[k], v)
+
+
+def test_online_feed_refuses_a_learn_flag_that_is_not_a_bool(online, no_online_kernels):
+    with pytest.raises(InvalidValueError, match="learn must be True or False"):
+        online.feed(np.zeros((8, 2, 6)), np.zeros((8, 2, 2)), learn=np.nan)
 
 
 def test_online_feed_refuses_nan(online, no_online_kernels):

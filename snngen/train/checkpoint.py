@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import __version__
 from .. import connectivity as conn
-from ..errors import CheckpointError, SnngenError
+from ..errors import CheckpointError, InvalidValueError, SnngenError
 from .checks import check_csr
 
 FORMAT = 2  # 1: the archives before "meta" (same arrays)
@@ -46,9 +46,18 @@ def describe(trainer) -> dict:
             "trainable": list(net._trainable)}
 
 
+def _path(path, where: str) -> Path:
+    """A checkpoint's path: a str or os.PathLike naming a file."""
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise InvalidValueError(f"{where}: the checkpoint path must be a file name (str or "
+                                f"pathlib.Path), got {path!r}")
+    return Path(os.fspath(path))
+
+
 def save(trainer, path, host) -> None:
     """Write ``trainer``'s state to ``path`` atomically (see the module docstring);
     ``host`` copies a device array to NumPy."""
+    path = _path(path, "Trainer.save")
     net = trainer.net
     state = {f"weight/{k}": host(v) for k, v in net.weights.items()}
     state.update({f"param/{k}": v for k, v in net.params.items()})
@@ -64,7 +73,6 @@ def save(trainer, path, host) -> None:
     meta = describe(trainer)
     meta["arrays"] = {k: [list(np.shape(v)), str(np.asarray(v).dtype)] for k, v in state.items()}
     state["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-    path = Path(os.fspath(path))
     if path.is_dir():
         raise CheckpointError(f"Trainer.save: {path} is a folder; give a file name such as "
                               f"{path / 'checkpoint.npz'}")
@@ -110,6 +118,7 @@ def _sync_folder(folder: Path) -> None:
 def read(path) -> dict:
     """Every array of the archive at ``path`` (all read now: a truncated member fails here,
     not halfway through loading)."""
+    path = _path(path, "Trainer.load")
     try:
         with np.load(os.fspath(path), allow_pickle=False) as data:
             return {key: data[key] for key in data.files}

@@ -388,6 +388,8 @@ class OnlineLearner:
         steps' errors count); returns (loss, readout). Checked whole before the first step
         (shapes against the network, finite values): a bad chunk changes nothing."""
         where = "OnlineLearner.feed"
+        if not isinstance(learn, (bool, np.bool_)):
+            raise InvalidValueError(f"{where}: learn must be True or False, got {learn!r}")
         steps, batch = check_spikes(x_in, self.in_csr.n_pre, where,
                                     f"in_csr has {self.in_csr.n_pre} rows")
         n_out = np.shape(self.weights["w_out"])[1]

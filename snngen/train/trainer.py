@@ -28,19 +28,17 @@ from __future__ import annotations
 
 import time
 
-import numba
 import numpy as np
 
 from .. import connectivity as conn
 from ..derive import derive
-from ..errors import InvalidValueError, ShapeError, SnngenError, did_you_mean
+from ..errors import InvalidValueError, SnngenError, did_you_mean
 from ..integrate import discretise
 from . import checkpoint
 from .bptt import CompiledBPTT
 from .checks import (
     as_count,
     as_real,
-    check_finite,
     check_labels,
     check_model_params,
     check_spikes,
@@ -48,6 +46,7 @@ from .checks import (
 from .losses import cross_entropy
 from .optim import Adam, clip_scale, global_norm
 from .readout import readout_drive, readout_grad
+from .spikes import _gather, spike_batch, spike_raster  # noqa: F401 - spike_batch: API
 
 
 def layer_key(name: str, layer: int) -> str:
@@ -115,6 +114,13 @@ class RecurrentClassifier:
         Every argument is checked here, before the kernels are compiled (sizes, ranges,
         parameter names and values): see :mod:`snngen.train.checks`."""
         where = "RecurrentClassifier"
+        from ..model import NeuronModel
+        if not isinstance(model, NeuronModel):
+            raise InvalidValueError(f"{where}: model must be a NeuronModel, got "
+                                    f"{type(model).__name__}")
+        if not isinstance(surrogate, str):
+            raise InvalidValueError(f"{where}: surrogate must be the name of a surrogate "
+                                    f"gradient such as 'fast_sigmoid', got {surrogate!r}")
         if backend not in ("numba", "cuda", "cuda-host"):
             raise SnngenError(f"unknown backend {backend!r}: 'numba', 'cuda' or 'cuda-host'")
         if checkpoint_every is not None and backend != "numba":
@@ -477,70 +483,6 @@ class Trainer:
         checkpoint.load(self, path)
 
 
-def spike_batch(inputs: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """The trials ``idx`` of (T, N, n_in) input spikes as booleans (nonzero = spike, as the
-    kernels read them), gathered one step at a time: no float copy of the whole batch.
-
-    >>> spike_batch(np.array([[[0.0, 1.0], [1.0, 0.0], [0.0, 0.0]]]), np.array([1, 0]))[0]
-    array([[ True, False],
-           [False,  True]])
-    """
-    channels = np.shape(inputs)[-1] if np.ndim(inputs) == 3 else -1
-    _, samples = check_spikes(inputs, channels, "spike_batch", "any number")
-    idx = np.asarray(idx)
-    if idx.ndim != 1 or idx.dtype.kind not in "iu":
-        raise ShapeError(f"spike_batch: idx must be a 1-D array of sample numbers, got shape "
-                         f"{idx.shape} and dtype {idx.dtype}")
-    bad = np.flatnonzero((idx < 0) | (idx >= samples))
-    if bad.size:
-        raise InvalidValueError(f"spike_batch: idx[{bad[0]}] = {idx[bad[0]]} is not a sample "
-                                f"of the inputs (0 .. {samples - 1})")
-    return _gather(inputs, idx)
-
-
-def _gather(inputs, idx):
-    """:func:`spike_batch` of checked inputs and sample numbers."""
-    if inputs.dtype == np.bool_:
-        return inputs[:, idx]
-    out = np.empty((inputs.shape[0], len(idx), inputs.shape[2]), np.bool_)
-    _gather_spikes(inputs, np.asarray(idx, np.int64), out)
-    return out
-
-
-@numba.njit(cache=True, boundscheck=False, parallel=True)
-def _gather_spikes(inputs, idx, out):
-    """out[t, k] = inputs[t, idx[k]] != 0, in parallel over steps (one pass, no copies)."""
-    for t in numba.prange(inputs.shape[0]):
-        for k in range(idx.shape[0]):
-            src = inputs[t, idx[k]]
-            dst = out[t, k]
-            for j in range(src.shape[0]):
-                dst[j] = src[j] != 0
-
-
 def _host(a):
     """A NumPy copy of a NumPy or device (CuPy) array."""
     return a.get() if hasattr(a, "get") and type(a) is not np.ndarray else np.asarray(a)
-
-
-def spike_raster(times: np.ndarray, dt: float, steps: int) -> np.ndarray:
-    """(samples x channels) spike times -> (steps x samples x channels) binary raster; one
-    spike per sample and channel, at a time >= 0 (times past the last step land in it).
-    Silent channels (NaN times): :func:`snngen.datasets.latency_raster`."""
-    times = np.asarray(times)
-    dt, steps = as_real(dt, "dt", "spike_raster", 0, open_low=True), \
-        as_count(steps, "steps", "spike_raster")
-    if times.ndim != 2 or times.dtype.kind not in "iuf":
-        raise ShapeError(f"spike_raster: times must be a (samples, channels) array of "
-                         f"numbers, got shape {times.shape} and dtype {times.dtype}")
-    check_finite(times, "times (NaN: a silent channel? use "
-                 "snngen.datasets.latency_raster)", "spike_raster")
-    if times.size and times.min() < 0:
-        first = np.unravel_index(times.argmin(), times.shape)
-        raise InvalidValueError(f"spike_raster: spike times must be >= 0, found "
-                                f"{times.min()} at (sample, channel) {first}")
-    idx = np.minimum((np.asarray(times) / dt).astype(np.int64), steps - 1)
-    raster = np.zeros((steps,) + idx.shape, np.float64)
-    samples, channels = np.indices(idx.shape)
-    raster[idx, samples, channels] = 1.0
-    return raster
