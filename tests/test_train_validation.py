@@ -229,6 +229,8 @@ def test_spike_raster_refuses_negative_and_missing_times():
         spike_raster(np.array([[0.001, np.nan]]), 1e-3, 5)
     with pytest.raises(InvalidValueError, match="steps"):
         spike_raster(np.array([[0.001]]), 1e-3, 0)
+    with pytest.raises(sg.errors.NetworkTooLargeError, match="memory available"):
+        spike_raster(np.array([[0.001]]), 1e-3, 1e308)  # was an OverflowError
 
 
 # -- the compiled BPTT directly ----------------------------------------------------------------

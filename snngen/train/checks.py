@@ -172,6 +172,17 @@ def check_shape(a, shape: tuple, name: str, where: str, finite: bool = True) -> 
         check_finite(a, name, where)
 
 
+def check_fits(n_bytes: float, what: str, where: str) -> None:
+    """Refuse, before allocating it, an array of ``n_bytes`` that memory cannot hold."""
+    from ..errors import NetworkTooLargeError
+    from ..runtime.simulator import _available_bytes, size_text
+    available = _available_bytes()
+    if n_bytes > available:
+        raise NetworkTooLargeError(f"{where}: {what} would take {size_text(n_bytes)}, more "
+                                   f"than the {size_text(available)} of memory available; "
+                                   "use fewer steps, samples or channels")
+
+
 def check_broadcast(a, shape: tuple, name: str, where: str) -> None:
     """``a`` is finite numbers that broadcast to exactly ``shape`` (a mask, an initial state).
 
@@ -327,6 +338,7 @@ def check_run(kernels, params: dict, s0, inputs, w_in_csr, w_in, w_rec_csr, w_re
     return steps, batch, n
 
 
-__all__ = ["as_count", "as_real", "check_broadcast", "check_csr", "check_csr_once", "check_finite",
-           "check_labels", "check_model_params", "check_run", "check_shape", "check_spikes",
-           "check_weights", "first_nonfinite", "model_parameter_names"]
+__all__ = ["as_count", "as_real", "check_broadcast", "check_csr", "check_csr_once",
+           "check_finite", "check_fits", "check_labels", "check_model_params", "check_run",
+           "check_shape", "check_spikes", "check_weights", "first_nonfinite",
+           "model_parameter_names"]

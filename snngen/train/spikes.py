@@ -11,7 +11,7 @@ import numba
 import numpy as np
 
 from ..errors import InvalidValueError, ShapeError
-from .checks import as_count, as_real, check_finite, check_spikes
+from .checks import as_count, as_real, check_finite, check_fits, check_spikes
 
 
 def spike_batch(inputs: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -71,6 +71,8 @@ def spike_raster(times: np.ndarray, dt: float, steps: int) -> np.ndarray:
         first = np.unravel_index(times.argmin(), times.shape)
         raise InvalidValueError(f"spike_raster: spike times must be >= 0, found "
                                 f"{times.min()} at (sample, channel) {first}")
+    check_fits(8.0 * steps * times.size, f"a raster of {steps} steps x {times.shape}",
+               "spike_raster")
     idx = np.minimum((np.asarray(times) / dt).astype(np.int64), steps - 1)
     raster = np.zeros((steps,) + idx.shape, np.float64)
     samples, channels = np.indices(idx.shape)
