@@ -99,7 +99,8 @@ class ShapeError(SnngenError, ValueError):
 
 class CheckpointError(SnngenError):
     """A saved checkpoint cannot be read (truncated, not a checkpoint) or does not match the
-    network it is loaded into (other sizes, names or models); nothing is changed then."""
+    network it is loaded into (other sizes, names or models), or a checkpoint cannot be written;
+    nothing is changed then (a failed save leaves any earlier file at that path intact)."""
 
 
 class CacheError(SnngenError):

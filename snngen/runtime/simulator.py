@@ -45,7 +45,8 @@ def _Bar(total: int):  # noqa: N802 - a factory that reads like the class it ret
     return tqdm(total=total, unit="step", desc="snngen", leave=False)
 
 
-def _available_bytes() -> int:
+def available_bytes() -> int:
+    """Memory the OS can give this process now (MemAvailable; total memory elsewhere)."""
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
@@ -116,7 +117,7 @@ class Simulator:
         t1 = time.perf_counter()
         need = estimate_bytes(net, self.spec)
         self.max_memory = max_memory
-        limit = max_memory if max_memory is not None else int(0.9 * _available_bytes())
+        limit = max_memory if max_memory is not None else int(0.9 * available_bytes())
         if need > limit:
             raise NetworkTooLargeError(
                 f"this network needs about {size_text(need)} but only "
@@ -223,13 +224,13 @@ class Simulator:
     def _fits(self, extra: int) -> bool:
         if self.max_memory is not None:
             return self.held_bytes() + extra <= self.max_memory
-        return extra <= 0.9 * _available_bytes()
+        return extra <= 0.9 * available_bytes()
 
     def _over(self, extra: int) -> str:
         if self.max_memory is not None:
             return (f"with the {size_text(self.held_bytes())} held that exceeds "
                     f"max_memory = {size_text(self.max_memory)}")
-        return f"more than the {size_text(0.9 * _available_bytes())} available"
+        return f"more than the {size_text(0.9 * available_bytes())} available"
 
     def _check_run(self, n_total: int, chunk: int) -> int:
         """Refuse, before anything is allocated, a run whose monitors would not fit; return

@@ -175,8 +175,8 @@ def check_shape(a, shape: tuple, name: str, where: str, finite: bool = True) -> 
 def check_fits(n_bytes: float, what: str, where: str) -> None:
     """Refuse, before allocating it, an array of ``n_bytes`` that memory cannot hold."""
     from ..errors import NetworkTooLargeError
-    from ..runtime.simulator import _available_bytes, size_text
-    available = _available_bytes()
+    from ..runtime.simulator import available_bytes, size_text
+    available = available_bytes()
     if n_bytes > available:
         raise NetworkTooLargeError(f"{where}: {what} would take {size_text(n_bytes)}, more "
                                    f"than the {size_text(available)} of memory available; "
