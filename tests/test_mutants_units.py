@@ -48,7 +48,7 @@ PREFIXES = {"y": -24, "z": -21, "a": -18, "f": -15, "p": -12, "n": -9, "u": -6, 
 def test_named_units_have_their_si_dimension_and_scale(name):
     scale, dim = parse_unit(name)
     assert dim == Dimension(SI[name])
-    assert scale == pytest.approx(SCALE.get(name, 1.0), rel=1e-15)
+    assert scale == pytest.approx(SCALE.get(name, 1.0), rel=1e-15, abs=0)
 
 
 def test_named_dimensions_print_by_name():
@@ -72,9 +72,10 @@ def test_compound_dimensions_print_by_name(text, name):
 def test_every_prefix_scales_by_its_power_of_ten(prefix):
     scale, dim = parse_unit(prefix + "metre")
     assert dim == Dimension(SI["metre"])
-    assert scale == pytest.approx(10.0 ** PREFIXES[prefix], rel=1e-12)
+    # abs=0: approx's default absolute tolerance (1e-12) would accept 1e-17 for atto
+    assert scale == pytest.approx(10.0 ** PREFIXES[prefix], rel=1e-12, abs=0)
     value, _ = parse_quantity(f"3 {prefix}second")
-    assert value == pytest.approx(3 * 10.0 ** PREFIXES[prefix], rel=1e-12)
+    assert value == pytest.approx(3 * 10.0 ** PREFIXES[prefix], rel=1e-12, abs=0)
 
 
 def test_powers_of_named_units_print_as_powers():
@@ -141,6 +142,17 @@ def test_carets_of_unit_syntax_errors():
     with pytest.raises(sg.UnitError, match="unmatched") as err:
         parse_unit("  )mV")
     assert err.value.col == 2
+    with pytest.raises(sg.UnitError, match="unmatched") as err:
+        parse_unit("m)V")  # at the second character
+    assert err.value.col == 1
+
+
+def test_power_hint_only_for_the_caret_operator():
+    with pytest.raises(sg.UnitError, match="use \\*\\* for powers"):
+        parse_unit("mV^2")
+    with pytest.raises(sg.UnitError, match="unsupported operator") as err:
+        parse_unit("mV|2")
+    assert "**" not in str(err.value)
 
 
 def test_check_equal_carets_at_the_start_and_after_a_rewrite():
@@ -157,3 +169,16 @@ def test_conditions_inside_where_are_checked():
     with pytest.raises(sg.UnitError, match="cannot compare 'v' \\(volt\\) and '2\\*ms'"):
         sg.NeuronModel("dv/dt = where(v > 2*ms, v, 2*mV) / tau : volt").check_units({})
     sg.NeuronModel("dv/dt = where(v > 2*mV, v, 2*mV) / tau : volt").check_units({})
+
+
+def test_check_equal_without_a_line_or_a_right_hand_side():
+    volt, second = Dimension(SI["volt"]), Dimension(SI["second"])
+    with pytest.raises(sg.UnitError) as err:  # no line: no caret
+        check_equal(volt, second, "x", "tau")
+    assert err.value.col is None
+    with pytest.raises(sg.UnitError) as err:  # no text to find: all after '='
+        check_equal(volt, second, "x", "", line="x = 2")
+    assert err.value.col == 4
+    with pytest.raises(sg.UnitError) as err:  # neither found nor an '=': no caret
+        check_equal(volt, second, "x", "", line="abc")
+    assert err.value.col is None
