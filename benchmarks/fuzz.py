@@ -108,7 +108,8 @@ class Tally:
         rejected = sum(f["count"] for f in self.failures.values() if f["outcome"] == "rejected")
         try:
             commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                                    text=True).stdout.strip()
+                                    text=True).stdout.strip() or os.environ.get(
+                "SNNGEN_FUZZ_COMMIT", "unknown (not a git checkout)")
         except OSError:
             commit = "?"
         return {

@@ -77,8 +77,10 @@ def _volt(states, depth: int) -> st.SearchStrategy[str]:
 
 def _condition(states) -> st.SearchStrategy[str]:
     """Conditions on volts, optionally combined with and/or/not."""
+    # never 'El > El': sympy folds it to False, and El is then unused (snngen says so)
     atom = st.tuples(st.sampled_from(states + VOLT_PARAMS), st.sampled_from(["<", ">", "<=", ">="]),
-                     st.sampled_from(VOLT_PARAMS + ("0*mV",))).map(" ".join)
+                     st.sampled_from(VOLT_PARAMS + ("0*mV",))).filter(
+        lambda p: p[0] != p[2]).map(" ".join)
     return st.one_of(atom, st.tuples(atom, st.sampled_from(["and", "or"]), atom).map(
         lambda p: f"({p[0]}) {p[1]} ({p[2]})"), atom.map(lambda a: f"not ({a})"))
 
@@ -124,8 +126,9 @@ def valid_neuron_models(draw, max_depth: int = 2) -> dict:
     # exact and exponential Euler may rightly refuse a nonlinear model: not drawn here
     method = draw(st.sampled_from(["auto", "euler", "rk2", "rk4"]))
     params = {}
+    code = "\n".join(line.split("#")[0] for line in text.split("\n"))  # not in comments
     for name in (*VOLT_PARAMS, *TIME_PARAMS, *DIMLESS_PARAMS):
-        if re_name(name).search(text + " " + (threshold or "") + " " + (reset or "")
+        if re_name(name).search(code + " " + (threshold or "") + " " + (reset or "")
                                 + " " + (refractory or "")):
             params[name] = PARAM_VALUES[name]
     if "gain : 1" in text:
@@ -328,6 +331,15 @@ QUANTITY_STRINGS = (
 )
 
 
+def huge(value) -> bool:
+    """True for a finite number so large that a count of it is work, not a mistake."""
+    try:
+        return isinstance(value, (int, float, np.integer, np.floating)) and \
+            math.isfinite(float(value)) and abs(float(value)) > 1e6
+    except OverflowError:
+        return True
+
+
 def odd_values() -> st.SearchStrategy:
     """Scalars a user might pass where a number is wanted: NaN, infinities, zero, negatives,
     huge and tiny numbers, huge ints, bools, None, complex numbers, quantity strings with
@@ -364,6 +376,7 @@ def odd_params(valid: dict) -> st.SearchStrategy[dict]:
             elif op == "missing":
                 params.pop(k, None)
             elif op == "extra":
+                k = str(k)
                 params[draw(st.sampled_from([k + "x", k[:-1] or "z", "tau", "V_t", "",
                                              "1a", "v", "t", "dt", "i"]))] = 1.0
             elif op == "array":
