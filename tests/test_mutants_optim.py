@@ -166,3 +166,27 @@ def test_a_negative_step_count_is_refused_on_load():
     state["t"] = -1
     with pytest.raises(sg.InvalidValueError, match="t \\(steps taken\\)"):
         Adam().load_state_dict(state)
+
+
+@pytest.mark.parametrize("layout", ["fortran", "strided view"])
+def test_adam_updates_non_contiguous_parameters_in_place(layout):
+    """Only C-contiguous float arrays take the compiled pass (it updates a flat view);
+    others must still be updated in place, e.g. a view into a larger array."""
+    rng = np.random.default_rng(5)
+    w0 = rng.normal(size=(4, 6))
+    grads = [rng.normal(size=w0.shape) for _ in range(3)]
+    if layout == "fortran":
+        owner = np.asfortranarray(w0)
+        p = owner
+    else:
+        owner = np.zeros((4, 12))
+        owner[:, ::2] = w0
+        p = owner[:, ::2]
+    opt = Adam(lr=0.05, weight_decay=0.01)
+    for g in grads:
+        opt.step({"w": p}, {"w": g})
+    want = adamw_reference(w0, grads, 0.05, 0.9, 0.999, 1e-8, 0.01, [1.0] * 3)
+    np.testing.assert_allclose(p, want, rtol=1e-13, atol=1e-15)
+    if layout != "fortran":
+        np.testing.assert_allclose(owner[:, ::2], want, rtol=1e-13, atol=1e-15)
+        assert not owner[:, 1::2].any()
