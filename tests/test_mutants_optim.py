@@ -82,7 +82,7 @@ def test_sgd_equals_the_textbook_update(momentum, nesterov):
     rng = np.random.default_rng(2)
     w0 = rng.normal(size=6)
     grads = [rng.normal(size=6) for _ in range(5)]
-    scales = [1.0, 0.25, 1.0, 3.0, 1.0]
+    scales = [1.0, 0.25, 2.0, 3.0, 1.0]
     opt, w = SGD(lr=0.1, momentum=momentum, nesterov=nesterov), {"w": w0.copy()}
     for g, s in zip(grads, scales):
         opt.step(w, {"w": g}, scale=s)
