@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .errors import IntegrationError
-from .model import NeuronModel, strip_units
+from .model import NeuronModel
 from .parse import symbol
 
 DT = symbol("dt")
@@ -245,6 +245,10 @@ class _Hoister:
     def __init__(self, variant: set[sp.Symbol]):
         self.variant = variant
         self.constants: dict[sp.Expr, sp.Symbol] = {}
+        # RK methods substitute a stage into every occurrence of the state, so the same
+        # subtree recurs many times: without a memo the walk is exponential in the nesting
+        self.done: dict[sp.Basic, sp.Basic] = {}
+        self.fixed: dict[sp.Basic, bool] = {}
 
     def _const(self, expr):
         if expr.is_Number or expr.is_Symbol or expr.is_Atom:
@@ -254,9 +258,18 @@ class _Hoister:
         return self.constants[expr]
 
     def invariant(self, expr):
-        return not (expr.free_symbols & self.variant)
+        # memoised for the same reason as ``done`` (sympy's free_symbols walks a tree, not
+        # the shared graph)
+        if expr not in self.fixed:
+            self.fixed[expr] = expr not in self.variant and all(map(self.invariant, expr.args))
+        return self.fixed[expr]
 
     def __call__(self, expr):
+        if expr not in self.done:
+            self.done[expr] = self._hoist(expr)
+        return self.done[expr]
+
+    def _hoist(self, expr):
         if self.invariant(expr):
             return self._const(expr)
         if isinstance(expr, (sp.Add, sp.Mul)):
@@ -304,9 +317,11 @@ def discretise(model: NeuronModel, method: str | None = None,
     hoist = _Hoister(variant)
     updates = tuple((x, hoist(new[x])) for x in rhs)
     constants = tuple((s, e) for e, s in hoist.constants.items())
+    # subexpressions mean the same in conditions, resets and refractoriness as in the ODEs
+    resolve = model.eqs.resolve
     g, condition = None, model.threshold
     if condition is not None:
-        condition = strip_units(condition)
+        condition = resolve(condition)
         if isinstance(condition, (sp.StrictGreaterThan, sp.GreaterThan)):
             g = condition.lhs - condition.rhs
         elif isinstance(condition, (sp.StrictLessThan, sp.LessThan)):
@@ -314,7 +329,7 @@ def discretise(model: NeuronModel, method: str | None = None,
     reset = []
     for stmt in model.reset:
         target = symbol(stmt.target)
-        reset.append((target, strip_units(stmt.value(target))))
-    refractory = strip_units(model.refractory) if model.refractory is not None else None
+        reset.append((target, resolve(stmt.value(target))))
+    refractory = resolve(model.refractory) if model.refractory is not None else None
     return DiscreteModel(model, method, props, constants, updates, condition, g, tuple(reset),
                          refractory)

@@ -15,13 +15,22 @@ populations or projections with different parameter values.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import sympy as sp
 
 from . import units as u
-from .errors import EquationError, MissingParameterError, UnitError, UnknownNameError, did_you_mean
+from .errors import (
+    EquationError,
+    InvalidValueError,
+    MissingParameterError,
+    UnitError,
+    UnknownNameError,
+    did_you_mean,
+)
+from .exprcheck import MAX_DEPTH, depth
 from .parse import (
     SPECIAL_NAMES,
     EquationLine,
@@ -50,21 +59,64 @@ def _unit_dims(expr: sp.Basic) -> dict[sp.Symbol, u.Dimension]:
     return {s: u.unit_symbol(s.name)[1] for s in expr.free_symbols if u.is_unit_name(s.name)}
 
 
-def _declared_dim(unit: str | None, line: str) -> u.Dimension | None:
+def _declared_dim(unit: str | None, line: str, where: str | None = None) -> u.Dimension | None:
     if unit is None:
         return None
     try:
         return u.parse_unit(unit)[1]
     except UnitError as err:
         first = str(err).splitlines()[0]
-        raise UnitError(first, line, line.rfind(unit), len(unit)) from None
+        if where and first.startswith(f"{where}: "):
+            first = first[len(where) + 2:]
+        raise UnitError(first, line, line.rfind(unit), len(unit), where) from None
+
+
+def _too_deep(expr: sp.Basic, depths: Mapping, line: str, where: str | None) -> None:
+    """Refuse ``expr`` if substituting subexpressions (``depths``) nests it too deeply."""
+    d = depth(expr, depths)
+    if d > MAX_DEPTH:
+        used = sorted(s.name for s in expr.free_symbols if s in depths)
+        col = max((line.find(used[0]) if used else 0), 0)
+        raise EquationError(f"with its subexpressions substituted ({', '.join(used)}) this "
+                            f"expression is nested {d} levels deep, more than the {MAX_DEPTH} "
+                            "that snngen compiles; flatten the subexpressions",
+                            line, col, len(used[0]) if used else 1, where)
 
 
 @dataclass(frozen=True)
 class _Equations:
-    """Shared machinery of neuron and synapse models: ODEs, subexpressions, parameters."""
+    """Shared machinery of neuron and synapse models: ODEs, subexpressions, parameters.
+
+    Checked when made, so that a mistake is reported where the model is written: every unit
+    is a known unit, subexpressions do not refer to each other in a cycle, and none nests too
+    deeply once substituted.
+    """
 
     lines: tuple[EquationLine, ...]
+    where: str | None = None
+
+    def __post_init__(self):
+        for e in self.lines:
+            _declared_dim(e.unit, e.line, self.where)
+        pending = {symbol(e.name): e for e in self.lines if e.kind == "subexpression"}
+        resolved: dict[sp.Symbol, sp.Basic] = {}
+        depths: dict[sp.Symbol, int] = {}
+        while pending:  # in dependency order, without recursion: chains may be long
+            ready = [s for s, e in pending.items() if not e.expr.free_symbols & pending.keys()]
+            if not ready:
+                first = next(iter(pending.values()))
+                raise EquationError("subexpressions refer to each other in a cycle ("
+                                    + ", ".join(e.name for e in pending.values())
+                                    + "); define each from the ones before it",
+                                    first.line, first.line.find(first.name), len(first.name),
+                                    self.where)
+            for s in ready:
+                e = pending.pop(s)
+                _too_deep(e.expr, depths, e.line, self.where)
+                resolved[s] = e.expr.xreplace(resolved)
+                depths[s] = depth(resolved[s])
+        object.__setattr__(self, "_resolved", resolved)
+        object.__setattr__(self, "_depths", depths)
 
     @property
     def odes(self) -> dict[str, EquationLine]:
@@ -78,17 +130,13 @@ class _Equations:
     def declared(self) -> dict[str, EquationLine]:
         return {e.name: e for e in self.lines if e.kind == "parameter"}
 
+    def check_depth(self, expr: sp.Basic, line: str, where: str | None = None) -> None:
+        """Raise EquationError if ``expr`` nests too deeply once subexpressions are in."""
+        _too_deep(expr, self._depths, line, where or self.where)
+
     def resolve(self, expr: sp.Basic) -> sp.Basic:
         """Substitute subexpressions (recursively) and unit scales into ``expr``."""
-        subs = {symbol(n): e.expr for n, e in self.subexpressions.items()}
-        for _ in range(len(subs) + 1):
-            new = expr.xreplace(subs)
-            if new == expr:
-                break
-            expr = new
-        else:
-            raise EquationError("subexpressions refer to each other in a cycle")
-        return strip_units(expr)
+        return strip_units(expr.xreplace(self._resolved))
 
 
 def _free_names(exprs) -> set[str]:
@@ -127,7 +175,8 @@ class NeuronModel:
                  name: str | None = None):
         self.name = name or "neuron"
         self.text = equations
-        self.eqs = _Equations(parse_equations(equations, where=f"model '{self.name}'"))
+        where = f"model '{self.name}'"
+        self.eqs = _Equations(parse_equations(equations, where=where), where)
         if not self.eqs.odes and not self.eqs.declared:
             raise EquationError("a neuron model needs at least one equation", equations, 0, 1,
                                 f"model '{self.name}'")
@@ -152,10 +201,19 @@ class NeuronModel:
             if threshold is None:
                 raise EquationError("refractoriness needs a threshold", str(refractory), 0, 1,
                                     f"model '{self.name}'")
+            if isinstance(refractory, (int, float)) and not 0 <= refractory < math.inf:
+                raise InvalidValueError(f"model '{self.name}': refractory={refractory!r} must "
+                                        "be a finite duration >= 0 (seconds or '5*ms')")
             text = repr(float(refractory)) if isinstance(refractory, (int, float)) else refractory
             self.refractory, self.refractory_names = parse_expression(
                 text, where=f"refractory of '{self.name}'")
         self._check_names()
+        if self.threshold is not None:
+            self.eqs.check_depth(self.threshold, threshold, f"threshold of '{self.name}'")
+        for stmt in self.reset:
+            self.eqs.check_depth(stmt.expr, stmt.line, f"reset of '{self.name}'")
+        if self.refractory is not None:
+            self.eqs.check_depth(self.refractory, text, f"refractory of '{self.name}'")
 
     # -- names -----------------------------------------------------------------------------
     @property
@@ -318,7 +376,8 @@ class SynapseModel:
                  on_post: str | None = None, name: str | None = None):
         self.name = name or "synapse"
         self.text = equations
-        self.eqs = _Equations(parse_equations(equations, where=f"synapse '{self.name}'"))
+        where = f"synapse '{self.name}'"
+        self.eqs = _Equations(parse_equations(equations, where=where), where)
         for n, e in self.eqs.odes.items():
             if "event-driven" not in e.flags:
                 raise EquationError(
@@ -331,6 +390,9 @@ class SynapseModel:
         self.on_pre_text, self.on_post_text = on_pre, on_post
         self.on_pre = parse_statements(on_pre, f"on_pre of '{self.name}'") if on_pre else ()
         self.on_post = parse_statements(on_post, f"on_post of '{self.name}'") if on_post else ()
+        for label, stmts in (("on_pre", self.on_pre), ("on_post", self.on_post)):
+            for stmt in stmts:
+                self.eqs.check_depth(stmt.expr, stmt.line, f"{label} of '{self.name}'")
 
     @property
     def variables(self) -> tuple[str, ...]:

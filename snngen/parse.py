@@ -21,6 +21,14 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .errors import EquationError, UnknownNameError, did_you_mean
+from .exprcheck import (
+    MAX_DEPTH,
+    POW_RANGE,
+    as_number,
+    checked_pow,
+    constant_problem,
+    is_boolean,
+)
 
 # Functions of the equation language and how they become sympy.
 _UNARY = {
@@ -43,10 +51,7 @@ _MULTI = {"clip": (3, _clip), "where": (3, _where), "min": (2, sp.Min), "max": (
 FUNCTIONS = frozenset(_UNARY) | frozenset(_MULTI)
 #: Names with a fixed meaning in every model.
 SPECIAL_NAMES = frozenset({"t", "dt", "i", "N", "pi"})
-
-_BINOPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
-           ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b,
-           ast.Pow: lambda a, b: a ** b}
+_BINOPS = frozenset({ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow})
 _CMPOPS = {ast.Gt: sp.StrictGreaterThan, ast.GtE: sp.GreaterThan,
            ast.Lt: sp.StrictLessThan, ast.LtE: sp.LessThan}
 
@@ -57,16 +62,49 @@ def symbol(name: str) -> sp.Symbol:
 
 
 class _ToSympy(ast.NodeVisitor):
-    """Convert an ast expression into sympy, remembering where each name appeared."""
+    """Convert an ast expression into sympy, remembering where each name appeared.
+
+    Sums, products and runs of signs are flattened without recursion, so a long sum is not a
+    deep one; every other level counts against :data:`MAX_DEPTH`.
+    """
 
     def __init__(self, line: str, offset: int, where: str | None):
         self.line, self.offset, self.where = line, offset, where
         self.names: dict[str, int] = {}
+        self.depth = 0
 
     def fail(self, node, message, cls=EquationError):
         col = self.offset + getattr(node, "col_offset", 0)
         end = self.offset + (getattr(node, "end_col_offset", None) or (col - self.offset + 1))
         raise cls(message, self.line, col, max(end - col, 1), self.where)
+
+    def visit(self, node):
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                self.fail(node, f"expression nested more than {MAX_DEPTH} levels deep; "
+                                "split it with subexpressions ('name = expr : unit')")
+            value = super().visit(node)
+        finally:
+            self.depth -= 1
+        problem = constant_problem(value)
+        if problem:
+            col = self.offset + node.col_offset
+            text = self.line[col:self.offset + node.end_col_offset]
+            self.fail(node, f"'{text}' {problem}; every constant must be a finite real number")
+        return value
+
+    def number(self, node):
+        """Visit an operand of arithmetic: conditions count as 0 or 1."""
+        return as_number(self.visit(node))
+
+    def condition(self, node):
+        """Visit an operand of and/or/not, which must be a condition."""
+        value = self.visit(node)
+        if not is_boolean(value):
+            self.fail(node, "and/or/not need conditions such as 'v > 1', not a number; "
+                            "compare it, e.g. 'x != 0'")
+        return value
 
     def generic_visit(self, node):
         self.fail(node, f"unsupported syntax '{type(node).__name__}' in an equation "
@@ -94,29 +132,54 @@ class _ToSympy(ast.NodeVisitor):
         return symbol(node.id)
 
     def visit_BinOp(self, node):
-        op = _BINOPS.get(type(node.op))
-        if op is None:
-            self.fail(node, f"unsupported operator '{type(node.op).__name__}'")
-        return op(self.visit(node.left), self.visit(node.right))
+        op = type(node.op)
+        if op not in _BINOPS:
+            self.fail(node, f"unsupported operator '{op.__name__}'")
+        if op is ast.Pow:
+            value = checked_pow(self.number(node.left), self.number(node.right))
+            if value is None:
+                self.fail(node, POW_RANGE)
+            return value
+        # a + b - c + ... is a left-leaning chain in the ast: walk it in a loop
+        group = (ast.Add, ast.Sub) if op in (ast.Add, ast.Sub) else (ast.Mult, ast.Div)
+        chain, left = [], node
+        while isinstance(left, ast.BinOp) and type(left.op) in group:
+            chain.append((type(left.op), left.right))
+            left = left.left
+        parts = [self.number(left)]
+        for kind, right in reversed(chain):
+            value = self.number(right)
+            if kind is ast.Sub:
+                value = -value
+            elif kind is ast.Div:
+                value = sp.Pow(value, -1)
+            parts.append(value)
+        return sp.Add(*parts) if group[0] is ast.Add else sp.Mul(*parts)
 
     def visit_UnaryOp(self, node):
-        value = self.visit(node.operand)
-        if isinstance(node.op, ast.USub):
-            return -value
-        if isinstance(node.op, ast.UAdd):
-            return value
+        negate, inner = False, node
+        while isinstance(inner, ast.UnaryOp) and isinstance(inner.op, (ast.USub, ast.UAdd)):
+            negate ^= isinstance(inner.op, ast.USub)
+            inner = inner.operand
+        if inner is not node:
+            value = self.number(inner)
+            return -value if negate else value
         if isinstance(node.op, ast.Not):
-            return sp.Not(value)
+            flip = False
+            while isinstance(inner, ast.UnaryOp) and isinstance(inner.op, ast.Not):
+                flip, inner = not flip, inner.operand
+            value = self.condition(inner)
+            return sp.Not(value) if flip else value
         return self.fail(node, "unsupported unary operator")
 
     def visit_BoolOp(self, node):
-        values = [self.visit(v) for v in node.values]
+        values = [self.condition(v) for v in node.values]
         return sp.And(*values) if isinstance(node.op, ast.And) else sp.Or(*values)
 
     def visit_Compare(self, node):
-        parts, left = [], self.visit(node.left)
+        parts, left = [], self.number(node.left)
         for op, comp in zip(node.ops, node.comparators):
-            right = self.visit(comp)
+            right = self.number(comp)
             if isinstance(op, ast.Eq):
                 parts.append(sp.Eq(left, right))
             elif isinstance(op, ast.NotEq):
@@ -134,15 +197,23 @@ class _ToSympy(ast.NodeVisitor):
         name = node.func.id
         if node.keywords:
             self.fail(node, f"{name}() takes no keyword arguments")
-        args = [self.visit(a) for a in node.args]
         if name in _UNARY:
-            if len(args) != 1:
-                self.fail(node, f"{name}() takes exactly 1 argument ({len(args)} given)")
-            return _UNARY[name](args[0])
+            if len(node.args) != 1:
+                self.fail(node, f"{name}() takes exactly 1 argument ({len(node.args)} given)")
+            return _UNARY[name](self.number(node.args[0]))
         if name in _MULTI:
             nargs, fn = _MULTI[name]
-            if len(args) != nargs:
-                self.fail(node, f"{name}() takes exactly {nargs} arguments ({len(args)} given)")
+            if len(node.args) != nargs:
+                self.fail(node, f"{name}() takes exactly {nargs} arguments "
+                                f"({len(node.args)} given)")
+            if name == "where":
+                return fn(self.condition(node.args[0]), *map(self.number, node.args[1:]))
+            args = [self.number(a) for a in node.args]
+            if name == "pow":
+                value = checked_pow(*args)
+                if value is None:
+                    self.fail(node, POW_RANGE)
+                return value
             return fn(*args)
         return self.fail(node.func, f"unknown function '{name}'."
                          + did_you_mean(name, FUNCTIONS), UnknownNameError)
@@ -162,13 +233,25 @@ def parse_expression(text: str, *, line: str | None = None, offset: int = 0,
     offset += len(text) - len(text.lstrip())
     if not stripped:
         raise EquationError("empty expression", line, offset, 1, where)
-    try:
-        tree = ast.parse(stripped, mode="eval")
-    except SyntaxError as err:
-        col = offset + max((err.offset or 1) - 1, 0)
-        raise EquationError(f"invalid syntax ({err.msg})", line, col, 1, where) from None
+    tree = _parse_python(stripped, "eval", line, offset, where)
     visitor = _ToSympy(line, offset, where)
     return visitor.visit(tree), visitor.names
+
+
+def _parse_python(text: str, mode: str, line: str, offset: int, where: str | None):
+    """``ast.parse``, with its syntax errors and its own depth limits as EquationErrors."""
+    try:
+        return ast.parse(text, mode=mode)
+    except SyntaxError as err:
+        col = offset + max((err.offset or 1) - 1, 0)
+        what = "invalid syntax" if mode == "eval" else "invalid statement"
+        raise EquationError(f"{what} ({err.msg})", line, col, 1, where) from None
+    except (RecursionError, MemoryError):
+        # Python's parser builds a 2,900-term sum as 2,900 nested nodes and gives up there
+        raise EquationError("expression too long or too deeply nested for Python's parser "
+                            "(at most about 2,900 terms in one sum or 200 nested parentheses); "
+                            "split it with subexpressions ('name = expr : unit')",
+                            line, offset, max(len(text), 1), where) from None
 
 
 @dataclass(frozen=True)
@@ -264,7 +347,8 @@ def parse_equations(text: str, where: str | None = None) -> tuple[EquationLine, 
             continue
         rhs, unit, flags = _split_unit(body, line, body_start)
         expr, names = parse_expression(rhs, line=line, offset=body_start, where=where)
-        out.append(EquationLine(kind, name, expr, unit, flags, line, tuple(names.items())))
+        out.append(EquationLine(kind, name, as_number(expr), unit, flags, line,
+                                tuple(names.items())))
     return tuple(out)
 
 
@@ -295,12 +379,8 @@ def parse_statements(text: str, where: str | None = None) -> tuple[Statement, ..
         line = raw.split("#", 1)[0].rstrip()
         if not line.strip():
             continue
-        try:
-            tree = ast.parse(line.strip())
-        except SyntaxError as err:
-            col = len(line) - len(line.lstrip()) + max((err.offset or 1) - 1, 0)
-            raise EquationError(f"invalid statement ({err.msg})", line, col, 1, where) from None
         indent = len(line) - len(line.lstrip())
+        tree = _parse_python(line.strip(), "exec", line, indent, where)
         for node in tree.body:
             if isinstance(node, ast.Assign) and len(node.targets) == 1 \
                     and isinstance(node.targets[0], ast.Name):
@@ -312,7 +392,8 @@ def parse_statements(text: str, where: str | None = None) -> tuple[Statement, ..
                 raise EquationError("expected an assignment such as 'v = Vr' or 'ge += w'",
                                     line, indent + node.col_offset, 1, where)
             visitor = _ToSympy(line, indent, where)
-            out.append(Statement(target, op, visitor.visit(value), line, indent + node.col_offset))
+            out.append(Statement(target, op, visitor.number(value), line,
+                                 indent + node.col_offset))
     if not out:
         raise EquationError("no statement given", text, 0, 1, where)
     return tuple(out)

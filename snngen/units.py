@@ -215,8 +215,12 @@ def _evaluate(text: str, where: str | None, start: int = 0,
     def ev(node: ast.AST) -> tuple[Fraction | float, Dimension]:
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
             value = node.value
+            if not math.isfinite(value):  # 1e309 reads as infinity
+                literal = text[col(node.col_offset):col(node.end_col_offset)]
+                raise fail(f"{literal!r} is too large for a 64-bit float (at most about "
+                           "1.8e308)", node)
             # repr() is the literal's shortest decimal, so '1.62*mV' gives exactly 0.00162.
-            return (Fraction(repr(value)) if math.isfinite(value) else value), DIMENSIONLESS
+            return Fraction(repr(value)), DIMENSIONLESS
         if isinstance(node, ast.Name):
             if node.id == "pi":
                 return math.pi, DIMENSIONLESS
@@ -449,7 +453,8 @@ def dimension_of(expr: sympy.Expr, dims: Mapping[sympy.Symbol, Dimension | None]
                 return by_name[e.name]
             return unit_symbol(e.name)[1] if is_unit_name(e.name) else None
         if e.is_number:
-            return DIMENSIONLESS
+            # 0*mV folds to 0 when parsed, and zero has every dimension (as in Brian2)
+            return None if e.is_zero or e.is_infinite else DIMENSIONLESS
         if e.is_Add:
             return agree(e.args, "add", "; every term of a sum must have the same dimension")
         if e.is_Mul:

@@ -306,3 +306,15 @@ def test_check_equal_underlines_a_rewritten_right_hand_side():
     message = str(info.value)
     assert "'(El + ge + gi - v)/taum' is dimensionless" in message
     assert message.splitlines()[-1] == "    " + " " * 8 + "^" * 25
+
+
+def test_zero_has_every_dimension():
+    # '0*mV' folds to 0 when parsed: it must still fit a volt (issue 18)
+    assert dimension_of(sympy.Integer(0), DIMS) is None
+    check_equal(VOLT, dimension_of(sympy.Integer(0), DIMS), "v", "0")
+
+
+def test_infinite_literal_in_a_quantity_is_refused():
+    with pytest.raises(UnitError, match="'1e309' is too large") as err:
+        parse_quantity("1e309*mV")
+    assert err.value.args[0].splitlines()[-1] == "    ^^^^^"

@@ -15,7 +15,6 @@ import sympy as sp
 
 from ..errors import BackendUnsupported, ConnectivityError, UnknownNameError, did_you_mean
 from ..integrate import DT, DiscreteModel, _exact_event, discretise
-from ..model import strip_units
 from ..parse import symbol
 from .nodes import (
     Accumulate,
@@ -186,8 +185,9 @@ def _deliver(proj, args, direction) -> list:
     stmts = proj.model.on_pre if direction == "pre" else proj.model.on_post
     traces = proj.model.traces
     names = set()
+    resolve = proj.model.eqs.resolve  # synaptic subexpressions, and units to SI scales
     for s in stmts:
-        names |= {x.name for x in strip_units(s.expr).free_symbols} | {s.target}
+        names |= {x.name for x in resolve(s.expr).free_symbols} | {s.target}
     decays = {}
     if traces:
         rhs = {symbol(tr.name): tr.rhs for tr in traces}
@@ -204,8 +204,9 @@ def _deliver(proj, args, direction) -> list:
            ELAPSED.name: f"{P}__elapsed"}
 
     def loc(e):
-        return strip_units(e).xreplace({x: sp.Symbol(ren.get(x.name, x.name), real=True)
-                                        for x in strip_units(e).free_symbols})
+        e = resolve(e)
+        return e.xreplace({x: sp.Symbol(ren.get(x.name, x.name), real=True)
+                           for x in e.free_symbols})
     syn_t, par_t = _synaptic_args(proj, syn, params, args)
     body = []
     for s in stmts:
@@ -234,7 +235,7 @@ def _accumulate(proj, args) -> Accumulate:
             "'post_var += expr' statement without on_post or event-driven traces "
             "(use one delay per projection for richer synapses)")
     stmt = stmts[0]
-    expr = strip_units(stmt.expr) * (1 if stmt.op == "+=" else -1)
+    expr = proj.model.eqs.resolve(stmt.expr) * (1 if stmt.op == "+=" else -1)
     syn, pre_v, post_v, params = _resolve_synaptic(proj, {x.name for x in expr.free_symbols})
     target = stmt.target[:-5] if stmt.target.endswith("_post") else stmt.target
     if post_v or target not in post.model.state_names:

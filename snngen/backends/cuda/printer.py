@@ -13,9 +13,13 @@ raises :class:`~snngen.errors.BackendUnsupported` naming it.
 '0.5*v'
 >>> CPrinter("float32").doprint(sp.Piecewise((v, v > 1), (0, True)))
 '(((v > 1)) ? (v) : (0))'
+>>> CPrinter("float32").doprint(-sp.oo * v)  # no INFINITY macro under NVRTC
+'-(1.0f/0.0f)*v'
 """
 
 from __future__ import annotations
+
+import math
 
 import sympy as sp
 from sympy.printing.c import C99CodePrinter
@@ -38,8 +42,16 @@ class CPrinter(C99CodePrinter):
 
     # -- literals ---------------------------------------------------------------------------
     def _lit(self, x: float) -> str:
-        text = repr(float(x))
-        if "e" not in text and "." not in text and "inf" not in text and "nan" not in text:
+        x = float(x)
+        if not math.isfinite(x):
+            # NVRTC has no INFINITY or NAN macros (no <math.h>) and __builtin_inff is g++
+            # only: a constant division is an IEEE infinity or NaN for both compilers
+            one = "1.0f" if self.single else "1.0"
+            zero = "0.0f" if self.single else "0.0"
+            text = f"{zero}/{zero}" if math.isnan(x) else f"{one}/{zero}"
+            return f"(-({text}))" if x < 0 else f"({text})"
+        text = repr(x)
+        if "e" not in text and "." not in text:
             text += ".0"
         return text + ("f" if self.single else "")
 
@@ -62,10 +74,16 @@ class CPrinter(C99CodePrinter):
         return self._lit(3.141592653589793)
 
     def _print_Infinity(self, expr):
-        return "INFINITY"
+        return self._lit(math.inf)
 
     def _print_NegativeInfinity(self, expr):
-        return "(-INFINITY)"
+        return self._lit(-math.inf)
+
+    def _print_NaN(self, expr):
+        return self._lit(math.nan)
+
+    def _print_ComplexInfinity(self, expr):
+        raise BackendUnsupported("the CUDA backend cannot print 1/0 (complex infinity)")
 
     def _print_Symbol(self, expr):
         return expr.name
@@ -95,13 +113,13 @@ class CPrinter(C99CodePrinter):
 
     def _print_Function(self, expr):
         name = type(expr).__name__
-        args = ", ".join(self._print(a) for a in expr.args)
         table = {"ceiling": "ceil"}
+        # each argument is printed once: printing it twice doubles the work per nesting level
         if name in _FUNCS or name in table:
             args = ", ".join(self._real(a) for a in expr.args)
             return f"{self._fn(table.get(name, name))}({args})"
         if name == "exprel":
-            return f"snn_exprel({args})"
+            return f"snn_exprel({', '.join(self._print(a) for a in expr.args)})"
         if getattr(type(expr), "surrogate", None) or getattr(type(expr), "derivative_of", None):
             raise BackendUnsupported("surrogate-gradient kernels are not available on the CUDA "
                                      "backend yet; train with backend='numba'")

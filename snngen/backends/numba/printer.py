@@ -11,9 +11,13 @@ Prints only what the Numba kernels support; anything else raises
 '_f(0.5)*v'
 >>> NumbaPrinter("float32").doprint(10 * abs(v) - 1)  # no int: it would promote to float64
 '_f(10.0)*abs(v) - _f(1.0)'
+>>> NumbaPrinter("float64").doprint(sp.oo * v)  # names that exist in generated code
+'math.inf*v'
 """
 
 from __future__ import annotations
+
+import math
 
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
@@ -24,6 +28,7 @@ _MATH = {"exp": "math.exp", "log": "math.log", "sin": "math.sin", "cos": "math.c
          "tan": "math.tan", "tanh": "math.tanh", "sinh": "math.sinh", "cosh": "math.cosh",
          "floor": "math.floor", "ceiling": "math.ceil", "expm1": "math.expm1",
          "exprel": "_exprel"}
+_NON_FINITE = {"inf": "math.inf", "-inf": "-math.inf", "nan": "math.nan"}
 
 
 class NumbaPrinter(PythonCodePrinter):
@@ -36,8 +41,22 @@ class NumbaPrinter(PythonCodePrinter):
         self.dtype = dtype
 
     def _print_Float(self, expr):
-        text = repr(float(expr))
+        value = float(expr)
+        # repr() of an infinity is 'inf', a name that does not exist in generated code
+        text = repr(value) if math.isfinite(value) else _NON_FINITE[str(value)]
         return f"_f({text})" if self.dtype == "float32" else text
+
+    def _print_Infinity(self, expr):
+        return self._print_Float(sp.Float("inf"))
+
+    def _print_NegativeInfinity(self, expr):
+        return self._print_Float(sp.Float("-inf"))
+
+    def _print_NaN(self, expr):
+        return self._print_Float(sp.Float("nan"))
+
+    def _print_ComplexInfinity(self, expr):
+        raise BackendUnsupported("the Numba backend cannot print 1/0 (complex infinity)")
 
     def _print_Rational(self, expr):
         return self._print_Float(sp.Float(expr))
