@@ -34,6 +34,9 @@ def _digest(csr) -> str:
     (FixedOutDegree(30, False), 1200, "84edd3ea1dea3b37", [2, 3, 4, 5, 9, 10]),  # dense
     (FixedInDegree(4), 200, "cec6bb8598342f43", [15, 22, 26, 35, 8, 32]),
     (FixedInDegree(25, False), 1250, "65d554a2c341e33d", [1, 2, 4, 5, 6, 7]),
+    # just below the switch to selection sampling (4 k < candidates <= 5 k): sparse rows
+    (FixedOutDegree(11), 440, "0c8f1a2a4859f3cd", [4, 8, 9, 12, 18, 26]),
+    (FixedInDegree(9, False), 450, "ab4d205e0d915aa6", [8, 15, 22, 26, 32, 34]),
 ])
 def test_connectivity_tables_are_the_recorded_ones(rule, n_syn, digest, first):
     csr = build_csr(rule, 40, 50, seed=SEED)
