@@ -73,8 +73,8 @@ TARGETS = {
                "tests/test_integrate.py", "tests/test_exactness.py"]),
     "integrate": ("snngen/integrate.py",
                   ["tests/test_integrate.py", "tests/test_exactness.py",
-                   "tests/test_rules_direct.py", "-k", "not poisson and not connectivity "
-                   "and not seed"]),
+                   "tests/test_rules_direct.py", "tests/test_mutants_integrate.py", "-k",
+                   "not poisson and not connectivity and not seed"]),
     "connectivity": ("snngen/connectivity.py",
                      ["tests/test_connectivity.py", "tests/test_connectivity_draw.py",
                       "tests/test_rules_direct.py", "-k", "not cuda and not refractory"]),
