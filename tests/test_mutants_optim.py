@@ -190,3 +190,17 @@ def test_adam_updates_non_contiguous_parameters_in_place(layout):
     if layout != "fortran":
         np.testing.assert_allclose(owner[:, ::2], want, rtol=1e-13, atol=1e-15)
         assert not owner[:, 1::2].any()
+
+
+def test_a_zero_scale_is_a_zero_gradient_on_both_paths():
+    rng = np.random.default_rng(6)
+    w0, g = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+    for fused in (True, False):
+        opt, w = Adam(lr=0.1), {"w": w0.copy()}
+        opt.step(w, {"w": g}, scale=1.0)
+        opt.step(w, {"w": g if fused else np.asfortranarray(g)}, scale=0.0)
+        want = adamw_reference(w0, [g, g], 0.1, 0.9, 0.999, 1e-8, 0.0, [1.0, 0.0])
+        np.testing.assert_allclose(w["w"], want, rtol=1e-13, atol=1e-15)
+    sgd, w = SGD(lr=0.1), {"w": w0.copy()}
+    sgd.step(w, {"w": g}, scale=0.0)
+    np.testing.assert_array_equal(w["w"], w0)
