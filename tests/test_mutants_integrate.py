@@ -54,3 +54,47 @@ def test_exact_harmonic_oscillator_with_a_bare_variable_on_the_right():
     assert discretise(sg.NeuronModel(eqs)).method == "exact"
     out, t = _run(eqs, {"tau": 0.002}, {"x": 1.0, "y": 0.0}, 300, variables=("x", "y"))
     np.testing.assert_allclose(out["x"], np.cos(t / 0.002), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("eq, between", [
+    # A(t2) from A(t1) + 1 over the 20 ms between the two events
+    ("dA/dt = (c - A) / tau : 1 (event-driven)",
+     lambda a, c: c + (a + 1 - c) * np.exp(-0.02 / 0.02)),
+    ("dA/dt = c : 1 (event-driven)", lambda a, c: a + 1 + c * 0.02),
+])
+def test_event_driven_trace_is_exact_between_events(eq, between):
+    """Event-driven traces are advanced in closed form over the interval since their last
+    update: with a constant drive (the exprel term) and without a linear part."""
+    syn = sg.SynapseModel(f"""
+        w1 : 1
+        w2 : 1
+        {eq}
+    """, on_pre="""
+        w2 = w1
+        w1 = A
+        A += 1
+    """, name="trace")
+    net = sg.Network(dt=DT, dtype="float64")
+    pre = net.spike_source("pre", 1, [0, 0], [0.010, 0.030])
+    post = net.population("N", sg.NeuronModel("dv/dt = -v / tau : 1"), 1, params={"tau": 1.0})
+    c = 3.0
+    proj = net.connect(pre, post, syn, "one_to_one", params={"c": c, "tau": 0.02})
+    sim = net.build()
+    sim.run(0.05)
+    at_first, at_second = sim.synapses(proj, "w2")[0, 0], sim.synapses(proj, "w1")[0, 0]
+    assert at_first > 0.01  # the drive acted before the first event
+    assert at_second == pytest.approx(between(at_first, c), rel=1e-12)
+
+
+def test_derivative_of_exprel():
+    """exprel'(x) = (e^x x - e^x + 1) / x^2, used when gradients go through exponential
+    Euler's update; checked against a central difference of expm1(x)/x."""
+    import sympy as sp
+
+    from snngen.integrate import exprel
+    x = sp.Symbol("x")
+    d = exprel(x).diff(x)
+    for x0 in (-2.0, -0.3, 0.7, 3.0):
+        h = 1e-5
+        num = (np.expm1(x0 + h) / (x0 + h) - np.expm1(x0 - h) / (x0 - h)) / (2 * h)
+        assert float(d.subs(x, x0)) == pytest.approx(num, rel=1e-8)
