@@ -145,8 +145,18 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
 
     >>> did_you_mean("tua", ["tau", "v", "El"])
     " Did you mean 'tau'?"
+
+    It builds a hint inside an error message, so it never raises itself: a name that is not
+    a string (a mistake refused by the caller) has no hint, and candidates that are not
+    strings are skipped.
+
+    >>> did_you_mean(None, ["tau"]), did_you_mean("tau", [1.5, None, "tua"])
+    ('', " Did you mean 'tua'?")
     """
-    close = difflib.get_close_matches(name, sorted(set(candidates)), n=3, cutoff=0.6)
+    if not isinstance(name, str):
+        return ""
+    known = sorted({c for c in candidates if isinstance(c, str)})
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
     if not close:
         return ""
     if len(close) == 1:

@@ -13,9 +13,10 @@ import numpy as np
 
 from .. import __version__
 from .. import connectivity as conn
-from ..errors import ConnectivityError, SnngenError
+from ..errors import ConnectivityError, InvalidValueError, SnngenError
 from ..model import Quantities, is_quantity
 from .network import Normal, TimedArray, Uniform
+from .validate import delay_steps
 
 _ITEM = {"float32": 4, "float64": 8}
 #: Last-spike step of neurons that never spiked; steps are int32 (see Simulator.run).
@@ -335,9 +336,10 @@ def _delays(net, proj, csr) -> np.ndarray:
     what = f"projection '{proj.name}', delay"
     if proj.delay_expr is not None:
         seconds = synapse_expression(proj.delay_expr, proj, csr, what)
-        if np.any(seconds < 0):
-            raise ConnectivityError(f"{what}: the expression gives negative delays")
-        return (1 + np.round(seconds / net.dt)).astype(np.int64)
+        try:
+            return delay_steps(seconds, f"{what} {proj.delay_expr!r}", net.dt)
+        except InvalidValueError as err:
+            raise ConnectivityError(str(err)) from None
     d = np.broadcast_to(proj.delay_steps, (csr.n_synapses,)) if proj.delay_steps.ndim == 0 \
         else proj.delay_steps
     if d.shape != (csr.n_synapses,):

@@ -108,9 +108,10 @@ class Population:
     kind = "neuron"
 
     def __init__(self, net: Network, name: str, n: int):
-        if not _NAME.match(name) or keyword.iskeyword(name):
-            raise SnngenError(f"population name {name!r} must be a Python identifier "
-                              "(letters, digits, underscores; starting with a letter)")
+        if not isinstance(name, str) or not _NAME.match(name) or keyword.iskeyword(name):
+            raise InvalidValueError(f"population name {validate.shown(name)} must be a string "
+                                    "that is a Python identifier (letters, digits, "
+                                    "underscores; starting with a letter), e.g. 'exc'")
         if name in net.populations:
             raise SnngenError(f"a population named '{name}' already exists")
         n = validate.read_count(n, f"population '{name}': size")
@@ -161,10 +162,9 @@ class NeuronGroup(Population):
             raise SnngenError(f"population '{name}': model must be a NeuronModel, "
                               f"got {type(model).__name__}")
         self.model, self.method = model, method
-        params = dict(params or {})
-        self.inputs = {k: v for k, v in params.items() if isinstance(v, TimedArray)}
-        q = Quantities.parse({k: v for k, v in params.items() if k not in self.inputs})
-        self.params = dict(q.values)
+        where = f"population '{name}'"
+        self.params, dims = validate.read_params(params, where, keep=(TimedArray,))
+        self.inputs = {k: v for k, v in self.params.items() if isinstance(v, TimedArray)}
         for k in self.inputs:
             self.params[k] = 0.0
         model.check_parameters(self.params, f"population '{name}'")
@@ -174,8 +174,7 @@ class NeuronGroup(Population):
             first = sorted(unknown)[0]
             raise SnngenError(f"population '{name}': parameter '{first}' is not used by model "
                               f"'{model.name}'.{did_you_mean(first, model.parameter_names)}")
-        model.check_units(q.dims)
-        where = f"population '{name}'"
+        model.check_units(dims)
         for k, v in self.params.items():
             if k not in self.inputs:
                 validate.per_neuron(v, f"{where}: parameter '{k}'", self.n)
@@ -184,8 +183,7 @@ class NeuronGroup(Population):
                 raise ShapeError(f"{where}: input '{k}' has {ta.values.shape[1]} "
                                  f"columns for {self.n} neurons")
         validate.check_parameter_values(
-            model, {k: v for k, v in self.params.items() if k not in self.inputs}, where,
-            q.dims)
+            model, {k: v for k, v in self.params.items() if k not in self.inputs}, where, dims)
         self.init = {}
         for k, v in dict(init or {}).items():
             if k not in model.state_names:
@@ -247,8 +245,7 @@ class Projection:
         self.model = model
         self.rule = conn.parse_rule(rule)
         self.values = dict(values)
-        q = Quantities.parse(params)
-        self.params = q.values
+        self.params, dims = validate.read_params(params, f"projection '{name}'")
         if not isinstance(post.population, NeuronGroup):
             raise ConnectivityError(f"projection '{name}': the target "
                                     f"'{post.population.name}' must be a neuron population")
@@ -260,24 +257,18 @@ class Projection:
             _check_synaptic_value(v, f"projection '{name}': '{k}'")
         for k, v in self.params.items():
             _check_synaptic_value(v, f"projection '{name}': parameter '{k}'")
-        validate.check_parameter_values(model, self.params, f"projection '{name}'", q.dims)
+        validate.check_parameter_values(model, self.params, f"projection '{name}'", dims)
         self.delay_expr = None
         if isinstance(delay, str):
             if not is_quantity(delay):  # an expression of i, j: evaluated per synapse
                 self.delay_expr, self.delay_steps, self.heterogeneous = delay, None, True
                 return
         try:
-            delay = validate.read_value(delay, f"projection '{name}': delay", validate.SECOND,
-                                        shape=None, kind="a time", example="'1*ms' or 1e-3")
-        except InvalidValueError as err:
+            self.delay_steps = validate.read_delay_steps(delay, f"projection '{name}': delay",
+                                                         net.dt)
+        except (InvalidValueError, ShapeError) as err:
             raise ConnectivityError(str(err)) from None
-        d = np.asarray(delay, dtype=np.float64)
-        if np.any(d < 0):
-            raise ConnectivityError(f"projection '{name}': delays must be >= 0, got "
-                                    f"{d[d < 0].flat[0]:g} s")
-        # Brian2-compatible: delay 0 arrives at the next step; d seconds add round(d/dt) steps.
-        self.delay_steps = (1 + np.round(d / net.dt)).astype(np.int64)
-        self.heterogeneous = d.ndim > 0
+        self.heterogeneous = self.delay_steps.ndim > 0
 
     def __repr__(self) -> str:
         return f"Projection('{self.name}': {self.pre.population.name} -> " \
@@ -294,6 +285,18 @@ def _check_synaptic_value(value, what: str) -> None:
         validate.read_value(value, what, shape=None)
     except InvalidValueError as err:
         raise ConnectivityError(str(err).replace(" for neuron ", " for synapse ")) from None
+
+
+def _group(obj, what: str) -> Population:
+    """The population of ``obj``, a population or a subgroup (a slice of one); anything else
+    (a name, None, a model) is refused."""
+    if isinstance(obj, (Population, Subgroup)):
+        return obj.population
+    hint = f" (for the population named {obj!r}: net.populations[{obj!r}])" \
+        if isinstance(obj, str) else ""
+    raise InvalidValueError(f"{what}: give a population or a slice of one, as returned by "
+                            "net.population, net.poisson or net.spike_source; got "
+                            f"{validate.shown(obj)} ({type(obj).__name__}){hint}")
 
 
 class Network:
@@ -352,27 +355,39 @@ class Network:
         """
         if isinstance(model, str):
             model = on_pre_model(model)
-        for side in (pre, post):
-            if side.population.net is not self:
+        elif not isinstance(model, SynapseModel):
+            raise InvalidValueError(f"connect: model must be a SynapseModel or a statement "
+                                    f"such as 'ge += w', got {validate.shown(model)} "
+                                    f"({type(model).__name__})")
+        for side, end in ((pre, "pre"), (post, "post")):
+            if _group(side, f"connect: {end}").net is not self:
                 raise ConnectivityError("both ends of a projection must belong to this network")
-        name = name or f"{pre.population.name}_to_{post.population.name}_{len(self.projections)}"
-        if not _NAME.match(name) or name in self.projections:
-            raise ConnectivityError(f"projection name {name!r} is not a new identifier")
-        proj = Projection(self, name, pre, post, model, rule, values, delay, params or {})
+        if name is None:
+            name = f"{pre.population.name}_to_{post.population.name}_{len(self.projections)}"
+        if not isinstance(name, str) or not _NAME.match(name) or name in self.projections:
+            raise ConnectivityError(f"projection name {validate.shown(name)} must be a new "
+                                    "Python identifier (a string such as 'exc_to_inh')")
+        proj = Projection(self, name, pre, post, model, rule, values, delay, params)
         self.projections[name] = proj
         return proj
 
     def monitor_spikes(self, pop) -> Monitor:
         """Record every spike of ``pop``: fields ``i``, ``t`` (seconds), ``step``, ``b``."""
-        return self._monitor(Monitor("spikes", pop.population))
+        return self._monitor(Monitor("spikes", _group(pop, "monitor_spikes")))
 
     def monitor_state(self, pop, variables, indices=None, every=1) -> Monitor:
         """Record ``variables`` of neurons ``indices`` (default all) every ``every`` steps:
         field per variable of shape (batch, records, neurons), and ``t``."""
-        pop = pop.population
+        pop = _group(pop, "monitor_state")
         if not isinstance(pop, NeuronGroup):
             raise SnngenError(f"'{pop.name}' has no state to record")
-        variables = [variables] if isinstance(variables, str) else list(variables)
+        variables = [variables] if isinstance(variables, str) else variables
+        if not isinstance(variables, (list, tuple)) or not variables or \
+                not all(isinstance(v, str) for v in variables) or \
+                len(set(variables)) != len(variables):
+            raise InvalidValueError(f"monitor_state of '{pop.name}': variables must be a state "
+                                    "variable's name or a list of distinct names, e.g. 'v' or "
+                                    f"['v', 'I'], got {validate.shown(variables)}")
         for v in variables:
             if v not in pop.model.state_names:
                 from ..errors import did_you_mean
@@ -395,7 +410,7 @@ class Network:
 
     def monitor_rate(self, pop) -> Monitor:
         """Record the population rate (Hz) of every step: field ``rate`` (batch, steps)."""
-        return self._monitor(Monitor("rate", pop.population))
+        return self._monitor(Monitor("rate", _group(pop, "monitor_rate")))
 
     def _monitor(self, mon):
         if mon.pop.net is not self:

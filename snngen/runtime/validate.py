@@ -38,6 +38,51 @@ def _unit_name(dim) -> str:
     return "dimensionless" if dim.is_dimensionless else str(dim)
 
 
+def shown(value, limit: int = 80) -> str:
+    """``repr(value)`` for an error message, cut to ``limit`` characters (an int of 10**5000
+    has no repr in Python >= 3.11: its size is given instead).
+
+    >>> shown(10**400)
+    '1000000000000000000000000000000000000000000000000000000000000000000000000000... (401 chars)'
+    """
+    try:
+        text = repr(value)
+    except ValueError:  # int -> str conversion limit (sys.set_int_max_str_digits)
+        return f"an integer of {value.bit_length()} bits"
+    text = text.split("\n")[0]  # a model's repr runs over lines
+    return text if len(text) <= limit else f"{text[:limit - 4]}... ({len(text)} chars)"
+
+
+_FLOAT_MAX = float(np.finfo(np.float64).max)  # a Python float: compared with ints exactly
+
+
+def beyond_float(value) -> bool:
+    """True for an integer (Python or NumPy) outside float64's range: ``float(10**400)``
+    overflows, so such a number cannot be a value of a network."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) \
+        and abs(int(value)) > _FLOAT_MAX
+
+
+def is_whole(value) -> bool:
+    """True for an integral number usable as a count: ints, NumPy ints and whole reals such
+    as ``1e6`` or ``Fraction(4, 2)``; not bools, NaN, infinities or non-numbers.
+
+    >>> from fractions import Fraction
+    >>> is_whole(8.0), is_whole(Fraction(1, 3)), is_whole(True), is_whole(float("inf"))
+    (True, False, False, False)
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, numbers.Integral):
+        return True
+    if not isinstance(value, numbers.Real):
+        return False
+    try:
+        return float(value).is_integer()  # False for NaN and infinities
+    except OverflowError:  # a Fraction beyond float64: a whole count is given as an int
+        return False
+
+
 def read_value(value, what: str, dimension=None, *, shape: tuple | None = (),
                kind: str = "a value", example: str = "") -> float | np.ndarray:
     """``value`` (a number, an array or a quantity string) in SI units, checked finite.
@@ -64,6 +109,9 @@ def read_value(value, what: str, dimension=None, *, shape: tuple | None = (),
     """
     if isinstance(value, bool):
         raise InvalidValueError(f"{what}: got {value!r}; give a number")
+    if beyond_float(value):
+        raise InvalidValueError(f"{what}: {shown(value)} is beyond the range of a float "
+                                "(about 1.8e308); give a finite number")
     try:
         number, dim = u.parse_quantity(value, where=what)
     except UnitError:
@@ -111,10 +159,8 @@ def read_time(value, what: str, *, minimum: float = 0.0, strict: bool = False) -
 
 def read_count(value, what: str, minimum: int = 1) -> int:
     """A whole number >= ``minimum`` (ints, NumPy ints and integral floats such as ``1e6``)."""
-    ok = isinstance(value, numbers.Integral) or (
-        isinstance(value, numbers.Real) and np.isfinite(value) and float(value).is_integer())
-    if isinstance(value, bool) or not ok or value < minimum:
-        raise InvalidValueError(f"{what} must be an integer >= {minimum}, got {value!r}")
+    if not is_whole(value) or value < minimum:
+        raise InvalidValueError(f"{what} must be an integer >= {minimum}, got {shown(value)}")
     return int(value)
 
 
@@ -142,9 +188,83 @@ def read_rates(rates, what: str, n: int) -> np.ndarray:
     return arr
 
 
+MAX_DELAY_STEPS = 2**31 - 2  # ring buffer positions are int32
+
+
+def read_delay_steps(delay, what: str, dt: float) -> np.ndarray:
+    """Synaptic delays (seconds: one number, one per synapse, or time strings) as whole
+    steps of ``dt`` plus one (Brian2's convention: a delay of 0 arrives at the next step):
+    finite, >= 0, a non-empty 1-D array if an array, and at most :data:`MAX_DELAY_STEPS`.
+
+    >>> read_delay_steps("1*ms", "delay", 1e-4)
+    array(11)
+    """
+    seconds = np.asarray(read_value(delay, what, SECOND, shape=None, kind="a time",
+                                    example="'1*ms' or 1e-3"), dtype=np.float64)
+    if seconds.ndim > 1 or seconds.size == 0:
+        raise ShapeError(f"{what}: give one delay or a 1-D array of one per synapse, got shape "
+                         f"{seconds.shape}")
+    return delay_steps(seconds, what, dt)
+
+
+def delay_steps(seconds: np.ndarray, what: str, dt: float) -> np.ndarray:
+    """Finite delays in seconds as steps (see :func:`read_delay_steps`), checked >= 0 and
+    within :data:`MAX_DELAY_STEPS` (also for delays given by an expression of i and j)."""
+    if np.any(seconds < 0):
+        raise InvalidValueError(f"{what}: delays must be >= 0, got "
+                                f"{seconds[seconds < 0].flat[0]:g} s")
+    steps = 1 + np.round(seconds / dt)
+    if np.any(steps > MAX_DELAY_STEPS):
+        raise InvalidValueError(f"{what}: {np.max(seconds):g} s is {np.max(steps):.4g} steps of "
+                                f"dt = {dt:g} s, more than the {MAX_DELAY_STEPS} a delay can "
+                                "span; give a shorter delay")
+    return steps.astype(np.int64)
+
+
+def read_params(params, where: str, keep: tuple = ()) -> tuple[dict, dict]:
+    """Parameter values given as ``params={name: value}``: None or a mapping with string keys,
+    each value a number, an array or a quantity string (instances of ``keep``, such as a
+    ``TimedArray``, are passed on as they are). Returns (values in SI units, dimensions:
+    None for numbers and arrays).
+
+    >>> read_params({"tau": "10*ms", "El": -0.07}, "population 'P'")
+    ({'tau': 0.01, 'El': -0.07}, {'tau': Dimension('second'), 'El': None})
+    >>> read_params({None: 1.0}, "population 'P'")
+    Traceback (most recent call last):
+    snngen.errors.InvalidValueError: population 'P': parameter names must be strings, got None \
+(NoneType); e.g. params={'tau': '10*ms'}
+    """
+    if params is None:
+        return {}, {}
+    if not isinstance(params, Mapping):
+        raise InvalidValueError(f"{where}: params must be a dict of parameter names to values, "
+                                f"e.g. params={{'tau': '10*ms'}}, got {shown(params)} "
+                                f"({type(params).__name__})")
+    for key in params:
+        if not isinstance(key, str):
+            raise InvalidValueError(f"{where}: parameter names must be strings, got "
+                                    f"{shown(key)} ({type(key).__name__}); e.g. "
+                                    "params={'tau': '10*ms'}")
+    values, dims = {}, {}
+    for key, value in params.items():
+        what = f"{where}: parameter '{key}'"
+        if keep and isinstance(value, keep):
+            values[key] = value
+        elif isinstance(value, (bool, np.bool_)) or beyond_float(value):
+            raise InvalidValueError(f"{what}: cannot use {shown(value)}; give a finite number, "
+                                    "an array or a quantity string such as '20*ms'")
+        else:
+            values[key], dims[key] = u.parse_quantity(value, where=what)
+    return values, dims
+
+
 def per_neuron(values, what: str, n: int, batch: int | None = None) -> np.ndarray:
     """``values`` as float64, a scalar or one per neuron (or batch x neurons if ``batch``)."""
-    arr = np.asarray(values, dtype=np.float64)
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "iuf":  # object (10**400, mixed types), complex, str, bool
+        raise InvalidValueError(f"{what}: cannot use {shown(values)} (dtype {arr.dtype}); give "
+                                "real numbers (float64 range)")
+    arr = arr.astype(np.float64)
     ok = arr.ndim == 0 or arr.shape == (n,) or (batch is not None and arr.shape == (batch, n))
     if not ok:
         also = f" or ({batch}, {n}) (batch x neurons)" if batch is not None else ""
@@ -208,7 +328,8 @@ def _at(arr: np.ndarray, mask: np.ndarray) -> str:
 
 def _evaluate(expr, values: Mapping[str, object]):
     from ..model import strip_units
-    expr = strip_units(expr)
+    # complex infinity (from "1/0") has no NumPy spelling in lambdify: it evaluates to NaN
+    expr = strip_units(expr).subs(sp.zoo, sp.nan)
     names = sorted(s.name for s in expr.free_symbols)
     if any(n not in values for n in names):
         return None
@@ -282,6 +403,10 @@ def check_parameter_values(model, values: Mapping[str, object], where: str,
     _check_growth(model, used, divs, where)
     if getattr(model, "refractory", None) is not None:
         period = _evaluate(model.refractory, used)
+        if period is not None and np.any(np.isnan(period)):
+            raise InvalidValueError(f"{where}: the refractory period "
+                                    f"{model.refractory_text!r} is not a number (NaN)"
+                                    f"{_at(period, np.isnan(period))}; it must be >= 0")
         if period is not None and np.any(period < 0):
             raise InvalidValueError(f"{where}: the refractory period "
                                     f"{model.refractory_text!r} is "

@@ -1,0 +1,139 @@
+"""One test per failure the property-based fuzz suite (tests/test_fuzz.py, issue 18) found
+in the runtime, show and training code: each input raised a non-snngen exception (TypeError,
+AttributeError, OverflowError, ...), or hung, before the check it covers existed. Small and
+fast: no kernel is compiled."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+import snngen as sg
+from snngen.errors import ConnectivityError, InvalidValueError, did_you_mean
+
+LIF = sg.NeuronModel("dv/dt = (I - v) / tau : 1 (unless refractory)\ndI/dt = -I / taus : 1",
+                     threshold="v > vt", reset="v = vr", refractory="2*ms", name="lif")
+PARAMS = {"tau": 0.01, "taus": 0.005, "vt": 1.0, "vr": 0.0}
+
+
+def network():
+    net = sg.Network(dt=1e-4)
+    return net, net.population("P", LIF, 3, params=PARAMS)
+
+
+# -- errors.did_you_mean -----------------------------------------------------------------------
+
+def test_did_you_mean_never_raises_on_names_that_are_not_strings():
+    assert did_you_mean(None, ["tau"]) == ""
+    assert did_you_mean(1.5, ["tau"]) == ""
+    assert did_you_mean("tau", [None, 1.5, ("a",), "tua"]) == " Did you mean 'tua'?"
+
+
+# -- params: a mapping with string keys ----------------------------------------------------
+
+@pytest.mark.parametrize("params, match", [
+    ({**PARAMS, None: 1.0}, "parameter names must be strings, got None"),
+    ({**PARAMS, 1.5: 1}, "parameter names must be strings, got 1.5"),
+    ({**PARAMS, 1: 1.0, ("a",): 2.0}, "parameter names must be strings, got 1 "),
+    ([("tau", 0.01), 1], r"params must be a dict .* got \[\('tau', 0.01\), 1\] \(list\)"),
+])
+def test_population_params_must_be_a_mapping_with_string_keys(params, match):
+    with pytest.raises(InvalidValueError, match=match):
+        sg.Network(dt=1e-4).population("P", LIF, 3, params=params)
+
+
+def test_connect_params_must_have_string_keys():
+    net, pop = network()
+    with pytest.raises(InvalidValueError, match="projection .*parameter names must be strings"):
+        net.connect(pop, pop, "v += w", params={None: 1.0}, w=1.0)
+
+
+def test_parameter_beyond_float_range_is_refused_with_its_name():
+    with pytest.raises(InvalidValueError, match=r"parameter 'vt': cannot use 1000.*\(401 chars"):
+        sg.Network(dt=1e-4).population("P", LIF, 3, params={**PARAMS, "vt": 10**400})
+
+
+def test_initial_value_beyond_float_range_is_refused():
+    with pytest.raises(InvalidValueError, match="init of 'v': cannot use .*dtype object"):
+        sg.Network(dt=1e-4).population("P", LIF, 3, params=PARAMS, init={"v": 10**400})
+    with pytest.raises(InvalidValueError, match="init of 'v': .*dtype complex"):
+        sg.Network(dt=1e-4).population("P", LIF, 3, params=PARAMS, init={"v": [1j, 0, 0]})
+
+
+# -- names, models and targets --------------------------------------------------------------
+
+def test_population_name_must_be_a_string():
+    with pytest.raises(InvalidValueError, match="population name 1.5 must be a string"):
+        sg.Network(dt=1e-4).population(1.5, LIF, 3, params=PARAMS)
+
+
+@pytest.mark.parametrize("name", [1.5, "", 0])
+def test_projection_name_must_be_a_string_identifier(name):
+    net, pop = network()
+    with pytest.raises(ConnectivityError, match="projection name .* must be a new Python"):
+        net.connect(pop, pop, "v += w", name=name, w=1.0)
+
+
+def test_connect_model_must_be_a_synapse_model_or_statement():
+    net, pop = network()
+    with pytest.raises(InvalidValueError, match="model must be a SynapseModel .* got nan"):
+        net.connect(pop, pop, float("nan"))
+
+
+def test_connect_ends_must_be_populations():
+    net, pop = network()
+    with pytest.raises(InvalidValueError, match=r"connect: pre: .* net.populations\['P'\]"):
+        net.connect("P", pop, "v += w", w=1.0)
+
+
+@pytest.mark.parametrize("target", ["P", None, LIF])
+@pytest.mark.parametrize("kind", ["spikes", "state", "rate"])
+def test_monitor_target_must_be_a_population(kind, target):
+    net, _ = network()
+    monitor = {"spikes": net.monitor_spikes, "rate": net.monitor_rate,
+               "state": lambda t: net.monitor_state(t, "v")}[kind]
+    with pytest.raises(InvalidValueError, match="give a population or a slice of one"):
+        monitor(target)
+
+
+@pytest.mark.parametrize("variables", [-1, [], ["v", "v"], ["v", 1], None])
+def test_monitor_variables_must_be_distinct_names(variables):
+    net, pop = network()
+    with pytest.raises(InvalidValueError, match="variables must be a state variable's name"):
+        net.monitor_state(pop, variables)
+
+
+# -- counts, values, delays -------------------------------------------------------------
+
+def test_fraction_counts_are_refused_and_whole_ones_taken():
+    with pytest.raises(InvalidValueError, match=r"size must be an integer >= 1, got Fraction"):
+        sg.Network(dt=1e-4).population("P", LIF, Fraction(1, 3), params=PARAMS)
+    with pytest.raises(InvalidValueError, match="batch must be an integer"):
+        sg.Network(dt=1e-4, batch=Fraction(1, 3))
+    assert sg.Network(dt=1e-4, batch=Fraction(4, 2)).batch == 2
+
+
+def test_refractory_period_dividing_by_zero_is_refused():
+    model = sg.NeuronModel("dv/dt = -v / tau : 1", threshold="v > 1", reset="v = 0",
+                           refractory="(1/0)*ms")
+    with pytest.raises(InvalidValueError, match=r"refractory period '\(1/0\)\*ms' is not"):
+        sg.Network(dt=1e-4).population("P", model, 3, params={"tau": 0.01})
+
+
+@pytest.mark.parametrize("delay, error, match", [
+    ([], ConnectivityError, r"one delay or a 1-D array .* got shape \(0,\)"),
+    ([[1e-3]], ConnectivityError, r"got shape \(1, 1\)"),
+    (1e300, ConnectivityError, "more than the 2147483646 a delay can span"),
+])
+def test_delays_are_one_or_a_nonempty_vector_within_range(delay, error, match):
+    net, pop = network()
+    with pytest.raises(error, match=match):
+        net.connect(pop, pop, "v += w", w=1.0, delay=delay)
+
+
+def test_delay_expression_beyond_range_is_refused_at_build():
+    net, pop = network()
+    net.connect(pop, pop, "v += w", w=1.0, delay="i*1e6*second")
+    with pytest.raises(ConnectivityError, match="more than the 2147483646 a delay can span"):
+        net.build()
