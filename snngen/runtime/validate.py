@@ -196,8 +196,8 @@ def read_delay_steps(delay, what: str, dt: float) -> np.ndarray:
     steps of ``dt`` plus one (Brian2's convention: a delay of 0 arrives at the next step):
     finite, >= 0, a non-empty 1-D array if an array, and at most :data:`MAX_DELAY_STEPS`.
 
-    >>> read_delay_steps("1*ms", "delay", 1e-4)
-    array(11)
+    >>> int(read_delay_steps("1*ms", "delay", 1e-4))
+    11
     """
     seconds = np.asarray(read_value(delay, what, SECOND, shape=None, kind="a time",
                                     example="'1*ms' or 1e-3"), dtype=np.float64)
