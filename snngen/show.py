@@ -53,8 +53,16 @@ def show(obj, stage: str = "discrete", file=None) -> str:
     elif isinstance(obj, Simulator) and stage == "source":
         text = getattr(obj.module, "SOURCE", None) or obj.source_path.read_text()
     else:
-        raise ValueError(f"cannot show stage '{stage}' of a {type(obj).__name__}; stages: "
-                         "model, discrete (models), eligibility, tape (learning models), ir, "
-                         "source, cuda, plan (networks), source (simulators, learning kernels)")
+        from .errors import InvalidValueError, did_you_mean
+        kinds = ((NeuronModel, ("model", "discrete")), (SynapseModel, ("model",)),
+                 (Network, ("ir", "source", "discrete", "cuda", "plan")),
+                 (Simulator, ("source",)))
+        own = next((stages for kind, stages in kinds if isinstance(obj, kind)), ())
+        mine = f"its stages: {', '.join(own)}" if own else "it is not a model, network, " \
+            "simulator, learning model, learning kernel or online learning state"
+        raise InvalidValueError(f"cannot show stage {stage!r} of a {type(obj).__name__} ("
+                                f"{mine}).{did_you_mean(stage, own)} Stages: model, discrete "
+                                "(models), eligibility, tape (learning models), ir, source, "
+                                "cuda, plan (networks), source (simulators, learning kernels)")
     print(text, file=file)
     return text

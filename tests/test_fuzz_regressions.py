@@ -137,3 +137,21 @@ def test_delay_expression_beyond_range_is_refused_at_build():
     net.connect(pop, pop, "v += w", w=1.0, delay="i*1e6*second")
     with pytest.raises(ConnectivityError, match="more than the 2147483646 a delay can span"):
         net.build()
+
+
+# -- show ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("obj, stage, match", [
+    (LIF, "SOURCE", r"stage 'SOURCE' of a NeuronModel \(its stages: model, discrete\)"),
+    (None, 3, "stage 3 of a NoneType .*it is not a model"),
+])
+def test_show_refuses_a_stage_with_an_snngen_error_listing_the_stages(obj, stage, match):
+    with pytest.raises(InvalidValueError, match=match) as info:
+        sg.show(obj, stage)
+    assert isinstance(info.value, ValueError)  # callers catching ValueError still do
+    assert "Stages: model, discrete (models)" in str(info.value)
+
+
+def test_show_suggests_the_stage_meant():
+    with pytest.raises(InvalidValueError, match="Did you mean 'source'"):
+        sg.show(sg.Network(dt=1e-4), "sorce")
