@@ -115,6 +115,9 @@ class _Equations:
                 _too_deep(e.expr, depths, e.line, self.where)
                 resolved[s] = e.expr.xreplace(resolved)
                 depths[s] = depth(resolved[s])
+        for e in self.lines:
+            if e.kind == "ode":
+                _too_deep(e.expr, depths, e.line, self.where)
         object.__setattr__(self, "_resolved", resolved)
         object.__setattr__(self, "_depths", depths)
 

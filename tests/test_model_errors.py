@@ -227,6 +227,15 @@ def test_subexpressions_that_nest_too_deeply_once_substituted_are_refused():
     with pytest.raises(EquationError, match="subexpressions substituted") as err:
         NeuronModel("\n".join(lines))
     assert "^" in str(err.value)
+    deep = "exp(" * 40 + "v" + ")" * 40
+    over = "exp(" * 25 + "a" + ")" * 25  # each fine alone, too deep together
+    with pytest.raises(EquationError, match="subexpressions substituted") as err:
+        NeuronModel(f"dv/dt = {over} : 1\na = {deep} : 1")
+    assert err.value.args[0].splitlines()[1].strip().startswith("dv/dt")
+    with pytest.raises(EquationError, match="subexpressions substituted"):
+        NeuronModel(f"dv/dt = a : 1\na = {deep} : 1", threshold=f"{over} > 1")
+    with pytest.raises(EquationError, match="subexpressions substituted"):
+        SynapseModel(f"w : 1\na = {deep.replace('v', 'w')} : 1", on_pre=f"v += {over}")
 
 
 def test_hoisting_walks_shared_subtrees_once():
