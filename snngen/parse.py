@@ -51,7 +51,9 @@ _MULTI = {"clip": (3, _clip), "where": (3, _where), "min": (2, sp.Min), "max": (
 FUNCTIONS = frozenset(_UNARY) | frozenset(_MULTI)
 #: Names with a fixed meaning in every model.
 SPECIAL_NAMES = frozenset({"t", "dt", "i", "N", "pi"})
-_BINOPS = frozenset({ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow})
+_ARITHMETIC = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
+               ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b}
+_BINOPS = frozenset(_ARITHMETIC) | {ast.Pow}
 _CMPOPS = {ast.Gt: sp.StrictGreaterThan, ast.GtE: sp.GreaterThan,
            ast.Lt: sp.StrictLessThan, ast.LtE: sp.LessThan}
 
@@ -146,15 +148,13 @@ class _ToSympy(ast.NodeVisitor):
         while isinstance(left, ast.BinOp) and type(left.op) in group:
             chain.append((type(left.op), left.right))
             left = left.left
-        parts = [self.number(left)]
+        # left to right, one binary operation at a time, as Python reads it: sympy folds
+        # numbers differently in Mul(2, x + y) and Mul(2, x + y, z), and generated code must
+        # not change with the way the parser walks the chain
+        value = self.number(left)
         for kind, right in reversed(chain):
-            value = self.number(right)
-            if kind is ast.Sub:
-                value = -value
-            elif kind is ast.Div:
-                value = sp.Pow(value, -1)
-            parts.append(value)
-        return sp.Add(*parts) if group[0] is ast.Add else sp.Mul(*parts)
+            value = _ARITHMETIC[kind](value, self.number(right))
+        return value
 
     def visit_UnaryOp(self, node):
         negate, inner = False, node
