@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import numpy as np
 import pytest
 
 import snngen as sg
@@ -114,11 +115,14 @@ def test_fraction_counts_are_refused_and_whole_ones_taken():
     assert sg.Network(dt=1e-4, batch=Fraction(4, 2)).batch == 2
 
 
-def test_refractory_period_dividing_by_zero_is_refused():
+def test_refractory_period_that_is_nan_for_the_values_given_is_refused():
     model = sg.NeuronModel("dv/dt = -v / tau : 1", threshold="v > 1", reset="v = 0",
-                           refractory="(1/0)*ms")
-    with pytest.raises(InvalidValueError, match=r"refractory period '\(1/0\)\*ms' is not"):
-        sg.Network(dt=1e-4).population("P", model, 3, params={"tau": 0.01})
+                           refractory="sqrt(a)*ms")
+    net = sg.Network(dt=1e-4)
+    net.population("Q", model, 3, params={"tau": 0.01, "a": 4.0})
+    with pytest.raises(InvalidValueError, match=r"refractory period 'sqrt\(a\)\*ms' is not a "
+                                                "number .*for neuron 1"):
+        net.population("P", model, 3, params={"tau": 0.01, "a": np.array([1.0, -1.0, 2.0])})
 
 
 @pytest.mark.parametrize("delay, error, match", [
@@ -155,3 +159,43 @@ def test_show_refuses_a_stage_with_an_snngen_error_listing_the_stages(obj, stage
 def test_show_suggests_the_stage_meant():
     with pytest.raises(InvalidValueError, match="Did you mean 'source'"):
         sg.show(sg.Network(dt=1e-4), "sorce")
+
+
+# -- time steps, run lengths and build options ------------------------------------------------
+
+@pytest.mark.parametrize("dt, dtype", [(5e-324, "float64"), (1e-40, "float32")])
+def test_dt_below_the_smallest_normal_number_is_refused(dt, dtype):
+    with pytest.raises(InvalidValueError, match=f"below the smallest normal {dtype}"):
+        sg.Network(dt=dt, dtype=dtype)
+    sg.Network(dt=1e-300, dtype="float64")  # tiny, but a normal float64
+
+
+def test_run_of_more_steps_than_a_counter_holds_is_refused():
+    from snngen.runtime.validate import read_steps
+    assert read_steps("1*ms", 1e-4) == 10
+    with pytest.raises(InvalidValueError, match=r"run duration: 1e\+300 s is inf steps"):
+        read_steps(1e300, 1e-300)  # the division overflows: round(inf) raised OverflowError
+    with pytest.raises(InvalidValueError, match="more than a step counter holds"):
+        read_steps(1e10, 1e-10)
+
+
+def test_run_reads_its_steps_through_the_counter_check():
+    net, _ = network()
+    sim = net.build()
+    with pytest.raises(InvalidValueError, match="more than a step counter holds"):
+        sim.run(1e16)
+    assert sim.step == 0
+
+
+@pytest.mark.parametrize("options, match", [
+    (dict(max_memory="1 GB"), "max_memory .* must be an integer >= 1, got '1 GB'"),
+    (dict(max_memory=float("nan")), "max_memory .* got nan"),
+    (dict(max_memory=-1), "max_memory .* got -1"),
+    (dict(progress="no"), "progress must be True or False or None, got 'no'"),
+    (dict(flush_denormals=None), "flush_denormals must be True or False, got None"),
+])
+def test_build_options_are_checked_before_compiling(options, match):
+    net, _ = network()
+    with pytest.raises(InvalidValueError, match=match):
+        net.build(**options)
+

@@ -316,9 +316,12 @@ class Network:
     """
 
     def __init__(self, dt: float, seed: int = 0, batch: int = 1, dtype: str = "float32"):
-        dt = validate.read_time(dt, "dt", strict=True)
-        if dtype not in ("float32", "float64"):
-            raise InvalidValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        if isinstance(dtype, np.dtype):
+            dtype = dtype.name
+        if not isinstance(dtype, str) or dtype not in ("float32", "float64"):
+            raise InvalidValueError(f"dtype must be 'float32' or 'float64', got "
+                                    f"{validate.shown(dtype)}")
+        dt = validate.read_dt(dt, dtype)
         batch = validate.read_count(batch, "batch")
         self.dt, self.seed, self.batch, self.dtype = dt, validate.read_seed(seed), batch, dtype
         self.populations: dict[str, Population] = {}

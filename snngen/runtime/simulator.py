@@ -108,6 +108,11 @@ class Simulator:
 
     def __init__(self, net, backend: str = "numba", progress: bool | None = None,
                  max_memory: int | None = None, flush_denormals: bool = True):
+        if max_memory is not None:
+            max_memory = validate.read_count(max_memory, "build: max_memory (bytes, e.g. "
+                                             "4 * 2**30 for 4 GiB)")
+        validate.read_flag(progress, "build: progress", none=True)
+        validate.read_flag(flush_denormals, "build: flush_denormals")
         self.net, self.progress, self.flush = net, progress, flush_denormals
         self.backend = get_backend(backend)
         t0 = time.perf_counter()
@@ -265,8 +270,7 @@ class Simulator:
         stops early (NaN in a state, spike monitors that may not grow, an interrupt), the
         step counter and the monitors agree: both stop at the last step that ran.
         """
-        duration = validate.read_time(duration, "run duration")
-        n_total = int(round(duration / self.net.dt))
+        n_total = validate.read_steps(duration, self.net.dt)
         chunk = getattr(self.backend, "chunk_steps", CHUNK_STEPS)
         extra = self._check_run(n_total, chunk)
         if n_total > LONG_RUN_STEPS and self.progress is not False:

@@ -146,6 +146,37 @@ def check_finite(values, what: str, unit: str = "neuron") -> None:
                                 "non-finite value(s) in all); give finite numbers")
 
 
+def read_dt(value, dtype: str) -> float:
+    """The time step: a positive time that is a normal number in the network's precision
+    (below that, float32 kernels would step by 0 and step counts overflow)."""
+    dt = read_time(value, "dt", strict=True)
+    tiny = float(np.finfo(dtype).tiny)
+    if dt < tiny:
+        raise InvalidValueError(f"dt = {dt:g} s is below the smallest normal {dtype} number "
+                                f"({tiny:.3g}); give a time step such as '0.1*ms'")
+    return dt
+
+
+#: Step counters are int64 in the kernels; time is step * dt.
+MAX_RUN_STEPS = 2**62
+
+
+def read_steps(duration, dt: float, what: str = "run duration") -> int:
+    """``duration`` (seconds or a time string, >= 0) as a whole number of steps of ``dt``,
+    refused when the count is beyond what a step counter holds (:data:`MAX_RUN_STEPS`).
+
+    >>> read_steps("1*ms", 1e-4)
+    10
+    """
+    seconds = read_time(duration, what)
+    steps = seconds / dt  # inf when it overflows
+    if not steps <= MAX_RUN_STEPS:
+        raise InvalidValueError(f"{what}: {seconds:g} s is {steps:.3g} steps of dt = {dt:g} s, "
+                                f"more than a step counter holds (2**62); run a shorter time "
+                                "or use a larger dt")
+    return int(round(steps))
+
+
 def read_time(value, what: str, *, minimum: float = 0.0, strict: bool = False) -> float:
     """A duration in seconds (number or time string), finite and >= ``minimum`` (> if
     ``strict``)."""
@@ -162,6 +193,14 @@ def read_count(value, what: str, minimum: int = 1) -> int:
     if not is_whole(value) or value < minimum:
         raise InvalidValueError(f"{what} must be an integer >= {minimum}, got {shown(value)}")
     return int(value)
+
+
+def read_flag(value, what: str, none: bool = False) -> None:
+    """Refuse anything but True or False (or None where ``none``): a string such as
+    ``"no"`` would read as true."""
+    if not (isinstance(value, (bool, np.bool_)) or (none and value is None)):
+        raise InvalidValueError(f"{what} must be True or False{' or None' if none else ''}, "
+                                f"got {shown(value)}")
 
 
 def read_seed(seed) -> int:
@@ -328,8 +367,7 @@ def _at(arr: np.ndarray, mask: np.ndarray) -> str:
 
 def _evaluate(expr, values: Mapping[str, object]):
     from ..model import strip_units
-    # complex infinity (from "1/0") has no NumPy spelling in lambdify: it evaluates to NaN
-    expr = strip_units(expr).subs(sp.zoo, sp.nan)
+    expr = strip_units(expr)
     names = sorted(s.name for s in expr.free_symbols)
     if any(n not in values for n in names):
         return None
@@ -406,7 +444,8 @@ def check_parameter_values(model, values: Mapping[str, object], where: str,
         if period is not None and np.any(np.isnan(period)):
             raise InvalidValueError(f"{where}: the refractory period "
                                     f"{model.refractory_text!r} is not a number (NaN)"
-                                    f"{_at(period, np.isnan(period))}; it must be >= 0")
+                                    f"{_at(period, np.isnan(period))} with these parameter "
+                                    "values; it must be a time >= 0")
         if period is not None and np.any(period < 0):
             raise InvalidValueError(f"{where}: the refractory period "
                                     f"{model.refractory_text!r} is "
