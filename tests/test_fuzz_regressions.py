@@ -199,3 +199,17 @@ def test_build_options_are_checked_before_compiling(options, match):
     with pytest.raises(InvalidValueError, match=match):
         net.build(**options)
 
+
+
+def test_synaptic_value_in_a_unit_other_than_the_declared_one_is_refused():
+    syn = sg.SynapseModel("w : volt", on_pre="v += w")
+    model = sg.NeuronModel("dv/dt = -v / tau : volt", threshold="v > 1*mV", reset="v = 0*mV")
+    net = sg.Network(dt=1e-4)
+    pop = net.population("P", model, 3, params={"tau": 0.01})
+    with pytest.raises(ConnectivityError, match="'5\\*Hz' is in hertz, but the synapse model "
+                                                "declares it in volt"):
+        net.connect(pop, pop, syn, w="5*Hz")
+    net.connect(pop, pop, syn, w="1*mV")
+    net.connect(pop, pop, syn, w="j*mV")  # an expression: its unit is not read here
+    # the shortcut declares w : 1 and takes the target's unit
+    net.connect(pop, pop, "v += w", w="1*mV")

@@ -254,7 +254,7 @@ class Projection:
                 from ..errors import did_you_mean
                 raise ConnectivityError(f"projection '{name}': '{k}' is not a synaptic "
                                         f"variable.{did_you_mean(k, model.variables)}")
-            _check_synaptic_value(v, f"projection '{name}': '{k}'")
+            _check_synaptic_value(v, f"projection '{name}': '{k}'", model, k)
         for k, v in self.params.items():
             _check_synaptic_value(v, f"projection '{name}': parameter '{k}'")
         validate.check_parameter_values(model, self.params, f"projection '{name}'", dims)
@@ -275,14 +275,17 @@ class Projection:
                f"{self.post.population.name})"
 
 
-def _check_synaptic_value(value, what: str) -> None:
-    """Synaptic values given as numbers or arrays must be finite (distributions check
-    themselves, expressions are checked per synapse when evaluated)."""
+def _check_synaptic_value(value, what: str, model=None, name: str = "") -> None:
+    """Synaptic values given as numbers or arrays must be finite, and quantities of variable
+    ``name`` of ``model`` have its declared unit (distributions check themselves,
+    expressions are checked per synapse when evaluated)."""
     if isinstance(value, (Uniform, Normal)) or (isinstance(value, str)
                                                 and not is_quantity(value)):
         return
     try:
         validate.read_value(value, what, shape=None)
+        if model is not None:
+            validate.check_declared_unit(model, name, value, what)
     except InvalidValueError as err:
         raise ConnectivityError(str(err).replace(" for neuron ", " for synapse ")) from None
 

@@ -520,6 +520,24 @@ def read_initial(model, name: str, value, where: str, n: int, batch: int):
     return per_neuron(value, what, n, batch)
 
 
+def check_declared_unit(model, name: str, value, what: str) -> None:
+    """A value given with a unit (a quantity string) for variable ``name`` of a synapse
+    model must have the unit ``name`` is declared with, unless that is dimensionless (the
+    shortcut ``"v += w"`` declares ``w : 1`` and takes the target's unit)."""
+    declared = model.eqs.declared.get(name)
+    if not isinstance(value, str) or declared is None or declared.unit is None or \
+            declared.unit.strip() == "1":
+        return
+    try:
+        _, dim = u.parse_quantity(value, where=what)
+    except UnitError:
+        return  # not a quantity: an expression of i and j, checked when evaluated
+    want = u.parse_unit(declared.unit)[1]
+    if dim is not None and dim != want:
+        raise InvalidValueError(f"{what}: {value!r} is in {_unit_name(dim)}, but the synapse "
+                                f"model declares it in {_unit_name(want)}")
+
+
 def _same_unit(what, value, dim, want):
     if dim is not None and want is not None and dim != want:
         raise InvalidValueError(f"{what}: {value!r} is in {_unit_name(dim)}, but the state "
