@@ -443,7 +443,7 @@ def build_csr(rule, n_pre: int, n_post: int, seed: int, max_bytes: int | None = 
         In [0, 2**64): the same seed gives the same synapses, on every backend.
     max_bytes : int, optional
         Refuse, before allocating, networks estimated (:data:`BYTES_PER_SYNAPSE` per synapse plus
-        row pointers) to be larger.
+        row pointers) to be larger; by default, the memory available now.
 
     Raises
     ------
@@ -461,6 +461,9 @@ def build_csr(rule, n_pre: int, n_post: int, seed: int, max_bytes: int | None = 
     >>> explicit.indices.tolist(), explicit.order.tolist()
     ([1, 0, 2], [2, 0, 1])
     """
+    if max_bytes is None:  # the table is made here, in host memory: it must fit there
+        from .runtime.simulator import available_bytes
+        max_bytes = available_bytes()
     rule, n_pre, n_post, seed = checked(rule, n_pre, n_post, seed, max_bytes)
     with _threads_for(expected_synapses(rule, n_pre, n_post)):
         return _draw(rule, n_pre, n_post, seed)

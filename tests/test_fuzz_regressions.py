@@ -5,6 +5,7 @@ fast: no kernel is compiled."""
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -213,3 +214,68 @@ def test_synaptic_value_in_a_unit_other_than_the_declared_one_is_refused():
     net.connect(pop, pop, syn, w="j*mV")  # an expression: its unit is not read here
     # the shortcut declares w : 1 and takes the target's unit
     net.connect(pop, pop, "v += w", w="1*mV")
+
+
+# -- training ------------------------------------------------------------------------------
+
+CLS = sg.NeuronModel("dv/dt = (I - v) / taum : 1\ndI/dt = -I / taus : 1",
+                     threshold="v > 1", reset="v = 0", name="cls")
+CLS_PARAMS = {"taum": 0.01, "taus": 0.005}
+
+
+def classifier(**kw):
+    from snngen.train import RecurrentClassifier
+    args = dict(n_in=3, n_hidden=4, n_out=2, params=CLS_PARAMS)
+    return RecurrentClassifier(CLS, "I", **{**args, **kw})
+
+
+@pytest.mark.parametrize("sizes, table", [
+    (dict(n_in=865944795), "in_csr 865944795 x 4: 3,463,779,180 synapses"),  # drew for hours
+    (dict(n_out=2**63), "w_out 4 x 9223372036854775808"),  # NumPy: maximum dimension
+    (dict(n_hidden=(4, 2**40)), "rec_csr:1 1099511627776 x 1099511627776"),
+])
+def test_classifier_too_large_for_memory_is_refused_before_drawing(sizes, table):
+    from snngen.errors import NetworkTooLargeError
+    with pytest.raises(NetworkTooLargeError, match="RecurrentClassifier: the synapse tables "
+                                                   "and weights .*" + re.escape(table)):
+        classifier(**sizes)
+
+
+def test_build_csr_refuses_tables_beyond_memory_by_default():
+    from snngen import connectivity as conn
+    from snngen.errors import NetworkTooLargeError
+    with pytest.raises(NetworkTooLargeError, match="FixedProbability between 2147483647 pre"):
+        conn.build_csr(conn.FixedProbability(0.5), 2**31 - 1, 2**31 - 1, seed=0)
+
+
+@pytest.mark.parametrize("trainable", [None, 1, 1.5, "taum", {"taum": 1}])
+def test_trainable_params_must_be_a_list_of_names(trainable):
+    with pytest.raises(InvalidValueError, match="trainable_params must be a list or tuple of "
+                                                "names"):
+        classifier(trainable_params=trainable)
+
+
+def test_counts_and_reals_of_training_refuse_fractions_and_huge_ints():
+    from snngen.train.checks import as_count, as_real
+    with pytest.raises(InvalidValueError, match=r"epochs must be an integer >= 0, got Fraction"):
+        as_count(Fraction(1, 3), "epochs", "Trainer.fit", 0)
+    assert as_count(Fraction(4, 2), "epochs", "Trainer.fit", 0) == 2
+    assert as_count(10**30, "epochs", "Trainer.fit", 0) == 10**30  # work, not a mistake
+    with pytest.raises(InvalidValueError, match=r"need lr > 0 .*got 1000.*\(401 chars\)"):
+        as_real(10**400, "lr", "Trainer", 0, open_low=True)
+    with pytest.raises(InvalidValueError, match="need lr > 0"):
+        as_real(Fraction(10**400, 3), "lr", "Trainer", 0, open_low=True)
+
+
+def test_spike_raster_with_huge_or_tiny_numbers():
+    from snngen.errors import NetworkTooLargeError
+    from snngen.train import spike_raster
+    times = np.array([[0.0, 0.01]])
+    with pytest.raises(InvalidValueError, match="spike_raster: need dt > 0"):
+        spike_raster(times, dt=10**400, steps=5)
+    with pytest.raises(NetworkTooLargeError, match=r"\(401 chars\) steps .*about 2\*\*"):
+        spike_raster(times, dt=1e-3, steps=10**400)
+    # times / dt overflowing int64 landed at index -2**63 (IndexError): past the end, they
+    # land in the last step, as the docstring says
+    assert spike_raster(times, dt=5e-324, steps=5)[:, 0, 1].tolist() == [0, 0, 0, 0, 1]
+    assert spike_raster(np.array([[1e300]]), dt=1e-3, steps=3)[:, 0, 0].tolist() == [0, 0, 1]

@@ -163,7 +163,7 @@ def test_cross_entropy_checks_its_labels():
      r"'tau_s' is not a parameter.*Did you mean.*'taus'"),
     ({"params": {"taum": 0.01, "taus": np.nan}}, "parameter 'taus'"),
     ({"params": {"taum": [0.01, 0.02], "taus": 0.005}}, "parameter 'taum' must be a number"),
-    ({"trainable_params": "taum"}, r"sequence of parameter names, e.g. \('taum',\)"),
+    ({"trainable_params": "taum"}, r"list or tuple of names, e.g. \('taum',\)"),
     ({"trainable_params": ("tau",)}, "trainable parameter 'tau' is not a parameter"),
     ({"fluctuation_init": {"rate": 10.0, "mu": 0.0}}, "fluctuation_init needs exactly"),
     ({"params": {"taum": 0.0, "taus": 0.005}}, "'taum' is 0.*divides"),

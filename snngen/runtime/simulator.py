@@ -61,9 +61,11 @@ def available_bytes() -> int:
 def size_text(n_bytes: float) -> str:
     """Bytes in the unit that reads best.
 
-    >>> size_text(3 * 2**30), size_text(1536 * 2**10), size_text(800)
-    ('3 GiB', '1.5 MiB', '800 B')
+    >>> size_text(3 * 2**30), size_text(1536 * 2**10), size_text(800), size_text(8 * 10**400)
+    ('3 GiB', '1.5 MiB', '800 B', 'about 2**1331 B')
     """
+    if validate.beyond_float(n_bytes):  # a size from absurd counts: n / scale would overflow
+        return f"about 2**{int(n_bytes).bit_length() - 1} B"
     for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n_bytes >= scale:
             return f"{n_bytes / scale:.3g} {unit}"

@@ -57,10 +57,17 @@ _FLOAT_MAX = float(np.finfo(np.float64).max)  # a Python float: compared with in
 
 
 def beyond_float(value) -> bool:
-    """True for an integer (Python or NumPy) outside float64's range: ``float(10**400)``
-    overflows, so such a number cannot be a value of a network."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) \
-        and abs(int(value)) > _FLOAT_MAX
+    """True for a real number (an int, a NumPy int, a Fraction) outside float64's range:
+    ``float(10**400)`` overflows, so such a number cannot be a value of a network."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        return False
+    if isinstance(value, numbers.Integral):
+        return abs(int(value)) > _FLOAT_MAX
+    try:
+        float(value)
+    except OverflowError:
+        return True
+    return False
 
 
 def is_whole(value) -> bool:

@@ -37,11 +37,10 @@ def as_count(value, name: str, where: str, minimum: int = 1) -> int:
     ...
     snngen.errors.InvalidValueError: RecurrentClassifier: n_out must be an integer >= 1, got 0
     """
-    whole = isinstance(value, numbers.Integral) or (
-        isinstance(value, numbers.Real) and np.isfinite(value) and float(value).is_integer())
-    if isinstance(value, (bool, np.bool_)) or not whole or value < minimum:
+    from ..runtime.validate import is_whole, shown
+    if not is_whole(value) or value < minimum:
         raise InvalidValueError(f"{where}: {name} must be an integer >= {minimum}, got "
-                                f"{value!r}")
+                                f"{shown(value)}")
     return int(value)
 
 
@@ -57,7 +56,9 @@ def as_real(value, name: str, where: str, low: float | None = None,
     ...
     snngen.errors.InvalidValueError: Trainer: need lr > 0 (a finite number), got nan
     """
-    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    from ..runtime.validate import beyond_float, shown
+    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and \
+        not beyond_float(value)  # float(10**400) overflows
     v = float(value) if ok else float("nan")
     ok = ok and np.isfinite(v) and (low is None or (v > low if open_low else v >= low)) and \
         (high is None or (v < high if open_high else v <= high))
@@ -71,8 +72,26 @@ def as_real(value, name: str, where: str, low: float | None = None,
             cond = f"{name} {hi_op} {high:g}"
         else:
             cond = f"{name} finite"
-        raise InvalidValueError(f"{where}: need {cond} (a finite number), got {value!r}")
+        raise InvalidValueError(f"{where}: need {cond} (a finite number), got {shown(value)}")
     return v
+
+
+def as_names(value, name: str, where: str, example: str) -> tuple:
+    """``value``, a list or tuple of strings (names), as a tuple.
+
+    >>> as_names(["taum"], "trainable_params", "RecurrentClassifier", "('taum',)")
+    ('taum',)
+    >>> as_names("taum", "trainable_params", "RecurrentClassifier", "('taum',)")
+    Traceback (most recent call last):
+    ...
+    snngen.errors.InvalidValueError: RecurrentClassifier: trainable_params must be a list or \
+tuple of names, e.g. ('taum',), got 'taum'
+    """
+    from ..runtime.validate import shown
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise InvalidValueError(f"{where}: {name} must be a list or tuple of names, e.g. "
+                                f"{example}, got {shown(value)}")
+    return tuple(value)
 
 
 def first_nonfinite(a) -> tuple | None:
@@ -172,7 +191,8 @@ def check_shape(a, shape: tuple, name: str, where: str, finite: bool = True) -> 
         check_finite(a, name, where)
 
 
-def check_fits(n_bytes: float, what: str, where: str) -> None:
+def check_fits(n_bytes: float, what: str, where: str,
+               fix: str = "use fewer steps, samples or channels") -> None:
     """Refuse, before allocating it, an array of ``n_bytes`` that memory cannot hold."""
     from ..errors import NetworkTooLargeError
     from ..runtime.simulator import available_bytes, size_text
@@ -180,7 +200,24 @@ def check_fits(n_bytes: float, what: str, where: str) -> None:
     if n_bytes > available:
         raise NetworkTooLargeError(f"{where}: {what} would take {size_text(n_bytes)}, more "
                                    f"than the {size_text(available)} of memory available; "
-                                   "use fewer steps, samples or channels")
+                                   f"{fix}")
+
+
+def check_tables_fit(tables: dict, extra: dict, where: str) -> None:
+    """Refuse, before any synapse is drawn, synapse tables (``name: (rule, n_pre, n_post,
+    seed)``) whose expected synapses, with their float64 weights and the ``extra`` arrays
+    (``description: bytes``), memory cannot hold (drawing 1e15 synapses would otherwise run
+    for hours first)."""
+    from .. import connectivity as conn
+    per = conn.BYTES_PER_SYNAPSE + 8  # index and drawn weight, and the kernels' weight copy
+    total, sizes = sum(extra.values()), list(extra)
+    for name, (rule, n_pre, n_post, _) in tables.items():
+        n_syn = conn.expected_synapses(rule, n_pre, n_post)
+        total += per * n_syn + 8 * (n_pre + 1)
+        sizes.append(f"{name} {n_pre} x {n_post}: {n_syn:,} synapses")
+    check_fits(total, f"the synapse tables and weights ({'; '.join(sizes)})", where,
+               "use fewer neurons, inputs or outputs, or sparser connections (input_fan_in=, "
+               "recurrent_fan_in=, recurrent_density=)")
 
 
 def check_broadcast(a, shape: tuple, name: str, where: str) -> None:
@@ -338,7 +375,7 @@ def check_run(kernels, params: dict, s0, inputs, w_in_csr, w_in, w_rec_csr, w_re
     return steps, batch, n
 
 
-__all__ = ["as_count", "as_real", "check_broadcast", "check_csr", "check_csr_once",
+__all__ = ["as_count", "as_names", "as_real", "check_broadcast", "check_csr", "check_csr_once",
            "check_finite", "check_fits", "check_labels", "check_model_params", "check_run",
-           "check_shape", "check_spikes", "check_weights", "first_nonfinite",
+           "check_shape", "check_spikes", "check_tables_fit", "check_weights", "first_nonfinite",
            "model_parameter_names"]

@@ -11,6 +11,7 @@ import numba
 import numpy as np
 
 from ..errors import InvalidValueError, ShapeError
+from ..runtime.validate import shown
 from .checks import as_count, as_real, check_finite, check_fits, check_spikes
 
 
@@ -71,9 +72,10 @@ def spike_raster(times: np.ndarray, dt: float, steps: int) -> np.ndarray:
         first = np.unravel_index(times.argmin(), times.shape)
         raise InvalidValueError(f"spike_raster: spike times must be >= 0, found "
                                 f"{times.min()} at (sample, channel) {first}")
-    check_fits(8.0 * steps * times.size, f"a raster of {steps} steps x {times.shape}",
-               "spike_raster")
-    idx = np.minimum((np.asarray(times) / dt).astype(np.int64), steps - 1)
+    check_fits(8 * steps * times.size, f"a raster of {shown(steps)} steps x {times.shape}",
+               "spike_raster")  # Python ints: steps=10**400 must not overflow a float
+    with np.errstate(over="ignore"):  # a time / a tiny dt is inf: it lands in the last step
+        idx = np.minimum(np.asarray(times, np.float64) / dt, steps - 1).astype(np.int64)
     raster = np.zeros((steps,) + idx.shape, np.float64)
     samples, channels = np.indices(idx.shape)
     raster[idx, samples, channels] = 1.0

@@ -38,10 +38,12 @@ from . import checkpoint
 from .bptt import CompiledBPTT
 from .checks import (
     as_count,
+    as_names,
     as_real,
     check_labels,
     check_model_params,
     check_spikes,
+    check_tables_fit,
 )
 from .losses import cross_entropy
 from .optim import Adam, clip_scale, global_norm
@@ -59,15 +61,14 @@ def layer_key(name: str, layer: int) -> str:
     return name if layer == 0 else f"{name}:{layer}"
 
 
-def _check_params(lm, params, trainable, where: str) -> None:
+def _check_params(lm, params, trainable, where: str) -> tuple:
     """The model's parameter values (one number each, every name the model uses and no
-    other) and the names of the trained ones (positive: they are optimised in log space)."""
+    other) and the names of the trained ones (positive: they are optimised in log space),
+    returned as a tuple."""
     from ..runtime.validate import check_parameter_values
     check_model_params(lm, params, where, per_neuron=False)
     check_parameter_values(lm.discrete.model, params, where)
-    if isinstance(trainable, str) or not all(isinstance(p, str) for p in trainable):
-        raise InvalidValueError(f"{where}: trainable_params must be a sequence of parameter "
-                                f"names, e.g. ('taum',), got {trainable!r}")
+    trainable = as_names(trainable, "trainable_params", where, "('taum',)")
     for p in trainable:
         if p not in params:
             raise InvalidValueError(f"{where}: trainable parameter '{p}' is not a parameter "
@@ -76,9 +77,10 @@ def _check_params(lm, params, trainable, where: str) -> None:
         if not float(params[p]) > 0:
             raise InvalidValueError(f"{where}: trainable parameter '{p}' must be positive "
                                     f"(got {params[p]}): parameters are optimised in log space")
-    if len(set(trainable)) != len(tuple(trainable)):
+    if len(set(trainable)) != len(trainable):
         raise InvalidValueError(f"{where}: trainable_params names a parameter twice: "
-                                f"{tuple(trainable)}")
+                                f"{trainable}")
+    return trainable
 
 
 class RecurrentClassifier:
@@ -154,14 +156,13 @@ class RecurrentClassifier:
         self.recurrent_delay = as_count(recurrent_delay, "recurrent_delay (steps)", where)
         # sparse backward: surrogate values below it count as 0
         self.cutoff = as_real(cutoff, "cutoff", where, 0)
-        _check_params(self.lm, params, trainable_params, where)
+        trainable_params = _check_params(self.lm, params, trainable_params, where)
         self.n_in, self.n_hidden, self.n_out, self.dt, self.over = (
             n_in, self.sizes[0] if len(self.sizes) == 1 else self.sizes, n_out, dt, over)
         self.alpha = float(np.exp(-dt / readout_tau))
         rng = np.random.default_rng(seed)
         in_rule = conn.AllToAll() if input_fan_in is None else conn.FixedInDegree(input_fan_in)
-        #: the synapses of every layer: "in_csr" and "rec_csr", then "in_csr:1", ...
-        self.csrs = {"in_csr": conn.build_csr(in_rule, n_in, self.sizes[0], seed)}
+        tables = {"in_csr": (in_rule, n_in, self.sizes[0], seed)}  # drawn once all fit
         fans_rec = []
         for layer, h in enumerate(self.sizes):
             if recurrent_fan_in is not None:
@@ -172,10 +173,13 @@ class RecurrentClassifier:
                     recurrent_density, allow_self=False)
                 fans_rec.append(max(recurrent_density * h, 1))
             if layer:
-                self.csrs[layer_key("in_csr", layer)] = conn.build_csr(
-                    conn.AllToAll(), self.sizes[layer - 1], h, seed + 2 * layer)
-            self.csrs[layer_key("rec_csr", layer)] = conn.build_csr(rule, h, h,
-                                                                    seed + 2 * layer + 1)
+                tables[layer_key("in_csr", layer)] = (conn.AllToAll(), self.sizes[layer - 1], h,
+                                                      seed + 2 * layer)
+            tables[layer_key("rec_csr", layer)] = (rule, h, h, seed + 2 * layer + 1)
+        check_tables_fit(tables, {f"w_out {self.sizes[-1]} x {n_out}": 8 * self.sizes[-1] * n_out},
+                         where)
+        #: the synapses of every layer: "in_csr" and "rec_csr", then "in_csr:1", ...
+        self.csrs = {key: conn.build_csr(*table) for key, table in tables.items()}
         fan_in = n_in if input_fan_in is None else input_fan_in
         w_in_mean, w_in_std = 0.0, input_gain / np.sqrt(fan_in)
         if fluctuation_init is not None:
