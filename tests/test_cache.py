@@ -306,3 +306,20 @@ def test_the_same_network_has_the_same_key_in_another_process():
                            text=True, check=True, env={**os.environ, "PYTHONHASHSEED": seed}
                            ).stdout.strip() for seed in ("1", "2")}
     assert len(keys) == 1 and len(keys.pop()) == 32
+
+
+def test_generated_kernels_name_the_compiled_modules_they_call(tmp_path, monkeypatch):
+    """Numba's cache checks the generated file, not snngen.draw/linalg that its kernels call:
+    their digest is in the text, so an edited draw.py gives a new file (a plant in draw.py
+    went unseen with a warm cache before)."""
+    import snngen as sg
+    from snngen.backends.numba import _callee_digest
+
+    monkeypatch.setenv("SNNGEN_CACHE_DIR", str(tmp_path))
+    pkg = Path(sg.__file__).parent
+    want = cache.digest("".join((pkg / f).read_text() for f in ("draw.py", "linalg.py")))[:16]
+    assert _callee_digest() == want
+    net = sg.Network(dt=1e-4)
+    net.population("P", sg.NeuronModel("dv/dt = -v / tau : 1"), 2, params={"tau": 0.01})
+    sim = net.build()
+    assert want in Path(sim.source_path).read_text().splitlines()[0]

@@ -25,6 +25,17 @@ def _generator_digest() -> str:
     return cache.digest("".join(f.read_text() for f in files))[:16]
 
 
+@functools.cache
+def _callee_digest() -> str:
+    """The digest of the modules whose compiled functions the generated kernels call.
+
+    Numba's on-disk cache checks the generated file, not the modules it calls: the digest in
+    the text gives the kernel a new file (and a new compilation) when one of them changes.
+    """
+    pkg = Path(__file__).resolve().parent.parent.parent
+    return cache.digest("".join((pkg / f).read_text() for f in ("draw.py", "linalg.py")))[:16]
+
+
 class NumbaBackend:
     name = "numba"
 
@@ -42,7 +53,8 @@ class NumbaBackend:
             from .render import render as render_source
             lowered = lower(net)
             verify(lowered.program)
-            return render_source(lowered.program, lowered.constants)
+            return (f"# compiled against snngen.draw and snngen.linalg {_callee_digest()}\n"
+                    + render_source(lowered.program, lowered.constants))
         return cache.load_or_render(key, "numba", render)
 
     @staticmethod
