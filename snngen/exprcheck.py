@@ -93,20 +93,46 @@ def constant_problem(value) -> str | None:
     return None
 
 
+def leading_problem(value) -> str | None:
+    """:func:`constant_problem` of the number sympy keeps first in a product or a sum
+    (``1.0e+309*x``, ``zoo*x``, ``x + 2.0e+308``), in constant time: run after every step of
+    a long chain, where checking the whole expression each time would be quadratic.
+
+    >>> x = sp.Symbol("x")
+    >>> leading_problem(x * sp.Float(1e308) * 10), leading_problem(x / 0), leading_problem(x + 1)
+    ('is too large for a 64-bit float (at most about 1.8e308)', 'is not a finite number', None)
+    """
+    if isinstance(value, (sp.Mul, sp.Add)):
+        value = value.args[0]
+    if isinstance(value, sp.Expr) and value.is_Atom and not value.is_Symbol:
+        return constant_problem(value)
+    return None
+
+
 POW_RANGE = ("this power is outside the range of a 64-bit float (about 1e-308 to 1.8e308); "
               "every constant must be a finite real number")
 
 
+def pow_in_range(base, exponent) -> bool:
+    """Whether ``base ** exponent`` (real numbers of any kind: int, Fraction, float, sympy) is
+    within about 400 decades of 1, estimated without computing it: Python and sympy would
+    compute ``9**9**9`` exactly, digit by digit, for minutes.
+
+    >>> pow_in_range(10, 300), pow_in_range(9, 9**9), pow_in_range(0, -5), pow_in_range(2, -2000)
+    (True, False, True, False)
+    """
+    if base == 0:
+        return True  # 0 or a division by zero, found by whoever computes it
+    try:
+        size = float(exponent) * math.log10(max(abs(float(base)), 1e-300))
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return abs(size) <= 400
+
+
 def checked_pow(base, exponent):
-    """``base ** exponent``, refusing constant powers too large to compute exactly first."""
+    """``base ** exponent``, or None for a constant power too large to compute exactly first."""
     if base.is_number and exponent.is_number and not (base.free_symbols | exponent.free_symbols):
-        # sympy would compute 10**10**10 exactly, digit by digit: estimate its size first
-        if base.is_zero:
-            return sp.Pow(base, exponent)
-        try:
-            size = float(exponent) * math.log10(max(abs(float(base)), 1e-300))
-        except (TypeError, ValueError, OverflowError):
-            size = math.inf
-        if abs(size) > 400:
+        if not pow_in_range(base, exponent):
             return None
     return sp.Pow(base, exponent)

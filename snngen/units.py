@@ -24,7 +24,8 @@ from fractions import Fraction
 import numpy as np
 import sympy
 
-from snngen.errors import UnitError, did_you_mean
+from snngen.errors import InvalidValueError, UnitError, did_you_mean
+from snngen.exprcheck import FLOAT_MAX, MAX_DEPTH, POW_RANGE, pow_in_range
 
 __all__ = ["DIMENSIONLESS", "UNIT_NAMES", "Dimension", "check_equal", "dimension_of",
            "is_unit_name", "parse_quantity", "parse_unit", "unit_symbol"]
@@ -211,13 +212,16 @@ def _evaluate(text: str, where: str | None, start: int = 0,
     except SyntaxError as err:
         raise UnitError(f"cannot read {src!r} as a unit: {err.msg}", text,
                         lead + max((err.offset or 1) - 1, 0), 1, where) from None
+    except (RecursionError, MemoryError):  # Python's parser has depth limits of its own
+        raise UnitError(f"{src[:40]!r}... is too long or too deeply nested to read as a "
+                        "quantity", text, lead, len(src), where) from None
 
-    def ev(node: ast.AST) -> tuple[Fraction | float, Dimension]:
+    def leaf(node: ast.AST) -> tuple[Fraction | float, Dimension]:
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
             value = node.value
-            if not math.isfinite(value):  # 1e309 reads as infinity
+            if not abs(value) <= FLOAT_MAX:  # 1e309 reads as infinity; a long 0x... literal
                 literal = text[col(node.col_offset):col(node.end_col_offset)]
-                raise fail(f"{literal!r} is too large for a 64-bit float (at most about "
+                raise fail(f"{literal[:40]!r} is too large for a 64-bit float (at most about "
                            "1.8e308)", node)
             # repr() is the literal's shortest decimal, so '1.62*mV' gives exactly 0.00162.
             return Fraction(repr(value)), DIMENSIONLESS
@@ -229,13 +233,10 @@ def _evaluate(text: str, where: str | None, start: int = 0,
                 raise fail(f"unknown unit {typed!r}.{_suggest(typed)}", node)
             p10, dim = _PARSE_UNITS[_nfkc(node.id)]
             return Fraction(10) ** p10, dim
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-            value, dim = ev(node.operand)
-            return (-value if isinstance(node.op, ast.USub) else value), dim
-        if not isinstance(node, ast.BinOp):
-            raise fail(f"unsupported syntax in {src!r}: write units with numbers, unit names, "
-                       "*, /, ** and parentheses", node)
-        (a, da), (b, db) = ev(node.left), ev(node.right)
+        raise fail(f"unsupported syntax in {src!r}: write units with numbers, unit names, "
+                   "*, /, ** and parentheses", node)
+
+    def binary(node: ast.BinOp, a, da, b, db) -> tuple[Fraction | float, Dimension]:
         if isinstance(node.op, ast.Mult):
             return a * b, da * db
         if isinstance(node.op, ast.Div):
@@ -249,6 +250,8 @@ def _evaluate(text: str, where: str | None, start: int = 0,
                 raise fail(f"an exponent must be dimensionless, not {db}", node.right)
             if not da.is_dimensionless and not isinstance(b, Fraction):
                 raise fail("a unit can only be raised to a rational power", node.right)
+            if not pow_in_range(a, b):
+                raise fail(POW_RANGE, node)
             exact = isinstance(a, Fraction) and isinstance(b, Fraction) and b.denominator == 1
             value = a ** int(b) if exact else float(a) ** float(b)
             if isinstance(value, complex):
@@ -256,6 +259,29 @@ def _evaluate(text: str, where: str | None, start: int = 0,
             return value, (da ** b if not da.is_dimensionless else DIMENSIONLESS)
         hint = "; use ** for powers" if isinstance(node.op, ast.BitXor) else ""
         raise fail(f"unsupported operator in {src!r}{hint}", node)
+
+    def ev(node: ast.AST, depth: int = 0) -> tuple[Fraction | float, Dimension]:
+        # runs of signs and chains such as a*b/c or a+b-c are loops here, not recursion (a
+        # long product is not a deep one); every other level counts against MAX_DEPTH
+        if depth > MAX_DEPTH:
+            raise fail(f"nested more than {MAX_DEPTH} levels deep", node)
+        negate = False
+        while isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            negate ^= isinstance(node.op, ast.USub)
+            node = node.operand
+        chain = []
+        while isinstance(node, ast.BinOp) and not isinstance(node.op, ast.Pow):
+            chain.append(node)
+            node = node.left
+        if isinstance(node, ast.BinOp):  # a power
+            value, dim = binary(node, *ev(node.left, depth + 1), *ev(node.right, depth + 1))
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            value, dim = ev(node, depth + 1)
+        else:
+            value, dim = leaf(node)
+        for op in reversed(chain):
+            value, dim = binary(op, value, dim, *ev(op.right, depth + 1))
+        return (-value if negate else value), dim
 
     try:  # exact Fractions until here: the one rounding to float happens last
         value, dim = ev(tree.body)
@@ -307,6 +333,17 @@ _NUMBER_THEN_UNIT = re.compile(r"\s*((?>[+-]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE]
                                r"\s*(?=[^\W\d])")
 
 
+def split_number(text: str) -> tuple[str, int, int] | None:
+    """The number a quantity string starts with when a unit follows without ``*``, as in
+    ``"20 ms"`` or ``"5Hz"``: ``(number, its column, the unit's column)``, else None.
+
+    >>> split_number("20 ms"), split_number("20*ms"), split_number("tref")
+    (('20', 0, 3), None, None)
+    """
+    match = _NUMBER_THEN_UNIT.match(text)
+    return (match.group(1), match.start(1), match.end()) if match else None
+
+
 def parse_quantity(value, *,
                    where: str | None = None) -> tuple[float | np.ndarray, Dimension | None]:
     """SI value and dimension of a parameter value.
@@ -329,6 +366,8 @@ def parse_quantity(value, *,
     ------
     UnitError
         A string that is not a quantity, or a value of another type.
+    InvalidValueError
+        An integer too large for a 64-bit float (``10**400``).
 
     Examples
     --------
@@ -338,18 +377,31 @@ def parse_quantity(value, *,
     (10.0, Dimension('volt/second'))
     """
     if isinstance(value, str):
-        match = _NUMBER_THEN_UNIT.match(value)
-        if match:  # '20 ms' and '5Hz' mean '20*ms' and '5*Hz'
-            return _evaluate(value, where, match.end(), Fraction(match.group(1).replace("_", "")))
+        number = split_number(value)
+        if number:  # '20 ms' and '5Hz' mean '20*(ms)' and '5*(Hz)'
+            return _evaluate(value, where, number[2], Fraction(number[0].replace("_", "")))
         return _evaluate(value, where)
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-        return float(value), None
+        try:
+            return float(value), None
+        except OverflowError:  # 10**400: a Python int has no upper bound, a float64 has
+            raise InvalidValueError(f"{where + ': ' if where else ''}{_shown(value)} is too "
+                                    "large for a 64-bit float (at most about 1.8e308)") from None
     if isinstance(value, (np.ndarray, list, tuple)):
         array = np.asarray(value)
         if array.dtype.kind in "iuf":
             return array.astype(float), None
-    raise UnitError(f"cannot read a quantity from {value!r} ({type(value).__name__}); give a "
-                    "number, an array or a string such as '20*ms'", where=where)
+    raise UnitError(f"cannot read a quantity from {_shown(value)} ({type(value).__name__}); "
+                    "give a number, an array or a string such as '20*ms'", where=where)
+
+
+def _shown(value, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters; an int of 10**5000 has no repr."""
+    try:
+        text = repr(value)
+    except ValueError:  # Python's int -> str digit limit, also inside a list
+        return f"a {type(value).__name__} with an integer of over 4300 digits"
+    return text if len(text) <= limit else f"{text[:limit - 4]}... ({len(text)} chars)"
 
 
 def _dname(dim: Dimension) -> str:

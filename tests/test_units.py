@@ -318,3 +318,42 @@ def test_infinite_literal_in_a_quantity_is_refused():
     with pytest.raises(UnitError, match="'1e309' is too large") as err:
         parse_quantity("1e309*mV")
     assert err.value.args[0].splitlines()[-1] == "    ^^^^^"
+
+
+# --- issue 18, second pass: hangs, deep nesting and huge values ------------------------------
+
+@pytest.mark.parametrize("read", [parse_quantity, parse_unit])
+@pytest.mark.parametrize("text", ["9**9**9*ms", "20*ms**9999", "2**-10**9*ms", "(10**300)**300"])
+def test_huge_powers_are_refused_without_being_computed(read, text):
+    import time
+    start = time.perf_counter()
+    with pytest.raises(UnitError, match="outside the range of a 64-bit float"):
+        read(text)
+    assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize("text", ["-" * 5000 + "1*ms", "*".join(["ms"] * 5000),
+                                  "+".join(["1"] * 5000), "(" * 300 + "ms" + ")" * 300,
+                                  "2**" * 100 + "1", "(0x" + "f" * 5000 + ")*ms"],
+                         ids=["signs", "product", "sum", "parentheses", "powers", "hex"])
+def test_long_or_deep_quantity_strings_are_unit_errors(text):
+    with pytest.raises(UnitError):
+        parse_quantity(text)
+
+
+def test_long_chains_in_quantity_strings_are_loops_not_recursion():
+    assert parse_quantity("+".join(["1*ms"] * 2000)) == (pytest.approx(2.0), parse_unit("s")[1])
+    assert parse_quantity("-" * 999 + "1*ms")[0] == -0.001
+    assert parse_unit("*".join(["ms"] * 30) + "/" + "/".join(["ms"] * 30)) == (1.0, DIMENSIONLESS)
+
+
+@pytest.mark.parametrize("value", [10**400, -(10**400), 10**5000], ids=["1e400", "-1e400", "1e5000"])
+def test_python_ints_beyond_float64_are_invalid_values(value):
+    from snngen.errors import InvalidValueError
+    with pytest.raises(InvalidValueError, match="too large for a 64-bit float"):
+        parse_quantity(value)
+
+
+def test_a_list_holding_an_int_without_a_repr_is_a_unit_error():
+    with pytest.raises(UnitError, match="over 4300 digits"):
+        parse_quantity([10**5000])
