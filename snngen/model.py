@@ -15,7 +15,6 @@ populations or projections with different parameter values.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -24,7 +23,6 @@ import sympy as sp
 from . import units as u
 from .errors import (
     EquationError,
-    InvalidValueError,
     MissingParameterError,
     UnitError,
     UnknownNameError,
@@ -36,7 +34,7 @@ from .parse import (
     EquationLine,
     Statement,
     parse_equations,
-    parse_expression,
+    parse_refractory,
     parse_statements,
     symbol,
 )
@@ -198,18 +196,13 @@ class NeuronModel:
                 raise EquationError("a reset needs a threshold", reset, 0, len(reset),
                                     f"model '{self.name}'")
         self.refractory_text = refractory
-        self.refractory = None
-        self.refractory_names: dict[str, int] = {}
+        self.refractory, self.refractory_names, text = None, {}, ""
         if refractory is not None:
+            self.refractory, self.refractory_names, text = parse_refractory(
+                refractory, f"refractory of '{self.name}'")
             if threshold is None:
-                raise EquationError("refractoriness needs a threshold", str(refractory), 0, 1,
+                raise EquationError("refractoriness needs a threshold", text, 0, 1,
                                     f"model '{self.name}'")
-            if isinstance(refractory, (int, float)) and not 0 <= refractory < math.inf:
-                raise InvalidValueError(f"model '{self.name}': refractory={refractory!r} must "
-                                        "be a finite duration >= 0 (seconds or '5*ms')")
-            text = repr(float(refractory)) if isinstance(refractory, (int, float)) else refractory
-            self.refractory, self.refractory_names = parse_expression(
-                text, where=f"refractory of '{self.name}'")
         self._check_names()
         if self.threshold is not None:
             self.eqs.check_depth(self.threshold, threshold, f"threshold of '{self.name}'")
@@ -243,7 +236,11 @@ class NeuronModel:
     def parameter_names(self) -> tuple[str, ...]:
         """Every name that needs a value: declared parameters and free names."""
         defined = set(self.eqs.odes) | set(self.eqs.subexpressions) | SPECIAL_NAMES
-        free = {n for n in _free_names(self._all_exprs()) if not u.is_unit_name(n)}
+        # names as written, too: '(0*mV) / taum' folds to 0 but taum is still the model's
+        written = [e.names for e in self.eqs.lines] + [s.names for s in self.reset] + [
+            self.threshold_names.items(), self.refractory_names.items()]
+        free = {n for n in _free_names(self._all_exprs()) | {n for w in written for n, _ in w}
+                if not u.is_unit_name(n)}
         return tuple(sorted((free - defined) | set(self.eqs.declared)))
 
     @property

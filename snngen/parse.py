@@ -15,12 +15,15 @@ their SI scale.
 from __future__ import annotations
 
 import ast
+import math
+import numbers
 import re
 from dataclasses import dataclass
 
 import sympy as sp
 
-from .errors import EquationError, UnknownNameError, did_you_mean
+from . import units
+from .errors import EquationError, InvalidValueError, UnknownNameError, did_you_mean
 from .exprcheck import (
     MAX_DEPTH,
     POW_RANGE,
@@ -28,6 +31,7 @@ from .exprcheck import (
     checked_pow,
     constant_problem,
     is_boolean,
+    leading_problem,
 )
 
 # Functions of the equation language and how they become sympy.
@@ -89,12 +93,14 @@ class _ToSympy(ast.NodeVisitor):
             value = super().visit(node)
         finally:
             self.depth -= 1
-        problem = constant_problem(value)
+        self.check_constant(node, value, constant_problem(value) or leading_problem(value))
+        return value
+
+    def check_constant(self, node, value, problem: str | None) -> None:
         if problem:
             col = self.offset + node.col_offset
             text = self.line[col:self.offset + node.end_col_offset]
             self.fail(node, f"'{text}' {problem}; every constant must be a finite real number")
-        return value
 
     def number(self, node):
         """Visit an operand of arithmetic: conditions count as 0 or 1."""
@@ -146,14 +152,19 @@ class _ToSympy(ast.NodeVisitor):
         group = (ast.Add, ast.Sub) if op in (ast.Add, ast.Sub) else (ast.Mult, ast.Div)
         chain, left = [], node
         while isinstance(left, ast.BinOp) and type(left.op) in group:
-            chain.append((type(left.op), left.right))
+            chain.append(left)
             left = left.left
         # left to right, one binary operation at a time, as Python reads it: sympy folds
         # numbers differently in Mul(2, x + y) and Mul(2, x + y, z), and generated code must
         # not change with the way the parser walks the chain
         value = self.number(left)
-        for kind, right in reversed(chain):
-            value = _ARITHMETIC[kind](value, self.number(right))
+        for step in reversed(chain):
+            right = self.number(step.right)
+            if type(step.op) is ast.Div and right.is_zero:
+                self.check_constant(step, None, "divides by zero (not a finite number)")
+            value = _ARITHMETIC[type(step.op)](value, right)
+            # each step is a node of its own: 1/0*ms must not hide zoo inside zoo*ms
+            self.check_constant(step, value, leading_problem(value))
         return value
 
     def visit_UnaryOp(self, node):
@@ -219,6 +230,22 @@ class _ToSympy(ast.NodeVisitor):
                          + did_you_mean(name, FUNCTIONS), UnknownNameError)
 
 
+def _require_text(text, where: str | None, what: str) -> None:
+    """Refuse a value that is not a string where model text is expected (``None``, numbers,
+    bytes, lists), naming the argument, before any string method touches it."""
+    if not isinstance(text, str):
+        raise InvalidValueError(f"{where + ': ' if where else ''}expected {what} in a string, "
+                                f"got {type(text).__name__} {_shown(text)}")
+
+
+def _shown(value) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # Python's int -> str digit limit
+        return "(an integer of over 4300 digits)"
+    return text if len(text) <= 60 else text[:56] + "..."
+
+
 def parse_expression(text: str, *, line: str | None = None, offset: int = 0,
                      where: str | None = None) -> tuple[sp.Expr, dict[str, int]]:
     """Parse one expression; return it with ``{name: column}`` of every name it uses.
@@ -228,6 +255,7 @@ def parse_expression(text: str, *, line: str | None = None, offset: int = 0,
     >>> parse_expression("exp(-t/tau) * clip(x, 0, 1)")[0]
     exp(-t/tau)*Min(1, Max(0, x))
     """
+    _require_text(text, where, "an expression such as 'exp(-t/tau)'")
     line = text if line is None else line
     stripped = text.strip()
     offset += len(text) - len(text.lstrip())
@@ -312,6 +340,7 @@ def parse_equations(text: str, where: str | None = None) -> tuple[EquationLine, 
     Lines are ``dx/dt = expr : unit (flags)``, ``name = expr : unit`` (a subexpression) or
     ``name : unit (flags)`` (a parameter). ``#`` starts a comment; the unit part is optional.
     """
+    _require_text(text, where, "equations such as 'dv/dt = -v / tau : volt', one a line,")
     out: list[EquationLine] = []
     seen: dict[str, str] = {}
     for raw in text.splitlines():
@@ -361,6 +390,7 @@ class Statement:
     expr: sp.Expr
     line: str
     col: int
+    names: tuple[tuple[str, int], ...] = ()  # (name, column) of names used in expr
 
     def value(self, current: sp.Expr) -> sp.Expr:
         """The new value of the target given its ``current`` value."""
@@ -374,6 +404,7 @@ _AUG = {ast.Add: "+=", ast.Sub: "-=", ast.Mult: "*=", ast.Div: "/="}
 
 def parse_statements(text: str, where: str | None = None) -> tuple[Statement, ...]:
     """Parse statements separated by newlines or ``;``."""
+    _require_text(text, where, "statements such as 'v = Vr' or 'ge += w'")
     out = []
     for raw in text.splitlines():
         line = raw.split("#", 1)[0].rstrip()
@@ -393,7 +424,7 @@ def parse_statements(text: str, where: str | None = None) -> tuple[Statement, ..
                                     line, indent + node.col_offset, 1, where)
             visitor = _ToSympy(line, indent, where)
             out.append(Statement(target, op, visitor.number(value), line,
-                                 indent + node.col_offset))
+                                 indent + node.col_offset, tuple(visitor.names.items())))
     if not out:
         raise EquationError("no statement given", text, 0, 1, where)
     return tuple(out)
@@ -401,8 +432,42 @@ def parse_statements(text: str, where: str | None = None) -> tuple[Statement, ..
 
 def parse_condition(text: str, where: str | None = None) -> tuple[sp.Basic, dict[str, int]]:
     """Parse a boolean condition such as ``v > v_th``; refuse anything that is not a condition."""
+    _require_text(text, where, "a condition such as 'v > Vt'")
     expr, names = parse_expression(text, where=where)
     if not isinstance(expr, (sp.core.relational.Relational, sp.logic.boolalg.Boolean)):
         raise EquationError("a threshold must be a condition such as 'v > Vt'",
                             text, 0, len(text), where)
     return expr, names
+
+
+def parse_refractory(value, where: str) -> tuple[sp.Expr, dict[str, int], str]:
+    """A refractory period: ``(expression, {name: column}, the text it was read from)``.
+
+    A number is seconds; a string is a quantity (``"5*ms"``, also ``"5 ms"`` as everywhere
+    a quantity is read) or an expression of parameters (``"tref"``).
+
+    >>> parse_refractory(0.005, "refractory")[0], parse_refractory("2 ms", "refractory")[0]
+    (0.005*second, 2*ms)
+    """
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int beyond float64
+            seconds = math.inf
+        if not 0 <= seconds < math.inf:
+            raise InvalidValueError(f"{where}: refractory={_shown(value)} must be a finite "
+                                    "duration >= 0 (seconds, or a string such as '5*ms')")
+        return sp.Float(seconds) * symbol("second"), {}, repr(seconds)
+    _require_text(value, where, "a duration in seconds (0.005), or a quantity or expression "
+                  "such as '5*ms' or 'tref',")
+    split = units.split_number(value)
+    if split is None:
+        return (*parse_expression(value, where=where), value)
+    number, start, end = split
+    unit, names = parse_expression(value[end:], line=value, offset=end, where=where)
+    if not all(units.is_unit_name(n) for n in names):
+        name = next(n for n in names if not units.is_unit_name(n))
+        raise EquationError(f"a number followed by '{name}', which is not a unit: write "
+                            f"'{number}*{value[end:].strip()}'", value, start, end - start,
+                            where)
+    return parse_expression(number, line=value, offset=start)[0] * unit, names, value

@@ -285,3 +285,82 @@ def test_unit_typos_are_reported_when_the_model_is_defined():
         SynapseModel("w : vot", on_pre="v += w")
     with pytest.raises(UnitError, match="unknown unit 'sec'"):
         NeuronModel("dv/dt = -v / tau : 1\nr = 2*tau : sec")
+
+
+# --- constants inside chains, refractoriness, argument types (issue 18, second pass) ------
+
+@pytest.mark.parametrize("text, col, message", [
+    ("(1/0)*ms", 1, "divides by zero"),           # sympy: zoo*ms, hidden by the symbol
+    ("1/0*ms", 0, "divides by zero"),
+    ("x/0", 0, "divides by zero"),
+    ("x*1e308*10", 0, "too large"),               # 1.0e+309*x
+    ("x + 1e308 + 1e308", 0, "too large"),        # x + 2.0e+308
+    ("(x*1e200)**2", 0, "too large"),             # 1.0e+400*x**2
+])
+def test_bad_constants_inside_a_chain_or_beside_a_name_are_refused(text, col, message):
+    with pytest.raises(EquationError, match=message) as err:
+        parse_expression(text)
+    assert caret_col(err) == col
+
+
+def test_refractory_that_divides_by_zero_is_refused_when_the_model_is_made():
+    with pytest.raises(EquationError, match="divides by zero"):
+        NeuronModel("dv/dt = -v / tau : 1", threshold="v > 1", refractory="(1/0)*ms")
+
+
+@pytest.mark.parametrize("ref", ["2 ms", "2ms", " 2 ms", "2*ms", "2 msecond", 0.002,
+                                 np.float32(0.002), np.uint64(0)])
+def test_refractory_reads_quantity_strings_and_seconds_like_every_quantity(ref):
+    model = NeuronModel("dv/dt = -v / tau : volt", threshold="v > 1*mV", refractory=ref)
+    model.check_units({"tau": u.parse_unit("second")[1]})  # a float is seconds, not a UnitError
+    expected = u.parse_quantity(ref)[0] if isinstance(ref, str) else float(ref)
+    assert float(model.eqs.resolve(model.refractory)) == pytest.approx(expected, rel=1e-7)
+
+
+def test_refractory_with_a_number_before_a_name_that_is_not_a_unit_says_write_a_star():
+    with pytest.raises(EquationError, match=r"write '2\*tref'") as err:
+        NeuronModel("dv/dt = -v / tau : 1", threshold="v > 1", refractory="2 tref")
+    assert caret_col(err) == 0
+    with pytest.raises(UnitError, match="second"):  # a quantity of the wrong unit: at use
+        NeuronModel("dv/dt = -v / tau : 1", threshold="v > 1", refractory="2 mV") \
+            .check_units({})
+
+
+@pytest.mark.parametrize("bad", [True, np.array(0.001), [0.001], None.__class__, b"2*ms",
+                                 bytearray(b"2*ms"), 1j, math.nan, -1, math.inf, 10**400])
+def test_refractory_of_another_type_or_range_is_an_invalid_value_naming_it(bad):
+    with pytest.raises(InvalidValueError, match="refractory of 'neuron'"):
+        NeuronModel("dv/dt = -v / tau : 1", threshold="v > 1", refractory=bad)
+
+
+LIF_TEXT = "dv/dt = -v / tau : 1"
+
+
+@pytest.mark.parametrize("bad", [np.uint64(3), math.nan, bytearray(b"v > 1"), b"v > 1",
+                                 ["v > 1"], 3, object()])
+@pytest.mark.parametrize("argument, make", [
+    ("model 'neuron'", lambda bad: NeuronModel(bad)),
+    ("threshold of 'neuron'", lambda bad: NeuronModel(LIF_TEXT, threshold=bad)),
+    ("reset of 'neuron'", lambda bad: NeuronModel(LIF_TEXT, threshold="v > 1", reset=bad)),
+    ("synapse 'synapse'", lambda bad: SynapseModel(bad, on_pre="v += 1")),
+    ("on_pre of 'synapse'", lambda bad: SynapseModel("w : 1", on_pre=bad)),
+    ("on_post of 'synapse'", lambda bad: SynapseModel("w : 1", on_post=bad)),
+])
+def test_model_text_that_is_not_a_string_is_an_invalid_value_naming_the_argument(
+        bad, argument, make):
+    with pytest.raises(InvalidValueError, match=f"{argument}: expected .* in a string"):
+        make(bad)
+
+
+def test_equations_none_is_an_invalid_value():
+    with pytest.raises(InvalidValueError, match="expected equations"):
+        NeuronModel(None)
+
+
+def test_a_parameter_that_folds_away_is_still_a_parameter_of_the_model():
+    # 0*mV is zero of any unit, so '(0*mV) / taum' folds to 0: taum is still written there
+    model = NeuronModel("dv/dt = (0*mV) / taum : volt", threshold="v > 0*w", reset="v = 0*r",
+                        refractory="0*tref")
+    assert model.parameter_names == ("r", "taum", "tref", "w")
+    net = sg.Network(dt=1e-4)
+    net.population("P", model, 3, params={"taum": "20*ms", "w": 1, "r": 1, "tref": 1})

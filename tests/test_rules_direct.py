@@ -63,13 +63,9 @@ DURATIONS = [0.0, 1e-4, 2e-4, 3e-4, 2.4e-4, 2.6e-4, 5e-4, 7.6e-4, 1e-3, 2e-3]
 
 @pytest.mark.parametrize("clamped", [True, False])
 @pytest.mark.parametrize("form", [
-    "per_neuron_expression", "quantity",
-    # documented ("seconds (0.005)", NeuronModel's docstring) but refused at HEAD: a bare
-    # number is checked as dimensionless against second (UnitError). Remove the mark when
-    # that is fixed.
-    pytest.param("number", marks=pytest.mark.xfail(
-        raises=sg.UnitError, strict=True, reason="refractory given in seconds as a float "
-        "raises UnitError (product bug found 2026-12-07)")),
+    # "number": seconds as a float, as NeuronModel's docstring documents (it was once
+    # checked as dimensionless against second and refused with a UnitError)
+    "per_neuron_expression", "quantity", "number",
 ])
 def test_refractory_period_in_exact_steps(clamped, form):
     steps = 120
