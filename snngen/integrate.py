@@ -94,7 +94,8 @@ def _linear_system(rhs: dict[sp.Symbol, sp.Expr], varying: set[sp.Symbol]):
         row = [f.diff(y) for y in states]
         if any(c.free_symbols & bad for c in row):
             return None
-        rest = f.xreplace({y: 0 for y in states})
+        # sympy zeros: a bare state (dx/dt = y) is replaced whole, by the mapping's own value
+        rest = f.xreplace({y: sp.Integer(0) for y in states})
         if T in rest.free_symbols:
             return None
         if sp.expand(f - sum(c * y for c, y in zip(row, states)) - rest) != 0:
@@ -135,16 +136,14 @@ def _reach(a: sp.Matrix) -> list[set[int]]:
     return reach
 
 
-def _exact(rhs, varying, name="_P", frozen=frozenset()):
+def _exact(rhs, varying, name="_P"):
+    # clamped (refractory) variables arrive here with a right-hand side of 0 (see _step):
+    # their rows of A and b are zero, so they stay where they are
     lin = _linear_system(rhs, varying)
     if lin is None:
         return None
     a, b = lin
     states = list(rhs)
-    if frozen:
-        a = sp.ImmutableMatrix([[0] * len(states) if x in frozen else list(a.row(k))
-                                for k, x in enumerate(states)])
-        b = sp.Matrix([0 if x in frozen else b[k] for k, x in enumerate(states)])
     reach = _reach(a)
     phi, psi, new = [], [], {}
     for i, x in enumerate(states):

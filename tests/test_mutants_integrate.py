@@ -2,7 +2,7 @@
 
 (benchmarks/mutation.py, tests/RELIABILITY.md): an input term that is exactly 1, a linear
 coefficient that is exactly 1, the printed form of a model with nothing to hoist, and a
-right-hand side that is a bare state variable (a product bug: strict xfail).
+right-hand side that is a bare state variable (once an AttributeError in auto/exact).
 """
 
 from __future__ import annotations
@@ -45,10 +45,6 @@ def test_printed_model_says_nothing_is_hoisted_only_when_nothing_is():
     assert "(nothing)" not in str(discretise(sg.NeuronModel("dv/dt = -v / tau")))
 
 
-@pytest.mark.xfail(raises=AttributeError, strict=True,
-                   reason="product bug found 2026-12-07: a right-hand side that is a bare "
-                          "state variable (dx/dt = y) makes _linear_system call "
-                          "free_symbols on a Python int")
 def test_exact_harmonic_oscillator_with_a_bare_variable_on_the_right():
     eqs = "dx/dt = y\ndy/dt = -x / tau**2"
     assert discretise(sg.NeuronModel(eqs)).method == "exact"
