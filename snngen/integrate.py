@@ -176,8 +176,8 @@ def _exact_event(rhs):
     return out
 
 
-def _exponential_euler(rhs, varying):
-    out, any_linear = {}, False
+def _exponential_euler(rhs, varying, need_linear=True):
+    out, any_linear = {}, not need_linear
     for x, f in rhs.items():
         a = sp.expand(f).diff(x)
         if x in a.free_symbols or sp.expand(f - a * x).has(x):
@@ -228,7 +228,12 @@ def _step(rhs, method, varying, name, frozen=frozenset()):
             if out is not None:
                 return m, out[0], (out[1],)
             continue
-        out = _STEPPERS[m](rhs, varying)
+        if m == "exponential_euler" and frozen:
+            # the variables that made it exponential Euler may be the clamped ones: the
+            # refractory step of the same model then has no linear term left, and is Euler
+            out = _exponential_euler(rhs, varying, need_linear=False)
+        else:
+            out = _STEPPERS[m](rhs, varying)
         if out is not None:
             return m, out, ()
     why = {"exact": "it is not linear with constant coefficients",

@@ -104,3 +104,19 @@ def test_badly_scaled_propagators_are_accurate_to_rounding():
     w = dt / tau
     exact = np.array([[np.cos(w), tau * np.sin(w)], [-np.sin(w) / tau, np.cos(w)]])
     np.testing.assert_allclose(phi, exact, rtol=5e-16, atol=0)
+
+
+def test_exponential_euler_whose_only_linear_variable_is_clamped_discretises():
+    # v is the only variable linear in itself and it is clamped: the refractory step has no
+    # linear term left (it was refused as "not linear in its own variable")
+    model = sg.NeuronModel("dv/dt = v / taum : 1 (unless refractory)\n"
+                           "dw/dt = abs(v) / taum : 1", threshold="v > 1", reset="v = 0",
+                           refractory="5*ms")
+    d = discretise(model)
+    assert d.method == "exponential_euler"
+    import sympy as sp
+
+    from snngen.integrate import REFRACTORY
+    from snngen.parse import symbol
+    v_new = dict(d.updates)[symbol("v")]
+    assert isinstance(v_new, sp.Piecewise) and v_new.args[0] == (symbol("v"), REFRACTORY)

@@ -347,7 +347,8 @@ def test_long_chains_in_quantity_strings_are_loops_not_recursion():
     assert parse_unit("*".join(["ms"] * 30) + "/" + "/".join(["ms"] * 30)) == (1.0, DIMENSIONLESS)
 
 
-@pytest.mark.parametrize("value", [10**400, -(10**400), 10**5000], ids=["1e400", "-1e400", "1e5000"])
+@pytest.mark.parametrize("value", [10**400, -(10**400), 10**5000],
+                         ids=["1e400", "-1e400", "1e5000"])
 def test_python_ints_beyond_float64_are_invalid_values(value):
     from snngen.errors import InvalidValueError
     with pytest.raises(InvalidValueError, match="too large for a 64-bit float"):
