@@ -422,6 +422,11 @@ def parse_statements(text: str, where: str | None = None) -> tuple[Statement, ..
             else:
                 raise EquationError("expected an assignment such as 'v = Vr' or 'ge += w'",
                                     line, indent + node.col_offset, 1, where)
+            if target in SPECIAL_NAMES:
+                raise EquationError(f"'{target}' is a reserved name "
+                                    f"({', '.join(sorted(SPECIAL_NAMES))}) and cannot be "
+                                    "assigned; assign a state variable", line,
+                                    indent + node.col_offset, len(target), where)
             visitor = _ToSympy(line, indent, where)
             out.append(Statement(target, op, visitor.number(value), line,
                                  indent + node.col_offset, tuple(visitor.names.items())))

@@ -80,3 +80,12 @@ def test_threshold_must_be_a_condition():
 def test_reset_target_must_be_a_state():
     with pytest.raises(sg.UnknownNameError, match="Did you mean 'v'"):
         sg.NeuronModel("dv/dt = -v / tau : 1", threshold="v > 1", reset="vv = 0")
+
+
+@pytest.mark.parametrize("text", ["dt += w", "t = 0", "v = 1; i += 1", "N = 2", "pi = 1"])
+def test_statements_cannot_assign_reserved_names(text):
+    # a synapse's on_pre 'dt += w' reached the lowering as a KeyError
+    with pytest.raises(sg.EquationError, match="reserved name") as err:
+        parse_statements(text)
+    target = text.split(";")[-1].split()[0]
+    assert err.value.args[0].splitlines()[-1].index("^") - 4 == text.rindex(target)
