@@ -127,6 +127,26 @@ class CudaCompileError(SnngenError):
         super().__init__("\n".join(parts))
 
 
+def shown(value, limit: int = 80) -> str:
+    """``repr(value)`` for an error message: its first line, cut to ``limit`` characters. An
+    int of over 4,300 digits has no repr in Python >= 3.11 (also inside a list): its size is
+    given instead.
+
+    >>> shown(10**400)
+    '1000000000000000000000000000000000000000000000000000000000000000000000000000... (401 chars)'
+    >>> shown(10**5000)
+    'an integer of 16610 bits'
+    """
+    try:
+        text = repr(value)
+    except ValueError:  # the int -> str conversion limit (sys.set_int_max_str_digits)
+        if isinstance(value, int):
+            return f"an integer of {value.bit_length()} bits"
+        return f"a {type(value).__name__} holding an integer of over 4300 digits"
+    text = text.split("\n")[0]  # a model's repr runs over lines
+    return text if len(text) <= limit else f"{text[:limit - 4]}... ({len(text)} chars)"
+
+
 def format_caret(line: str, col: int | None, width: int = 1) -> str:
     """Return ``line`` with a caret marker under column ``col`` (0-based).
 

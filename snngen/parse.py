@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from . import units
-from .errors import EquationError, InvalidValueError, UnknownNameError, did_you_mean
+from .errors import EquationError, InvalidValueError, UnknownNameError, did_you_mean, shown
 from .exprcheck import (
     MAX_DEPTH,
     POW_RANGE,
@@ -235,15 +235,7 @@ def _require_text(text, where: str | None, what: str) -> None:
     bytes, lists), naming the argument, before any string method touches it."""
     if not isinstance(text, str):
         raise InvalidValueError(f"{where + ': ' if where else ''}expected {what} in a string, "
-                                f"got {type(text).__name__} {_shown(text)}")
-
-
-def _shown(value) -> str:
-    try:
-        text = repr(value)
-    except ValueError:  # Python's int -> str digit limit
-        return "(an integer of over 4300 digits)"
-    return text if len(text) <= 60 else text[:56] + "..."
+                                f"got {type(text).__name__} {shown(text)}")
 
 
 def parse_expression(text: str, *, line: str | None = None, offset: int = 0,
@@ -460,7 +452,7 @@ def parse_refractory(value, where: str) -> tuple[sp.Expr, dict[str, int], str]:
         except OverflowError:  # an int beyond float64
             seconds = math.inf
         if not 0 <= seconds < math.inf:
-            raise InvalidValueError(f"{where}: refractory={_shown(value)} must be a finite "
+            raise InvalidValueError(f"{where}: refractory={shown(value)} must be a finite "
                                     "duration >= 0 (seconds, or a string such as '5*ms')")
         return sp.Float(seconds) * symbol("second"), {}, repr(seconds)
     _require_text(value, where, "a duration in seconds (0.005), or a quantity or expression "

@@ -24,7 +24,7 @@ from fractions import Fraction
 import numpy as np
 import sympy
 
-from snngen.errors import InvalidValueError, UnitError, did_you_mean
+from snngen.errors import InvalidValueError, UnitError, did_you_mean, shown
 from snngen.exprcheck import FLOAT_MAX, MAX_DEPTH, POW_RANGE, pow_in_range
 
 __all__ = ["DIMENSIONLESS", "UNIT_NAMES", "Dimension", "check_equal", "dimension_of",
@@ -385,23 +385,14 @@ def parse_quantity(value, *,
         try:
             return float(value), None
         except OverflowError:  # 10**400: a Python int has no upper bound, a float64 has
-            raise InvalidValueError(f"{where + ': ' if where else ''}{_shown(value)} is too "
+            raise InvalidValueError(f"{where + ': ' if where else ''}{shown(value)} is too "
                                     "large for a 64-bit float (at most about 1.8e308)") from None
     if isinstance(value, (np.ndarray, list, tuple)):
         array = np.asarray(value)
         if array.dtype.kind in "iuf":
             return array.astype(float), None
-    raise UnitError(f"cannot read a quantity from {_shown(value)} ({type(value).__name__}); "
+    raise UnitError(f"cannot read a quantity from {shown(value)} ({type(value).__name__}); "
                     "give a number, an array or a string such as '20*ms'", where=where)
-
-
-def _shown(value, limit: int = 80) -> str:
-    """``repr(value)`` cut to ``limit`` characters; an int of 10**5000 has no repr."""
-    try:
-        text = repr(value)
-    except ValueError:  # Python's int -> str digit limit, also inside a list
-        return f"a {type(value).__name__} with an integer of over 4300 digits"
-    return text if len(text) <= limit else f"{text[:limit - 4]}... ({len(text)} chars)"
 
 
 def _dname(dim: Dimension) -> str:

@@ -279,3 +279,22 @@ def test_spike_raster_with_huge_or_tiny_numbers():
     # land in the last step, as the docstring says
     assert spike_raster(times, dt=5e-324, steps=5)[:, 0, 1].tolist() == [0, 0, 0, 0, 1]
     assert spike_raster(np.array([[1e300]]), dt=1e-3, steps=3)[:, 0, 0].tolist() == [0, 0, 1]
+
+
+def test_timed_array_refuses_complex_and_huge_values():
+    """Complex values lost their imaginary part with only a ComplexWarning; a list holding an
+    int beyond float64 raised OverflowError."""
+    with pytest.raises(sg.InvalidValueError, match="real numbers"):
+        sg.TimedArray(np.array([1.0, 2.0 + 1j]), "1*ms")
+    with pytest.raises(sg.InvalidValueError, match="real numbers"):
+        sg.TimedArray([1.0, 10**400], "1*ms")
+
+
+def test_messages_show_lists_holding_huge_ints():
+    """One `shown` for every error message: an int of over 4,300 digits has no repr, also
+    inside a list (validate.shown called bit_length on the list)."""
+    from snngen.errors import shown
+    assert shown(10**5000) == "an integer of 16610 bits"
+    assert "over 4300 digits" in shown([1, 10**5000])
+    with pytest.raises(sg.InvalidValueError, match="over 4300 digits"):
+        sg.Network(dt=1e-4).population([10**5000], sg.NeuronModel("dv/dt = -v/tau : 1"), 2)

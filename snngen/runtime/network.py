@@ -90,9 +90,12 @@ class TimedArray:
 
     def __post_init__(self):
         try:
+            if np.iscomplexobj(self.values):  # float64 would drop the imaginary part
+                raise TypeError
             v = np.asarray(self.values, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise InvalidValueError("TimedArray values must be numbers") from None
+        except (TypeError, ValueError, OverflowError):
+            raise InvalidValueError("TimedArray values must be real numbers, got "
+                                    f"{validate.shown(self.values)}") from None
         if v.ndim not in (1, 2) or v.shape[0] == 0:
             raise ShapeError(f"TimedArray values must have shape (K,) or (K, n) with K >= 1, "
                              f"got {v.shape}")

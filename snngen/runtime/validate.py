@@ -26,7 +26,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .. import units as u
-from ..errors import InvalidValueError, ShapeError, UnitError
+from ..errors import InvalidValueError, ShapeError, UnitError, shown
 
 SECOND = u.parse_unit("second")[1]
 HERTZ = u.parse_unit("Hz")[1]
@@ -35,21 +35,6 @@ MAX_SEED = 2**64 - 1  # the Philox key is 64 bits
 
 def _unit_name(dim) -> str:
     return "dimensionless" if dim.is_dimensionless else str(dim)
-
-
-def shown(value, limit: int = 80) -> str:
-    """``repr(value)`` for an error message, cut to ``limit`` characters (an int of 10**5000
-    has no repr in Python >= 3.11: its size is given instead).
-
-    >>> shown(10**400)
-    '1000000000000000000000000000000000000000000000000000000000000000000000000000... (401 chars)'
-    """
-    try:
-        text = repr(value)
-    except ValueError:  # int -> str conversion limit (sys.set_int_max_str_digits)
-        return f"an integer of {value.bit_length()} bits"
-    text = text.split("\n")[0]  # a model's repr runs over lines
-    return text if len(text) <= limit else f"{text[:limit - 4]}... ({len(text)} chars)"
 
 
 _FLOAT_MAX = float(np.finfo(np.float64).max)  # a Python float: compared with ints exactly
