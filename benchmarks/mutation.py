@@ -60,6 +60,10 @@ TARGETS = {
                "tests/test_doctests.py", "-k", "(not test_docstring_examples or units) and "
                "not nan and not cuda and not connectivity and not too_large and not "
                "statement and not without_threshold"]),
+    "dimensions": ("snngen/dimensions.py",
+                   ["tests/test_units.py", "tests/test_errors.py", "tests/test_mutants_units.py",
+                    "tests/test_model_errors.py", "tests/test_doctests.py", "-k",
+                    "(not test_docstring_examples or dimensions) and not cuda and not nan"]),
     "draw": ("snngen/draw.py",
              ["tests/test_connectivity_draw.py", "tests/test_rules_direct.py",
               "tests/test_connectivity.py", "tests/test_philox.py",
