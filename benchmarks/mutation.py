@@ -28,7 +28,9 @@ How it works:
 - Each mutant runs a targeted test selection (:data:`TARGETS`: the tests that exercise the
   module, no GPU, no slow tests, ``-x``) with a fresh kernel cache (``SNNGEN_CACHE_DIR``): a
   warm cache would load a kernel compiled from the unmutated code (the structure index, and
-  Numba's cache, which does not notice edits to ``snngen/draw.py``) and hide the mutant.
+  Numba's cache, which does not notice edits to ``snngen/draw.py``) and hide the mutant; and a
+  fresh ``NUMBA_CACHE_DIR``, for the same reason, for snngen's own ``cache=True`` functions
+  (those of ``connectivity.py`` call ``draw.py``'s).
 - Outcomes: killed (a test failed), timeout (counted as killed, listed apart), survived.
 """
 
@@ -121,7 +123,12 @@ OPERATORS = {
 def run_tests(module: str) -> int:
     """Run ``module``'s tests in the current directory (a worktree) with a fresh cache."""
     cache = tempfile.mkdtemp(prefix="snngen-mutant-cache-")
-    env = dict(os.environ, SNNGEN_CACHE_DIR=cache, PYTHONPATH=os.getcwd())
+    # Numba's own cache of snngen's compiled functions (connectivity, train, backends) is
+    # stamped with each function's file only: a cached function that calls a mutated one in
+    # another module (connectivity -> draw) would load code compiled from the unmutated
+    # callee. A fresh NUMBA_CACHE_DIR per mutant rules that out too.
+    env = dict(os.environ, SNNGEN_CACHE_DIR=cache, NUMBA_CACHE_DIR=os.path.join(cache, "nb"),
+               PYTHONPATH=os.getcwd())
     env.pop("SNNGEN_TEST_CACHE", None)
     tests = [t for t in TARGETS[module][1] if not t.startswith("tests/") or Path(t).exists()]
     try:
