@@ -20,14 +20,13 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .errors import IntegrationError
-from .model import NeuronModel
+from .model import METHODS, NeuronModel, check_method  # noqa: F401 - METHODS re-exported
 from .parse import symbol
 
 DT = symbol("dt")
 T = symbol("t")
 #: Flag that is true while a neuron is refractory (provided by the backend).
 REFRACTORY = sp.Symbol("_refractory")
-METHODS = ("exact", "exponential_euler", "euler", "rk2", "rk4")
 
 
 class exprel(sp.Function):  # noqa: N801 - reads like the maths
@@ -218,10 +217,8 @@ def _step(rhs, method, varying, name, frozen=frozenset()):
     """Return (method, new values, propagators) for one step of ``rhs``."""
     if frozen:
         rhs = {x: (sp.Integer(0) if x in frozen else f) for x, f in rhs.items()}
+    check_method(method, f"model '{name}'")
     order = ("exact", "exponential_euler", "euler") if method == "auto" else (method,)
-    if method != "auto" and method not in METHODS:
-        raise IntegrationError(f"unknown integration method '{method}' for model '{name}'; "
-                               f"choose one of {', '.join(METHODS)} or 'auto'")
     for m in order:
         if m == "exact":
             out = _exact(rhs, varying, "_R" if frozen else "_P")

@@ -23,10 +23,12 @@ import sympy as sp
 from . import units as u
 from .errors import (
     EquationError,
+    IntegrationError,
     MissingParameterError,
     UnitError,
     UnknownNameError,
     did_you_mean,
+    shown,
 )
 from .exprcheck import MAX_DEPTH, depth
 from .parse import (
@@ -140,6 +142,26 @@ class _Equations:
         return strip_units(expr.xreplace(self._resolved))
 
 
+#: The integration methods of :mod:`snngen.integrate` (``"auto"`` tries them in turn).
+METHODS = ("exact", "exponential_euler", "euler", "rk2", "rk4")
+
+
+def check_method(method, where: str) -> str:
+    """``method`` if it names an integration method or ``"auto"``, else IntegrationError.
+
+    >>> check_method("rk4", "model 'm'")
+    'rk4'
+    >>> check_method("rk5", "model 'm'")
+    Traceback (most recent call last):
+    ...
+    snngen.errors.IntegrationError: model 'm': unknown integration method 'rk5'; choose one of ...
+    """
+    if not isinstance(method, str) or method != "auto" and method not in METHODS:
+        raise IntegrationError(f"{where}: unknown integration method {shown(method)}; choose "
+                               f"one of {', '.join(METHODS)} or 'auto'")
+    return method
+
+
 def _free_names(exprs) -> set[str]:
     names: set[str] = set()
     for e in exprs:
@@ -181,7 +203,7 @@ class NeuronModel:
         if not self.eqs.odes and not self.eqs.declared:
             raise EquationError("a neuron model needs at least one equation", equations, 0, 1,
                                 f"model '{self.name}'")
-        self.method = method
+        self.method = check_method(method, where)
         self.threshold_text, self.reset_text = threshold, reset
         self.threshold = None
         self.threshold_names: dict[str, int] = {}

@@ -298,3 +298,28 @@ def test_messages_show_lists_holding_huge_ints():
     assert "over 4300 digits" in shown([1, 10**5000])
     with pytest.raises(sg.InvalidValueError, match="over 4300 digits"):
         sg.Network(dt=1e-4).population([10**5000], sg.NeuronModel("dv/dt = -v/tau : 1"), 2)
+
+
+@pytest.mark.parametrize("size", [1e308, 10**400, 2**31])
+def test_neuron_counts_beyond_int32_are_refused(size):
+    """The long fuzz run (20,078 cases) found n_hidden=1e308 overflowing a float product in
+    the classifier's table estimate; neuron indices are int32, so no population may be larger."""
+    from snngen.train import RecurrentClassifier
+    lif = sg.NeuronModel("dv/dt = (I - v) / taum : 1\ndI/dt = -I / taus : 1",
+                         threshold="v > 1", reset="v = 0")
+    with pytest.raises(InvalidValueError, match="n_hidden must be at most 2147483647"):
+        RecurrentClassifier(lif, "I", n_in=2, n_hidden=size, n_out=2,
+                            params={"taum": 0.01, "taus": 0.005})
+    with pytest.raises(InvalidValueError, match="size must be at most 2147483647"):
+        sg.Network(dt=1e-4).population("P", lif, size, params={"taum": 0.01, "taus": 0.005})
+
+
+@pytest.mark.parametrize("method", [np.array([]), None, 3, "rk5"])
+def test_integration_methods_are_checked_where_given(method):
+    """method=np.array([]) reached discretisation and raised NumPy's truth-value ValueError."""
+    with pytest.raises(sg.IntegrationError, match="unknown integration method"):
+        sg.NeuronModel("dv/dt = -v / tau : 1", method=method)
+    model = sg.NeuronModel("dv/dt = -v / tau : 1")
+    if method is not None:  # None: the model's own method
+        with pytest.raises(sg.IntegrationError, match="population 'P': unknown integration"):
+            sg.Network(dt=1e-4).population("P", model, 2, params={"tau": 0.01}, method=method)

@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import connectivity as conn
 from ..errors import ConnectivityError, InvalidValueError, ShapeError, SnngenError
-from ..model import NeuronModel, Quantities, SynapseModel, is_quantity, on_pre_model
+from ..model import NeuronModel, Quantities, SynapseModel, check_method, is_quantity, on_pre_model
 from . import validate
 from .monitor import Monitor
 
@@ -117,7 +117,8 @@ class Population:
                                     "underscores; starting with a letter), e.g. 'exc'")
         if name in net.populations:
             raise SnngenError(f"a population named '{name}' already exists")
-        n = validate.read_count(n, f"population '{name}': size")
+        n = validate.read_count(n, f"population '{name}': size",
+                                maximum=validate.MAX_NEURONS)
         if n >= 2**31:
             raise SnngenError(f"population '{name}': {n} neurons exceeds the 2**31-1 limit")
         self.net, self.name, self.n = net, name, int(n)
@@ -164,8 +165,9 @@ class NeuronGroup(Population):
         if not isinstance(model, NeuronModel):
             raise SnngenError(f"population '{name}': model must be a NeuronModel, "
                               f"got {type(model).__name__}")
-        self.model, self.method = model, method
         where = f"population '{name}'"
+        self.model = model
+        self.method = None if method is None else check_method(method, where)
         self.params, dims = validate.read_params(params, where, keep=(TimedArray,))
         self.inputs = {k: v for k, v in self.params.items() if isinstance(v, TimedArray)}
         for k in self.inputs:

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .. import units as u
+from ..connectivity import MAX_NEURONS  # noqa: F401 - neuron indices are int32: sizes' limit
 from ..errors import InvalidValueError, ShapeError, UnitError, shown
 
 SECOND = u.parse_unit("second")[1]
@@ -179,11 +180,15 @@ def read_time(value, what: str, *, minimum: float = 0.0, strict: bool = False) -
     return seconds
 
 
-def read_count(value, what: str, minimum: int = 1) -> int:
-    """A whole number >= ``minimum`` (ints, NumPy ints and integral floats such as ``1e6``)."""
+def read_count(value, what: str, minimum: int = 1, maximum: int | None = None) -> int:
+    """A whole number >= ``minimum`` (ints, NumPy ints and integral floats such as ``1e6``),
+    and <= ``maximum`` where one is given (neuron counts: :data:`MAX_NEURONS`)."""
     if not is_whole(value) or value < minimum:
         raise InvalidValueError(f"{what} must be an integer >= {minimum}, got {shown(value)}")
+    if maximum is not None and value > maximum:
+        raise InvalidValueError(f"{what} must be at most {maximum}, got {shown(value)}")
     return int(value)
+
 
 
 def read_flag(value, what: str, none: bool = False) -> None:

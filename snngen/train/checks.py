@@ -27,7 +27,8 @@ import numpy as np
 from ..errors import InvalidValueError, ShapeError
 
 
-def as_count(value, name: str, where: str, minimum: int = 1) -> int:
+def as_count(value, name: str, where: str, minimum: int = 1,
+             maximum: int | None = None) -> int:
     """``value`` as an int >= ``minimum`` (whole floats such as 8.0 pass; bools do not).
 
     >>> as_count(4.0, "n_out", "RecurrentClassifier")
@@ -40,6 +41,9 @@ def as_count(value, name: str, where: str, minimum: int = 1) -> int:
     from ..runtime.validate import is_whole, shown
     if not is_whole(value) or value < minimum:
         raise InvalidValueError(f"{where}: {name} must be an integer >= {minimum}, got "
+                                f"{shown(value)}")
+    if maximum is not None and value > maximum:
+        raise InvalidValueError(f"{where}: {name} must be at most {maximum}, got "
                                 f"{shown(value)}")
     return int(value)
 

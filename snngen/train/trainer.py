@@ -131,8 +131,10 @@ class RecurrentClassifier:
         if not sizes:
             raise InvalidValueError(f"{where}: n_hidden must be a positive int or a sequence "
                                     f"of them, got {n_hidden!r}")
-        self.sizes = tuple(as_count(h, "n_hidden", where) for h in sizes)  # widths, input first
-        n_in, n_out = as_count(n_in, "n_in", where), as_count(n_out, "n_out", where)
+        most = conn.MAX_NEURONS  # neuron indices are int32
+        self.sizes = tuple(as_count(h, "n_hidden", where, maximum=most) for h in sizes)
+        n_in = as_count(n_in, "n_in", where, maximum=most)
+        n_out = as_count(n_out, "n_out", where, maximum=most)
         dt = as_real(dt, "dt", where, 0, open_low=True)
         readout_tau = as_real(readout_tau, "readout_tau", where, 0, open_low=True)
         recurrent_density = as_real(recurrent_density, "recurrent_density", where, 0, 1)
