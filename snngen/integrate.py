@@ -230,7 +230,14 @@ def _step(rhs, method, varying, name, frozen=frozenset()):
             # refractory step of the same model then has no linear term left, and is Euler
             out = _exponential_euler(rhs, varying, need_linear=False)
         else:
-            out = _STEPPERS[m](rhs, varying)
+            try:
+                out = _STEPPERS[m](rhs, varying)
+            except (TypeError, ValueError) as err:  # sympy rebuilding a stage: see below
+                raise IntegrationError(
+                    f"method '{m}' cannot build its steps for model '{name}': sympy could not "
+                    f"evaluate a stage ({err}), typically a max/min whose arguments contain a "
+                    "where(); use method='euler' or write those terms without where()"
+                ) from None
         if out is not None:
             return m, out, ()
     why = {"exact": "it is not linear with constant coefficients",

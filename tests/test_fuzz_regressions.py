@@ -323,3 +323,28 @@ def test_integration_methods_are_checked_where_given(method):
     if method is not None:  # None: the model's own method
         with pytest.raises(sg.IntegrationError, match="population 'P': unknown integration"):
             sg.Network(dt=1e-4).population("P", model, 2, params={"tau": 0.01}, method=method)
+
+
+def test_float16_inputs_are_refused_before_the_kernels():
+    """Second long fuzz run (seed 7): float16 input spikes reached the Numba event lists
+    (NotImplementedError: float16)."""
+    from snngen.train import RecurrentClassifier, Trainer
+    lif = sg.NeuronModel("dv/dt = (I - v) / taum : 1\ndI/dt = -I / taus : 1",
+                         threshold="v > 1", reset="v = 0")
+    net = RecurrentClassifier(lif, "I", n_in=3, n_hidden=4, n_out=2,
+                              params={"taum": 0.01, "taus": 0.005})
+    x = np.ones((5, 2, 3), np.float16)
+    with pytest.raises(sg.ShapeError, match="float16.*astype"):
+        net.predict(x)
+    with pytest.raises(sg.ShapeError, match="float16"):
+        Trainer(net).fit(x, np.array([0, 1]), epochs=1)
+
+
+def test_rk_stages_sympy_cannot_build_are_an_integration_error():
+    """Second long fuzz run: rk4 of a max() over a where() made sympy raise 'The argument
+    nan is not comparable' while building a stage; now an IntegrationError naming a way out."""
+    eqs = """dge/dt = where((ge >= 0*mV) or (w > Vr), -33.7*mV, Vs) / taue : volt
+             dw/dt = max(ge, w) / taum : volt"""
+    with pytest.raises(sg.IntegrationError, match="method 'rk4' cannot build its steps"):
+        sg.discretise(sg.NeuronModel(eqs, method="rk4"))
+    sg.discretise(sg.NeuronModel(eqs, method="rk2"))  # the same model with another method

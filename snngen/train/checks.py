@@ -137,6 +137,9 @@ def check_spikes(x, n_in: int, where: str, n_in_from: str) -> tuple:
     if dtype.kind not in "biuf":
         raise ShapeError(f"{where}: the input spikes must be booleans or numbers, got dtype "
                          f"{dtype}; convert with .astype(np.float32)")
+    if dtype.kind == "f" and dtype.itemsize not in (4, 8):  # the kernels have no float16
+        raise ShapeError(f"{where}: the input spikes are {dtype}, which the compiled kernels "
+                         "do not read; convert with .astype(np.float32)")
     if len(shape) != 3:
         raise ShapeError(f"{where}: the input spikes must have 3 axes (steps, samples, "
                          f"channels), got shape {tuple(shape)}; a single sample is "
