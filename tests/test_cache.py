@@ -323,3 +323,22 @@ def test_generated_kernels_name_the_compiled_modules_they_call(tmp_path, monkeyp
     net.population("P", sg.NeuronModel("dv/dt = -v / tau : 1"), 2, params={"tau": 0.01})
     sim = net.build()
     assert want in Path(sim.source_path).read_text().splitlines()[0]
+
+
+def test_the_structure_key_follows_every_module_that_shapes_the_kernel_text(monkeypatch):
+    """Unit scales of constants in equations ("mV") are folded into the generated text, so
+    units.py is part of the generator: its edits must reach the structure key (it was not in
+    the digest, so an edited units.py met kernels rendered by the old one)."""
+    from snngen.backends import templates
+    from snngen.backends.cuda import _generator_digest as cuda_digest
+    from snngen.backends.numba import _generator_digest as numba_digest
+    folded = str(sg.discretise(sg.NeuronModel("dv/dt = (3*mV - v) / tau : volt")))
+    assert "0.003" in folded and "mV" not in folded  # the scale is in the text
+    numba_files = [templates.template_dir() / "numba" / "program.py.j2"]
+    cuda_files = sorted((templates.template_dir() / "cuda").iterdir())
+    assert numba_digest() == templates.generator_digest(numba_files, extra=("draw.py",))
+    assert cuda_digest() == templates.generator_digest(cuda_files)
+    with_units = templates.generator_digest(numba_files)
+    monkeypatch.setattr(templates, "GENERATOR_SOURCES",
+                        tuple(f for f in templates.GENERATOR_SOURCES if f != "units.py"))
+    assert templates.generator_digest(numba_files) != with_units  # units.py is read

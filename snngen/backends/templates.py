@@ -19,6 +19,25 @@ def template_dir() -> Path:
                             "(broken installation: reinstall snngen)")
 
 
+#: The package sources whose code decides a generated kernel's text (besides its templates):
+#: the structure key of a network includes their digest, so an edited generator never meets
+#: a kernel rendered by the old one. units.py is among them: unit scales of constants in
+#: equations ("mV") are folded into the rendered expressions.
+GENERATOR_SOURCES = ("parse.py", "model.py", "units.py", "integrate.py", "linalg.py", "ir",
+                     "backends")
+
+
+def generator_digest(templates: list[Path], extra: tuple[str, ...] = ()) -> str:
+    """The digest of ``templates`` and of :data:`GENERATOR_SOURCES` (+ ``extra`` modules)."""
+    from .. import cache
+    pkg = Path(__file__).resolve().parent.parent
+    files = list(templates)
+    for sub in (*GENERATOR_SOURCES, *extra):
+        path = pkg / sub
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    return cache.digest("".join(f.read_text() for f in files))[:16]
+
+
 #: Marks a generated CUDA line with the template line it came from: ``// @program.cu.j2:57``.
 TEMPLATE_MARK = re.compile(r"// @([\w.]+\.j2):(\d+)\s*$")
 

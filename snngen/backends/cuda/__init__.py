@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import json
-from pathlib import Path
 
 import numpy as np
 
@@ -25,13 +24,8 @@ from .render import Launch, kernel_params
 
 @functools.cache
 def _generator_digest() -> str:
-    from ..templates import template_dir
-    pkg = Path(__file__).resolve().parent.parent.parent
-    files = sorted((template_dir() / "cuda").iterdir())
-    for sub in ("parse.py", "model.py", "integrate.py", "linalg.py", "ir", "backends"):
-        path = pkg / sub
-        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
-    return cache.digest("".join(f.read_text() for f in files))[:16]
+    from ..templates import generator_digest, template_dir
+    return generator_digest(sorted((template_dir() / "cuda").iterdir()))
 
 
 def render_module(program, constants) -> str:

@@ -15,14 +15,8 @@ from ... import cache
 
 @functools.cache
 def _generator_digest() -> str:
-    from ..templates import template_dir
-    pkg = Path(__file__).resolve().parent.parent.parent
-    files = [template_dir() / "numba" / "program.py.j2"]
-    for sub in ("parse.py", "model.py", "integrate.py", "linalg.py", "draw.py", "ir",
-                "backends"):
-        path = pkg / sub
-        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
-    return cache.digest("".join(f.read_text() for f in files))[:16]
+    from ..templates import generator_digest, template_dir
+    return generator_digest([template_dir() / "numba" / "program.py.j2"], extra=("draw.py",))
 
 
 @functools.cache
