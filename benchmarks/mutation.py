@@ -120,8 +120,21 @@ OPERATORS = {
 
 
 # -- the test run of one mutant ---------------------------------------------------------------
+#: Modules whose compiled functions other modules' cached functions call (connectivity's
+#: call draw's): their mutants always get fresh caches, even with ``--warm-cache``.
+FRESH_CACHE = {"draw"}
+
+
 def run_tests(module: str) -> int:
-    """Run ``module``'s tests in the current directory (a worktree) with a fresh cache."""
+    """Run ``module``'s tests in the current directory (a worktree) with a fresh cache, or
+    with the run's shared warm one (``--warm-cache``: ``SNNGEN_MUTATION_CACHE``)."""
+    shared = os.environ.get("SNNGEN_MUTATION_CACHE")
+    if shared and module not in FRESH_CACHE:
+        env = dict(os.environ, SNNGEN_CACHE_DIR=shared, PYTHONPATH=os.getcwd())
+        env.pop("SNNGEN_TEST_CACHE", None)
+        tests = [t for t in TARGETS[module][1] if not t.startswith("tests/") or Path(t).exists()]
+        return subprocess.call([sys.executable, "-m", "pytest", *PYTEST, *tests], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cache = tempfile.mkdtemp(prefix="snngen-mutant-cache-")
     # Numba's own cache of snngen's compiled functions (connectivity, train, backends) is
     # stamped with each function's file only: a cached function that calls a mutated one in
@@ -375,7 +388,15 @@ def main(argv=None) -> int:
     ap.add_argument("--collect", action="store_true",
                     help="write the JSON of cosmic-ray sessions as they stand (runs stopped "
                          "early: the rest is listed as pending)")
+    ap.add_argument("--warm-cache", action="store_true",
+                    help="one kernel cache for all mutants of a module (not draw): much faster; "
+                         "correct because the structure key follows every generator source "
+                         "(units.py included) and kernel texts carry the digests of the "
+                         "modules they call, so a mutant that changes a kernel gets a new file "
+                         "(not yet validated against fresh-cache outcomes on a sample)")
     args = ap.parse_args(argv)
+    if args.warm_cache and not os.environ.get("SNNGEN_MUTATION_CACHE"):
+        os.environ["SNNGEN_MUTATION_CACHE"] = tempfile.mkdtemp(prefix="snngen-mutation-warm-")
     if args.run_tests:
         return run_tests(args.run_tests)
     out = Path(args.out)
