@@ -21,7 +21,7 @@ from ..errors import (
     NumericalError,
     SnngenError,
 )
-from . import validate
+from . import snapshot, validate
 from .allocate import (
     SPIKE_BUFFER_BYTES,
     SPIKE_RESULT_BYTES,
@@ -142,6 +142,7 @@ class Simulator:
         self.build_s = (t2 - t1) + (t4 - t3)
         self.compile_s = (t1 - t0) + (t3 - t2)
         self.step = 0
+        self._snapshots: dict = {}  # sim.store(name)
 
     def _timed_build_csr(self, *args, **kwargs) -> conn.CSR:
         build = getattr(self.backend, "build_csr", conn.build_csr)
@@ -226,7 +227,8 @@ class Simulator:
             if isinstance(arr, np.ndarray) and id(arr) not in seen:
                 seen.add(id(arr))
                 total += arr.nbytes
-        return total + sum(mon.held_bytes() for mon in self.net.monitors)
+        return total + sum(mon.held_bytes() for mon in self.net.monitors) + \
+            snapshot.held_bytes(self)
 
     def _fits(self, extra: int) -> bool:
         if self.max_memory is not None:
@@ -344,6 +346,34 @@ class Simulator:
                         "the inputs, or use a smaller dt or another integration method.")
         raise NumericalError(f"a state became NaN or infinite at step {step} (it was no "
                              "longer so when inspected)")
+
+    # -- snapshots (snngen/runtime/snapshot.py) ---------------------------------------------
+    def store(self, name: str = "default") -> None:
+        """Keep a snapshot of the simulation now in memory as ``name`` (Brian2's
+        ``net.store()``): the step, every state carried between steps (neuron states, last
+        spikes, spikes and input in flight, synaptic variables, spike-source cursors) and
+        what the monitors recorded. Storing a name again replaces it; a snapshot that would
+        not fit in memory (``max_memory``, else the memory available) is refused. What is
+        stored, and an example: :mod:`snngen.runtime.snapshot`."""
+        snapshot.store(self, name)
+
+    def restore(self, name: str = "default") -> None:
+        """Put back the snapshot stored as ``name``: the step, the states and the monitors
+        (what was recorded after it is forgotten), so a run repeats bit for bit."""
+        snapshot.restore(self, name)
+
+    def save(self, path) -> None:
+        """Write a snapshot of the simulation now to the ``.npz`` file ``path`` (atomically,
+        no pickles), for :meth:`load` in this or another process."""
+        snapshot.save(self, path)
+
+    def load(self, path) -> None:
+        """Bring this simulator to the snapshot saved at ``path`` by :meth:`save` from a
+        simulator of the same network (structure, sizes, connectivity, ``dt``, ``batch``,
+        ``dtype`` and seed; parameter values may differ). The whole file is checked first: a
+        damaged or mismatching one raises :class:`~snngen.errors.CheckpointError` and
+        changes nothing."""
+        snapshot.load(self, path)
 
     # -- access ----------------------------------------------------------------------------
     def state(self, pop, name: str) -> np.ndarray:

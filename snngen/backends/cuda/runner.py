@@ -128,6 +128,38 @@ class Runner:
         for name in list(self.stale):
             self._fetch(name)
 
+    # -- snapshots (snngen.runtime.snapshot) ----------------------------------------------
+    def _host_current(self, name: str) -> bool:
+        """Whether the host copy of ``name`` is what the kernels see at the next call (it is
+        uploaded before every call), rather than the device array."""
+        role = self.roles[name]
+        return name in self.exposed or (role not in STATIC_ROLES and role not in LAZY_ROLES)
+
+    def read_array(self, name: str, start: int | None = None,
+                   stop: int | None = None) -> np.ndarray:
+        """A host copy of rows ``start:stop`` of ``name`` as the kernels will see it at the
+        next call. Nothing else changes: the array is not exposed, no host copy is replaced."""
+        host, dev = self.mirror[name]
+        if self._host_current(name):
+            return np.array(np.asarray(host)[start:stop], copy=True)
+        return self.device.to_host(dev[start:stop])
+
+    def write_array(self, name: str, values: np.ndarray) -> None:
+        """Set ``name`` to ``values`` (its shape and dtype) on the device and in its host
+        copy, which is then current."""
+        host, dev = self.mirror[name]
+        self.device.upload(dev, values)
+        if isinstance(host, DeviceArray):
+            host._host = None  # copied again when next read
+        else:
+            host[...] = values
+        self.stale.discard(name)
+
+    def rewound(self, counts: dict[str, int]) -> None:
+        """The simulator put back spike monitor buffers (new arrays, uploaded at the next
+        call) holding ``counts[m]`` spikes: the next call copies the spikes after those."""
+        self._recorded.update(counts)
+
     def _fetch(self, name: str) -> None:
         host, dev = self.mirror[name]
         if isinstance(host, DeviceArray):
