@@ -41,9 +41,11 @@ def trajectory(eqs, params, init, steps, method=None, n=None, variables=("v",)):
     pop = net.population("P", model, n, params=params, init=init, method=method)
     mon = net.monitor_state(pop, list(variables))
     sim = net.build()
-    sim.run(steps * DT)
-    out = {v: getattr(mon, v)[0] for v in variables}
-    t = np.asarray(mon.t)
+    sim.run((steps + 1) * DT)
+    # record k is the state at the start of step k (t = k dt, after k steps): the initial
+    # state first, then steps 1..steps
+    out = {v: getattr(mon, v)[0, 1:] for v in variables}
+    t = np.asarray(mon.t)[1:]
     np.testing.assert_allclose(t, (np.arange(steps) + 1) * DT, rtol=1e-12)
     return out, t
 

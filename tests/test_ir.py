@@ -29,9 +29,28 @@ def test_lowered_program_verifies_and_prints(cuba_model):
     assert verify(program) is program
     kinds = {type(s).__name__ for s in program.steps}
     assert kinds == {"Deliver", "Accumulate", "NeuronStep", "PoissonStep", "SpikeRecord",
-                     "StateRecord", "RateRecord"}
+                     "StateRecord", "RateRecord", "Reset"}
     text = str(program)
-    assert "NeuronStep P" in text and "spike if" in text
+    assert "NeuronStep P" in text and "spike if" in text and "Reset P" in text
+
+
+def test_program_follows_brian2s_schedule(cuba_model):
+    """start (state monitors), groups + thresholds, spike monitors, synapses, resets."""
+    program = lower(_network(cuba_model)).program
+    order = [type(s).__name__ for s in program.steps]
+    phase = {"StateRecord": 0, "NeuronStep": 1, "PoissonStep": 1, "ArrayStep": 1,
+             "SpikeRecord": 2, "RateRecord": 2, "Deliver": 3, "Accumulate": 3, "Reset": 4}
+    assert [phase[k] for k in order] == sorted(phase[k] for k in order), order
+
+
+def test_verifier_wants_a_reset_after_its_neuron_step(cuba_model):
+    program = lower(_network(cuba_model)).program
+    reset = next(s for s in program.steps if isinstance(s, nodes.Reset))
+    others = tuple(s for s in program.steps if s is not reset)
+    with pytest.raises(IRError, match="no Reset node"):
+        verify(dataclasses.replace(program, steps=others))
+    with pytest.raises(IRError, match="comes before"):
+        verify(dataclasses.replace(program, steps=(reset,) + others))
 
 
 def test_verifier_rejects_undefined_names_and_arguments(cuba_model):

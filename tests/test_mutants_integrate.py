@@ -21,8 +21,9 @@ def _run(eqs, params, init, steps, method=None, variables=("v",)):
     pop = net.population("P", sg.NeuronModel(eqs, name="corner"), 1, params=params,
                          init=init, method=method)
     mon = net.monitor_state(pop, list(variables))
-    net.build().run(steps * DT)
-    return {v: getattr(mon, v)[0, :, 0] for v in variables}, (np.arange(steps) + 1) * DT
+    net.build().run((steps + 1) * DT)
+    # record k: the state at the start of step k (after k steps); the initial state dropped
+    return {v: getattr(mon, v)[0, 1:, 0] for v in variables}, (np.arange(steps) + 1) * DT
 
 
 def test_exact_with_an_input_term_of_one():

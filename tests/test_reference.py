@@ -18,21 +18,22 @@ P = dict(k=0.7, vr=-60.0, vt=-40.0, C=0.1, a=30.0, b=-2.0, tauI=0.005, vpeak=35.
 
 
 def _reference_aqif(dt, steps, v0, spikes_in, w, n):
-    """Plain numpy, semantics of DESIGN.md section 3: deliver, Euler step, threshold, reset."""
+    """Plain numpy, Brian2's schedule: Euler step, threshold, delivery (delay 0: the same
+    step), reset."""
     v, u, current = v0.copy(), np.zeros(n), np.zeros(n)
     out = []
     by_step = {}
     for s, j in spikes_in:
-        by_step.setdefault(s + 1, []).append(j)  # delay 0 arrives at the next step
+        by_step.setdefault(s, []).append(j)
     for s in range(steps):
-        for j in by_step.get(s, []):
-            current += w[j]
         dv = (P["k"] * (v - P["vr"]) * (v - P["vt"]) - u + current) / P["C"]
         du = P["a"] * (P["b"] * (v - P["vr"]) - u)
         di = -current / P["tauI"]
         v, u, current = v + dt * dv, u + dt * du, current + dt * di
         fired = np.flatnonzero(v > P["vpeak"])
         out += [(s, i) for i in fired]
+        for j in by_step.get(s, []):
+            current += w[j]
         v[fired] = P["c"]
         u[fired] += P["d"]
     return out, v, u, current
@@ -55,7 +56,7 @@ def test_custom_nonlinear_neuron_matches_reference():
     sim = net.build()
     sim.run(steps * dt)
 
-    steps_in = np.round(times / dt).astype(int)
+    steps_in = np.floor((times + 1e-3 * dt) / dt).astype(int)  # Brian2's spike bins
     ref_spikes, v, u, current = _reference_aqif(dt, steps, v0, list(zip(steps_in, src_idx)),
                                                 w, n)
     got = sorted(zip(spikes.step.tolist(), spikes.i.tolist()))
@@ -67,7 +68,8 @@ def test_custom_nonlinear_neuron_matches_reference():
 
 
 def _reference_lif_network(dt, steps, pre_i, post_j, w, delay_steps, n, ext):
-    """Exact LIF (scipy expm propagator), refractoriness, per-synapse delays, external spikes."""
+    """Exact LIF (scipy expm propagator), refractoriness, per-synapse delays, external spikes,
+    in Brian2's order: update, threshold, delivery of the spikes due, reset."""
     taum, taus, El, Vt, Vr, ref = 0.01, 0.003, 0.0, 1.0, 0.0, 2
     a = np.array([[-1 / taum, 1 / taum], [0, -1 / taus]])
     phi = scipy.linalg.expm(a * dt)
@@ -77,22 +79,22 @@ def _reference_lif_network(dt, steps, pre_i, post_j, w, delay_steps, n, ext):
     pending = {}
     out = []
     for s in range(steps):
-        for j, amount in pending.pop(s, []):
-            x[1, j] += amount
-        for j, amount in ext.get(s, []):
-            x[1, j] += amount
         new = phi @ x + offset[:, None]
         refr = rc > 0
         new[0, refr] = x[0, refr]
         x = new
         fired = np.flatnonzero((x[0] > Vt) & ~refr)
         rc = np.maximum(rc - 1, 0)
-        x[0, fired] = Vr
-        rc[fired] = ref - 1
         out += [(s, i) for i in fired]
         for i in fired:
             for k in np.flatnonzero(pre_i == i):
                 pending.setdefault(s + delay_steps[k], []).append((post_j[k], w[k]))
+        for j, amount in pending.pop(s, []):
+            x[1, j] += amount
+        for j, amount in ext.get(s, []):
+            x[1, j] += amount
+        x[0, fired] = Vr
+        rc[fired] = ref - 1
     return out, x
 
 
@@ -104,12 +106,12 @@ def test_recurrent_lif_with_delays_matches_reference(per_synapse_delays):
     post_j = rng.integers(0, n, 20)
     w = rng.uniform(0.5, 2.0, 20)
     delays = rng.integers(0, 15, 20) * dt if per_synapse_delays else 0.0007
-    delay_steps = 1 + np.round(np.broadcast_to(delays, (20,)) / dt).astype(int)
+    delay_steps = np.floor(np.broadcast_to(delays, (20,)) / dt + 0.5).astype(int)
     ext_steps = rng.integers(0, steps - 100, 60)
     ext_targets = rng.integers(0, n, 60)
     ext = {}
     for s, j in zip(ext_steps, ext_targets):
-        ext.setdefault(s + 1, []).append((j, 3.0))
+        ext.setdefault(s, []).append((j, 3.0))
 
     model = sg.NeuronModel("""
         dv/dt = (El - v + I) / taum : 1 (unless refractory)

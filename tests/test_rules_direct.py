@@ -29,15 +29,17 @@ DT = 1e-4
 
 
 def refractory_steps(duration: float, dt: float = DT) -> int:
-    """``R``: the documented rounding of a refractory period to steps (``round(d / dt)``,
-    NumPy's round-half-even; spikes are then at least ``max(R, 1)`` steps apart)."""
-    return int(np.round(duration / dt))
+    """``R``: the documented rounding of a refractory period to steps, Brian2's
+    ``timestep(d) = int((d + 1e-3 dt) / dt)`` (the floor: 2.6 steps are 2); spikes are then
+    at least ``max(R, 1)`` steps apart."""
+    return int((duration + 1e-3 * dt) / dt)
 
 
 def delay_steps(delay: float, dt: float = DT) -> int:
-    """Steps from a spike to its arrival: a delay of 0 arrives at the next step, ``d``
-    seconds add ``round(d / dt)`` steps (README, "Synapses")."""
-    return 1 + int(np.round(delay / dt))
+    """Steps from a spike to its delivery, Brian2's ``int(d / dt + 0.5)``: a delay of 0 is
+    delivered in the step of the spike (after the threshold, before the reset), half steps
+    round up (README, "Order within a step")."""
+    return int(delay / dt + 0.5)
 
 
 # -- refractoriness ----------------------------------------------------------------------------
@@ -99,10 +101,11 @@ def test_refractory_period_in_exact_steps(clamped, form):
             if clamped:  # frozen at the reset value while refractory, and only then
                 v = state.v[0, :, idx]
                 for s in got:
-                    frozen = v[s:s + max(r - 1, 0) + 1]
+                    # record k is the state at the start of step k, after step k - 1
+                    frozen = v[s + 1:s + max(r - 1, 0) + 2]
                     assert np.all(frozen == 0.0), (duration, s)
-                    if s + max(r - 1, 0) + 1 < steps:
-                        assert v[s + max(r - 1, 0) + 1] > 0.5, (duration, s)
+                    if s + max(r - 1, 0) + 2 < steps:
+                        assert v[s + max(r - 1, 0) + 2] > 0.5, (duration, s)
 
 
 def test_refractory_expression_of_shared_parameters():
@@ -138,14 +141,14 @@ def _arrivals(delay, params=None, n_post=3):
                 params=params or {})
     state = net.monitor_state(pop, "v")
     net.build().run(60 * DT)
-    v = state.v[0]  # records after steps 0, 1, ...
+    v = state.v[0]  # record k: the state at the start of step k, after step k - 1
     out = {}
     for j in range(n_post):
         bits = v[:, j].astype(np.int64) >> (4 * j)
         assert np.all(v[:, j] == np.floor(v[:, j]))
         for i in range(4):
             arrived = np.nonzero(bits & (1 << i))[0]
-            out[i, j] = int(arrived[0]) if arrived.size else None
+            out[i, j] = int(arrived[0]) - 1 if arrived.size else None  # delivered in step
     return out
 
 

@@ -26,6 +26,7 @@ from .nodes import (
     PoissonStep,
     Program,
     RateRecord,
+    Reset,
     SpikeRecord,
     StateRecord,
     StateVar,
@@ -116,7 +117,10 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict) -> 
         ref_pn = bool({s.name for s in d.refractory.free_symbols} & per_neuron)
         args.append(Arg(f"{P}__last", "int32", 2, "last_spike"))
         args.append(Arg(f"{P}__refsteps", "int32", int(ref_pn), "refractory_steps"))
-        constants[name]["values"].append((sp.Symbol("_refsteps", real=True), d.refractory / DT))
+        # Brian2: refractory while timestep(t - lastspike) < timestep(refractory), with
+        # timestep(x) = int((x + 1e-3 dt) / dt); the kernel tests step - last <= _refsteps
+        constants[name]["values"].append((sp.Symbol("_refsteps", real=True),
+                                          (d.refractory + DT / 1000) / DT))
         constants[name]["outputs"].append((f"{P}__refsteps", sp.Symbol("_refsteps", real=True),
                                            ref_pn))
     spikes = None
@@ -154,6 +158,15 @@ def _resolve_synaptic(proj, stmts_exprs):
                 f"projection '{proj.name}': unknown name '{name}' in its synaptic statements."
                 + did_you_mean(name, known) + " Synaptic parameters go in params={...}.")
     return syn, pre_v, post_v, params
+
+
+def _clamped(pop, state: str) -> tuple[str, str] | None:
+    """(last-spike arg, refractory-steps arg) if ``state`` of ``pop`` is flagged ``(unless
+    refractory)`` in a model with a refractory period, else None."""
+    model = getattr(pop, "model", None)
+    if model is None or model.refractory is None or state not in model.clamped:
+        return None
+    return f"{pop.name}__last", f"{pop.name}__refsteps"
 
 
 def _add(args: list[Arg], arg: Arg) -> None:
@@ -218,11 +231,16 @@ def _deliver(proj, args, direction) -> list:
               else "post") for s in stmts]
     if direction == "pre":
         args.append(Arg(f"{P}__delay", "int64", 0, "delay"))
+    written = dict(kinds)
+    guards = tuple((ren[n], *g) for side, names, pop in (("pre", pre_v, pre), ("post", post_v,
+                                                                                 post))
+                   for n, v in names.items() if written.get(ren[n]) == side
+                   and (g := _clamped(pop, v)) is not None)
     return [Deliver(P, direction, f"{(pre if direction == 'pre' else post).name}__ring",
                     f"{P}__delay", syn_t,
                     tuple((ren[n], f"{pre.name}__{v}") for n, v in pre_v.items()),
                     tuple((ren[n], f"{post.name}__{v}") for n, v in post_v.items()),
-                    par_t, tr_nodes, tuple(body), tuple(dict(kinds).items()))]
+                    par_t, tr_nodes, tuple(body), tuple(written.items()), guards)]
 
 
 def _accumulate(proj, args) -> Accumulate:
@@ -250,15 +268,26 @@ def _accumulate(proj, args) -> Accumulate:
     pre = proj.pre.population
     return Accumulate(P, f"{pre.name}__ring", f"{post.name}__{target}",
                       f"{P}__buf", syn_t, par_t,
-                      tuple((ren[n], f"{pre.name}__{v}") for n, v in pre_v.items()), e)
+                      tuple((ren[n], f"{pre.name}__{v}") for n, v in pre_v.items()), e,
+                      _clamped(post, target))
+
+
+def _poisson_stream(net, pop) -> int:
+    """The Philox stream of a Poisson group: 1 + its position among the network's
+    populations and projections, as before the schedule put populations first (its draws,
+    and so its spikes for a given seed, do not change)."""
+    return 1 + sum(1 for p in net.projections.values() if p.heterogeneous or p.model.on_pre) \
+        + sum(1 for p in net.projections.values() if p.model.on_post) \
+        + list(net.populations).index(pop.name)
 
 
 def lower(net) -> Lowered:
     """Lower a :class:`~snngen.runtime.network.Network` to a :class:`Program`."""
     args = [Arg("batch", "int64", 0, "batch"), Arg("dt", "float64", 0, "dt")]
     steps, constants, discrete, rings = [], {}, {}, []
-    deliveries = []
-    for proj in net.projections.values():
+    deliveries, post_deliveries = [], []
+    # Brian2 runs every pre pathway before every post pathway, ties broken by name
+    for proj in sorted(net.projections.values(), key=lambda p: p.name):
         P = proj.name  # noqa: N806
         for side, needed in ((proj.pre.population, True),
                              (proj.post.population, bool(proj.model.on_post))):
@@ -283,8 +312,8 @@ def lower(net) -> Lowered:
             args += [Arg(f"{P}__tindptr", "int64", 1, "index"),
                      Arg(f"{P}__tsyn", "int64", 1, "index"),
                      Arg(f"{P}__tpre", "int32", 1, "index")]
-            deliveries += _deliver(proj, args, "post")
-    steps += deliveries
+            post_deliveries += _deliver(proj, args, "post")
+    records, resets = [], []
     for pop in net.populations.values():
         if pop.kind == "neuron":
             node = _neuron_step(net, pop, args, constants, discrete)
@@ -294,7 +323,7 @@ def lower(net) -> Lowered:
             args.append(Arg(f"{pop.name}__rate", "float64", 1 if per else 0,
                             "param_array" if per else "param"))
             node = PoissonStep(pop.name, f"{pop.name}__n", f"{pop.name}__rate", per,
-                               len(steps) + 1, f"{pop.name}__ring")
+                               _poisson_stream(net, pop), f"{pop.name}__ring")
             args += [Arg(f"{pop.name}__ring", "int32", 3, "ring"),
                      Arg(f"{pop.name}__ringn", "int64", 2, "ringn")]
         else:
@@ -308,6 +337,9 @@ def lower(net) -> Lowered:
         if getattr(node, "spikes", None):
             rings.append((f"{pop.name}__ring", f"{pop.name}__n"))
         steps.append(node)
+        if isinstance(node, NeuronStep) and node.spikes and node.reset:
+            resets.append(Reset(pop.name, node.spikes))
+    starts = []  # state monitors record at the start of the step, as Brian2's do
     for k, mon in enumerate(net.monitors):
         M, pop = f"m{k}", mon.pop  # noqa: N806
         if mon.kind in ("spikes", "rate") and f"{pop.name}__ring" not in dict(rings):
@@ -318,17 +350,20 @@ def lower(net) -> Lowered:
                                                                 "monitor"),
                      Arg(f"{M}__b", "int32", 1, "monitor"), Arg(f"{M}__count", "int64", 1,
                                                                 "monitor")]
-            steps.append(SpikeRecord(pop.name, f"{pop.name}__ring", M))
+            records.append(SpikeRecord(pop.name, f"{pop.name}__ring", M))
         elif mon.kind == "rate":
             args.append(Arg(f"{M}__counts", "int32", 2, "monitor"))
-            steps.append(RateRecord(pop.name, f"{pop.name}__ring", M))
+            records.append(RateRecord(pop.name, f"{pop.name}__ring", M))
         else:
             args += [Arg(f"{M}__data", "float", 4, "monitor"), Arg(f"{M}__idx", "int32", 1,
                                                                    "monitor"),
                      Arg(f"{M}__every", "int64", 0, "monitor"),
                      Arg(f"{M}__count", "int64", 1, "monitor")]
-            steps.append(StateRecord(pop.name, tuple(f"{pop.name}__{v}" for v in mon.variables),
-                                     M))
+            starts.append(StateRecord(pop.name,
+                                      tuple(f"{pop.name}__{v}" for v in mon.variables), M))
+    # Brian2's schedule: start (state monitors), groups (state updates), thresholds (and spike
+    # monitors), synapses (propagation: pre pathways, then post), resets
+    steps = starts + steps + records + deliveries + post_deliveries + resets
     names = [a.name for a in args]
     dup = {n for n in names if names.count(n) > 1}
     if dup:

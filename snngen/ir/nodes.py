@@ -1,8 +1,10 @@
 """The kernel IR: frozen dataclasses for structure, ``sympy.Expr`` for scalar maths.
 
 A :class:`Program` is the whole fused time loop of a network: its arguments (:class:`Arg`) and,
-in step order, one node per piece of work (:class:`Deliver`, :class:`Accumulate`,
-:class:`NeuronStep`, :class:`PoissonStep`, :class:`ArrayStep`, monitors). Expressions inside a
+in step order, one node per piece of work. The order is Brian2's schedule: state monitors
+(:class:`StateRecord`, values at the start of the step), state updates and thresholds
+(:class:`NeuronStep`, :class:`PoissonStep`, :class:`ArrayStep`), spike monitors, synaptic
+propagation (:class:`Deliver`, :class:`Accumulate`), then resets (:class:`Reset`). Expressions inside a
 node only use the node's *local names* (listed by :func:`snngen.ir.verify.verify`); the
 renderer of a backend decides how locals are loaded and stored. No code strings live here.
 """
@@ -47,7 +49,8 @@ class StateVar:
 
 @dataclass(frozen=True)
 class NeuronStep:
-    """Update, threshold, reset and refractoriness of one population, for one step."""
+    """State update and threshold of one population, for one step; its ``reset`` statements
+    run later in the step, where its :class:`Reset` node stands."""
 
     pop: str
     n: str                     # argument holding the population size
@@ -62,6 +65,17 @@ class NeuronStep:
     refractory: str | None     # argument of per-neuron refractory steps (int32), or None
     spikes: str | None         # ring argument prefix if spikes are needed, else None
     finite_check: bool = True
+
+
+@dataclass(frozen=True)
+class Reset:
+    """The reset of population ``pop`` (its :class:`NeuronStep`'s ``reset``) for the neurons
+    that spiked this step, and the start of their refractory period: after synaptic
+    propagation, so that input arriving in the step of a spike is overwritten by the reset
+    (Brian2's ``resets`` slot)."""
+
+    pop: str
+    spikes: str    # ring argument prefix: this step's spikes of ``pop``
 
 
 @dataclass(frozen=True)
@@ -115,6 +129,10 @@ class Deliver:
     traces: tuple[Trace, ...]
     body: tuple[Assign, ...]
     writes: tuple[tuple[str, str], ...] = field(default=())  # (local, kind: syn|pre|post)
+    #: (local, last-spike arg, refractory-steps arg) of neuron variables flagged
+    #: ``(unless refractory)``: Brian2 writes them only where the neuron is not refractory
+    #: (a neuron that spiked this step is), so these stores are guarded
+    guards: tuple[tuple[str, str, str], ...] = field(default=())
 
 
 @dataclass(frozen=True)
@@ -129,6 +147,9 @@ class Accumulate:
     params: tuple[tuple[str, str], ...]
     pre_vars: tuple[tuple[str, str], ...]
     expr: sp.Basic
+    #: (last-spike arg, refractory-steps arg) when the target is flagged
+    #: ``(unless refractory)``: input due to a refractory neuron is dropped, as in Brian2
+    guard: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from .nodes import (
     PoissonStep,
     Program,
     RateRecord,
+    Reset,
     SpikeRecord,
     StateRecord,
 )
@@ -33,6 +34,7 @@ def _check(expr, defined, where):
 def verify(program: Program) -> Program:
     """Raise :class:`IRError` if ``program`` is malformed; return it unchanged otherwise."""
     args = {a.name for a in program.args}
+    updated = set()
     for node in program.steps:
         where = f"{type(node).__name__} {getattr(node, 'pop', getattr(node, 'proj', ''))}"
         needed = set()
@@ -55,6 +57,14 @@ def verify(program: Program) -> Program:
                 needed |= {node.refractory, f"{node.pop}__last"}
             if node.spikes:
                 needed |= {node.spikes, node.spikes + "n", f"{node.pop}__z"}
+            updated.add(node.pop)
+            if node.spikes and node.reset and not any(
+                    isinstance(r, Reset) and r.pop == node.pop for r in program.steps):
+                raise IRError(f"{where}: has a reset but no Reset node")
+        elif isinstance(node, Reset):
+            if node.pop not in updated:
+                raise IRError(f"{where}: comes before the NeuronStep of its population")
+            needed |= {node.spikes, node.spikes + "n"}
         elif isinstance(node, (Deliver, Accumulate)):
             defined = set(_GLOBAL) | {loc for loc, *_ in node.syn + node.params + node.pre_vars}
             defined |= {loc for loc, _ in getattr(node, "post_vars", ())}
@@ -68,9 +78,11 @@ def verify(program: Program) -> Program:
                 _check(a.expr, defined, where)
                 if a.target not in defined:
                     raise IRError(f"{where}: assigns to unknown {a.target}")
+            for _, last, steps in getattr(node, "guards", ()):
+                needed |= {last, steps}
             if isinstance(node, Accumulate):
                 _check(node.expr, defined, where)
-                needed |= {node.target, node.buffer}
+                needed |= {node.target, node.buffer} | set(node.guard or ())
         elif isinstance(node, (PoissonStep, ArrayStep)):
             needed |= {node.n} | ({node.spikes} if node.spikes else set())
         elif isinstance(node, (SpikeRecord, RateRecord)):

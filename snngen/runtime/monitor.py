@@ -50,7 +50,9 @@ class Monitor:
         if self.kind == "rate":
             return {"counts": allv, "rate": allv / (self.pop.n * dt),
                     "t": np.arange(allv.shape[1]) * dt}
-        data = {"_all": allv, "t": (np.arange(allv.shape[1]) * self.every + 1) * dt}
+        # recorded at the start of steps 0, every, 2 every, ...: the state at t = step * dt
+        # (the initial state first), as Brian2's StateMonitor records it
+        data = {"_all": allv, "t": np.arange(allv.shape[1]) * self.every * dt}
         for j, v in enumerate(self.variables):
             data[v] = allv[:, :, j, :]
         return data

@@ -236,9 +236,19 @@ class SpikeSource(Population):
         if t.size and np.any(t < 0):
             raise InvalidValueError(f"{what}: times must be >= 0, got {t[t < 0][0]:g} at "
                                     f"position {int(np.flatnonzero(t < 0)[0])}")
-        steps = np.round(t / net.dt).astype(np.int64)
+        # Brian2's bins: a spike belongs to the step it falls in, with a tolerance of
+        # 1e-3 dt so that whole multiples of dt computed in floating point stay in their step
+        steps = np.floor((t + 1e-3 * net.dt) / net.dt).astype(np.int64)
         order = np.lexsort((idx, steps))
-        self.steps, self.indices = steps[order], idx[order].astype(np.int32)
+        steps, idx = steps[order], idx[order]
+        twice = np.flatnonzero((np.diff(steps) == 0) & (np.diff(idx) == 0))
+        if twice.size:
+            k = int(twice[0])
+            raise InvalidValueError(
+                f"{what}: neuron {idx[k]} spikes more than once in step {steps[k]} (t = "
+                f"{steps[k] * net.dt:g} s, dt = {net.dt:g} s); a neuron spikes at most once "
+                "per step: merge the spikes or use a smaller dt")
+        self.steps, self.indices = steps, idx.astype(np.int32)
 
 
 class Projection:
@@ -351,7 +361,10 @@ class Network:
         return self._add(PoissonGroup(self, name, n, rates))
 
     def spike_source(self, name, n, indices, times) -> SpikeSource:
-        """Add ``n`` sources replaying ``indices`` firing at ``times`` (seconds)."""
+        """Add ``n`` sources replaying ``indices`` firing at ``times`` (seconds).
+
+        A spike at time ``t`` fires in step ``floor((t + 1e-3 dt) / dt)``, as in Brian2's
+        ``SpikeGeneratorGroup``; a neuron may spike at most once per step."""
         return self._add(SpikeSource(self, name, n, indices, times))
 
     def connect(self, pre, post, model: SynapseModel | str, rule="all_to_all", *,
@@ -362,7 +375,9 @@ class Network:
         (a weight-only synapse). ``rule`` is a connection rule (see :mod:`snngen.connectivity`).
         Keyword values initialise synaptic variables (``w=1.62e-3``, ``w=sg.Normal(...)``, an
         array in the order of the synapses or, for explicit rules, of the given pairs).
-        ``delay`` is in seconds (scalar, or one per synapse); 0 means the next step.
+        ``delay`` is in seconds (scalar, or one per synapse), rounded to whole steps as
+        Brian2 does (``int(delay / dt + 0.5)``); 0 acts in the step of the spike, after the
+        threshold and before the reset (see "Order within a step" in the README).
         """
         if isinstance(model, str):
             model = on_pre_model(model)

@@ -228,11 +228,11 @@ MAX_DELAY_STEPS = 2**31 - 2  # ring buffer positions are int32
 
 def read_delay_steps(delay, what: str, dt: float) -> np.ndarray:
     """Synaptic delays (seconds: one number, one per synapse, or time strings) as whole
-    steps of ``dt`` plus one (Brian2's convention: a delay of 0 arrives at the next step):
-    finite, >= 0, a non-empty 1-D array if an array, and at most :data:`MAX_DELAY_STEPS`.
+    steps of ``dt``, rounded as Brian2 rounds them (:func:`delay_steps`): finite, >= 0, a
+    non-empty 1-D array if an array, and at most :data:`MAX_DELAY_STEPS`.
 
     >>> int(read_delay_steps("1*ms", "delay", 1e-4))
-    11
+    10
     """
     seconds = np.asarray(read_value(delay, what, SECOND, shape=None, kind="a time",
                                     example="'1*ms' or 1e-3"), dtype=np.float64)
@@ -243,12 +243,21 @@ def read_delay_steps(delay, what: str, dt: float) -> np.ndarray:
 
 
 def delay_steps(seconds: np.ndarray, what: str, dt: float) -> np.ndarray:
-    """Finite delays in seconds as steps (see :func:`read_delay_steps`), checked >= 0 and
-    within :data:`MAX_DELAY_STEPS` (also for delays given by an expression of i and j)."""
+    """Finite delays in seconds as whole steps, checked >= 0 and within
+    :data:`MAX_DELAY_STEPS` (also for delays given by an expression of i and j).
+
+    Brian2's rule: ``int(delay / dt + 0.5)`` in float64, so half steps round up and a delay
+    of 0 acts in the step of the spike (after the threshold, before the reset). The float
+    division is kept as Brian2 does it: 0.15 ms at dt = 0.1 ms is 1.4999999999999998 steps,
+    hence 1.
+
+    >>> delay_steps(np.array([0.0, 0.25e-3, 0.15e-3, 0.35e-3]), "delay", 1e-4).tolist()
+    [0, 3, 1, 4]
+    """
     if np.any(seconds < 0):
         raise InvalidValueError(f"{what}: delays must be >= 0, got "
                                 f"{seconds[seconds < 0].flat[0]:g} s")
-    steps = 1 + np.round(seconds / dt)
+    steps = np.floor(seconds / dt + 0.5)
     if np.any(steps > MAX_DELAY_STEPS):
         raise InvalidValueError(f"{what}: {np.max(seconds):g} s is {np.max(steps):.4g} steps of "
                                 f"dt = {dt:g} s, more than the {MAX_DELAY_STEPS} a delay can "

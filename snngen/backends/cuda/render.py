@@ -31,6 +31,7 @@ from ...ir.nodes import (
     PoissonStep,
     Program,
     RateRecord,
+    Reset,
     SpikeRecord,
     StateRecord,
 )
@@ -106,9 +107,20 @@ def _deliver_plan(node) -> tuple[str, dict, str]:
     return "parallel", incs, ""
 
 
+def _not_refractory(program: Program, last: str, steps: str, index: str) -> str:
+    """C test that neuron ``index`` is not refractory at the delivery stage of this step
+    (its last spike, set at the threshold, is more than its refractory steps ago)."""
+    per = "[" + index + "]" if program.arg(steps).ndim else ""
+    return f"step - {last}[b * {last}__d1 + {index}] > {steps}{per}"
+
+
 def _synapse_view(node, pr: CPrinter, program: Program) -> dict:
     kinds = dict(getattr(node, "writes", ()))
     traced = {t.local for t in getattr(node, "traces", ())}
+    guards = {loc: (last, steps) for loc, last, steps in getattr(node, "guards", ())}
+
+    def guard(loc, index):
+        return _not_refractory(program, *guards[loc], index) if loc in guards else None
     strategy, incs, reason = ("parallel", {}, "") if isinstance(node, Accumulate) \
         else _deliver_plan(node)
     body = []
@@ -117,7 +129,8 @@ def _synapse_view(node, pr: CPrinter, program: Program) -> dict:
             side = kinds[a.target]
             arg = dict(node.pre_vars if side == "pre" else node.post_vars)[a.target]
             index = "j" if side == "pre" else "post"
-            body.append(("atomic", arg, index, pr.doprint(incs[a.target])))
+            body.append(("atomic", arg, index, pr.doprint(incs[a.target]),
+                         guard(a.target, index)))
         else:
             body.append(("assign", a.target, pr.doprint(a.expr)))
     return {
@@ -129,10 +142,13 @@ def _synapse_view(node, pr: CPrinter, program: Program) -> dict:
         "body": body,
         "store_syn": [(loc, arg, b) for loc, arg, b in node.syn
                       if kinds.get(loc) == "syn" or loc in traced],
-        "store_pre": [(loc, arg) for loc, arg in node.pre_vars
+        "store_pre": [(loc, arg, guard(loc, "j")) for loc, arg in node.pre_vars
                       if kinds.get(loc) == "pre" and loc not in incs],
-        "store_post": [(loc, arg) for loc, arg in getattr(node, "post_vars", ())
+        "store_post": [(loc, arg, guard(loc, "post")) for loc, arg in getattr(node, "post_vars",
+                                                                              ())
                        if kinds.get(loc) == "post" and loc not in incs],
+        "guard": _not_refractory(program, *node.guard, f"{node.proj}__post_start + i")
+        if getattr(node, "guard", None) else None,
     }
 
 
@@ -159,11 +175,16 @@ def _neuron_view(node: NeuronStep, index: int, pr: CPrinter, program: Program) -
 def build(program: Program) -> tuple[list[dict], list[Launch]]:
     pr = CPrinter(program.dtype)
     views, plan = [], [Launch("step_begin", "clear this step's spike counts", "begin")]
+    neurons = {}
     for k, node in enumerate(program.steps):
         kname = f"k{k}_{type(node).__name__.lower()}_{getattr(node, 'pop', None) or node.proj}"
         if isinstance(node, NeuronStep):
             v = _neuron_view(node, k, pr, program)
+            neurons[node.pop] = v
             plan.append(Launch(kname, f"neurons of {node.pop}", f"neurons:{node.n}"))
+        elif isinstance(node, Reset):
+            v = {**neurons[node.pop], "kind": "reset"}
+            plan.append(Launch(kname, f"reset of {node.pop}'s spikes", f"spikes:{node.pop}__n"))
         elif isinstance(node, Deliver):
             v = {**_synapse_view(node, pr, program), "kind": "deliver",
                  "direction": node.direction, "delay": node.delay}

@@ -19,6 +19,7 @@ from ...ir.nodes import (
     PoissonStep,
     Program,
     RateRecord,
+    Reset,
     SpikeRecord,
     StateRecord,
 )
@@ -49,7 +50,14 @@ def _neuron_view(node: NeuronStep, index: int, pr: NumbaPrinter, program: Progra
     }
 
 
-def _synapse_view(node, pr) -> dict:
+def _not_refractory(program: Program, last: str, steps: str, index: str) -> str:
+    """Numba test that neuron ``index`` is not refractory at the delivery stage of this step
+    (its last spike, set at the threshold, is more than its refractory steps ago)."""
+    per = "[" + index + "]" if program.arg(steps).ndim else ""
+    return f"step - {last}[b, {index}] > {steps}{per}"
+
+
+def _synapse_view(node, pr, program: Program) -> dict:
     kinds = dict(getattr(node, "writes", ()))
     view = {
         "proj": node.proj, "ring": node.source_ring,
@@ -59,24 +67,34 @@ def _synapse_view(node, pr) -> dict:
         "body": [(a.target, pr.doprint(a.expr)) for a in getattr(node, "body", ())],
     }
     traced = {t.local for t in getattr(node, "traces", ())}
+    guards = {loc: (last, steps) for loc, last, steps in getattr(node, "guards", ())}
+
+    def guard(loc, index):
+        return _not_refractory(program, *guards[loc], index) if loc in guards else None
     view["store_syn"] = [(loc, arg) for loc, arg, _ in node.syn
                          if kinds.get(loc) == "syn" or loc in traced]
-    view["store_pre"] = [(loc, arg) for loc, arg in node.pre_vars if kinds.get(loc) == "pre"]
-    view["store_post"] = [(loc, arg) for loc, arg in view["post_vars"]
+    view["store_pre"] = [(loc, arg, guard(loc, "j")) for loc, arg in node.pre_vars
+                         if kinds.get(loc) == "pre"]
+    view["store_post"] = [(loc, arg, guard(loc, "post")) for loc, arg in view["post_vars"]
                           if kinds.get(loc) == "post"]
+    view["guard"] = _not_refractory(program, *node.guard, f"{node.proj}__post_start + i") \
+        if getattr(node, "guard", None) else None
     return view
 
 
 def views(program: Program, pr: NumbaPrinter) -> list[dict]:
-    out = []
+    out, neurons = [], {}
     for k, node in enumerate(program.steps):
         if isinstance(node, NeuronStep):
-            out.append(_neuron_view(node, k, pr, program))
+            neurons[node.pop] = _neuron_view(node, k, pr, program)
+            out.append(neurons[node.pop])
+        elif isinstance(node, Reset):
+            out.append({**neurons[node.pop], "kind": "reset"})
         elif isinstance(node, Deliver):
-            out.append({**_synapse_view(node, pr), "kind": "deliver",
+            out.append({**_synapse_view(node, pr, program), "kind": "deliver",
                         "direction": node.direction, "delay": node.delay})
         elif isinstance(node, Accumulate):
-            out.append({**_synapse_view(node, pr), "kind": "accumulate",
+            out.append({**_synapse_view(node, pr, program), "kind": "accumulate",
                         "target": node.target, "expr": pr.doprint(node.expr)})
         elif isinstance(node, PoissonStep):
             out.append({"kind": "poisson", "name": node.pop, "n": node.n, "rate": node.rate,
@@ -115,8 +133,8 @@ def _constants_views(constants: dict) -> list[dict]:
                 lines += [f"{s.name} = {p.name}_{kind}[..., {i}, {j}]" for (i, j), s in entries]
         for sym, expr in c["values"]:
             code = pr.doprint(expr.xreplace(ren))
-            if sym.name == "_refsteps":
-                code = f"np.maximum(np.round({code}).astype(np.int64) - 1, 0)"
+            if sym.name == "_refsteps":  # Brian2's timestep(): the floor, 1e-3 dt tolerance
+                code = f"np.maximum(np.floor({code}).astype(np.int64) - 1, 0)"
             lines.append(f"{sym.name} = {code}")
         out.append({"name": pop, "params": [(f"p_{n}", n) for n in names], "lines": lines,
                     "entries": [(arg, sym.name) for arg, sym, _ in c["outputs"]]})
