@@ -395,6 +395,11 @@ def test_damaged_files_are_refused_and_change_nothing(saved, tmp_path):
         arrays["array/S__cursor"][1] = 201
     _refused(sim, mons, before, edited("cursor.npz", cursor), "'S__cursor' holds 201")
 
+    def cursor_behind(arrays, meta):  # in range, but behind the step: events replayed
+        arrays["array/S__cursor"][0] -= 1
+    _refused(sim, mons, before, edited("behind.npz", cursor_behind),
+             "'S__cursor' holds .* not the position of step")
+
     def kind(arrays, meta):
         meta["kind"] = "trainer checkpoint"
     _refused(sim, mons, before, edited("kind.npz", kind), "not a simulator snapshot")
@@ -413,7 +418,8 @@ def test_damaged_files_are_refused_and_change_nothing(saved, tmp_path):
 
     def step(arrays, meta):
         meta["step"] = 10  # earlier than the spikes it holds
-    _refused(sim, mons, before, edited("step.npz", step), "spikes out of range|records")
+    _refused(sim, mons, before, edited("step.npz", step),
+             "spikes out of range|records|not the position of step")
 
 
 def test_save_refuses_folders_and_leaves_earlier_files(tmp_path, monkeypatch):

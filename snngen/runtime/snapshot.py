@@ -458,29 +458,33 @@ def _check(sim, meta: dict, data: dict, fail) -> None:
     from .simulator import MAX_STEPS
     if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step <= MAX_STEPS:
         fail(f"its step {step!r} is not a whole number in [0, 2**31 - 1]")
-    _check_values(sim, data, fail)
+    _check_values(sim, data, step, fail)
     _check_monitors(sim, meta, data, step, fail)
 
 
-def _check_values(sim, data: dict, fail) -> None:
+def _check_values(sim, data: dict, step: int, fail) -> None:
     """Entries the kernels use as indices are in range (a damaged or edited file must not
-    make a kernel read out of bounds)."""
+    make a kernel read out of bounds), and spike-source cursors stand where the kernels
+    leave them at ``step``: after every event of an earlier step (the kernels only look
+    forward from the cursor)."""
     roles = {name: role for name, _kind, _ndim, role in sim.spec["args"]}
     for name in state_names(sim.spec):
         got, role = data[f"array/{name}"], roles[name]
+        why = "out of range"
         if role == "ring":  # batch x slots x neurons: neuron indices
             bad = (got < 0) | (got >= got.shape[2])
         elif role == "ringn":  # spikes per slot
             n = sim.arrays[name[:-1]].shape[2]
             bad = (got < 0) | (got > n)
         elif role == "cursor":  # position in the spike-source table
-            events = sim.arrays[f"{name.rpartition('__')[0]}__ev_step"].shape[0]
-            bad = (got < 0) | (got > events)
+            events = sim.arrays[f"{name.rpartition('__')[0]}__ev_step"]
+            bad = got != np.searchsorted(events, step, side="left")
+            why = f"not the position of step {step} in the spike-source table"
         else:
             continue
         if np.any(bad):
             fail(f"the array '{name}' holds {got.flat[int(np.flatnonzero(bad)[0])]} at "
-                 f"position {int(np.flatnonzero(bad)[0])}, out of range (the file is damaged)")
+                 f"position {int(np.flatnonzero(bad)[0])}, {why} (the file is damaged)")
 
 
 def _check_monitors(sim, meta: dict, data: dict, step: int, fail) -> None:
