@@ -64,6 +64,15 @@ SCRIPT = textwrap.dedent("""
     sim = net.build()
     sim.run(steps * dt)
     sim.run(17 * dt)  # a second run: rings and cursors carried over
+
+    # connectivity's column regrouping, with buckets wider than one column (its scratch
+    # arrays are sized from the bucket width)
+    from snngen.connectivity import _regroup
+    rng = np.random.default_rng(0)
+    for n_cols in (300, 1000, 70_001):
+        indptr = np.arange(0, 401, 20, dtype=np.int64)
+        indices = rng.integers(0, n_cols, 400).astype(np.int32)
+        _regroup(indptr, indices, n_cols, True)
     print("ok")
 """)
 

@@ -97,7 +97,12 @@ def surrogate_function(name: str) -> type:
     """``H'(g)`` as an opaque sympy function, so that backends can evaluate it in one place
     (and apply a sparse cut-off to it); ``.expression(g)`` gives its formula."""
     def fdiff(self, argindex=1):
-        return sp.diff(surrogate(name, self.args[0]), self.args[0])
+        # d H'(x)/dx at x = the argument: differentiating with respect to the argument itself
+        # fails for any argument but a bare symbol (the chain rule supplies the rest)
+        if argindex != 1:
+            raise sp.ArgumentIndexError(self, argindex)
+        x = sp.Dummy("g", real=True)
+        return sp.diff(surrogate(name, x), x).xreplace({x: self.args[0]})
 
     def printed(self, printer):
         return f"H'({printer.doprint(self.args[0])})"

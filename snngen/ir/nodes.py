@@ -4,9 +4,10 @@ A :class:`Program` is the whole fused time loop of a network: its arguments (:cl
 in step order, one node per piece of work. The order is Brian2's schedule: state monitors
 (:class:`StateRecord`, values at the start of the step), state updates and thresholds
 (:class:`NeuronStep`, :class:`PoissonStep`, :class:`ArrayStep`), spike monitors, synaptic
-propagation (:class:`Deliver`, :class:`Accumulate`), then resets (:class:`Reset`). Expressions inside a
-node only use the node's *local names* (listed by :func:`snngen.ir.verify.verify`); the
-renderer of a backend decides how locals are loaded and stored. No code strings live here.
+propagation (:class:`Deliver`, :class:`Accumulate`), then resets (:class:`Reset`).
+Expressions inside a node only use the node's *local names* (listed by
+:func:`snngen.ir.verify.verify`); the renderer of a backend decides how locals are loaded and
+stored. No code strings live here.
 """
 
 from __future__ import annotations
