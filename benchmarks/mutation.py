@@ -85,7 +85,7 @@ TARGETS = {
     "connectivity": ("snngen/connectivity.py",
                      ["tests/test_connectivity.py", "tests/test_connectivity_draw.py",
                       "tests/test_rules_direct.py", "tests/test_mutants_connectivity.py",
-                      "-k", "not cuda and not refractory"]),
+                      "tests/test_boundscheck.py", "-k", "not cuda and not refractory"]),
     "derive.step": ("snngen/derive/step.py",
                     ["tests/test_gradients.py", "tests/test_reference.py",
                      "tests/test_mutants_derive.py"]),
@@ -99,7 +99,8 @@ TARGETS = {
     "template": ("templates/numba/program.py.j2",
                  ["tests/test_exactness.py", "tests/test_rules_direct.py",
                   "tests/test_features.py", "tests/test_integrate.py",
-                  "tests/test_mutants_template.py", "-k", "not connectivity and not seed"]),
+                  "tests/test_mutants_template.py", "tests/test_schedule.py",
+                  "tests/test_boundscheck.py", "-k", "not connectivity and not seed"]),
 }
 
 #: cosmic-ray operators kept: one replacement per site, as mutmut does.
