@@ -238,6 +238,10 @@ class NeuronModel:
     def state_names(self) -> tuple[str, ...]:
         return tuple(self.eqs.odes)
 
+    def state_dims(self) -> dict[str, u.Dimension | None]:
+        """The declared dimension of every state variable (None where no unit is given)."""
+        return {n: _declared_dim(e.unit, e.line) for n, e in self.eqs.odes.items()}
+
     @property
     def clamped(self) -> frozenset[str]:
         """State variables frozen while refractory."""
@@ -434,6 +438,59 @@ class SynapseModel:
             parts.append(label + " " + ";".join(f"{s.target}{s.op}{sp.srepr(s.expr)}"
                                                  for s in stmts))
         return "\n".join(parts)
+
+    def check_units(self, pre_dims: Mapping[str, u.Dimension | None],
+                    post_dims: Mapping[str, u.Dimension | None],
+                    param_dims: Mapping[str, u.Dimension | None], where: str) -> None:
+        """Check the dimensions of event-driven equations and of ``on_pre``/``on_post``
+        statements, given the state dimensions of the pre- and postsynaptic neurons (names
+        without suffix; ``None`` where unknown) and those of the projection's parameters.
+        Names resolve as in the kernels: synaptic variables, ``x_pre``, ``x_post`` and plain
+        postsynaptic names. A synaptic variable declared dimensionless (``w : 1``, as the
+        shortcut ``"v += w"`` declares it) takes the unit of whatever it meets.
+
+        >>> stdp = SynapseModel("w : volt", on_pre="v_post += w")
+        >>> stdp.check_units({}, {"v": u.parse_unit("volt")[1]}, {}, "projection 'p'")
+        >>> SynapseModel("w : second", on_pre="v += w").check_units(
+        ...     {}, {"v": u.parse_unit("volt")[1]}, {}, "projection 'p'")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        snngen.errors.UnitError: projection 'p', on_pre: 'v' has dimension volt but 'w' has ...
+        """
+        second = u.parse_unit("second")[1]
+        dims: dict[sp.Symbol, u.Dimension | None] = {}
+        for n, d in post_dims.items():
+            dims[symbol(n)] = dims[symbol(n + "_post")] = d
+        for n, d in pre_dims.items():
+            dims[symbol(n + "_pre")] = d
+        for n, d in param_dims.items():
+            dims[symbol(n)] = d
+        for n, e in list(self.eqs.declared.items()) + list(self.eqs.odes.items()):
+            d = _declared_dim(e.unit, e.line, where)
+            # a synaptic variable declared dimensionless takes the unit of what it meets
+            # (the shortcut "v += w" declares w : 1 for any target): a wildcard here
+            dims[symbol(n)] = None if d == u.DIMENSIONLESS else d
+        dims[symbol("t")] = dims[symbol("dt")] = second
+        for n, e in self.eqs.subexpressions.items():
+            d = u.dimension_of(e.expr, {**dims, **_unit_dims(e.expr)}, where=where, line=e.line)
+            if e.unit is not None:
+                u.check_equal(_declared_dim(e.unit, e.line), d, n, str(e.expr), where, e.line)
+            dims[symbol(n)] = d if d is not None else _declared_dim(e.unit, e.line)
+        for n, e in self.eqs.odes.items():
+            d = u.dimension_of(e.expr, {**dims, **_unit_dims(e.expr)}, where=where, line=e.line)
+            if dims[symbol(n)] is not None:
+                u.check_equal(dims[symbol(n)] / second, d, f"d{n}/dt", str(e.expr), where,
+                              e.line)
+        for label, stmts in (("on_pre", self.on_pre), ("on_post", self.on_post)):
+            for s in stmts:
+                d = u.dimension_of(s.expr, {**dims, **_unit_dims(s.expr)},
+                                   where=f"{where}, {label}", line=s.line)
+                if s.op in ("=", "+=", "-="):
+                    u.check_equal(dims.get(symbol(s.target)), d, s.target, str(s.expr),
+                                  f"{where}, {label}", s.line)
+                elif d is not None and d != u.DIMENSIONLESS:
+                    raise UnitError(f"{where}, {label}: '{s.target} {s.op} ...' needs a "
+                                    f"dimensionless factor, but '{s.expr}' has dimension {d}",
+                                    s.line, s.col, len(s.line) - s.col)
 
     def __repr__(self) -> str:
         lines = [f"SynapseModel '{self.name}'"] + ["  " + e.line.strip() for e in self.eqs.lines]

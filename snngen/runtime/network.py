@@ -273,6 +273,9 @@ class Projection:
         for k, v in self.params.items():
             _check_synaptic_value(v, f"projection '{name}': parameter '{k}'")
         validate.check_parameter_values(model, self.params, f"projection '{name}'", dims)
+        pre_model = getattr(pre.population, "model", None)
+        model.check_units(pre_model.state_dims() if pre_model is not None else {},
+                          post.population.model.state_dims(), dims, f"projection '{name}'")
         self.delay_expr = None
         if isinstance(delay, str):
             if not is_quantity(delay):  # an expression of i, j: evaluated per synapse
