@@ -182,3 +182,28 @@ def test_check_equal_without_a_line_or_a_right_hand_side():
     with pytest.raises(sg.UnitError) as err:  # neither found nor an '=': no caret
         check_equal(volt, second, "x", "", line="abc")
     assert err.value.col is None
+
+
+# -- from the mutation run at HEAD after the Brian2 schedule (seed 1) -------------------------
+@pytest.mark.parametrize("make", [
+    lambda k: "(" * k + "ms" + "**1)" * k,               # powers nested on the left
+    lambda k: "1**" * k + "1*ms",                        # powers nested on the right
+    lambda k: "-(" * k + "ms" + ")*1" * k,               # a sign, then a product, nested
+    lambda k: "1*(" * k + "ms" + ")" * k,                # products nested on the right
+])
+def test_nesting_limit_of_quantities_counts_every_level(make):
+    from snngen.errors import UnitError
+    from snngen.exprcheck import MAX_DEPTH
+    from snngen.units import parse_quantity
+    with pytest.raises(UnitError, match="nested more than"):
+        parse_quantity(make(MAX_DEPTH + 2))
+    parse_quantity(make(MAX_DEPTH // 2 - 2))
+
+
+def test_too_large_numbers_are_named_with_where_they_came_from():
+    from snngen.errors import InvalidValueError
+    from snngen.units import parse_quantity
+    with pytest.raises(InvalidValueError, match=r"^tau: 1000000.* is too large"):
+        parse_quantity(10**400, where="tau")
+    with pytest.raises(InvalidValueError, match=r"^1000000.* is too large"):
+        parse_quantity(10**400)
