@@ -16,6 +16,7 @@ sizes and shapes vary, the structure does not), so a warm kernel cache compiles 
 from __future__ import annotations
 
 import copy
+import math
 import os
 import subprocess
 import sys
@@ -199,6 +200,9 @@ def spike_source_inputs(draw):
     times, t_ok = draw(either(st.lists(st.floats(0, 0.1), min_size=k, max_size=k),
                               st.one_of(fs.odd_arrays((k,)), fs.odd_values())))
     n, n_ok = draw(either(st.just(n), fs.odd_values(), odds=12))
+    if i_ok and t_ok:  # a neuron spikes at most once per step (Brian2's bins of dt = 1e-4)
+        bins = [math.floor((t + 1e-3 * 1e-4) / 1e-4) for t in times]
+        t_ok = len(set(zip(indices, bins))) == len(bins)
     return dict(n=n, indices=indices, times=times), i_ok and t_ok and n_ok
 
 
@@ -337,8 +341,16 @@ def run_inputs(draw):
     values, ok = drawn
     values.update(structure=structure, n=n)
     if structure == "source":
-        values["spikes"] = draw(st.lists(st.tuples(st.integers(0, 2), st.floats(0, 0.02)),
-                                         max_size=6))
+        spikes = draw(st.lists(st.tuples(st.integers(0, 2), st.floats(0, 0.02)), max_size=6))
+        if ok:  # at most one spike of a neuron per step: keep the first of each (neuron, bin)
+            seen, kept = set(), []
+            for i, t in spikes:
+                key = (i, math.floor((t + 1e-3 * values["dt"]) / values["dt"]))
+                if key not in seen:
+                    seen.add(key)
+                    kept.append((i, t))
+            spikes = kept
+        values["spikes"] = spikes
     return values, ok and n_ok
 
 
