@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import sympy as sp
 
 import snngen as sg
 from snngen.integrate import discretise
@@ -95,3 +96,62 @@ def test_derivative_of_exprel():
         h = 1e-5
         num = (np.expm1(x0 + h) / (x0 + h) - np.expm1(x0 - h) / (x0 - h)) / (2 * h)
         assert float(d.subs(x, x0)) == pytest.approx(num, rel=1e-8)
+
+
+# -- from the mutation run at HEAD after the Brian2 schedule (seed 1) -------------------------
+def test_exponential_euler_keeps_the_euler_step_of_a_variable_without_linear_term():
+    """dv/dt = (-v + u**2)/tau is linear in v; du/dt = c has no term in u: u grows by c dt
+    per step exactly."""
+    eqs = "dv/dt = (-v + u**2) / tau : 1\ndu/dt = c : 1"
+    assert discretise(sg.NeuronModel(eqs)).method == "exponential_euler"
+    out, t = _run(eqs, {"tau": 0.01, "c": 3.0}, {"v": 0.0, "u": 0.5}, 50,
+                  variables=("u",))
+    np.testing.assert_allclose(out["u"], 0.5 + 3.0 * t, rtol=1e-13)
+
+
+@pytest.mark.parametrize("eqs", [
+    "dv/dt = -v * w / tau : 1\ndw/dt = -w / tau : 1",   # a coefficient holding a state
+    "dv/dt = -v * t / tau**2 : 1",                       # a coefficient holding the time
+])
+def test_coefficients_that_vary_are_not_integrated_exactly(eqs):
+    d = discretise(sg.NeuronModel(eqs), "auto")
+    assert d.method != "exact"
+    with pytest.raises(sg.IntegrationError):
+        discretise(sg.NeuronModel(eqs), "exact")
+
+
+def test_propagator_names_and_the_sign_of_the_threshold_function():
+    # I is driven by the clamped v: the refractory step has propagators of its own (_R)
+    lif = sg.NeuronModel(COUPLED, threshold="v > 1", reset="v = 0", refractory="2*ms")
+    d = discretise(lif)
+    names = sorted(s.name for p in d.propagators for _, s in p.phi + p.psi)
+    assert any(n.startswith("_P") for n in names) and any(n.startswith("_R") for n in names)
+    refractory = [p for p in d.propagators if p.phi and p.phi[0][1].name.startswith("_R")]
+    assert refractory and all(p.phi for p in refractory)  # the clamped step keeps its entries
+    assert all(s.is_real for p in d.propagators for _, s in p.phi + p.psi)
+    assert all(s.is_real for s, _ in d.constants)
+    v = sp.Symbol("v", real=True)
+    assert d.g == v - 1
+    below = discretise(sg.NeuronModel("dv/dt = -v / tm : 1", threshold="v < -1",
+                                      reset="v = 0"))
+    assert below.g == -1 - v
+
+
+COUPLED = "dv/dt = (I - v) / tm : 1 (unless refractory)\ndI/dt = (v - I) / ts : 1"
+
+
+def test_current_decays_exactly_while_the_membrane_is_clamped():
+    """(unless refractory) freezes v at 0 after the spike; I, driven by v, then decays
+    exactly as exp(-t/ts) (the refractory step's own propagator)."""
+    net = sg.Network(dt=DT, dtype="float64")
+    model = sg.NeuronModel(COUPLED, threshold="v > 1", reset="v = 0", refractory="5*ms",
+                           name="clamped")
+    pop = net.population("P", model, 1, params={"tm": 0.01, "ts": 0.02}, init={"I": 50.0})
+    mon = net.monitor_state(pop, ["v", "I"])
+    spikes = net.monitor_spikes(pop)
+    net.build().run(80 * DT)
+    s = int(spikes.step[0])
+    i_rec, v_rec = mon.I[0, :, 0], mon.v[0, :, 0]
+    assert np.all(v_rec[s + 1:s + 50] == 0.0)  # frozen at the reset value for R - 1 steps
+    ratios = i_rec[s + 2:s + 50] / i_rec[s + 1:s + 49]
+    np.testing.assert_allclose(ratios, np.exp(-DT / 0.02), rtol=1e-12)
