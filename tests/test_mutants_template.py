@@ -42,3 +42,31 @@ def test_every_neuron_of_a_wide_population_spikes_and_resets():
         assert sorted(spikes.i[spikes.step == step].tolist()) == list(range(37))
     assert len(spikes.i) == 3 * 37
     np.testing.assert_array_equal(sim.state(pop, "v")[0], 0.0)
+
+
+def test_exprel_of_a_tiny_argument_in_the_kernel():
+    """Exponential Euler with |a dt| < 1e-6 takes the kernel's series branch of exprel:
+    still exact for a leak with constant drive (to rounding)."""
+    net = sg.Network(dt=1e-4, dtype="float64")
+    model = sg.NeuronModel("dv/dt = (c - v) / tau : 1", method="exponential_euler",
+                           name="slow_leak")
+    pop = net.population("P", model, 1, params={"c": 1.0, "tau": 1000.0})
+    mon = net.monitor_state(pop, "v")
+    net.build().run(200 * 1e-4)
+    expected = -np.expm1(-mon.t / 1000.0)
+    np.testing.assert_allclose(mon.v[0, :, 0], expected, rtol=1e-11, atol=0)
+
+
+def test_exprel_of_a_tiny_varying_argument_in_the_kernel():
+    """With a coefficient that holds a state (g v), exprel(a dt) is evaluated in the loop by
+    the kernel's own _exprel, whose series branch (|a dt| < 1e-6) must stay exact."""
+    net = sg.Network(dt=1e-4, dtype="float64")
+    model = sg.NeuronModel("dv/dt = (g * (E - v) + (El - v)) / tau : 1\ndg/dt = 0 : 1",
+                           name="tiny_conductance")
+    pop = net.population("P", model, 1, params={"E": 2.0, "El": 0.5, "tau": 1000.0},
+                         init={"g": 1.0, "v": 0.0})
+    mon = net.monitor_state(pop, "v")
+    net.build().run(200 * 1e-4)
+    vinf = (1.0 * 2.0 + 0.5) / 2.0
+    expected = vinf * -np.expm1(-2.0 * mon.t / 1000.0)
+    np.testing.assert_allclose(mon.v[0, :, 0], expected, rtol=1e-11, atol=0)
