@@ -128,6 +128,12 @@ def test_propagator_names_and_the_sign_of_the_threshold_function():
     assert any(n.startswith("_P") for n in names) and any(n.startswith("_R") for n in names)
     refractory = [p for p in d.propagators if p.phi and p.phi[0][1].name.startswith("_R")]
     assert refractory and all(p.phi for p in refractory)  # the clamped step keeps its entries
+    # the refractory branch of I's update reads the _R propagators, the other branch _P
+    (update,) = [e for x, e in d.updates if x.name == "I"]
+    assert isinstance(update, sp.Piecewise)
+    (while_refractory, _), (otherwise, _) = update.args
+    assert {s.name[:2] for s in while_refractory.free_symbols if s.name[0] == "_"} >= {"_R"}
+    assert not any(s.name.startswith("_R") for s in otherwise.free_symbols)
     assert all(s.is_real for p in d.propagators for _, s in p.phi + p.psi)
     assert all(s.is_real for s, _ in d.constants)
     v = sp.Symbol("v", real=True)
