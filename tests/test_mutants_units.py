@@ -200,7 +200,7 @@ def test_nesting_limit_of_quantities_counts_every_level(make):
     parse_quantity(make(MAX_DEPTH // 2 - 2))
 
 
-def test_too_large_numbers_are_named_with_where_they_came_from():
+def test_oversized_numbers_are_named_with_where_they_came_from():
     from snngen.errors import InvalidValueError
     from snngen.units import parse_quantity
     with pytest.raises(InvalidValueError, match=r"^tau: 1000000.* is too large"):
