@@ -22,6 +22,7 @@ import sympy as sp
 from .errors import IntegrationError
 from .model import METHODS, NeuronModel, check_method  # noqa: F401 - METHODS re-exported
 from .parse import symbol
+from .symbolic import rebuild, substitute
 
 DT = symbol("dt")
 T = symbol("t")
@@ -188,7 +189,7 @@ def _exponential_euler(rhs, varying, need_linear=True):
 
 
 def _subs(rhs, state):
-    return {x: f.xreplace(state) for x, f in rhs.items()}
+    return {x: substitute(f, state) for x, f in rhs.items()}
 
 
 def _euler(rhs, varying):
@@ -286,11 +287,10 @@ class _Hoister:
             if inv:
                 var.append(self._const(expr.func(*inv)))
             return expr.func(*var)
-        if isinstance(expr, sp.Piecewise):
-            return sp.Piecewise(*[(self(e), self(c) if isinstance(c, sp.Basic) else c)
-                                  for e, c in expr.args])
+        if isinstance(expr, sp.Piecewise):  # a pair is never a constant of its own
+            return rebuild(expr, [rebuild(p, (self(p.expr), self(p.cond))) for p in expr.args])
         if expr.args:
-            return expr.func(*[self(a) for a in expr.args])
+            return rebuild(expr, [self(a) for a in expr.args])
         return expr
 
 

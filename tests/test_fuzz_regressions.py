@@ -5,11 +5,13 @@ fast: no kernel is compiled."""
 
 from __future__ import annotations
 
+import io
 import re
 from fractions import Fraction
 
 import numpy as np
 import pytest
+import sympy as sp
 
 import snngen as sg
 from snngen.errors import ConnectivityError, InvalidValueError, did_you_mean
@@ -340,11 +342,80 @@ def test_float16_inputs_are_refused_before_the_kernels():
         Trainer(net).fit(x, np.array([0, 1]), epochs=1)
 
 
-def test_rk_stages_sympy_cannot_build_are_an_integration_error():
+def _one_step(d, params, state, dt):
+    """The discretised step ``d`` evaluated numerically at ``state``."""
+    from snngen.integrate import DT
+    values = {sp.Symbol(k, real=True): v for k, v in {**params, **state}.items()}
+    values[DT] = dt
+    for s, e in d.constants:
+        values[s] = float(e.xreplace(values))
+    return {str(x): float(e.xreplace(values)) for x, e in d.updates}
+
+
+def _rk_reference(f, y, dt, order):
+    """One classical RK2 (midpoint) or RK4 step of ``y' = f(y)`` (``y`` a dict)."""
+    add = lambda y, k, h: {n: y[n] + h * k[n] for n in y}  # noqa: E731
+    k1 = f(y)
+    if order == 2:
+        return add(y, f(add(y, k1, dt / 2)), dt)
+    k2 = f(add(y, k1, dt / 2))
+    k3 = f(add(y, k2, dt / 2))
+    k4 = f(add(y, k3, dt))
+    return {n: y[n] + dt / 6 * (k1[n] + 2 * k2[n] + 2 * k3[n] + k4[n]) for n in y}
+
+
+@pytest.mark.parametrize("method, order", [("rk2", 2), ("rk4", 4)])
+def test_rk_stages_of_where_and_max_build_and_step_correctly(method, order):
     """Second long fuzz run: rk4 of a max() over a where() made sympy raise 'The argument
-    nan is not comparable' while building a stage; now an IntegrationError naming a way out."""
+    nan is not comparable' while re-evaluating a stage; stages are now substituted without
+    re-evaluating Piecewise nodes (snngen.symbolic), so the model builds, and its step is
+    the textbook one, on both sides of the where()."""
     eqs = """dge/dt = where((ge >= 0*mV) or (w > Vr), -33.7*mV, Vs) / taue : volt
              dw/dt = max(ge, w) / taum : volt"""
+    d = sg.discretise(sg.NeuronModel(eqs, method=method))
+    params = {"Vr": -0.06, "Vs": 0.002, "taue": 0.005, "taum": 0.02}
+
+    def f(y):
+        drive = -0.0337 if (y["ge"] >= 0 or y["w"] > params["Vr"]) else params["Vs"]
+        return {"ge": drive / params["taue"], "w": max(y["ge"], y["w"]) / params["taum"]}
+
+    for state in ({"ge": 0.001, "w": -0.05}, {"ge": -0.001, "w": -0.07},
+                  {"ge": -1e-6, "w": -0.0601}):  # the last crosses branches between stages
+        got = _one_step(d, params, state, 1e-3)
+        want = _rk_reference(f, state, 1e-3, order)
+        assert got == pytest.approx(want, rel=1e-12, abs=1e-15)
+
+
+def test_rk_step_of_a_where_inside_its_own_condition_builds_fast():
+    """Third fuzz hang (CI, stop 23): rk4 of a where() whose condition reads the state put a
+    Piecewise inside each later stage's condition; sympy folded and simplified each one as it
+    was rebuilt (over 80 s, the fuzz watchdog's 'Hang'). The step is now built as written."""
+    eqs = ("dv/dt = ((-where((v < El) and (v < Vs), v, Vt)) + Isyn) / taum : volt\n"
+           "Isyn = v * gain : volt\ngain : 1 (shared)")
+    model = sg.NeuronModel(eqs, threshold="v < El", method="rk4")
+    d = sg.discretise(model)
+    params = {"El": -0.049, "Vs": 0.003, "Vt": -0.05, "taum": 0.02, "gain": 1.0}
+
+    def f(y):
+        v = y["v"]
+        lead = v if (v < params["El"] and v < params["Vs"]) else params["Vt"]
+        return {"v": (-lead + v * params["gain"]) / params["taum"]}
+
+    for v in (-0.06, -0.0489, -0.04):
+        got = _one_step(d, params, {"v": v}, 1e-3)
+        assert got == pytest.approx(_rk_reference(f, {"v": v}, 1e-3, 4), rel=1e-12, abs=1e-15)
+    net = sg.Network(dt=1e-4)
+    net.population("P", model, 3, params=params)
+    sg.show(net, "source", file=io.StringIO())  # lowering (cse, printing) is fast too
+
+
+def test_a_stage_sympy_cannot_build_is_an_integration_error(monkeypatch):
+    """Should sympy still refuse a stage, the error names the method and a way out."""
+    import snngen.integrate as integrate
+
+    def refuse(rhs, varying):
+        raise TypeError("The argument nan is not comparable")
+
+    monkeypatch.setitem(integrate._STEPPERS, "rk4", refuse)
     with pytest.raises(sg.IntegrationError, match="method 'rk4' cannot build its steps"):
-        sg.discretise(sg.NeuronModel(eqs, method="rk4"))
-    sg.discretise(sg.NeuronModel(eqs, method="rk2"))  # the same model with another method
+        sg.discretise(sg.NeuronModel("dv/dt = -v**2 / tau : 1", method="rk4"))

@@ -16,6 +16,7 @@ import sympy as sp
 from ..errors import BackendUnsupported, ConnectivityError, UnknownNameError, did_you_mean
 from ..integrate import DT, DiscreteModel, _exact_event, discretise
 from ..parse import symbol
+from ..symbolic import substitute
 from .nodes import (
     Accumulate,
     Arg,
@@ -97,8 +98,8 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict) -> 
     rename.update({"t": "t", "dt": "dt", "i": "i", "N": f"{P}_N", "_refractory": f"{P}_refr"})
 
     def loc(expr):
-        return expr.xreplace({s: sp.Symbol(rename.get(s.name, s.name), real=True)
-                              for s in expr.free_symbols})
+        return substitute(expr, {s: sp.Symbol(rename.get(s.name, s.name), real=True)
+                                 for s in expr.free_symbols})
 
     new_exprs = [loc(e) for _, e in d.updates]
     cond = loc(d.condition) if d.condition is not None else None

@@ -1,0 +1,57 @@
+"""Sympy helpers shared by the passes that rewrite model expressions.
+
+sympy re-evaluates every node it rebuilds. For a ``Piecewise`` (what ``where(...)`` parses
+to) that evaluation folds a ``Piecewise`` inside a condition into one and simplifies the
+conditions with ``simplify_logic`` and numeric ``equals`` tests, which grows with the size of
+the branches: a Runge-Kutta step, which substitutes each stage into the next, took over a
+minute on a one-line model with a ``where`` whose condition reads the state.
+:func:`substitute` replaces symbols the way ``xreplace`` does but rebuilds a ``Piecewise``
+as written (``evaluate=False``); every other node is rebuilt normally, so sums and products
+stay canonical.
+
+>>> x, y = sp.symbols("x y", real=True)
+>>> substitute(sp.Piecewise((x + 1, x > 0), (y, True)), {x: 2 * y})
+Piecewise((2*y + 1, 2*y > 0), (y, True))
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.functions.elementary.piecewise import ExprCondPair
+from sympy.logic.boolalg import Boolean
+
+
+def substitute(expr: sp.Basic, mapping: dict) -> sp.Basic:
+    """``expr`` with each key of ``mapping`` replaced by its value, all at once (as
+    ``xreplace``), without re-evaluating the ``Piecewise`` nodes it rebuilds."""
+    if not mapping:
+        return expr
+    done: dict = {}
+
+    def go(e: sp.Basic) -> sp.Basic:
+        hit = mapping.get(e)
+        if hit is not None:
+            return hit
+        if not e.args:
+            return e
+        out = done.get(e)
+        if out is None:
+            args = tuple(go(a) for a in e.args)
+            out = e if args == e.args else rebuild(e, args)
+            done[e] = out
+        return out
+
+    return go(expr)
+
+
+def rebuild(expr: sp.Basic, args) -> sp.Basic:
+    """``expr.func(*args)``, except that a ``Piecewise`` and its condition pairs are built
+    as given: sympy would fold a ``Piecewise`` inside a condition and simplify the
+    conditions (see the module's docstring)."""
+    args = tuple(args)
+    if isinstance(expr, sp.Piecewise) and all(isinstance(a, ExprCondPair) for a in args):
+        # sp.Piecewise(..., evaluate=False) still rebuilds each pair (below)
+        return sp.Basic.__new__(sp.Piecewise, *args)
+    if isinstance(expr, ExprCondPair) and isinstance(args[1], Boolean):
+        return sp.Tuple.__new__(ExprCondPair, *args)
+    return expr.func(*args)
