@@ -142,3 +142,114 @@ def test_the_surrogates_derivative_is_the_derivative_of_its_formula():
         h = sp.Symbol("h", real=True)
         assert float(sp.diff(surrogate_function(name)(2 * h), h).subs(h, 0.1)) == pytest.approx(
             float(2 * sp.diff(surrogate(name, g), g).subs(g, 0.2)))
+
+
+# -- the NumPy reference executor (snngen.derive.reference) --------------------------------
+# It is the yardstick of the compiled trainers, and its refractory steps and propagator
+# chain are used by the online trainer: its own rules are checked here, independently.
+
+from snngen.derive.reference import bptt, chain_propagators, refractory_steps  # noqa: E402
+
+
+def _zero_loss(n, k):
+    return lambda t, s, z: (0.0, np.zeros((n, k)), np.zeros(n))
+
+
+def test_reference_refractory_period_is_whole_steps_after_the_spike():
+    """Driven far above threshold every step, a neuron with refractory period r fires every
+    round(r/dt) steps: refractory in the round(r/dt) - 1 steps after its spike (Brian2's
+    count too), down to r = dt (never refractory) - every other step would be a bug."""
+    dt, steps, n = 1e-3, 13, 4
+    model = sg.NeuronModel("dv/dt = -v / tau : 1 (unless refractory)", threshold="v > 1",
+                           reset="v = 0", refractory="r", name="ref")
+    lm = derive(discretise(model), inputs=["v"])
+    r = np.array([1, 2, 3, 5]) * dt
+    params = {"tau": np.full(n, 0.02), "r": r}
+    np.testing.assert_array_equal(refractory_steps(lm, params, dt, n), [0, 1, 2, 4])
+    seen = []
+
+    def record(t, s, z):
+        seen.append(z.copy())
+        return 0.0, np.zeros((n, 1)), np.zeros(n)
+
+    x_in = np.full((steps, 1), 10.0)  # T != n_in: the run lasts T steps
+    bptt(lm, params, np.zeros((n, 1)), x_in, np.ones((1, n)), None, dt, record,
+         forward_only=True)
+    z = np.array(seen)
+    assert z.shape == (steps, n)
+    for col, period in enumerate([1, 2, 3, 5]):
+        np.testing.assert_array_equal(np.flatnonzero(z[:, col]), np.arange(0, steps, period),
+                                      err_msg=f"refractory {period} steps")
+
+
+def test_reference_without_refractoriness_has_no_refractory_steps():
+    model = sg.NeuronModel("dv/dt = -v / tau : 1", threshold="v > 1", reset="v = 0")
+    lm = derive(discretise(model), inputs=["v"])
+    np.testing.assert_array_equal(refractory_steps(lm, {"tau": 0.02}, 1e-3, 3), [-1, -1, -1])
+
+
+def test_reference_exponential_euler_uses_exprel_series_for_tiny_rates():
+    """exp. Euler's v <- v + dt f exprel(a dt) is v exp(a dt) for f = a v; for |a dt| < 1e-6
+    the reference takes exprel's series 1 + x/2 + x^2/6, which must agree to rounding."""
+    model = sg.NeuronModel("dv/dt = -g * v / tau : 1\ndg/dt = -g / tg : 1",
+                           threshold="v > 10", reset="v = 0", name="expeuler")
+    d = discretise(model)
+    assert d.method == "exponential_euler"
+    lm = derive(d, inputs=["g"])
+    dt, tau, tg = 1e-3, 1e-3, 1e9
+    g = np.array([9e-7, 5e-7, -9e-7])  # a dt = -g dt / tau: series branch, both signs
+    seen = []
+
+    def record(t, s, z):
+        seen.append(s.copy())
+        return 0.0, np.zeros_like(s), np.zeros(len(z))
+
+    s0 = np.column_stack([np.ones(3), g])
+    bptt(lm, {"tau": np.full(3, tau), "tg": np.full(3, tg)}, s0, np.zeros((1, 1)),
+         np.zeros((1, 3)), None, dt, record, forward_only=True)
+    np.testing.assert_allclose(seen[0][:, 0], np.exp(-g * dt / tau), rtol=2e-16, atol=0)
+
+
+def test_reference_cutoff_zeroes_small_surrogate_values():
+    """cutoff > 0: surrogate values below it count as zero, so with a cutoff above the
+    surrogate's largest value (fast_sigmoid: 1) nothing flows through a spike; a cutoff below
+    every value changes nothing."""
+    model = sg.NeuronModel(LIF, threshold="v > vt", reset="v = 0", name="lif")
+    lm = derive(discretise(model), inputs=["I"])
+    rng = np.random.default_rng(0)
+    n, steps, dt = 3, 40, 1e-3
+    params = {"tm": np.full(n, 0.01), "ts": np.full(n, 0.005), "vt": np.full(n, 0.5)}
+    x_in = (rng.random((steps, 2)) < 0.3).astype(float)
+    w_in, w_rec = rng.uniform(1, 3, (2, n)), rng.normal(0, 1, (n, n))
+
+    def loss_grad(t, s, z):
+        return float(np.sum(s[:, 0] ** 2)), np.column_stack([2 * s[:, 0], np.zeros(n)]), \
+            np.full(n, 0.5)
+
+    args = (lm, params, np.zeros((n, 2)), x_in, w_in, w_rec, dt, loss_grad)
+    _, plain = bptt(*args)
+    _, none_flows = bptt(*args, cutoff=2.0)
+    _, tiny = bptt(*args, cutoff=1e-300)
+    assert np.any(plain["vt"] != 0)
+    np.testing.assert_array_equal(none_flows["vt"], 0.0)
+    for name in plain:
+        np.testing.assert_allclose(tiny[name], plain[name], rtol=1e-12, atol=0, err_msg=name)
+
+
+def test_chain_propagators_for_wanted_parameters_only():
+    """``wanted`` picks parameters (the online trainer's frozen ones are left out): each
+    gradient asked for equals the full one, whatever the order of the names."""
+    model = sg.NeuronModel(LIF, threshold="v > 1", reset="v = 0", name="lif")
+    lm = derive(discretise(model), inputs=["I"])
+    n, dt = 2, 1e-3
+    params = {"tm": np.array([0.01, 0.02]), "ts": np.array([0.004, 0.005])}
+    gprop = {p: np.array([0.3, -0.7]) * (j + 1) for j, p in enumerate(lm.propagators)}
+    full = {}
+    chain_propagators(lm, params, dt, n, full, gprop)
+    assert set(full) == {"tm", "ts"} and all(np.all(v != 0) for v in full.values())
+    for wanted in ({"tm"}, {"ts"}):
+        part = {}
+        chain_propagators(lm, params, dt, n, part, gprop, wanted)
+        assert set(part) == wanted
+        for name in wanted:
+            np.testing.assert_allclose(part[name], full[name], rtol=1e-14)
