@@ -3,7 +3,8 @@ of the symbolically derived step equal an independent PyTorch autodiff implement
 
 The PyTorch side is written here from the equations: matrix_exp propagators (differentiable
 in the time constants), a custom autograd spike with the fast-sigmoid surrogate, the same step
-order. Skipped when torch is missing (.ci/run installs torch==2.13.0, CPU).
+order (Brian2's: update, threshold, synaptic input, reset). Skipped when torch is missing
+(.ci/run installs torch==2.13.0, CPU).
 """
 
 import numpy as np
@@ -50,11 +51,10 @@ def _torch_loss(taum, taus, vt, vr, el, s0, x_in, w_in, w_rec, coef, dt, detach=
     s, z_prev, loss = s0, torch.zeros(s0.shape[0], dtype=torch.float64), 0.0
     for t in range(x_in.shape[0]):
         x = x_in[t] @ w_in + z_prev @ w_rec
-        s_in = torch.stack([s[:, 0], s[:, 1] + x], dim=1)
-        u = torch.einsum("nij,nj->ni", phi, s_in) + offset
+        u = torch.einsum("nij,nj->ni", phi, s) + offset  # update, threshold, input, reset
         z = FastSigmoidSpike.apply(u[:, 0] - vt)
         v = u[:, 0] + (z.detach() if detach else z) * (vr - u[:, 0])
-        s = torch.stack([v, u[:, 1]], dim=1)
+        s = torch.stack([v, u[:, 1] + x], dim=1)
         loss = loss + 0.5 * torch.sum(coef * s[:, 0] ** 2) + 0.3 * torch.sum(z)
         z_prev = z
     return loss
@@ -110,11 +110,10 @@ def _torch_batched(taum, taus, vt, vr, el, s0, x_in, w_in, w_rec, coef, dt, dela
         x = x_in[t] @ w_in
         if t >= delay:
             x = x + zs[t - delay] @ w_rec
-        s_in = torch.stack([s[..., 0], s[..., 1] + x], dim=-1)
-        u = torch.einsum("nij,bnj->bni", phi, s_in) + offset
+        u = torch.einsum("nij,bnj->bni", phi, s) + offset
         z = FastSigmoidSpike.apply(u[..., 0] - vt)
         v = u[..., 0] + z * (vr - u[..., 0])
-        s = torch.stack([v, u[..., 1]], dim=-1)
+        s = torch.stack([v, u[..., 1] + x], dim=-1)
         loss = loss + 0.5 * torch.sum(coef * s[..., 0] ** 2) + 0.3 * torch.sum(z)
         zs.append(z)
     return loss
@@ -220,10 +219,9 @@ def test_two_layer_classifier_gradients_match_torch(density):
         zs = []
         for t in range(steps):
             drive = inputs[t] @ w_in + (zs[t - delay] @ w_rec if t >= delay else 0.0)
-            u = torch.einsum("nij,bnj->bni", phi,
-                             torch.stack([s[..., 0], s[..., 1] + drive], dim=-1))
+            u = torch.einsum("nij,bnj->bni", phi, s)
             z = FastSigmoidSpike.apply(u[..., 0] - 1.0)
-            s = torch.stack([u[..., 0] * (1 - z), u[..., 1]], dim=-1)
+            s = torch.stack([u[..., 0] * (1 - z), u[..., 1] + drive], dim=-1)
             zs.append(z)
         return torch.stack(zs)
     z2 = layer(layer(torch.tensor(x), ""), ":1")

@@ -17,7 +17,7 @@ def test_psp_kernel_is_the_models_impulse_response():
     lm = derive(discretise(LIF), inputs=["I"])
     dt = 1e-4
     eps = psp_kernel(lm, PARAMS, dt, 3000)
-    t = np.arange(1, 3001) * dt
+    t = np.arange(3000) * dt  # the input of step 0 arrives after its update: eps[0] = 0
     tm, ts = PARAMS["taum"], PARAMS["taus"]
     exact = ts / (ts - tm) * (np.exp(-t / ts) - np.exp(-t / tm))
     np.testing.assert_allclose(eps, exact, rtol=1e-5, atol=1e-9)

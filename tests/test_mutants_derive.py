@@ -155,17 +155,14 @@ def _zero_loss(n, k):
     return lambda t, s, z: (0.0, np.zeros((n, k)), np.zeros(n))
 
 
-def test_reference_refractory_period_is_whole_steps_after_the_spike():
-    """Driven far above threshold every step, a neuron with refractory period r fires every
-    round(r/dt) steps: refractory in the round(r/dt) - 1 steps after its spike (Brian2's
-    count too), down to r = dt (never refractory) - every other step would be a bug."""
-    dt, steps, n = 1e-3, 13, 4
-    model = sg.NeuronModel("dv/dt = -v / tau : 1 (unless refractory)", threshold="v > 1",
-                           reset="v = 0", refractory="r", name="ref")
+def _spike_steps(clamp, r, steps=14, dt=1e-3):
+    """Spike steps of neurons with refractory periods ``r`` driven by 10 per step into v (the
+    threshold is 1), by the reference executor."""
+    n = len(r)
+    model = sg.NeuronModel(f"dv/dt = -v / tau : 1{' (unless refractory)' if clamp else ''}",
+                           threshold="v > 1", reset="v = 0", refractory="r", name="ref")
     lm = derive(discretise(model), inputs=["v"])
-    r = np.array([1, 2, 3, 5]) * dt
-    params = {"tau": np.full(n, 0.02), "r": r}
-    np.testing.assert_array_equal(refractory_steps(lm, params, dt, n), [0, 1, 2, 4])
+    params = {"tau": np.full(n, 0.02), "r": np.asarray(r) * dt}
     seen = []
 
     def record(t, s, z):
@@ -177,9 +174,28 @@ def test_reference_refractory_period_is_whole_steps_after_the_spike():
          forward_only=True)
     z = np.array(seen)
     assert z.shape == (steps, n)
-    for col, period in enumerate([1, 2, 3, 5]):
-        np.testing.assert_array_equal(np.flatnonzero(z[:, col]), np.arange(0, steps, period),
-                                      err_msg=f"refractory {period} steps")
+    return refractory_steps(lm, params, dt, n), [np.flatnonzero(z[:, c]) for c in range(n)]
+
+
+def test_reference_refractory_period_is_whole_steps_after_the_spike():
+    """Driven far above threshold every step, a neuron is refractory in the timestep(r) - 1
+    steps after its spike, timestep(r) = int((r + 1e-3 dt) / dt) (Brian2's rounding, as the
+    simulation kernels), down to r = dt (never refractory); it fires every timestep(r) steps,
+    but at most every other step: input arrives after the threshold (so the first spike is at
+    step 1) and the reset v = 0 wipes the input of its own step."""
+    refsteps, spikes = _spike_steps(False, [1, 2, 2.55, 3, 5])
+    np.testing.assert_array_equal(refsteps, [0, 1, 1, 2, 4])
+    for got, period in zip(spikes, [2, 2, 2, 3, 5]):
+        np.testing.assert_array_equal(got, np.arange(1, 14, period), err_msg=f"{period}")
+
+
+def test_reference_drops_input_to_an_unless_refractory_state_while_refractory():
+    """Into a ``(unless refractory)`` state, input is dropped while the neuron is refractory
+    and in the step it spikes (Brian2's conditional write): the neuron needs one step more
+    after its refractory period to reach threshold again."""
+    _, spikes = _spike_steps(True, [1, 2, 5])
+    for got, period in zip(spikes, [1, 2, 5]):
+        np.testing.assert_array_equal(got, np.arange(1, 14, period + 1), err_msg=f"{period}")
 
 
 def test_reference_without_refractoriness_has_no_refractory_steps():

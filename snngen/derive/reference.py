@@ -132,14 +132,15 @@ def chain_propagators(lm: LearningModel, params: dict, dt: float, n: int, grads:
 
 
 def refractory_steps(lm: LearningModel, params: dict, dt: float, n: int) -> np.ndarray:
-    """Per-neuron refractory period in steps minus one (-1: none), as the kernels use it."""
+    """Per-neuron refractory period in steps minus one (-1: none), as the kernels use it:
+    Brian2's ``timestep(r) = int((r + 1e-3 dt) / dt)`` steps, as the simulation kernels."""
     if lm.discrete.refractory is None:
         return np.full(n, -1, np.int64)
     names = sorted(lm.discrete.refractory.free_symbols, key=lambda x: x.name)
     env = {**params, DT.name: dt}
     secs = sp.lambdify(names, lm.discrete.refractory)(*(env[x.name] for x in names))
-    return np.broadcast_to(np.maximum(np.round(np.asarray(secs) / dt).astype(np.int64) - 1,
-                                      0), (n,)).copy()
+    steps = np.floor((np.asarray(secs, np.float64) + 1e-3 * dt) / dt).astype(np.int64)
+    return np.broadcast_to(np.maximum(steps - 1, 0), (n,)).copy()
 
 
 def bptt(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray,

@@ -1,10 +1,13 @@
 """DiscreteModel -> LearningModel: one step as a differentiable function, and its derivatives.
 
 One step of a population (LEARNING.md section 1), for states ``s``, synaptic inputs ``x`` and
-parameters ``p``::
+parameters ``p``, in Brian2's order (state update, threshold, synaptic input, reset: the same
+as the simulation kernels, see the README's "Order within a step")::
 
-    s' = s + x (on the states that receive input)     u = F(s'; p)     g = G(u; p)
-    z  = H(g)  (hard; H' := surrogate)                s_next = u + z * (R(u; p) - u)
+    u  = F(s; p)                g = G(u; p)             z = H(g)  (hard; H' := surrogate)
+    u' = u + x (on the states that receive input; dropped into an ``(unless refractory)``
+         state of a neuron that is refractory or spikes now)
+    s_next = u' + z * (R(u'; p) - u')
 
 Propagator entries of the exact integrator (``_P0_0``...) stay symbols: their derivatives with
 respect to the parameters they come from are computed numerically (a Frechet derivative of the
@@ -17,7 +20,9 @@ derivative is symbolic.
 ...                   threshold="v > 1", reset="v = 0")
 >>> lm = derive(discretise(lif), inputs=["I"], surrogate="fast_sigmoid")
 >>> [str(x) for x in lm.inputs], lm.spike
-(['_in_I'], H(_P0_0*v + _P0_1*(I + _in_I) - 1))
+(['_in_I'], H(I*_P0_1 + _P0_0*v - 1))
+>>> lm.next[1]  # the input arrives after the update
+I*_P1_1 + _in_I
 """
 
 from __future__ import annotations
@@ -93,27 +98,48 @@ def derive(discrete: DiscreteModel, inputs=(), surrogate: str = "fast_sigmoid",
         if name not in model.state_names:
             raise SnngenError(f"input target '{name}' is not a state of '{model.name}'")
     xs = tuple(sp.Symbol(f"_in_{n}", real=True) for n in inputs)
-    injected = {symbol(n): symbol(n) + x for n, x in zip(inputs, xs)}
     consts = dict(discrete.constants)
-    u = {}
-    for x, expr in discrete.updates:
-        e = expr.xreplace(consts)
-        u[x] = e.xreplace(injected)
-    g = discrete.g.xreplace(u)
-    z = 1 / (1 + sp.exp(-soft_beta * g)) if soft_beta else Spike(g, surrogate)
-    if discrete.refractory is not None:  # refractory neurons do not spike
-        z = sp.Piecewise((0, REFRACTORY), (z, True))
-    reset = dict(u)
-    for target, expr in discrete.reset:
-        reset[target] = expr.xreplace(reset)
-    nxt = tuple(u[x] + z * (reset[x] - u[x]) for x in states)
-    detached = tuple(u[x] + DETACHED * (reset[x] - u[x]) for x in states) \
-        if detach_reset else None
+    u = {x: expr.xreplace(consts) for x, expr in discrete.updates}
+    clamped = {symbol(n) for n in model.clamped} if discrete.refractory is not None else set()
+
+    def after(u, spike, gate):
+        """u' (synaptic input added after the threshold; ``gate`` for the ``(unless
+        refractory)`` states) and the reset of the spike ``spike``."""
+        v = dict(u)
+        for name, x in zip(inputs, xs):
+            v[symbol(name)] += (gate if symbol(name) in clamped else 1) * x
+        reset = dict(v)
+        for target, expr in discrete.reset:
+            reset[target] = expr.xreplace(reset)
+        return tuple(v[x] + spike * (reset[x] - v[x]) for x in states)
+
+    def spike_of(u):
+        g = discrete.g.xreplace(u)
+        return 1 / (1 + sp.exp(-soft_beta * g)) if soft_beta else Spike(g, surrogate)
+
+    if discrete.refractory is None:
+        z = spike_of(u)
+        nxt = after(u, z, 1)
+        detached = after(u, DETACHED, 1) if detach_reset else None
+    else:
+        # two branches: a refractory neuron does not spike and its (unless refractory) states
+        # take no input; an active one is refractory from its threshold on, so the input to
+        # those states is dropped when it spikes now (Brian2's conditional write)
+        rest = {x: e.xreplace({REFRACTORY: sp.true}) for x, e in u.items()}
+        act = {x: e.xreplace({REFRACTORY: sp.false}) for x, e in u.items()}
+        z_act = spike_of(act)
+        z = sp.Piecewise((0, REFRACTORY), (z_act, True))
+        branch = lambda a, b: tuple(sp.Piecewise((p, REFRACTORY), (q, True))  # noqa: E731
+                                    for p, q in zip(a, b))
+        nxt = branch(after(rest, 0, 0), after(act, z_act, 1 - z_act))
+        detached = branch(after(rest, 0, 0), after(act, DETACHED, 1 - DETACHED)) \
+            if detach_reset else None
     props = tuple(s for p in discrete.propagators for _, s in p.phi + p.psi)
     special = set(states) | set(xs) | set(props) | {REFRACTORY, symbol("t"), symbol("dt"),
                                                     symbol("i"), symbol("N")}
     free = set().union(*(e.free_symbols for e in (*nxt, z)))
     params = tuple(sorted((free - special), key=lambda s: s.name))
     used_props = tuple(p for p in props if p in free)
+    g = discrete.g.xreplace(u)
     return LearningModel(discrete, states, xs, tuple(inputs), params, used_props, z, nxt, g,
                          surrogate, soft_beta, detached)

@@ -104,9 +104,10 @@ def minimal_tape(lm: LearningModel):
     depends on, g = G is solved for it and the solution substituted; the substitution counts
     if that variable is gone afterwards and nothing new is divided by (no division by a
     coefficient that may be zero for some neuron). The columns are then G (``TAPE_G``) and
-    whatever of s, x is left; the fewest columns win. LIF: (g) instead of (v, I, x); QIF and
-    Izhikevich: (g, v); an adaptive LIF: (g, b). Adjoint outputs: the expressions of
-    ``_as<j>`` and ``_ax`` in the kernel's names, reading the columns.
+    whatever of s, x is left; the fewest columns win. The input arrives after the threshold,
+    so G does not read it. LIF: (g) instead of (v, I); Izhikevich: (g, v) instead of (v, u,
+    I); an adaptive LIF: (g, b); QIF: nothing smaller than (v, I). Adjoint outputs: the
+    expressions of ``_as<j>`` and ``_ax`` in the kernel's names, reading the columns.
 
     >>> import snngen as sg
     >>> from snngen.derive import derive
@@ -159,7 +160,7 @@ def describe_tape(lm: LearningModel) -> str:
     ...                      threshold="v > 1", reset="v = 0", name="lif")
     >>> print(describe_tape(derive(discretise(lif), inputs=["I"])))
     Tape of model 'lif' (per neuron and step)
-      weight gradients only: 1 column: _tg = g = _P0_0*v + _P0_1*(I + _in_I) - 1
+      weight gradients only: 1 column: _tg = g = I*_P0_1 + _P0_0*v - 1
       otherwise: 3 columns: the states before the step (v, I) and the synaptic input
     """
     full = [str(s) for s in lm.states]

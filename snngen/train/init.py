@@ -21,8 +21,10 @@ from .checks import as_count, as_real
 
 def psp_kernel(lm: LearningModel, params: dict, dt: float, steps: int, rest=None,
                impulse: float = 1e-6) -> np.ndarray:
-    """Response of the first state variable to a unit input at step 0 (linearised with a
-    small ``impulse`` around ``rest``, the state at rest, default zeros)."""
+    """Response of the first state variable, after each step, to a unit input in step 0
+    (linearised with a small ``impulse`` around ``rest``, the state at rest, default zeros).
+    The input of a step arrives after its update (Brian2's order), so a membrane driven
+    through a current starts at 0."""
     steps = as_count(steps, "steps", "psp_kernel")
     dt = as_real(dt, "dt", "psp_kernel", 0, open_low=True)
     impulse = as_real(impulse, "impulse", "psp_kernel", 0, open_low=True)
