@@ -35,7 +35,7 @@ def _locate(line: str | None, *terms) -> tuple[int | None, int]:
 
 _DIMLESS_FUNCS = {"exp", "log", "log10", "log2", "log1p", "expm1", "sin", "cos", "tan", "sinh",
                   "cosh", "tanh", "asin", "acos", "atan", "arcsin", "arccos", "arctan", "asinh",
-                  "acosh", "atanh", "erf", "erfc", "sigmoid"}
+                  "acosh", "atanh", "erf", "erfc", "sigmoid", "trunc"}  # trunc: int()
 _SAME_FUNCS = {"abs", "min", "max", "minimum", "maximum", "clip", "floor", "ceil", "ceiling"}
 _ANY_TO_DIMLESS = {"sign", "heaviside", "rand", "randn"}
 
@@ -157,8 +157,9 @@ def dimension_of(expr: sympy.Expr, dims: Mapping[sympy.Symbol, Dimension | None]
             for arg in args:
                 dim = of(arg)
                 if dim is not None and not dim.is_dimensionless:
-                    raise error(f"{name}() needs a dimensionless argument, but '{arg}' has "
-                                f"dimension {dim}; divide it by a quantity in {dim}", arg)
+                    shown_name = "int" if name == "trunc" else name  # as the user wrote it
+                    raise error(f"{shown_name}() needs a dimensionless argument, but '{arg}' "
+                                f"has dimension {dim}; divide it by a quantity in {dim}", arg)
             return DIMENSIONLESS
         if name == "sqrt" and len(args) == 1:
             dim = of(args[0])

@@ -20,6 +20,7 @@ import numbers
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import sympy as sp
 
 from . import units
@@ -34,11 +35,46 @@ from .exprcheck import (
     leading_problem,
 )
 
+
+class trunc(sp.Function):  # noqa: N801 - reads like the maths
+    """Brian2's ``int(x)``: the integer part of ``x``, rounded toward zero, as a float.
+
+    Its derivative is 0 (almost everywhere), so a model that uses it can be trained; NumPy
+    code (``lambdify``) evaluates it with ``np.trunc``.
+
+    >>> trunc(sp.Float(-2.5)), trunc(sp.Integer(7) / 2)
+    (-2, 3)
+    """
+
+    nargs = 1
+    _imp_ = staticmethod(np.trunc)
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number and x.is_finite:
+            return sp.Integer(int(x))
+        return None
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+    def fdiff(self, argindex=1):
+        return sp.Integer(0)
+
+
+def reserved_message(name: str) -> str:
+    """Why a name starting with ``_`` is refused (as in Brian2): the generated code's own
+    names (hoisted constants ``_k0``, propagators ``_P0_0``, inputs ``_in_x``, ...) start
+    with one, and a model's name must never be mistaken for them."""
+    return (f"'{name}': names starting with '_' are reserved for snngen's generated code; "
+            f"rename it, e.g. '{name.lstrip('_') or 'x'}'")
+
+
 # Functions of the equation language and how they become sympy.
 _UNARY = {
     "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh, "abs": sp.Abs,
     "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "sinh": sp.sinh, "cosh": sp.cosh,
-    "sign": sp.sign, "floor": sp.floor, "ceil": sp.ceiling,
+    "sign": sp.sign, "floor": sp.floor, "ceil": sp.ceiling, "int": trunc,
 }
 
 
@@ -132,6 +168,8 @@ class _ToSympy(ast.NodeVisitor):
         return self.fail(node, f"unsupported constant {node.value!r}")
 
     def visit_Name(self, node):
+        if node.id.startswith("_"):
+            self.fail(node, reserved_message(node.id))
         self.names.setdefault(node.id, self.offset + node.col_offset)
         if node.id == "pi":
             return sp.pi
@@ -360,6 +398,8 @@ def parse_equations(text: str, where: str | None = None) -> tuple[EquationLine, 
         if name in SPECIAL_NAMES:
             raise EquationError(f"'{name}' is a reserved name ({', '.join(sorted(SPECIAL_NAMES))})",
                                 line, line.index(name), len(name), where)
+        if name.startswith("_"):
+            raise EquationError(reserved_message(name), line, line.index(name), len(name), where)
         seen[name] = kind
         body = line[body_start:]
         if kind == "parameter":
@@ -414,6 +454,9 @@ def parse_statements(text: str, where: str | None = None) -> tuple[Statement, ..
             else:
                 raise EquationError("expected an assignment such as 'v = Vr' or 'ge += w'",
                                     line, indent + node.col_offset, 1, where)
+            if target.startswith("_"):
+                raise EquationError(reserved_message(target), line, indent + node.col_offset,
+                                    len(target), where)
             if target in SPECIAL_NAMES:
                 raise EquationError(f"'{target}' is a reserved name "
                                     f"({', '.join(sorted(SPECIAL_NAMES))}) and cannot be "

@@ -110,8 +110,8 @@ def test_state_names_cover_every_mutable_role(built):
     backend, net, mons, sim = built
     roles = {name: role for name, _k, _n, role in sim.spec["args"]}
     stored = set(snapshot.state_names(sim.spec))
-    want = {"P__v", "P__ge", "P__last", "P__ring", "P__ringn", "X__ring", "X__ringn",
-            "S__ring", "S__ringn", "S__cursor", "plastic__w", "plastic__Apre",
+    want = {"P__v", "P__ge", "P___last", "P___ring", "P___ringn", "X___ring", "X___ringn",
+            "S___ring", "S___ringn", "S__cursor", "plastic__w", "plastic__Apre",
             "plastic__Apost", "plastic__lastupdate", "rec__buf", "rec__w", "kick__w"}
     assert want <= stored, want - stored
     for name, role in roles.items():  # the rest is fixed once built (or per-step scratch)
@@ -127,10 +127,10 @@ def test_restore_repeats_the_run_step_for_step(backend):
     at_store = observe(sim, mons)
     # there is something in flight and something refractory at the store point
     assert np.any(at_store["arg rec__buf"] != 0), "input in flight through per-synapse delays"
-    ringn = at_store["arg S__ringn"]  # slots of the last (delay) steps: not delivered yet
+    ringn = at_store["arg S___ringn"]  # slots of the last (delay) steps: not delivered yet
     slots = [s % ringn.shape[1] for s in range(sim.step - ringn.shape[1] + 1, sim.step)]
     assert ringn[:, slots].sum() > 0, "spikes in flight through the 0.5 ms delay"
-    assert np.any(sim.step - at_store["arg P__last"] < 30), "refractory neurons"
+    assert np.any(sim.step - at_store["arg P___last"] < 30), "refractory neurons"
     assert 0 < at_store["arg S__cursor"][0] < 200, "the spike source is half-way through"
     sim.store()
     sim.run(0.1)
@@ -388,8 +388,8 @@ def test_damaged_files_are_refused_and_change_nothing(saved, tmp_path):
         return tmp_path / name
 
     def ring(arrays, meta):
-        arrays["array/P__ring"][0, 0, 0] = N
-    _refused(sim, mons, before, edited("ring.npz", ring), "'P__ring' holds 60 .* out of range")
+        arrays["array/P___ring"][0, 0, 0] = N
+    _refused(sim, mons, before, edited("ring.npz", ring), "'P___ring' holds 60 .* out of range")
 
     def cursor(arrays, meta):
         arrays["array/S__cursor"][1] = 201

@@ -1,8 +1,10 @@
 """Network description + DiscreteModels -> Program (the kernel IR) + constant expressions.
 
 Naming convention of program arguments (the runtime binds arrays by these names):
-``<pop>__n``, ``<pop>__<state>`` (B, n), ``<pop>__<param>``, ``<pop>__<const>``,
-``<pop>__last`` / ``<pop>__refsteps`` (refractoriness), ``<pop>__ring`` / ``<pop>__ringn``
+``<pop>___n`` (three underscores: model names never start with one, so no state, parameter
+or constant of a model can take these names), ``<pop>__<state>`` (B, n), ``<pop>__<param>``,
+``<pop>__<const>``,
+``<pop>___last`` / ``<pop>___refsteps`` (refractoriness), ``<pop>___ring`` / ``<pop>___ringn``
 (spike history), ``<proj>__indptr`` ... (connectivity), ``<proj>__<synvar>`` (Bs, S),
 ``m<k>__...`` (monitors).
 """
@@ -52,7 +54,7 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict) -> 
     discrete[name] = d
     per_neuron = pop.per_neuron()
     P = name  # noqa: N806 - short prefix used in names below
-    args.append(Arg(f"{P}__n", "int64", 0, "size"))
+    args.append(Arg(f"{P}___n", "int64", 0, "size"))
     states = tuple(StateVar(f"{P}_{x}", f"{P}__{x}") for x in model.state_names)
     args += [Arg(s.arg, "float", 2, "state") for s in states]
     # constants: per neuron if anything they depend on is
@@ -113,23 +115,23 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict) -> 
     reset = tuple(Assign(f"{P}_{x.name}", loc(e)) for x, e in d.reset)
     refractory = None
     if d.refractory is not None:
-        refractory = f"{P}__refsteps"
+        refractory = f"{P}___refsteps"
         # the step of the last spike is read, not written, by the vectorised update
         ref_pn = bool({s.name for s in d.refractory.free_symbols} & per_neuron)
-        args.append(Arg(f"{P}__last", "int32", 2, "last_spike"))
-        args.append(Arg(f"{P}__refsteps", "int32", int(ref_pn), "refractory_steps"))
+        args.append(Arg(f"{P}___last", "int32", 2, "last_spike"))
+        args.append(Arg(f"{P}___refsteps", "int32", int(ref_pn), "refractory_steps"))
         # Brian2: refractory while timestep(t - lastspike) < timestep(refractory), with
         # timestep(x) = int((x + 1e-3 dt) / dt); the kernel tests step - last <= _refsteps
         constants[name]["values"].append((sp.Symbol("_refsteps", real=True),
                                           (d.refractory + DT / 1000) / DT))
-        constants[name]["outputs"].append((f"{P}__refsteps", sp.Symbol("_refsteps", real=True),
+        constants[name]["outputs"].append((f"{P}___refsteps", sp.Symbol("_refsteps", real=True),
                                            ref_pn))
     spikes = None
     if model.threshold is not None:
-        spikes = f"{P}__ring"
-        args += [Arg(f"{P}__ring", "int32", 3, "ring"), Arg(f"{P}__ringn", "int64", 2, "ringn"),
+        spikes = f"{P}___ring"
+        args += [Arg(f"{P}___ring", "int32", 3, "ring"), Arg(f"{P}___ringn", "int64", 2, "ringn"),
                  Arg(f"{P}__z", "uint8", 1, "scratch")]
-    return NeuronStep(name, f"{P}__n", states, tuple(params), tuple(inputs), tuple(consts),
+    return NeuronStep(name, f"{P}___n", states, tuple(params), tuple(inputs), tuple(consts),
                       body, tuple(new_locals), cond, reset, refractory, spikes)
 
 
@@ -167,7 +169,7 @@ def _clamped(pop, state: str) -> tuple[str, str] | None:
     model = getattr(pop, "model", None)
     if model is None or model.refractory is None or state not in model.clamped:
         return None
-    return f"{pop.name}__last", f"{pop.name}__refsteps"
+    return f"{pop.name}___last", f"{pop.name}___refsteps"
 
 
 def _add(args: list[Arg], arg: Arg) -> None:
@@ -237,7 +239,7 @@ def _deliver(proj, args, direction) -> list:
                                                                                  post))
                    for n, v in names.items() if written.get(ren[n]) == side
                    and (g := _clamped(pop, v)) is not None)
-    return [Deliver(P, direction, f"{(pre if direction == 'pre' else post).name}__ring",
+    return [Deliver(P, direction, f"{(pre if direction == 'pre' else post).name}___ring",
                     f"{P}__delay", syn_t,
                     tuple((ren[n], f"{pre.name}__{v}") for n, v in pre_v.items()),
                     tuple((ren[n], f"{post.name}__{v}") for n, v in post_v.items()),
@@ -267,7 +269,7 @@ def _accumulate(proj, args) -> Accumulate:
     e = expr.xreplace({x: sp.Symbol(ren[x.name], real=True) for x in expr.free_symbols
                        if x.name in ren})
     pre = proj.pre.population
-    return Accumulate(P, f"{pre.name}__ring", f"{post.name}__{target}",
+    return Accumulate(P, f"{pre.name}___ring", f"{post.name}__{target}",
                       f"{P}__buf", syn_t, par_t,
                       tuple((ren[n], f"{pre.name}__{v}") for n, v in pre_v.items()), e,
                       _clamped(post, target))
@@ -319,31 +321,31 @@ def lower(net) -> Lowered:
         if pop.kind == "neuron":
             node = _neuron_step(net, pop, args, constants, discrete)
         elif pop.kind == "poisson":
-            args.append(Arg(f"{pop.name}__n", "int64", 0, "size"))
+            args.append(Arg(f"{pop.name}___n", "int64", 0, "size"))
             per = pop.rates.ndim == 1
             args.append(Arg(f"{pop.name}__rate", "float64", 1 if per else 0,
                             "param_array" if per else "param"))
-            node = PoissonStep(pop.name, f"{pop.name}__n", f"{pop.name}__rate", per,
-                               _poisson_stream(net, pop), f"{pop.name}__ring")
-            args += [Arg(f"{pop.name}__ring", "int32", 3, "ring"),
-                     Arg(f"{pop.name}__ringn", "int64", 2, "ringn")]
+            node = PoissonStep(pop.name, f"{pop.name}___n", f"{pop.name}__rate", per,
+                               _poisson_stream(net, pop), f"{pop.name}___ring")
+            args += [Arg(f"{pop.name}___ring", "int32", 3, "ring"),
+                     Arg(f"{pop.name}___ringn", "int64", 2, "ringn")]
         else:
-            args.append(Arg(f"{pop.name}__n", "int64", 0, "size"))
+            args.append(Arg(f"{pop.name}___n", "int64", 0, "size"))
             args += [Arg(f"{pop.name}__ev_step", "int64", 1, "events"),
                      Arg(f"{pop.name}__ev_idx", "int32", 1, "events"),
                      Arg(f"{pop.name}__cursor", "int64", 1, "cursor"),
-                     Arg(f"{pop.name}__ring", "int32", 3, "ring"),
-                     Arg(f"{pop.name}__ringn", "int64", 2, "ringn")]
-            node = ArrayStep(pop.name, f"{pop.name}__n", f"{pop.name}__ring", pop.name)
+                     Arg(f"{pop.name}___ring", "int32", 3, "ring"),
+                     Arg(f"{pop.name}___ringn", "int64", 2, "ringn")]
+            node = ArrayStep(pop.name, f"{pop.name}___n", f"{pop.name}___ring", pop.name)
         if getattr(node, "spikes", None):
-            rings.append((f"{pop.name}__ring", f"{pop.name}__n"))
+            rings.append((f"{pop.name}___ring", f"{pop.name}___n"))
         steps.append(node)
         if isinstance(node, NeuronStep) and node.spikes and node.reset:
             resets.append(Reset(pop.name, node.spikes))
     starts = []  # state monitors record at the start of the step, as Brian2's do
     for k, mon in enumerate(net.monitors):
         M, pop = f"m{k}", mon.pop  # noqa: N806
-        if mon.kind in ("spikes", "rate") and f"{pop.name}__ring" not in dict(rings):
+        if mon.kind in ("spikes", "rate") and f"{pop.name}___ring" not in dict(rings):
             raise BackendUnsupported(f"population '{pop.name}' has no threshold: no spikes "
                                      "to monitor")
         if mon.kind == "spikes":
@@ -351,10 +353,10 @@ def lower(net) -> Lowered:
                                                                 "monitor"),
                      Arg(f"{M}__b", "int32", 1, "monitor"), Arg(f"{M}__count", "int64", 1,
                                                                 "monitor")]
-            records.append(SpikeRecord(pop.name, f"{pop.name}__ring", M))
+            records.append(SpikeRecord(pop.name, f"{pop.name}___ring", M))
         elif mon.kind == "rate":
             args.append(Arg(f"{M}__counts", "int32", 2, "monitor"))
-            records.append(RateRecord(pop.name, f"{pop.name}__ring", M))
+            records.append(RateRecord(pop.name, f"{pop.name}___ring", M))
         else:
             args += [Arg(f"{M}__data", "float", 4, "monitor"), Arg(f"{M}__idx", "int32", 1,
                                                                    "monitor"),

@@ -54,7 +54,7 @@ def verify(program: Program) -> Program:
             for a in node.reset:
                 _check(a.expr, defined, where)
             if node.refractory:
-                needed |= {node.refractory, f"{node.pop}__last"}
+                needed |= {node.refractory, f"{node.pop}___last"}
             if node.spikes:
                 needed |= {node.spikes, node.spikes + "n", f"{node.pop}__z"}
             updated.add(node.pop)

@@ -117,10 +117,10 @@ def state_names(spec: dict) -> list[str]:
     :data:`CONSTANT_ROLES` (monitors are stored apart, from what they recorded).
 
     >>> spec = {"args": [("P__v", "float", 2, "state"), ("P__tau", "float", 1, "param_array"),
-    ...                  ("P__ring", "int32", 3, "ring"), ("m0__i", "int32", 1, "monitor"),
-    ...                  ("S__w", "float", 2, "syn"), ("P__n", "int64", 0, "size")]}
+    ...                  ("P___ring", "int32", 3, "ring"), ("m0__i", "int32", 1, "monitor"),
+    ...                  ("S__w", "float", 2, "syn"), ("P___n", "int64", 0, "size")]}
     >>> state_names(spec)
-    ['P__v', 'P__ring', 'S__w']
+    ['P__v', 'P___ring', 'S__w']
     """
     return [name for name, _kind, ndim, role in spec["args"]
             if ndim > 0 and role not in CONSTANT_ROLES and role != "monitor"]

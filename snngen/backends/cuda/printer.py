@@ -27,7 +27,7 @@ from sympy.printing.c import C99CodePrinter
 from ...errors import BackendUnsupported
 
 _FUNCS = ("exp", "log", "sin", "cos", "tan", "tanh", "sinh", "cosh", "floor", "ceil", "expm1",
-          "sqrt", "fabs", "pow", "fmin", "fmax")
+          "sqrt", "fabs", "pow", "fmin", "fmax", "trunc")
 
 
 class CPrinter(C99CodePrinter):
@@ -183,7 +183,7 @@ class CPrinter(C99CodePrinter):
 
 def _route(cls):
     for name in ("exp", "log", "sin", "cos", "tan", "tanh", "sinh", "cosh", "floor", "ceiling",
-                 "expm1", "sqrt"):
+                 "expm1", "sqrt", "trunc"):
         setattr(cls, f"_print_{name}", cls._print_Function)
 
 

@@ -184,7 +184,7 @@ def build(program: Program) -> tuple[list[dict], list[Launch]]:
             plan.append(Launch(kname, f"neurons of {node.pop}", f"neurons:{node.n}"))
         elif isinstance(node, Reset):
             v = {**neurons[node.pop], "kind": "reset"}
-            plan.append(Launch(kname, f"reset of {node.pop}'s spikes", f"spikes:{node.pop}__n"))
+            plan.append(Launch(kname, f"reset of {node.pop}'s spikes", f"spikes:{node.pop}___n"))
         elif isinstance(node, Deliver):
             v = {**_synapse_view(node, pr, program), "kind": "deliver",
                  "direction": node.direction, "delay": node.delay}
@@ -212,8 +212,8 @@ def build(program: Program) -> tuple[list[dict], list[Launch]]:
                                "batch", block=1))
         elif isinstance(node, SpikeRecord):
             v = {"kind": "spikes", "name": node.pop, "ring": node.ring, "out": node.out,
-                 "n": f"{node.pop}__n"}
-            plan.append(Launch(kname, f"spike monitor {node.out}", f"spikes:{node.pop}__n"))
+                 "n": f"{node.pop}___n"}
+            plan.append(Launch(kname, f"spike monitor {node.out}", f"spikes:{node.pop}___n"))
         elif isinstance(node, RateRecord):
             v = {"kind": "rate", "name": node.pop, "ring": node.ring, "out": node.out}
             plan.append(Launch(kname, f"rate monitor {node.out}", "batch", block=1))

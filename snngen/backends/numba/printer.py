@@ -27,6 +27,7 @@ from ...errors import BackendUnsupported
 _MATH = {"exp": "math.exp", "log": "math.log", "sin": "math.sin", "cos": "math.cos",
          "tan": "math.tan", "tanh": "math.tanh", "sinh": "math.sinh", "cosh": "math.cosh",
          "floor": "math.floor", "ceiling": "math.ceil", "expm1": "math.expm1",
+         "trunc": "np.trunc",
          "exprel": "_exprel"}
 _NON_FINITE = {"inf": "math.inf", "-inf": "-math.inf", "nan": "math.nan"}
 
@@ -172,7 +173,7 @@ class NumpyConstPrinter(NumbaPrinter):
         name = type(expr).__name__
         table = {"exp": "np.exp", "log": "np.log", "sin": "np.sin", "cos": "np.cos",
                  "tanh": "np.tanh", "expm1": "np.expm1", "exprel": "_np_exprel",
-                 "floor": "np.floor", "ceiling": "np.ceil", "tan": "np.tan",
+                 "floor": "np.floor", "ceiling": "np.ceil", "tan": "np.tan", "trunc": "np.trunc",
                  "sinh": "np.sinh", "cosh": "np.cosh"}
         if name in table:
             return f"{table[name]}({', '.join(self._print(a) for a in expr.args)})"

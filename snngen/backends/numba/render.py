@@ -103,7 +103,7 @@ def views(program: Program, pr: NumbaPrinter) -> list[dict]:
             out.append({"kind": "array", "name": node.pop, "n": node.n})
         elif isinstance(node, SpikeRecord):
             out.append({"kind": "spikes", "name": node.pop, "ring": node.ring, "out": node.out,
-                        "n": f"{node.pop}__n"})
+                        "n": f"{node.pop}___n"})
         elif isinstance(node, RateRecord):
             out.append({"kind": "rate", "name": node.pop, "ring": node.ring, "out": node.out})
         elif isinstance(node, StateRecord):
