@@ -49,7 +49,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PYTEST = ["-x", "-q", "-p", "no:cacheprovider", "-m", "not slow and not gpu"]
+# -n 0: one process per mutant's test run (the suite's default -n auto would start workers)
+PYTEST = ["-x", "-q", "-p", "no:cacheprovider", "-m", "not slow and not gpu", "-n", "0"]
 
 #: module -> (path in the repository, pytest arguments that exercise it)
 TARGETS = {

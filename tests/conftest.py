@@ -10,11 +10,16 @@ import pytest
 def pytest_configure(config):
     # One cache for the whole session: tests share compiled kernels but never see a stale
     # cache from another run (unless SNNGEN_TEST_CACHE names one on purpose).
+    # Under pytest-xdist the workers inherit the controller's environment: they share its
+    # cache (the cache is safe for concurrent processes), so a kernel compiles once.
     if "SNNGEN_TEST_CACHE" in os.environ:
         os.environ["SNNGEN_CACHE_DIR"] = os.environ["SNNGEN_TEST_CACHE"]
+    elif os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("_SNNGEN_SESSION_CACHE"):
+        os.environ["SNNGEN_CACHE_DIR"] = os.environ["_SNNGEN_SESSION_CACHE"]
     else:
         import tempfile
         os.environ["SNNGEN_CACHE_DIR"] = tempfile.mkdtemp(prefix="snngen-test-cache-")
+        os.environ["_SNNGEN_SESSION_CACHE"] = os.environ["SNNGEN_CACHE_DIR"]
 
 
 def pytest_collection_modifyitems(config, items):

@@ -62,7 +62,7 @@ EOF
 cat "$out/env.txt"
 
 echo "== pytest -m gpu tests/gpu (timeout 240 s)"
-timeout -k 10 240 python3 -m pytest -q -rA -m gpu tests/gpu -p no:cacheprovider 2>&1 \
+timeout -k 10 240 python3 -m pytest -q -rA -m gpu tests/gpu -p no:cacheprovider -o addopts="" 2>&1 \
     | tee "$out/pytest_gpu.txt"
 tests_rc=$?
 echo "== pytest exit status: $tests_rc (5 = no tests collected, 124 = timed out)" \
