@@ -70,11 +70,24 @@ def reserved_message(name: str) -> str:
             f"rename it, e.g. '{name.lstrip('_') or 'x'}'")
 
 
+def _flat(base):
+    """``base`` (a sympy step function) with derivative 0: it is 0 wherever it exists, and the
+    learning derivation must get a number, not an unevaluated ``Derivative`` or a
+    ``DiracDelta`` no kernel can print. The class keeps sympy's name, so printers find it."""
+    def zero(self, *args):
+        return sp.Integer(0)
+    return type(base.__name__, (base,), {"fdiff": zero, "_eval_derivative": zero,
+                                        "__module__": __name__})
+
+
+floor, ceiling, sign = _flat(sp.floor), _flat(sp.ceiling), _flat(sp.sign)
+
+
 # Functions of the equation language and how they become sympy.
 _UNARY = {
     "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh, "abs": sp.Abs,
     "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "sinh": sp.sinh, "cosh": sp.cosh,
-    "sign": sp.sign, "floor": sp.floor, "ceil": sp.ceiling, "int": trunc,
+    "sign": sign, "floor": floor, "ceil": ceiling, "int": trunc,
 }
 
 

@@ -89,3 +89,48 @@ def test_state_variables_named_like_internal_arrays_build_and_run(backend):
     sim.run(0.02)
     np.testing.assert_allclose(sim.state(pop, "n")[0], np.exp(-2.0), rtol=1e-12)
     assert len(mon.i) > 0
+
+
+@pytest.mark.parametrize("fn", ["floor", "ceil", "sign", "int"])
+def test_step_functions_have_a_zero_derivative(fn):
+    """floor, ceil, sign and int are flat wherever they have a derivative: the learning
+    derivation gets 0, not an unevaluated Derivative or a DiracDelta (which no kernel could
+    print: training such a model used to fail with sympy's PrintMethodNotImplementedError)."""
+    model = sg.NeuronModel(f"dv/dt = ({fn}(c) + {fn}(v) + I - v) / tau : 1\n"
+                           "dI/dt = -I / taus : 1", threshold="v > 1", reset="v = 0",
+                           method="euler", name=f"flat_{fn}")
+    lm = derive(discretise(model), inputs=["I"])
+    col = [p.name for p in lm.params].index("c")
+    assert all(e == 0 for e in lm.jacobian("next", "params").col(col))
+    assert not lm.jacobian("next", "states").atoms(sp.Derivative, sp.DiracDelta)
+
+
+def test_a_function_without_a_derivative_is_a_clear_error():
+    """The safety net: should a function of the language lose its derivative (here sympy's
+    own floor put back in), training refuses it by name instead of failing in a printer."""
+    import dataclasses
+
+    from snngen.errors import SnngenError
+    model = sg.NeuronModel("dv/dt = (floor(v) + I - v) / tau : 1\ndI/dt = -I / taus : 1",
+                           threshold="v > 1", reset="v = 0", method="euler", name="raw")
+    d = discretise(model)
+    raw = tuple((x, e.xreplace({f: sp.floor(*f.args) for f in e.atoms(sp.floor)}))
+                for x, e in d.updates)
+    lm = derive(dataclasses.replace(d, updates=raw), inputs=["I"])
+    with pytest.raises(SnngenError, match=r"cannot differentiate Derivative\(floor\(v\), v\)"):
+        lm.jacobian("next", "states")
+
+
+def test_a_classifier_with_floor_in_its_model_trains():
+    """The case that failed: gradients of a RecurrentClassifier whose model uses floor()."""
+    from snngen.train import RecurrentClassifier
+    model = sg.NeuronModel("dv/dt = (floor(c) + I - v) / tau : 1\ndI/dt = -I / taus : 1",
+                           threshold="v > 1", reset="v = 0", method="euler", name="fl_clf")
+    net = RecurrentClassifier(model, "I", 3, 4, 2, params={"c": 0.5, "tau": 0.01,
+                                                           "taus": 0.005},
+                              trainable_params=("c", "tau"))
+    x = (np.random.default_rng(0).random((20, 2, 3)) < 0.3).astype(float)
+    loss, grads, _ = net.loss_and_grads(x, np.array([0, 1]))
+    assert np.isfinite(loss)
+    np.testing.assert_array_equal(grads["c"], 0.0)
+    assert np.all(np.isfinite(grads["tau"]))

@@ -67,7 +67,13 @@ class LearningModel:
             outs = sp.Matrix(self.next) if of == "next" else sp.Matrix([self.spike])
         if not getattr(self, wrt):
             return sp.zeros(len(outs), 0)
-        return outs.jacobian(sp.Matrix(getattr(self, wrt))).xreplace({DETACHED: self.spike})
+        jac = outs.jacobian(sp.Matrix(getattr(self, wrt))).xreplace({DETACHED: self.spike})
+        left = jac.atoms(sp.Derivative, sp.DiracDelta, sp.Subs)
+        if left:  # every function of the language has a derivative; a new one must too
+            raise SnngenError(f"model '{self.discrete.model.name}': the learning derivation "
+                              f"cannot differentiate {sorted(map(str, left))[0]}; use "
+                              "functions with a derivative in a model that is trained")
+        return jac
 
     def __str__(self) -> str:
         mode = f"soft, sigmoid(beta g) with beta={self.soft_beta}" if self.soft_beta else \
