@@ -419,3 +419,25 @@ def test_a_stage_sympy_cannot_build_is_an_integration_error(monkeypatch):
     monkeypatch.setitem(integrate._STEPPERS, "rk4", refuse)
     with pytest.raises(sg.IntegrationError, match="method 'rk4' cannot build its steps"):
         sg.discretise(sg.NeuronModel("dv/dt = -v**2 / tau : 1", method="rk4"))
+
+
+# -- choices given as arrays (long fuzz run of 2026-12-07, seed 13) -------------------------
+
+@pytest.mark.parametrize("key", ["over", "surrogate", "backend", "dtype"])
+@pytest.mark.parametrize("value", [np.array([]), np.array(["max", "mean"]), ["max"]])
+def test_a_choice_given_as_an_array_is_an_snngen_error(key, value):
+    """``over=np.array([])`` reached ``over not in ("max", ...)``, where NumPy refuses the
+    truth value of an empty array (ValueError); every choice among names is now checked to
+    be a string first."""
+    from snngen.train import RecurrentClassifier
+    lif = sg.NeuronModel("dv/dt = (I - v) / taum : 1\ndI/dt = -I / taus : 1",
+                         threshold="v > 1", reset="v = 0", name="choice")
+    with pytest.raises(sg.SnngenError, match=key):
+        RecurrentClassifier(lif, "I", 2, 3, 2, params={"taum": 0.01, "taus": 0.005},
+                            **{key: value})
+
+
+def test_the_loss_refuses_an_array_as_its_reduction():
+    from snngen.train.losses import cross_entropy
+    with pytest.raises(sg.SnngenError, match="over must be"):
+        cross_entropy(np.zeros((3, 2, 2)), np.array([0, 1]), over=np.array([]))

@@ -182,7 +182,7 @@ def describe_tape(lm: LearningModel) -> str:
 
 def check_kernel_model(lm: LearningModel, dtype: str) -> None:
     """What every backend's BPTT kernels need of their model and precision (clear errors)."""
-    if dtype not in ("float32", "float64"):
+    if not isinstance(dtype, str) or dtype not in ("float32", "float64"):
         raise SnngenError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     if len(lm.inputs) != 1:
         raise SnngenError("compiled BPTT currently supports exactly one input target "
@@ -317,10 +317,11 @@ class CompiledBPTT:
         params, p_arr, q_arr, ref, delay = run_values(self, params, n, dt, delay,
                                                       "CompiledBPTT.run")
         f = self.dtype
-        if weight_grads not in ("auto", "per_thread", "deferred"):
+        if not isinstance(weight_grads, str) or \
+                weight_grads not in ("auto", "per_thread", "deferred"):
             raise SnngenError(f"weight_grads must be 'auto', 'per_thread' or 'deferred', got "
                               f"{weight_grads!r}")
-        if parallel not in ("auto", "trials", "neurons"):
+        if not isinstance(parallel, str) or parallel not in ("auto", "trials", "neurons"):
             raise SnngenError(f"parallel must be 'auto', 'trials' or 'neurons', got "
                               f"{parallel!r}")
         threads = numba.get_num_threads()
@@ -533,7 +534,7 @@ class CompiledBPTT:
         input_grad = as_count(input_grad, "input_grad (number of inputs)", where, 0)
         if checkpoint_every is not None:
             checkpoint_every = as_count(checkpoint_every, "checkpoint_every (steps)", where)
-        if parallel not in ("auto", "trials", "neurons"):
+        if not isinstance(parallel, str) or parallel not in ("auto", "trials", "neurons"):
             raise SnngenError(f"parallel must be 'auto', 'trials' or 'neurons', got "
                               f"{parallel!r}")
         item, k = self.dtype.itemsize, len(self.lm.states)

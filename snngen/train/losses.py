@@ -31,7 +31,7 @@ def cross_entropy(traces: np.ndarray, labels: np.ndarray, over: str = "max"):
         raise SnngenError(f"cross_entropy: readout traces must be (time, batch, classes), got "
                           f"shape {traces.shape}")
     steps, batch, classes = traces.shape
-    if over not in ("max", "mean", "last"):
+    if not isinstance(over, str) or over not in ("max", "mean", "last"):
         raise SnngenError(f"cross_entropy: over must be 'max', 'mean' or 'last', not {over!r}")
     labels = check_labels(labels, batch, classes, "cross_entropy")
     grad = np.zeros_like(traces)

@@ -145,7 +145,7 @@ class CompiledEprop:
         component shared (no state, spike or surrogate in the rows), given which parameters
         differ between neurons; with the leak Jacobian, its values must be equal for every
         neuron."""
-        if layout not in ("auto", "per_synapse", "factorised"):
+        if not isinstance(layout, str) or layout not in ("auto", "per_synapse", "factorised"):
             raise SnngenError(f"layout must be 'auto', 'per_synapse' or 'factorised', got "
                               f"{layout!r}")
         if layout == "per_synapse":
@@ -223,7 +223,7 @@ def _check_step(kernel, st, x_in, targets, in_csr, w_in, rec_csr, w_rec, w_out, 
     if not isinstance(st, OnlineState):
         raise InvalidValueError(f"{where}: st must be an OnlineState (from .state(...)), got "
                                 f"{type(st).__name__}")
-    if loss not in ("mse", "cross_entropy"):
+    if not isinstance(loss, str) or loss not in ("mse", "cross_entropy"):
         raise SnngenError(f"loss must be 'mse' or 'cross_entropy', got {loss!r}")
     if st.rule.symmetric and feedback is not None:
         raise SnngenError(f"{st.rule.name} uses the readout weights as feedback; do not pass "
@@ -337,7 +337,7 @@ class OnlineLearner:
         if unknown:
             raise SnngenError(f"OnlineLearner: cannot train {sorted(unknown)}; choose among "
                               "w_in, w_rec, w_out")
-        if loss not in ("mse", "cross_entropy"):
+        if not isinstance(loss, str) or loss not in ("mse", "cross_entropy"):
             raise SnngenError(f"loss must be 'mse' or 'cross_entropy', got {loss!r}")
         if adaptive_feedback and (feedback is None or "w_out" not in trainable):
             raise SnngenError("adaptive feedback needs an initial feedback matrix (feedback=) "

@@ -123,7 +123,7 @@ class RecurrentClassifier:
         if not isinstance(surrogate, str):
             raise InvalidValueError(f"{where}: surrogate must be the name of a surrogate "
                                     f"gradient such as 'fast_sigmoid', got {surrogate!r}")
-        if backend not in ("numba", "cuda", "cuda-host"):
+        if not isinstance(backend, str) or backend not in ("numba", "cuda", "cuda-host"):
             raise SnngenError(f"unknown backend {backend!r}: 'numba', 'cuda' or 'cuda-host'")
         if checkpoint_every is not None and backend != "numba":
             raise SnngenError("checkpoint_every is implemented on the Numba backend only")
@@ -142,7 +142,7 @@ class RecurrentClassifier:
         for name, gain in (("input_gain", input_gain), ("recurrent_gain", recurrent_gain),
                            ("hidden_gain", hidden_gain)):
             as_real(gain, name, where, 0)
-        if over not in ("max", "mean", "last"):
+        if not isinstance(over, str) or over not in ("max", "mean", "last"):
             raise InvalidValueError(f"{where}: over must be 'max', 'mean' or 'last' (how the "
                                     f"readout is reduced over time), got {over!r}")
         if input_fan_in is not None:
