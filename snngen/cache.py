@@ -94,7 +94,11 @@ class _Lock:
         return self.file_lock.is_locked
 
     def __enter__(self):
-        self.file_lock.acquire()
+        try:
+            self.file_lock.acquire()
+        except OSError as err:  # unwritable, or held for 10 minutes (filelock's Timeout)
+            raise CacheError(f"cannot take the kernel cache's lock {self.root / 'lock'}: "
+                             f"{err}. {_FIX}") from err
         if self.key not in _SWEPT:
             _SWEPT.add(self.key)
             for sub in FOLDERS[:4]:
@@ -113,6 +117,23 @@ def lock() -> _Lock:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise CacheError(f"cannot create the kernel cache at {root}: {err}. {_FIX}") from err
+    path = root / "lock"
+    if path.is_dir() or path.is_symlink():
+        # something that is not a lock file took its name (no process can hold a folder as
+        # its lock): moved aside like any damaged entry (quarantine() itself needs the lock)
+        dest = root / "quarantine" / (time.strftime("%Y%m%d-%H%M%S") +
+                                      f"-{os.getpid()}-{next(_EVENTS)}") / "lock"
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(path, dest)
+        except FileNotFoundError:  # another process moved it first
+            pass
+        except OSError as err:
+            raise CacheError(f"the kernel cache's lock file {path} is not a file and cannot be "
+                             f"moved aside: {err}. {_FIX}") from err
+        else:
+            warnings.warn(CacheWarning(f"snngen's kernel cache: its lock file {path} was not a "
+                                       f"file; moved it to {dest}."), stacklevel=2)
     return _Lock(root)
 
 

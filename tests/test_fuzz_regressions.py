@@ -441,3 +441,23 @@ def test_the_loss_refuses_an_array_as_its_reduction():
     from snngen.train.losses import cross_entropy
     with pytest.raises(sg.SnngenError, match="over must be"):
         cross_entropy(np.zeros((3, 2, 2)), np.array([0, 1]), over=np.array([]))
+
+
+# -- a folder where the cache's lock file goes (long fuzz run of 2026-12-07, seed 17) -------
+
+def test_a_folder_named_lock_in_the_cache_is_moved_aside(tmp_path, monkeypatch):
+    """``snngen cache clear`` on a damaged cache whose ``lock`` was a folder raised
+    IsADirectoryError from filelock; the folder is now quarantined with a warning, and the
+    cache works."""
+    from snngen import cache
+    from snngen.cache import CacheWarning
+    root = tmp_path / "cache"
+    (root / "lock" / "inner").mkdir(parents=True)
+    (root / "index").mkdir()
+    (root / "index" / "x.json").write_text("{}")
+    monkeypatch.setenv("SNNGEN_CACHE_DIR", str(root))
+    with pytest.warns(CacheWarning, match="lock file .* was not a file; moved it to"):
+        assert cache.clear() == 1
+    assert not (root / "lock").is_dir()
+    with cache.lock():  # and the lock works from now on
+        assert (root / "lock").is_file()
