@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import sympy as sp
 
 from .errors import IntegrationError
@@ -28,6 +29,19 @@ DT = symbol("dt")
 T = symbol("t")
 #: Flag that is true while a neuron is refractory (provided by the backend).
 REFRACTORY = sp.Symbol("_refractory")
+
+
+def timestep(seconds, dt: float) -> np.ndarray:
+    """Brian2's ``timestep()``: the step a time falls in, ``floor((t + 1e-3 dt) / dt)``, with
+    a tolerance of 1e-3 dt so that whole multiples of dt computed in floating point stay in
+    their step (spike-source times; refractory periods, in whole steps). The simulation
+    kernels compute the same for refractory periods in their generated constants code
+    (``snngen.ir.lower``).
+
+    >>> timestep([0.0, 0.003 - 1e-18, 0.0025, 0.00299], 1e-3).tolist()
+    [0, 3, 2, 2]
+    """
+    return np.floor((np.asarray(seconds, np.float64) + 1e-3 * dt) / dt).astype(np.int64)
 
 
 class exprel(sp.Function):  # noqa: N801 - reads like the maths

@@ -20,7 +20,6 @@ import numbers
 import re
 from dataclasses import dataclass
 
-import numpy as np
 import sympy as sp
 
 from . import units
@@ -34,32 +33,7 @@ from .exprcheck import (
     is_boolean,
     leading_problem,
 )
-
-
-class trunc(sp.Function):  # noqa: N801 - reads like the maths
-    """Brian2's ``int(x)``: the integer part of ``x``, rounded toward zero, as a float.
-
-    Its derivative is 0 (almost everywhere), so a model that uses it can be trained; NumPy
-    code (``lambdify``) evaluates it with ``np.trunc``.
-
-    >>> trunc(sp.Float(-2.5)), trunc(sp.Integer(7) / 2)
-    (-2, 3)
-    """
-
-    nargs = 1
-    _imp_ = staticmethod(np.trunc)
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_Number and x.is_finite:
-            return sp.Integer(int(x))
-        return None
-
-    def _eval_is_real(self):
-        return self.args[0].is_real
-
-    def fdiff(self, argindex=1):
-        return sp.Integer(0)
+from .symbolic import ceiling, floor, sign, trunc
 
 
 def reserved_message(name: str) -> str:
@@ -68,19 +42,6 @@ def reserved_message(name: str) -> str:
     with one, and a model's name must never be mistaken for them."""
     return (f"'{name}': names starting with '_' are reserved for snngen's generated code; "
             f"rename it, e.g. '{name.lstrip('_') or 'x'}'")
-
-
-def _flat(base):
-    """``base`` (a sympy step function) with derivative 0: it is 0 wherever it exists, and the
-    learning derivation must get a number, not an unevaluated ``Derivative`` or a
-    ``DiracDelta`` no kernel can print. The class keeps sympy's name, so printers find it."""
-    def zero(self, *args):
-        return sp.Integer(0)
-    return type(base.__name__, (base,), {"fdiff": zero, "_eval_derivative": zero,
-                                        "__module__": __name__})
-
-
-floor, ceiling, sign = _flat(sp.floor), _flat(sp.ceiling), _flat(sp.sign)
 
 
 # Functions of the equation language and how they become sympy.

@@ -6,8 +6,11 @@ conditions with ``simplify_logic`` and numeric ``equals`` tests, which grows wit
 the branches: a Runge-Kutta step, which substitutes each stage into the next, took over a
 minute on a one-line model with a ``where`` whose condition reads the state.
 :func:`substitute` replaces symbols the way ``xreplace`` does but rebuilds a ``Piecewise``
-as written (``evaluate=False``); every other node is rebuilt normally, so sums and products
-stay canonical.
+as written; every other node is rebuilt normally, so sums and products stay canonical.
+
+It also holds the functions of the equation language that sympy lacks or differentiates in a
+way no kernel can print: ``trunc`` (Brian2's ``int()``) and ``floor``, ``ceiling`` and
+``sign`` with derivative 0.
 
 >>> x, y = sp.symbols("x y", real=True)
 >>> substitute(sp.Piecewise((x + 1, x > 0), (y, True)), {x: 2 * y})
@@ -16,6 +19,7 @@ Piecewise((2*y + 1, 2*y > 0), (y, True))
 
 from __future__ import annotations
 
+import numpy as np
 import sympy as sp
 from sympy.functions.elementary.piecewise import ExprCondPair
 from sympy.logic.boolalg import Boolean
@@ -55,3 +59,42 @@ def rebuild(expr: sp.Basic, args) -> sp.Basic:
     if isinstance(expr, ExprCondPair) and isinstance(args[1], Boolean):
         return sp.Tuple.__new__(ExprCondPair, *args)
     return expr.func(*args)
+
+
+class trunc(sp.Function):  # noqa: N801 - reads like the maths
+    """Brian2's ``int(x)``: the integer part of ``x``, rounded toward zero, as a float.
+
+    Its derivative is 0 (almost everywhere), so a model that uses it can be trained; NumPy
+    code (``lambdify``) evaluates it with ``np.trunc``.
+
+    >>> trunc(sp.Float(-2.5)), trunc(sp.Integer(7) / 2)
+    (-2, 3)
+    """
+
+    nargs = 1
+    _imp_ = staticmethod(np.trunc)
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number and x.is_finite:
+            return sp.Integer(int(x))
+        return None
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+    def fdiff(self, argindex=1):
+        return sp.Integer(0)
+
+
+def _flat(base):
+    """``base`` (a sympy step function) with derivative 0: it is 0 wherever it exists, and the
+    learning derivation must get a number, not an unevaluated ``Derivative`` or a
+    ``DiracDelta`` no kernel can print. The class keeps sympy's name, so printers find it."""
+    def zero(self, *args):
+        return sp.Integer(0)
+    return type(base.__name__, (base,), {"fdiff": zero, "_eval_derivative": zero,
+                                        "__module__": __name__})
+
+
+floor, ceiling, sign = _flat(sp.floor), _flat(sp.ceiling), _flat(sp.sign)

@@ -13,7 +13,7 @@ import functools
 import numpy as np
 import sympy as sp
 
-from ..integrate import DT, REFRACTORY
+from ..integrate import DT, REFRACTORY, timestep
 from ..linalg import expm, propagate, stack
 from .step import LearningModel
 
@@ -139,8 +139,7 @@ def refractory_steps(lm: LearningModel, params: dict, dt: float, n: int) -> np.n
     names = sorted(lm.discrete.refractory.free_symbols, key=lambda x: x.name)
     env = {**params, DT.name: dt}
     secs = sp.lambdify(names, lm.discrete.refractory)(*(env[x.name] for x in names))
-    steps = np.floor((np.asarray(secs, np.float64) + 1e-3 * dt) / dt).astype(np.int64)
-    return np.broadcast_to(np.maximum(steps - 1, 0), (n,)).copy()
+    return np.broadcast_to(np.maximum(timestep(secs, dt) - 1, 0), (n,)).copy()
 
 
 def bptt(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray,

@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import connectivity as conn
 from ..errors import ConnectivityError, InvalidValueError, ShapeError, SnngenError
+from ..integrate import timestep
 from ..model import NeuronModel, Quantities, SynapseModel, check_method, is_quantity, on_pre_model
 from . import validate
 from .monitor import Monitor
@@ -236,9 +237,7 @@ class SpikeSource(Population):
         if t.size and np.any(t < 0):
             raise InvalidValueError(f"{what}: times must be >= 0, got {t[t < 0][0]:g} at "
                                     f"position {int(np.flatnonzero(t < 0)[0])}")
-        # Brian2's bins: a spike belongs to the step it falls in, with a tolerance of
-        # 1e-3 dt so that whole multiples of dt computed in floating point stay in their step
-        steps = np.floor((t + 1e-3 * net.dt) / net.dt).astype(np.int64)
+        steps = timestep(t, net.dt)  # Brian2's bins: the step each spike falls in
         order = np.lexsort((idx, steps))
         steps, idx = steps[order], idx[order]
         twice = np.flatnonzero((np.diff(steps) == 0) & (np.diff(idx) == 0))
