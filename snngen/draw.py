@@ -15,6 +15,10 @@ Conventions shared by both backends:
   so it never rounds up to 1.0);
 - simulation draws (Poisson sources) use the counter (step, neuron, batch entry, stream),
   where the stream numbers the IR node (:func:`uniform`);
+- standard normal draws (white noise ``xi`` in equations) use the counter (step, neuron,
+  batch entry, ``NORMAL_TAG | stream << 6 | attempt``): Marsaglia's polar method, two
+  normals per accepted attempt, with a logarithm written with ``+ - * /`` only
+  (:func:`normal2`), so both backends give the same bits;
 - connectivity is drawn here too (the row kernels below, which
   :func:`snngen.connectivity.build_csr` drives), in this module because Numba's on-disk cache
   does not notice edits to the modules a cached function calls.
@@ -32,7 +36,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["EXP_COEFFS", "TAG_IN_DEGREE", "TAG_OUT_DEGREE", "TAG_PROBABILITY", "ZIGGURAT",
+__all__ = ["EXP_COEFFS", "LOG_TERMS", "NORMAL_TAG", "log_positive", "normal2",
+           "TAG_IN_DEGREE", "TAG_OUT_DEGREE", "TAG_PROBABILITY", "ZIGGURAT",
            "all_to_all_fill", "bounded",
            "key_words", "philox4x32", "probability_counts", "probability_fill",
            "probability_rate", "sample_rows", "uniform", "uniform24", "uniform53"]
@@ -96,6 +101,71 @@ def uniform(seed, step, i, b, stream):
     k0, k1 = key_words(seed)
     x0, x1, _, _ = philox4x32(step, i, b, stream, k0, k1)
     return uniform53(x0, x1)
+
+
+#: The counter's last word of normal draws has its top bit set: Poisson streams never do.
+NORMAL_TAG = 0x80000000
+#: Streams of normal draws: below 2**25 (the counter word keeps 6 bits for the attempt).
+NORMAL_STREAMS = 1 << 25
+_NORMAL_ATTEMPTS = 64   # P(64 rejections in a row) = (1 - pi/4)**64 < 1e-42
+#: Terms 1/(2n+1), n < LOG_TERMS, of the series of atanh used by :func:`log_positive`
+LOG_TERMS = 13
+_LOG_C = np.array([1.0 / (2 * n + 1) for n in range(LOG_TERMS)])
+_SQRT_HALF = 0.70710678118654752440
+
+
+@njit(cache=True, boundscheck=False)
+def log_positive(x):
+    """ln(x) for a positive normal double, with ``+ - * /`` and ``frexp`` only (IEEE, never
+    fused), so CUDA (``snn_log`` in ``templates/cuda/philox.cu.j2``: the same operations)
+    gives the same bits as this function; within 2 ulp of the true value.
+
+    x = m 2**e with m in [sqrt(1/2), sqrt(2)); ln m = 2 atanh(f), f = (m-1)/(m+1), |f| < 0.172,
+    summed to 13 terms (the last below 2**-60 of the first).
+
+    >>> import math
+    >>> abs(log_positive(0.3) - math.log(0.3)) < 1e-16
+    True
+    """
+    m, e = math.frexp(x)
+    if m < _SQRT_HALF:
+        m = m * 2.0
+        e -= 1
+    f = (m - 1.0) / (m + 1.0)
+    f2 = f * f
+    s = _LOG_C[LOG_TERMS - 1]
+    for n in range(LOG_TERMS - 2, -1, -1):
+        s = s * f2 + _LOG_C[n]
+    return e * _LN2_HI + (e * _LN2_LO + 2.0 * f * s)
+
+
+# Not inlined (no ``inline="always"``): Numba would then compile this arithmetic with the
+# calling kernel's fastmath flags, which may contract, reassociate or divide by reciprocals.
+@njit(cache=True, boundscheck=False)
+def normal2(seed, step, i, b, stream):
+    """Two independent standard normal doubles for neuron ``i`` of batch entry ``b`` at
+    ``step`` in normal stream ``stream`` (an IR node's noise pair).
+
+    Marsaglia's polar method: attempt ``a`` takes a point (u, v) of the square [-1, 1)**2 from
+    Philox counter ``(step, i, b, NORMAL_TAG | stream << 6 | a)`` and is accepted inside the
+    unit disc (probability pi/4); then ``u f`` and ``v f`` with ``f = sqrt(-2 ln(s) / s)``,
+    ``s = u**2 + v**2``. After 64 rejections in a row (probability below 1e-42) it gives 0, 0.
+
+    >>> z = [normal2(1, s, 0, 0, 0)[0] for s in range(20000)]
+    >>> abs(sum(z) / len(z)) < 0.03, abs(sum(x * x for x in z) / len(z) - 1) < 0.05
+    (True, True)
+    """
+    k0, k1 = key_words(seed)
+    tag = _U(NORMAL_TAG) | (_U(stream) << _U(6))
+    for a in range(_NORMAL_ATTEMPTS):
+        x0, x1, x2, x3 = philox4x32(step, i, b, tag | _U(a), k0, k1)
+        u = 2.0 * uniform53(x0, x1) - 1.0
+        v = 2.0 * uniform53(x2, x3) - 1.0
+        s = u * u + v * v
+        if 0.0 < s < 1.0:
+            f = math.sqrt(-2.0 * log_positive(s) / s)
+            return u * f, v * f
+    return 0.0, 0.0
 
 
 # ---------------------------------------------------------------------------------------------

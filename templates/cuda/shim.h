@@ -37,6 +37,8 @@ template <class T> static inline T atomicCAS(T* p, T cmp, T v) {
 static inline double __dadd_rn(double a, double b) { return a + b; }
 static inline double __dsub_rn(double a, double b) { return a - b; }
 static inline double __dmul_rn(double a, double b) { return a * b; }
+static inline double __ddiv_rn(double a, double b) { return a / b; }
+static inline double __dsqrt_rn(double a) { return std::sqrt(a); }
 
 static inline unsigned int __activemask() { return 1u << (threadIdx.x & 31u); }
 static inline int __ffs(unsigned int x) { return __builtin_ffs((int)x); }
