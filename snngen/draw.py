@@ -114,7 +114,7 @@ _LOG_C = np.array([1.0 / (2 * n + 1) for n in range(LOG_TERMS)])
 _SQRT_HALF = 0.70710678118654752440
 
 
-@njit(cache=True, boundscheck=False)
+@njit(cache=True, boundscheck=False, fastmath=False)
 def log_positive(x):
     """ln(x) for a positive normal double, with ``+ - * /`` and ``frexp`` only (IEEE, never
     fused), so CUDA (``snn_log`` in ``templates/cuda/philox.cu.j2``: the same operations)
@@ -139,9 +139,10 @@ def log_positive(x):
     return e * _LN2_HI + (e * _LN2_LO + 2.0 * f * s)
 
 
-# Not inlined (no ``inline="always"``): Numba would then compile this arithmetic with the
-# calling kernel's fastmath flags, which may contract, reassociate or divide by reciprocals.
-@njit(cache=True, boundscheck=False)
+# Not inlined, and ``fastmath=False`` said explicitly: otherwise Numba compiles a callee with
+# the calling kernel's fastmath flags (contraction into FMAs changes the last bits; seen), and
+# caches that version for every later caller.
+@njit(cache=True, boundscheck=False, fastmath=False)
 def normal2(seed, step, i, b, stream):
     """Two independent standard normal doubles for neuron ``i`` of batch entry ``b`` at
     ``step`` in normal stream ``stream`` (an IR node's noise pair).

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
+from . import stochastic
 from .errors import IntegrationError
 from .model import METHODS, NeuronModel, check_method  # noqa: F401 - METHODS re-exported
 from .parse import symbol
@@ -76,6 +77,9 @@ class DiscreteModel:
     g: sp.Expr | None
     reset: tuple[tuple[sp.Symbol, sp.Expr], ...]
     refractory: sp.Expr | None
+    #: white-noise names; in ``updates`` each is a standard normal draw per neuron and step,
+    #: :func:`snngen.stochastic.normal` (``_N_xi``)
+    noise: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         out = [f"DiscreteModel '{self.model.name}' (method: {self.method})", "  once per run:"]
@@ -94,6 +98,9 @@ class DiscreteModel:
         out += [f"  on spike: {s} = {e}" for s, e in self.reset]
         if self.refractory is not None:
             out.append(f"  refractory for: {self.refractory} s")
+        if self.noise:
+            out.append("  draws every step: " + ", ".join(
+                f"_N_{n} ~ N(0, 1) (white noise {n})" for n in self.noise))
         return "\n".join(out)
 
 
@@ -228,11 +235,17 @@ def _rk4(rhs, varying):
 _STEPPERS = {"exponential_euler": _exponential_euler, "euler": _euler, "rk2": _rk2, "rk4": _rk4}
 
 
-def _step(rhs, method, varying, name, frozen=frozenset()):
+def _step(rhs, method, varying, name, frozen=frozenset(), noise=()):
     """Return (method, new values, propagators) for one step of ``rhs``."""
     if frozen:
         rhs = {x: (sp.Integer(0) if x in frozen else f) for x, f in rhs.items()}
     check_method(method, f"model '{name}'")
+    if noise:
+        return (*stochastic.step(rhs, method, noise, name, DT, T), ())
+    if method in ("heun", "milstein"):
+        raise IntegrationError(f"method '{method}' integrates stochastic equations (with white "
+                               f"noise xi), and model '{name}' has none: use 'auto', 'euler', "
+                               "'rk2' or 'rk4'")
     order = ("exact", "exponential_euler", "euler") if method == "auto" else (method,)
     for m in order:
         if m == "exact":
@@ -318,10 +331,12 @@ def discretise(model: NeuronModel, method: str | None = None,
     method = method or model.method
     rhs = {symbol(n): e for n, e in model.rhs.items()}
     vary = {symbol(n) for n in varying}
-    method, new, props = _step(rhs, method, vary, model.name)
+    noise = stochastic.noise_of(rhs)
+    method, new, props = _step(rhs, method, vary, model.name, noise=noise)
     clamped = {symbol(n) for n in model.clamped}
     if clamped and model.refractory is not None:
-        _, new_ref, props_ref = _step(rhs, method, vary, model.name, frozen=clamped)
+        _, new_ref, props_ref = _step(rhs, method, vary, model.name, frozen=clamped,
+                                      noise=noise)
         if props:  # rows that never see a clamped variable are the same in both propagators
             states = list(rhs)
             reach = _reach(props[0].a)
@@ -335,7 +350,8 @@ def discretise(model: NeuronModel, method: str | None = None,
         props += tuple(Propagator(p.name, p.a, tuple(e for e in p.phi if e[1] in used),
                                   tuple(e for e in p.psi if e[1] in used)) for p in props_ref
                        if {s for _, s in p.phi + p.psi} & used)
-    variant = set(rhs) | vary | {T, REFRACTORY, symbol("i")}
+    variant = set(rhs) | vary | {T, REFRACTORY, symbol("i")} | {stochastic.normal(xi)
+                                                                 for xi in noise}
     hoist = _Hoister(variant)
     updates = tuple((x, hoist(new[x])) for x in rhs)
     constants = tuple((s, e) for e, s in hoist.constants.items())
@@ -354,4 +370,4 @@ def discretise(model: NeuronModel, method: str | None = None,
         reset.append((target, resolve(stmt.value(target))))
     refractory = resolve(model.refractory) if model.refractory is not None else None
     return DiscreteModel(model, method, props, constants, updates, condition, g, tuple(reset),
-                         refractory)
+                         refractory, tuple(xi.name for xi in noise))

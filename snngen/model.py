@@ -17,9 +17,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import sympy as sp
 
+from . import stochastic
 from . import units as u
 from .errors import (
     EquationError,
@@ -143,7 +145,7 @@ class _Equations:
 
 
 #: The integration methods of :mod:`snngen.integrate` (``"auto"`` tries them in turn).
-METHODS = ("exact", "exponential_euler", "euler", "rk2", "rk4")
+METHODS = ("exact", "exponential_euler", "euler", "rk2", "rk4", "heun", "milstein")
 
 
 def check_method(method, where: str) -> str:
@@ -189,7 +191,8 @@ class NeuronModel:
     method : str
         ``"auto"`` (exact if linear with constant coefficients, else exponential Euler if
         conditionally linear, else Euler), or one of ``exact``, ``exponential_euler``,
-        ``euler``, ``rk2``, ``rk4``.
+        ``euler``, ``rk2``, ``rk4``. With white noise (``xi``: :mod:`snngen.stochastic`),
+        ``euler`` (additive noise), ``heun`` or ``milstein``; ``auto`` picks as Brian2 does.
     name : str, optional
     """
 
@@ -226,6 +229,7 @@ class NeuronModel:
                 raise EquationError("refractoriness needs a threshold", text, 0, 1,
                                     f"model '{self.name}'")
         self._check_names()
+        stochastic.check(self)
         if self.threshold is not None:
             self.eqs.check_depth(self.threshold, threshold, f"threshold of '{self.name}'")
         for stmt in self.reset:
@@ -267,7 +271,14 @@ class NeuronModel:
             self.threshold_names.items(), self.refractory_names.items()]
         free = {n for n in _free_names(self._all_exprs()) | {n for w in written for n, _ in w}
                 if not u.is_unit_name(n)}
-        return tuple(sorted((free - defined) | set(self.eqs.declared)))
+        noise = {n for n in free if stochastic.is_noise(n)}
+        return tuple(sorted((free - defined - noise) | set(self.eqs.declared)))
+
+    @property
+    def noise_names(self) -> tuple[str, ...]:
+        """White-noise names (``xi``, ``xi_<suffix>``) in the differential equations."""
+        return tuple(s.name for s in stochastic.noise_of(
+            {symbol(n): e for n, e in self.rhs.items()}))
 
     @property
     def shared_parameters(self) -> frozenset[str]:
@@ -326,6 +337,8 @@ class NeuronModel:
                 dims[symbol(n)] = d
         dims[symbol("t")] = dims[symbol("dt")] = SECOND
         dims[symbol("i")] = dims[symbol("N")] = u.DIMENSIONLESS
+        for n in self.noise_names:
+            dims[symbol(n)] = SECOND ** Fraction(-1, 2)
         for n, e in self.eqs.subexpressions.items():
             d = u.dimension_of(e.expr, {**dims, **_unit_dims(e.expr)}, where=f"'{n}'", line=e.line)
             if e.unit is not None:

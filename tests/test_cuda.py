@@ -117,6 +117,18 @@ def timed(dtype="float64", batch=2):
     return net, pop
 
 
+def noisy(dtype="float32", batch=2):
+    """White noise: additive (euler) in one population, multiplicative (heun) in another."""
+    net = sg.Network(dt=1e-4, seed=6, dtype=dtype, batch=batch)
+    ou = sg.NeuronModel("dv/dt = (mu - v) / tau + sigma * sqrt(2 / tau) * xi : 1 "
+                        "(unless refractory)", threshold="v > 1", reset="v = 0",
+                        refractory=0.002)
+    pop = net.population("N", ou, 50, params={"mu": 0.8, "tau": 0.01, "sigma": 0.3})
+    gbm = sg.NeuronModel("dx/dt = -x / tau + s * x * xi_a / sqrt(tau) + xi_b / sqrt(tau) : 1")
+    net.population("G", gbm, 30, params={"tau": 0.02, "s": 0.2}, init={"x": 1.0})
+    return net, pop
+
+
 def _run(net_factory, backend, duration, monitors=("spikes",), **kw):
     built = net_factory(**kw)
     net, pop = built[0], built[1]
@@ -192,6 +204,12 @@ def test_stdp_traces_pre_and_post_delivery_match_numba():
 
 def test_time_tables_spike_sources_and_refractoriness_match_numba():
     _compare(timed, 0.02, monitors=("spikes", "state"))
+
+
+def test_white_noise_matches_numba():
+    """The normal draws are the same bits (tests/test_normal.py); only the updates' rounding
+    (FMA contraction in the Numba kernels) differs."""
+    _compare(noisy, 0.05, monitors=("spikes", "state"), dtype="float64", rtol=1e-12)
 
 
 def test_float32_spike_trains_agree_until_rounding_differs():
@@ -297,6 +315,8 @@ NETWORKS = {
     "stdp": lambda: stdp("float32"),
     "stdp64": lambda: stdp("float64"),
     "timed": lambda: timed("float64"),
+    "noise32": lambda: noisy("float32"),
+    "noise64": lambda: noisy("float64"),
 }
 
 

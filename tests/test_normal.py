@@ -28,6 +28,14 @@ extern "C" void t_normal2(const unsigned long long* seed, const long long* step,
 }
 """
 
+GPU_HARNESS = """
+extern "C" __global__ void t_normal2(unsigned long long seed, double* z, long long n) {
+    const long long s = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    if (s >= n) return;
+    snn_normal2(seed, s, s >> 3, 1, (unsigned int)(s & 7), &z[2 * s], &z[2 * s + 1]);
+}
+"""
+
 
 @pytest.fixture(scope="module")
 def host_lib():
@@ -50,6 +58,17 @@ def numba_normals(seed, step, i, b, stream):
     out = np.empty((step.shape[0], 2))
     for s in range(step.shape[0]):
         out[s, 0], out[s, 1] = normal2(seed[s], step[s], i[s], b[s], stream[s])
+    return out
+
+
+@njit(fastmath=True)
+def fastmath_caller(x, seed):
+    """As a generated kernel calls the draws: with fastmath flags, which Numba would pass on
+    to a callee that does not refuse them."""
+    out = np.empty((x.shape[0], 3))
+    for s in range(x.shape[0]):
+        out[s, 0] = log_positive(x[s])
+        out[s, 1], out[s, 2] = normal2(seed, s, 0, 0, 1)
     return out
 
 
@@ -82,6 +101,20 @@ def test_log_and_normals_agree_bit_for_bit_with_cuda(host_lib):
     host_lib.t_normal2(*(_ptr(a) for a in (seed, step, i, b, stream, z)), ctypes.c_longlong(n))
     np.testing.assert_array_equal(z, numba_normals(seed.astype(np.int64), step, i, b,
                                                    stream.astype(np.int64)))
+
+
+def test_fastmath_callers_get_the_same_bits(host_lib):
+    x = np.random.default_rng(4).random(200000)
+    got = fastmath_caller(x, 9)
+    want = np.empty_like(x)
+    host_lib.t_log(_ptr(x), _ptr(want), ctypes.c_longlong(len(x)))
+    np.testing.assert_array_equal(got[:, 0], want)
+    n = len(x)
+    z = np.empty((n, 2))
+    args = (np.full(n, 9, np.uint64), np.arange(n), np.zeros(n, np.int64),
+            np.zeros(n, np.int64), np.ones(n, np.uint32), z)  # referenced during the call
+    host_lib.t_normal2(*(_ptr(a) for a in args), ctypes.c_longlong(n))
+    np.testing.assert_array_equal(got[:, 1:], z)
 
 
 def _normal_cdf(x):

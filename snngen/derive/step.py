@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..errors import SnngenError
+from ..errors import BackendUnsupported, SnngenError
 from ..integrate import REFRACTORY, DiscreteModel
 from ..parse import symbol
 from .surrogate import Spike
@@ -96,6 +96,11 @@ def derive(discrete: DiscreteModel, inputs=(), surrogate: str = "fast_sigmoid",
     gradients against finite differences; ``detach_reset`` stops gradients through the reset.
     """
     model = discrete.model
+    if discrete.noise:
+        raise BackendUnsupported(
+            f"model '{model.name}' has white noise ({', '.join(discrete.noise)}): training "
+            "through stochastic equations is not built yet (the noise would enter as a fixed "
+            "input drawn in the forward pass); train the model without its noise terms")
     if discrete.g is None:
         raise SnngenError(f"model '{model.name}' has no threshold of the form 'a > b': nothing "
                           "to differentiate through")

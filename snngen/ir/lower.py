@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from .. import stochastic
 from ..errors import BackendUnsupported, ConnectivityError, UnknownNameError, did_you_mean
 from ..integrate import DT, DiscreteModel, _exact_event, discretise
 from ..parse import symbol
@@ -37,6 +38,9 @@ from .nodes import (
 )
 
 ELAPSED = sp.Symbol("_elapsed", real=True)
+#: Normal-draw streams per population (two white-noise variables each): population k uses
+#: streams k * NOISE_PAIRS ... (snngen.draw keeps streams below 2**25)
+NOISE_PAIRS = 64
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,14 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict) -> 
     rename = {s: f"{P}_{s}" for s in list(model.state_names) + list(model.parameter_names)}
     rename.update({s.name: f"{P}_{s.name}" for s in invariant})
     rename.update({"t": "t", "dt": "dt", "i": "i", "N": f"{P}_N", "_refractory": f"{P}_refr"})
+    normals = [stochastic.normal(symbol(n)).name for n in d.noise]
+    rename.update({n: f"{P}__{n}" for n in normals})  # {P}___N_xi: no argument has this name
+    if len(normals) > 2 * NOISE_PAIRS:
+        raise BackendUnsupported(f"population '{name}': {len(normals)} white-noise variables; "
+                                 f"at most {2 * NOISE_PAIRS} are supported")
+    base = list(net.populations).index(name) * NOISE_PAIRS
+    noise = tuple((f"{P}__{normals[k]}", f"{P}__{normals[k + 1]}" if k + 1 < len(normals)
+                   else "", base + k // 2) for k in range(0, len(normals), 2))
 
     def loc(expr):
         return substitute(expr, {s: sp.Symbol(rename.get(s.name, s.name), real=True)
@@ -132,7 +144,7 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict) -> 
         args += [Arg(f"{P}___ring", "int32", 3, "ring"), Arg(f"{P}___ringn", "int64", 2, "ringn"),
                  Arg(f"{P}__z", "uint8", 1, "scratch")]
     return NeuronStep(name, f"{P}___n", states, tuple(params), tuple(inputs), tuple(consts),
-                      body, tuple(new_locals), cond, reset, refractory, spikes)
+                      body, tuple(new_locals), cond, reset, refractory, spikes, noise=noise)
 
 
 def _resolve_synaptic(proj, stmts_exprs):

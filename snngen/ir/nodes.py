@@ -66,6 +66,9 @@ class NeuronStep:
     refractory: str | None     # argument of per-neuron refractory steps (int32), or None
     spikes: str | None         # ring argument prefix if spikes are needed, else None
     finite_check: bool = True
+    #: standard normal draws before ``body`` (white noise): (local, local or "", stream), two
+    #: draws per call of :func:`snngen.draw.normal2` (the second local empty if unused)
+    noise: tuple[tuple[str, str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,8 @@ class Program:
         for step in self.steps:
             kind = type(step).__name__
             lines.append(f"  {kind} {getattr(step, 'pop', getattr(step, 'proj', ''))}")
+            for a, b, stream in getattr(step, "noise", ()):
+                lines.append(f"      {a}{', ' + b if b else ''} = normal2(stream {stream})")
             for a in getattr(step, "body", ()):
                 lines.append(f"      {a.target} = {a.expr}")
             for s, n in getattr(step, "updates", ()):

@@ -42,6 +42,7 @@ def verify(program: Program) -> Program:
             defined = set(_GLOBAL) | {f"{node.pop}_N", f"{node.pop}_refr"}
             defined |= {s.local for s in node.states}
             defined |= {loc for loc, _, _ in node.params + node.consts + node.inputs}
+            defined |= {loc for a, b, _ in node.noise for loc in (a, b) if loc}
             needed |= {s.arg for s in node.states} | {node.n}
             needed |= {a for _, a, _ in node.params + node.consts + node.inputs}
             for a in node.body:

@@ -20,7 +20,7 @@ import snngen as sg
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from test_cuda import _run, cuba, izhikevich, poisson_only, stdp, timed  # noqa: E402
+from test_cuda import _run, cuba, izhikevich, noisy, poisson_only, stdp, timed  # noqa: E402
 
 
 def _has_gpu() -> bool:
@@ -44,8 +44,9 @@ def _agree(a, b):
 
 @pytest.mark.parametrize("factory,duration,kw", [
     (cuba, 0.1, {}), (cuba, 0.05, {"batch": 3, "delay": "0.4*ms"}),
-    (izhikevich, 0.2, {"batch": 2}), (stdp, 1.0, {}), (timed, 0.02, {})],
-    ids=["cuba", "cuba_batch_delay", "izhikevich_delays", "stdp", "timed_sources"])
+    (izhikevich, 0.2, {"batch": 2}), (stdp, 1.0, {}), (timed, 0.02, {}),
+    (noisy, 0.05, {"dtype": "float64"})],
+    ids=["cuba", "cuba_batch_delay", "izhikevich_delays", "stdp", "timed_sources", "noise"])
 def test_gpu_matches_numba_float64(factory, duration, kw):
     monitors = ("spikes", "state", "rate")
     ref, built_r, mr = _run(factory, "numba", duration, monitors, **kw)
@@ -268,6 +269,24 @@ def test_gpu_philox_known_answers_and_numba_bits():
     want_f = np.array([uniform24((s * 2654435761) % 2**32) for s in range(n)], np.float32)
     np.testing.assert_array_equal(u.get(), want)
     np.testing.assert_array_equal(f.get(), want_f)
+
+
+def test_gpu_normal_draws_equal_numba_bits():
+    """White noise's standard normal pairs on the device: the same bits as snngen.draw."""
+    import cupy
+    from test_normal import GPU_HARNESS
+    from test_philox import philox_source
+
+    from snngen.backends.cuda import compiler
+    from snngen.backends.cuda.gpu import arch
+    from snngen.draw import normal2
+    path, _ = compiler.compile_cubin(philox_source() + GPU_HARNESS, arch(), "float64")
+    module = cupy.RawModule(path=str(path))
+    n, seed = 8192, 2**41 + 5
+    z = cupy.zeros(2 * n, cupy.float64)
+    module.get_function("t_normal2")((n // 256,), (256,), (np.uint64(seed), z, np.int64(n)))
+    want = np.array([normal2(seed, s, s >> 3, 1, s & 7) for s in range(n)]).ravel()
+    np.testing.assert_array_equal(z.get(), want)
 
 
 def test_gpu_draws_1e8_synapses_like_numba():

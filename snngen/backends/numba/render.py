@@ -41,6 +41,7 @@ def _neuron_view(node: NeuronStep, index: int, pr: NumbaPrinter, program: Progra
         "states": states, "refractory": node.refractory,
         "refractory_per_neuron": node.refractory is not None
         and program.arg(node.refractory).ndim == 1,
+        "noise": list(node.noise),
         "body": [(a.target, pr.doprint(a.expr)) for a in node.body],
         "stores": [((local, arg), new) for (local, arg), (_, new)
                    in zip(states, node.updates)],
