@@ -117,7 +117,7 @@ class Twin:
         self.spec = {"dt": dt, "groups": {}, "synapses": [], "namespace": {},
                      "record": {"spikes": [], "states": {}, "synapses": {}}}
         self.groups, self.projections, self.monitors = {}, {}, {}
-        self.pairs = {}
+        self.pairs, self.traces = {}, {}
 
     def _constants(self, params: dict) -> dict:
         namespace = self.spec["namespace"]
@@ -140,22 +140,33 @@ class Twin:
         self._monitor(name)
         return self.groups[name]
 
-    def population(self, name: str, n: int, equations: str, *, threshold: str, reset: str,
-                   refractory: float | None = None, params: dict, init: dict):
+    def population(self, name: str, n: int, equations: str, *, threshold: str | None,
+                   reset: str | None, refractory: float | None = None, params: dict,
+                   init: dict, method: str = "exact"):
+        """A NeuronGroup; snngen picks its own method for "exact" (the same when the model
+        is linear), any other is given to both."""
         model = sg.NeuronModel(equations, threshold=threshold, reset=reset,
-                               refractory=refractory, name=name.lower())
+                               refractory=refractory, name=name.lower(),
+                               method="auto" if method == "exact" else method)
         values = self._constants(params)
         self.groups[name] = self.net.population(
             name, model, n, params=values,
             init={var: np.asarray(v, np.float64) for var, (v, _) in init.items()})
         self.spec["groups"][name] = {
             "kind": "neurons", "N": n, "model": equations, "threshold": threshold,
-            "reset": reset, "refractory": refractory, "method": "exact",
+            "reset": reset, "refractory": refractory, "method": method,
             "init": {var: _quantity(np.asarray(v, np.float64), unit)
                      for var, (v, unit) in init.items()}}
         self.spec["record"]["states"][name] = sorted(init)
-        self._monitor(name)
+        if threshold is not None:
+            self._monitor(name)
         return self.groups[name]
+
+    def trace(self, name: str, variables: list[str]) -> None:
+        """Record ``variables`` of group ``name`` at every step (at its start, as both do)."""
+        self.traces[name] = (variables, self.net.monitor_state(self.groups[name], variables))
+        self.spec["record"]["traces"] = {**self.spec["record"].get("traces", {}),
+                                         name: variables}
 
     def connect(self, name: str, pre: str, post: str, i, j, *, model: str = "",
                 on_pre: str, on_post: str | None = None, values: dict, delay=None,
@@ -196,6 +207,9 @@ class Twin:
         for name, variables in self.spec["record"]["states"].items():
             for var in variables:
                 out[f"state/{name}/{var}"] = np.asarray(sim.state(self.groups[name], var)[0])
+        for name, (variables, mon) in self.traces.items():
+            for var in variables:
+                out[f"trace/{name}/{var}"] = np.asarray(mon.data[var][0]).T  # (n, steps)
         for name, variables in self.spec["record"]["synapses"].items():
             csr = sim.connectivity(self.projections[name])
             i, j = self.pairs[name]
@@ -224,7 +238,8 @@ class Twin:
             with np.load(out_path) as data:
                 raw = {k: data[k] for k in data.files}
             assert int(raw["steps"]) == sum(runs)
-            out = {k: v for k, v in raw.items() if k.startswith(("state/", "syn/", "delay_"))}
+            out = {k: v for k, v in raw.items()
+                   if k.startswith(("state/", "syn/", "delay_", "trace/"))}
             for name in self.monitors:
                 out[f"spikes/{name}"] = _pairs(raw[f"spikes/{name}/step"],
                                                raw[f"spikes/{name}/i"])
@@ -521,3 +536,65 @@ def test_two_neurons_inputs_while_refractory(brian2_python, tmp_path):
     twin = _hand_network()
     ref = twin.run_brian2(brian2_python, tmp_path, [30])
     assert_same_results(twin.run_snngen([30]), ref)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stochastic equations: the same statistics (the random numbers differ: snngen's are
+# counter-based Philox draws, Brian2's come from numpy's generator)
+
+def _ou_statistics(v: np.ndarray, lags) -> tuple[float, float, list[float]]:
+    """Mean, variance and autocorrelation at ``lags`` (in steps) of traces (neurons, steps)."""
+    x = v - v.mean()
+    var = float(np.mean(x * x))
+    return float(v.mean()), var, [float(np.mean(x[:, :-k] * x[:, k:]) / var) for k in lags]
+
+
+def test_ornstein_uhlenbeck_membrane_and_noisy_lif_statistics(brian2_python, tmp_path):
+    """An Ornstein-Uhlenbeck membrane (``dv/dt = (mu - v)/tau + sigma sqrt(2/tau) xi``,
+    Euler-Maruyama in both: Brian2's default for additive noise, as snngen's) for 1 s: the
+    mean, variance and autocorrelation at 1, 10 and 50 steps agree with each other and with
+    the discrete process (an AR(1) process: variance ``sigma^2 2a / (1 - (1 - a)^2)``,
+    autocorrelation ``(1 - a)^k``, ``a = dt / tau``) within five standard errors; and a
+    noise-driven LIF neuron (threshold, reset, refractoriness) fires at the same rate."""
+    n, tau, sigma, mu = 200, 5e-3, 5e-3, -0.060
+    twin = Twin()
+    params = {"tau": (tau, "second"), "sigma": (sigma, "volt"), "mu": (mu, "volt")}
+    ou = "dv/dt = (mu - v) / tau + sigma * sqrt(2 / tau) * xi : volt"
+    twin.population("O", n, ou, threshold=None, reset=None, params=params,
+                    init={"v": (np.full(n, mu), "volt")}, method="euler")
+    twin.trace("O", ["v"])
+    lif = ("dv/dt = (mu_l - v) / taum + sig_l * sqrt(2 / taum) * xi : volt "
+           "(unless refractory)")
+    twin.population("L", n, lif, threshold="v > Vt", reset="v = Vr", refractory=0.002,
+                    params={"taum": (0.010, "second"), "sig_l": (0.004, "volt"),
+                            "mu_l": (-0.055, "volt"), "Vt": (-0.050, "volt"),
+                            "Vr": (-0.060, "volt")},
+                    init={"v": (np.full(n, -0.055), "volt")}, method="euler")
+    got = twin.run_snngen([STEPS])
+    ref = twin.run_brian2(brian2_python, tmp_path, [STEPS])
+    a = DT / tau
+    lags = (1, 10, 50)
+    want_var = sigma**2 * 2 * a / (1 - (1 - a) ** 2)
+    start = int(10 * tau / DT)  # from stationarity on (the start is at the mean)
+    n_eff = n * (STEPS - start) * a / 2  # independent samples: T / (2 tau) per neuron
+    se_mean, se_var = np.sqrt(want_var / n_eff), np.sqrt(2 / n_eff)
+    stats = {}
+    for who, res in (("snngen", got), ("Brian2", ref)):
+        trace = res["trace/O/v"]
+        assert trace.shape == (n, STEPS), trace.shape
+        np.testing.assert_array_equal(trace[:, 0], mu)  # the first record: the initial state
+        stats[who] = _ou_statistics(trace[:, start:], lags)
+        mean, var, rho = stats[who]
+        assert abs(mean - mu) < 5 * se_mean, (who, mean)
+        assert abs(var / want_var - 1) < 5 * se_var, (who, var / want_var)
+        for k, r in zip(lags, rho):
+            assert abs(r - (1 - a) ** k) < 5 * se_var, (who, k, r)
+    (m1, v1, r1), (m2, v2, r2) = stats["snngen"], stats["Brian2"]
+    both = np.sqrt(2)  # the difference of two independent estimates
+    assert abs(m1 - m2) < 5 * both * se_mean
+    assert abs(v1 / v2 - 1) < 5 * both * se_var
+    assert all(abs(x - y) < 5 * both * se_var for x, y in zip(r1, r2))
+    # spike counts: over 2000 spikes each, Poisson-like (the ISIs are long against tau)
+    c1, c2 = len(got["spikes/L"]), len(ref["spikes/L"])
+    assert c1 > 2000 and c2 > 2000
+    assert abs(c1 - c2) < 5 * np.sqrt(c1 + c2), (c1, c2)

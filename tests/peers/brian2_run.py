@@ -33,7 +33,8 @@ The spec (written by the test; every time in seconds):
     name -> quantity: the constants that the equations use.
 ``record``
     ``{"spikes": [group names], "states": {group: [variables]},
-    "synapses": {synapses name: [variables]}}``.
+    "synapses": {synapses name: [variables]}, "traces": {group: [variables]}}`` (traces:
+    a ``StateMonitor`` recording every neuron at every step).
 
 A quantity is a number (dimensionless), or ``{"value": number or list, "unit": "volt"}``
 with the unit written as in Brian2. JSON written by Python's ``json`` gives every float64
@@ -42,9 +43,9 @@ back bit for bit.
 The output (``numpy.savez``): ``spikes/<group>/i`` and ``spikes/<group>/step`` (the step in
 which each spike happened, in the order Brian2's ``SpikeMonitor`` recorded them),
 ``state/<group>/<var>`` and ``syn/<name>/<var>`` (values in SI units, as float64, after the
-last run), ``steps`` (the clock's final time step), ``brian2_version``, and the delays in
-steps that Brian2's spike queue used (``delay_steps/<name>``, computed as its C++ spike queue
-does: ``int(delay / dt + 0.5)``).
+last run), ``trace/<group>/<var>`` (neurons x steps), ``steps`` (the clock's final time
+step), ``brian2_version``, and the delays in steps that Brian2's spike queue used
+(``delay_steps/<name>``, computed as its C++ spike queue does: ``int(delay / dt + 0.5)``).
 """
 
 from __future__ import annotations
@@ -115,7 +116,10 @@ def run_spec(spec_path: str, out_path: str) -> None:
     record = spec.get("record", {})
     spike_mons = {g: b2.SpikeMonitor(groups[g], name=f"spikemon_{g}")
                   for g in record.get("spikes", [])}
-    net = b2.Network(*groups.values(), *synapses.values(), *spike_mons.values())
+    traces = {g: b2.StateMonitor(groups[g], variables, record=True, name=f"statemon_{g}")
+              for g, variables in record.get("traces", {}).items()}
+    net = b2.Network(*groups.values(), *synapses.values(), *spike_mons.values(),
+                     *traces.values())
     total = 0
     for steps in spec["runs"]:
         net.run(int(steps) * dt * b2.second)
@@ -135,6 +139,9 @@ def run_spec(spec_path: str, out_path: str) -> None:
         for var in variables:
             out[f"syn/{name}/{var}"] = np.asarray(getattr(synapses[name], var + "_")[:],
                                                   np.float64)
+    for g, variables in record.get("traces", {}).items():
+        for var in variables:
+            out[f"trace/{g}/{var}"] = np.asarray(getattr(traces[g], var + "_"), np.float64)
     for name, steps in delay_steps.items():
         out[f"delay_steps/{name}"] = steps
     np.savez(out_path, **out)
