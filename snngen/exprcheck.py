@@ -80,6 +80,8 @@ def constant_problem(value) -> str | None:
     """
     if is_boolean(value) or not isinstance(value, sp.Expr) or value.free_symbols:
         return None
+    if any(getattr(f, "is_random_draw", False) for f in value.atoms(sp.Function)):
+        return None  # a random draw (rand(), randn()): a number only when drawn
     try:
         c = complex(value.evalf())
     except (TypeError, ValueError, OverflowError):

@@ -417,6 +417,7 @@ class SynapseModel:
         self.text = equations
         where = f"synapse '{self.name}'"
         self.eqs = _Equations(parse_equations(equations, where=where), where)
+        stochastic.check_draws(self.eqs, where)
         for n, e in self.eqs.odes.items():
             if "event-driven" not in e.flags:
                 raise EquationError(

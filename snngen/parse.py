@@ -33,7 +33,7 @@ from .exprcheck import (
     is_boolean,
     leading_problem,
 )
-from .symbolic import ceiling, floor, sign, trunc
+from .symbolic import ceiling, draws, floor, rand, randn, renumber, sign, trunc
 
 
 def reserved_message(name: str) -> str:
@@ -62,7 +62,9 @@ def _where(cond, a, b):
 
 _MULTI = {"clip": (3, _clip), "where": (3, _where), "min": (2, sp.Min), "max": (2, sp.Max),
           "pow": (2, sp.Pow)}
-FUNCTIONS = frozenset(_UNARY) | frozenset(_MULTI)
+#: Random draws (Brian2's): allowed in thresholds, resets and synaptic statements.
+RANDOM = {"rand": rand, "randn": randn}
+FUNCTIONS = frozenset(_UNARY) | frozenset(_MULTI) | frozenset(RANDOM)
 #: Names with a fixed meaning in every model.
 SPECIAL_NAMES = frozenset({"t", "dt", "i", "N", "pi"})
 _ARITHMETIC = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
@@ -88,6 +90,7 @@ class _ToSympy(ast.NodeVisitor):
         self.line, self.offset, self.where = line, offset, where
         self.names: dict[str, int] = {}
         self.depth = 0
+        self.draws = 0  # rand()/randn() call sites so far
 
     def fail(self, node, message, cls=EquationError):
         col = self.offset + getattr(node, "col_offset", 0)
@@ -220,6 +223,11 @@ class _ToSympy(ast.NodeVisitor):
         name = node.func.id
         if node.keywords:
             self.fail(node, f"{name}() takes no keyword arguments")
+        if name in RANDOM:
+            if node.args:
+                self.fail(node, f"{name}() takes no arguments ({len(node.args)} given)")
+            self.draws += 1
+            return RANDOM[name](sp.Integer(self.draws - 1))
         if name in _UNARY:
             if len(node.args) != 1:
                 self.fail(node, f"{name}() takes exactly 1 argument ({len(node.args)} given)")
@@ -437,7 +445,9 @@ def parse_statements(text: str, where: str | None = None) -> tuple[Statement, ..
                                     "assigned; assign a state variable", line,
                                     indent + node.col_offset, len(target), where)
             visitor = _ToSympy(line, indent, where)
-            out.append(Statement(target, op, visitor.number(value), line,
+            # call sites of rand()/randn() are numbered through the whole block
+            expr = renumber(visitor.number(value), sum(len(draws(st.expr)) for st in out))
+            out.append(Statement(target, op, expr, line,
                                  indent + node.col_offset, tuple(visitor.names.items())))
     if not out:
         raise EquationError("no statement given", text, 0, 1, where)

@@ -41,7 +41,7 @@ import re
 import sympy as sp
 
 from .errors import EquationError, IntegrationError
-from .symbolic import substitute
+from .symbolic import draws, substitute
 
 _NOISE = re.compile(r"xi(_[A-Za-z0-9_]+)?\Z")
 #: Integration methods that handle noise, and which noise each needs.
@@ -62,10 +62,27 @@ def normal(noise: sp.Symbol) -> sp.Symbol:
     return sp.Symbol(f"_N_{noise.name}", real=True)
 
 
+def check_draws(eqs, where: str) -> None:
+    """Refuse ``rand()``/``randn()`` in equations (drawn once per step, they would make the
+    integration depend on how often a method evaluates the right-hand side)."""
+    for e in eqs.lines:
+        if e.expr is not None and draws(e.expr):
+            name = type(draws(e.expr)[0]).__name__
+            raise EquationError(f"{name}() can be used in thresholds, resets and synaptic "
+                                "statements; for noise in equations use white noise 'xi' "
+                                "(dv/dt = ... + sigma*sqrt(2/tau)*xi)", e.line,
+                                max(e.line.find(name + "("), 0), len(name) + 2, where)
+
+
 def check(model) -> None:
     """Refuse noise where Brian2 does: as a declared name, outside differential equations,
-    or entering an equation other than linearly (EquationError, with the line)."""
+    or entering an equation other than linearly (EquationError, with the line); and random
+    draws in equations or the refractory period."""
     where = f"model '{model.name}'"
+    check_draws(model.eqs, where)
+    if draws(model.refractory):
+        raise EquationError("rand() and randn() cannot set a refractory period",
+                            str(model.refractory_text), 0, 1, where)
     for e in model.eqs.lines:
         if is_noise(e.name):
             raise EquationError(f"'{e.name}' is white noise (names 'xi' and 'xi_<suffix>' are "

@@ -87,6 +87,48 @@ class trunc(sp.Function):  # noqa: N801 - reads like the maths
         return sp.Integer(0)
 
 
+class _Draw(sp.Function):
+    """A random draw at one call site: ``rand()``/``randn()`` in a statement or condition.
+
+    The one argument numbers the call sites of a block of statements (0, 1, ...), so that
+    ``rand() + rand()`` is two draws, not ``2*rand()``. Lowering replaces each by a local
+    drawn from Philox (``snngen.draw``); no printer ever sees one."""
+
+    nargs = 1
+    is_real = True
+    is_random_draw = True
+
+    @property
+    def is_number(self):
+        return False  # not a constant: sympy must neither fold nor compare it
+
+    def _eval_evalf(self, prec):
+        return None  # (and not mpmath's function of the same name)
+
+    def fdiff(self, argindex=1):
+        return sp.Integer(0)
+
+
+class rand(_Draw):  # noqa: N801 - Brian2's name
+    """Uniform in [0, 1), one per neuron (or synapse), trial, step and call site."""
+
+
+class randn(_Draw):  # noqa: N801 - Brian2's name
+    """Standard normal, one per neuron (or synapse), trial, step and call site."""
+
+
+def draws(expr) -> list:
+    """The draw call sites in ``expr``, sorted by number."""
+    if not isinstance(expr, sp.Basic):
+        return []
+    return sorted(expr.atoms(_Draw), key=lambda d: int(d.args[0]))
+
+
+def renumber(expr, offset: int):
+    """``expr`` with every call site number shifted by ``offset``."""
+    return expr.xreplace({d: d.func(sp.Integer(int(d.args[0]) + offset)) for d in draws(expr)})
+
+
 def _flat(base):
     """``base`` (a sympy step function) with derivative 0: it is 0 wherever it exists, and the
     learning derivation must get a number, not an unevaluated ``Derivative`` or a

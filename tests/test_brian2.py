@@ -598,3 +598,30 @@ def test_ornstein_uhlenbeck_membrane_and_noisy_lif_statistics(brian2_python, tmp
     c1, c2 = len(got["spikes/L"]), len(ref["spikes/L"])
     assert c1 > 2000 and c2 > 2000
     assert abs(c1 - c2) < 5 * np.sqrt(c1 + c2), (c1, c2)
+
+
+def test_random_threshold_and_synaptic_draws_statistics(brian2_python, tmp_path):
+    """``rand()`` in a threshold (Brian2's idiom for Poisson neurons) and ``rand()`` in
+    ``on_pre``: spike counts agree within five standard errors, and so does the mean input
+    a target receives (``v += w * rand()``: w/2 per event on average)."""
+    n, rate, w = 100, 30.0, 0.5
+    twin = Twin()
+    twin.population("P", n, "dv/dt = -v / taup : 1", threshold="rand() < rate * dt",
+                     reset="v = 0", params={"taup": (1.0, "second"), "rate": (rate, "Hz")},
+                     init={"v": (np.zeros(n), "1")})
+    twin.population("S", 1, "dv/dt = -v / taus : 1", threshold="v > 1e9", reset="v = 0",
+                    params={"taus": (1e6, "second")}, init={"v": (np.zeros(1), "1")})
+    i, j = np.arange(n), np.zeros(n, np.int64)
+    twin.connect("drive", "P", "S", i, j, model="w : 1", on_pre="v_post += w * rand()",
+                 values={"w": (np.full(n, w), "1")})
+    got = twin.run_snngen([STEPS])
+    ref = twin.run_brian2(brian2_python, tmp_path, [STEPS])
+    c1, c2 = len(got["spikes/P"]), len(ref["spikes/P"])
+    want = n * rate * STEPS * DT
+    for c in (c1, c2):
+        assert abs(c - want) < 5 * np.sqrt(want), (c, want)
+    assert abs(c1 - c2) < 5 * np.sqrt(c1 + c2)
+    # the target's v: sum of w * U(0, 1) over every event (decay negligible: tau = 1e6 s)
+    for res, c in ((got, c1), (ref, c2)):
+        v = float(res["state/S/v"][0])
+        assert abs(v - c * w / 2) < 5 * w * np.sqrt(c / 12), (v, c)

@@ -129,6 +129,17 @@ def noisy(dtype="float32", batch=2):
     return net, pop
 
 
+def randomised(dtype="float32", batch=2):
+    """rand() in a threshold and a reset, randn() in on_pre."""
+    net = sg.Network(dt=1e-4, seed=7, dtype=dtype, batch=batch)
+    model = sg.NeuronModel("dv/dt = -v / tau : 1", threshold="rand() < r * dt",
+                           reset="v = v + rand() - rand()", name="random_cuda_test")
+    pop = net.population("R", model, 40, params={"tau": 0.01, "r": 30.0})
+    net.connect(pop, pop, sg.SynapseModel("w : 1", on_pre="v += w * randn()"),
+                sg.FixedProbability(0.2), w=0.1)
+    return net, pop
+
+
 def _run(net_factory, backend, duration, monitors=("spikes",), **kw):
     built = net_factory(**kw)
     net, pop = built[0], built[1]
@@ -317,6 +328,7 @@ NETWORKS = {
     "timed": lambda: timed("float64"),
     "noise32": lambda: noisy("float32"),
     "noise64": lambda: noisy("float64"),
+    "random32": lambda: randomised("float32"),
 }
 
 

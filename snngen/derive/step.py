@@ -34,6 +34,7 @@ import sympy as sp
 from ..errors import BackendUnsupported, SnngenError
 from ..integrate import REFRACTORY, DiscreteModel
 from ..parse import symbol
+from ..symbolic import draws
 from .surrogate import Spike
 
 DETACHED = sp.Symbol("_z_detached", real=True)  # the reset's spike, held constant
@@ -101,6 +102,10 @@ def derive(discrete: DiscreteModel, inputs=(), surrogate: str = "fast_sigmoid",
             f"model '{model.name}' has white noise ({', '.join(discrete.noise)}): training "
             "through stochastic equations is not built yet (the noise would enter as a fixed "
             "input drawn in the forward pass); train the model without its noise terms")
+    if any(draws(e) for e in [discrete.condition, *(e for _, e in discrete.reset)]):
+        raise BackendUnsupported(
+            f"model '{model.name}' draws random numbers (rand()/randn()) in its threshold or "
+            "reset: training through them is not built yet")
     if discrete.g is None:
         raise SnngenError(f"model '{model.name}' has no threshold of the form 'a > b': nothing "
                           "to differentiate through")

@@ -19,7 +19,7 @@ from .. import stochastic
 from ..errors import BackendUnsupported, ConnectivityError, UnknownNameError, did_you_mean
 from ..integrate import DT, DiscreteModel, _exact_event, discretise
 from ..parse import symbol
-from ..symbolic import substitute
+from ..symbolic import draws, randn, substitute
 from .nodes import (
     Accumulate,
     Arg,
@@ -38,6 +38,12 @@ from .nodes import (
 )
 
 ELAPSED = sp.Symbol("_elapsed", real=True)
+#: The counter's last word of rand() in statements and thresholds: this tag, the site (a
+#: population's threshold or reset, a projection's on_pre or on_post) shifted by 10 bits, and
+#: the call site; randn() uses normal2 stream RANDN_BASE | site << 10 | call site
+STATEMENT_TAG = 0x40000000
+RANDN_BASE = 1 << 24
+_SITES, _CALLS = 1 << 14, 1 << 10
 #: Normal-draw streams per population (two white-noise variables each): population k uses
 #: streams k * NOISE_PAIRS ... (snngen.draw keeps streams below 2**25)
 NOISE_PAIRS = 64
@@ -116,7 +122,11 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict) -> 
                                  for s in expr.free_symbols})
 
     new_exprs = [loc(e) for _, e in d.updates]
-    cond = loc(d.condition) if d.condition is not None else None
+    site = 2 * list(net.populations).index(name)
+    sub_t, draws_t = _draw_locals([d.condition], P, site, f"threshold of '{name}'")
+    sub_r, draws_r = _draw_locals([e for _, e in d.reset], f"{P}_reset", site + 1,
+                                  f"reset of '{name}'")
+    cond = loc(d.condition).xreplace(sub_t) if d.condition is not None else None
     temps, reduced = sp.cse(new_exprs, symbols=sp.numbered_symbols(f"{P}_tmp", real=True))
     body = tuple(Assign(s.name, e) for s, e in temps)
     new_locals = []
@@ -124,7 +134,7 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict) -> 
         tgt = f"{P}_{x.name}_new"
         body += (Assign(tgt, e),)
         new_locals.append((f"{P}_{x.name}", tgt))
-    reset = tuple(Assign(f"{P}_{x.name}", loc(e)) for x, e in d.reset)
+    reset = tuple(Assign(f"{P}_{x.name}", loc(e).xreplace(sub_r)) for x, e in d.reset)
     refractory = None
     if d.refractory is not None:
         refractory = f"{P}___refsteps"
@@ -144,7 +154,24 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict) -> 
         args += [Arg(f"{P}___ring", "int32", 3, "ring"), Arg(f"{P}___ringn", "int64", 2, "ringn"),
                  Arg(f"{P}__z", "uint8", 1, "scratch")]
     return NeuronStep(name, f"{P}___n", states, tuple(params), tuple(inputs), tuple(consts),
-                      body, tuple(new_locals), cond, reset, refractory, spikes, noise=noise)
+                      body, tuple(new_locals), cond, reset, refractory, spikes, noise=noise,
+                      draws=draws_t, reset_draws=draws_r)
+
+
+def _draw_locals(exprs, prefix: str, site: int, where: str):
+    """(substitution, draws): a local for every rand()/randn() call site in ``exprs``."""
+    sub, out = {}, []
+    for d in sorted({d for e in exprs for d in draws(e)}, key=lambda d: int(d.args[0])):
+        j = int(d.args[0])
+        if j >= _CALLS or site >= _SITES:
+            raise BackendUnsupported(f"{where}: too many rand()/randn() calls (at most "
+                                     f"{_CALLS} in one block) or populations and projections")
+        local = f"{prefix}___r{j}"
+        sub[d] = sp.Symbol(local, real=True)
+        normal = isinstance(d, randn)
+        out.append((local, "normal" if normal else "uniform",
+                    (RANDN_BASE if normal else STATEMENT_TAG) | site << 10 | j))
+    return sub, tuple(out)
 
 
 def _resolve_synaptic(proj, stmts_exprs):
@@ -207,7 +234,7 @@ def _synaptic_args(proj, syn, params, args):
         tuple((f"{P}_{n}", f"{P}__{n}") for n in params)
 
 
-def _deliver(proj, args, direction) -> list:
+def _deliver(net, proj, args, direction) -> list:
     P = proj.name  # noqa: N806
     pre, post = proj.pre.population, proj.post.population
     stmts = proj.model.on_pre if direction == "pre" else proj.model.on_post
@@ -236,9 +263,13 @@ def _deliver(proj, args, direction) -> list:
         return e.xreplace({x: sp.Symbol(ren.get(x.name, x.name), real=True)
                            for x in e.free_symbols})
     syn_t, par_t = _synaptic_args(proj, syn, params, args)
+    site = 2 * (len(net.populations) + list(net.projections).index(proj.name)) \
+        + (direction == "post")
+    sub, drawn = _draw_locals([s.expr for s in stmts], f"{P}_{direction}", site,
+                              f"on_{direction} of projection '{P}'")
     body = []
     for s in stmts:
-        body.append(Assign(ren[s.target], loc(s.value(symbol(s.target)))))
+        body.append(Assign(ren[s.target], loc(s.value(symbol(s.target))).xreplace(sub)))
     tr_nodes = tuple(Trace(ren[n], f"{P}__{n}", loc(decays[n])) for n in decays)
     if tr_nodes:
         _add(args, Arg(f"{P}__lastupdate", "int64", 2, "syn_lastupdate"))
@@ -255,7 +286,7 @@ def _deliver(proj, args, direction) -> list:
                     f"{P}__delay", syn_t,
                     tuple((ren[n], f"{pre.name}__{v}") for n, v in pre_v.items()),
                     tuple((ren[n], f"{post.name}__{v}") for n, v in post_v.items()),
-                    par_t, tr_nodes, tuple(body), tuple(written.items()), guards)]
+                    par_t, tr_nodes, tuple(body), tuple(written.items()), guards, drawn)]
 
 
 def _accumulate(proj, args) -> Accumulate:
@@ -268,6 +299,9 @@ def _accumulate(proj, args) -> Accumulate:
             "'post_var += expr' statement without on_post or event-driven traces "
             "(use one delay per projection for richer synapses)")
     stmt = stmts[0]
+    if draws(stmt.expr):
+        raise BackendUnsupported(f"projection '{proj.name}': rand()/randn() with per-synapse "
+                                 "delays is not built yet (use one delay per projection)")
     expr = proj.model.eqs.resolve(stmt.expr) * (1 if stmt.op == "+=" else -1)
     syn, pre_v, post_v, params = _resolve_synaptic(proj, {x.name for x in expr.free_symbols})
     target = stmt.target[:-5] if stmt.target.endswith("_post") else stmt.target
@@ -319,7 +353,7 @@ def lower(net) -> Lowered:
         if proj.heterogeneous:
             deliveries.append(_accumulate(proj, args))
         elif proj.model.on_pre:
-            deliveries += _deliver(proj, args, "pre")
+            deliveries += _deliver(net, proj, args, "pre")
         if proj.model.on_post:
             if proj.heterogeneous:
                 raise ConnectivityError(f"projection '{P}': on_post needs one delay per "
@@ -327,7 +361,7 @@ def lower(net) -> Lowered:
             args += [Arg(f"{P}__tindptr", "int64", 1, "index"),
                      Arg(f"{P}__tsyn", "int64", 1, "index"),
                      Arg(f"{P}__tpre", "int32", 1, "index")]
-            post_deliveries += _deliver(proj, args, "post")
+            post_deliveries += _deliver(net, proj, args, "post")
     records, resets = [], []
     for pop in net.populations.values():
         if pop.kind == "neuron":

@@ -69,6 +69,10 @@ class NeuronStep:
     #: standard normal draws before ``body`` (white noise): (local, local or "", stream), two
     #: draws per call of :func:`snngen.draw.normal2` (the second local empty if unused)
     noise: tuple[tuple[str, str, int], ...] = ()
+    #: rand()/randn() of the threshold and of the reset: (local, "uniform" or "normal",
+    #: stream), drawn per neuron before the condition and before the reset statements
+    draws: tuple[tuple[str, str, int], ...] = ()
+    reset_draws: tuple[tuple[str, str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,8 @@ class Deliver:
     #: ``(unless refractory)``: Brian2 writes them only where the neuron is not refractory
     #: (a neuron that spiked this step is), so these stores are guarded
     guards: tuple[tuple[str, str, str], ...] = field(default=())
+    #: rand()/randn() of the statements, drawn per synapse and event: (local, kind, stream)
+    draws: tuple[tuple[str, str, int], ...] = field(default=())
 
 
 @dataclass(frozen=True)

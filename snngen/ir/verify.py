@@ -43,6 +43,7 @@ def verify(program: Program) -> Program:
             defined |= {s.local for s in node.states}
             defined |= {loc for loc, _, _ in node.params + node.consts + node.inputs}
             defined |= {loc for a, b, _ in node.noise for loc in (a, b) if loc}
+            defined |= {loc for loc, _, _ in node.draws}
             needed |= {s.arg for s in node.states} | {node.n}
             needed |= {a for _, a, _ in node.params + node.consts + node.inputs}
             for a in node.body:
@@ -53,7 +54,7 @@ def verify(program: Program) -> Program:
                     raise IRError(f"{where}: update {s} <- {new} is not defined")
             _check(node.condition, defined, where)
             for a in node.reset:
-                _check(a.expr, defined, where)
+                _check(a.expr, defined | {loc for loc, _, _ in node.reset_draws}, where)
             if node.refractory:
                 needed |= {node.refractory, f"{node.pop}___last"}
             if node.spikes:
@@ -70,6 +71,7 @@ def verify(program: Program) -> Program:
             defined = set(_GLOBAL) | {loc for loc, *_ in node.syn + node.params + node.pre_vars}
             defined |= {loc for loc, _ in getattr(node, "post_vars", ())}
             defined.add(f"{node.proj}__elapsed")
+            defined |= {loc for loc, _, _ in getattr(node, "draws", ())}
             needed |= {a for _, a, *_ in node.syn + node.params + node.pre_vars}
             needed |= {node.source_ring, f"{node.proj}__pre_start", f"{node.proj}__pre_stop",
                        f"{node.proj}__indptr", f"{node.proj}__indices"}

@@ -20,7 +20,16 @@ import snngen as sg
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from test_cuda import _run, cuba, izhikevich, noisy, poisson_only, stdp, timed  # noqa: E402
+from test_cuda import (  # noqa: E402
+    _run,
+    cuba,
+    izhikevich,
+    noisy,
+    poisson_only,
+    randomised,
+    stdp,
+    timed,
+)
 
 
 def _has_gpu() -> bool:
@@ -45,8 +54,9 @@ def _agree(a, b):
 @pytest.mark.parametrize("factory,duration,kw", [
     (cuba, 0.1, {}), (cuba, 0.05, {"batch": 3, "delay": "0.4*ms"}),
     (izhikevich, 0.2, {"batch": 2}), (stdp, 1.0, {}), (timed, 0.02, {}),
-    (noisy, 0.05, {"dtype": "float64"})],
-    ids=["cuba", "cuba_batch_delay", "izhikevich_delays", "stdp", "timed_sources", "noise"])
+    (noisy, 0.05, {"dtype": "float64"}), (randomised, 0.05, {"dtype": "float64"})],
+    ids=["cuba", "cuba_batch_delay", "izhikevich_delays", "stdp", "timed_sources", "noise",
+         "rand"])
 def test_gpu_matches_numba_float64(factory, duration, kw):
     monitors = ("spikes", "state", "rate")
     ref, built_r, mr = _run(factory, "numba", duration, monitors, **kw)

@@ -140,6 +140,7 @@ def _synapse_view(node, pr: CPrinter, program: Program) -> dict:
         "params": list(node.params),
         "traces": [(t.local, t.arg, pr.doprint(t.decay)) for t in getattr(node, "traces", ())],
         "body": body,
+        "draws": _draw_code(getattr(node, "draws", ()), "k", "b | ((k >> 32) << 20)"),
         "store_syn": [(loc, arg, b) for loc, arg, b in node.syn
                       if kinds.get(loc) == "syn" or loc in traced],
         "store_pre": [(loc, arg, guard(loc, "j")) for loc, arg in node.pre_vars
@@ -150,6 +151,16 @@ def _synapse_view(node, pr: CPrinter, program: Program) -> dict:
         "guard": _not_refractory(program, *node.guard, f"{node.proj}__post_start + i")
         if getattr(node, "guard", None) else None,
     }
+
+
+def _draw_code(draws, index: str, batch: str = "b") -> list[tuple[str, str]]:
+    """CUDA C of rand()/randn() draws (double): (local, expression), as the Numba kernels."""
+    out = []
+    for local, kind, stream in draws:
+        out.append((local, f"snn_uniform(_seed, step, {index}, {batch}, {stream}u)"
+                    if kind == "uniform" else f"snn_normal(_seed, step, {index}, {batch}, "
+                    f"{stream}u)"))
+    return out
 
 
 def _neuron_view(node: NeuronStep, index: int, pr: CPrinter, program: Program) -> dict:
@@ -163,6 +174,7 @@ def _neuron_view(node: NeuronStep, index: int, pr: CPrinter, program: Program) -
         "refractory_per_neuron": node.refractory is not None
         and program.arg(node.refractory).ndim == 1,
         "noise": list(node.noise),
+        "draws": _draw_code(node.draws, "i"), "reset_draws": _draw_code(node.reset_draws, "i"),
         "body": [(a.target, pr.doprint(a.expr)) for a in node.body],
         "stores": [(arg, new) for (local, arg), (_, new) in zip(states, node.updates)],
         "updates": [(local, new) for local, new in node.updates],

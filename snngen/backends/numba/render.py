@@ -30,6 +30,18 @@ from .printer import NumbaPrinter, NumpyConstPrinter
 FASTMATH = "{'arcp', 'contract', 'afn', 'reassoc'}"
 
 
+def _draw_code(draws, index: str, batch: str = "b") -> list[tuple[str, str]]:
+    """Numba code of rand()/randn() draws (float64): (local, call)."""
+    return [(local, f"_uniform(seed, step, {index}, {batch}, {stream})" if kind == "uniform"
+             else f"_normal2(seed, step, {index}, {batch}, {stream})[0]")
+            for local, kind, stream in draws]
+
+
+#: The counter words of a synapse's draws: its index k (low 32 bits), and the batch entry
+#: with k's high bits above bit 20
+SYNAPSE_BATCH = "b | ((k >> 32) << 20)"
+
+
 def _neuron_view(node: NeuronStep, index: int, pr: NumbaPrinter, program: Program) -> dict:
     scalar = [(local, arg) for local, arg, per in node.params + node.consts if not per]
     arrays = [(local, arg) for local, arg, per in node.params + node.consts if per]
@@ -42,6 +54,7 @@ def _neuron_view(node: NeuronStep, index: int, pr: NumbaPrinter, program: Progra
         "refractory_per_neuron": node.refractory is not None
         and program.arg(node.refractory).ndim == 1,
         "noise": list(node.noise),
+        "draws": _draw_code(node.draws, "i"), "reset_draws": _draw_code(node.reset_draws, "i"),
         "body": [(a.target, pr.doprint(a.expr)) for a in node.body],
         "stores": [((local, arg), new) for (local, arg), (_, new)
                    in zip(states, node.updates)],
@@ -66,6 +79,7 @@ def _synapse_view(node, pr, program: Program) -> dict:
         "post_vars": list(getattr(node, "post_vars", ())), "params": list(node.params),
         "traces": [(t.local, t.arg, pr.doprint(t.decay)) for t in getattr(node, "traces", ())],
         "body": [(a.target, pr.doprint(a.expr)) for a in getattr(node, "body", ())],
+        "draws": _draw_code(getattr(node, "draws", ()), "k", SYNAPSE_BATCH),
     }
     traced = {t.local for t in getattr(node, "traces", ())}
     guards = {loc: (last, steps) for loc, last, steps in getattr(node, "guards", ())}
