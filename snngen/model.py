@@ -246,6 +246,16 @@ class NeuronModel:
         """The declared dimension of every state variable (None where no unit is given)."""
         return {n: _declared_dim(e.unit, e.line) for n, e in self.eqs.odes.items()}
 
+    def variable_dims(self) -> dict[str, u.Dimension | None]:
+        """The declared dimension of every state variable and declared parameter."""
+        return {n: _declared_dim(e.unit, e.line) for n, e in
+                list(self.eqs.odes.items()) + list(self.eqs.declared.items())}
+
+    @property
+    def summable(self) -> frozenset[str]:
+        """Declared per-neuron parameters: what a synapse's ``(summed)`` variable can set."""
+        return frozenset(n for n, e in self.eqs.declared.items() if "shared" not in e.flags)
+
     @property
     def clamped(self) -> frozenset[str]:
         """State variables frozen while refractory."""
@@ -397,6 +407,16 @@ class EventTrace:
     line: str
 
 
+@dataclass(frozen=True)
+class SummedVariable:
+    """``x_post = expr : unit (summed)``: every step, postsynaptic parameter ``target`` of
+    each neuron is set to the sum of ``expr`` over its synapses of the projection."""
+
+    target: str
+    expr: sp.Expr
+    line: str
+
+
 class SynapseModel:
     """A synapse model: per-synapse variables, event-driven traces and event statements.
 
@@ -409,23 +429,55 @@ class SynapseModel:
     ... ''', on_pre="ge += w; Apre += dApre")
     >>> stdp.variables, [t.name for t in stdp.traces]
     (('w', 'Apre'), ['Apre'])
+
+    ``(clock-driven)`` ODEs are integrated every step for every synapse (``method``:
+    ``auto``, which tries ``exponential_euler`` then ``euler``, or any explicit method but
+    ``exact``), and a ``(summed)`` subexpression ``x_post = expr`` sets the postsynaptic
+    parameter ``x`` to the sum of ``expr`` over each neuron's synapses, every step, before
+    the neurons are updated (Brian2's NMDA-like synapses and gap junctions):
+
+    >>> nmda = SynapseModel('''
+    ...     dg/dt = -g / tau_d + alpha * x * (1 - g) : 1 (clock-driven)
+    ...     dx/dt = -x / tau_r : 1 (clock-driven)
+    ...     I_nmda_post = w * g * (E - v_post) : 1 (summed)
+    ...     w : 1
+    ... ''', on_pre="x += 1")
+    >>> nmda.clock_driven, [(s.target, str(s.expr)) for s in nmda.summed]
+    (('g', 'x'), [('I_nmda', 'g*w*(E - v_post)')])
     """
 
     def __init__(self, equations: str = "", on_pre: str | None = None,
-                 on_post: str | None = None, name: str | None = None):
+                 on_post: str | None = None, name: str | None = None, method: str = "auto"):
         self.name = name or "synapse"
         self.text = equations
         where = f"synapse '{self.name}'"
         self.eqs = _Equations(parse_equations(equations, where=where), where)
         stochastic.check_draws(self.eqs, where)
+        self.method = check_method(method, where)
         for n, e in self.eqs.odes.items():
-            if "event-driven" not in e.flags:
+            kinds = {"event-driven", "clock-driven"} & set(e.flags)
+            if len(kinds) != 1:
                 raise EquationError(
-                    f"synaptic ODE for '{n}' must be marked (event-driven): clock-driven "
-                    "per-synapse ODEs are not supported yet", e.line, 0, len(e.line),
-                    f"synapse '{self.name}'")
-        if on_pre is None and on_post is None:
-            raise EquationError("a synapse model needs on_pre and/or on_post statements",
+                    f"synaptic ODE for '{n}' must be marked either (event-driven): updated at "
+                    "events only, solved exactly in between, or (clock-driven): integrated "
+                    "every step for every synapse", e.line, 0, len(e.line), where)
+        for e in self.eqs.lines:
+            noise = sorted(x.name for x in getattr(e.expr, "free_symbols", ())
+                           if stochastic.is_noise(x.name))
+            if noise:
+                raise EquationError(f"white noise '{noise[0]}' in a synapse model is not "
+                                    "built yet; put the noise into the neuron model", e.line,
+                                    max(e.line.find(noise[0]), 0), len(noise[0]), where)
+            if "summed" in e.flags and (e.kind != "subexpression"
+                                        or not e.name.endswith("_post")):
+                raise EquationError(
+                    "(summed) marks a subexpression named after a postsynaptic parameter, "
+                    f"such as 'I_syn_post = w * g : amp (summed)'; '{e.name}' is "
+                    + ("not a subexpression" if e.kind != "subexpression"
+                       else "not named <variable>_post"), e.line, 0, len(e.line), where)
+        if on_pre is None and on_post is None and not self.summed:
+            raise EquationError("a synapse model needs on_pre and/or on_post statements "
+                                "(or a (summed) variable)",
                                 equations or "''", 0, 1, f"synapse '{self.name}'")
         self.on_pre_text, self.on_post_text = on_pre, on_post
         self.on_pre = parse_statements(on_pre, f"on_pre of '{self.name}'") if on_pre else ()
@@ -442,8 +494,24 @@ class SynapseModel:
 
     @property
     def traces(self) -> tuple[EventTrace, ...]:
+        """The ``(event-driven)`` ODEs."""
         return tuple(EventTrace(n, self.eqs.resolve(e.expr), e.line)
-                     for n, e in self.eqs.odes.items())
+                     for n, e in self.eqs.odes.items() if "event-driven" in e.flags)
+
+    @property
+    def clock_driven(self) -> tuple[str, ...]:
+        """Variables of the ``(clock-driven)`` ODEs, integrated every step."""
+        return tuple(n for n, e in self.eqs.odes.items() if "clock-driven" in e.flags)
+
+    @property
+    def rhs(self) -> dict[str, sp.Expr]:
+        """Right-hand sides of the clock-driven ODEs, subexpressions and units resolved."""
+        return {n: self.eqs.resolve(self.eqs.odes[n].expr) for n in self.clock_driven}
+
+    @property
+    def summed(self) -> tuple[SummedVariable, ...]:
+        return tuple(SummedVariable(e.name[:-5], self.eqs.resolve(e.expr), e.line)
+                     for e in self.eqs.lines if "summed" in e.flags)
 
     def canonical(self) -> str:
         parts = [f"{e.kind} {e.name} = {sp.srepr(e.expr) if e.expr is not None else ''} "
@@ -451,6 +519,7 @@ class SynapseModel:
         for label, stmts in (("pre", self.on_pre), ("post", self.on_post)):
             parts.append(label + " " + ";".join(f"{s.target}{s.op}{sp.srepr(s.expr)}"
                                                  for s in stmts))
+        parts.append(f"method {self.method}")
         return "\n".join(parts)
 
     def check_units(self, pre_dims: Mapping[str, u.Dimension | None],
@@ -489,6 +558,9 @@ class SynapseModel:
             if e.unit is not None:
                 u.check_equal(_declared_dim(e.unit, e.line), d, n, str(e.expr), where, e.line)
             dims[symbol(n)] = d if d is not None else _declared_dim(e.unit, e.line)
+            if "summed" in e.flags:  # the sum has the unit of its postsynaptic target
+                u.check_equal(post_dims.get(n[:-5]), dims[symbol(n)], n, str(e.expr), where,
+                              e.line)
         for n, e in self.eqs.odes.items():
             d = u.dimension_of(e.expr, {**dims, **_unit_dims(e.expr)}, where=where, line=e.line)
             if dims[symbol(n)] is not None:

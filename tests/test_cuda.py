@@ -140,6 +140,16 @@ def randomised(dtype="float32", batch=2):
     return net, pop
 
 
+def nmda(dtype="float32", batch=2):
+    """Clock-driven synaptic equations and a summed variable (test_clock_driven.py)."""
+    from test_clock_driven import NEURON, NMDA, PARAMS, SYN
+    net = sg.Network(dt=1e-4, seed=8, dtype=dtype, batch=batch)
+    src = net.poisson("S", 20, rates=50.0)
+    pop = net.population("P", NEURON, 10, params=PARAMS, init={"v": -0.065})
+    net.connect(src, pop, NMDA, sg.FixedProbability(0.5), w=1.0, params=SYN, name="nmda")
+    return net, pop
+
+
 def _run(net_factory, backend, duration, monitors=("spikes",), **kw):
     built = net_factory(**kw)
     net, pop = built[0], built[1]
@@ -221,6 +231,11 @@ def test_white_noise_matches_numba():
     """The normal draws are the same bits (tests/test_normal.py); only the updates' rounding
     (FMA contraction in the Numba kernels) differs."""
     _compare(noisy, 0.05, monitors=("spikes", "state"), dtype="float64", rtol=1e-12)
+
+
+def test_clock_driven_synapses_and_summed_variables_match_numba():
+    """Summed over synapses with atomicAdd: the order of the additions may differ."""
+    _compare(nmda, 0.1, monitors=("spikes", "state"), dtype="float64", rtol=1e-9)
 
 
 def test_float32_spike_trains_agree_until_rounding_differs():
@@ -329,6 +344,8 @@ NETWORKS = {
     "noise32": lambda: noisy("float32"),
     "noise64": lambda: noisy("float64"),
     "random32": lambda: randomised("float32"),
+    "nmda32": lambda: nmda("float32"),
+    "nmda64": lambda: nmda("float64"),
 }
 
 

@@ -16,8 +16,14 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .. import stochastic
-from ..errors import BackendUnsupported, ConnectivityError, UnknownNameError, did_you_mean
-from ..integrate import DT, DiscreteModel, _exact_event, discretise
+from ..errors import (
+    BackendUnsupported,
+    ConnectivityError,
+    IntegrationError,
+    UnknownNameError,
+    did_you_mean,
+)
+from ..integrate import DT, DiscreteModel, _exact_event, _step, discretise
 from ..parse import symbol
 from ..symbolic import draws, randn, substitute
 from .nodes import (
@@ -34,6 +40,8 @@ from .nodes import (
     SpikeRecord,
     StateRecord,
     StateVar,
+    Summed,
+    SynapseUpdate,
     Trace,
 )
 
@@ -58,9 +66,11 @@ class Lowered:
     discrete: dict    # pop -> DiscreteModel
 
 
-def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict) -> NeuronStep:
+def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict,
+                 summed_targets=frozenset()) -> NeuronStep:
     name, model = pop.name, pop.model
-    d: DiscreteModel = discretise(model, pop.method, frozenset(pop.inputs))
+    # time tables and summed variables change every step: never hoisted
+    d: DiscreteModel = discretise(model, pop.method, frozenset(pop.inputs) | summed_targets)
     discrete[name] = d
     per_neuron = pop.per_neuron()
     P = name  # noqa: N806 - short prefix used in names below
@@ -92,11 +102,14 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict) -> 
     for e in [d.condition, *[e for _, e in d.reset]]:
         if e is not None:
             used |= {s.name for s in e.free_symbols}
-    params, inputs = [], []
+    params, inputs, summed = [], [], []
     for p in model.parameter_names:
         if p not in used:
             continue
-        if p in pop.inputs:
+        if p in summed_targets:  # set every step by a synapse's (summed) variable
+            summed.append((f"{P}_{p}", f"{P}__{p}"))
+            _add(args, Arg(f"{P}__{p}", "float", 2, "summed"))
+        elif p in pop.inputs:
             inputs.append((f"{P}_{p}", f"{P}__{p}", pop.inputs[p].values.ndim == 2))
             args.append(Arg(f"{P}__{p}", "float64", 2, "input"))
             args.append(Arg(f"{P}__{p}__ratio", "float64", 0, "input_ratio"))
@@ -155,7 +168,7 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict) -> 
                  Arg(f"{P}__z", "uint8", 1, "scratch")]
     return NeuronStep(name, f"{P}___n", states, tuple(params), tuple(inputs), tuple(consts),
                       body, tuple(new_locals), cond, reset, refractory, spikes, noise=noise,
-                      draws=draws_t, reset_draws=draws_r)
+                      draws=draws_t, reset_draws=draws_r, summed=tuple(summed))
 
 
 def _draw_locals(exprs, prefix: str, site: int, where: str):
@@ -220,7 +233,7 @@ def _written(proj) -> set[str]:
     """Synaptic variables changed by events: they get one copy per batch entry."""
     stmts = proj.model.on_pre + proj.model.on_post
     return {s.target for s in stmts if s.target in proj.model.variables} | \
-        {t.name for t in proj.model.traces}
+        {t.name for t in proj.model.traces} | set(proj.model.clock_driven)
 
 
 def _synaptic_args(proj, syn, params, args):
@@ -321,6 +334,77 @@ def _accumulate(proj, args) -> Accumulate:
                       _clamped(post, target))
 
 
+def _synaptic_locals(proj, exprs, args):
+    """Locals of the names in ``exprs`` (per-synapse, pre, post, parameters) and the
+    substitution that renames them: (syn, pre, post, params, rename)."""
+    P = proj.name  # noqa: N806
+    names = {x.name for e in exprs for x in e.free_symbols}
+    syn, pre_v, post_v, params = _resolve_synaptic(proj, names)
+    pre, post = proj.pre.population, proj.post.population
+    ren = {n: sp.Symbol(f"{P}_{n}", real=True) for n in [*syn, *params, *pre_v, *post_v]}
+    syn_t, par_t = _synaptic_args(proj, syn, params, args)
+    pre_t = tuple((f"{P}_{n}", f"{pre.name}__{v}") for n, v in pre_v.items())
+    post_t = tuple((f"{P}_{n}", f"{post.name}__{v}") for n, v in post_v.items())
+    return syn_t, pre_t, post_t, par_t, {symbol(n): r for n, r in ren.items()}
+
+
+def _synapse_update(proj, args) -> SynapseUpdate:
+    """One step of the clock-driven ODEs of ``proj`` (no loop-invariant hoisting: values may
+    differ per synapse; no ``exact``: its propagators would be per synapse)."""
+    model, P = proj.model, proj.name  # noqa: N806
+    rhs = {symbol(n): e for n, e in model.rhs.items()}
+    states = set(rhs)
+    varying = {x for e in rhs.values() for x in e.free_symbols} - states
+    if model.method == "exact":
+        raise BackendUnsupported(f"projection '{P}': method 'exact' is not available for "
+                                 "clock-driven synaptic equations yet; use 'auto' (exponential "
+                                 "Euler, exact for a linear decay), 'euler', 'rk2' or 'rk4'")
+    order = ("exponential_euler", "euler") if model.method == "auto" else (model.method,)
+    for m in order:
+        try:
+            _, new, _ = _step(rhs, m, varying, f"synapse '{model.name}' of projection '{P}'")
+            break
+        except IntegrationError:
+            if m == order[-1]:
+                raise
+    exprs = list(new.values())
+    syn_t, pre_t, post_t, par_t, ren = _synaptic_locals(proj, exprs + list(rhs), args)
+    local = [substitute(e, ren) for e in exprs]
+    temps, reduced = sp.cse(local, symbols=sp.numbered_symbols(f"{P}_stmp", real=True))
+    body = tuple(Assign(x.name, e) for x, e in temps)
+    updates = []
+    for x, e in zip(new, reduced):
+        body += (Assign(f"{P}_{x.name}_new", e),)
+        updates.append((f"{P}_{x.name}", f"{P}_{x.name}_new"))
+    return SynapseUpdate(P, syn_t, pre_t, post_t, par_t, body, tuple(updates))
+
+
+def _summed(proj, args) -> Summed:
+    P, post = proj.name, proj.post.population  # noqa: N806
+    exprs = [s.expr for s in proj.model.summed]
+    syn_t, pre_t, post_t, par_t, ren = _synaptic_locals(proj, exprs, args)
+    sums = []
+    for s in proj.model.summed:
+        _add(args, Arg(f"{post.name}__{s.target}", "float", 2, "summed"))
+        sums.append((f"{post.name}__{s.target}", substitute(s.expr, ren)))
+    return Summed(P, syn_t, pre_t, post_t, par_t, tuple(sums))
+
+
+def _summed_targets(net) -> dict[str, set[str]]:
+    """Population name -> its parameters set by (summed) variables; a declared parameter
+    that has neither a value nor a summed variable is reported here, before any work."""
+    targets: dict[str, set[str]] = {}
+    for proj in net.projections.values():
+        for s in proj.model.summed:
+            targets.setdefault(proj.post.population.name, set()).add(s.target)
+    for pop in net.populations.values():
+        if pop.kind == "neuron" and pop.pending - targets.get(pop.name, set()):
+            pop.model.check_parameters(
+                {**pop.params, **dict.fromkeys(targets.get(pop.name, ()), 0.0)},
+                f"population '{pop.name}'")
+    return targets
+
+
 def _poisson_stream(net, pop) -> int:
     """The Philox stream of a Poisson group: 1 + its position among the network's
     populations and projections, as before the schedule put populations first (its draws,
@@ -332,13 +416,14 @@ def _poisson_stream(net, pop) -> int:
 
 def lower(net) -> Lowered:
     """Lower a :class:`~snngen.runtime.network.Network` to a :class:`Program`."""
+    targets = _summed_targets(net)
     args = [Arg("batch", "int64", 0, "batch"), Arg("dt", "float64", 0, "dt")]
     steps, constants, discrete, rings = [], {}, {}, []
-    deliveries, post_deliveries = [], []
+    deliveries, post_deliveries, sums, updates = [], [], [], []
     # Brian2 runs every pre pathway before every post pathway, ties broken by name
     for proj in sorted(net.projections.values(), key=lambda p: p.name):
         P = proj.name  # noqa: N806
-        for side, needed in ((proj.pre.population, True),
+        for side, needed in ((proj.pre.population, bool(proj.model.on_pre)),
                              (proj.post.population, bool(proj.model.on_post))):
             if needed and side.kind == "neuron" and side.model.threshold is None:
                 raise ConnectivityError(
@@ -350,6 +435,10 @@ def lower(net) -> Lowered:
                                                                   "bound"),
                  Arg(f"{P}__post_start", "int64", 0, "bound"),
                  Arg(f"{P}__post_stop", "int64", 0, "bound")]
+        if proj.model.summed:
+            sums.append(_summed(proj, args))
+        if proj.model.clock_driven:
+            updates.append(_synapse_update(proj, args))
         if proj.heterogeneous:
             deliveries.append(_accumulate(proj, args))
         elif proj.model.on_pre:
@@ -365,7 +454,8 @@ def lower(net) -> Lowered:
     records, resets = [], []
     for pop in net.populations.values():
         if pop.kind == "neuron":
-            node = _neuron_step(net, pop, args, constants, discrete)
+            node = _neuron_step(net, pop, args, constants, discrete,
+                                frozenset(targets.get(pop.name, ())))
         elif pop.kind == "poisson":
             args.append(Arg(f"{pop.name}___n", "int64", 0, "size"))
             per = pop.rates.ndim == 1
@@ -412,7 +502,10 @@ def lower(net) -> Lowered:
                                       tuple(f"{pop.name}__{v}" for v in mon.variables), M))
     # Brian2's schedule: start (state monitors), groups (state updates), thresholds (and spike
     # monitors), synapses (propagation: pre pathways, then post), resets
-    steps = starts + steps + records + deliveries + post_deliveries + resets
+    # Brian2's "groups" slot: summed-variable updaters first (order -1), then neuron and
+    # synapse state updates (order 0) by name; neuron updates commute with each other
+    groups = sorted(steps + updates, key=lambda n: getattr(n, "pop", None) or n.proj)
+    steps = starts + sums + groups + records + deliveries + post_deliveries + resets
     names = [a.name for a in args]
     dup = {n for n in names if names.count(n) > 1}
     if dup:

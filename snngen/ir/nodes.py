@@ -73,6 +73,8 @@ class NeuronStep:
     #: stream), drawn per neuron before the condition and before the reset statements
     draws: tuple[tuple[str, str, int], ...] = ()
     reset_draws: tuple[tuple[str, str, int], ...] = ()
+    #: parameters set by a synapse's (summed) variable: (local, (batch, n) argument)
+    summed: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,35 @@ class Deliver:
 
 
 @dataclass(frozen=True)
+class SynapseUpdate:
+    """One step of the ``(clock-driven)`` ODEs of projection ``proj``, for every synapse
+    (Brian2's synaptic state update, in the ``groups`` slot with the neurons, by name)."""
+
+    proj: str
+    syn: tuple[tuple[str, str, bool], ...]   # (local, arg, batched) per-synapse variables
+    pre_vars: tuple[tuple[str, str], ...]    # (local, state arg), read only
+    post_vars: tuple[tuple[str, str], ...]
+    params: tuple[tuple[str, str], ...]      # (local, scalar arg)
+    body: tuple[Assign, ...]                 # temporaries
+    updates: tuple[tuple[str, str], ...]     # (synaptic local, new-value local)
+
+
+@dataclass(frozen=True)
+class Summed:
+    """The ``(summed)`` variables of projection ``proj``: each postsynaptic ``target`` (a
+    (batch, neurons) argument) is set to the sum of ``expr`` over the neuron's synapses, for
+    the neurons of the projection's target subgroup; before any state update of the step
+    (Brian2's summed-variable updaters run just before their target group)."""
+
+    proj: str
+    syn: tuple[tuple[str, str, bool], ...]
+    pre_vars: tuple[tuple[str, str], ...]
+    post_vars: tuple[tuple[str, str], ...]
+    params: tuple[tuple[str, str], ...]
+    sums: tuple[tuple[str, sp.Basic], ...]   # (target arg, expression of the locals)
+
+
+@dataclass(frozen=True)
 class Accumulate:
     """Per-synapse delays: add ``expr`` into a ring of future input, applied when due."""
 
@@ -210,6 +241,8 @@ class Program:
                 lines.append(f"      {a.target} = {a.expr}")
             for s, n in getattr(step, "updates", ()):
                 lines.append(f"      {s} <- {n}")
+            for target, expr in getattr(step, "sums", ()):
+                lines.append(f"      {target}[post] = sum over synapses of {expr}")
             if getattr(step, "condition", None) is not None:
                 lines.append(f"      spike if {step.condition}")
             for a in getattr(step, "reset", ()):

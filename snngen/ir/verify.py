@@ -14,6 +14,8 @@ from .nodes import (
     Reset,
     SpikeRecord,
     StateRecord,
+    Summed,
+    SynapseUpdate,
 )
 
 _GLOBAL = {"t", "dt", "i"}
@@ -44,6 +46,8 @@ def verify(program: Program) -> Program:
             defined |= {loc for loc, _, _ in node.params + node.consts + node.inputs}
             defined |= {loc for a, b, _ in node.noise for loc in (a, b) if loc}
             defined |= {loc for loc, _, _ in node.draws}
+            defined |= {loc for loc, _ in node.summed}
+            needed |= {a for _, a in node.summed}
             needed |= {s.arg for s in node.states} | {node.n}
             needed |= {a for _, a, _ in node.params + node.consts + node.inputs}
             for a in node.body:
@@ -86,6 +90,22 @@ def verify(program: Program) -> Program:
             if isinstance(node, Accumulate):
                 _check(node.expr, defined, where)
                 needed |= {node.target, node.buffer} | set(node.guard or ())
+        elif isinstance(node, (SynapseUpdate, Summed)):
+            defined = set(_GLOBAL) | {loc for loc, *_ in node.syn + node.params + node.pre_vars
+                                      + node.post_vars}
+            needed |= {a for _, a, *_ in node.syn + node.params + node.pre_vars
+                       + node.post_vars}
+            needed |= {f"{node.proj}__{f}" for f in ("indptr", "indices", "pre_start",
+                                                     "pre_stop", "post_start", "post_stop")}
+            for a in getattr(node, "body", ()):
+                _check(a.expr, defined, where)
+                defined.add(a.target)
+            for s, new in getattr(node, "updates", ()):
+                if new not in defined or s not in {loc for loc, *_ in node.syn}:
+                    raise IRError(f"{where}: update {s} <- {new} is not defined")
+            for target, expr in getattr(node, "sums", ()):
+                _check(expr, defined, where)
+                needed.add(target)
         elif isinstance(node, (PoissonStep, ArrayStep)):
             needed |= {node.n} | ({node.spikes} if node.spikes else set())
         elif isinstance(node, (SpikeRecord, RateRecord)):

@@ -223,6 +223,8 @@ def allocate(net, spec, module, limit: int, build_csr=conn.build_csr, full=None)
             arrays[name] = _owned(
                 _initial(init, rng, (net.batch, pop.n), f"init of '{owner}.{field}'"),
                 dtype=np_type)
+        elif role == "summed":  # set by the synapses every step, before it is read
+            arrays[name] = np.zeros((net.batch, pops[owner].n), np_type)
         elif role in ("param", "param_array"):
             pop = pops[owner]
             value = pop.rates if pop.kind == "poisson" else pop.params[field]

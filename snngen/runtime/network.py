@@ -173,7 +173,11 @@ class NeuronGroup(Population):
         self.inputs = {k: v for k, v in self.params.items() if isinstance(v, TimedArray)}
         for k in self.inputs:
             self.params[k] = 0.0
-        model.check_parameters(self.params, f"population '{name}'")
+        # a declared per-neuron parameter may be set by a synapse's (summed) variable,
+        # connected later: whether it has a value is checked when the network is built
+        self.pending = frozenset(model.summable - set(self.params))
+        model.check_parameters({**self.params, **dict.fromkeys(self.pending, 0.0)},
+                               f"population '{name}'")
         unknown = set(self.params) - set(model.parameter_names)
         if unknown:
             from ..errors import did_you_mean
@@ -274,7 +278,8 @@ class Projection:
         validate.check_parameter_values(model, self.params, f"projection '{name}'", dims)
         pre_model = getattr(pre.population, "model", None)
         model.check_units(pre_model.state_dims() if pre_model is not None else {},
-                          post.population.model.state_dims(), dims, f"projection '{name}'")
+                          post.population.model.variable_dims(), dims, f"projection '{name}'")
+        self._check_summed()
         self.delay_expr = None
         if isinstance(delay, str):
             if not is_quantity(delay):  # an expression of i, j: evaluated per synapse
@@ -286,6 +291,29 @@ class Projection:
         except (InvalidValueError, ShapeError) as err:
             raise ConnectivityError(str(err)) from None
         self.heterogeneous = self.delay_steps.ndim > 0
+
+    def _check_summed(self) -> None:
+        """A (summed) variable sets a declared per-neuron parameter of the target that has
+        no value of its own and no other summed variable writing it."""
+        target = self.post.population
+        for s in self.model.summed:
+            where = f"projection '{self.name}': (summed) '{s.target}_post'"
+            if s.target not in target.model.summable:
+                raise ConnectivityError(
+                    f"{where} must set a declared per-neuron parameter of model "
+                    f"'{target.model.name}' (a line such as '{s.target} : amp'); "
+                    f"'{s.target}' is not one")
+            if s.target in target.params:
+                raise ConnectivityError(
+                    f"{where}: population '{target.name}' gives '{s.target}' a value, but "
+                    "the synapses set it every step; leave it out of params")
+            for other in self.net.projections.values():
+                if other.post.population is target and any(
+                        o.target == s.target for o in other.model.summed):
+                    raise ConnectivityError(
+                        f"{where}: projection '{other.name}' already sums into "
+                        f"'{target.name}.{s.target}'; sum both into different parameters "
+                        "and add them in the neuron's equations")
 
     def __repr__(self) -> str:
         return f"Projection('{self.name}': {self.pre.population.name} -> " \

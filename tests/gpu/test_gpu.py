@@ -24,6 +24,7 @@ from test_cuda import (  # noqa: E402
     _run,
     cuba,
     izhikevich,
+    nmda,
     noisy,
     poisson_only,
     randomised,
@@ -54,9 +55,10 @@ def _agree(a, b):
 @pytest.mark.parametrize("factory,duration,kw", [
     (cuba, 0.1, {}), (cuba, 0.05, {"batch": 3, "delay": "0.4*ms"}),
     (izhikevich, 0.2, {"batch": 2}), (stdp, 1.0, {}), (timed, 0.02, {}),
-    (noisy, 0.05, {"dtype": "float64"}), (randomised, 0.05, {"dtype": "float64"})],
+    (noisy, 0.05, {"dtype": "float64"}), (randomised, 0.05, {"dtype": "float64"}),
+    (nmda, 0.1, {"dtype": "float64"})],
     ids=["cuba", "cuba_batch_delay", "izhikevich_delays", "stdp", "timed_sources", "noise",
-         "rand"])
+         "rand", "nmda"])
 def test_gpu_matches_numba_float64(factory, duration, kw):
     monitors = ("spikes", "state", "rate")
     ref, built_r, mr = _run(factory, "numba", duration, monitors, **kw)

@@ -34,6 +34,8 @@ from ...ir.nodes import (
     Reset,
     SpikeRecord,
     StateRecord,
+    Summed,
+    SynapseUpdate,
 )
 from ..templates import environment
 from .printer import CPrinter
@@ -173,7 +175,7 @@ def _neuron_view(node: NeuronStep, index: int, pr: CPrinter, program: Program) -
         "inputs": list(node.inputs), "states": states, "refractory": node.refractory,
         "refractory_per_neuron": node.refractory is not None
         and program.arg(node.refractory).ndim == 1,
-        "noise": list(node.noise),
+        "noise": list(node.noise), "summed": list(node.summed),
         "draws": _draw_code(node.draws, "i"), "reset_draws": _draw_code(node.reset_draws, "i"),
         "body": [(a.target, pr.doprint(a.expr)) for a in node.body],
         "stores": [(arg, new) for (local, arg), (_, new) in zip(states, node.updates)],
@@ -215,6 +217,23 @@ def build(program: Program) -> tuple[list[dict], list[Launch]]:
                                f"events:{node.proj}__indptr", block=64))
             plan.append(Launch(kname + "_apply", f"due input of {node.proj}",
                                f"range:{node.proj}"))
+        elif isinstance(node, (SynapseUpdate, Summed)):
+            update = isinstance(node, SynapseUpdate)
+            v = {"kind": "all_synapses", "proj": node.proj, "syn": list(node.syn),
+                 "pre_vars": list(node.pre_vars), "post_vars": list(node.post_vars),
+                 "params": list(node.params), "traces": [],
+                 "body": [(a.target, pr.doprint(a.expr)) for a in getattr(node, "body", ())],
+                 "stores": [(arg, batched, dict(getattr(node, "updates", ())).get(loc))
+                            for loc, arg, batched in node.syn
+                            if loc in dict(getattr(node, "updates", ()))],
+                 "sums": [(target, pr.doprint(e)) for target, e in getattr(node, "sums", ())]}
+            if not update:
+                plan.append(Launch(kname + "_zero", f"summed variables of {node.proj}: zero",
+                                   f"range:{node.proj}"))
+            plan.append(Launch(kname, (f"clock-driven synaptic equations of {node.proj}"
+                                       if update else f"summed variables of {node.proj}: "
+                                       "add (atomic)") + ", one thread per presynaptic row",
+                               f"rows:{node.proj}"))
         elif isinstance(node, PoissonStep):
             v = {"kind": "poisson", "name": node.pop, "n": node.n, "rate": node.rate,
                  "per_neuron": node.per_neuron, "stream": node.stream}

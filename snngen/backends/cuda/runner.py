@@ -222,6 +222,8 @@ class Runner:
             return max(1, min(-(-int(args[what]) // 256), 32)), batch, 256
         elif kind == "range":
             n = int(args[f"{what}__post_stop"]) - int(args[f"{what}__post_start"])
+        elif kind == "rows":  # the presynaptic rows of a projection: one thread each
+            n = int(args[f"{what}__pre_stop"]) - int(args[f"{what}__pre_start"])
         elif kind == "monitor":
             n = int(np.shape(args[what])[0])
         elif kind == "events":

@@ -22,6 +22,8 @@ from ...ir.nodes import (
     Reset,
     SpikeRecord,
     StateRecord,
+    Summed,
+    SynapseUpdate,
 )
 from ..templates import environment
 from .printer import NumbaPrinter, NumpyConstPrinter
@@ -53,7 +55,7 @@ def _neuron_view(node: NeuronStep, index: int, pr: NumbaPrinter, program: Progra
         "states": states, "refractory": node.refractory,
         "refractory_per_neuron": node.refractory is not None
         and program.arg(node.refractory).ndim == 1,
-        "noise": list(node.noise),
+        "noise": list(node.noise), "summed": list(node.summed),
         "draws": _draw_code(node.draws, "i"), "reset_draws": _draw_code(node.reset_draws, "i"),
         "body": [(a.target, pr.doprint(a.expr)) for a in node.body],
         "stores": [((local, arg), new) for (local, arg), (_, new)
@@ -97,6 +99,19 @@ def _synapse_view(node, pr, program: Program) -> dict:
     return view
 
 
+def _all_synapses_view(node, pr: NumbaPrinter) -> dict:
+    """A loop over every synapse of a projection: clock-driven update or summed variables."""
+    update = isinstance(node, SynapseUpdate)
+    return {
+        "kind": "synapse_update" if update else "summed", "proj": node.proj,
+        "syn": list(node.syn), "pre_vars": list(node.pre_vars),
+        "post_vars": list(node.post_vars), "params": list(node.params), "traces": [],
+        "body": [(a.target, pr.doprint(a.expr)) for a in getattr(node, "body", ())],
+        "store_syn": [(loc, new) for loc, new in getattr(node, "updates", ())],
+        "sums": [(target, pr.doprint(expr)) for target, expr in getattr(node, "sums", ())],
+    }
+
+
 def views(program: Program, pr: NumbaPrinter) -> list[dict]:
     out, neurons = [], {}
     for k, node in enumerate(program.steps):
@@ -111,6 +126,8 @@ def views(program: Program, pr: NumbaPrinter) -> list[dict]:
         elif isinstance(node, Accumulate):
             out.append({**_synapse_view(node, pr, program), "kind": "accumulate",
                         "target": node.target, "expr": pr.doprint(node.expr)})
+        elif isinstance(node, (SynapseUpdate, Summed)):
+            out.append(_all_synapses_view(node, pr))
         elif isinstance(node, PoissonStep):
             out.append({"kind": "poisson", "name": node.pop, "n": node.n, "rate": node.rate,
                         "per_neuron": node.per_neuron, "stream": node.stream})
