@@ -169,14 +169,15 @@ class Twin:
                                          name: variables}
 
     def connect(self, name: str, pre: str, post: str, i, j, *, model: str = "",
-                on_pre: str, on_post: str | None = None, values: dict, delay=None,
-                params: dict | None = None):
+                on_pre: str | None, on_post: str | None = None, values: dict, delay=None,
+                params: dict | None = None, method: str = "exact"):
         """Synapses ``i[s] -> j[s]``; the pairs must be sorted by (i, j), the order in which
         snngen keeps explicit synapses, so that per-synapse arrays line up in both."""
         i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
         assert np.all(np.lexsort((j, i)) == np.arange(len(i))), "pairs must be sorted"
         synapse_model = sg.SynapseModel(model, on_pre=on_pre, on_post=on_post,
-                                        name=name.lower())
+                                        name=name.lower(),
+                                        method="auto" if method == "exact" else method)
         consts = self._constants(params or {})
         kwargs = {var: np.asarray(v, np.float64) for var, (v, _) in values.items()}
         if delay is not None:
@@ -187,7 +188,7 @@ class Twin:
         self.pairs[name] = (i, j)
         self.spec["synapses"].append({
             "name": name, "source": pre, "target": post, "model": model, "on_pre": on_pre,
-            "on_post": on_post, "i": i.tolist(), "j": j.tolist(), "method": "exact",
+            "on_post": on_post, "i": i.tolist(), "j": j.tolist(), "method": method,
             "values": {var: _quantity(np.asarray(v, np.float64), unit)
                        for var, (v, unit) in values.items()},
             "delay": None if delay is None else np.asarray(delay, np.float64).tolist()})
@@ -625,3 +626,43 @@ def test_random_threshold_and_synaptic_draws_statistics(brian2_python, tmp_path)
     for res, c in ((got, c1), (ref, c2)):
         v = float(res["state/S/v"][0])
         assert abs(v - c * w / 2) < 5 * w * np.sqrt(c / 12), (v, c)
+
+
+def test_nmda_synapse_with_a_summed_variable(brian2_python, tmp_path):
+    """An NMDA-like synapse: clock-driven rise and saturating decay per synapse (Euler in
+    both), a magnesium block in a (summed) current into each neuron's declared parameter,
+    spike-driven rise (``x += 1``); LIF neurons with refractoriness. Deterministic: the spike
+    trains equal Brian2's step for step for 1 s, final v, g and x to 1e-9."""
+    rng = np.random.default_rng(11)
+    n_in, n = 20, 10
+    idx, times = _input_spikes(rng, n_in, 15.0, STEPS - 1)
+    twin = Twin()
+    twin.spike_source("X", n_in, idx, times)
+    neuron = """
+        dv/dt = (El - v + I_nmda / gl) / taum : volt (unless refractory)
+        I_nmda : amp
+    """
+    twin.population("P", n, neuron, threshold="v > Vt", reset="v = Vr", refractory=0.002,
+                    params={"El": (-0.065, "volt"), "gl": (10e-9, "siemens"),
+                            "taum": (0.020, "second"), "Vt": (-0.050, "volt"),
+                            "Vr": (-0.060, "volt")},
+                    init={"v": (rng.uniform(-0.065, -0.055, n), "volt")})
+    i, j = _sorted_pairs(*np.nonzero(rng.random((n_in, n)) < 0.5))
+    model = """
+        dg/dt = -g / tau_d + alpha * x * (1 - g) : 1 (clock-driven)
+        dx/dt = -x / tau_r : 1 (clock-driven)
+        block = 1 + exp(-0.062 * v_post / mV) / 3.57 : 1
+        I_nmda_post = gmax * w * g * (E_nmda - v_post) / block : amp (summed)
+        w : 1
+    """
+    twin.connect("nmda", "X", "P", i, j, model=model, on_pre="x += 1",
+                 values={"w": (rng.uniform(0.5, 1.5, len(i)), "1"),
+                         "g": (np.zeros(len(i)), "1"), "x": (np.zeros(len(i)), "1")},
+                 params={"tau_d": (0.100, "second"), "tau_r": (0.002, "second"),
+                         "alpha": (500.0, "Hz"), "gmax": (4e-9, "siemens"),
+                         "E_nmda": (0.0, "volt")}, method="euler")
+    got = twin.run_snngen([STEPS])
+    ref = twin.run_brian2(brian2_python, tmp_path, [STEPS])
+    assert len(ref["spikes/P"]) > 100, (len(ref["spikes/P"]), len(got["spikes/P"]))
+    assert ref["syn/nmda/g"].max() > 0.1
+    assert_same_results(got, ref)

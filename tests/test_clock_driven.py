@@ -27,7 +27,8 @@ NEURON = sg.NeuronModel("""
 NMDA = sg.SynapseModel("""
     dg/dt = -g / tau_d + alpha * x * (1 - g) : 1 (clock-driven)
     dx/dt = -x / tau_r : 1 (clock-driven)
-    I_syn_post = gmax * w * g * (E - v_post) / (1 + exp(-0.062 * v_post / mV) / 3.57) : amp (summed)
+    block = 1 + exp(-0.062 * v_post / mV) / 3.57 : 1
+    I_syn_post = gmax * w * g * (E - v_post) / block : amp (summed)
     w : 1
 """, on_pre="x += 1", name="nmda", method="euler")
 
