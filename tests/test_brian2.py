@@ -666,3 +666,39 @@ def test_nmda_synapse_with_a_summed_variable(brian2_python, tmp_path):
     assert len(ref["spikes/P"]) > 100, (len(ref["spikes/P"]), len(got["spikes/P"]))
     assert ref["syn/nmda/g"].max() > 0.1
     assert_same_results(got, ref)
+
+
+def test_lastspike_and_not_refractory_in_synaptic_statements(brian2_python, tmp_path):
+    """Nearest-spike plasticity written with Brian2's ``lastspike`` and ``not_refractory``:
+    inputs depress by the time since the target's last spike and are gated by its
+    refractoriness (``v_post += w * int(not_refractory_post)``, into a variable without
+    ``(unless refractory)``); recurrent synapses (delay 1 ms) potentiate on the target's
+    spike by the time since the source's last spike. Spike trains equal step for step for
+    1 s; final v and both weights to 1e-9."""
+    rng = np.random.default_rng(21)
+    n_in, n = 20, 30
+    twin = Twin()
+    idx, times = _input_spikes(rng, n_in, 40.0, STEPS)
+    twin.spike_source("X", n_in, idx, times)
+    twin.population("P", n, "dv/dt = (El - v) / taum : volt", threshold="v > Vt",
+                    reset="v = Vr", refractory=0.002, params=LIF_PARAMS,
+                    init={"v": (rng.uniform(-0.065, -0.050, n), "volt")})
+    i, j = _sorted_pairs(*np.nonzero(rng.random((n_in, n)) < 0.3))
+    plastic = {"taus": (0.015, "second"), "A": (0.0004, "volt"), "wmax": (0.009, "volt")}
+    w_in = rng.uniform(0.004, 0.008, len(i))
+    twin.connect("inp", "X", "P", i, j, model="w : volt",
+                 on_pre="v_post += w * int(not_refractory_post)\n"
+                        "w = clip(w - A * exp(-(t - lastspike_post) / taus), 0*volt, wmax)",
+                 values={"w": (w_in, "volt")}, params=plastic)
+    pairs = np.array([(a, b) for a in range(n) for b in range(n)
+                      if a != b and rng.random() < 0.1])
+    ir, jr = _sorted_pairs(pairs[:, 0], pairs[:, 1])
+    w_rec = rng.uniform(0.0, 0.002, len(ir))
+    twin.connect("rec", "P", "P", ir, jr, model="wr : volt", on_pre="v_post += wr",
+                 on_post="wr = clip(wr + A * exp(-(t - lastspike_pre) / taus), 0*volt, wmax)",
+                 values={"wr": (w_rec, "volt")}, params=plastic, delay=0.001)
+    got = twin.run_snngen([STEPS])
+    ref = twin.run_brian2(brian2_python, tmp_path, [STEPS])
+    assert len(ref["spikes/P"]) > 500
+    assert np.mean(ref["syn/inp/w"] < w_in) > 0.5 and np.mean(ref["syn/rec/wr"] > w_rec) > 0.5
+    assert_same_results(got, ref)

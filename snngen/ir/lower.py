@@ -187,8 +187,34 @@ def _draw_locals(exprs, prefix: str, site: int, where: str):
     return sub, tuple(out)
 
 
-def _resolve_synaptic(proj, stmts_exprs):
-    """Classify every name used by a synapse's statements."""
+#: Brian2's per-neuron refractoriness variables, readable in synaptic statements (with
+#: ``_pre``/``_post``; plain names are postsynaptic) of populations with a refractory period
+SPIKE_VARIABLES = ("lastspike", "not_refractory")
+#: Brian2's ``lastspike`` before a neuron's first spike (seconds)
+LASTSPIKE_NEVER = -1e4
+
+
+def _spike_variable(proj, name: str):
+    """(kind, side) if ``name`` is ``lastspike``/``not_refractory`` of a side, else None;
+    refused clearly where that side has no refractory period (Brian2 has no such
+    variable then)."""
+    for kind in SPIKE_VARIABLES:
+        for suffix, side in (("_pre", "pre"), ("_post", "post"), ("", "post")):
+            if name == kind + suffix:
+                pop = getattr(proj, side).population
+                if getattr(getattr(pop, "model", None), "refractory", None) is None:
+                    raise UnknownNameError(
+                        f"projection '{proj.name}': '{name}' needs a refractory period on the "
+                        f"{side}synaptic side, and population '{pop.name}' has none (give "
+                        "its model refractory=..., e.g. refractory=0)")
+                return kind, side
+    return None
+
+
+def _resolve_synaptic(proj, stmts_exprs, spike_vars=None):
+    """Classify every name used by a synapse's statements; ``lastspike`` and
+    ``not_refractory`` go into ``spike_vars`` (name -> (kind, side)) where given, and are
+    refused where not."""
     model, pre, post = proj.model, proj.pre.population, proj.post.population
     syn, pre_v, post_v, params = {}, {}, {}, {}
     pre_states = getattr(getattr(pre, "model", None), "state_names", ())
@@ -196,6 +222,13 @@ def _resolve_synaptic(proj, stmts_exprs):
     for name in sorted(stmts_exprs):
         if name in model.variables:
             syn[name] = name
+        elif (found := _spike_variable(proj, name)) is not None:
+            if spike_vars is None:
+                raise BackendUnsupported(
+                    f"projection '{proj.name}': '{name}' can be read in on_pre and on_post "
+                    "with one delay per projection; not yet with per-synapse delays or in "
+                    "clock-driven or summed synaptic equations")
+            spike_vars[name] = found
         elif name.endswith("_pre") and name[:-4] in pre_states:
             pre_v[name] = name[:-4]
         elif name.endswith("_post") and name[:-5] in post_states:
@@ -266,10 +299,15 @@ def _deliver(net, proj, args, direction) -> list:
         for tr in traces:
             decays[tr.name] = exact[symbol(tr.name)].xreplace({DT: ELAPSED})
             names |= {x.name for x in decays[tr.name].free_symbols} | {tr.name}
-    syn, pre_v, post_v, params = _resolve_synaptic(proj, names)
+    spike_v: dict = {}
+    syn, pre_v, post_v, params = _resolve_synaptic(proj, names, spike_v)
+    for s in stmts:
+        if s.target in spike_v:
+            raise UnknownNameError(f"projection '{proj.name}': '{s.target}' is read-only "
+                                   "(set by the neuron's threshold and refractory period)")
     ren = {**{n: f"{P}_{n}" for n in syn}, **{n: f"{P}_{n}" for n in params},
            **{n: f"{P}_{n}" for n in pre_v}, **{n: f"{P}_{n}" for n in post_v},
-           ELAPSED.name: f"{P}__elapsed"}
+           **{n: f"{P}_{n}" for n in spike_v}, ELAPSED.name: f"{P}__elapsed"}
 
     def loc(e):
         e = resolve(e)
@@ -299,7 +337,11 @@ def _deliver(net, proj, args, direction) -> list:
                     f"{P}__delay", syn_t,
                     tuple((ren[n], f"{pre.name}__{v}") for n, v in pre_v.items()),
                     tuple((ren[n], f"{post.name}__{v}") for n, v in post_v.items()),
-                    par_t, tr_nodes, tuple(body), tuple(written.items()), guards, drawn)]
+                    par_t, tr_nodes, tuple(body), tuple(written.items()), guards, drawn,
+                    tuple((ren[n], kind, f"{getattr(proj, side).population.name}___last",
+                           f"{getattr(proj, side).population.name}___refsteps",
+                           "j" if side == "pre" else "post")
+                          for n, (kind, side) in sorted(spike_v.items())))]
 
 
 def _accumulate(proj, args) -> Accumulate:

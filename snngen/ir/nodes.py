@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+#: Last-spike step of neurons that never spiked; steps are int32 (see Simulator.run).
+NEVER = -(2**30)
+
 
 @dataclass(frozen=True)
 class Arg:
@@ -145,6 +148,10 @@ class Deliver:
     guards: tuple[tuple[str, str, str], ...] = field(default=())
     #: rand()/randn() of the statements, drawn per synapse and event: (local, kind, stream)
     draws: tuple[tuple[str, str, int], ...] = field(default=())
+    #: Brian2's ``lastspike`` (seconds; -1e4 before the first spike) and ``not_refractory``
+    #: of a pre- or postsynaptic neuron, read only: (local, kind, last-spike arg,
+    #: refractory-steps arg, neuron index local "j" or "post")
+    spike_vars: tuple[tuple[str, str, str, str, str], ...] = field(default=())
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,9 @@ def verify(program: Program) -> Program:
             defined |= {loc for loc, _ in getattr(node, "post_vars", ())}
             defined.add(f"{node.proj}__elapsed")
             defined |= {loc for loc, _, _ in getattr(node, "draws", ())}
+            for loc, _, last, steps, _ in getattr(node, "spike_vars", ()):
+                defined.add(loc)
+                needed |= {last, steps}
             needed |= {a for _, a, *_ in node.syn + node.params + node.pre_vars}
             needed |= {node.source_ring, f"{node.proj}__pre_start", f"{node.proj}__pre_stop",
                        f"{node.proj}__indptr", f"{node.proj}__indices"}

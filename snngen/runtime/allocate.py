@@ -14,13 +14,12 @@ import numpy as np
 from .. import __version__
 from .. import connectivity as conn
 from ..errors import ConnectivityError, InvalidValueError, SnngenError
+from ..ir.nodes import NEVER
 from ..model import Quantities, is_quantity
 from .network import Normal, TimedArray, Uniform
 from .validate import delay_steps
 
 _ITEM = {"float32": 4, "float64": 8}
-#: Last-spike step of neurons that never spiked; steps are int32 (see Simulator.run).
-NEVER = -(2**30)
 
 
 def _owned(value, dtype=None) -> np.ndarray:

@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from ... import __version__
+from ...ir.lower import LASTSPIKE_NEVER
 from ...ir.nodes import (
+    NEVER,
     Accumulate,
     ArrayStep,
     Deliver,
@@ -143,6 +145,11 @@ def _synapse_view(node, pr: CPrinter, program: Program) -> dict:
         "traces": [(t.local, t.arg, pr.doprint(t.decay)) for t in getattr(node, "traces", ())],
         "body": body,
         "draws": _draw_code(getattr(node, "draws", ()), "k", "b | ((k >> 32) << 20)"),
+        "spike_vars": [(loc, f"({last}[b * {last}__d1 + {idx}] == {NEVER} ? "
+                             f"{LASTSPIKE_NEVER!r} : (double){last}[b * {last}__d1 + {idx}] * dt)"
+                        if kind == "lastspike"
+                        else _not_refractory(program, last, steps, idx))
+                       for loc, kind, last, steps, idx in getattr(node, "spike_vars", ())],
         "store_syn": [(loc, arg, b) for loc, arg, b in node.syn
                       if kinds.get(loc) == "syn" or loc in traced],
         "store_pre": [(loc, arg, guard(loc, "j")) for loc, arg in node.pre_vars

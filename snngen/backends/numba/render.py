@@ -11,7 +11,9 @@ import json
 import sympy as sp
 
 from ... import __version__
+from ...ir.lower import LASTSPIKE_NEVER
 from ...ir.nodes import (
+    NEVER,
     Accumulate,
     ArrayStep,
     Deliver,
@@ -82,6 +84,10 @@ def _synapse_view(node, pr, program: Program) -> dict:
         "traces": [(t.local, t.arg, pr.doprint(t.decay)) for t in getattr(node, "traces", ())],
         "body": [(a.target, pr.doprint(a.expr)) for a in getattr(node, "body", ())],
         "draws": _draw_code(getattr(node, "draws", ()), "k", SYNAPSE_BATCH),
+        "spike_vars": [(loc, f"_f({last}[b, {idx}] * dt if {last}[b, {idx}] != {NEVER} "
+                             f"else {LASTSPIKE_NEVER})" if kind == "lastspike"
+                        else _not_refractory(program, last, steps, idx))
+                       for loc, kind, last, steps, idx in getattr(node, "spike_vars", ())],
     }
     traced = {t.local for t in getattr(node, "traces", ())}
     guards = {loc: (last, steps) for loc, last, steps in getattr(node, "guards", ())}
