@@ -96,7 +96,9 @@ class DiscreteModel:
         if self.condition is not None:
             out.append(f"  spike if: {self.condition}")
         out += [f"  on spike: {s} = {e}" for s, e in self.reset]
-        if self.refractory is not None:
+        if self.refractory is not None and self.model.refractory_is_condition:
+            out.append(f"  refractory after a spike until not: {self.refractory}")
+        elif self.refractory is not None:
             out.append(f"  refractory for: {self.refractory} s")
         if self.noise:
             out.append("  draws every step: " + ", ".join(

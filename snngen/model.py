@@ -32,7 +32,7 @@ from .errors import (
     did_you_mean,
     shown,
 )
-from .exprcheck import MAX_DEPTH, depth
+from .exprcheck import MAX_DEPTH, depth, is_boolean
 from .parse import (
     SPECIAL_NAMES,
     EquationLine,
@@ -186,8 +186,9 @@ class NeuronModel:
         Statements run on each spike, e.g. ``"v = Vr; w += b"``.
     refractory : str or float, optional
         Refractory duration: a quantity (``"5*ms"``), seconds (0.005) or an expression of
-        parameters. Variables flagged ``(unless refractory)`` are clamped meanwhile and the
-        threshold is not checked.
+        parameters; or a condition (``"v > -40*mV"``): refractory after a spike until the
+        condition is false. Variables flagged ``(unless refractory)`` are clamped meanwhile
+        and the threshold is not checked.
     method : str
         ``"auto"`` (exact if linear with constant coefficients, else exponential Euler if
         conditionally linear, else Euler), or one of ``exact``, ``exponential_euler``,
@@ -236,6 +237,13 @@ class NeuronModel:
             self.eqs.check_depth(stmt.expr, stmt.line, f"reset of '{self.name}'")
         if self.refractory is not None:
             self.eqs.check_depth(self.refractory, text, f"refractory of '{self.name}'")
+
+    @property
+    def refractory_is_condition(self) -> bool:
+        """True if ``refractory`` is a condition (``"v > -40*mV"``): after a spike the neuron
+        stays refractory until the condition is false in some step (Brian2's rule:
+        ``not_refractory = not_refractory or not (condition)`` before each state update)."""
+        return is_boolean(self.refractory)
 
     # -- names -----------------------------------------------------------------------------
     @property
@@ -370,8 +378,9 @@ class NeuronModel:
         if self.refractory is not None:
             d = u.dimension_of(self.refractory, {**dims, **_unit_dims(self.refractory)},
                                line=str(self.refractory_text), where="refractory")
-            u.check_equal(SECOND, d, "refractory", str(self.refractory),
-                          line=str(self.refractory_text))
+            if not self.refractory_is_condition:
+                u.check_equal(SECOND, d, "refractory", str(self.refractory),
+                              line=str(self.refractory_text))
 
     # -- identity --------------------------------------------------------------------------
     def canonical(self) -> str:

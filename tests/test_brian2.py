@@ -702,3 +702,29 @@ def test_lastspike_and_not_refractory_in_synaptic_statements(brian2_python, tmp_
     assert len(ref["spikes/P"]) > 500
     assert np.mean(ref["syn/inp/w"] < w_in) > 0.5 and np.mean(ref["syn/rec/wr"] > w_rec) > 0.5
     assert_same_results(got, ref)
+
+
+def test_refractoriness_given_as_a_condition(brian2_python, tmp_path):
+    """``refractory="v > -52*mV"`` with a reset above threshold (``v = Vr = -45*mV``, threshold
+    -50 mV): after each spike a neuron stays refractory until its membrane has fallen below
+    -52 mV once (Brian2: ``not_refractory = not_refractory or not (v > -52*mV)`` before each
+    update); without the rule it would spike in every step. Spike trains equal for 1 s,
+    final v to 1e-9."""
+    rng = np.random.default_rng(5)
+    n_in, n = 20, 30
+    twin = Twin()
+    idx, times = _input_spikes(rng, n_in, 60.0, STEPS)
+    twin.spike_source("X", n_in, idx, times)
+    # not "(unless refractory)": the membrane must fall while refractory to leave it
+    twin.population("P", n, "dv/dt = (El - v) / taum : volt", threshold="v > Vt",
+                    reset="v = Vr", refractory="v > -52*mV",
+                    params={**LIF_PARAMS, "Vr": (-0.045, "volt")},
+                    init={"v": (rng.uniform(-0.065, -0.050, n), "volt")})
+    i, j = _sorted_pairs(*np.nonzero(rng.random((n_in, n)) < 0.3))
+    twin.connect("input", "X", "P", i, j, model="w : volt", on_pre="v_post += w",
+                 values={"w": (rng.uniform(0.003, 0.008, len(i)), "volt")})
+    got = twin.run_snngen([STEPS])
+    ref = twin.run_brian2(brian2_python, tmp_path, [STEPS])
+    steps = ref["spikes/P"]
+    assert len(steps) > 300
+    assert_same_results(got, ref)

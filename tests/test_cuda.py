@@ -150,6 +150,19 @@ def nmda(dtype="float32", batch=2):
     return net, pop
 
 
+def conditional(dtype="float32", batch=2):
+    """Refractoriness given as a condition, read by a synapse (not_refractory_post)."""
+    net = sg.Network(dt=1e-4, seed=9, dtype=dtype, batch=batch)
+    model = sg.NeuronModel("dv/dt = (El - v) / taum : volt", threshold="v > -50*mV",
+                           reset="v = -45*mV", refractory="v > -52*mV", name="cond_cuda")
+    pop = net.population("C", model, 20, params={"El": "-65*mV", "taum": "10*ms"},
+                         init={"v": -0.06})
+    src = net.poisson("S", 10, rates=100.0)
+    net.connect(src, pop, "v += w * not_refractory_post", sg.FixedProbability(0.5),
+                w="15*mV")
+    return net, pop
+
+
 def _run(net_factory, backend, duration, monitors=("spikes",), **kw):
     built = net_factory(**kw)
     net, pop = built[0], built[1]
@@ -346,6 +359,7 @@ NETWORKS = {
     "random32": lambda: randomised("float32"),
     "nmda32": lambda: nmda("float32"),
     "nmda64": lambda: nmda("float64"),
+    "conditional32": lambda: conditional("float32"),
 }
 
 

@@ -106,6 +106,11 @@ def derive(discrete: DiscreteModel, inputs=(), surrogate: str = "fast_sigmoid",
         raise BackendUnsupported(
             f"model '{model.name}' draws random numbers (rand()/randn()) in its threshold or "
             "reset: training through them is not built yet")
+    if discrete.refractory is not None and model.refractory_is_condition:
+        raise BackendUnsupported(
+            f"model '{model.name}' is refractory while a condition holds "
+            f"({model.refractory_text!r}): training through it is not built yet; give the "
+            "refractory period as a duration")
     if discrete.g is None:
         raise SnngenError(f"model '{model.name}' has no threshold of the form 'a > b': nothing "
                           "to differentiate through")

@@ -99,7 +99,9 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict,
     used = set()
     for _, e in d.updates:
         used |= {s.name for s in e.free_symbols}
-    for e in [d.condition, *[e for _, e in d.reset]]:
+    condition_refractory = d.refractory is not None and model.refractory_is_condition
+    for e in [d.condition, *[e for _, e in d.reset],
+              d.refractory if condition_refractory else None]:
         if e is not None:
             used |= {s.name for s in e.free_symbols}
     params, inputs, summed = [], [], []
@@ -148,8 +150,15 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict,
         body += (Assign(tgt, e),)
         new_locals.append((f"{P}_{x.name}", tgt))
     reset = tuple(Assign(f"{P}_{x.name}", loc(e).xreplace(sub_r)) for x, e in d.reset)
-    refractory = None
-    if d.refractory is not None:
+    refractory = refractory_condition = None
+    if condition_refractory:
+        # Brian2: not_refractory = not_refractory or not (condition), before each update;
+        # cleared by a spike. A flag per neuron; the last spike is kept for lastspike
+        refractory = f"{P}___notref"
+        refractory_condition = loc(d.refractory)
+        args.append(Arg(f"{P}___last", "int32", 2, "last_spike"))
+        args.append(Arg(f"{P}___notref", "int32", 2, "not_refractory"))
+    elif d.refractory is not None:
         refractory = f"{P}___refsteps"
         # the step of the last spike is read, not written, by the vectorised update
         ref_pn = bool({s.name for s in d.refractory.free_symbols} & per_neuron)
@@ -168,7 +177,8 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict,
                  Arg(f"{P}__z", "uint8", 1, "scratch")]
     return NeuronStep(name, f"{P}___n", states, tuple(params), tuple(inputs), tuple(consts),
                       body, tuple(new_locals), cond, reset, refractory, spikes, noise=noise,
-                      draws=draws_t, reset_draws=draws_r, summed=tuple(summed))
+                      draws=draws_t, reset_draws=draws_r, summed=tuple(summed),
+                      refractory_condition=refractory_condition)
 
 
 def _draw_locals(exprs, prefix: str, site: int, where: str):
@@ -248,13 +258,21 @@ def _resolve_synaptic(proj, stmts_exprs, spike_vars=None):
     return syn, pre_v, post_v, params
 
 
+def refractory_args(pop) -> tuple[str, str]:
+    """(last-spike arg, refractoriness arg) of a population with a refractory period: the
+    refractory steps (a duration) or the not-refractory flags (a condition); the renderers
+    test either by its role (``_not_refractory``)."""
+    flag = "notref" if pop.model.refractory_is_condition else "refsteps"
+    return f"{pop.name}___last", f"{pop.name}___{flag}"
+
+
 def _clamped(pop, state: str) -> tuple[str, str] | None:
-    """(last-spike arg, refractory-steps arg) if ``state`` of ``pop`` is flagged ``(unless
-    refractory)`` in a model with a refractory period, else None."""
+    """:func:`refractory_args` if ``state`` of ``pop`` is flagged ``(unless refractory)`` in
+    a model with a refractory period, else None."""
     model = getattr(pop, "model", None)
     if model is None or model.refractory is None or state not in model.clamped:
         return None
-    return f"{pop.name}___last", f"{pop.name}___refsteps"
+    return refractory_args(pop)
 
 
 def _add(args: list[Arg], arg: Arg) -> None:
@@ -338,8 +356,7 @@ def _deliver(net, proj, args, direction) -> list:
                     tuple((ren[n], f"{pre.name}__{v}") for n, v in pre_v.items()),
                     tuple((ren[n], f"{post.name}__{v}") for n, v in post_v.items()),
                     par_t, tr_nodes, tuple(body), tuple(written.items()), guards, drawn,
-                    tuple((ren[n], kind, f"{getattr(proj, side).population.name}___last",
-                           f"{getattr(proj, side).population.name}___refsteps",
+                    tuple((ren[n], kind, *refractory_args(getattr(proj, side).population),
                            "j" if side == "pre" else "post")
                           for n, (kind, side) in sorted(spike_v.items())))]
 

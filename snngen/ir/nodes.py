@@ -78,6 +78,9 @@ class NeuronStep:
     reset_draws: tuple[tuple[str, str, int], ...] = ()
     #: parameters set by a synapse's (summed) variable: (local, (batch, n) argument)
     summed: tuple[tuple[str, str], ...] = ()
+    #: refractoriness given as a condition (on the state before the update): ``refractory``
+    #: is then the (batch, n) not-refractory flags, updated before the state update
+    refractory_condition: sp.Basic | None = None
 
 
 @dataclass(frozen=True)

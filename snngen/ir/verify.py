@@ -57,6 +57,7 @@ def verify(program: Program) -> Program:
                 if new not in defined or s not in {x.local for x in node.states}:
                     raise IRError(f"{where}: update {s} <- {new} is not defined")
             _check(node.condition, defined, where)
+            _check(node.refractory_condition, defined, where)
             for a in node.reset:
                 _check(a.expr, defined | {loc for loc, _, _ in node.reset_draws}, where)
             if node.refractory:

@@ -244,6 +244,8 @@ def allocate(net, spec, module, limit: int, build_csr=conn.build_csr, full=None)
         elif role == "input_ratio":
             ta = pops[owner].inputs[field.split("__")[0]]
             arrays[name] = net.dt / ta.dt
+        elif role == "not_refractory":  # Brian2's not_refractory, True at the start
+            arrays[name] = np.ones((net.batch, pops[owner].n), np.int32)
         elif role == "last_spike":  # "long ago": never refractory at the start
             arrays[name] = np.full((net.batch, pops[owner].n), NEVER, np.int32)
         elif role == "ring":

@@ -145,7 +145,7 @@ def check_parameter_values(model, values: Mapping[str, object], where: str,
                                     f"by ({text}) and must be > 0, got "
                                     f"{np.asarray(arr)[neg].flat[0]:g} s{_at(arr, neg)}")
     _check_growth(model, used, divs, where)
-    if getattr(model, "refractory", None) is not None:
+    if getattr(model, "refractory", None) is not None and not model.refractory_is_condition:
         period = _evaluate(model.refractory, used)
         if period is not None and np.any(np.isnan(period)):
             raise InvalidValueError(f"{where}: the refractory period "

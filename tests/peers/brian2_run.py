@@ -21,7 +21,8 @@ The spec (written by the test; every time in seconds):
 ``groups``
     name -> ``{"kind": "generator", "N", "indices", "times"}`` (a ``SpikeGeneratorGroup``)
     or ``{"kind": "neurons", "N", "model", "threshold", "reset", "refractory", "method",
-    "init"}`` (a ``NeuronGroup``; ``refractory`` is a time or null; ``init`` maps a state
+    "init"}`` (a ``NeuronGroup``; ``refractory`` is a time, a condition (a string) or null;
+    ``init`` maps a state
     variable to a quantity, one value or one per neuron).
 ``synapses``
     a list of ``{"name", "source", "target", "model", "on_pre", "on_post", "i", "j",
@@ -88,7 +89,8 @@ def run_spec(spec_path: str, out_path: str) -> None:
             ref = g.get("refractory")
             grp = b2.NeuronGroup(
                 g["N"], g["model"], threshold=g.get("threshold"), reset=g.get("reset"),
-                refractory=False if ref is None else float(ref) * b2.second,
+                refractory=False if ref is None else ref if isinstance(ref, str)
+                else float(ref) * b2.second,
                 method=g.get("method", "exact"), namespace=namespace, name=name)
             for var, value in g.get("init", {}).items():
                 setattr(grp, var, quantity(value))

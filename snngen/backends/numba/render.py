@@ -58,6 +58,8 @@ def _neuron_view(node: NeuronStep, index: int, pr: NumbaPrinter, program: Progra
         "refractory_per_neuron": node.refractory is not None
         and program.arg(node.refractory).ndim == 1,
         "noise": list(node.noise), "summed": list(node.summed),
+        "refractory_condition": None if node.refractory_condition is None
+        else pr.doprint(node.refractory_condition),
         "draws": _draw_code(node.draws, "i"), "reset_draws": _draw_code(node.reset_draws, "i"),
         "body": [(a.target, pr.doprint(a.expr)) for a in node.body],
         "stores": [((local, arg), new) for (local, arg), (_, new)
@@ -71,6 +73,8 @@ def _neuron_view(node: NeuronStep, index: int, pr: NumbaPrinter, program: Progra
 def _not_refractory(program: Program, last: str, steps: str, index: str) -> str:
     """Numba test that neuron ``index`` is not refractory at the delivery stage of this step
     (its last spike, set at the threshold, is more than its refractory steps ago)."""
+    if program.arg(steps).role == "not_refractory":  # refractoriness given as a condition
+        return f"{steps}[b, {index}] != 0"
     per = "[" + index + "]" if program.arg(steps).ndim else ""
     return f"step - {last}[b, {index}] > {steps}{per}"
 
