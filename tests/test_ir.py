@@ -38,7 +38,8 @@ def test_program_follows_brian2s_schedule(cuba_model):
     """start (state monitors), groups + thresholds, spike monitors, synapses, resets."""
     program = lower(_network(cuba_model)).program
     order = [type(s).__name__ for s in program.steps]
-    phase = {"StateRecord": 0, "NeuronStep": 1, "PoissonStep": 1, "ArrayStep": 1,
+    phase = {"StateRecord": 0, "Summed": 0.5, "NeuronStep": 1, "PoissonStep": 1,
+             "ArrayStep": 1, "SynapseUpdate": 1,
              "SpikeRecord": 2, "RateRecord": 2, "Deliver": 3, "Accumulate": 3, "Reset": 4}
     assert [phase[k] for k in order] == sorted(phase[k] for k in order), order
 
@@ -78,4 +79,12 @@ def test_numba_backend_renders_every_node_kind(cuba_model):
                   and dataclasses.is_dataclass(c)} - {nodes.Arg, nodes.Assign, nodes.StateVar,
                                                        nodes.Trace, nodes.Program}
     rendered = {type(s) for s in lowered.program.steps}
+    # clock-driven synapses and summed variables: a network of their own
+    from test_clock_driven import NEURON, NMDA, PARAMS, SYN
+    net = sg.Network(dt=1e-4)
+    pop = net.population("N", NEURON, 4, params=PARAMS)
+    net.connect(net.poisson("X", 3, rates=10.0), pop, NMDA, "all_to_all", w=1.0, params=SYN)
+    extra = lower(net)
+    compile(render(extra.program, extra.constants), "generated", "exec")
+    rendered |= {type(s) for s in extra.program.steps}
     assert node_types - rendered == {nodes.ArrayStep}  # covered by the reference tests

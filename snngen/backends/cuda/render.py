@@ -232,7 +232,7 @@ def build(program: Program) -> tuple[list[dict], list[Launch]]:
             update = isinstance(node, SynapseUpdate)
             v = {"kind": "all_synapses", "proj": node.proj, "syn": list(node.syn),
                  "pre_vars": list(node.pre_vars), "post_vars": list(node.post_vars),
-                 "params": list(node.params), "traces": [],
+                 "params": list(node.params), "traces": [], "spike_vars": [],
                  "body": [(a.target, pr.doprint(a.expr)) for a in getattr(node, "body", ())],
                  "stores": [(arg, batched, dict(getattr(node, "updates", ())).get(loc))
                             for loc, arg, batched in node.syn

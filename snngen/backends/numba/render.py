@@ -116,6 +116,7 @@ def _all_synapses_view(node, pr: NumbaPrinter) -> dict:
         "kind": "synapse_update" if update else "summed", "proj": node.proj,
         "syn": list(node.syn), "pre_vars": list(node.pre_vars),
         "post_vars": list(node.post_vars), "params": list(node.params), "traces": [],
+        "spike_vars": [],
         "body": [(a.target, pr.doprint(a.expr)) for a in getattr(node, "body", ())],
         "store_syn": [(loc, new) for loc, new in getattr(node, "updates", ())],
         "sums": [(target, pr.doprint(expr)) for target, expr in getattr(node, "sums", ())],
