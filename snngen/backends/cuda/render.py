@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from ... import __version__
-from ...ir.lower import LASTSPIKE_NEVER
 from ...ir.nodes import (
     NEVER,
     Accumulate,
@@ -39,6 +38,7 @@ from ...ir.nodes import (
     Summed,
     SynapseUpdate,
 )
+from ...ir.synapses import LASTSPIKE_NEVER
 from ..templates import environment
 from .printer import CPrinter
 

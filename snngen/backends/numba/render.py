@@ -11,7 +11,6 @@ import json
 import sympy as sp
 
 from ... import __version__
-from ...ir.lower import LASTSPIKE_NEVER
 from ...ir.nodes import (
     NEVER,
     Accumulate,
@@ -27,6 +26,7 @@ from ...ir.nodes import (
     Summed,
     SynapseUpdate,
 )
+from ...ir.synapses import LASTSPIKE_NEVER
 from ..templates import environment
 from .printer import NumbaPrinter, NumpyConstPrinter
 
