@@ -364,7 +364,7 @@ STDP_PARAMS = {"taupre": (0.020, "second"), "taupost": (0.020, "second"),
                "Apre": (0.01, "1"), "Apost": (-0.0105, "1"), "wmax": (0.3, "1")}
 
 
-def stdp_network(rng, steps: int = STEPS, n_in: int = 20, n: int = 3) -> Twin:
+def stdp_network(rng, steps: int = STEPS, n_in: int = 20, n: int = 3, delay=None) -> Twin:
     """``n_in`` input sources reach ``n`` neurons through all-to-all STDP synapses (pre/post
     event-driven traces, clipped weights); a teacher source with strong static synapses makes
     the neurons fire at chosen steps. The last steps hold, on purpose: pre spikes in the last
@@ -390,7 +390,8 @@ def stdp_network(rng, steps: int = STEPS, n_in: int = 20, n: int = 3) -> Twin:
     i, j = _sorted_pairs(np.repeat(np.arange(n_in), n), np.tile(np.arange(n), n_in))
     twin.connect("stdp", "X", "P", i, j, model=STDP_MODEL, on_pre=STDP_ON_PRE,
                  on_post=STDP_ON_POST, params=STDP_PARAMS,
-                 values={"w": (rng.uniform(0.05, 0.25, len(i)), "1")})
+                 values={"w": (rng.uniform(0.05, 0.25, len(i)), "1")},
+                 delay=None if delay is None else delay(rng, len(i)))
     twin.connect("teach", "T", "P", np.arange(n), np.arange(n), model="w : 1",
                  on_pre="v_post += w", values={"w": (np.full(n, 5.0), "1")})
     return twin
@@ -727,4 +728,19 @@ def test_refractoriness_given_as_a_condition(brian2_python, tmp_path):
     ref = twin.run_brian2(brian2_python, tmp_path, [STEPS])
     steps = ref["spikes/P"]
     assert len(steps) > 300
+    assert_same_results(got, ref)
+
+
+def test_stdp_with_per_synapse_delays(brian2_python, tmp_path):
+    """STDP (pre/post traces, clipped weights, on_pre that also drives v) with per-synapse
+    delays of k, k + 0.3, k + 0.5 and k + 0.7 steps (0 to 40 steps): each synapse's on_pre
+    runs when its own delay has passed, reading the traces then, and on_post runs undelayed,
+    as Brian2's spike queue does. Spikes equal for 1 s, final weights and v to 1e-9."""
+    rng = np.random.default_rng(23)
+    twin = stdp_network(rng, n_in=30, n=4, delay=lambda rng, k: (
+        rng.integers(0, 40, k) + rng.choice([0.0, 0.3, 0.5, 0.7], k)) * DT)
+    got = twin.run_snngen([STEPS])
+    ref = twin.run_brian2(brian2_python, tmp_path, [STEPS])
+    assert len(set(ref["delay_steps/stdp"].tolist())) > 30
+    assert len(ref["spikes/P"]) > 20
     assert_same_results(got, ref)

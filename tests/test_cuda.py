@@ -163,6 +163,17 @@ def conditional(dtype="float32", batch=2):
     return net, pop
 
 
+def delayed_stdp(dtype="float32", batch=2):
+    """STDP with per-synapse delays, delivered when due (test_delays.py)."""
+    from test_delays import LIF, STDP
+    net = sg.Network(dt=1e-4, seed=10, dtype=dtype, batch=batch)
+    src = net.poisson("X", 30, rates=40.0)
+    pop = net.population("P", LIF, 5, params={"tau": 0.01})
+    net.connect(src, pop, STDP, "all_to_all", w=0.3, params={"tau": 0.02},
+                delay=np.random.default_rng(0).uniform(0, 5e-3, 150))
+    return net, pop
+
+
 def _run(net_factory, backend, duration, monitors=("spikes",), **kw):
     built = net_factory(**kw)
     net, pop = built[0], built[1]
@@ -360,6 +371,7 @@ NETWORKS = {
     "nmda32": lambda: nmda("float32"),
     "nmda64": lambda: nmda("float64"),
     "conditional32": lambda: conditional("float32"),
+    "delayed_stdp32": lambda: delayed_stdp("float32"),
 }
 
 

@@ -104,14 +104,24 @@ def test_draws_where_they_have_no_meaning_are_refused(make, text):
         make()
 
 
-def test_per_synapse_delays_with_draws_are_refused_clearly():
-    net = sg.Network(dt=DT)
-    src = net.population("P", POISSON, 3, params={"tau": 1.0, "r": 10.0})
-    sink = net.population("S", SINK, 2, params={"tau": 1.0})
-    net.connect(src, sink, "v += w * rand()", "all_to_all", w=1.0,
-                delay=np.array([1e-3, 2e-3, 1e-3, 2e-3, 1e-3, 2e-3]))
-    with pytest.raises(BackendUnsupported, match="per-synapse delays"):
-        net.build("numba")
+def test_draws_with_per_synapse_delays_are_drawn_when_due():
+    """Delivered when due (the generic per-synapse path): the draw's counter is the step the
+    event is delivered in, so a statement reads the same number as an undelayed one would
+    in that step."""
+    def run(delay):
+        net = sg.Network(dt=DT, dtype="float64")
+        src = net.spike_source("S", 2, indices=[0, 1], times=[1e-3, 1e-3])
+        sink = net.population("T", SINK, 2, params={"tau": 1e9})
+        kw = {"delay": delay} if delay is not None else {}
+        proj = net.connect(src, sink, sg.SynapseModel("w : 1\nu : 1", on_pre="u = rand()"),
+                           "all_to_all", w=0.0, u=-1.0, **kw)
+        sim = net.build("numba")
+        sim.run(0.01)
+        return sim.synapses(proj, "u")[0]
+    delayed = run(np.array([2e-3, 2e-3, 2e-3, 2e-3]))  # per synapse, all 20 steps
+    assert np.all((delayed >= 0) & (delayed < 1)) and len(set(delayed)) == 4
+    assert not np.array_equal(delayed, run(None))  # drawn 20 steps later: other numbers
+    np.testing.assert_array_equal(delayed, run(2e-3))  # = one delay for the projection
 
 
 def test_training_through_draws_is_refused_clearly():

@@ -81,9 +81,16 @@ def test_refused_without_a_refractory_period_and_when_written():
         net.build("numba")
 
 
-def test_per_synapse_delays_are_refused_clearly():
-    net, src, pop = _network(LIF)
-    net.connect(src, pop, "v += w * not_refractory_post", "all_to_all", w=1.0,
-                delay=np.array([1e-3, 2e-3, 1e-3, 2e-3]))
-    with pytest.raises(BackendUnsupported, match="per-synapse delays"):
-        net.build("numba")
+def test_read_when_due_with_per_synapse_delays():
+    """With per-synapse delays the statement runs when the event is due, and reads the
+    target's refractoriness then (Brian2's spike queue)."""
+    net = sg.Network(dt=DT, dtype="float64")
+    src = net.spike_source("S", 1, indices=[0], times=[0.0051])
+    pop = net.population("P", LIF, 2, params={"tau": 0.01})  # spikes at steps 69, 168, ...
+    proj = net.connect(src, pop, RECORD, "all_to_all", w=0.0, d=0.0, nr=-1.0,
+                       delay=np.array([1.9e-3, 3.5e-3]))  # due at steps 51 + 19, 51 + 35
+    sim = net.build("numba")
+    sim.run(0.01)
+    # due at 70: one step after the spike at 69, refractory (30 steps); at 86: 17 steps
+    np.testing.assert_allclose(sim.synapses(proj, "d")[0], [1e-4, 17e-4], rtol=1e-9)
+    np.testing.assert_array_equal(sim.synapses(proj, "nr")[0], [0.0, 0.0])

@@ -199,14 +199,11 @@ def lower(net) -> Lowered:
             sums.append(synapses.summed(proj, args))
         if proj.model.clock_driven:
             updates.append(synapses.synapse_update(proj, args))
-        if proj.heterogeneous:
+        if proj.heterogeneous and synapses.accumulates(proj):
             deliveries.append(synapses.accumulate(proj, args))
         elif proj.model.on_pre:
             deliveries += synapses.deliver(net, proj, args, "pre")
-        if proj.model.on_post:
-            if proj.heterogeneous:
-                raise ConnectivityError(f"projection '{P}': on_post needs one delay per "
-                                        "projection")
+        if proj.model.on_post:  # the post pathway has no delay (Brian2's default)
             args += [Arg(f"{P}__tindptr", "int64", 1, "index"),
                      Arg(f"{P}__tsyn", "int64", 1, "index"),
                      Arg(f"{P}__tpre", "int32", 1, "index")]

@@ -155,6 +155,9 @@ class Deliver:
     #: of a pre- or postsynaptic neuron, read only: (local, kind, last-spike arg,
     #: refractory-steps arg, neuron index local "j" or "post")
     spike_vars: tuple[tuple[str, str, str, str, str], ...] = field(default=())
+    #: per-synapse delays (argument, in steps, CSR order): ``delay`` is then the longest,
+    #: and the events of synapse ``k`` are due ``delays[k]`` steps after its source spiked
+    delays: str | None = None
 
 
 @dataclass(frozen=True)

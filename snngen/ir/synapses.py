@@ -115,6 +115,10 @@ def _synaptic_args(proj, syn, params, args):
 
 
 def deliver(net, proj, args, direction) -> list:
+    """Run the statements of ``direction`` for the events due this step. With per-synapse
+    delays (pre pathway), the events of each synapse are due ``delays[k]`` steps after its
+    source's spike: spikes up to the longest delay ago are scanned, earliest first, as
+    Brian2's spike queue orders them."""
     P = proj.name  # noqa: N806
     pre, post = proj.pre.population, proj.post.population
     stmts = proj.model.on_pre if direction == "pre" else proj.model.on_post
@@ -160,7 +164,11 @@ def deliver(net, proj, args, direction) -> list:
         _add(args, Arg(f"{P}__lastupdate", "int64", 2, "syn_lastupdate"))
     kinds = [(ren[s.target], "syn" if s.target in syn else "pre" if s.target in pre_v
               else "post") for s in stmts]
-    if direction == "pre":
+    per_synapse = direction == "pre" and proj.heterogeneous
+    if per_synapse:
+        args += [Arg(f"{P}__delays", "int64", 1, "delays"),
+                 Arg(f"{P}__maxdelay", "int64", 0, "max_delay")]
+    elif direction == "pre":
         args.append(Arg(f"{P}__delay", "int64", 0, "delay"))
     written = dict(kinds)
     guards = tuple((ren[n], *g) for side, names, pop in (("pre", pre_v, pre), ("post", post_v,
@@ -168,35 +176,41 @@ def deliver(net, proj, args, direction) -> list:
                    for n, v in names.items() if written.get(ren[n]) == side
                    and (g := _clamped(pop, v)) is not None)
     return [Deliver(P, direction, f"{(pre if direction == 'pre' else post).name}___ring",
-                    f"{P}__delay", syn_t,
+                    f"{P}__maxdelay" if per_synapse else f"{P}__delay", syn_t,
                     tuple((ren[n], f"{pre.name}__{v}") for n, v in pre_v.items()),
                     tuple((ren[n], f"{post.name}__{v}") for n, v in post_v.items()),
                     par_t, tr_nodes, tuple(body), tuple(written.items()), guards, drawn,
                     tuple((ren[n], kind, *refractory_args(getattr(proj, side).population),
                            "j" if side == "pre" else "post")
-                          for n, (kind, side) in sorted(spike_v.items())))]
+                          for n, (kind, side) in sorted(spike_v.items())),
+                    f"{P}__delays" if per_synapse else None)]
+
+
+def accumulates(proj) -> bool:
+    """True if ``proj`` (per-synapse delays) can add its input into a ring of future input
+    at spike time (:class:`Accumulate`, the fast path): one ``post_var += expr`` statement
+    whose ``expr`` reads only synaptic values no statement changes and parameters, so that
+    its value at spike time is its value when due. Anything else is delivered when due
+    (:func:`deliver` with per-synapse delays), as Brian2's spike queue does."""
+    model, post = proj.model, proj.post.population
+    if model.on_post or model.traces or model.clock_driven or len(model.on_pre) != 1:
+        return False
+    stmt = model.on_pre[0]
+    target = stmt.target[:-5] if stmt.target.endswith("_post") else stmt.target
+    if stmt.op not in ("+=", "-=") or target not in post.model.state_names \
+            or draws(stmt.expr):
+        return False
+    names = {x.name for x in model.eqs.resolve(stmt.expr).free_symbols}
+    return names <= (set(model.variables) | set(proj.params) | {"dt"})
 
 
 def accumulate(proj, args) -> Accumulate:
+    """The fast path of per-synapse delays (see :func:`accumulates`)."""
     P = proj.name  # noqa: N806
-    stmts, post = proj.model.on_pre, proj.post.population
-    if proj.model.on_post or proj.model.traces or len(stmts) != 1 or stmts[0].op not in ("+=",
-                                                                                         "-="):
-        raise BackendUnsupported(
-            f"projection '{proj.name}': per-synapse delays need on_pre to be a single "
-            "'post_var += expr' statement without on_post or event-driven traces "
-            "(use one delay per projection for richer synapses)")
-    stmt = stmts[0]
-    if draws(stmt.expr):
-        raise BackendUnsupported(f"projection '{proj.name}': rand()/randn() with per-synapse "
-                                 "delays is not built yet (use one delay per projection)")
+    stmt, post = proj.model.on_pre[0], proj.post.population
     expr = proj.model.eqs.resolve(stmt.expr) * (1 if stmt.op == "+=" else -1)
     syn, pre_v, post_v, params = _resolve_synaptic(proj, {x.name for x in expr.free_symbols})
     target = stmt.target[:-5] if stmt.target.endswith("_post") else stmt.target
-    if post_v or target not in post.model.state_names:
-        raise BackendUnsupported(f"projection '{proj.name}': with per-synapse delays the "
-                                 "statement must add to a postsynaptic state variable and may "
-                                 "not read postsynaptic variables")
     ren = {n: f"{P}_{n}" for n in list(syn) + list(params) + list(pre_v)}
     syn_t, par_t = _synaptic_args(proj, syn, params, args)
     args += [Arg(f"{P}__delays", "int64", 1, "delays"), Arg(f"{P}__buf", "float", 3, "accum")]

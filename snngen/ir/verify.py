@@ -77,6 +77,8 @@ def verify(program: Program) -> Program:
             defined |= {loc for loc, _ in getattr(node, "post_vars", ())}
             defined.add(f"{node.proj}__elapsed")
             defined |= {loc for loc, _, _ in getattr(node, "draws", ())}
+            if getattr(node, "delays", None):
+                needed |= {node.delays, node.delay}
             for loc, _, last, steps, _ in getattr(node, "spike_vars", ()):
                 defined.add(loc)
                 needed |= {last, steps}

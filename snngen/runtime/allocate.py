@@ -49,11 +49,17 @@ def structure_key(net, backend) -> str:
     return digest("\n".join(parts))[:32]
 
 
-def _ring_size(net, pop) -> int:
+def _ring_size(net, pop, longest=None) -> int:
+    """Slots of ``pop``'s spike history: its longest outgoing delay + 1. Per-synapse delays
+    count where the events are delivered when due (``longest``: projection -> its longest
+    delay in steps; an expression's delays are known only once drawn)."""
     size = 1
     for proj in net.projections.values():
         if proj.pre.population is pop:
-            size = max(size, 1 if proj.heterogeneous else int(proj.delay_steps))
+            if not proj.heterogeneous:
+                size = max(size, int(proj.delay_steps))
+            elif longest is not None and proj.name in longest:
+                size = max(size, longest[proj.name])
     return size + 1
 
 
@@ -104,8 +110,11 @@ def estimate_bytes(net, spec, n_steps: int = 0, chunk: int = 2000) -> int:
             total += spike_capacity(net, mon) * SPIKE_BUFFER_BYTES
         elif mon.kind == "state":
             total += 4 * (mon.pop.n if mon.indices is None else len(mon.indices))
+    due = {name.partition("__")[0] for name, *_, role in spec["args"] if role == "max_delay"}
+    longest = {p: int(np.max(net.projections[p].delay_steps, initial=0))
+               for p in due if net.projections[p].delay_steps is not None}
     for pop in net.populations.values():
-        total += b * _ring_size(net, pop) * pop.n * 4
+        total += b * _ring_size(net, pop, longest) * pop.n * 4
         if pop.kind == "neuron":
             total += b * pop.n * (item * len(pop.model.state_names) + 4) + pop.n * 16
     for proj in net.projections.values():
@@ -209,6 +218,14 @@ def allocate(net, spec, module, limit: int, build_csr=conn.build_csr, full=None)
         seed = int(np.random.default_rng([net.seed, len(csrs)]).integers(2**31))
         csrs[name] = build_csr(proj.rule, proj.pre.n, proj.post.n, seed, max_bytes=limit)
     arrays["__csr__"] = csrs
+    # per-synapse delays delivered when due: the sources' spike history must reach back to
+    # the longest of them
+    longest = {}
+    for name, _kind, _ndim, role in spec["args"]:
+        if role == "max_delay":
+            proj = projs[name.partition("__")[0]]
+            d = transposed[f"{proj.name}/delays"] = _delays(net, proj, csrs[proj.name])
+            longest[proj.name] = int(d.max(initial=0))
     for name, kind, ndim, role in spec["args"]:
         owner, _, field = name.partition("__")
         if name in arrays:
@@ -250,9 +267,11 @@ def allocate(net, spec, module, limit: int, build_csr=conn.build_csr, full=None)
             arrays[name] = np.full((net.batch, pops[owner].n), NEVER, np.int32)
         elif role == "ring":
             pop = pops[owner]
-            arrays[name] = np.zeros((net.batch, _ring_size(net, pop), pop.n), np.int32)
+            arrays[name] = np.zeros((net.batch, _ring_size(net, pop, longest), pop.n),
+                                    np.int32)
         elif role == "ringn":
-            arrays[name] = np.zeros((net.batch, _ring_size(net, pops[owner])), np.int64)
+            arrays[name] = np.zeros((net.batch, _ring_size(net, pops[owner], longest)),
+                                    np.int64)
         elif role == "scratch":  # padded to whole 64-bit words for the spike scan
             arrays[name] = np.zeros(-(-pops[owner].n // 8) * 8, np.uint8)
         elif role == "events":
@@ -328,6 +347,8 @@ def _projection_array(net, proj, csr, field, role, np_type, rng, memo, full=None
         memo[f"{proj.name}/delays"] = _delays(net, proj, csr)
     if field == "delays":
         return memo[f"{proj.name}/delays"]
+    if field == "maxdelay":
+        return int(memo[f"{proj.name}/delays"].max(initial=0))
     if field == "buf":
         d = memo[f"{proj.name}/delays"]
         return np.zeros((net.batch, int(d.max(initial=1)) + 1, proj.post.n), np_type)

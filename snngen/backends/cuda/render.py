@@ -213,7 +213,7 @@ def build(program: Program) -> tuple[list[dict], list[Launch]]:
             plan.append(Launch(kname, f"reset of {node.pop}'s spikes", f"spikes:{node.pop}___n"))
         elif isinstance(node, Deliver):
             v = {**_synapse_view(node, pr, program), "kind": "deliver",
-                 "direction": node.direction, "delay": node.delay}
+                 "direction": node.direction, "delay": node.delay, "delays": node.delays}
             index = f"{node.proj}__indptr" if node.direction == "pre" else \
                 f"{node.proj}__tindptr"
             strategy = v["strategy"] + (f" ({v['reason']})" if v["reason"] else "")

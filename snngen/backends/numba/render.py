@@ -133,7 +133,8 @@ def views(program: Program, pr: NumbaPrinter) -> list[dict]:
             out.append({**neurons[node.pop], "kind": "reset"})
         elif isinstance(node, Deliver):
             out.append({**_synapse_view(node, pr, program), "kind": "deliver",
-                        "direction": node.direction, "delay": node.delay})
+                        "direction": node.direction, "delay": node.delay,
+                        "delays": node.delays})
         elif isinstance(node, Accumulate):
             out.append({**_synapse_view(node, pr, program), "kind": "accumulate",
                         "target": node.target, "expr": pr.doprint(node.expr)})
