@@ -42,6 +42,7 @@ from .parse import (
     parse_statements,
     symbol,
 )
+from .symbolic import draws, renumber
 
 SECOND = u.parse_unit("second")[1]
 
@@ -102,6 +103,7 @@ class _Equations:
             _declared_dim(e.unit, e.line, self.where)
         pending = {symbol(e.name): e for e in self.lines if e.kind == "subexpression"}
         resolved: dict[sp.Symbol, sp.Basic] = {}
+        constant_dt: dict[sp.Symbol, sp.Basic] = {}
         depths: dict[sp.Symbol, int] = {}
         while pending:  # in dependency order, without recursion: chains may be long
             ready = [s for s, e in pending.items() if not e.expr.free_symbols & pending.keys()]
@@ -115,6 +117,10 @@ class _Equations:
             for s in ready:
                 e = pending.pop(s)
                 _too_deep(e.expr, depths, e.line, self.where)
+                if "constant over dt" in e.flags:  # evaluated once per step, kept a name
+                    constant_dt[s] = e.expr.xreplace(resolved)
+                    resolved[s], depths[s] = s, 1
+                    continue
                 resolved[s] = e.expr.xreplace(resolved)
                 depths[s] = depth(resolved[s])
         for e in self.lines:
@@ -122,6 +128,18 @@ class _Equations:
                 _too_deep(e.expr, depths, e.line, self.where)
         object.__setattr__(self, "_resolved", resolved)
         object.__setattr__(self, "_depths", depths)
+        object.__setattr__(self, "_constant_dt", constant_dt)
+
+    @property
+    def constant_over_dt(self) -> dict[str, sp.Basic]:
+        """``(constant over dt)`` subexpressions, in an order that defines each before its
+        use: evaluated once per step (before the update; Brian2's rule for subexpressions
+        that draw random numbers), units resolved."""
+        out, offset = {}, 0
+        for s, e in self._constant_dt.items():  # each line's rand() call sites numbered on
+            out[s.name] = strip_units(renumber(e, offset))
+            offset += len(draws(e))
+        return out
 
     @property
     def odes(self) -> dict[str, EquationLine]:

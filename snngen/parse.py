@@ -315,7 +315,7 @@ _SUB = re.compile(r"^\s*(?P<name>[A-Za-z_]\w*)\s*=(?!=)(?P<rhs>.*)$")
 _PAR = re.compile(r"^\s*(?P<name>[A-Za-z_]\w*)\s*$")
 _FLAGS = re.compile(r"\(\s*(?P<flags>[A-Za-z_][\w\s,-]*)\)\s*$")
 KNOWN_FLAGS = frozenset({"unless refractory", "shared", "constant", "event-driven", "per-neuron",
-                         "per-synapse", "clock-driven", "summed"})
+                         "per-synapse", "clock-driven", "summed", "constant over dt"})
 
 
 def _split_unit(body: str, line: str, start: int):

@@ -62,15 +62,17 @@ def normal(noise: sp.Symbol) -> sp.Symbol:
     return sp.Symbol(f"_N_{noise.name}", real=True)
 
 
-def check_draws(eqs, where: str) -> None:
+def check_draws(eqs, where: str, allow_constant: bool = False) -> None:
     """Refuse ``rand()``/``randn()`` in equations (drawn once per step, they would make the
     integration depend on how often a method evaluates the right-hand side)."""
     for e in eqs.lines:
-        if e.expr is not None and draws(e.expr):
+        if e.expr is not None and draws(e.expr) and not (
+                allow_constant and e.kind == "subexpression" and "constant over dt" in e.flags):
             name = type(draws(e.expr)[0]).__name__
-            raise EquationError(f"{name}() can be used in thresholds, resets and synaptic "
-                                "statements; for noise in equations use white noise 'xi' "
-                                "(dv/dt = ... + sigma*sqrt(2/tau)*xi)", e.line,
+            raise EquationError(f"{name}() can be used in thresholds, resets, synaptic "
+                                "statements and neuron subexpressions flagged (constant over "
+                                "dt) (drawn once per step); for noise in equations use white "
+                                "noise 'xi' (dv/dt = ... + sigma*sqrt(2/tau)*xi)", e.line,
                                 max(e.line.find(name + "("), 0), len(name) + 2, where)
 
 
@@ -79,7 +81,14 @@ def check(model) -> None:
     or entering an equation other than linearly (EquationError, with the line); and random
     draws in equations or the refractory period."""
     where = f"model '{model.name}'"
-    check_draws(model.eqs, where)
+    check_draws(model.eqs, where, allow_constant=True)
+    for name in model.eqs.constant_over_dt:
+        for stmt in model.reset:
+            if name in {x.name for x in model.eqs.resolve(stmt.expr).free_symbols}:
+                raise EquationError(f"the reset reads '{name}', a (constant over dt) "
+                                    "subexpression: not built yet (it is evaluated before the "
+                                    "update; use it in the equations or the threshold)",
+                                    stmt.line, max(stmt.line.find(name), 0), len(name), where)
     if draws(model.refractory):
         raise EquationError("rand() and randn() cannot set a refractory period",
                             str(model.refractory_text), 0, 1, where)

@@ -70,6 +70,11 @@ class SynapseModel:
         self.text = equations
         where = f"synapse '{self.name}'"
         self.eqs = _Equations(parse_equations(equations, where=where), where)
+        for e in self.eqs.lines:
+            if "constant over dt" in e.flags:
+                raise EquationError("(constant over dt) subexpressions in synapse models are "
+                                    "not built yet; put them into the neuron model", e.line,
+                                    0, len(e.line), where)
         stochastic.check_draws(self.eqs, where)
         self.method = check_method(method, where)
         for n, e in self.eqs.odes.items():

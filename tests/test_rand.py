@@ -128,3 +128,83 @@ def test_training_through_draws_is_refused_clearly():
     model = sg.NeuronModel("dv/dt = (I - v) / tau : 1", threshold="v > rand()", reset="v = 0")
     with pytest.raises(BackendUnsupported, match="rand"):
         RecurrentClassifier(model, "I", n_in=3, n_hidden=4, n_out=2, params={"tau": 0.01})
+
+
+CONSTANT = sg.NeuronModel("""
+    dv/dt = (mu - v + sigma * kick) / tau : 1
+    kick = randn() : 1 (constant over dt)
+    coin = rand() : 1 (constant over dt)
+""", threshold="coin < p", reset="v = 0", name="constant_over_dt")
+
+
+def _constant_run(backend="numba"):
+    net = sg.Network(dt=DT, dtype="float64", seed=4, batch=2)
+    pop = net.population("P", CONSTANT, 100,
+                         params={"mu": 0.5, "sigma": 2.0, "tau": 0.01, "p": 0.0})
+    mon = net.monitor_state(pop, ["v"])
+    sim = net.build(backend)
+    sim.run(0.2)
+    return mon.v
+
+
+def test_constant_over_dt_draws_once_per_step():
+    """``kick`` is drawn once per neuron, trial and step and held over the step (Brian2's
+    rule for subexpressions that call rand()): with the exact integrator the membrane is the
+    AR(1) process v' - mu = e (v - mu) + (1 - e) sigma N, e = exp(-dt/tau), of stationary
+    variance (1 - e) sigma^2 / (1 + e) and lag-k autocorrelation e^k."""
+    v = _constant_run()[:, 500:, :]  # 5 tau: stationary
+    e = math.exp(-DT / 0.01)
+    var = (1 - e) * 4.0 / (1 + e)
+    n_eff = v.shape[0] * v.shape[2] * v.shape[1] * (1 - e) / 2
+    x = v - 0.5
+    assert abs(x.mean()) < 5 * math.sqrt(var / n_eff)
+    assert abs(np.mean(x * x) / var - 1) < 5 * math.sqrt(2 / n_eff)
+    rho = np.mean(x[:, :-20] * x[:, 20:]) / np.mean(x * x)
+    assert abs(rho - e ** 20) < 5 * math.sqrt(2 / n_eff)
+
+
+def test_constant_over_dt_threshold_and_backends():
+    net = sg.Network(dt=DT, dtype="float64", seed=4)
+    pop = net.population("P", CONSTANT, 200,
+                         params={"mu": 0.0, "sigma": 0.0, "tau": 0.01, "p": 0.3})
+    spikes = net.monitor_spikes(pop)
+    net.build("numba").run(0.05)  # coin < 0.3: each neuron fires in about 30 % of steps
+    n = 200 * 500
+    assert abs(len(spikes.i) - 0.3 * n) < 5 * math.sqrt(0.21 * n)
+    try:
+        emu = _constant_run("cuda-host")
+    except BackendUnsupported as err:
+        pytest.skip(str(err))
+    np.testing.assert_allclose(emu, _constant_run(), rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("make,text", [
+    (lambda: sg.NeuronModel("dv/dt = -v / tau + k / tau : 1\nk = rand() : 1 (constant over dt)",
+                            threshold="v > 1", reset="v = k"), "reset reads 'k'"),
+    (lambda: sg.SynapseModel("k = rand() : 1 (constant over dt)", on_pre="v += k"),
+     "synapse models are not built yet"),
+])
+def test_constant_over_dt_not_built_yet(make, text):
+    with pytest.raises(EquationError, match=text):
+        make()
+
+
+def test_training_through_constant_over_dt_is_refused():
+    model = sg.NeuronModel("dv/dt = (I - v + k) / tau : 1\nk = rand() : 1 (constant over dt)",
+                           threshold="v > 1", reset="v = 0")
+    with pytest.raises(BackendUnsupported, match="constant over dt"):
+        RecurrentClassifier(model, "I", n_in=3, n_hidden=4, n_out=2, params={"tau": 0.01})
+
+
+def test_two_constant_subexpressions_draw_independently():
+    model = sg.NeuronModel("""
+        dx/dt = (a - b) / tau : 1
+        a = rand() : 1 (constant over dt)
+        b = rand() : 1 (constant over dt)
+    """, name="two_constants")
+    net = sg.Network(dt=DT, dtype="float64", seed=1)
+    pop = net.population("P", model, 50, params={"tau": 0.01})
+    sim = net.build("numba")
+    sim.run(0.02)
+    x = sim.state(pop, "x")[0]
+    assert np.all(x != 0) and x.std() > 0.01  # a - b: the difference of two draws

@@ -106,6 +106,11 @@ def derive(discrete: DiscreteModel, inputs=(), surrogate: str = "fast_sigmoid",
         raise BackendUnsupported(
             f"model '{model.name}' draws random numbers (rand()/randn()) in its threshold or "
             "reset: training through them is not built yet")
+    if model.eqs.constant_over_dt:
+        raise BackendUnsupported(
+            f"model '{model.name}' has (constant over dt) subexpressions "
+            f"({', '.join(model.eqs.constant_over_dt)}): training through them is not built "
+            "yet")
     if discrete.refractory is not None and model.refractory_is_condition:
         raise BackendUnsupported(
             f"model '{model.name}' is refractory while a condition holds "

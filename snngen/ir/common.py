@@ -16,6 +16,9 @@ ELAPSED = sp.Symbol("_elapsed", real=True)
 STATEMENT_TAG = 0x40000000
 RANDN_BASE = 1 << 24
 _SITES, _CALLS = 1 << 14, 1 << 10
+#: Draw sites per population (threshold, reset, constant-over-dt subexpressions, spare);
+#: projections follow all populations, two sites each (on_pre, on_post)
+POPULATION_SITES = 4
 
 
 def add_arg(args: list[Arg], arg: Arg) -> None:
@@ -32,9 +35,9 @@ def draw_locals(exprs, prefix: str, site: int, where: str):
         if j >= _CALLS or site >= _SITES:
             raise BackendUnsupported(f"{where}: too many rand()/randn() calls (at most "
                                      f"{_CALLS} in one block) or populations and projections")
-        local = f"{prefix}___r{j}"
-        sub[d] = sp.Symbol(local, real=True)
         normal = isinstance(d, randn)
+        local = f"{prefix}___{'n' if normal else 'r'}{j}"
+        sub[d] = sp.Symbol(local, real=True)
         out.append((local, "normal" if normal else "uniform",
                     (RANDN_BASE if normal else STATEMENT_TAG) | site << 10 | j))
     return sub, tuple(out)

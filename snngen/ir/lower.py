@@ -21,7 +21,7 @@ from ..integrate import DT, DiscreteModel, discretise
 from ..parse import symbol
 from ..symbolic import substitute
 from . import synapses
-from .common import ELAPSED, add_arg, draw_locals
+from .common import ELAPSED, POPULATION_SITES, add_arg, draw_locals
 from .nodes import (
     Arg,
     ArrayStep,
@@ -54,7 +54,9 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict,
                  summed_targets=frozenset()) -> NeuronStep:
     name, model = pop.name, pop.model
     # time tables and summed variables change every step: never hoisted
-    d: DiscreteModel = discretise(model, pop.method, frozenset(pop.inputs) | summed_targets)
+    const_dt = model.eqs.constant_over_dt  # evaluated before the update, every step
+    d: DiscreteModel = discretise(model, pop.method, frozenset(pop.inputs) | summed_targets
+                                  | frozenset(const_dt))
     discrete[name] = d
     per_neuron = pop.per_neuron()
     P = name  # noqa: N806 - short prefix used in names below
@@ -85,7 +87,7 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict,
         used |= {s.name for s in e.free_symbols}
     condition_refractory = d.refractory is not None and model.refractory_is_condition
     for e in [d.condition, *[e for _, e in d.reset],
-              d.refractory if condition_refractory else None]:
+              d.refractory if condition_refractory else None, *const_dt.values()]:
         if e is not None:
             used |= {s.name for s in e.free_symbols}
     params, inputs, summed = [], [], []
@@ -104,7 +106,8 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict,
             params.append((f"{P}_{p}", f"{P}__{p}", pn))
             args.append(Arg(f"{P}__{p}", "float", 1 if pn else 0,
                             "param_array" if pn else "param"))
-    rename = {s: f"{P}_{s}" for s in list(model.state_names) + list(model.parameter_names)}
+    rename = {s: f"{P}_{s}" for s in list(model.state_names) + list(model.parameter_names)
+              + list(const_dt)}
     rename.update({s.name: f"{P}_{s.name}" for s in invariant})
     rename.update({"t": "t", "dt": "dt", "i": "i", "N": f"{P}_N", "_refractory": f"{P}_refr"})
     normals = [stochastic.normal(symbol(n)).name for n in d.noise]
@@ -121,13 +124,16 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict,
                                  for s in expr.free_symbols})
 
     new_exprs = [loc(e) for _, e in d.updates]
-    site = 2 * list(net.populations).index(name)
+    site = POPULATION_SITES * list(net.populations).index(name)
     sub_t, draws_t = draw_locals([d.condition], P, site, f"threshold of '{name}'")
     sub_r, draws_r = draw_locals([e for _, e in d.reset], f"{P}_reset", site + 1,
                                   f"reset of '{name}'")
+    sub_c, draws_c = draw_locals(list(const_dt.values()), f"{P}_const", site + 2,
+                                 f"(constant over dt) subexpressions of '{name}'")
     cond = loc(d.condition).xreplace(sub_t) if d.condition is not None else None
     temps, reduced = sp.cse(new_exprs, symbols=sp.numbered_symbols(f"{P}_tmp", real=True))
-    body = tuple(Assign(s.name, e) for s, e in temps)
+    body = tuple(Assign(f"{P}_{n}", loc(e).xreplace(sub_c)) for n, e in const_dt.items())
+    body += tuple(Assign(s.name, e) for s, e in temps)
     new_locals = []
     for (x, _), e in zip(d.updates, reduced):
         tgt = f"{P}_{x.name}_new"
@@ -161,7 +167,7 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict,
                  Arg(f"{P}__z", "uint8", 1, "scratch")]
     return NeuronStep(name, f"{P}___n", states, tuple(params), tuple(inputs), tuple(consts),
                       body, tuple(new_locals), cond, reset, refractory, spikes, noise=noise,
-                      draws=draws_t, reset_draws=draws_r, summed=tuple(summed),
+                      draws=draws_c + draws_t, reset_draws=draws_r, summed=tuple(summed),
                       refractory_condition=refractory_condition)
 
 

@@ -72,8 +72,9 @@ class NeuronStep:
     #: standard normal draws before ``body`` (white noise): (local, local or "", stream), two
     #: draws per call of :func:`snngen.draw.normal2` (the second local empty if unused)
     noise: tuple[tuple[str, str, int], ...] = ()
-    #: rand()/randn() of the threshold and of the reset: (local, "uniform" or "normal",
-    #: stream), drawn per neuron before the condition and before the reset statements
+    #: rand()/randn() of (constant over dt) subexpressions and the threshold, drawn per
+    #: neuron before ``body``, and of the reset, drawn before the reset statements:
+    #: (local, "uniform" or "normal", stream)
     draws: tuple[tuple[str, str, int], ...] = ()
     reset_draws: tuple[tuple[str, str, int], ...] = ()
     #: parameters set by a synapse's (summed) variable: (local, (batch, n) argument)

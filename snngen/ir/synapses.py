@@ -13,7 +13,7 @@ from ..errors import BackendUnsupported, IntegrationError, UnknownNameError, did
 from ..integrate import DT, _exact_event, _step
 from ..parse import symbol
 from ..symbolic import draws, substitute
-from .common import ELAPSED
+from .common import ELAPSED, POPULATION_SITES
 from .common import add_arg as _add
 from .common import draw_locals as _draw_locals
 from .nodes import Accumulate, Arg, Assign, Deliver, Summed, SynapseUpdate, Trace
@@ -152,8 +152,8 @@ def deliver(net, proj, args, direction) -> list:
         return e.xreplace({x: sp.Symbol(ren.get(x.name, x.name), real=True)
                            for x in e.free_symbols})
     syn_t, par_t = _synaptic_args(proj, syn, params, args)
-    site = 2 * (len(net.populations) + list(net.projections).index(proj.name)) \
-        + (direction == "post")
+    site = POPULATION_SITES * len(net.populations) \
+        + 2 * list(net.projections).index(proj.name) + (direction == "post")
     sub, drawn = _draw_locals([s.expr for s in stmts], f"{P}_{direction}", site,
                               f"on_{direction} of projection '{P}'")
     body = []
