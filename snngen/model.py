@@ -45,6 +45,9 @@ from .parse import (
 from .symbolic import draws, renumber
 
 SECOND = u.parse_unit("second")[1]
+#: Brian2's per-neuron variables of a model with a refractory period: the time of the last
+#: spike (seconds; -1e4 before the first) and whether the neuron is not refractory (0 or 1)
+SPIKE_VARIABLES = ("lastspike", "not_refractory")
 
 
 def _unit_symbols(expr: sp.Basic) -> dict[sp.Symbol, sp.Float]:
@@ -248,6 +251,7 @@ class NeuronModel:
                 raise EquationError("refractoriness needs a threshold", text, 0, 1,
                                     f"model '{self.name}'")
         self._check_names()
+        self._check_spike_variables()
         stochastic.check(self)
         if self.threshold is not None:
             self.eqs.check_depth(self.threshold, threshold, f"threshold of '{self.name}'")
@@ -308,7 +312,16 @@ class NeuronModel:
         free = {n for n in _free_names(self._all_exprs()) | {n for w in written for n, _ in w}
                 if not u.is_unit_name(n)}
         noise = {n for n in free if stochastic.is_noise(n)}
-        return tuple(sorted((free - defined - noise) | set(self.eqs.declared)))
+        spike = set(SPIKE_VARIABLES) if self.refractory is not None else set()
+        return tuple(sorted((free - defined - noise - spike) | set(self.eqs.declared)))
+
+    @property
+    def spike_variables(self) -> tuple[str, ...]:
+        """The :data:`SPIKE_VARIABLES` the model reads (it has a refractory period)."""
+        if self.refractory is None:
+            return ()
+        used = _free_names(self._all_exprs())
+        return tuple(n for n in SPIKE_VARIABLES if n in used)
 
     @property
     def noise_names(self) -> tuple[str, ...]:
@@ -319,6 +332,23 @@ class NeuronModel:
     @property
     def shared_parameters(self) -> frozenset[str]:
         return frozenset(n for n, e in self.eqs.declared.items() if "shared" in e.flags)
+
+    def _check_spike_variables(self):
+        """``lastspike``/``not_refractory``: reserved with a refractory period, read only,
+        and meaningless without one (Brian2 has them only then)."""
+        where = f"model '{self.name}'"
+        for e in self.eqs.lines:
+            if e.name in SPIKE_VARIABLES:
+                raise EquationError(f"'{e.name}' is Brian2's variable of neurons with a "
+                                    "refractory period; give this one another name", e.line,
+                                    e.line.find(e.name), len(e.name), where)
+        used = _free_names(self._all_exprs())
+        for n in SPIKE_VARIABLES:
+            if n in used and self.refractory is None:
+                loc = self.locate(n)
+                raise EquationError(f"'{n}' needs a refractory period (refractory=..., e.g. "
+                                    "refractory=0), as in Brian2", *(loc or (None, None)),
+                                    len(n), where)
 
     def _check_names(self):
         for stmt in self.reset:
@@ -375,6 +405,8 @@ class NeuronModel:
         dims[symbol("i")] = dims[symbol("N")] = u.DIMENSIONLESS
         for n in self.noise_names:
             dims[symbol(n)] = SECOND ** Fraction(-1, 2)
+        for n in self.spike_variables:
+            dims[symbol(n)] = SECOND if n == "lastspike" else u.DIMENSIONLESS
         for n, e in self.eqs.subexpressions.items():
             d = u.dimension_of(e.expr, {**dims, **_unit_dims(e.expr)}, where=f"'{n}'", line=e.line)
             if e.unit is not None:

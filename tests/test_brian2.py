@@ -744,3 +744,31 @@ def test_stdp_with_per_synapse_delays(brian2_python, tmp_path):
     assert len(set(ref["delay_steps/stdp"].tolist())) > 30
     assert len(ref["spikes/P"]) > 20
     assert_same_results(got, ref)
+
+
+def test_lastspike_and_not_refractory_in_neuron_equations(brian2_python, tmp_path):
+    """An adaptive threshold from the time since the last spike (a subexpression with
+    ``lastspike``, read by the threshold) and an input current gated by ``not_refractory``
+    in the membrane equation (Euler in both), with input spikes: spike trains equal for
+    1 s, final v to 1e-9."""
+    rng = np.random.default_rng(31)
+    n_in, n = 20, 20
+    twin = Twin()
+    idx, times = _input_spikes(rng, n_in, 40.0, STEPS)
+    twin.spike_source("X", n_in, idx, times)
+    model = """
+        dv/dt = (El - v) / taum + I * not_refractory / C : volt
+        theta = Vt + A * exp(-(t - lastspike) / tau_a) : volt
+    """
+    twin.population("P", n, model, threshold="v > theta", reset="v = Vr", refractory=0.002,
+                    params={**LIF_PARAMS, "C": (200e-12, "farad"), "A": (0.01, "volt"),
+                            "tau_a": (0.02, "second"),
+                            "I": (0.25e-9, "amp")},
+                    init={"v": (rng.uniform(-0.065, -0.055, n), "volt")}, method="euler")
+    i, j = _sorted_pairs(*np.nonzero(rng.random((n_in, n)) < 0.3))
+    twin.connect("input", "X", "P", i, j, model="w : volt", on_pre="v_post += w",
+                 values={"w": (rng.uniform(0.002, 0.006, len(i)), "volt")})
+    got = twin.run_snngen([STEPS])
+    ref = twin.run_brian2(brian2_python, tmp_path, [STEPS])
+    assert len(ref["spikes/P"]) > 300
+    assert_same_results(got, ref)

@@ -94,3 +94,67 @@ def test_read_when_due_with_per_synapse_delays():
     # due at 70: one step after the spike at 69, refractory (30 steps); at 86: 17 steps
     np.testing.assert_allclose(sim.synapses(proj, "d")[0], [1e-4, 17e-4], rtol=1e-9)
     np.testing.assert_array_equal(sim.synapses(proj, "nr")[0], [0.0, 0.0])
+
+
+ADAPTIVE = sg.NeuronModel("""
+    dv/dt = (El - v) / taum + I * not_refractory / C : volt
+    theta = Vt + A * exp(-(t - lastspike) / tau_a) : volt
+""", threshold="v > theta", reset="v = Vr", refractory="2*ms", name="adaptive")
+ADAPTIVE_PARAMS = {"El": "-65*mV", "taum": "10*ms", "C": "200*pF", "Vt": "-50*mV",
+                   "A": "10*mV", "tau_a": "20*ms", "Vr": "-60*mV"}
+
+
+def _adaptive(backend="numba"):
+    net = sg.Network(dt=DT, dtype="float64")
+    pop = net.population("P", ADAPTIVE, 3, params={**ADAPTIVE_PARAMS,
+                                                   "I": np.array([2e-9, 3e-9, 4e-9])},
+                         init={"v": "-65*mV"})
+    spikes = net.monitor_spikes(pop)
+    mon = net.monitor_state(pop, ["v"])
+    sim = net.build(backend)
+    sim.run(0.1)
+    return spikes, mon
+
+
+def test_lastspike_and_not_refractory_in_neuron_equations():
+    spikes, mon = _adaptive()
+    v = mon.v[0]
+    for i in range(3):
+        steps = spikes.step[spikes.i == i]
+        assert len(steps) > 3
+        for a, b in zip(steps[:-1], steps[1:]):
+            # refractory in steps a + 1 .. a + 19 (2 ms = 20 steps): no drive, v relaxes
+            # from the reset toward El (v[k] is the value at the start of step k)
+            assert np.all(np.diff(v[a + 1: a + 21, i]) < 0)
+            # from step a + 20 on it fires in the first step whose updated v exceeds the
+            # threshold decaying since the spike
+            theta = -0.05 + 0.01 * np.exp(-(np.arange(a + 20, b + 1) - a) * DT / 0.02)
+            assert np.all(v[a + 21: b + 1, i] <= theta[:-1])  # no crossing before b
+            # in step b: the exact update (drive on) crosses (v[b + 1] is the reset)
+            rest = -0.065 + [2e-9, 3e-9, 4e-9][i] * 0.01 / 200e-12
+            assert rest + (v[b, i] - rest) * np.exp(-DT / 0.01) > theta[-1]
+
+
+def test_neuron_spike_variables_agree_on_the_cuda_kernels():
+    a_spikes, a_mon = _adaptive()
+    try:
+        b_spikes, b_mon = _adaptive("cuda-host")
+    except BackendUnsupported as err:
+        pytest.skip(str(err))
+    np.testing.assert_array_equal(a_spikes.step, b_spikes.step)
+    np.testing.assert_allclose(a_mon.v, b_mon.v, rtol=0, atol=1e-12)
+
+
+def test_neuron_spike_variables_need_a_refractory_period():
+    from snngen.errors import EquationError
+    with pytest.raises(EquationError, match="needs a refractory period"):
+        sg.NeuronModel("dv/dt = -v / tau * not_refractory : 1", threshold="v > 1")
+    with pytest.raises(EquationError, match="another name"):
+        sg.NeuronModel("dv/dt = -v / tau : 1\nlastspike : second", threshold="v > 1",
+                       refractory="1*ms")
+    with pytest.raises(BackendUnsupported, match="lastspike"):
+        from snngen.train import RecurrentClassifier
+        RecurrentClassifier(sg.NeuronModel(
+            "dv/dt = (I - v) / tau : 1", threshold="v > 1 + exp(-(t - lastspike) / tau)",
+            reset="v = 0", refractory=0.0), "I", n_in=3, n_hidden=4, n_out=2,
+            params={"tau": 0.01})

@@ -106,6 +106,10 @@ def derive(discrete: DiscreteModel, inputs=(), surrogate: str = "fast_sigmoid",
         raise BackendUnsupported(
             f"model '{model.name}' draws random numbers (rand()/randn()) in its threshold or "
             "reset: training through them is not built yet")
+    if model.spike_variables:
+        raise BackendUnsupported(
+            f"model '{model.name}' reads {', '.join(model.spike_variables)}: training "
+            "through them is not built yet")
     if model.eqs.constant_over_dt:
         raise BackendUnsupported(
             f"model '{model.name}' has (constant over dt) subexpressions "

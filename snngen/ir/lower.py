@@ -56,7 +56,7 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict,
     # time tables and summed variables change every step: never hoisted
     const_dt = model.eqs.constant_over_dt  # evaluated before the update, every step
     d: DiscreteModel = discretise(model, pop.method, frozenset(pop.inputs) | summed_targets
-                                  | frozenset(const_dt))
+                                  | frozenset(const_dt) | frozenset(model.spike_variables))
     discrete[name] = d
     per_neuron = pop.per_neuron()
     P = name  # noqa: N806 - short prefix used in names below
@@ -107,7 +107,7 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict,
             args.append(Arg(f"{P}__{p}", "float", 1 if pn else 0,
                             "param_array" if pn else "param"))
     rename = {s: f"{P}_{s}" for s in list(model.state_names) + list(model.parameter_names)
-              + list(const_dt)}
+              + list(const_dt) + list(model.spike_variables)}
     rename.update({s.name: f"{P}_{s.name}" for s in invariant})
     rename.update({"t": "t", "dt": "dt", "i": "i", "N": f"{P}_N", "_refractory": f"{P}_refr"})
     normals = [stochastic.normal(symbol(n)).name for n in d.noise]
@@ -168,7 +168,8 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict,
     return NeuronStep(name, f"{P}___n", states, tuple(params), tuple(inputs), tuple(consts),
                       body, tuple(new_locals), cond, reset, refractory, spikes, noise=noise,
                       draws=draws_c + draws_t, reset_draws=draws_r, summed=tuple(summed),
-                      refractory_condition=refractory_condition)
+                      refractory_condition=refractory_condition,
+                      spike_vars=tuple((f"{P}_{n}", n) for n in model.spike_variables))
 
 
 def _poisson_stream(net, pop) -> int:

@@ -82,6 +82,9 @@ class NeuronStep:
     #: refractoriness given as a condition (on the state before the update): ``refractory``
     #: is then the (batch, n) not-refractory flags, updated before the state update
     refractory_condition: sp.Basic | None = None
+    #: Brian2's ``lastspike``/``not_refractory`` read by the model: (local, name), computed
+    #: per neuron after the refractory test (and in the reset: the spike of this step)
+    spike_vars: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ def verify(program: Program) -> Program:
             defined |= {loc for a, b, _ in node.noise for loc in (a, b) if loc}
             defined |= {loc for loc, _, _ in node.draws}
             defined |= {loc for loc, _ in node.summed}
+            defined |= {loc for loc, _ in node.spike_vars}
             needed |= {a for _, a in node.summed}
             needed |= {s.arg for s in node.states} | {node.n}
             needed |= {a for _, a, _ in node.params + node.consts + node.inputs}

@@ -176,6 +176,7 @@ def _draw_code(draws, index: str, batch: str = "b") -> list[tuple[str, str]]:
 
 def _neuron_view(node: NeuronStep, index: int, pr: CPrinter, program: Program) -> dict:
     states = [(s.local, s.arg) for s in node.states]
+    last = f"{node.pop}___last[b * {node.pop}___last__d1 + i]"  # the step of the last spike
     written = {a.target for a in node.reset}
     return {
         "kind": "neuron", "name": node.pop, "n": node.n, "index": index,
@@ -185,6 +186,11 @@ def _neuron_view(node: NeuronStep, index: int, pr: CPrinter, program: Program) -
         "refractory_per_neuron": node.refractory is not None
         and program.arg(node.refractory).ndim == 1,
         "noise": list(node.noise), "summed": list(node.summed),
+        "spike_vars": [(loc, f"({last} == {NEVER} ? {LASTSPIKE_NEVER!r} : (double){last} * dt)"
+                        if kind == "lastspike" else f"({node.pop}_refr ? 0.0 : 1.0)")
+                       for loc, kind in node.spike_vars],
+        "reset_spike_vars": [(loc, f"(double){last} * dt" if kind == "lastspike" else "0.0")
+                             for loc, kind in node.spike_vars],
         "refractory_condition": None if node.refractory_condition is None
         else pr.doprint(node.refractory_condition),
         "draws": _draw_code(node.draws, "i"), "reset_draws": _draw_code(node.reset_draws, "i"),

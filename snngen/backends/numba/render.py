@@ -58,6 +58,12 @@ def _neuron_view(node: NeuronStep, index: int, pr: NumbaPrinter, program: Progra
         "refractory_per_neuron": node.refractory is not None
         and program.arg(node.refractory).ndim == 1,
         "noise": list(node.noise), "summed": list(node.summed),
+        "spike_vars": [(loc, f"_f({node.pop}_last_b[i] * dt if {node.pop}_last_b[i] != {NEVER} "
+                             f"else {LASTSPIKE_NEVER})" if kind == "lastspike"
+                        else f"_f(0.0 if {node.pop}_refr else 1.0)")
+                       for loc, kind in node.spike_vars],
+        "reset_spike_vars": [(loc, f"_f({node.pop}_last_b[i] * dt)" if kind == "lastspike"
+                              else "_f(0.0)") for loc, kind in node.spike_vars],
         "refractory_condition": None if node.refractory_condition is None
         else pr.doprint(node.refractory_condition),
         "draws": _draw_code(node.draws, "i"), "reset_draws": _draw_code(node.reset_draws, "i"),
