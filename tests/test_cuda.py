@@ -174,6 +174,18 @@ def delayed_stdp(dtype="float32", batch=2):
     return net, pop
 
 
+def adaptive(dtype="float32", batch=2):
+    """lastspike and not_refractory in a neuron model; a (constant over dt) draw."""
+    from test_spike_variables import ADAPTIVE, ADAPTIVE_PARAMS
+    net = sg.Network(dt=1e-4, seed=11, dtype=dtype, batch=batch)
+    pop = net.population("A", ADAPTIVE, 10, params={**ADAPTIVE_PARAMS, "I": 3e-9},
+                         init={"v": -0.065})
+    from test_rand import CONSTANT
+    net.population("K", CONSTANT, 10, params={"mu": 0.5, "sigma": 2.0, "tau": 0.01,
+                                              "p": 0.01})
+    return net, pop
+
+
 def _run(net_factory, backend, duration, monitors=("spikes",), **kw):
     built = net_factory(**kw)
     net, pop = built[0], built[1]
@@ -372,6 +384,7 @@ NETWORKS = {
     "nmda64": lambda: nmda("float64"),
     "conditional32": lambda: conditional("float32"),
     "delayed_stdp32": lambda: delayed_stdp("float32"),
+    "adaptive32": lambda: adaptive("float32"),
 }
 
 
