@@ -110,7 +110,8 @@ def estimate_bytes(net, spec, n_steps: int = 0, chunk: int = 2000) -> int:
             total += spike_capacity(net, mon) * SPIKE_BUFFER_BYTES
         elif mon.kind == "state":
             total += 4 * (mon.pop.n if mon.indices is None else len(mon.indices))
-    due = {name.partition("__")[0] for name, *_, role in spec["args"] if role == "max_delay"}
+    due = {name.partition("__")[0] for name, *_, role in (spec or {}).get("args", ())
+           if role == "max_delay"}
     longest = {p: int(np.max(net.projections[p].delay_steps, initial=0))
                for p in due if net.projections[p].delay_steps is not None}
     for pop in net.populations.values():
