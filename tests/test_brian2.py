@@ -544,6 +544,18 @@ def test_two_neurons_inputs_while_refractory(brian2_python, tmp_path):
 # Stochastic equations: the same statistics (the random numbers differ: snngen's are
 # counter-based Philox draws, Brian2's come from numpy's generator)
 
+def _driven_lif(rng, n_in: int, n: int, rate: float, **population):
+    """Input spike sources ``X`` (``rate`` Hz on the grid) and ``n`` LIF neurons ``P`` (volt,
+    no clamping, threshold Vt, reset Vr); returns the twin and 30 % random input pairs."""
+    twin = Twin()
+    idx, times = _input_spikes(rng, n_in, rate, STEPS)
+    twin.spike_source("X", n_in, idx, times)
+    twin.population("P", n, "dv/dt = (El - v) / taum : volt", threshold="v > Vt",
+                    reset="v = Vr", init={"v": (rng.uniform(-0.065, -0.050, n), "volt")},
+                    **population)
+    return (twin, *_sorted_pairs(*np.nonzero(rng.random((n_in, n)) < 0.3)))
+
+
 def _ou_statistics(v: np.ndarray, lags) -> tuple[float, float, list[float]]:
     """Mean, variance and autocorrelation at ``lags`` (in steps) of traces (neurons, steps)."""
     x = v - v.mean()
@@ -678,13 +690,7 @@ def test_lastspike_and_not_refractory_in_synaptic_statements(brian2_python, tmp_
     1 s; final v and both weights to 1e-9."""
     rng = np.random.default_rng(21)
     n_in, n = 20, 30
-    twin = Twin()
-    idx, times = _input_spikes(rng, n_in, 40.0, STEPS)
-    twin.spike_source("X", n_in, idx, times)
-    twin.population("P", n, "dv/dt = (El - v) / taum : volt", threshold="v > Vt",
-                    reset="v = Vr", refractory=0.002, params=LIF_PARAMS,
-                    init={"v": (rng.uniform(-0.065, -0.050, n), "volt")})
-    i, j = _sorted_pairs(*np.nonzero(rng.random((n_in, n)) < 0.3))
+    twin, i, j = _driven_lif(rng, n_in, n, 40.0, refractory=0.002, params=LIF_PARAMS)
     plastic = {"taus": (0.015, "second"), "A": (0.0004, "volt"), "wmax": (0.009, "volt")}
     w_in = rng.uniform(0.004, 0.008, len(i))
     twin.connect("inp", "X", "P", i, j, model="w : volt",
@@ -712,16 +718,9 @@ def test_refractoriness_given_as_a_condition(brian2_python, tmp_path):
     update); without the rule it would spike in every step. Spike trains equal for 1 s,
     final v to 1e-9."""
     rng = np.random.default_rng(5)
-    n_in, n = 20, 30
-    twin = Twin()
-    idx, times = _input_spikes(rng, n_in, 60.0, STEPS)
-    twin.spike_source("X", n_in, idx, times)
     # not "(unless refractory)": the membrane must fall while refractory to leave it
-    twin.population("P", n, "dv/dt = (El - v) / taum : volt", threshold="v > Vt",
-                    reset="v = Vr", refractory="v > -52*mV",
-                    params={**LIF_PARAMS, "Vr": (-0.045, "volt")},
-                    init={"v": (rng.uniform(-0.065, -0.050, n), "volt")})
-    i, j = _sorted_pairs(*np.nonzero(rng.random((n_in, n)) < 0.3))
+    twin, i, j = _driven_lif(rng, 20, 30, 60.0, refractory="v > -52*mV",
+                             params={**LIF_PARAMS, "Vr": (-0.045, "volt")})
     twin.connect("input", "X", "P", i, j, model="w : volt", on_pre="v_post += w",
                  values={"w": (rng.uniform(0.003, 0.008, len(i)), "volt")})
     got = twin.run_snngen([STEPS])

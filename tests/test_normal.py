@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import ctypes
 import math
-import os
 
 import numpy as np
 import pytest
 from numba import njit
-from test_philox import _ptr, philox_source
+from test_philox import _ptr, host_library
 
-from snngen.backends.cuda import compiler
 from snngen.draw import NORMAL_TAG, log_positive, normal2, philox4x32
 
 HARNESS = """
@@ -39,10 +37,7 @@ extern "C" __global__ void t_normal2(unsigned long long seed, double* z, long lo
 
 @pytest.fixture(scope="module")
 def host_lib():
-    if compiler.shutil.which(os.environ.get("CXX", "g++")) is None:
-        pytest.skip("the host build needs g++")
-    path, _ = compiler.build_host(philox_source() + HARNESS, "")
-    return ctypes.CDLL(str(path))
+    return host_library(HARNESS)
 
 
 @njit

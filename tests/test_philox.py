@@ -78,12 +78,18 @@ def _ptr(a):
     return ctypes.c_void_p(a.ctypes.data)
 
 
-@pytest.fixture(scope="module")
-def host_lib():
+def host_library(harness: str):
+    """The Philox functions plus ``harness`` built as the cuda-host backend builds kernels
+    (skips without g++)."""
     if compiler.shutil.which(os.environ.get("CXX", "g++")) is None:
         pytest.skip("the host build needs g++")
-    path, _ = compiler.build_host(philox_source() + HARNESS, "")
+    path, _ = compiler.build_host(philox_source() + harness, "")
     return ctypes.CDLL(str(path))
+
+
+@pytest.fixture(scope="module")
+def host_lib():
+    return host_library(HARNESS)
 
 
 def host_philox(lib, ctr, key):
