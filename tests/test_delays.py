@@ -76,3 +76,38 @@ def test_the_spike_history_reaches_back_to_the_longest_delay():
     net, sim, pop, proj, _ = _network(STDP, params={"tau": 0.02})
     ring = sim.arrays["X___ring"]
     assert ring.shape[1] == int(sim.arrays[f"{proj.name}__maxdelay"]) + 1 == 50 + 1
+
+
+def test_store_and_restore_carry_the_new_state():
+    """Events in flight through per-synapse delays delivered when due, clock-driven synaptic
+    state, summed inputs and not-refractory flags (a refractory condition) come back with
+    restore(): the continued run repeats step for step."""
+    from test_clock_driven import NEURON, NMDA, PARAMS, SYN
+    net = sg.Network(dt=DT, dtype="float64", seed=3)
+    src = net.poisson("X", 30, rates=60.0)
+    pop = net.population("P", LIF, 5, params={"tau": 0.01})
+    proj = net.connect(src, pop, STDP, "all_to_all", w=0.3, params={"tau": 0.02},
+                       delay=np.random.default_rng(0).uniform(0, 5e-3, 150))
+    cond = sg.NeuronModel("dv/dt = (El - v) / taum : volt", threshold="v > -50*mV",
+                          reset="v = -45*mV", refractory="v > -52*mV", name="store_cond")
+    c = net.population("C", cond, 5, params={"El": "-65*mV", "taum": "10*ms"},
+                       init={"v": -0.06})
+    net.connect(src, c, "v += w", "all_to_all", w="0.8*mV")
+    n = net.population("N", NEURON, 4, params=PARAMS)
+    nmda = net.connect(src, n, NMDA, "all_to_all", w=1.0, params=SYN)
+    spikes = [net.monitor_spikes(p) for p in (pop, c)]
+    sim = net.build("numba")
+    sim.run(0.05)
+    sim.store()
+    sim.run(0.1)
+    first = ([s.step.copy() for s in spikes], sim.synapses(proj, "w").copy(),
+             sim.synapses(nmda, "g").copy(), sim.state(n, "v").copy(), sim.state(c, "v").copy())
+    sim.restore()
+    sim.run(0.1)
+    again = ([s.step.copy() for s in spikes], sim.synapses(proj, "w"), sim.synapses(nmda, "g"),
+             sim.state(n, "v"), sim.state(c, "v"))
+    for a, b in zip(first[0], again[0]):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(first[1:], again[1:]):
+        np.testing.assert_array_equal(a, b)
+    assert len(first[0][0]) > 20 and len(first[0][1]) > 5
