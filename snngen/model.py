@@ -393,6 +393,22 @@ class NeuronModel:
     # -- units -----------------------------------------------------------------------------
     def check_units(self, param_dims: Mapping[str, u.Dimension | None]) -> None:
         """Check dimensional consistency given the dimensions of parameter values."""
+        dims = self._dims(param_dims)
+        self._check_ode_units(dims)
+        self.check_statements(self.reset, param_dims, "reset", dims)
+        self._check_refractory_units(dims)
+
+    def check_statements(self, stmts, param_dims, where: str, dims=None) -> None:
+        """Check the units of statements on this model's variables (a reset, a
+        run_regularly operation): each side of ``=``, ``+=``, ``-=`` has the target's unit."""
+        dims = self._dims(param_dims) if dims is None else dims
+        for s in stmts:
+            d = u.dimension_of(s.expr, {**dims, **_unit_dims(s.expr)}, line=s.line, where=where)
+            if s.op in ("=", "+=", "-="):
+                u.check_equal(dims.get(symbol(s.target)), d, s.target, str(s.expr), line=s.line)
+
+    def _dims(self, param_dims) -> dict:
+        """The dimension of every name of the model (subexpressions checked on the way)."""
         dims: dict[sp.Symbol, u.Dimension | None] = {}
         for n, e in self.eqs.odes.items():
             dims[symbol(n)] = _declared_dim(e.unit, e.line)
@@ -412,6 +428,9 @@ class NeuronModel:
             if e.unit is not None:
                 u.check_equal(_declared_dim(e.unit, e.line), d, n, str(e.expr), line=e.line)
             dims[symbol(n)] = d if d is not None else _declared_dim(e.unit, e.line)
+        return dims
+
+    def _check_ode_units(self, dims) -> None:
         for n, e in self.eqs.odes.items():
             d = u.dimension_of(e.expr, {**dims, **_unit_dims(e.expr)}, where=f"d{n}/dt",
                                line=e.line)
@@ -421,10 +440,8 @@ class NeuronModel:
         if self.threshold is not None:
             u.dimension_of(self.threshold, {**dims, **_unit_dims(self.threshold)},
                            line=self.threshold_text, where="threshold")
-        for s in self.reset:
-            d = u.dimension_of(s.expr, {**dims, **_unit_dims(s.expr)}, line=s.line, where="reset")
-            if s.op in ("=", "+=", "-="):
-                u.check_equal(dims.get(symbol(s.target)), d, s.target, str(s.expr), line=s.line)
+
+    def _check_refractory_units(self, dims) -> None:
         if self.refractory is not None:
             d = u.dimension_of(self.refractory, {**dims, **_unit_dims(self.refractory)},
                                line=str(self.refractory_text), where="refractory")

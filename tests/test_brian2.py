@@ -162,6 +162,12 @@ class Twin:
             self._monitor(name)
         return self.groups[name]
 
+    def run_regularly(self, name: str, code: str, dt: float) -> None:
+        """Statements on group ``name`` every ``dt`` (Brian2's run_regularly)."""
+        self.net.run_regularly(self.groups[name], code, dt=dt)
+        self.spec.setdefault("operations", []).append({"group": name, "code": code,
+                                                       "dt": dt})
+
     def trace(self, name: str, variables: list[str]) -> None:
         """Record ``variables`` of group ``name`` at every step (at its start, as both do)."""
         self.traces[name] = (variables, self.net.monitor_state(self.groups[name], variables))
@@ -767,6 +773,22 @@ def test_lastspike_and_not_refractory_in_neuron_equations(brian2_python, tmp_pat
     i, j = _sorted_pairs(*np.nonzero(rng.random((n_in, n)) < 0.3))
     twin.connect("input", "X", "P", i, j, model="w : volt", on_pre="v_post += w",
                  values={"w": (rng.uniform(0.002, 0.006, len(i)), "volt")})
+    got = twin.run_snngen([STEPS])
+    ref = twin.run_brian2(brian2_python, tmp_path, [STEPS])
+    assert len(ref["spikes/P"]) > 300
+    assert_same_results(got, ref)
+
+
+def test_run_regularly(brian2_python, tmp_path):
+    """Operations every 5 ms and every 0.7 ms (not a divisor of 5 ms) on LIF neurons with
+    input: a kick to v and a leak of a second state, at the start of those steps (Brian2's
+    ``run_regularly``, first in step 0). Spike trains equal for 1 s, final states to 1e-9."""
+    rng = np.random.default_rng(41)
+    twin, i, j = _driven_lif(rng, 20, 20, 30.0, refractory=0.002, params=LIF_PARAMS)
+    twin.connect("input", "X", "P", i, j, model="w : volt", on_pre="v_post += w",
+                 values={"w": (rng.uniform(0.002, 0.006, len(i)), "volt")})
+    twin.run_regularly("P", "v += 4*mV * (1 + i / N)", 0.005)
+    twin.run_regularly("P", "v = El + (v - El) * 0.97", 0.0007)
     got = twin.run_snngen([STEPS])
     ref = twin.run_brian2(brian2_python, tmp_path, [STEPS])
     assert len(ref["spikes/P"]) > 300

@@ -183,6 +183,7 @@ def adaptive(dtype="float32", batch=2):
     from test_rand import CONSTANT
     net.population("K", CONSTANT, 10, params={"mu": 0.5, "sigma": 2.0, "tau": 0.01,
                                               "p": 0.01})
+    net.run_regularly(pop, "v = v + (1 + i / N) * rand() * mV", dt="1*ms")
     return net, pop
 
 

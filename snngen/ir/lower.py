@@ -30,6 +30,7 @@ from .nodes import (
     PoissonStep,
     Program,
     RateRecord,
+    Regularly,
     Reset,
     SpikeRecord,
     StateRecord,
@@ -172,6 +173,39 @@ def _neuron_step(net, pop, args: list[Arg], constants: dict, discrete: dict,
                       spike_vars=tuple((f"{P}_{n}", n) for n in model.spike_variables))
 
 
+def _operation(net, k: int, op, args: list[Arg]) -> Regularly:
+    """A run_regularly operation (statements on states; parameters read as the neuron step
+    reads them; rand()/randn() drawn per neuron with the operation's own draw site)."""
+    pop, model, P = op.pop, op.pop.model, op.pop.name  # noqa: N806
+    exprs = [model.eqs.resolve(s.expr) for s in op.statements]
+    used = {x.name for e in exprs for x in e.free_symbols}
+    per_neuron = pop.per_neuron()
+    params = []
+    for p in model.parameter_names:
+        if p in used:
+            pn = p in per_neuron
+            params.append((f"{P}_{p}", f"{P}__{p}", pn))
+            add_arg(args, Arg(f"{P}__{p}", "float", 1 if pn else 0,
+                              "param_array" if pn else "param"))
+    add_arg(args, Arg(f"{P}___n", "int64", 0, "size"))
+    every = f"op{k}___every"
+    args.append(Arg(every, "int64", 0, "every"))
+    states = tuple(StateVar(f"{P}_{x}", f"{P}__{x}") for x in model.state_names)
+    site = POPULATION_SITES * len(net.populations) + 2 * len(net.projections) + k
+    sub, drawn = draw_locals([s.expr for s in op.statements], f"{P}_op{k}", site,
+                             f"run_regularly '{op.name}'")
+    ren = {symbol(n): sp.Symbol(f"{P}_{n}", real=True)
+           for n in list(model.state_names) + list(model.parameter_names)}
+    ren[symbol("N")] = sp.Symbol(f"{P}_N", real=True)
+    body = tuple(Assign(f"{P}_{s.target}",
+                        substitute(model.eqs.resolve(s.value(symbol(s.target))), ren)
+                        .xreplace(sub)) for s in op.statements)
+    written = {s.target for s in op.statements}
+    return Regularly(P, op.name, f"{P}___n", every, states, tuple(params), body,
+                     tuple((f"{P}_{x}", f"{P}__{x}") for x in model.state_names
+                           if x in written), drawn)
+
+
 def _poisson_stream(net, pop) -> int:
     """The Philox stream of a Poisson group: 1 + its position among the network's
     populations and projections, as before the schedule put populations first (its draws,
@@ -269,7 +303,9 @@ def lower(net) -> Lowered:
     # Brian2's "groups" slot: summed-variable updaters first (order -1), then neuron and
     # synapse state updates (order 0) by name; neuron updates commute with each other
     groups = sorted(steps + updates, key=lambda n: getattr(n, "pop", None) or n.proj)
-    steps = starts + sums + groups + records + deliveries + post_deliveries + resets
+    # run_regularly operations: Brian2's "start" slot, here before the state monitors
+    ops = [_operation(net, k, op, args) for k, op in enumerate(net.operations)]
+    steps = ops + starts + sums + groups + records + deliveries + post_deliveries + resets
     names = [a.name for a in args]
     dup = {n for n in names if names.count(n) > 1}
     if dup:

@@ -88,6 +88,22 @@ class NeuronStep:
 
 
 @dataclass(frozen=True)
+class Regularly:
+    """A run_regularly operation: ``body`` on every neuron of ``pop`` in the steps that are
+    multiples of the argument ``every``, at the start of the step."""
+
+    pop: str
+    label: str
+    n: str
+    every: str
+    states: tuple[StateVar, ...]
+    params: tuple[tuple[str, str, bool], ...]     # (local, arg, per_neuron)
+    body: tuple[Assign, ...]                      # assignments to state locals
+    writes: tuple[tuple[str, str], ...]           # (state local, arg) stored after
+    draws: tuple[tuple[str, str, int], ...] = ()
+
+
+@dataclass(frozen=True)
 class Reset:
     """The reset of population ``pop`` (its :class:`NeuronStep`'s ``reset``) for the neurons
     that spiked this step, and the start of their refractory period: after synaptic

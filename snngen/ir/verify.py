@@ -11,6 +11,7 @@ from .nodes import (
     PoissonStep,
     Program,
     RateRecord,
+    Regularly,
     Reset,
     SpikeRecord,
     StateRecord,
@@ -97,6 +98,15 @@ def verify(program: Program) -> Program:
             if isinstance(node, Accumulate):
                 _check(node.expr, defined, where)
                 needed |= {node.target, node.buffer} | set(node.guard or ())
+        elif isinstance(node, Regularly):
+            defined = set(_GLOBAL) | {f"{node.pop}_N"} | {s.local for s in node.states}
+            defined |= {loc for loc, _, _ in node.params} | {loc for loc, _, _ in node.draws}
+            needed |= {s.arg for s in node.states} | {a for _, a, _ in node.params}
+            needed |= {node.n, node.every}
+            for a in node.body:
+                _check(a.expr, defined, where)
+                if a.target not in {s.local for s in node.states}:
+                    raise IRError(f"{where}: assigns to {a.target}, not a state")
         elif isinstance(node, (SynapseUpdate, Summed)):
             defined = set(_GLOBAL) | {loc for loc, *_ in node.syn + node.params + node.pre_vars
                                       + node.post_vars}

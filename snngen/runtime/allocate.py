@@ -10,6 +10,7 @@ from __future__ import annotations
 import platform
 
 import numpy as np
+import sympy as sp
 
 from .. import __version__
 from .. import connectivity as conn
@@ -45,6 +46,9 @@ def structure_key(net, backend) -> str:
                   f"params {sorted(proj.params)}"]
     for mon in net.monitors:
         parts.append(f"monitor {mon.kind} {mon.pop.name} {mon.variables}")
+    for op in net.operations:  # their statements are in the generated code
+        parts.append(f"operation {op.pop.name} " + ";".join(
+            f"{s.target}{s.op}{sp.srepr(s.expr)}" for s in op.statements))
     from ..cache import digest
     return digest("\n".join(parts))[:32]
 
@@ -240,6 +244,8 @@ def allocate(net, spec, module, limit: int, build_csr=conn.build_csr, full=None)
             arrays[name] = _owned(
                 _initial(init, rng, (net.batch, pop.n), f"init of '{owner}.{field}'"),
                 dtype=np_type)
+        elif role == "every":  # a run_regularly operation's period, in steps
+            arrays[name] = np.int64(net.operations[int(owner[2:])].every)
         elif role == "summed":  # set by the synapses every step, before it is read
             arrays[name] = np.zeros((net.batch, pops[owner].n), np_type)
         elif role in ("param", "param_array"):

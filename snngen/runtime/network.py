@@ -185,6 +185,7 @@ class NeuronGroup(Population):
             raise SnngenError(f"population '{name}': parameter '{first}' is not used by model "
                               f"'{model.name}'.{did_you_mean(first, model.parameter_names)}")
         model.check_units(dims)
+        self.param_dims = dims  # for the units of later statements (run_regularly)
         for k, v in self.params.items():
             if k not in self.inputs:
                 validate.per_neuron(v, f"{where}: parameter '{k}'", self.n)
@@ -375,6 +376,7 @@ class Network:
         self.populations: dict[str, Population] = {}
         self.projections: dict[str, Projection] = {}
         self.monitors: list[Monitor] = []
+        self.operations: list = []  # run_regularly (snngen.runtime.operations)
 
     def _add(self, pop):
         self.populations[pop.name] = pop
@@ -467,6 +469,18 @@ class Network:
     def monitor_rate(self, pop) -> Monitor:
         """Record the population rate (Hz) of every step: field ``rate`` (batch, steps)."""
         return self._monitor(Monitor("rate", _group(pop, "monitor_rate")))
+
+    def run_regularly(self, pop, code: str, dt=None, name: str | None = None):
+        """Run statements ``code`` on every neuron of ``pop`` every ``dt`` (seconds or a time
+        string, a whole multiple of the network's ``dt``; default every step), at the start
+        of the step, before state monitors record: Brian2's ``run_regularly``. Statements
+        assign state variables and may read parameters, ``t``, ``i`` and ``rand()``/
+        ``randn()``; the first run is in step 0. Returns the
+        :class:`~snngen.runtime.operations.Operation`."""
+        from .operations import make_operation
+        op = make_operation(self, pop, code, dt, name)
+        self.operations.append(op)
+        return op
 
     def _monitor(self, mon):
         if mon.pop.net is not self:

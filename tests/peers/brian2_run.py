@@ -32,6 +32,8 @@ The spec (written by the test; every time in seconds):
     (a time or one per synapse; null: none).
 ``namespace``
     name -> quantity: the constants that the equations use.
+``operations``
+    a list of ``{"group", "code", "dt"}``: ``group.run_regularly(code, dt=dt)``.
 ``record``
     ``{"spikes": [group names], "states": {group: [variables]},
     "synapses": {synapses name: [variables]}, "traces": {group: [variables]}}`` (traces:
@@ -114,6 +116,9 @@ def run_spec(spec_path: str, out_path: str) -> None:
                                      (len(syn),))
             delay_steps[s["name"]] = (delays / dt + 0.5).astype(np.int32)
         synapses[s["name"]] = syn
+
+    for op in spec.get("operations", []):  # run_regularly
+        groups[op["group"]].run_regularly(op["code"], dt=float(op["dt"]) * b2.second)
 
     record = spec.get("record", {})
     spike_mons = {g: b2.SpikeMonitor(groups[g], name=f"spikemon_{g}")

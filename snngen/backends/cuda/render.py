@@ -32,6 +32,7 @@ from ...ir.nodes import (
     PoissonStep,
     Program,
     RateRecord,
+    Regularly,
     Reset,
     SpikeRecord,
     StateRecord,
@@ -234,6 +235,11 @@ def build(program: Program) -> tuple[list[dict], list[Launch]]:
                                f"events:{node.proj}__indptr", block=64))
             plan.append(Launch(kname + "_apply", f"due input of {node.proj}",
                                f"range:{node.proj}"))
+        elif isinstance(node, Regularly):
+            from ..numba.render import _regularly_view
+            v = {**_regularly_view(node, pr), "draws": _draw_code(node.draws, "i")}
+            plan.append(Launch(kname, f"run_regularly {node.label} on {node.pop}",
+                               f"neurons:{node.n}"))
         elif isinstance(node, (SynapseUpdate, Summed)):
             update = isinstance(node, SynapseUpdate)
             v = {"kind": "all_synapses", "proj": node.proj, "syn": list(node.syn),

@@ -20,6 +20,7 @@ from ...ir.nodes import (
     PoissonStep,
     Program,
     RateRecord,
+    Regularly,
     Reset,
     SpikeRecord,
     StateRecord,
@@ -115,6 +116,18 @@ def _synapse_view(node, pr, program: Program) -> dict:
     return view
 
 
+def _regularly_view(node: Regularly, pr) -> dict:
+    """A run_regularly operation (both backends print their expressions with ``pr``)."""
+    return {
+        "kind": "regularly", "name": node.pop, "label": node.label, "n": node.n,
+        "every": node.every, "states": [(s.local, s.arg) for s in node.states],
+        "scalar_loads": [(loc, arg) for loc, arg, per in node.params if not per],
+        "array_loads": [(loc, arg) for loc, arg, per in node.params if per],
+        "draws": node.draws, "body": [(a.target, pr.doprint(a.expr)) for a in node.body],
+        "stores": list(node.writes),
+    }
+
+
 def _all_synapses_view(node, pr: NumbaPrinter) -> dict:
     """A loop over every synapse of a projection: clock-driven update or summed variables."""
     update = isinstance(node, SynapseUpdate)
@@ -146,6 +159,8 @@ def views(program: Program, pr: NumbaPrinter) -> list[dict]:
                         "target": node.target, "expr": pr.doprint(node.expr)})
         elif isinstance(node, (SynapseUpdate, Summed)):
             out.append(_all_synapses_view(node, pr))
+        elif isinstance(node, Regularly):
+            out.append({**_regularly_view(node, pr), "draws": _draw_code(node.draws, "i")})
         elif isinstance(node, PoissonStep):
             out.append({"kind": "poisson", "name": node.pop, "n": node.n, "rate": node.rate,
                         "per_neuron": node.per_neuron, "stream": node.stream})
