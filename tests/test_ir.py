@@ -38,7 +38,7 @@ def test_program_follows_brian2s_schedule(cuba_model):
     """start (state monitors), groups + thresholds, spike monitors, synapses, resets."""
     program = lower(_network(cuba_model)).program
     order = [type(s).__name__ for s in program.steps]
-    phase = {"StateRecord": 0, "Summed": 0.5, "NeuronStep": 1, "PoissonStep": 1,
+    phase = {"Regularly": -1, "StateRecord": 0, "Summed": 0.5, "NeuronStep": 1, "PoissonStep": 1,
              "ArrayStep": 1, "SynapseUpdate": 1,
              "SpikeRecord": 2, "RateRecord": 2, "Deliver": 3, "Accumulate": 3, "Reset": 4}
     assert [phase[k] for k in order] == sorted(phase[k] for k in order), order
@@ -84,6 +84,7 @@ def test_numba_backend_renders_every_node_kind(cuba_model):
     net = sg.Network(dt=1e-4)
     pop = net.population("N", NEURON, 4, params=PARAMS)
     net.connect(net.poisson("X", 3, rates=10.0), pop, NMDA, "all_to_all", w=1.0, params=SYN)
+    net.run_regularly(pop, "v = v + 0.1*mV * rand()", dt="1*ms")
     extra = lower(net)
     compile(render(extra.program, extra.constants), "generated", "exec")
     rendered |= {type(s) for s in extra.program.steps}
