@@ -19,7 +19,7 @@ DiscreteModel 'neuron' (method: exact)
 
 __version__ = "0.1.0"
 
-from . import cache, units  # noqa: E402
+from . import cache, losses, train, units  # noqa: E402
 from .cache import CacheWarning  # noqa: E402
 from .connectivity import (  # noqa: E402
                            AllToAll,
@@ -47,16 +47,18 @@ from .errors import (  # noqa: E402
 )
 from .integrate import DiscreteModel, discretise  # noqa: E402
 from .model import NeuronModel, SynapseModel  # noqa: E402
-from .runtime.network import Network, Normal, TimedArray, Uniform  # noqa: E402
+from .runtime.network import Network, Normal, TimedArray, Trainable, Uniform  # noqa: E402
 from .runtime.simulator import Simulator  # noqa: E402
 from .show import show  # noqa: E402
+from .train.network import BPTT  # noqa: E402
+from .train.optim import SGD, Adam  # noqa: E402
 
 __all__ = [
-    "AllToAll", "BackendUnsupported", "CacheError", "CacheWarning", "CheckpointError",
-    "ConnectivityError", "DiscreteModel", "EquationError", "Explicit", "FixedInDegree",
-    "FixedOutDegree", "FixedProbability", "IntegrationError", "InvalidValueError",
-    "MissingParameterError", "Network", "NetworkTooLargeError", "NeuronModel", "Normal",
-    "NumericalError", "OneToOne", "ShapeError", "Simulator", "SnngenError", "SynapseModel",
-    "TimedArray", "Uniform", "UnitError", "UnknownNameError", "discretise", "cache", "show",
-    "units",
+    "Adam", "AllToAll", "BPTT", "BackendUnsupported", "CacheError", "CacheWarning",
+    "CheckpointError", "ConnectivityError", "DiscreteModel", "EquationError", "Explicit",
+    "FixedInDegree", "FixedOutDegree", "FixedProbability", "IntegrationError",
+    "InvalidValueError", "MissingParameterError", "Network", "NetworkTooLargeError",
+    "NeuronModel", "Normal", "NumericalError", "OneToOne", "SGD", "ShapeError", "Simulator",
+    "SnngenError", "SynapseModel", "TimedArray", "Trainable", "Uniform", "UnitError",
+    "UnknownNameError", "cache", "discretise", "losses", "show", "train", "units",
 ]

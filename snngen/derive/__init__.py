@@ -4,7 +4,9 @@ Nothing here is specific to a neuron model: the derivatives come from the model'
 DiscreteModel by sympy differentiation (see ../shared/LEARNING.md sections 1-2).
 """
 
+from .network import NetworkLearningModel, derive_network
 from .step import LearningModel, derive
 from .surrogate import SURROGATES, Spike, surrogate
 
-__all__ = ["SURROGATES", "LearningModel", "Spike", "derive", "surrogate"]
+__all__ = ["SURROGATES", "LearningModel", "NetworkLearningModel", "Spike", "derive",
+           "derive_network", "surrogate"]

@@ -52,7 +52,8 @@ class LearningModel:
     propagators: tuple[sp.Symbol, ...]  # exact-integrator entries (numeric, see module doc)
     spike: sp.Expr                      # z as a function of (s, x, p)
     next: tuple[sp.Expr, ...]
-    g: sp.Expr                          # the threshold function: spike iff g > 0
+    g: sp.Expr | None                   # the threshold function: spike iff g > 0 (None:
+    #                                     a model without threshold never spikes)
     surrogate: str
     soft_beta: float | None
     detached_next: tuple[sp.Expr, ...] | None = None  # next with the reset's spike a constant
@@ -120,7 +121,8 @@ def derive(discrete: DiscreteModel, inputs=(), surrogate: str = "fast_sigmoid",
             f"model '{model.name}' is refractory while a condition holds "
             f"({model.refractory_text!r}): training through it is not built yet; give the "
             "refractory period as a duration")
-    if discrete.g is None:
+    silent = model.threshold is None  # a readout: never spikes, z = 0
+    if discrete.g is None and not silent:
         raise SnngenError(f"model '{model.name}' has no threshold of the form 'a > b': nothing "
                           "to differentiate through")
     states = tuple(symbol(n) for n in model.state_names)
@@ -144,6 +146,8 @@ def derive(discrete: DiscreteModel, inputs=(), surrogate: str = "fast_sigmoid",
         return tuple(v[x] + spike * (reset[x] - v[x]) for x in states)
 
     def spike_of(u):
+        if silent:
+            return sp.Integer(0)
         g = discrete.g.xreplace(u)
         return 1 / (1 + sp.exp(-soft_beta * g)) if soft_beta else Spike(g, surrogate)
 
@@ -170,6 +174,6 @@ def derive(discrete: DiscreteModel, inputs=(), surrogate: str = "fast_sigmoid",
     free = set().union(*(e.free_symbols for e in (*nxt, z)))
     params = tuple(sorted((free - special), key=lambda s: s.name))
     used_props = tuple(p for p in props if p in free)
-    g = discrete.g.xreplace(u)
+    g = None if silent else discrete.g.xreplace(u)
     return LearningModel(discrete, states, xs, tuple(inputs), params, used_props, z, nxt, g,
                          surrogate, soft_beta, detached)

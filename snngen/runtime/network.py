@@ -106,6 +106,52 @@ class TimedArray:
         object.__setattr__(self, "dt", dt)
 
 
+@dataclass(frozen=True)
+class Trainable:
+    """Marks a value as trained by :class:`snngen.train.BPTT`: a neuron parameter
+    (``params={"tau": sg.Trainable(0.02)}``; ``per_neuron=True`` trains one value per neuron,
+    otherwise one shared value) or a synaptic variable (``w=sg.Trainable(sg.Normal(0, 0.1))``:
+    one value per synapse). Simulation uses the value as if it were not marked.
+
+    >>> Trainable(0.02, per_neuron=True)
+    Trainable(value=0.02, per_neuron=True)
+    """
+
+    value: object
+    per_neuron: bool = False
+
+    def __post_init__(self):
+        if isinstance(self.value, Trainable):
+            raise InvalidValueError("Trainable(Trainable(...)): mark a value once")
+        validate.read_flag(self.per_neuron, "Trainable: per_neuron")
+
+
+def _unwrap_trainable(values, where: str) -> tuple[dict, dict]:
+    """``values`` without their :class:`Trainable` marks, and {name: per_neuron} of the
+    marked ones."""
+    if values is None or not hasattr(values, "items"):
+        return values, {}
+    plain, marked = {}, {}
+    for k, v in values.items():
+        if isinstance(v, Trainable):
+            plain[k], marked[k] = v.value, bool(v.per_neuron)
+        else:
+            plain[k] = v
+    return plain, marked
+
+
+@dataclass(frozen=True)
+class StateRef:
+    """A state variable (or the spikes, ``name == "spikes"``) of a population, as losses
+    name it: ``o.v`` for state ``v`` of population ``o``."""
+
+    population: object
+    name: str
+
+    def __repr__(self) -> str:
+        return f"{self.population.name}.{self.name}"
+
+
 class Population:
     """A group of neurons of one model (or an input source); slice it for subgroups."""
 
@@ -169,6 +215,7 @@ class NeuronGroup(Population):
         where = f"population '{name}'"
         self.model = model
         self.method = None if method is None else check_method(method, where)
+        params, self.trainable = _unwrap_trainable(params, where)
         self.params, dims = validate.read_params(params, where, keep=(TimedArray,))
         self.inputs = {k: v for k, v in self.params.items() if isinstance(v, TimedArray)}
         for k in self.inputs:
@@ -186,6 +233,13 @@ class NeuronGroup(Population):
                               f"'{model.name}'.{did_you_mean(first, model.parameter_names)}")
         model.check_units(dims)
         self.param_dims = dims  # for the units of later statements (run_regularly)
+        for k, each in self.trainable.items():
+            if k in self.inputs or k not in self.params:
+                raise InvalidValueError(f"{where}: Trainable '{k}' must be a parameter with a "
+                                        "value (a number or one per neuron), not an input")
+            if np.ndim(self.params[k]) == 1 and not each:
+                raise InvalidValueError(f"{where}: Trainable '{k}' has one value per neuron: "
+                                        "mark it Trainable(..., per_neuron=True)")
         for k, v in self.params.items():
             if k not in self.inputs:
                 validate.per_neuron(v, f"{where}: parameter '{k}'", self.n)
@@ -203,10 +257,29 @@ class NeuronGroup(Population):
                                   f"state variable.{did_you_mean(k, model.state_names)}")
             self.init[k] = validate.read_initial(model, k, v, where, self.n, net.batch)
 
+    def __getattr__(self, name: str) -> StateRef:
+        """``pop.v``: a reference to state ``v`` (``pop.spikes``: to the spikes), for losses."""
+        model = self.__dict__.get("model")
+        if model is not None and (name in model.state_names or name == "spikes"):
+            return StateRef(self, name)
+        raise AttributeError(f"population '{self.__dict__.get('name')}' has no attribute or "
+                             f"state variable '{name}'")
+
     def per_neuron(self) -> frozenset[str]:
         declared = {n for n, e in self.model.eqs.declared.items() if "shared" not in e.flags}
         arrays = {k for k, v in self.params.items() if np.ndim(v) == 1}
         return frozenset(declared | arrays)
+
+
+class InputGroup(Population):
+    """Input channels fed per run with spikes of shape (steps, batch, n), by the trainers
+    (:class:`snngen.train.BPTT`): ``net.input("x", 700)``."""
+
+    kind = "input"
+
+    @property
+    def spikes(self) -> StateRef:
+        return StateRef(self, "spikes")
 
 
 class PoissonGroup(Population):
@@ -263,6 +336,7 @@ class Projection:
         self.pre, self.post = pre, post
         self.model = model
         self.rule = conn.parse_rule(rule)
+        values, self.trainable = _unwrap_trainable(dict(values), f"projection '{name}'")
         self.values = dict(values)
         self.params, dims = validate.read_params(params, f"projection '{name}'")
         if not isinstance(post.population, NeuronGroup):
@@ -387,6 +461,11 @@ class Network:
         strings (``"20*ms"``), per-neuron arrays or :class:`TimedArray` inputs; ``init`` gives
         initial state (scalars, arrays, :class:`Uniform`/:class:`Normal`)."""
         return self._add(NeuronGroup(self, name, model, n, params, init, method))
+
+    def input(self, name, n) -> InputGroup:
+        """Add ``n`` input channels whose spikes are given per run, shape (steps, batch, n),
+        e.g. ``BPTT.fit(inputs={"x": spikes}, ...)``."""
+        return self._add(InputGroup(self, name, n))
 
     def poisson(self, name, n, rates) -> PoissonGroup:
         """Add ``n`` Poisson sources with ``rates`` in Hz (scalar or per neuron)."""

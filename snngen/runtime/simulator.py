@@ -115,6 +115,11 @@ class Simulator:
                                              "4 * 2**30 for 4 GiB)")
         validate.read_flag(progress, "build: progress", none=True)
         validate.read_flag(flush_denormals, "build: flush_denormals")
+        inputs = [p.name for p in net.populations.values() if p.kind == "input"]
+        if inputs:
+            raise SnngenError(f"population '{inputs[0]}' is an input fed per run by the "
+                              "trainers (net.input); to simulate, give its spikes with "
+                              "net.spike_source(...) or net.poisson(...) instead")
         self.net, self.progress, self.flush = net, progress, flush_denormals
         self.backend = get_backend(backend)
         t0 = time.perf_counter()

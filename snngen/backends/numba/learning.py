@@ -1,0 +1,171 @@
+"""Numba kernels of a network's BPTT: the derived steps of its populations rendered through
+``templates/numba/network.py.j2``, and the model-independent deliveries (this module).
+
+A delivery adds a per-synapse value ``f`` (computed before the run from the synaptic
+variables, :mod:`snngen.derive.network`) to the input slot of the postsynaptic neuron, due
+``delay`` steps after the presynaptic spike; its reverse sends back, for every presynaptic
+neuron, ``sum a_x * f`` to its spike's adjoint, and for each spike adds ``a_x`` to the
+synapse's sum ``gf`` (the weight gradients are ``gf * df/dw``, formed afterwards).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import sympy as sp
+from numba import njit
+
+from ... import __version__, cache
+from ...derive.step import LearningModel
+from ..templates import environment
+from .printer import NumbaPrinter
+
+ZS = sp.Symbol("_zs", real=True)  # the step's spike, read from the tape
+
+
+def digest() -> str:
+    """Hash of this file (the generated module embeds it: Numba's cache is keyed on the
+    generated file, which calls the helpers below)."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
+
+@njit(cache=True, boundscheck=False, nogil=True)
+def deliver(z, pre0, indptr, indices, post0, delays, fval, ring, slot, t):
+    """For every spike of z (B, n_pre) at presynaptic row pre0 + i: ring[(t + d_k) % R, b,
+    slot, post0 + indices[k]] += fval[k] over the row's synapses k."""
+    rows = indptr.shape[0] - 1
+    size = ring.shape[0]
+    for b in range(z.shape[0]):
+        for i in range(rows):
+            if z[b, pre0 + i] > 0.5:
+                for k in range(indptr[i], indptr[i + 1]):
+                    ring[(t + delays[k]) % size, b, slot, post0 + indices[k]] += fval[k]
+
+
+@njit(cache=True, boundscheck=False, nogil=True)
+def deliver_back(z, pre0, indptr, indices, post0, delays, fval, ring, slot, t, steps, dz,
+                 has_dz, gf):
+    """The reverse of :func:`deliver` at step t: ring holds the adjoints of the inputs of
+    steps t .. t + R - 1. Each synapse k of row i (due at t + d_k < steps) reads a =
+    ring[...]: when has_dz, sum a * fval[k] goes to dz[b, pre0 + i] (the adjoint of the
+    spike, whether or not it fired: the surrogate passes gradients to silent neurons too);
+    when the neuron fired, a adds to gf[k]."""
+    rows = indptr.shape[0] - 1
+    size = ring.shape[0]
+    for b in range(z.shape[0]):
+        for i in range(rows):
+            fired = z[b, pre0 + i] > 0.5
+            if not (fired or has_dz):
+                continue
+            acc = 0.0
+            for k in range(indptr[i], indptr[i + 1]):
+                due = t + delays[k]
+                if due < steps:
+                    a = ring[due % size, b, slot, post0 + indices[k]]
+                    if fired:
+                        gf[k] += a
+                    acc += a * fval[k]
+            if has_dz:
+                dz[b, pre0 + i] += acc
+
+
+def _spike_atoms(expr) -> dict:
+    """The spike steps H(g) in ``expr`` -> the tape's spike (the forward pass decided it)."""
+    return {f: ZS for f in sp.sympify(expr).atoms(sp.Function)
+            if getattr(type(f), "surrogate", None)}
+
+
+def _with_tape_spike(exprs) -> list:
+    return [sp.sympify(e).xreplace(_spike_atoms(e)) for e in exprs]
+
+
+def population_bodies(lm: LearningModel, printer) -> dict:
+    """The four derived bodies of one population (see the template): the spike (from the
+    state before the step), the next state (from state, input and the tape's spike), the
+    input adjoints ``_ax<m>`` and the adjoint step ``_as<j>``, ``_gp<j>``, ``_gq<j>``."""
+    from ...train.bptt import adjoint_step, cse_lines, kernel_renaming
+    ren = kernel_renaming(lm)
+    k = len(lm.states)
+    a = [sp.Symbol(f"_a{j}", real=True) for j in range(k)]
+    jx = lm.jacobian("next", "inputs")
+    ax = [sum((a[r] * jx[r, c] for r in range(k)), sp.Integer(0)) for c in range(jx.cols)]
+    adj = adjoint_step(lm, ("states", "params", "propagators"))
+    names = [f"_as{j}" for j in range(k)] + [f"_gp{j}" for j in range(len(lm.params))] \
+        + [f"_gq{j}" for j in range(len(lm.propagators))]
+    return {
+        "spike_body": cse_lines(ren, [lm.spike], ["_z"], printer, "_f"),
+        "next_body": cse_lines(ren, _with_tape_spike(lm.next),
+                               [f"_next{j}" for j in range(k)], printer, "_n"),
+        "adjx_body": cse_lines(ren, _with_tape_spike(ax), [f"_ax{c}" for c in range(len(ax))],
+                               printer, "_x"),
+        "adj_body": cse_lines(ren, _with_tape_spike(adj), names, printer, "_b"),
+        "states": [ren[s].name for s in lm.states],
+        "params": [ren[p].name for p in lm.params],
+        "props": [ren[q].name for q in lm.propagators],
+        "inputs": [x.name for x in lm.inputs],
+    }
+
+
+def render(nlm, net, dtype: str, parallel: bool = False) -> str:
+    """The generated module of ``nlm`` (a NetworkLearningModel of ``net``) in ``dtype``;
+    ``parallel``: the population kernels share neurons between threads (``prange``), at
+    about twice the first compile time (Numba's parallel loops compile slowly)."""
+    from ...derive.surrogate import surrogate_function
+    pr = NumbaPrinter(dtype)
+    pops = []
+    for name, lm in nlm.populations.items():
+        pops.append({"name": name, "model": lm.discrete.model.name,
+                     "spiking": lm.g is not None,
+                     "refractory": lm.discrete.refractory is not None,
+                     **population_bodies(lm, pr)})
+    surrogates = {lm.surrogate for lm in nlm.populations.values()}
+    xg = sp.Symbol("x", real=True)
+    sur = pr.doprint(surrogate_function(surrogates.pop()).expression(xg)) if surrogates \
+        else "0.0"
+    deliveries = []
+    for k, d in enumerate(nlm.deliveries):
+        proj = net.projections[d.projection]
+        deliveries.append({"key": f"d{k}", "proj": d.projection, "pre": d.pre, "post": d.post,
+                           "pre_start": proj.pre.start, "post_start": proj.post.start,
+                           "slot": d.slot, "pre_is_pop": d.pre in nlm.populations})
+    fa, ba = [], []
+    for p in pops:
+        n = p["name"]
+        fa += [f"{a}_{n}" for a in ("s", "P", "Q", "last", "ref", "z", "tr", "ts", "tx", "xr")]
+        ba += [f"{a}_{n}" for a in ("a", "dls", "use_ds", "dlz", "use_dz", "ts", "tx", "tr",
+                                   "z", "P", "Q", "ar", "dz", "gP", "gQ")]
+    for s in nlm.sources:
+        fa.append(f"z_{s}")
+        ba += [f"z_{s}", f"dz_{s}"]
+    for proj in dict.fromkeys(d.projection for d in nlm.deliveries):
+        fa += [f"{a}_{proj}" for a in ("indptr", "indices", "delays")]
+        ba += [f"{a}_{proj}" for a in ("indptr", "indices", "delays")]
+    for d in deliveries:
+        fa.append(f"f_{d['key']}")
+        ba += [f"f_{d['key']}", f"gf_{d['key']}"]
+    return environment().get_template("numba/network.py.j2").render(
+        version=__version__, dtype=dtype, pops=pops, deliveries=deliveries, surrogate=sur,
+        forward_args=fa, backward_args=ba, helpers_digest=digest(), parallel=parallel)
+
+
+class NetworkKernels:
+    """The compiled forward and backward passes of a network (generated once, cached)."""
+
+    name = "numba"
+
+    def __init__(self, nlm, net, dtype: str, parallel: bool = False):
+        self.dtype = np.dtype(dtype)
+        self.source = render(nlm, net, dtype, parallel)
+        self.module, self.source_path = cache.generated_module(self.source, "network")
+
+    def forward(self, steps: int, dt: float, args: dict) -> None:
+        code = self.module.forward.py_func.__code__
+        names = code.co_varnames[2:code.co_argcount]
+        self.module.forward(steps, dt, *(args[n] for n in names))
+
+    def backward(self, steps: int, dt: float, cutoff: float, args: dict) -> None:
+        code = self.module.backward.py_func.__code__
+        names = code.co_varnames[3:code.co_argcount]
+        self.module.backward(steps, dt, cutoff, *(args[n] for n in names))

@@ -1,0 +1,197 @@
+"""Network -> NetworkLearningModel: the differentiable step of a whole :class:`~snngen.Network`.
+
+A network's step (LEARNING.md section 1, in Brian2's order) is the step of every population,
+coupled through its projections: every population updates its states and tests its threshold;
+then every projection delivers the spikes that are due (those emitted ``d`` steps ago for a
+synapse of delay ``d``): each ``on_pre`` statement ``target += f`` adds ``f`` to the synaptic
+input ``x_target`` of its postsynaptic neuron; then every population adds its input and
+resets (:func:`snngen.derive.step.derive`). So the network's derivatives are those of each
+population's step with respect to its states, inputs and parameters, and those of each
+delivered value ``f`` with respect to the synaptic variables it reads:
+
+    dL/dz_pre[t]  += sum over synapses s of pre, due at t + d_s:  a_x[t + d_s, post_s] * f_s
+    dL/dtheta_s   += sum over the spikes of pre_s:  a_x[t + d_s, post_s] * df/dtheta (s)
+
+where ``a_x`` is the adjoint of the postsynaptic input. A delivered value that depends only on
+synaptic variables and the projection's parameters (``I += w``, ``ge += w`` into a conductance
+that the neuron multiplies by ``(E - v)``, ``I += g_max * w**2``) is differentiated here; the
+backends accumulate ``sum a_x`` per synapse and the chain through ``df/dtheta`` is applied per
+synapse afterwards.
+
+>>> import snngen as sg
+>>> net = sg.Network(dt=1e-3)
+>>> x = net.input("x", 3)
+>>> lif = sg.NeuronModel("dv/dt = (I - v) / tau : 1\\ndI/dt = -I / taus : 1",
+...                      threshold="v > 1", reset="v = 0", name="lif")
+>>> h = net.population("h", lif, 4, params={"tau": 0.02, "taus": 0.005})
+>>> p = net.connect(x, h, "I += g * w**2", params={"g": 2.0}, w=sg.Trainable(0.5))
+>>> nlm = derive_network(net)
+>>> print(nlm.deliveries[0])
+x_to_h_0: x -> h.I += g*w**2  (d/dw: 2*g*w)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from ..errors import SnngenError
+from ..integrate import discretise
+from ..model import strip_units
+from ..parse import symbol
+from ..symbolic import draws
+from .step import LearningModel, derive
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One ``on_pre`` statement ``target += expr`` of a projection: ``expr`` is added to the
+    synaptic input ``x_target`` (index ``slot`` of the post population's LearningModel
+    inputs) of the postsynaptic neuron when a presynaptic spike is due."""
+
+    projection: str
+    pre: str
+    post: str
+    target: str
+    slot: int
+    expr: sp.Expr                    # of per-synapse variables and projection parameters
+    variables: tuple[str, ...]       # per-synapse variables it reads
+    grads: tuple[tuple[str, sp.Expr], ...]  # d expr / d (each trained variable)
+    statement: str
+
+    def __str__(self) -> str:
+        ds = ", ".join(f"d/d{k}: {e}" for k, e in self.grads)
+        return f"{self.projection}: {self.pre} -> {self.post}.{self.target} += {self.expr}" \
+            + (f"  ({ds})" if ds else "")
+
+
+@dataclass(frozen=True)
+class NetworkLearningModel:
+    """Every population's :class:`LearningModel` (neuron populations, by name), the sources
+    whose spikes are given (inputs and spike sources), and the deliveries of the
+    projections, in the network's order."""
+
+    populations: dict
+    sources: tuple[str, ...]
+    deliveries: tuple[Delivery, ...]
+
+    def learning_model(self, name: str) -> LearningModel:
+        return self.populations[name]
+
+    def __str__(self) -> str:
+        lines = ["NetworkLearningModel"]
+        lines += [f"  source {s}" for s in self.sources]
+        for name, lm in self.populations.items():
+            kind = "silent (no threshold)" if lm.g is None else f"spikes: z = {lm.spike}"
+            inputs = ", ".join(lm.input_states) or "none"
+            lines.append(f"  population {name} ('{lm.discrete.model.name}'): {kind}; "
+                         f"inputs: {inputs}")
+            lines += [f"    {s}_next = {e}" for s, e in zip(lm.states, lm.next)]
+        lines += [f"  delivery {d}" for d in self.deliveries]
+        return "\n".join(lines)
+
+
+def _where(proj) -> str:
+    return f"projection '{proj.name}' ({proj.pre.population.name} -> " \
+           f"{proj.post.population.name})"
+
+
+def _check_projection(proj) -> None:
+    model, where = proj.model, _where(proj)
+    if model.on_post:
+        raise SnngenError(f"{where}: on_post statements ({model.on_post_text!r}) are "
+                          "plasticity, not trained by gradients: train with a synapse model "
+                          "that has on_pre statements only (e.g. 'I += w')")
+    if model.clock_driven or model.summed or model.traces:
+        what = "clock-driven ODEs" if model.clock_driven else \
+            "(summed) variables" if model.summed else "event-driven traces"
+        raise SnngenError(f"{where}: training through synapses with {what} is not built yet; "
+                          "train a synapse model whose on_pre statements add to a "
+                          "postsynaptic state (e.g. 'ge += w', with the dynamics in the "
+                          "neuron model)")
+    if proj.pre.population.kind == "poisson":
+        raise SnngenError(f"{where}: training with Poisson sources is not built yet; feed "
+                          "the spikes as an input (net.input) or a spike source")
+
+
+def _delivery(proj, stmt, post_lm_targets: list) -> tuple:
+    """(target, value added per event) of one on_pre statement, checked."""
+    where = f"{_where(proj)}, on_pre statement {stmt.line.strip()!r}"
+    post_model = proj.post.population.model
+    syn_vars = set(proj.model.variables)
+    target = stmt.target
+    if target in syn_vars:
+        raise SnngenError(f"{where}: it writes the synaptic variable '{target}'; training "
+                          "through statements that change synapses is not built yet")
+    if target.endswith("_pre"):
+        raise SnngenError(f"{where}: it writes the presynaptic '{target}'; only "
+                          "postsynaptic states receive input in a trained network")
+    name = target[:-5] if target.endswith("_post") else target
+    if name not in post_model.state_names:
+        raise SnngenError(f"{where}: '{name}' is not a state variable of the postsynaptic "
+                          f"model '{post_model.name}' ({', '.join(post_model.state_names)}); "
+                          "a trained statement adds to a state, e.g. 'I += w'")
+    if stmt.op not in ("+=", "-="):
+        raise SnngenError(f"{where}: '{stmt.op}' is not differentiated yet; trained statements "
+                          f"add to a state ('{name} += ...' or '{name} -= ...')")
+    expr = proj.model.eqs.resolve(stmt.expr)
+    if draws(expr):
+        raise SnngenError(f"{where}: training through rand()/randn() in synaptic statements is "
+                          "not built yet")
+    expr = strip_units(expr)
+    declared = proj.model.eqs.declared
+    allowed = {symbol(v) for v in syn_vars} | {symbol(p) for p in proj.params} | \
+        {symbol(n) for n, e in declared.items() if "shared" in e.flags}
+    for s in sorted(expr.free_symbols, key=lambda x: x.name):
+        if s not in allowed:
+            raise SnngenError(f"{where}: it reads '{s.name}', not a synaptic variable or a "
+                              "parameter of the projection; training through statements "
+                              "that read neuron state or time is not built yet (put that "
+                              "dependence into the neuron model)")
+    if name not in post_lm_targets:
+        post_lm_targets.append(name)
+    return name, (-expr if stmt.op == "-=" else expr)
+
+
+def derive_network(net, surrogate: str = "fast_sigmoid", detach_reset: bool = False,
+                   soft_beta: float | None = None) -> NetworkLearningModel:
+    """Derive the differentiable step of every population of ``net`` and the deliveries of
+    its projections (see the module doc); every part that cannot be differentiated gets an
+    error naming it."""
+    if net.operations:
+        raise SnngenError("training a network with run_regularly operations is not built yet")
+    sources, targets, raw = [], {}, []
+    for pop in net.populations.values():
+        if pop.kind in ("input", "array"):
+            sources.append(pop.name)
+        elif pop.kind == "neuron":
+            targets[pop.name] = []
+            if pop.inputs:
+                raise SnngenError(f"population '{pop.name}': TimedArray inputs "
+                                  f"({', '.join(pop.inputs)}) in a trained network are not "
+                                  "built yet; feed the input as spikes (net.input)")
+        else:
+            raise SnngenError(f"population '{pop.name}': training with Poisson sources is "
+                              "not built yet; feed the spikes as an input (net.input)")
+    for proj in net.projections.values():
+        _check_projection(proj)
+        post = proj.post.population.name
+        for stmt in proj.model.on_pre:
+            raw.append((proj, stmt, *_delivery(proj, stmt, targets[post])))
+    pops = {}
+    for pop in net.populations.values():
+        if pop.kind == "neuron":
+            pops[pop.name] = derive(discretise(pop.model, pop.method), targets[pop.name],
+                                    surrogate=surrogate, soft_beta=soft_beta,
+                                    detach_reset=detach_reset)
+    deliveries = []
+    for proj, stmt, name, expr in raw:
+        post = proj.post.population.name
+        variables = tuple(v for v in proj.model.variables if expr.has(symbol(v)))
+        trained = [v for v in proj.trainable]
+        grads = tuple((v, sp.diff(expr, symbol(v))) for v in trained)
+        deliveries.append(Delivery(proj.name, proj.pre.population.name, post, name,
+                                   targets[post].index(name), expr, variables, grads,
+                                   stmt.line.strip()))
+    return NetworkLearningModel(pops, tuple(sources), tuple(deliveries))

@@ -1,0 +1,94 @@
+"""Losses of a trained network, as values: what they read (a population's state or spikes)
+and how they score it. :class:`snngen.train.BPTT` records what a loss reads after every step,
+of shape (steps, batch, neurons), and gets the loss and its gradient from it.
+
+>>> import numpy as np
+>>> import snngen as sg
+>>> net = sg.Network(dt=1e-3)
+>>> o = net.population("o", sg.NeuronModel("dv/dt = -v / tau : 1"), 2, params={"tau": 0.01})
+>>> loss = sg.losses.cross_entropy(o.v, over="max")
+>>> loss
+cross_entropy(o.v, over='max')
+>>> y = np.zeros((3, 1, 2)); y[1, 0, 0] = 2.0
+>>> value, grads = loss({o.v: y}, np.array([0]))
+>>> round(value, 4), grads[o.v].shape
+(0.1269, (3, 1, 2))
+>>> loss.predict({o.v: y}).tolist()
+[0]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import InvalidValueError
+from .runtime.network import StateRef
+from .train import losses as _numeric
+
+
+def _ref(ref, what: str) -> StateRef:
+    if not isinstance(ref, StateRef):
+        raise InvalidValueError(f"{what}: give what the loss reads as a population's state or "
+                                f"spikes, e.g. o.v or o.spikes (o = net.population(...)), got "
+                                f"{type(ref).__name__}")
+    return ref
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A loss of the records of ``ref``: ``kind`` names the function of
+    :mod:`snngen.train.losses` that scores them, ``options`` its keyword arguments."""
+
+    kind: str
+    ref: StateRef
+    options: dict = field(default_factory=dict)
+
+    @property
+    def reads(self) -> tuple[StateRef, ...]:
+        return (self.ref,)
+
+    def __call__(self, records: dict, labels) -> tuple[float, dict]:
+        """(loss, {ref: dL/d records}) from ``records[ref]`` (steps, batch, neurons)."""
+        value, grad = getattr(_numeric, self.kind)(records[self.ref], labels, **self.options)
+        return value, {self.ref: grad}
+
+    def predict(self, records: dict) -> np.ndarray:
+        """The class of each trial (cross-entropy: the arg-max of the reduced readout)."""
+        if self.kind != "cross_entropy":
+            raise InvalidValueError(f"{self.kind} does not classify: predict needs a "
+                                    "cross_entropy loss")
+        y = np.asarray(records[self.ref], float)
+        over = self.options.get("over", "max")
+        logits = y.max(axis=0) if over == "max" else y.mean(axis=0) if over == "mean" \
+            else y[-1]
+        return logits.argmax(axis=-1)
+
+    def __repr__(self) -> str:
+        opts = "".join(f", {k}={v!r}" for k, v in self.options.items())
+        return f"{self.kind}({self.ref!r}{opts})"
+
+
+def cross_entropy(ref, over: str = "max") -> Loss:
+    """Softmax cross-entropy of the readout ``ref`` (e.g. ``o.v``: one neuron per class)
+    reduced over time by ``max``, ``mean`` or ``last``; labels are class indices."""
+    if not isinstance(over, str) or over not in ("max", "mean", "last"):
+        raise InvalidValueError(f"cross_entropy: over must be 'max', 'mean' or 'last', not "
+                                f"{over!r}")
+    return Loss("cross_entropy", _ref(ref, "cross_entropy"), {"over": over})
+
+
+def mse(ref) -> Loss:
+    """Mean squared error of ``ref``'s records to targets of the same shape (steps, batch,
+    neurons), given as the labels."""
+    return Loss("mse", _ref(ref, "mse"))
+
+
+def spike_count(ref) -> Loss:
+    """Mean squared difference of spike counts (batch, neurons) of ``ref`` (``pop.spikes``)
+    to target counts given as the labels."""
+    ref = _ref(ref, "spike_count")
+    if ref.name != "spikes":
+        raise InvalidValueError(f"spike_count reads spikes: give {ref.population.name}.spikes")
+    return Loss("spike_count", ref)

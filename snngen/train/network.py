@@ -1,0 +1,412 @@
+"""BPTT of any :class:`~snngen.Network`: the driver (what is trained, the tables, the loss,
+the optimiser) over the compiled kernels of the network's derived step.
+
+What trains is marked where it is declared: ``sg.Trainable`` around a population's
+parameter (shared, or ``per_neuron=True``) or a projection's synaptic variable. The loss
+reads any population's state or spikes (:mod:`snngen.losses`), recorded after every step.
+
+>>> import numpy as np
+>>> import snngen as sg
+>>> lif = sg.NeuronModel("dv/dt = (I - v) / tau : 1\\ndI/dt = -I / taus : 1",
+...                      threshold="v > 1", reset="v = 0", name="lif")
+>>> leaky = sg.NeuronModel("dv/dt = -v / tau : 1", name="leaky")
+>>> net = sg.Network(dt=1e-3, batch=2, dtype="float64")
+>>> x = net.input("x", 5)
+>>> h = net.population("h", lif, 8, params={"tau": 0.02, "taus": 0.005})
+>>> o = net.population("o", leaky, 2, params={"tau": sg.Trainable(0.02)})
+>>> _ = net.connect(x, h, "I += w", w=sg.Trainable(sg.Normal(2.0, 1.0)))
+>>> _ = net.connect(h, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 0.5)))
+>>> _ = net.connect(x, o, "v += w", w=sg.Trainable(0.0))                # a skip projection
+>>> fit = BPTT(net, loss=sg.losses.cross_entropy(o.v), optimizer=sg.train.Adam(1e-2))
+>>> sorted(fit.params)
+['h_to_o_1.w', 'o.tau', 'x_to_h_0.w', 'x_to_o_2.w']
+>>> data = (np.random.default_rng(0).random((20, 4, 5)) < 0.3).astype(float)
+>>> loss, grads = fit.loss_and_grads({"x": data}, np.array([0, 1, 0, 1]))
+>>> grads["x_to_h_0.w"].shape, grads["o.tau"].shape
+((40,), ())
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from .. import connectivity as conn
+from ..derive.network import derive_network
+from ..derive.reference import chain_propagators, propagator_values, refractory_steps
+from ..errors import BackendUnsupported, InvalidValueError, ShapeError, SnngenError
+from ..runtime import validate
+from ..runtime.allocate import _csr_values, _delays, _initial
+from .checks import as_count
+from .optim import SGD, Adam, clip_scale, global_norm
+
+NEVER = -(10 ** 9)  # the last spike of a neuron that has not spiked: never refractory
+
+
+def _lambdify(expr: sp.Expr, env: dict, size: int) -> np.ndarray:
+    """``expr`` evaluated per synapse from ``env`` (arrays or numbers by name)."""
+    args = sorted(expr.free_symbols, key=lambda s: s.name)
+    fn = sp.lambdify(args, expr, modules="numpy")
+    with np.errstate(all="ignore"):
+        return np.broadcast_to(np.asarray(fn(*(env[a.name] for a in args)), np.float64),
+                               (size,)).copy()
+
+
+class BPTT:
+    """Backpropagation through time of ``net``, a :class:`~snngen.Network` whose inputs are
+    ``net.input`` groups (or spike sources) and whose trained values are marked
+    :class:`~snngen.Trainable`.
+
+    Parameters
+    ----------
+    net : Network
+        Populations of any neuron models (a model without threshold is a readout), and
+        projections whose ``on_pre`` statements add a function of synaptic variables and
+        parameters to a postsynaptic state (``I += w``, ``ge += w``), with delays per
+        projection or per synapse. The synapses are drawn as the simulator draws them (the
+        same seeds); synaptic values drawn from distributions are drawn here.
+    loss : snngen.losses.Loss
+        What is minimised, e.g. ``sg.losses.cross_entropy(o.v, over="max")``.
+    optimizer : Adam or SGD, optional
+        Default ``Adam(1e-3)``.
+    backend : str
+        ``"numba"`` (the CUDA backends do not train networks yet).
+    surrogate : str
+        The surrogate derivative of the spike (see :mod:`snngen.derive.surrogate`).
+    detach_reset : bool
+        Do not differentiate through the reset's spike.
+    clip : float or None
+        Clip the global gradient norm to this value before each step.
+
+    The trained values are :attr:`params` (``"<population>.<parameter>"``,
+    ``"<projection>.<variable>"``; synaptic ones in the order of the synapse table).
+    Parameters the model needs positive (time constants) are optimised as their logarithms
+    (:attr:`log_space`), so that no step makes them negative.
+    """
+
+    def __init__(self, net, loss, optimizer=None, backend: str = "numba",
+                 surrogate: str = "fast_sigmoid", detach_reset: bool = False,
+                 clip: float | None = None):
+        from ..losses import Loss
+        from ..runtime.network import Network
+        if not isinstance(net, Network):
+            raise InvalidValueError(f"BPTT: net must be an sg.Network, got {type(net).__name__}")
+        if not isinstance(loss, Loss):
+            raise InvalidValueError("BPTT: loss must be one of sg.losses (e.g. "
+                                    f"sg.losses.cross_entropy(o.v)), got {type(loss).__name__}")
+        for ref in loss.reads:
+            if ref.population.net is not net or ref.population.kind != "neuron":
+                raise InvalidValueError(f"BPTT: the loss reads {ref!r}, which is not a neuron "
+                                        "population of this network")
+        if optimizer is None:
+            optimizer = Adam(1e-3)
+        if not isinstance(optimizer, (Adam, SGD)):
+            raise InvalidValueError("BPTT: optimizer must be sg.train.Adam(...) or "
+                                    f"sg.train.SGD(...), got {type(optimizer).__name__}")
+        if not isinstance(backend, str) or backend not in ("numba", "cuda", "cuda-host"):
+            raise InvalidValueError(f"BPTT: backend must be 'numba', 'cuda' or 'cuda-host', "
+                                    f"got {validate.shown(backend)}")
+        if backend != "numba":
+            raise BackendUnsupported(f"BPTT: training a Network on backend '{backend}' is not "
+                                     "built yet; use backend='numba' (RecurrentClassifier "
+                                     "trains on the CUDA backends)")
+        validate.read_flag(detach_reset, "BPTT: detach_reset")
+        self.clip = None if clip is None else float(
+            validate.read_value(clip, "BPTT: clip", shape=()))
+        self.net, self.loss, self.optimizer = net, loss, optimizer
+        self.nlm = derive_network(net, surrogate, detach_reset)
+        trained = [f"{p.name}.{k}" for p in net.populations.values()
+                   for k in getattr(p, "trainable", {})] + \
+            [f"{j.name}.{k}" for j in net.projections.values() for k in j.trainable]
+        if not trained:
+            raise SnngenError("BPTT: nothing is trained: mark values with sg.Trainable, e.g. "
+                              "w=sg.Trainable(sg.Normal(0, 0.1)) in net.connect")
+        self._tables()
+        self.params = self._initial_params()
+        self.log_space = self._positive()
+        # what the optimiser updates: the logarithm of the parameters kept positive
+        self._optimised = {k: np.log(v) if k in self.log_space else v
+                           for k, v in self.params.items()}
+        from ..backends.numba.learning import NetworkKernels
+        self.kernels = NetworkKernels(self.nlm, net, net.dtype)
+
+    # -- the network's fixed structure and its trained values --------------------------
+
+    def _tables(self) -> None:
+        """CSR tables (the simulator's seeds), delays and synaptic values per projection."""
+        net = self.net
+        rng = np.random.default_rng(net.seed)
+        self.tables = {}
+        for index, (name, proj) in enumerate(net.projections.items()):
+            seed = int(np.random.default_rng([net.seed, index]).integers(2**31))
+            csr = conn.build_csr(proj.rule, proj.pre.n, proj.post.n, seed)
+            values = {v: _csr_values(proj, csr, v, proj.values.get(v, 0.0), rng,
+                                     (csr.n_synapses,), f"projection '{name}', '{v}'")
+                      .astype(np.float64) for v in proj.model.variables}
+            self.tables[name] = {"indptr": csr.indptr.astype(np.int64),
+                                 "indices": csr.indices.astype(np.int64),
+                                 "delays": _delays(net, proj, csr).astype(np.int64),
+                                 "values": values, "csr": csr}
+
+    def _initial_params(self) -> dict:
+        params = {}
+        for pop in self.net.populations.values():
+            for k, each in getattr(pop, "trainable", {}).items():
+                value = np.asarray(pop.params[k], np.float64)
+                params[f"{pop.name}.{k}"] = np.broadcast_to(value, (pop.n,)).copy() if each \
+                    else value.copy()
+        for name, proj in self.net.projections.items():
+            for k in proj.trainable:
+                params[f"{name}.{k}"] = self.tables[name]["values"][k].copy()
+        return params
+
+    def _positive(self) -> frozenset[str]:
+        """Trained neuron parameters that the model needs positive (time constants: the
+        model's checks refuse their negative values): optimised as logarithms, so that no
+        step can make them negative. The others (weights, thresholds) are optimised as
+        they are."""
+        from ..runtime.validate import check_parameter_values
+        out = set()
+        for pop in self.net.populations.values():
+            for k in getattr(pop, "trainable", {}):
+                value = np.asarray(pop.params[k], np.float64)
+                if not np.all(value > 0):
+                    continue
+                probe = {**{q: np.asarray(v, np.float64) for q, v in pop.params.items()},
+                         k: -value}
+                try:
+                    check_parameter_values(pop.model, probe, "probe")
+                except SnngenError:
+                    out.add(f"{pop.name}.{k}")
+        return frozenset(out)
+
+    def _population_values(self, pop) -> dict:
+        """Per-neuron float64 values of every parameter of ``pop`` (trained ones current)."""
+        values = {k: np.broadcast_to(np.asarray(v, np.float64), (pop.n,))
+                  for k, v in pop.params.items()}
+        for k in getattr(pop, "trainable", {}):
+            values[k] = np.broadcast_to(self.params[f"{pop.name}.{k}"], (pop.n,))
+        return values
+
+    # -- one run ----------------------------------------------------------------------
+
+    def _check_inputs(self, inputs, where: str) -> tuple[int, int, dict]:
+        sources = {p.name: p for p in self.net.populations.values() if p.kind == "input"}
+        if not hasattr(inputs, "items"):
+            raise InvalidValueError(f"{where}: inputs must be a dict of input names to spike "
+                                    f"arrays (steps, batch, channels), e.g. "
+                                    f"{{'{next(iter(sources), 'x')}': spikes}}")
+        missing = sorted(set(sources) - set(inputs))
+        extra = sorted(set(inputs) - set(sources))
+        if missing or extra:
+            raise InvalidValueError(f"{where}: the network's inputs are {sorted(sources)}; "
+                                    + (f"'{missing[0]}' is not given" if missing else
+                                       f"'{extra[0]}' is not an input of the network"))
+        shape, out = None, {}
+        for name, arr in inputs.items():
+            arr = np.asarray(arr)
+            if arr.dtype.kind not in "biuf":
+                raise InvalidValueError(f"{where}: input '{name}' must hold numbers (0 or 1), "
+                                        f"got dtype {arr.dtype}")
+            if arr.ndim != 3 or arr.shape[2] != sources[name].n or 0 in arr.shape:
+                raise ShapeError(f"{where}: input '{name}' must have shape (steps, batch, "
+                                 f"{sources[name].n}), got {arr.shape}")
+            if shape is not None and arr.shape[:2] != shape:
+                raise ShapeError(f"{where}: inputs have different (steps, batch): {shape} and "
+                                 f"{arr.shape[:2]} ('{name}')")
+            shape = arr.shape[:2]
+            bad = ~((arr == 0) | (arr == 1))
+            if bad.any():
+                at = tuple(int(i) for i in np.argwhere(bad)[0])
+                raise InvalidValueError(f"{where}: input '{name}' must hold spikes (0 or 1); "
+                                        f"entry {at} is {float(arr[at]):g}; convert "
+                                        "rates or counts to spikes first")
+            out[name] = np.ascontiguousarray(arr, self.kernels.dtype)
+        if shape is None:
+            raise SnngenError(f"{where}: the network has no input (net.input): nothing feeds it")
+        return shape[0], shape[1], out
+
+    def _spike_source(self, pop, steps: int, batch: int) -> np.ndarray:
+        z = np.zeros((steps, batch, pop.n), self.kernels.dtype)
+        keep = pop.steps < steps
+        z[pop.steps[keep], :, pop.indices[keep]] = 1
+        return z
+
+    def _arrays(self, inputs: dict, steps: int, batch: int) -> tuple[dict, dict]:
+        f, net, dt = self.kernels.dtype, self.net, self.net.dt
+        args, info = {}, {}
+        rng = np.random.default_rng(net.seed)
+        longest = {}
+        for d in self.nlm.deliveries:
+            longest[d.post] = max(longest.get(d.post, 0),
+                                  int(self.tables[d.projection]["delays"].max(initial=0)))
+        for name, lm in self.nlm.populations.items():
+            pop = net.populations[name]
+            n, k, m = pop.n, len(lm.states), len(lm.inputs)
+            values = self._population_values(pop)
+            validate.check_parameter_values(pop.model, values, f"population '{name}'")
+            props = propagator_values(lm, values, dt, n)
+            s0 = np.stack([_initial(pop.init.get(s.name, 0.0), rng, (batch, n),
+                                    f"init of '{name}.{s.name}'") for s in lm.states], axis=1)
+            ring = longest.get(name, 0) + 1
+            args.update({
+                f"s_{name}": np.ascontiguousarray(s0, f),
+                f"P_{name}": np.array([values[p.name] for p in lm.params], f).reshape(-1, n),
+                f"Q_{name}": np.array([props[q] for q in lm.propagators], f).reshape(-1, n),
+                f"last_{name}": np.full((batch, n), NEVER, np.int64),
+                f"ref_{name}": refractory_steps(lm, values, dt, n).astype(np.int64),
+                f"z_{name}": np.zeros((steps, batch, n), f),
+                f"tr_{name}": np.zeros((steps, batch, n), np.bool_),
+                f"ts_{name}": np.empty((steps, batch, k, n), f),
+                f"tx_{name}": np.empty((steps, batch, m, n), f),
+                f"xr_{name}": np.zeros((ring, batch, m, n), f)})
+            info[name] = (values, ring)
+        for name in self.nlm.sources:
+            pop = net.populations[name]
+            args[f"z_{name}"] = inputs[name] if pop.kind == "input" else \
+                self._spike_source(pop, steps, batch)
+        for proj in dict.fromkeys(d.projection for d in self.nlm.deliveries):
+            for key in ("indptr", "indices", "delays"):
+                args[f"{key}_{proj}"] = self.tables[proj][key]
+        for j, d in enumerate(self.nlm.deliveries):
+            args[f"f_d{j}"] = self._delivered(d).astype(f)
+        return args, info
+
+    def _synaptic_env(self, d) -> dict:
+        proj = self.net.projections[d.projection]
+        table = self.tables[d.projection]
+        env = {**proj.params, **table["values"]}
+        for k in proj.trainable:
+            env[k] = self.params[f"{d.projection}.{k}"]
+        return env
+
+    def _delivered(self, d) -> np.ndarray:
+        """The value each synapse of ``d`` adds to its target per event."""
+        size = self.tables[d.projection]["csr"].n_synapses
+        out = _lambdify(d.expr, self._synaptic_env(d), size)
+        if not np.all(np.isfinite(out)):
+            raise SnngenError(f"projection '{d.projection}': '{d.statement}' is not finite for "
+                              f"synapse {int(np.flatnonzero(~np.isfinite(out))[0])}")
+        return out
+
+    def _records(self, args: dict) -> dict:
+        """What the loss reads, after every step: (steps, batch, neurons)."""
+        out = {}
+        for ref in self.loss.reads:
+            name = ref.population.name
+            if ref.name == "spikes":
+                out[ref] = args[f"z_{name}"]
+                continue
+            j = [s.name for s in self.nlm.populations[name].states].index(ref.name)
+            tape = args[f"ts_{name}"][:, :, j, :]
+            out[ref] = np.concatenate([tape[1:], args[f"s_{name}"][None, :, j, :]])
+        return out
+
+    def _forward(self, inputs, where: str):
+        steps, batch, inputs = self._check_inputs(inputs, where)
+        args, info = self._arrays(inputs, steps, batch)
+        self.kernels.forward(steps, self.net.dt, args)
+        return steps, batch, args, info
+
+    def loss_and_grads(self, inputs: dict, labels) -> tuple[float, dict]:
+        """One forward and backward pass over a batch: (loss, {name: dL/d value}) for every
+        trained value (the names of :attr:`params`)."""
+        steps, batch, args, info = self._forward(inputs, "BPTT.loss_and_grads")
+        loss, dl = self.loss(self._records(args), labels)
+        f = self.kernels.dtype
+        for name, lm in self.nlm.populations.items():
+            n, k, m = self.net.populations[name].n, len(lm.states), len(lm.inputs)
+            mine = {ref: g for ref, g in dl.items() if ref.population.name == name}
+            use_ds = any(ref.name != "spikes" for ref in mine)
+            use_dz = any(ref.name == "spikes" for ref in mine)
+            dls = np.zeros((steps if use_ds else 1, batch, k, n), f)
+            dlz = np.zeros((steps if use_dz else 1, batch, n), f)
+            for ref, grad in mine.items():
+                if ref.name == "spikes":
+                    dlz += grad
+                else:
+                    dls[:, :, [s.name for s in lm.states].index(ref.name), :] += grad
+            args.update({
+                f"a_{name}": np.zeros((batch, k, n), f), f"dls_{name}": dls,
+                f"use_ds_{name}": use_ds, f"dlz_{name}": dlz, f"use_dz_{name}": use_dz,
+                f"ar_{name}": np.zeros((info[name][1], batch, m, n), f),
+                f"dz_{name}": np.zeros((batch, n), f),
+                f"gP_{name}": np.zeros((len(lm.params), n)),
+                f"gQ_{name}": np.zeros((len(lm.propagators), n))})
+        for name in self.nlm.sources:
+            args[f"dz_{name}"] = np.zeros((1, 1), f)
+        for j, d in enumerate(self.nlm.deliveries):
+            args[f"gf_d{j}"] = np.zeros(self.tables[d.projection]["csr"].n_synapses)
+        self.kernels.backward(steps, self.net.dt, 0.0, args)
+        return loss, self._gradients(args, info)
+
+    def _gradients(self, args: dict, info: dict) -> dict:
+        grads = {key: np.zeros_like(v) for key, v in self.params.items()}
+        for name, lm in self.nlm.populations.items():
+            pop = self.net.populations[name]
+            trained = getattr(pop, "trainable", {})
+            if not trained:
+                continue
+            values = info[name][0]
+            per = {p.name: args[f"gP_{name}"][j] for j, p in enumerate(lm.params)}
+            gprop = {q: args[f"gQ_{name}"][j] for j, q in enumerate(lm.propagators)}
+            chain_propagators(lm, values, self.net.dt, pop.n, per, gprop, wanted=set(trained))
+            for k, each in trained.items():
+                g = per.get(k, np.zeros(pop.n))
+                grads[f"{name}.{k}"] = g.copy() if each else np.asarray(g.sum())
+        for j, d in enumerate(self.nlm.deliveries):
+            env = self._synaptic_env(d)
+            size = self.tables[d.projection]["csr"].n_synapses
+            for var, dexpr in d.grads:
+                grads[f"{d.projection}.{var}"] += args[f"gf_d{j}"] * _lambdify(dexpr, env, size)
+        return grads
+
+    # -- training ---------------------------------------------------------------------
+
+    def step(self, grads: dict) -> None:
+        """One optimiser step of :attr:`params` from ``grads`` (clipped if ``clip``)."""
+        scale = 1.0 if self.clip is None else clip_scale(global_norm(grads), self.clip)
+        # the chain rule into the logarithms: dL/dlog(p) = p dL/dp
+        grads = {k: g * self.params[k] if k in self.log_space else g for k, g in grads.items()}
+        self.optimizer.step(self._optimised, grads, scale)
+        for k in self.log_space:
+            self.params[k][...] = np.exp(self._optimised[k])
+
+    def fit(self, inputs: dict, labels, epochs: int = 1, batch_size: int | None = None,
+            shuffle: bool = True) -> list[dict]:
+        """Train on samples along axis 1 of ``inputs`` (steps, samples, channels) in batches
+        of ``batch_size`` (default: the network's batch); returns one record per epoch:
+        ``{"epoch", "loss"}`` (the mean of the batches' losses)."""
+        epochs = as_count(epochs, "epochs", "BPTT.fit")
+        steps, samples, inputs = self._check_inputs(inputs, "BPTT.fit")
+        labels = np.asarray(labels)
+        if labels.shape[:1] != (samples,):
+            raise ShapeError(f"BPTT.fit: {samples} samples but labels of shape {labels.shape}; "
+                             "give one label per sample (axis 1 of the inputs), in order")
+        size = as_count(batch_size if batch_size is not None else self.net.batch,
+                        "batch_size", "BPTT.fit")
+        rng = np.random.default_rng(self.net.seed)
+        history = []
+        for epoch in range(epochs):
+            order = rng.permutation(samples) if shuffle else np.arange(samples)
+            losses = []
+            for lo in range(0, samples, size):
+                idx = order[lo:lo + size]
+                loss, grads = self.loss_and_grads({k: v[:, idx] for k, v in inputs.items()},
+                                                  labels[idx])
+                self.step(grads)
+                losses.append(loss)
+            history.append({"epoch": epoch, "loss": float(np.mean(losses))})
+        return history
+
+    def predict(self, inputs: dict, batch_size: int | None = None) -> np.ndarray:
+        """The class of each sample (a cross-entropy loss's arg-max)."""
+        steps, samples, inputs = self._check_inputs(inputs, "BPTT.predict")
+        size = as_count(batch_size if batch_size is not None else self.net.batch,
+                        "batch_size", "BPTT.predict")
+        out = []
+        for lo in range(0, samples, size):
+            part = {k: v[:, lo:lo + size] for k, v in inputs.items()}
+            _, _, args, _ = self._forward(part, "BPTT.predict")
+            out.append(self.loss.predict(self._records(args)))
+        return np.concatenate(out)

@@ -1,0 +1,302 @@
+"""BPTT of declared networks (issue 20): gradients of whole ``sg.Network`` graphs equal an
+independent PyTorch autodiff implementation written here from the equations (float64,
+1e-9 relative), and the driver's checks.
+
+Each PyTorch network is the same graph written by hand: the same synapses and initial values
+(read from the trainer's tables), Brian2's order within a step (update, threshold, synaptic
+input of the spikes due, reset), a spike whose derivative is the fast-sigmoid surrogate.
+"""
+
+import numpy as np
+import pytest
+
+import snngen as sg
+from snngen.errors import BackendUnsupported, InvalidValueError, ShapeError, SnngenError
+
+torch = pytest.importorskip("torch", reason="torch==2.13.0 (CPU) is the autodiff reference")
+
+BETA = 10.0
+DT = 1e-3
+
+
+class Spike(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, g):
+        ctx.save_for_backward(g)
+        return (g > 0).to(g.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (g,) = ctx.saved_tensors
+        return grad / (BETA * g.abs() + 1.0) ** 2
+
+
+def dense(fit, proj, values, delays=None):
+    """{delay: (n_pre, n_post) tensor} of a projection's per-synapse ``values`` (a tensor in
+    CSR order), one matrix per distinct delay."""
+    table = fit.tables[proj]
+    csr = table["csr"]
+    pre, post = csr.pre_indices(), csr.indices
+    d = table["delays"] if delays is None else delays
+    out = {}
+    for k in np.unique(d):
+        sel = np.flatnonzero(d == k)
+        m = torch.zeros(csr.n_pre, csr.n_post, dtype=torch.float64)
+        m = m.index_put((torch.as_tensor(pre[sel]), torch.as_tensor(post[sel])), values[sel])
+        out[int(k)] = m
+    return out
+
+
+def delivered(zs, t, mats):
+    """The input of step t from spikes zs (list of (B, n_pre)) through {delay: matrix}."""
+    total = 0.0
+    for d, m in mats.items():
+        if t - d >= 0:
+            total = total + zs[t - d] @ m
+    return total
+
+
+def lif_propagators(tau, taus):
+    """exp(A dt) of dv/dt = (I - v)/tau, dI/dt = -I/taus, per neuron (differentiable)."""
+    n = tau.shape[0]
+    a = torch.zeros(n, 2, 2, dtype=torch.float64)
+    a[:, 0, 0] = -1 / tau
+    a[:, 0, 1] = 1 / tau
+    a[:, 1, 1] = -1 / taus
+    return torch.linalg.matrix_exp(a * DT)
+
+
+def trained(fit):
+    return {k: torch.tensor(np.array(v, dtype=np.float64), requires_grad=True)
+            for k, v in fit.params.items()}
+
+
+def compare(fit, params, loss, inputs, labels):
+    value, grads = fit.loss_and_grads(inputs, labels)
+    loss.backward()
+    assert value == pytest.approx(loss.item(), rel=1e-10)
+    checked, failures = 0, []
+    for k, p in params.items():
+        ref = p.grad.numpy()
+        scale = max(np.abs(ref).max(), 1e-12)
+        if np.abs(grads[k] - ref).max() > 1e-9 * scale:
+            failures.append((k, np.abs(grads[k] - ref).max() / scale))
+        assert np.abs(ref).max() > 0, f"{k}: no gradient reaches it (a vacuous check)"
+        checked += 1
+    assert not failures
+    return checked
+
+
+LIF = sg.NeuronModel("dv/dt = (I - v) / tau : 1\ndI/dt = -I / taus : 1\nvt : 1",
+                     threshold="v > vt", reset="v = 0", name="lif")
+ADAPT = sg.NeuronModel("dv/dt = (-v - b) / tau2 : 1\ndb/dt = -b / taub : 1",
+                       threshold="v > 1", reset="v = 0; b += 0.3", name="adaptive")
+LEAKY = sg.NeuronModel("dv/dt = -v / tau : 1", name="leaky")
+
+
+def two_population_net(seed=3, batch=3):
+    """x -> h1 (LIF, recurrent with a delay of one step, per-neuron trained tau and
+    threshold) -> h2 (adaptive, Euler, delay 2 steps) -> readout o; and a skip x -> o."""
+    net = sg.Network(dt=DT, batch=batch, dtype="float64", seed=seed)
+    x = net.input("x", 6)
+    h1 = net.population("h1", LIF, 10, params={
+        "tau": sg.Trainable(np.linspace(0.015, 0.03, 10), per_neuron=True), "taus": 0.005,
+        "vt": sg.Trainable(1.0, per_neuron=True)})
+    h2 = net.population("h2", ADAPT, 7, params={"tau2": 0.02, "taub": 0.1}, method="euler")
+    o = net.population("o", LEAKY, 3, params={"tau": sg.Trainable(0.03)})
+    net.connect(x, h1, "I += w", sg.FixedProbability(0.7), w=sg.Trainable(sg.Normal(3.0, 2.0)),
+                name="in")
+    net.connect(h1, h1, "I += w", sg.FixedProbability(0.5),
+                w=sg.Trainable(sg.Normal(0.0, 1.0)), delay=DT, name="rec")
+    net.connect(h1, h2, "v += w", w=sg.Trainable(sg.Normal(0.4, 0.3)), delay=2 * DT,
+                name="ff")
+    net.connect(h2, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 1.0)), name="out")
+    net.connect(x, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 0.3)), name="skip")
+    return net, o
+
+
+def test_two_populations_with_skip_equal_pytorch():
+    net, o = two_population_net()
+    fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v, over="mean"))
+    rng = np.random.default_rng(1)
+    steps, batch = 40, 3
+    data = (rng.random((steps, batch, 6)) < 0.3).astype(float)
+    labels = np.array([0, 2, 1])
+    p = trained(fit)
+    xs = torch.as_tensor(data)
+    w = {k: dense(fit, k, p[f"{k}.w"]) for k in ("in", "rec", "ff", "out", "skip")}
+    phi = lif_propagators(p["h1.tau"], torch.full((10,), 0.005, dtype=torch.float64))
+    v1 = torch.zeros(batch, 10, dtype=torch.float64)
+    i1 = torch.zeros(batch, 10, dtype=torch.float64)
+    v2 = torch.zeros(batch, 7, dtype=torch.float64)
+    b2 = torch.zeros(batch, 7, dtype=torch.float64)
+    vo = torch.zeros(batch, 3, dtype=torch.float64)
+    z1s, z2s, xlist, ys = [], [], [], []
+    for t in range(steps):
+        xlist.append(xs[t])
+        u1 = phi[:, 0, 0] * v1 + phi[:, 0, 1] * i1
+        ui = phi[:, 1, 1] * i1
+        u2 = v2 + DT * (-v2 - b2) / 0.02
+        ub = b2 + DT * (-b2 / 0.1)
+        uo = vo * torch.exp(-DT / p["o.tau"])
+        z1 = Spike.apply(u1 - p["h1.vt"])
+        z2 = Spike.apply(u2 - 1.0)
+        z1s.append(z1)
+        z2s.append(z2)
+        ui = ui + delivered(xlist, t, w["in"]) + delivered(z1s, t, w["rec"])
+        u2 = u2 + delivered(z1s, t, w["ff"])
+        uo = uo + delivered(z2s, t, w["out"]) + delivered(xlist, t, w["skip"])
+        v1, i1 = u1 * (1 - z1), ui
+        v2, b2 = u2 * (1 - z2), ub + 0.3 * z2
+        vo = uo
+        ys.append(vo)
+    logits = torch.stack(ys).mean(0)
+    loss = torch.nn.functional.cross_entropy(logits, torch.as_tensor(labels))
+    assert compare(fit, p, loss, {"x": data}, labels) == 8
+    assert float(torch.stack(z1s).sum()) > 20 and float(torch.stack(z2s).sum()) > 5
+
+
+COBA = sg.NeuronModel("""
+    dv/dt = (ge * (Ee - v) + gi * (Ei - v) + (El - v)) / tau : 1
+    dge/dt = -ge / taue : 1
+    dgi/dt = -gi / taui : 1
+""", threshold="v > 1", reset="v = 0", refractory="2*ms", name="coba")
+
+
+def test_conductance_synapses_heterogeneous_delays_equal_pytorch():
+    """Excitatory and inhibitory pathways into one conductance-based population (the
+    conductance multiplies (E - v)), per-synapse delays, a statement nonlinear in w, a
+    refractory period; loss on the readout and a trained shared time constant."""
+    net = sg.Network(dt=DT, batch=2, dtype="float64", seed=5)
+    x = net.input("x", 5)
+    c = net.population("c", COBA, 8, params={
+        "Ee": 3.0, "Ei": -1.0, "El": 0.0, "tau": sg.Trainable(0.02), "taue": 0.005,
+        "taui": 0.01}, method="euler")
+    o = net.population("o", LEAKY, 2, params={"tau": 0.02})
+    net.connect(x, c, "ge += w", w=sg.Trainable(sg.Uniform(0.5, 2.5)),
+                delay="(i - 3 * floor(i / 3)) * ms", name="exc")
+    net.connect(x, c, "gi += w * w", sg.FixedProbability(0.6),
+                w=sg.Trainable(sg.Uniform(0.2, 0.8)), name="inh")
+    net.connect(c, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 1.0)), delay="(j + 1) * ms",
+                name="out")
+    fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v, over="mean"))
+    rng = np.random.default_rng(2)
+    steps, batch = 50, 2
+    data = (rng.random((steps, batch, 5)) < 0.35).astype(float)
+    labels = np.array([1, 0])
+    p = trained(fit)
+    xs = [torch.as_tensor(data[t]) for t in range(steps)]
+    we = dense(fit, "exc", p["exc.w"])
+    wi = dense(fit, "inh", p["inh.w"] ** 2)
+    wo = dense(fit, "out", p["out.w"])
+    v = torch.zeros(batch, 8, dtype=torch.float64)
+    ge = torch.zeros_like(v)
+    gi = torch.zeros_like(v)
+    vo = torch.zeros(batch, 2, dtype=torch.float64)
+    last = np.full((batch, 8), -10**9)
+    ref = 1  # 2 ms at 1 ms steps: the spike's own step and the next (Brian2's timestep rule)
+    zs, ys = [], []
+    for t in range(steps):
+        refr = torch.as_tensor((t - last) <= ref)
+        dv = (ge * (3.0 - v) + gi * (-1.0 - v) + (0.0 - v)) / p["c.tau"]
+        u = v + DT * dv  # no "(unless refractory)": v integrates while refractory
+        uge, ugi = ge - DT * ge / 0.005, gi - DT * gi / 0.01
+        z = torch.where(refr, torch.zeros_like(u), Spike.apply(u - 1.0))
+        zs.append(z)
+        last = np.where(z.detach().numpy() > 0.5, t, last)
+        uge = uge + delivered(xs, t, we)
+        ugi = ugi + delivered(xs, t, wi)
+        uo = vo * np.exp(-DT / 0.02) + delivered(zs, t, wo)
+        v, ge, gi, vo = u * (1 - z), uge, ugi, uo
+        ys.append(vo)
+    logits = torch.stack(ys).mean(0)
+    loss = torch.nn.functional.cross_entropy(logits, torch.as_tensor(labels))
+    assert compare(fit, p, loss, {"x": data}, labels) == 4
+    assert float(torch.stack(zs).sum()) > 10
+    assert len(np.unique(fit.tables["exc"]["delays"])) == 3
+
+
+def test_loss_on_spikes_and_a_silent_readout_of_states():
+    """A spike-count loss: the gradient enters through the spikes' adjoint."""
+    net = sg.Network(dt=DT, batch=2, dtype="float64", seed=9)
+    x = net.input("x", 4)
+    h = net.population("h", LIF, 5, params={"tau": 0.02, "taus": 0.005, "vt": 1.0})
+    net.connect(x, h, "I += w", w=sg.Trainable(sg.Normal(4.0, 2.0)), name="in")
+    fit = sg.BPTT(net, loss=sg.losses.spike_count(h.spikes))
+    data = (np.random.default_rng(4).random((30, 2, 4)) < 0.4).astype(float)
+    target = np.full((2, 5), 2.0)
+    p = trained(fit)
+    w = dense(fit, "in", p["in.w"])
+    phi = lif_propagators(torch.full((5,), 0.02, dtype=torch.float64),
+                          torch.full((5,), 0.005, dtype=torch.float64))
+    v = torch.zeros(2, 5, dtype=torch.float64)
+    i = torch.zeros_like(v)
+    xs, count = [], 0.0
+    for t in range(30):
+        xs.append(torch.as_tensor(data[t]))
+        u = phi[:, 0, 0] * v + phi[:, 0, 1] * i
+        z = Spike.apply(u - 1.0)
+        i = phi[:, 1, 1] * i + delivered(xs, t, w)
+        v = u * (1 - z)
+        count = count + z
+    loss = torch.mean((count - torch.as_tensor(target)) ** 2)
+    assert compare(fit, p, loss, {"x": data}, target) == 1
+
+
+def test_training_lowers_the_loss_and_predicts():
+    net, o = two_population_net(seed=1, batch=8)
+    fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v, over="max"),
+                  optimizer=sg.train.Adam(3e-2))
+    rng = np.random.default_rng(0)
+    labels = np.arange(24) % 3
+    rates = np.array([[0.6, 0.6, 0.1, 0.1, 0.1, 0.1], [0.1, 0.1, 0.6, 0.6, 0.1, 0.1],
+                      [0.1, 0.1, 0.1, 0.1, 0.6, 0.6]])
+    data = (rng.random((30, 24, 6)) < rates[labels][None]).astype(float)
+    before = fit.params["out.w"].copy()
+    history = fit.fit({"x": data}, labels, epochs=15)
+    assert history[-1]["loss"] < 0.7 * history[0]["loss"]
+    assert not np.array_equal(before, fit.params["out.w"])
+    assert np.mean(fit.predict({"x": data}) == labels) > 0.6
+
+
+def test_checks_name_what_is_wrong():
+    net, o = two_population_net()
+    with pytest.raises(InvalidValueError, match="sg.losses"):
+        sg.BPTT(net, loss="cross_entropy")
+    with pytest.raises(BackendUnsupported, match="not built yet"):
+        sg.BPTT(net, loss=sg.losses.cross_entropy(o.v), backend="cuda-host")
+    fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v))
+    good = np.zeros((10, 3, 6))
+    with pytest.raises(InvalidValueError, match="'y' is not an input"):
+        fit.loss_and_grads({"x": good, "y": good}, np.zeros(3, int))
+    with pytest.raises(ShapeError, match=r"\(steps, batch, 6\)"):
+        fit.loss_and_grads({"x": np.zeros((10, 3, 7))}, np.zeros(3, int))
+    bad = good.copy()
+    bad[2, 1, 3] = 0.5
+    with pytest.raises(InvalidValueError, match=r"entry \(2, 1, 3\) is 0.5;"):
+        fit.loss_and_grads({"x": bad}, np.zeros(3, int))
+    with pytest.raises(ShapeError, match="labels"):
+        fit.fit({"x": good}, np.zeros(4, int))
+    untrained = sg.Network(dt=DT)
+    xi = untrained.input("x", 2)
+    hh = untrained.population("h", LIF, 2, params={"tau": 0.02, "taus": 0.005, "vt": 1.0})
+    untrained.connect(xi, hh, "I += w", w=1.0)
+    with pytest.raises(SnngenError, match="nothing is trained"):
+        sg.BPTT(untrained, loss=sg.losses.spike_count(hh.spikes))
+    with pytest.raises(SnngenError, match="input fed per run"):
+        untrained.build()
+
+
+@pytest.mark.parametrize("statement, match", [
+    ("I += w * v_post", "reads 'v_post'"),
+    ("I = w", "'=' is not differentiated"),
+    ("tau += w", "not a state variable"),
+])
+def test_statements_that_cannot_be_differentiated_are_named(statement, match):
+    net = sg.Network(dt=DT)
+    x = net.input("x", 2)
+    h = net.population("h", LIF, 2, params={"tau": 0.02, "taus": 0.005, "vt": 1.0})
+    net.connect(x, h, statement, w=sg.Trainable(1.0))
+    with pytest.raises(SnngenError, match=match) as err:
+        sg.BPTT(net, loss=sg.losses.spike_count(h.spikes))
+    assert statement in str(err.value)
