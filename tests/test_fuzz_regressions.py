@@ -461,3 +461,98 @@ def test_a_folder_named_lock_in_the_cache_is_moved_aside(tmp_path, monkeypatch):
     assert not (root / "lock").is_dir()
     with cache.lock():  # and the lock works from now on
         assert (root / "lock").is_file()
+
+
+# -- an unhashable online rule, an empty raster of 10**30 steps (long fuzz run, seed 23) -----
+
+def _online_learner(**options):
+    """An OnlineLearner of 3 inputs, 4 neurons and 2 readouts; every check below is made by
+    the constructor, before the kernel (None here: nothing is compiled) is used."""
+    from snngen import connectivity as conn
+    from snngen.train.online import OnlineLearner
+    in_csr = conn.build_csr(conn.AllToAll(), 3, 4, seed=0)
+    rec_csr = conn.build_csr(conn.FixedProbability(0.5), 4, 4, seed=1)
+    weights = {"w_in": np.ones(in_csr.n_synapses), "w_rec": np.ones(rec_csr.n_synapses),
+               "w_out": np.ones((4, 2))}
+    return OnlineLearner(None, {"taum": 0.02}, 1e-3, in_csr, rec_csr, weights, kappa=0.9,
+                         **options)
+
+
+@pytest.mark.parametrize("rule", [{"a": 1}, {}, [], set(), [1.0], np.array([]), None, 1j,
+                                  "bptt"])
+def test_an_online_rule_that_is_not_a_name_is_refused_by_the_constructor(rule):
+    """``OnlineLearner(..., rule={'a': 1})`` was accepted and kept; the first ``feed`` then
+    reached ``rule not in table`` in ``online_rule``: TypeError (unhashable type: 'dict').
+    ``rule=np.array([])`` raised NumPy's ValueError at ``rule == "decolle"``. The rule (and
+    its filters) is now checked where it is given."""
+    from snngen.derive.online import online_rule
+    with pytest.raises(InvalidValueError, match="OnlineLearner: unknown online rule .*choose "
+                                                "one of eprop, ostl"):
+        _online_learner(rule=rule)
+    with pytest.raises(InvalidValueError, match="online_rule: unknown online rule"):
+        online_rule(rule)
+
+
+@pytest.mark.parametrize("rule", ["eprop", "ostl", "rflo", "superspike", "decolle",
+                                  np.str_("rflo")])
+def test_every_online_rule_name_is_taken(rule):
+    from snngen.derive.online import online_rule
+    assert _online_learner(rule=rule).rule == rule
+    assert _online_learner(rule=online_rule(rule)).trainable == ("w_in", "w_rec", "w_out")
+    assert _online_learner(rule="decolle").trainable == ("w_in", "w_rec")
+
+
+@pytest.mark.parametrize(("option", "value", "match"), [
+    ("filters", 3, "trace filter decays must be a list of numbers in"),
+    ("filters", ["a"], "trace filter decays"),
+    ("filters", [1.0], "trace filter decays"),
+    ("filters", (float("nan"),), "trace filter decays"),
+    ("filters", [10**400], "trace filter decays"),
+    ("layout", np.array([]), "layout must be 'auto'"),
+    ("trainable", 3, "trainable must be a list of weight names"),
+    ("adaptive_feedback", np.array([]), "adaptive_feedback must be True or False"),
+    ("feedback", {"a": 1}, r"feedback .* must have shape \(4, 2\)"),
+    ("feedback", "abc", r"feedback .* must have shape \(4, 2\)"),
+    ("optimizer", 3, "optimizer must be an optimiser with a step method"),
+])
+def test_online_learner_options_are_checked_where_given(option, value, match):
+    """The other options the constructor kept unchecked until feed (or the first update)
+    raised TypeError or ValueError from NumPy or Python there."""
+    with pytest.raises(sg.SnngenError, match=f"OnlineLearner: {match}"):
+        _online_learner(**{option: value})
+
+
+def test_valid_online_learner_options_are_taken():
+    learner = _online_learner(filters=np.array([0.2, 0.3]), layout="per_synapse",
+                              trainable={"w_out"}, feedback=np.ones((4, 2)),
+                              adaptive_feedback=True)
+    assert learner.trainable == ("w_out",) and learner.feedback.shape == (4, 2)
+    assert _online_learner(filters=()).filters == ()
+
+
+@pytest.mark.parametrize("steps", [10**30, 2**63, 2**62, 576460752303423488])
+@pytest.mark.parametrize("shape", [(2, 0), (0, 2)])
+def test_an_empty_raster_of_more_steps_than_numpy_can_index_is_refused(shape, steps):
+    """``spike_raster(np.zeros((2, 0)), dt, steps=10**30)`` passed the memory check (it holds
+    nothing) and reached ``np.zeros((10**30, 2, 0))``: ValueError "Maximum allowed dimension
+    exceeded" (2**62 steps: "array is too big"). NumPy refuses a shape whose non-empty axes
+    take over 2**63 - 1 bytes, empty or not; latency_raster and events_raster had the same
+    check."""
+    from snngen.datasets.digits import latency_raster
+    from snngen.datasets.shd import events_raster
+    from snngen.train import spike_raster
+    with pytest.raises(InvalidValueError, match=r"spike_raster: a raster of \d+ steps x "
+                                                r"\(\d, \d\) holds nothing, but NumPy cannot "
+                                                r"create it .*at most \d+ along its first axis"):
+        spike_raster(np.zeros(shape, np.float32), 5e-4, steps)
+    with pytest.raises(InvalidValueError, match="latency_raster: .* NumPy cannot create it"):
+        latency_raster(np.zeros(shape), 5e-4, 2 * steps)  # float32: twice the steps fit
+    with pytest.raises(InvalidValueError, match="events_raster: .* NumPy cannot create it"):
+        events_raster([], [], 3, 5e-4, 2 * steps)  # float32, 3 channels
+
+
+def test_an_empty_raster_of_as_many_steps_as_numpy_can_index_is_made():
+    from snngen.train import spike_raster
+    most = (2**63 - 1) // 16  # float64, 2 samples
+    assert spike_raster(np.zeros((2, 0)), 1e-3, most).shape == (most, 2, 0)
+    assert spike_raster(np.zeros((0, 0)), 1e-3, 2 * most).shape == (2 * most, 0, 0)

@@ -487,6 +487,8 @@ def test_layout_refuses_what_does_not_factorise():
         kernel.state(params, dt, 1, n, in_csr, rec_csr, 2, layout="dense")
     with pytest.raises(SnngenError, match="unknown online rule"):
         kernel.state(params, dt, 1, n, in_csr, rec_csr, 2, rule="hebb")
+    with pytest.raises(SnngenError, match="CompiledEprop.state: unknown online rule"):
+        kernel.state(params, dt, 1, n, in_csr, rec_csr, 2, rule={"a": 1})  # was TypeError
 
 
 def test_factorised_memory_is_linear_in_neurons():

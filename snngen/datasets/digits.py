@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InvalidValueError, ShapeError, SnngenError
-from ..train.checks import as_count, as_real, check_fits
+from ..errors import InvalidValueError, ShapeError, SnngenError, shown
+from ..train.checks import as_count, as_real, check_array_fits
 
 
 def latency_digits(duration: float = 0.05, threshold: float = 0.0):
@@ -42,8 +42,8 @@ def latency_raster(times: np.ndarray, dt: float, steps: int) -> np.ndarray:
         where = np.unravel_index(bad[0], times.shape)
         raise InvalidValueError(f"latency_raster: spike times must be >= 0 and finite (NaN: "
                                 f"silent), found {times[where]} at (sample, channel) {where}")
-    check_fits(4.0 * steps * times.size, f"a raster of {steps} steps x {times.shape}",
-               "latency_raster")
+    check_array_fits((steps,) + times.shape, np.float32, f"a raster of {shown(steps)} steps x "
+                     f"{times.shape}", "latency_raster")
     fires = ~np.isnan(times)
     idx = np.minimum(np.floor(np.where(fires, times, 0) / dt + 1e-9).astype(np.int64),
                      steps - 1)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InvalidValueError, ShapeError, SnngenError
-from ..train.checks import as_count, as_real, check_fits
+from ..errors import InvalidValueError, ShapeError, SnngenError, shown
+from ..train.checks import as_count, as_real, check_array_fits
 
 
 def load_shd(path, max_samples: int | None = None):
@@ -80,8 +80,8 @@ def events_raster(times, units, channels: int, dt: float, steps: int,
                                     "channels of the data")
         if not np.all(np.isfinite(t)):
             raise InvalidValueError(f"{where}: sample {b} has non-finite spike times")
-    check_fits(float(np.dtype(dtype).itemsize) * steps * len(times) * channels,
-               f"a raster of {steps} steps x {len(times)} samples x {channels} channels", where)
+    check_array_fits((steps, len(times), channels), dtype, f"a raster of {shown(steps)} steps "
+                     f"x {len(times)} samples x {shown(channels)} channels", where)
     out = np.zeros((steps, len(times), channels), dtype)
     for b, (t, u) in enumerate(zip(times, units)):
         u = np.asarray(u)

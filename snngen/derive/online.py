@@ -19,11 +19,13 @@ LEARNING.md. Nothing is specific to a neuron model: the neuron-local Jacobians c
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, replace
 
 import numpy as np
 import sympy as sp
 
+from ..errors import InvalidValueError, shown
 from ..integrate import DT, REFRACTORY
 from .reference import _compiled, chain_propagators, propagator_values, refractory_steps
 from .step import LearningModel
@@ -196,25 +198,39 @@ class OnlineRule:
 
 
 def online_rule(rule, dt: float = 1e-3, filters=None, tau_rise: float = 5e-3,
-                tau_decay: float = 10e-3) -> OnlineRule:
+                tau_decay: float = 10e-3, where: str = "online_rule") -> OnlineRule:
     """The :class:`OnlineRule` called ``rule`` (one of :data:`RULES`; an ``OnlineRule`` is
     returned as it is, or with its filters replaced). ``filters`` overrides the rule's trace
     filters with fixed decays (``()`` turns them off, which lets a factorising model keep
     O(neurons) eligibility); SuperSpike's van Rossum kernel has time constants
-    ``tau_rise``/``tau_decay`` (seconds) at time step ``dt``.
+    ``tau_rise``/``tau_decay`` (seconds) at time step ``dt``. Anything else as ``rule`` or
+    ``filters`` is an :class:`~snngen.errors.InvalidValueError` naming ``where`` (the call
+    that received it).
 
     >>> print(online_rule("superspike", 1e-3))
     superspike: leak local Jacobian, trace filters [0.8187, 0.9048], parameter eligibility no
     >>> print(online_rule("eprop"))
     eprop: full local Jacobian, trace filters [the readout decay kappa], parameter eligibility yes
+    >>> online_rule({"a": 1}, where="OnlineLearner")
+    Traceback (most recent call last):
+    ...
+    snngen.errors.InvalidValueError: OnlineLearner: unknown online rule {'a': 1}; choose one \
+of eprop, ostl, rflo, superspike, decolle (a name), or pass an OnlineRule
     """
     if filters is not None:
-        filters = tuple(float(d) for d in filters)
-        if any(not 0.0 <= d < 1.0 for d in filters):
-            raise ValueError(f"trace filter decays must be in [0, 1), got {filters}")
+        items = filters.tolist() if isinstance(filters, np.ndarray) and filters.ndim == 1 \
+            else filters if isinstance(filters, (list, tuple)) else None
+        if items is None or not all(isinstance(d, numbers.Real) and not isinstance(
+                d, (bool, np.bool_)) and 0 <= d < 1 for d in items):  # NaN fails 0 <= d
+            raise InvalidValueError(f"{where}: trace filter decays must be a list of numbers "
+                                    f"in [0, 1) (() for none), got {shown(filters)}")
+        filters = tuple(float(d) for d in items)
     if isinstance(rule, OnlineRule):
         return rule if filters is None else replace(rule, filters=filters,
                                                     readout_decay=False)
+    if not isinstance(rule, str) or rule not in RULES:  # a dict or a list is not hashable
+        raise InvalidValueError(f"{where}: unknown online rule {shown(rule)}; choose one of "
+                                f"{', '.join(RULES)} (a name), or pass an OnlineRule")
     van_rossum = (float(np.exp(-dt / tau_rise)), float(np.exp(-dt / tau_decay)))
     table = {  # jacobian, fixed filters, params, symmetric, readout decay
         "eprop": ("full", (), True, False, True),        # Bellec et al. 2020
@@ -223,8 +239,6 @@ def online_rule(rule, dt: float = 1e-3, filters=None, tau_rise: float = 5e-3,
         "superspike": ("leak", van_rossum, False, False, False),  # Zenke & Ganguli 2018
         "decolle": ("leak", (), False, False, False),    # Kaiser, Mostafa & Neftci 2020
     }
-    if rule not in table:
-        raise ValueError(f"unknown online rule {rule!r}; choose one of {', '.join(RULES)}")
     jac, filt, params, symmetric, readout = table[rule]
     if filters is not None:
         filt, readout = filters, False
@@ -264,7 +278,7 @@ def eprop(lm: LearningModel, params: dict, s0: np.ndarray, x_in: np.ndarray, w_i
     ``targets`` (T, [B,] n_out) and ``s0`` (n, k) or (B, n, k): trials are independent and
     their gradients add up. ``return_outputs`` also returns the readout traces y, shaped
     like ``targets``."""
-    spec = online_rule(rule, dt, filters)
+    spec = online_rule(rule, dt, filters, where="eprop")
     if spec.symmetric and feedback is not None:
         raise ValueError(f"{spec.name} uses the readout weights as feedback; do not pass "
                          "feedback")

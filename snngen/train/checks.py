@@ -19,6 +19,7 @@ samples, channels) but the network reads 3 (n_in=3); pass a (steps, samples, 3) 
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numba
@@ -210,6 +211,32 @@ def check_fits(n_bytes: float, what: str, where: str,
                                    f"{fix}")
 
 
+def check_array_fits(shape: tuple, dtype, what: str, where: str,
+                     fix: str = "use fewer steps, samples or channels") -> None:
+    """Refuse, before allocating it, an array of ``shape`` (Python ints: no overflow) and
+    ``dtype`` that memory cannot hold (:func:`check_fits`), or that NumPy cannot create even
+    though it holds nothing: NumPy multiplies the axes that are not empty and refuses more
+    than 2**63 - 1 bytes ("Maximum allowed dimension exceeded", "array is too big"), so a
+    raster of 10**30 steps for zero samples is a ValueError from ``np.zeros``.
+
+    >>> check_array_fits((2**70, 2, 0), np.float64, "a raster of 2**70 steps x (2, 0)",
+    ...                  "spike_raster")
+    Traceback (most recent call last):
+    ...
+    snngen.errors.InvalidValueError: spike_raster: a raster of 2**70 steps x (2, 0) holds \
+nothing, but NumPy cannot create it (its non-empty axes would take over 2**63 - 1 bytes): at \
+most 576460752303423487 along its first axis; use fewer steps, samples or channels
+    """
+    itemsize = np.dtype(dtype).itemsize
+    check_fits(itemsize * math.prod(shape), what, where, fix)
+    limit = int(np.iinfo(np.intp).max)
+    if itemsize * math.prod(d for d in shape if d) > limit:
+        rest = itemsize * math.prod(d for d in shape[1:] if d)
+        raise InvalidValueError(f"{where}: {what} holds nothing, but NumPy cannot create it "
+                                f"(its non-empty axes would take over 2**63 - 1 bytes): at "
+                                f"most {limit // rest} along its first axis; {fix}")
+
+
 def check_tables_fit(tables: dict, extra: dict, where: str) -> None:
     """Refuse, before any synapse is drawn, synapse tables (``name: (rule, n_pre, n_post,
     seed)``) whose expected synapses, with their float64 weights and the ``extra`` arrays
@@ -382,7 +409,7 @@ def check_run(kernels, params: dict, s0, inputs, w_in_csr, w_in, w_rec_csr, w_re
     return steps, batch, n
 
 
-__all__ = ["as_count", "as_names", "as_real", "check_broadcast", "check_csr", "check_csr_once",
-           "check_finite", "check_fits", "check_labels", "check_model_params", "check_run",
-           "check_shape", "check_spikes", "check_tables_fit", "check_weights", "first_nonfinite",
-           "model_parameter_names"]
+__all__ = ["as_count", "as_names", "as_real", "check_array_fits", "check_broadcast",
+           "check_csr", "check_csr_once", "check_finite", "check_fits", "check_labels",
+           "check_model_params", "check_run", "check_shape", "check_spikes", "check_tables_fit",
+           "check_weights", "first_nonfinite", "model_parameter_names"]

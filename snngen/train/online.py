@@ -34,7 +34,7 @@ from ..derive.online import (
 from ..derive.reference import chain_propagators, propagator_values, refractory_steps
 from ..derive.step import LearningModel
 from ..derive.surrogate import surrogate_function
-from ..errors import InvalidValueError, ShapeError, SnngenError
+from ..errors import InvalidValueError, ShapeError, SnngenError, shown
 from .bptt import cse_lines, kernel_renaming
 from .checks import (
     as_count,
@@ -87,6 +87,7 @@ class CompiledEprop:
         batch, n = as_count(batch, "batch", where), as_count(n, "n", where)
         n_out = as_count(n_out, "n_out", where)
         dt = as_real(dt, "dt", where, 0, open_low=True)
+        check_layout(layout, where)
         check_csr(in_csr, getattr(in_csr, "n_pre", None), n, "in_csr (input synapses)", where)
         check_csr(rec_csr, n, n, "rec_csr (recurrent synapses)", where)
         check_model_params(self.lm, params, where, per_neuron=n)
@@ -95,10 +96,7 @@ class CompiledEprop:
         if s0 is not None:
             check_broadcast(s0, (batch, n, len(self.lm.states)), "s0 (trials, neurons, "
                             "states)", where)
-        try:
-            spec = online_rule(rule, dt, filters)
-        except ValueError as exc:
-            raise SnngenError(str(exc)) from None
+        spec = online_rule(rule, dt, filters, where=where)
         f, k, lm = self.dtype, len(self.lm.states), self.lm
         params = {p: np.broadcast_to(np.asarray(v, float), (n,)) for p, v in params.items()}
         props = propagator_values(lm, params, dt, n)
@@ -145,9 +143,7 @@ class CompiledEprop:
         component shared (no state, spike or surrogate in the rows), given which parameters
         differ between neurons; with the leak Jacobian, its values must be equal for every
         neuron."""
-        if not isinstance(layout, str) or layout not in ("auto", "per_synapse", "factorised"):
-            raise SnngenError(f"layout must be 'auto', 'per_synapse' or 'factorised', got "
-                              f"{layout!r}")
+        check_layout(layout, f"{type(self).__name__}.layout_of")
         if layout == "per_synapse":
             return layout, "forced"
         if spec.n_filters:
@@ -309,6 +305,13 @@ class OnlineState:
                 f"for {self.state.shape[0]} trial(s)")
 
 
+def check_layout(layout, where: str) -> None:
+    """``layout`` is one of ``"auto"``, ``"per_synapse"`` or ``"factorised"``."""
+    if not isinstance(layout, str) or layout not in ("auto", "per_synapse", "factorised"):
+        raise InvalidValueError(f"{where}: layout must be 'auto', 'per_synapse' or "
+                                f"'factorised', got {shown(layout)}")
+
+
 class OnlineLearner:
     """Online training of input, recurrent and readout weights with any rule of
     :data:`snngen.derive.online.RULES` (e-prop, OSTL, RFLO, SuperSpike, DECOLLE).
@@ -331,18 +334,33 @@ class OnlineLearner:
                  update_every: int | None = None, optimizer=None, trainable=None,
                  loss: str = "mse", filters=None, layout: str = "auto",
                  adaptive_feedback: bool = False, feedback_decay: float = 0.0):
+        where = "OnlineLearner"
+        # rule and filters are used at each reset (in feed): checked here, where they are given
+        dt = as_real(dt, "dt", where, 0, open_low=True)
+        online_rule(rule, dt, filters, where=where)  # a name of RULES or an OnlineRule
+        check_layout(layout, where)
         if trainable is None:
             trainable = ("w_in", "w_rec") if rule == "decolle" else ("w_in", "w_rec", "w_out")
+        if not isinstance(trainable, (list, tuple, set, frozenset)) or \
+                not all(isinstance(name, str) for name in trainable):
+            raise InvalidValueError(f"{where}: trainable must be a list of weight names among "
+                                    f"w_in, w_rec, w_out, got {shown(trainable)}")
         unknown = set(trainable) - {"w_in", "w_rec", "w_out"}
         if unknown:
             raise SnngenError(f"OnlineLearner: cannot train {sorted(unknown)}; choose among "
                               "w_in, w_rec, w_out")
         if not isinstance(loss, str) or loss not in ("mse", "cross_entropy"):
             raise SnngenError(f"loss must be 'mse' or 'cross_entropy', got {loss!r}")
+        if not isinstance(adaptive_feedback, (bool, np.bool_)):
+            raise InvalidValueError(f"{where}: adaptive_feedback must be True or False, got "
+                                    f"{shown(adaptive_feedback)}")
         if adaptive_feedback and (feedback is None or "w_out" not in trainable):
             raise SnngenError("adaptive feedback needs an initial feedback matrix (feedback=) "
                               "and a trained readout ('w_out' in trainable)")
-        where = "OnlineLearner"
+        if optimizer is not None and not callable(getattr(optimizer, "step", None)):
+            raise InvalidValueError(f"{where}: optimizer must be an optimiser with a step "
+                                    f"method (e.g. snngen.train.optim.Adam(lr=1e-3)), got "
+                                    f"{shown(optimizer)}")
         if not isinstance(weights, dict) or not {"w_in", "w_rec", "w_out"} <= set(weights):
             raise InvalidValueError(f"{where}: weights must be a dict with w_in, w_rec and "
                                     f"w_out, got {type(weights).__name__} {list(weights)}")
@@ -356,15 +374,13 @@ class OnlineLearner:
                              f"got {np.shape(weights['w_out'])}")
         check_shape(weights["w_out"], np.shape(weights["w_out"]), "w_out", where)
         kappa = as_real(kappa, "kappa (readout decay per step)", where, 0, 1)
-        dt = as_real(dt, "dt", where, 0, open_low=True)
         if update_every is not None:
             update_every = as_count(update_every, "update_every (steps)", where)
         feedback_decay = as_real(feedback_decay, "feedback_decay", where, 0, 1, open_high=True)
         if feedback is not None:
+            check_shape(feedback, np.shape(weights["w_out"]), "feedback (the readout's shape: "
+                        "neurons, readouts)", where)
             feedback = np.array(feedback, float)
-            if feedback.shape != np.shape(weights["w_out"]):
-                raise ShapeError(f"feedback must have the readout's shape "
-                                 f"{np.shape(weights['w_out'])}, got {feedback.shape}")
         self.trainable = tuple(trainable)
         self.kernel, self.params, self.dt = kernel, params, dt
         self.in_csr, self.rec_csr, self.weights = in_csr, rec_csr, weights

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import InvalidValueError, ShapeError
 from ..runtime.validate import shown
-from .checks import as_count, as_real, check_finite, check_fits, check_spikes
+from .checks import as_count, as_real, check_array_fits, check_finite, check_spikes
 
 
 def spike_batch(inputs: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -72,8 +72,10 @@ def spike_raster(times: np.ndarray, dt: float, steps: int) -> np.ndarray:
         first = np.unravel_index(times.argmin(), times.shape)
         raise InvalidValueError(f"spike_raster: spike times must be >= 0, found "
                                 f"{times.min()} at (sample, channel) {first}")
-    check_fits(8 * steps * times.size, f"a raster of {shown(steps)} steps x {times.shape}",
-               "spike_raster")  # Python ints: steps=10**400 must not overflow a float
+    # Python ints: steps=10**400 must not overflow a float; and an empty raster of 10**30
+    # steps is refused too (NumPy cannot create it)
+    check_array_fits((steps,) + times.shape, np.float64, f"a raster of {shown(steps)} steps x "
+                     f"{times.shape}", "spike_raster")
     with np.errstate(over="ignore"):  # a time / a tiny dt is inf: it lands in the last step
         idx = np.minimum(np.asarray(times, np.float64) / dt, steps - 1).astype(np.int64)
     raster = np.zeros((steps,) + idx.shape, np.float64)
