@@ -10,16 +10,27 @@ def show(obj, stage: str = "discrete", file=None) -> str:
     step and Jacobian; ``eligibility`` for the eligibility layout the compiler proves;
     ``tape`` for what compiled BPTT keeps from the forward pass), a
     Network (``ir``, ``source`` for the Numba source, ``cuda`` for the CUDA C source,
-    ``plan`` for the CUDA launch plan), a Simulator or a compiled learning kernel
-    (``source``), or an online learning state (its rule, layout and eligibility memory).
+    ``plan`` for the CUDA launch plan, ``learning`` for its NetworkLearningModel: every
+    population's step and every delivery with its derivatives), a NetworkLearningModel, a
+    :class:`~snngen.BPTT` (``learning``, the default, or ``source`` for its generated
+    kernels), a Simulator or a compiled learning kernel (``source``), or an online learning
+    state (its rule, layout and eligibility memory).
     """
+    from .derive.network import NetworkLearningModel, derive_network
     from .derive.step import LearningModel
     from .integrate import discretise
     from .model import NeuronModel, SynapseModel
     from .runtime.network import Network
     from .runtime.simulator import Simulator
+    from .train.network import BPTT
     from .train.online import OnlineState
-    if isinstance(obj, LearningModel) and stage == "eligibility":
+    if isinstance(obj, NetworkLearningModel):
+        text = str(obj)
+    elif isinstance(obj, BPTT) and stage in ("learning", "discrete", "source"):
+        text = obj.kernels.source if stage == "source" else str(obj.nlm)
+    elif isinstance(obj, Network) and stage == "learning":
+        text = str(derive_network(obj))
+    elif isinstance(obj, LearningModel) and stage == "eligibility":
         from .derive.online import eligibility_layout
         text = str(eligibility_layout(obj))
     elif isinstance(obj, LearningModel) and stage == "tape":
@@ -55,7 +66,8 @@ def show(obj, stage: str = "discrete", file=None) -> str:
     else:
         from .errors import InvalidValueError, did_you_mean
         kinds = ((NeuronModel, ("model", "discrete")), (SynapseModel, ("model",)),
-                 (Network, ("ir", "source", "discrete", "cuda", "plan")),
+                 (Network, ("ir", "source", "discrete", "cuda", "plan", "learning")),
+                 (BPTT, ("learning", "source")),
                  (Simulator, ("source",)))
         own = next((stages for kind, stages in kinds if isinstance(obj, kind)), ())
         mine = f"its stages: {', '.join(own)}" if own else "it is not a model, network, " \

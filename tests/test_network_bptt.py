@@ -300,3 +300,39 @@ def test_statements_that_cannot_be_differentiated_are_named(statement, match):
     with pytest.raises(SnngenError, match=match) as err:
         sg.BPTT(net, loss=sg.losses.spike_count(h.spikes))
     assert statement in str(err.value)
+
+
+def test_soft_spike_gradients_of_two_populations_equal_finite_differences():
+    """Soft forward spikes make the network smooth: the derived gradients equal central
+    finite differences of the loss (float64, 1e-6 relative)."""
+    net, o = two_population_net(seed=4, batch=2)
+    fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v, over="mean"), soft_beta=4.0)
+    data = (np.random.default_rng(6).random((25, 2, 6)) < 0.3).astype(float)
+    labels = np.array([2, 0])
+    _, grads = fit.loss_and_grads({"x": data}, labels)
+    rng = np.random.default_rng(0)
+    checked = 0
+    for key, value in fit.params.items():
+        flat = value.reshape(-1)
+        for idx in rng.choice(flat.size, size=min(3, flat.size), replace=False):
+            eps = 1e-6 * max(1.0, abs(flat[idx]))
+            keep = flat[idx]
+            flat[idx] = keep + eps
+            up, _ = fit.loss_and_grads({"x": data}, labels)
+            flat[idx] = keep - eps
+            down, _ = fit.loss_and_grads({"x": data}, labels)
+            flat[idx] = keep
+            numeric = (up - down) / (2 * eps)
+            analytic = grads[key].reshape(-1)[idx]
+            assert analytic == pytest.approx(numeric, rel=1e-6, abs=1e-9), (key, idx)
+            checked += abs(numeric) > 1e-6
+    assert checked >= 12
+
+
+def test_show_prints_the_learning_pipeline_of_a_network():
+    net, o = two_population_net()
+    text = sg.show(net, "learning", file=open("/dev/null", "w"))
+    assert "population h2 ('adaptive')" in text and "delivery ff: h1 -> h2.v += w" in text
+    fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v))
+    assert sg.show(fit, file=open("/dev/null", "w")) == text
+    assert "def backward(" in sg.show(fit, "source", file=open("/dev/null", "w"))

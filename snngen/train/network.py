@@ -77,6 +77,10 @@ class BPTT:
         Do not differentiate through the reset's spike.
     clip : float or None
         Clip the global gradient norm to this value before each step.
+    soft_beta : float or None
+        Soft forward spikes ``sigmoid(soft_beta * g)``, delivered with their value, and their
+        exact derivative: a smooth network whose gradients finite differences check
+        (LEARNING.md section 4); None (default) runs hard spikes with the surrogate.
 
     The trained values are :attr:`params` (``"<population>.<parameter>"``,
     ``"<projection>.<variable>"``; synaptic ones in the order of the synapse table).
@@ -86,7 +90,7 @@ class BPTT:
 
     def __init__(self, net, loss, optimizer=None, backend: str = "numba",
                  surrogate: str = "fast_sigmoid", detach_reset: bool = False,
-                 clip: float | None = None):
+                 clip: float | None = None, soft_beta: float | None = None):
         from ..losses import Loss
         from ..runtime.network import Network
         if not isinstance(net, Network):
@@ -114,7 +118,11 @@ class BPTT:
         self.clip = None if clip is None else float(
             validate.read_value(clip, "BPTT: clip", shape=()))
         self.net, self.loss, self.optimizer = net, loss, optimizer
-        self.nlm = derive_network(net, surrogate, detach_reset)
+        if soft_beta is not None:
+            soft_beta = float(validate.read_value(soft_beta, "BPTT: soft_beta", shape=()))
+            if not soft_beta > 0:
+                raise InvalidValueError(f"BPTT: soft_beta must be > 0, got {soft_beta:g}")
+        self.nlm = derive_network(net, surrogate, detach_reset, soft_beta)
         trained = [f"{p.name}.{k}" for p in net.populations.values()
                    for k in getattr(p, "trainable", {})] + \
             [f"{j.name}.{k}" for j in net.projections.values() for k in j.trainable]

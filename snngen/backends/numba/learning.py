@@ -34,14 +34,17 @@ def digest() -> str:
 @njit(cache=True, boundscheck=False, nogil=True)
 def deliver(z, pre0, indptr, indices, post0, delays, fval, ring, slot, t):
     """For every spike of z (B, n_pre) at presynaptic row pre0 + i: ring[(t + d_k) % R, b,
-    slot, post0 + indices[k]] += fval[k] over the row's synapses k."""
+    slot, post0 + indices[k]] += fval[k] * z over the row's synapses k (z is 1 for a spike;
+    soft spikes, for finite-difference checks, deliver their value)."""
     rows = indptr.shape[0] - 1
     size = ring.shape[0]
     for b in range(z.shape[0]):
         for i in range(rows):
-            if z[b, pre0 + i] > 0.5:
+            spike = z[b, pre0 + i]  # 1 (or, with soft spikes, any value; 0: no event)
+            if spike != 0:
                 for k in range(indptr[i], indptr[i + 1]):
-                    ring[(t + delays[k]) % size, b, slot, post0 + indices[k]] += fval[k]
+                    ring[(t + delays[k]) % size, b, slot, post0 + indices[k]] += \
+                        fval[k] * spike
 
 
 @njit(cache=True, boundscheck=False, nogil=True)
@@ -51,21 +54,21 @@ def deliver_back(z, pre0, indptr, indices, post0, delays, fval, ring, slot, t, s
     steps t .. t + R - 1. Each synapse k of row i (due at t + d_k < steps) reads a =
     ring[...]: when has_dz, sum a * fval[k] goes to dz[b, pre0 + i] (the adjoint of the
     spike, whether or not it fired: the surrogate passes gradients to silent neurons too);
-    when the neuron fired, a adds to gf[k]."""
+    when the neuron fired, a * z adds to gf[k]."""
     rows = indptr.shape[0] - 1
     size = ring.shape[0]
     for b in range(z.shape[0]):
         for i in range(rows):
-            fired = z[b, pre0 + i] > 0.5
-            if not (fired or has_dz):
+            spike = z[b, pre0 + i]
+            if spike == 0 and not has_dz:
                 continue
             acc = 0.0
             for k in range(indptr[i], indptr[i + 1]):
                 due = t + delays[k]
                 if due < steps:
                     a = ring[due % size, b, slot, post0 + indices[k]]
-                    if fired:
-                        gf[k] += a
+                    if spike != 0:
+                        gf[k] += a * spike
                     acc += a * fval[k]
             if has_dz:
                 dz[b, pre0 + i] += acc
