@@ -15,20 +15,10 @@ from snngen.errors import BackendUnsupported, InvalidValueError, ShapeError, Snn
 
 torch = pytest.importorskip("torch", reason="torch==2.13.0 (CPU) is the autodiff reference")
 
-BETA = 10.0
+# the hard spike whose derivative is the fast-sigmoid surrogate (beta = 10)
+from test_gradients_torch import FastSigmoidSpike as Spike  # noqa: E402
+
 DT = 1e-3
-
-
-class Spike(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, g):
-        ctx.save_for_backward(g)
-        return (g > 0).to(g.dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (g,) = ctx.saved_tensors
-        return grad / (BETA * g.abs() + 1.0) ** 2
 
 
 def dense(fit, proj, values, delays=None):
@@ -336,3 +326,49 @@ def test_show_prints_the_learning_pipeline_of_a_network():
     fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v))
     assert sg.show(fit, file=open("/dev/null", "w")) == text
     assert "def backward(" in sg.show(fit, "source", file=open("/dev/null", "w"))
+
+
+NOISY = sg.NeuronModel("""
+    dv/dt = (I - v) / tau + sigma * sqrt(2 / tau) * xi : 1
+    dI/dt = -I / taus : 1
+""", threshold="v > 1", reset="v = 0", name="noisy")
+
+
+def test_white_noise_is_a_fixed_input_of_the_run():
+    """A noisy LIF (Euler-Maruyama): the run's standard normal draws are a fixed input, the
+    noise coefficient sigma*sqrt(2/tau) is differentiated (tau trains through it too)."""
+    net = sg.Network(dt=DT, batch=2, dtype="float64", seed=8)
+    x = net.input("x", 4)
+    h = net.population("h", NOISY, 6, params={"tau": sg.Trainable(0.02), "taus": 0.005,
+                                              "sigma": sg.Trainable(0.3)})
+    o = net.population("o", LEAKY, 2, params={"tau": 0.02})
+    net.connect(x, h, "I += w", w=sg.Trainable(sg.Normal(3.0, 1.0)), name="in")
+    net.connect(h, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 1.0)), name="out")
+    fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v, over="mean"))
+    assert "noise inputs: _N_xi" in sg.show(fit, file=open("/dev/null", "w"))
+    steps = 40
+    data = (np.random.default_rng(3).random((steps, 2, 4)) < 0.4).astype(float)
+    labels = np.array([1, 0])
+    draws = np.random.default_rng([8, 1]).standard_normal((steps, 2, 1, 6))[:, :, 0]
+    p = trained(fit)
+    w_in, w_out = dense(fit, "in", p["in.w"]), dense(fit, "out", p["out.w"])
+    v = torch.zeros(2, 6, dtype=torch.float64)
+    i = torch.zeros_like(v)
+    vo = torch.zeros(2, 2, dtype=torch.float64)
+    xs, zs, ys = [], [], []
+    for t in range(steps):
+        xs.append(torch.as_tensor(data[t]))
+        tau = p["h.tau"]
+        u = v + DT * (i - v) / tau + p["h.sigma"] * torch.sqrt(2 / tau) * np.sqrt(DT) \
+            * torch.as_tensor(draws[t])
+        z = Spike.apply(u - 1.0)
+        zs.append(z)
+        i = i - DT * i / 0.005 + delivered(xs, t, w_in)
+        vo = vo * np.exp(-DT / 0.02) + delivered(zs, t, w_out)
+        v = u * (1 - z)
+        ys.append(vo)
+    loss = torch.nn.functional.cross_entropy(torch.stack(ys).mean(0), torch.as_tensor(labels))
+    assert compare(fit, p, loss, {"x": data}, labels) == 4
+    # the next run draws new noise: another loss for the same inputs
+    again, _ = fit.loss_and_grads({"x": data}, labels)
+    assert again != pytest.approx(loss.item(), rel=1e-6)

@@ -84,6 +84,8 @@ class NetworkLearningModel:
         lines += [f"  source {s}" for s in self.sources]
         for name, lm in self.populations.items():
             kind = "silent (no threshold)" if lm.g is None else f"spikes: z = {lm.spike}"
+            if lm.noise:  # white noise: fixed inputs, drawn in the forward pass
+                kind += f"; noise inputs: {', '.join(map(str, lm.noise))} ~ N(0, 1)"
             inputs = ", ".join(lm.input_states) or "none"
             lines.append(f"  population {name} ('{lm.discrete.model.name}'): {kind}; "
                          f"inputs: {inputs}")
@@ -184,7 +186,7 @@ def derive_network(net, surrogate: str = "fast_sigmoid", detach_reset: bool = Fa
         if pop.kind == "neuron":
             pops[pop.name] = derive(discretise(pop.model, pop.method), targets[pop.name],
                                     surrogate=surrogate, soft_beta=soft_beta,
-                                    detach_reset=detach_reset)
+                                    detach_reset=detach_reset, noise_as_input=True)
     deliveries = []
     for proj, stmt, name, expr in raw:
         post = proj.post.population.name

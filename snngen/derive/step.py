@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from .. import stochastic
 from ..errors import BackendUnsupported, SnngenError
 from ..integrate import REFRACTORY, DiscreteModel
 from ..parse import symbol
@@ -57,6 +58,7 @@ class LearningModel:
     surrogate: str
     soft_beta: float | None
     detached_next: tuple[sp.Expr, ...] | None = None  # next with the reset's spike a constant
+    noise: tuple[sp.Symbol, ...] = ()   # the step's standard normal draws (_N_xi), fixed inputs
 
     def jacobian(self, of: str, wrt: str) -> sp.Matrix:
         """``d(of)/d(wrt)`` with ``of`` in {next, spike} and ``wrt`` in {states, inputs,
@@ -90,19 +92,24 @@ class LearningModel:
 
 
 def derive(discrete: DiscreteModel, inputs=(), surrogate: str = "fast_sigmoid",
-           soft_beta: float | None = None, detach_reset: bool = False) -> LearningModel:
+           soft_beta: float | None = None, detach_reset: bool = False,
+           noise_as_input: bool = False) -> LearningModel:
     """Derive the differentiable step of ``discrete``.
 
     ``inputs`` names the states that receive synaptic input (``ge += w`` -> ``["ge"]``);
     ``soft_beta`` switches to the soft forward spike ``sigmoid(beta g)`` used to check
     gradients against finite differences; ``detach_reset`` stops gradients through the reset.
+    ``noise_as_input``: white noise enters as fixed inputs, the standard normal draws of each
+    step (``_N_xi``, :attr:`LearningModel.noise`), drawn in the forward pass and read again
+    by the backward pass (their coefficients are differentiated); otherwise a model with
+    noise is refused (the trainers whose kernels do not read the draws).
     """
     model = discrete.model
-    if discrete.noise:
+    if discrete.noise and not noise_as_input:
         raise BackendUnsupported(
-            f"model '{model.name}' has white noise ({', '.join(discrete.noise)}): training "
-            "through stochastic equations is not built yet (the noise would enter as a fixed "
-            "input drawn in the forward pass); train the model without its noise terms")
+            f"model '{model.name}' has white noise ({', '.join(discrete.noise)}): this "
+            "trainer does not read noise draws yet; train it in an sg.Network with sg.BPTT "
+            "(the noise enters as a fixed input of each run), or without its noise terms")
     if any(draws(e) for e in [discrete.condition, *(e for _, e in discrete.reset)]):
         raise BackendUnsupported(
             f"model '{model.name}' draws random numbers (rand()/randn()) in its threshold or "
@@ -169,11 +176,12 @@ def derive(discrete: DiscreteModel, inputs=(), surrogate: str = "fast_sigmoid",
         detached = branch(after(rest, 0, 0), after(act, DETACHED, 1 - DETACHED)) \
             if detach_reset else None
     props = tuple(s for p in discrete.propagators for _, s in p.phi + p.psi)
-    special = set(states) | set(xs) | set(props) | {REFRACTORY, symbol("t"), symbol("dt"),
-                                                    symbol("i"), symbol("N")}
+    normals = tuple(stochastic.normal(symbol(n)) for n in discrete.noise)
+    special = set(states) | set(xs) | set(props) | set(normals) | {
+        REFRACTORY, symbol("t"), symbol("dt"), symbol("i"), symbol("N")}
     free = set().union(*(e.free_symbols for e in (*nxt, z)))
     params = tuple(sorted((free - special), key=lambda s: s.name))
     used_props = tuple(p for p in props if p in free)
     g = None if silent else discrete.g.xreplace(u)
     return LearningModel(discrete, states, xs, tuple(inputs), params, used_props, z, nxt, g,
-                         surrogate, soft_beta, detached)
+                         surrogate, soft_beta, detached, normals)

@@ -85,7 +85,10 @@ class BPTT:
     The trained values are :attr:`params` (``"<population>.<parameter>"``,
     ``"<projection>.<variable>"``; synaptic ones in the order of the synapse table).
     Parameters the model needs positive (time constants) are optimised as their logarithms
-    (:attr:`log_space`), so that no step makes them negative.
+    (:attr:`log_space`), so that no step makes them negative. White noise (``xi``) in a
+    neuron model is a fixed input of each run: its standard normal draws are made before
+    the forward pass (by :attr:`noise_rng`) and read again by the backward pass, which
+    differentiates their coefficients (``sigma*sqrt(2/tau)*xi``).
     """
 
     def __init__(self, net, loss, optimizer=None, backend: str = "numba",
@@ -132,6 +135,9 @@ class BPTT:
         self._tables()
         self.params = self._initial_params()
         self.log_space = self._positive()
+        #: draws the white noise of each run (standard normal, per neuron, trial and step):
+        #: a fixed input of that run; replace it to repeat a run's noise
+        self.noise_rng = np.random.default_rng([net.seed, 1])
         # what the optimiser updates: the logarithm of the parameters kept positive
         self._optimised = {k: np.log(v) if k in self.log_space else v
                            for k, v in self.params.items()}
@@ -267,7 +273,10 @@ class BPTT:
                 f"tr_{name}": np.zeros((steps, batch, n), np.bool_),
                 f"ts_{name}": np.empty((steps, batch, k, n), f),
                 f"tx_{name}": np.empty((steps, batch, m, n), f),
-                f"xr_{name}": np.zeros((ring, batch, m, n), f)})
+                f"xr_{name}": np.zeros((ring, batch, m, n), f),
+                # white noise: a fixed input of the run, drawn here, read by both passes
+                f"N_{name}": self.noise_rng.standard_normal(
+                    (steps, batch, len(lm.noise), n)).astype(f)})
             info[name] = (values, ring)
         for name in self.nlm.sources:
             pop = net.populations[name]

@@ -108,6 +108,7 @@ def population_bodies(lm: LearningModel, printer) -> dict:
         "params": [ren[p].name for p in lm.params],
         "props": [ren[q].name for q in lm.propagators],
         "inputs": [x.name for x in lm.inputs],
+        "noise": [w.name for w in lm.noise],
     }
 
 
@@ -136,9 +137,10 @@ def render(nlm, net, dtype: str, parallel: bool = False) -> str:
     fa, ba = [], []
     for p in pops:
         n = p["name"]
-        fa += [f"{a}_{n}" for a in ("s", "P", "Q", "last", "ref", "z", "tr", "ts", "tx", "xr")]
+        fa += [f"{a}_{n}" for a in ("s", "P", "Q", "last", "ref", "z", "tr", "ts", "tx", "xr",
+                                   "N")]
         ba += [f"{a}_{n}" for a in ("a", "dls", "use_ds", "dlz", "use_dz", "ts", "tx", "tr",
-                                   "z", "P", "Q", "ar", "dz", "gP", "gQ")]
+                                   "z", "P", "Q", "ar", "dz", "gP", "gQ", "N")]
     for s in nlm.sources:
         fa.append(f"z_{s}")
         ba += [f"z_{s}", f"dz_{s}"]
