@@ -23,11 +23,13 @@ from . import cache, losses, train, units  # noqa: E402
 from .cache import CacheWarning  # noqa: E402
 from .connectivity import (  # noqa: E402
                            AllToAll,
+                           Conv2D,
                            Explicit,
                            FixedInDegree,
                            FixedOutDegree,
                            FixedProbability,
                            OneToOne,
+                           Pool2D,
 )
 from .errors import (  # noqa: E402
                            BackendUnsupported,
@@ -54,11 +56,11 @@ from .train.network import BPTT  # noqa: E402
 from .train.optim import SGD, Adam  # noqa: E402
 
 __all__ = [
-    "Adam", "AllToAll", "BPTT", "BackendUnsupported", "CacheError", "CacheWarning",
+    "Adam", "AllToAll", "BPTT", "BackendUnsupported", "CacheError", "CacheWarning", "Conv2D",
     "CheckpointError", "ConnectivityError", "DiscreteModel", "EquationError", "Explicit",
     "FixedInDegree", "FixedOutDegree", "FixedProbability", "IntegrationError",
     "InvalidValueError", "MissingParameterError", "Network", "NetworkTooLargeError",
-    "NeuronModel", "Normal", "NumericalError", "OneToOne", "SGD", "ShapeError", "Simulator",
-    "SnngenError", "SynapseModel", "TimedArray", "Trainable", "Uniform", "UnitError",
-    "UnknownNameError", "cache", "discretise", "losses", "show", "train", "units",
+    "NeuronModel", "Normal", "NumericalError", "OneToOne", "Pool2D", "SGD", "ShapeError",
+    "Simulator", "SnngenError", "SynapseModel", "TimedArray", "Trainable", "Uniform",
+    "UnitError", "UnknownNameError", "cache", "discretise", "losses", "show", "train", "units",
 ]

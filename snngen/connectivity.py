@@ -22,11 +22,12 @@ from numba import njit
 
 from . import draw
 from .errors import ConnectivityError, NetworkTooLargeError, did_you_mean
+from .sharing import SHARING_RULES, Conv2D, Pool2D
 
 __all__ = [
-    "CSR", "AllToAll", "Explicit", "FixedInDegree", "FixedOutDegree", "FixedProbability",
-    "OneToOne", "Rule", "Transpose", "build_csr", "checked", "expected_synapses", "fixed_indptr",
-    "parse_rule", "transpose",
+    "CSR", "AllToAll", "Conv2D", "Explicit", "FixedInDegree", "FixedOutDegree",
+    "FixedProbability", "OneToOne", "Pool2D", "Rule", "Transpose", "build_csr", "checked",
+    "expected_synapses", "fixed_indptr", "parse_rule", "transpose",
 ]
 
 MAX_NEURONS = 2**31 - 1  # neuron indices are stored as int32
@@ -121,8 +122,12 @@ class Explicit:
                                     f"len(i) = {self.i.size} and len(j) = {self.j.size}")
 
 
-Rule = AllToAll | OneToOne | FixedProbability | FixedInDegree | FixedOutDegree | Explicit
-_RULE_TYPES = (AllToAll, OneToOne, FixedProbability, FixedInDegree, FixedOutDegree, Explicit)
+Rule = AllToAll | OneToOne | FixedProbability | FixedInDegree | FixedOutDegree | Explicit | \
+    Conv2D | Pool2D
+_RULE_TYPES = (AllToAll, OneToOne, FixedProbability, FixedInDegree, FixedOutDegree, Explicit,
+               *SHARING_RULES)
+#: Rules whose tables are made on the host (a device backend uploads them)
+HOST_BUILT = (Explicit, *SHARING_RULES)
 _NAMED = {"all_to_all": AllToAll, "one_to_one": OneToOne}
 _DICT_FORMS = {"p": FixedProbability, "k_in": FixedInDegree, "k_out": FixedOutDegree}
 
@@ -190,6 +195,8 @@ def expected_synapses(rule, n_pre: int, n_post: int) -> int:
         return rule.k * n_post
     if isinstance(rule, FixedOutDegree):
         return rule.k * n_pre
+    if isinstance(rule, SHARING_RULES):
+        return rule.count()
     return int(rule.i.size)
 
 
@@ -200,18 +207,22 @@ class CSR:
     ``indices`` gives their post neurons, ascending within each row. ``order`` is set for
     :class:`Explicit` rules only: ``order[s]`` is the CSR position of the user's ``s``-th
     synapse, so ``out[order] = user_values`` puts per-synapse values into CSR order.
+    ``shared`` is set for weight-sharing rules (:mod:`snngen.sharing`) only: the index of the
+    parameter each synapse shares, in CSR order.
 
     A table drawn on a GPU keeps its ``indices`` there: ``device`` then maps ``"indptr"`` and
     ``"indices"`` to the device arrays' host stand-ins, and ``indices`` is copied to the host
     the first time it is read.
     """
 
-    __slots__ = ("n_pre", "n_post", "indptr", "_indices", "order", "device")
+    __slots__ = ("n_pre", "n_post", "indptr", "_indices", "order", "device", "shared")
 
     def __init__(self, n_pre: int, n_post: int, indptr: np.ndarray, indices,
-                 order: np.ndarray | None = None, device: dict | None = None):
+                 order: np.ndarray | None = None, device: dict | None = None,
+                 shared: np.ndarray | None = None):
         for name, value in (("n_pre", n_pre), ("n_post", n_post), ("indptr", indptr),
-                            ("_indices", indices), ("order", order), ("device", device)):
+                            ("_indices", indices), ("order", order), ("device", device),
+                            ("shared", shared)):
             object.__setattr__(self, name, value)
 
     def __setattr__(self, name, value):
@@ -238,7 +249,7 @@ class CSR:
     @property
     def nbytes(self) -> int:
         """Bytes held by the arrays (like ``ndarray.nbytes``), wherever they are."""
-        extra = 0 if self.order is None else self.order.nbytes
+        extra = sum(a.nbytes for a in (self.order, self.shared) if a is not None)
         return int(self.indptr.nbytes + self._indices.nbytes + extra)
 
     def __repr__(self) -> str:
@@ -396,6 +407,8 @@ def checked(rule, n_pre: int, n_post: int, seed: int, max_bytes: int | None = No
     if isinstance(rule, Explicit):
         _check_explicit("i", rule.i, n_pre, "pre")
         _check_explicit("j", rule.j, n_post, "post")
+    if isinstance(rule, SHARING_RULES):
+        rule.check_sizes(n_pre, n_post)
 
     n_syn = expected_synapses(rule, n_pre, n_post)
     estimate = BYTES_PER_SYNAPSE * n_syn + 8 * (n_pre + 1)
@@ -488,6 +501,12 @@ def _threads_for(n_syn: int):
 
 def _draw(rule, n_pre: int, n_post: int, seed: int) -> CSR:
     k0, k1 = seed & 0xFFFFFFFF, seed >> 32
+    if isinstance(rule, SHARING_RULES):
+        i, j, shared = rule.pairs()
+        indptr, indices, order = _explicit(i, j, n_pre)
+        in_csr = np.empty_like(shared)
+        in_csr[order] = shared
+        return CSR(n_pre, n_post, indptr, indices, shared=in_csr)
     if isinstance(rule, Explicit):
         # one dtype for both, so the kernel is compiled for two signatures at most
         dtype = np.int32 if rule.i.dtype == rule.j.dtype == np.int32 else np.int64

@@ -177,7 +177,30 @@ def synapse_expression(text: str, proj, csr, what: str) -> np.ndarray:
     return out
 
 
+def shared_values(proj, csr, value, rng, what) -> np.ndarray:
+    """One value per shared parameter of a weight-sharing rule (:mod:`snngen.sharing`): a
+    number, a distribution (drawn once per parameter) or an array of ``n_shared``."""
+    n = proj.rule.n_shared
+    constant = _constant(value)
+    if constant is not None:
+        return np.full(n, constant)
+    if isinstance(value, (Uniform, Normal)):
+        return value.sample(rng, n)
+    if isinstance(value, str):
+        raise ConnectivityError(f"{what}: a weight-sharing rule ({type(proj.rule).__name__}) "
+                                "shares its values between synapses: give a number, a "
+                                f"distribution or an array of its {n} shared values, not an "
+                                "expression of i and j")
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.shape != (n,):
+        raise ConnectivityError(f"{what}: {type(proj.rule).__name__} shares {n} values "
+                                f"(n_shared), got an array of shape {arr.shape}")
+    return arr
+
+
 def _csr_values(proj, csr, name, value, rng, shape, what):
+    if csr.shared is not None:  # per shared parameter, read by every synapse sharing it
+        return shared_values(proj, csr, value, rng, what)[csr.shared]
     constant = _constant(value)
     if constant is not None:
         return np.broadcast_to(constant, shape)

@@ -36,7 +36,7 @@ from ..derive.network import derive_network
 from ..derive.reference import chain_propagators, propagator_values, refractory_steps
 from ..errors import BackendUnsupported, InvalidValueError, ShapeError, SnngenError
 from ..runtime import validate
-from ..runtime.allocate import _csr_values, _delays, _initial
+from ..runtime.allocate import _csr_values, _delays, _initial, shared_values
 from .checks import as_count
 from .optim import SGD, Adam, clip_scale, global_norm
 
@@ -154,9 +154,13 @@ class BPTT:
         for index, (name, proj) in enumerate(net.projections.items()):
             seed = int(np.random.default_rng([net.seed, index]).integers(2**31))
             csr = conn.build_csr(proj.rule, proj.pre.n, proj.post.n, seed)
-            values = {v: _csr_values(proj, csr, v, proj.values.get(v, 0.0), rng,
-                                     (csr.n_synapses,), f"projection '{name}', '{v}'")
-                      .astype(np.float64) for v in proj.model.variables}
+            values = {}
+            for v in proj.model.variables:
+                what, given = f"projection '{name}', '{v}'", proj.values.get(v, 0.0)
+                values[v] = shared_values(proj, csr, given, rng, what) \
+                    if csr.shared is not None else \
+                    _csr_values(proj, csr, v, given, rng, (csr.n_synapses,), what)
+                values[v] = np.asarray(values[v], np.float64)
             self.tables[name] = {"indptr": csr.indptr.astype(np.int64),
                                  "indices": csr.indices.astype(np.int64),
                                  "delays": _delays(net, proj, csr).astype(np.int64),
@@ -295,6 +299,9 @@ class BPTT:
         env = {**proj.params, **table["values"]}
         for k in proj.trainable:
             env[k] = self.params[f"{d.projection}.{k}"]
+        shared = table["csr"].shared
+        if shared is not None:  # each synapse reads the value it shares
+            env.update({k: env[k][shared] for k in table["values"]})
         return env
 
     def _delivered(self, d) -> np.ndarray:
@@ -374,8 +381,12 @@ class BPTT:
         for j, d in enumerate(self.nlm.deliveries):
             env = self._synaptic_env(d)
             size = self.tables[d.projection]["csr"].n_synapses
+            shared = self.tables[d.projection]["csr"].shared
             for var, dexpr in d.grads:
-                grads[f"{d.projection}.{var}"] += args[f"gf_d{j}"] * _lambdify(dexpr, env, size)
+                per = args[f"gf_d{j}"] * _lambdify(dexpr, env, size)
+                if shared is not None:  # summed over the synapses that share a value
+                    per = np.bincount(shared, per, minlength=grads[f"{d.projection}.{var}"].size)
+                grads[f"{d.projection}.{var}"] += per
         return grads
 
     # -- training ---------------------------------------------------------------------

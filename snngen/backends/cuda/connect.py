@@ -92,10 +92,10 @@ class DeviceConnectivity:
     def build(self, rule, n_pre: int, n_post: int, seed: int,
               max_bytes: int | None = None) -> conn.CSR:
         """The table :func:`snngen.connectivity.build_csr` draws, made on the device
-        (:class:`~snngen.connectivity.Explicit` rules are built on the host, and uploaded
+        (explicit and weight-sharing rules are built on the host, and uploaded
         with the other arrays). Same arguments, same errors."""
         rule, n_pre, n_post, seed = conn.checked(rule, n_pre, n_post, seed, max_bytes)
-        if isinstance(rule, conn.Explicit):
+        if isinstance(rule, conn.HOST_BUILT):
             return conn.build_csr(rule, n_pre, n_post, seed)
         t0 = time.perf_counter()
         dev = self.device
