@@ -49,6 +49,12 @@ class Loss:
     def reads(self) -> tuple[StateRef, ...]:
         return (self.ref,)
 
+    @property
+    def label_axis(self) -> int:
+        """The axis of the labels that runs over samples (mse targets are (steps, samples,
+        neurons); class labels and target counts start with the samples)."""
+        return 1 if self.kind == "mse" else 0
+
     def __call__(self, records: dict, labels) -> tuple[float, dict]:
         """(loss, {ref: dL/d records}) from ``records[ref]`` (steps, batch, neurons)."""
         value, grad = getattr(_numeric, self.kind)(records[self.ref], labels, **self.options)

@@ -372,3 +372,22 @@ def test_white_noise_is_a_fixed_input_of_the_run():
     # the next run draws new noise: another loss for the same inputs
     again, _ = fit.loss_and_grads({"x": data}, labels)
     assert again != pytest.approx(loss.item(), rel=1e-6)
+
+
+def test_fit_batches_targets_of_every_loss():
+    """mse targets run over samples along axis 1 (steps, samples, neurons), spike counts
+    along axis 0: fit slices each along its own axis."""
+    net = sg.Network(dt=DT, batch=2, dtype="float64", seed=9)
+    x = net.input("x", 3)
+    h = net.population("h", LIF, 4, params={"tau": 0.02, "taus": 0.005, "vt": 1.0})
+    o = net.population("o", LEAKY, 2, params={"tau": 0.02})
+    net.connect(x, h, "I += w", w=sg.Trainable(sg.Normal(4.0, 1.0)))
+    net.connect(h, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 0.5)))
+    data = (np.random.default_rng(0).random((20, 5, 3)) < 0.4).astype(float)
+    fit = sg.BPTT(net, loss=sg.losses.mse(o.v), optimizer=sg.Adam(1e-2))
+    history = fit.fit({"x": data}, np.full((20, 5, 2), 0.5), epochs=3)
+    assert history[-1]["loss"] < history[0]["loss"]
+    with pytest.raises(ShapeError, match="axis 1 of the labels"):
+        fit.fit({"x": data}, np.zeros((20, 4, 2)))
+    counts = sg.BPTT(net, loss=sg.losses.spike_count(h.spikes))
+    assert len(counts.fit({"x": data}, np.full((5, 4), 1.0), epochs=1)) == 1

@@ -408,9 +408,11 @@ class BPTT:
         epochs = as_count(epochs, "epochs", "BPTT.fit")
         steps, samples, inputs = self._check_inputs(inputs, "BPTT.fit")
         labels = np.asarray(labels)
-        if labels.shape[:1] != (samples,):
+        axis = self.loss.label_axis
+        if labels.ndim <= axis or labels.shape[axis] != samples:
             raise ShapeError(f"BPTT.fit: {samples} samples but labels of shape {labels.shape}; "
-                             "give one label per sample (axis 1 of the inputs), in order")
+                             f"give one label per sample (axis {axis} of the labels, axis 1 "
+                             "of the inputs), in order")
         size = as_count(batch_size if batch_size is not None else self.net.batch,
                         "batch_size", "BPTT.fit")
         rng = np.random.default_rng(self.net.seed)
@@ -421,7 +423,7 @@ class BPTT:
             for lo in range(0, samples, size):
                 idx = order[lo:lo + size]
                 loss, grads = self.loss_and_grads({k: v[:, idx] for k, v in inputs.items()},
-                                                  labels[idx])
+                                                  np.take(labels, idx, axis=axis))
                 self.step(grads)
                 losses.append(loss)
             history.append({"epoch": epoch, "loss": float(np.mean(losses))})
