@@ -15,8 +15,6 @@ Needs scikit-learn (its bundled digits).
 from __future__ import annotations
 
 import argparse
-import json
-import resource
 import time
 
 import numpy as np
@@ -24,6 +22,7 @@ import numpy as np
 import snngen as sg
 from snngen.datasets import latency_digits
 from snngen.datasets.digits import latency_raster
+from snngen.train.report import report
 
 
 def build(seed: int, batch: int):
@@ -51,12 +50,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--samples", type=int, default=None,
+                        help="use only this many digits (default: all 1797)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
     times, labels = latency_digits(duration=0.04, threshold=0.05)
     x = latency_raster(times, 1e-3, 50)
-    order = np.random.default_rng(args.seed).permutation(len(labels))
+    order = np.random.default_rng(args.seed).permutation(len(labels))[:args.samples]
     x, labels = x[:, order], labels[order]
     split = int(0.8 * len(labels))
     net, o = build(args.seed, batch=32)
@@ -78,12 +79,8 @@ def main(argv=None):
     test_acc = float(np.mean(fit.predict({"x": x[:, split:]}) == labels[split:]))
     print(f"test accuracy {test_acc:.3f} after {args.epochs} epochs, {train_s:.1f} s")
     summary = {"test_accuracy": round(test_acc, 4), "epochs": args.epochs,
-               "train_s": round(train_s, 2), "test_samples": int(len(labels) - split),
-               "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                                     1)}
-    if args.json:
-        print(json.dumps(summary))
-    return summary
+               "train_s": round(train_s, 2), "test_samples": int(len(labels) - split)}
+    return report(summary, args.json)
 
 
 if __name__ == "__main__":

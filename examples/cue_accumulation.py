@@ -17,8 +17,6 @@ test_accuracy (on 512 new trials), train_s and peak_rss_mib.
 from __future__ import annotations
 
 import argparse
-import json
-import resource
 import time
 
 import numpy as np
@@ -29,6 +27,7 @@ from snngen.derive import derive
 from snngen.integrate import discretise
 from snngen.train.online import CompiledEprop, CudaEprop, OnlineLearner
 from snngen.train.optim import Adam
+from snngen.train.report import report
 
 # Bellec's ALIF: input enters the membrane, the threshold 1 + beta a rises by beta with
 # each spike and decays with taua; the reset subtracts the threshold the neuron crossed.
@@ -143,12 +142,8 @@ def main(argv=None):
     summary = {"test_accuracy": round(test_acc, 4), "iterations": args.iterations,
                "batch": args.batch, "neurons": args.neurons, "steps": task.steps,
                "adaptation": not args.no_adaptation, "rule": args.rule, "loss": args.loss,
-               "last_loss": round(loss / args.batch, 6), "train_s": round(train_s, 1),
-               "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                                     1)}
-    if args.json:
-        print(json.dumps(summary))
-    return summary
+               "last_loss": round(loss / args.batch, 6), "train_s": round(train_s, 1)}
+    return report(summary, args.json)
 
 
 if __name__ == "__main__":

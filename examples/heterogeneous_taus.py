@@ -12,8 +12,6 @@ Perez-Nieves et al. 2021). Prints both test accuracies and the learned distribut
 from __future__ import annotations
 
 import argparse
-import json
-import resource
 import time
 
 import numpy as np
@@ -21,6 +19,7 @@ import numpy as np
 import snngen as sg
 from snngen.datasets import randman
 from snngen.train import RecurrentClassifier, Trainer, spike_raster
+from snngen.train.report import report
 
 
 def train(x, labels, split, trainable, epochs, seed, backend="numba"):
@@ -59,12 +58,8 @@ def main(argv=None):
           f"(tau_m 10/50/90 % = {q[0]:.1f} / {q[1]:.1f} / {q[2]:.1f} ms)")
     summary = {"fixed_accuracy": round(fixed, 4), "trained_accuracy": round(learned, 4),
                "tau_ms_p10_p50_p90": [round(float(v), 2) for v in q], "epochs": args.epochs,
-               "train_s": round(time.perf_counter() - t0, 1),
-               "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                                     1)}
-    if args.json:
-        print(json.dumps(summary))
-    return summary
+               "train_s": round(time.perf_counter() - t0, 1)}
+    return report(summary, args.json)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,6 @@ every derivative comes from the declared equations (snngen.derive.network).
 from __future__ import annotations
 
 import argparse
-import json
-import resource
 import time
 
 import numpy as np
@@ -20,6 +18,7 @@ import numpy as np
 import snngen as sg
 from snngen.datasets import randman
 from snngen.train import spike_raster
+from snngen.train.report import report
 
 
 def build(seed: int, batch: int):
@@ -76,12 +75,8 @@ def main(argv=None):
     test_acc = float(np.mean(fit.predict({"x": x[:, split:]}) == labels[split:]))
     print(f"test accuracy {test_acc:.3f} after {args.epochs} epochs, {train_s:.1f} s")
     summary = {"test_accuracy": round(test_acc, 4), "epochs": args.epochs,
-               "train_s": round(train_s, 2),
-               "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                                     1)}
-    if args.json:
-        print(json.dumps(summary))
-    return summary
+               "train_s": round(train_s, 2)}
+    return report(summary, args.json)
 
 
 if __name__ == "__main__":

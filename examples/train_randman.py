@@ -9,8 +9,6 @@ The backward pass is derived symbolically from the LIF equations and compiled wi
 from __future__ import annotations
 
 import argparse
-import json
-import resource
 import time
 
 import numpy as np
@@ -18,6 +16,7 @@ import numpy as np
 import snngen as sg
 from snngen.datasets import randman
 from snngen.train import RecurrentClassifier, Trainer, spike_raster
+from snngen.train.report import report
 
 
 def _widths(text: str):
@@ -60,12 +59,8 @@ def main(argv=None):
     test_acc = float(np.mean(net.predict(x[:, split:]) == labels[split:]))
     print(f"test accuracy {test_acc:.3f} after {args.epochs} epochs, {train_s:.1f} s")
     summary = {"test_accuracy": round(test_acc, 4), "epochs": args.epochs,
-               "train_s": round(train_s, 2), "hidden": args.hidden,
-               "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                                     1)}
-    if args.json:
-        print(json.dumps(summary))
-    return summary
+               "train_s": round(train_s, 2), "hidden": args.hidden}
+    return report(summary, args.json)
 
 
 if __name__ == "__main__":

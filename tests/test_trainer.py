@@ -66,6 +66,10 @@ def test_missing_model_parameter_is_named():
 @pytest.mark.parametrize("script, args, keys", [
     ("train_randman.py", ["--epochs", "1", "--samples-per-class", "20", "--hidden", "32"],
      {"test_accuracy", "epochs", "train_s", "peak_rss_mib"}),
+    ("train_network.py", ["--epochs", "1", "--samples-per-class", "4"],
+     {"test_accuracy", "epochs", "train_s", "peak_rss_mib"}),
+    ("conv_digits.py", ["--epochs", "1", "--samples", "80"],
+     {"test_accuracy", "test_samples", "peak_rss_mib"}),
     ("heterogeneous_taus.py", ["--epochs", "1"],
      {"fixed_accuracy", "trained_accuracy", "tau_ms_p10_p50_p90"}),
     ("pattern_generation.py", ["--iterations", "2", "--steps", "40", "--neurons", "10"],
