@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import snngen as sg
-from snngen.errors import BackendUnsupported, InvalidValueError, ShapeError, SnngenError
+from snngen.errors import InvalidValueError, ShapeError, SnngenError
 
 torch = pytest.importorskip("torch", reason="torch==2.13.0 (CPU) is the autodiff reference")
 
@@ -19,6 +19,12 @@ torch = pytest.importorskip("torch", reason="torch==2.13.0 (CPU) is the autodiff
 from test_gradients_torch import FastSigmoidSpike as Spike  # noqa: E402
 
 DT = 1e-3
+# the same gradients on every backend that runs here: the CUDA kernels through the host
+# shim need a C++ compiler
+from snngen.backends.cuda import compiler  # noqa: E402
+
+BACKENDS = ["numba", pytest.param("cuda-host", marks=pytest.mark.skipif(
+    not compiler.shutil.which("g++"), reason="the cuda-host backend needs g++"))]
 
 
 def dense(fit, proj, values, delays=None):
@@ -105,9 +111,10 @@ def two_population_net(seed=3, batch=3):
     return net, o
 
 
-def test_two_populations_with_skip_equal_pytorch():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_populations_with_skip_equal_pytorch(backend):
     net, o = two_population_net()
-    fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v, over="mean"))
+    fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v, over="mean"), backend=backend)
     rng = np.random.default_rng(1)
     steps, batch = 40, 3
     data = (rng.random((steps, batch, 6)) < 0.3).astype(float)
@@ -153,7 +160,8 @@ COBA = sg.NeuronModel("""
 """, threshold="v > 1", reset="v = 0", refractory="2*ms", name="coba")
 
 
-def test_conductance_synapses_heterogeneous_delays_equal_pytorch():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_conductance_synapses_heterogeneous_delays_equal_pytorch(backend):
     """Excitatory and inhibitory pathways into one conductance-based population (the
     conductance multiplies (E - v)), per-synapse delays, a statement nonlinear in w, a
     refractory period; loss on the readout and a trained shared time constant."""
@@ -169,7 +177,7 @@ def test_conductance_synapses_heterogeneous_delays_equal_pytorch():
                 w=sg.Trainable(sg.Uniform(0.2, 0.8)), name="inh")
     net.connect(c, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 1.0)), delay="(j + 1) * ms",
                 name="out")
-    fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v, over="mean"))
+    fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v, over="mean"), backend=backend)
     rng = np.random.default_rng(2)
     steps, batch = 50, 2
     data = (rng.random((steps, batch, 5)) < 0.35).astype(float)
@@ -206,13 +214,14 @@ def test_conductance_synapses_heterogeneous_delays_equal_pytorch():
     assert len(np.unique(fit.tables["exc"]["delays"])) == 3
 
 
-def test_loss_on_spikes_and_a_silent_readout_of_states():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_loss_on_spikes_and_a_silent_readout_of_states(backend):
     """A spike-count loss: the gradient enters through the spikes' adjoint."""
     net = sg.Network(dt=DT, batch=2, dtype="float64", seed=9)
     x = net.input("x", 4)
     h = net.population("h", LIF, 5, params={"tau": 0.02, "taus": 0.005, "vt": 1.0})
     net.connect(x, h, "I += w", w=sg.Trainable(sg.Normal(4.0, 2.0)), name="in")
-    fit = sg.BPTT(net, loss=sg.losses.spike_count(h.spikes))
+    fit = sg.BPTT(net, loss=sg.losses.spike_count(h.spikes), backend=backend)
     data = (np.random.default_rng(4).random((30, 2, 4)) < 0.4).astype(float)
     target = np.full((2, 5), 2.0)
     p = trained(fit)
@@ -253,8 +262,8 @@ def test_checks_name_what_is_wrong():
     net, o = two_population_net()
     with pytest.raises(InvalidValueError, match="sg.losses"):
         sg.BPTT(net, loss="cross_entropy")
-    with pytest.raises(BackendUnsupported, match="not built yet"):
-        sg.BPTT(net, loss=sg.losses.cross_entropy(o.v), backend="cuda-host")
+    with pytest.raises(InvalidValueError, match="backend must be"):
+        sg.BPTT(net, loss=sg.losses.cross_entropy(o.v), backend="gpu")
     fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v))
     good = np.zeros((10, 3, 6))
     with pytest.raises(InvalidValueError, match="'y' is not an input"):
@@ -334,7 +343,8 @@ NOISY = sg.NeuronModel("""
 """, threshold="v > 1", reset="v = 0", name="noisy")
 
 
-def test_white_noise_is_a_fixed_input_of_the_run():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_white_noise_is_a_fixed_input_of_the_run(backend):
     """A noisy LIF (Euler-Maruyama): the run's standard normal draws are a fixed input, the
     noise coefficient sigma*sqrt(2/tau) is differentiated (tau trains through it too)."""
     net = sg.Network(dt=DT, batch=2, dtype="float64", seed=8)
@@ -344,7 +354,7 @@ def test_white_noise_is_a_fixed_input_of_the_run():
     o = net.population("o", LEAKY, 2, params={"tau": 0.02})
     net.connect(x, h, "I += w", w=sg.Trainable(sg.Normal(3.0, 1.0)), name="in")
     net.connect(h, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 1.0)), name="out")
-    fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v, over="mean"))
+    fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v, over="mean"), backend=backend)
     assert "noise inputs: _N_xi" in sg.show(fit, file=open("/dev/null", "w"))
     steps = 40
     data = (np.random.default_rng(3).random((steps, 2, 4)) < 0.4).astype(float)
@@ -391,3 +401,28 @@ def test_fit_batches_targets_of_every_loss():
         fit.fit({"x": data}, np.zeros((20, 4, 2)))
     counts = sg.BPTT(net, loss=sg.losses.spike_count(h.spikes))
     assert len(counts.fit({"x": data}, np.full((5, 4), 1.0), epochs=1)) == 1
+
+
+def test_network_cuda_source_compiles_for_the_gpu(tmp_path, monkeypatch):
+    """The generated CUDA C of a network (refractoriness, noise, conductances, silent
+    readout) compiles for the GPU in both precisions (NVRTC or nvcc)."""
+    from snngen.backends.cuda.learning import render
+    from snngen.derive.network import derive_network
+    if not compiler.available():
+        pytest.skip("no NVRTC and no nvcc")
+    monkeypatch.setenv("SNNGEN_CACHE_DIR", str(tmp_path))
+    net = sg.Network(dt=DT, batch=2, seed=1)
+    x = net.input("x", 4)
+    c = net.population("c", COBA, 5, params={"Ee": 3.0, "Ei": -1.0, "El": 0.0, "tau": 0.02,
+                                             "taue": 0.005, "taui": 0.01}, method="euler")
+    h = net.population("h", NOISY, 5, params={"tau": 0.02, "taus": 0.005, "sigma": 0.1})
+    o = net.population("o", LEAKY, 2, params={"tau": 0.02})
+    net.connect(x, c, "ge += w", w=sg.Trainable(1.0))
+    net.connect(c, h, "I += w", w=sg.Trainable(1.0), delay="(i + 1) * ms")
+    net.connect(h, o, "v += w", w=sg.Trainable(1.0))
+    nlm = derive_network(net)
+    for dtype in ("float32", "float64"):
+        source, names = render(nlm, net, dtype)
+        path, new = compiler.compile_cubin(source, "sm_90", dtype)
+        assert new and path.stat().st_size > 1000
+        assert {"thr_c", "adj_h", "deliver_back"} <= set(names)

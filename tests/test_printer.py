@@ -33,3 +33,15 @@ def test_printed_code_evaluates_like_sympy(expr):
 def test_unsupported_function_is_an_error_not_a_comment():
     with pytest.raises(sg.BackendUnsupported, match="besselj"):
         NumbaPrinter("float64").doprint(sp.besselj(0, x))
+
+
+def test_c_printer_gives_sqrt_and_pow_real_arguments():
+    """sqrt(2) of an integer matches several overloads under NVRTC (a network's noise
+    coefficient sigma*sqrt(2/tau) failed to compile): integers print as real literals."""
+    import sympy as sp
+
+    from snngen.backends.cuda.printer import CPrinter
+    x = sp.Symbol("x", real=True)
+    assert "sqrt(2.0)" in CPrinter("float64").doprint(sp.sqrt(2) * x)
+    assert "sqrtf(2.0f)" in CPrinter("float32").doprint(sp.sqrt(2) * x)
+    assert "pow(3.0, x)" in CPrinter("float64").doprint(3 ** x)

@@ -69,12 +69,20 @@ def test_simulation_reads_the_shared_values():
     assert np.allclose(v / v[4], expect / expect[4])
 
 
+def conn_host_compiler() -> bool:
+    from snngen.backends.cuda import compiler
+    return compiler.shutil.which("g++") is not None
+
+
 torch = pytest.importorskip("torch", reason="torch==2.13.0 (CPU) is the autodiff reference")
 
 
-def test_convolutional_network_gradients_equal_pytorch():
+@pytest.mark.parametrize("backend", ["numba", "cuda-host"])
+def test_convolutional_network_gradients_equal_pytorch(backend):
     from test_gradients_torch import FastSigmoidSpike as Spike
     from test_network_bptt import dense, trained
+    if backend == "cuda-host" and not conn_host_compiler():
+        pytest.skip("the cuda-host backend needs g++")
     dt = 1e-3
     lif = sg.NeuronModel("dv/dt = (I - v) / tau : 1\ndI/dt = -I / taus : 1",
                          threshold="v > 1", reset="v = 0", name="lif")
@@ -88,7 +96,7 @@ def test_convolutional_network_gradients_equal_pytorch():
                 w=sg.Trainable(sg.Normal(1.5, 1.0)), name="conv")
     net.connect(c, q, "I += w", sg.Pool2D((2, 6, 6), 2), w=sg.Trainable(1.2), name="pool")
     net.connect(q, o, "v += w", w=sg.Trainable(sg.Normal(0, 1.0)), name="out")
-    fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v, over="mean"))
+    fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v, over="mean"), backend=backend)
     assert fit.params["conv.w"].shape == (18,) and fit.params["pool.w"].shape == (1,)
     steps = 30
     data = (np.random.default_rng(5).random((steps, 2, 36)) < 0.35).astype(float)

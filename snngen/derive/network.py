@@ -43,6 +43,8 @@ from ..parse import symbol
 from ..symbolic import draws
 from .step import LearningModel, derive
 
+ZS = sp.Symbol("_zs", real=True)  # the step's spike, read from the tape
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -197,3 +199,43 @@ def derive_network(net, surrogate: str = "fast_sigmoid", detach_reset: bool = Fa
                                    targets[post].index(name), expr, variables, grads,
                                    stmt.line.strip()))
     return NetworkLearningModel(pops, tuple(sources), tuple(deliveries))
+
+
+def _spike_atoms(expr) -> dict:
+    """The spike steps H(g) in ``expr`` -> the tape's spike (the forward pass decided it)."""
+    return {f: ZS for f in sp.sympify(expr).atoms(sp.Function)
+            if getattr(type(f), "surrogate", None)}
+
+
+def _with_tape_spike(exprs) -> list:
+    return [sp.sympify(e).xreplace(_spike_atoms(e)) for e in exprs]
+
+
+def population_bodies(lm: LearningModel, printer) -> dict:
+    """The four derived bodies of one population's network kernels, printed by ``printer``
+    (every backend's template declares and stores them): the spike ``_z`` (from the state
+    before the step), the next state ``_next<j>`` (from state, input and the tape's spike
+    ``_zs``), the input adjoints ``_ax<m>`` and the adjoint step ``_as<j>``, ``_gp<j>``,
+    ``_gq<j>``; with the kernel names of states, parameters, propagators, inputs, noise."""
+    from ..train.bptt import adjoint_step, cse_lines, kernel_renaming
+    ren = kernel_renaming(lm)
+    k = len(lm.states)
+    a = [sp.Symbol(f"_a{j}", real=True) for j in range(k)]
+    jx = lm.jacobian("next", "inputs")
+    ax = [sum((a[r] * jx[r, c] for r in range(k)), sp.Integer(0)) for c in range(jx.cols)]
+    adj = adjoint_step(lm, ("states", "params", "propagators"))
+    names = [f"_as{j}" for j in range(k)] + [f"_gp{j}" for j in range(len(lm.params))] \
+        + [f"_gq{j}" for j in range(len(lm.propagators))]
+    return {
+        "spike_body": cse_lines(ren, [lm.spike], ["_z"], printer, "_f"),
+        "next_body": cse_lines(ren, _with_tape_spike(lm.next),
+                               [f"_next{j}" for j in range(k)], printer, "_n"),
+        "adjx_body": cse_lines(ren, _with_tape_spike(ax), [f"_ax{c}" for c in range(len(ax))],
+                               printer, "_x"),
+        "adj_body": cse_lines(ren, _with_tape_spike(adj), names, printer, "_b"),
+        "states": [ren[s].name for s in lm.states],
+        "params": [ren[p].name for p in lm.params],
+        "props": [ren[q].name for q in lm.propagators],
+        "inputs": [x.name for x in lm.inputs],
+        "noise": [w.name for w in lm.noise],
+    }

@@ -34,7 +34,7 @@ import sympy as sp
 from .. import connectivity as conn
 from ..derive.network import derive_network
 from ..derive.reference import chain_propagators, propagator_values, refractory_steps
-from ..errors import BackendUnsupported, InvalidValueError, ShapeError, SnngenError
+from ..errors import InvalidValueError, ShapeError, SnngenError
 from ..runtime import validate
 from ..runtime.allocate import _csr_values, _delays, _initial, shared_values
 from .checks import as_count
@@ -70,7 +70,9 @@ class BPTT:
     optimizer : Adam or SGD, optional
         Default ``Adam(1e-3)``.
     backend : str
-        ``"numba"`` (the CUDA backends do not train networks yet).
+        ``"numba"`` (CPU), ``"cuda"`` (a GPU, through CuPy) or ``"cuda-host"`` (the CUDA
+        kernels compiled for the CPU: how they are checked without a GPU); the same
+        gradients, to the rounding of sums.
     surrogate : str
         The surrogate derivative of the spike (see :mod:`snngen.derive.surrogate`).
     detach_reset : bool
@@ -113,10 +115,6 @@ class BPTT:
         if not isinstance(backend, str) or backend not in ("numba", "cuda", "cuda-host"):
             raise InvalidValueError(f"BPTT: backend must be 'numba', 'cuda' or 'cuda-host', "
                                     f"got {validate.shown(backend)}")
-        if backend != "numba":
-            raise BackendUnsupported(f"BPTT: training a Network on backend '{backend}' is not "
-                                     "built yet; use backend='numba' (RecurrentClassifier "
-                                     "trains on the CUDA backends)")
         validate.read_flag(detach_reset, "BPTT: detach_reset")
         self.clip = None if clip is None else float(
             validate.read_value(clip, "BPTT: clip", shape=()))
@@ -141,8 +139,14 @@ class BPTT:
         # what the optimiser updates: the logarithm of the parameters kept positive
         self._optimised = {k: np.log(v) if k in self.log_space else v
                            for k, v in self.params.items()}
-        from ..backends.numba.learning import NetworkKernels
-        self.kernels = NetworkKernels(self.nlm, net, net.dtype)
+        if backend == "numba":
+            from ..backends.numba.learning import NetworkKernels
+            self.kernels = NetworkKernels(self.nlm, net, net.dtype)
+        else:
+            from ..backends.cuda.learning import NetworkKernels
+            self.kernels = NetworkKernels(self.nlm, net, net.dtype,
+                                          "gpu" if backend == "cuda" else "host")
+        self.backend = backend
 
     # -- the network's fixed structure and its trained values --------------------------
 
@@ -315,20 +319,26 @@ class BPTT:
 
     def _records(self, args: dict) -> dict:
         """What the loss reads, after every step: (steps, batch, neurons)."""
-        out = {}
+        out, host = {}, self.kernels.host
         for ref in self.loss.reads:
             name = ref.population.name
             if ref.name == "spikes":
-                out[ref] = args[f"z_{name}"]
+                out[ref] = host(args[f"z_{name}"])
                 continue
             j = [s.name for s in self.nlm.populations[name].states].index(ref.name)
-            tape = args[f"ts_{name}"][:, :, j, :]
-            out[ref] = np.concatenate([tape[1:], args[f"s_{name}"][None, :, j, :]])
+            tape = host(args[f"ts_{name}"][:, :, j, :])
+            out[ref] = np.concatenate([tape[1:], host(args[f"s_{name}"][None, :, j, :])])
         return out
+
+    def _device(self, args: dict) -> dict:
+        """The arrays of ``args`` where the kernels read them (a GPU's memory for 'cuda')."""
+        return {k: self.kernels.array(v) if isinstance(v, np.ndarray) else v
+                for k, v in args.items()}
 
     def _forward(self, inputs, where: str):
         steps, batch, inputs = self._check_inputs(inputs, where)
         args, info = self._arrays(inputs, steps, batch)
+        args = self._device(args)
         self.kernels.forward(steps, self.net.dt, args)
         return steps, batch, args, info
 
@@ -361,8 +371,11 @@ class BPTT:
             args[f"dz_{name}"] = np.zeros((1, 1), f)
         for j, d in enumerate(self.nlm.deliveries):
             args[f"gf_d{j}"] = np.zeros(self.tables[d.projection]["csr"].n_synapses)
+        args = self._device(args)
         self.kernels.backward(steps, self.net.dt, 0.0, args)
-        return loss, self._gradients(args, info)
+        got = {k: self.kernels.host(v) for k, v in args.items()
+               if k.startswith(("gP_", "gQ_", "gf_"))}
+        return loss, self._gradients(got, info)
 
     def _gradients(self, args: dict, info: dict) -> dict:
         grads = {key: np.zeros_like(v) for key, v in self.params.items()}

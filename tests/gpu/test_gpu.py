@@ -338,3 +338,21 @@ def test_gpu_draws_1e8_synapses_like_numba():
             np.testing.assert_array_equal(on_device[a:b].get(), want.indices[a:b])
         np.testing.assert_array_equal(got.indices, want.indices)
     assert want.n_synapses > 0.45 * 3000 * 2999
+
+
+def test_gpu_network_bptt_equals_numba():
+    """sg.BPTT of a declared network (two populations of different models, recurrent and
+    delayed projections, a skip projection, trained per-neuron parameters) on the GPU:
+    loss and every gradient equal Numba's in float64 (atomic sums in another order)."""
+    from test_network_bptt import two_population_net
+    net, o = two_population_net()
+    data = (np.random.default_rng(1).random((40, 3, 6)) < 0.3).astype(float)
+    out = {}
+    for backend in ("numba", "cuda"):
+        fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v, over="mean"), backend=backend)
+        out[backend] = fit.loss_and_grads({"x": data}, np.array([0, 2, 1]))
+    (l1, g1), (l2, g2) = out["numba"], out["cuda"]
+    assert l2 == pytest.approx(l1, rel=1e-10)
+    for key in g1:
+        assert np.any(g1[key] != 0), key
+        np.testing.assert_allclose(g2[key], g1[key], rtol=1e-7, atol=1e-10, err_msg=key)

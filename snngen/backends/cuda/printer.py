@@ -101,15 +101,15 @@ class CPrinter(C99CodePrinter):
     def _print_Pow(self, expr, rational=False):
         base, exp = expr.args
         b = self.parenthesize(base, 100)
-        if exp == sp.Rational(1, 2):
-            return f"{self._fn('sqrt')}({self._print(base)})"
+        if exp == sp.Rational(1, 2):  # sqrt(2) of an integer is ambiguous under NVRTC
+            return f"{self._fn('sqrt')}({self._real(base)})"
         if exp.is_Integer and 1 <= int(exp) <= 4:
             return "(" + "*".join([b] * int(exp)) + ")" if int(exp) > 1 else b
         if exp == -1:
             return f"({self._lit(1)}/{b})"
         if exp.is_Integer and -4 <= int(exp) <= -2:
             return f"({self._lit(1)}/({'*'.join([b] * -int(exp))}))"
-        return f"{self._fn('pow')}({self._print(base)}, {self._print(exp)})"
+        return f"{self._fn('pow')}({self._real(base)}, {self._real(exp)})"
 
     def _print_Function(self, expr):
         name = type(expr).__name__

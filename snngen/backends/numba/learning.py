@@ -18,11 +18,9 @@ import sympy as sp
 from numba import njit
 
 from ... import __version__, cache
-from ...derive.step import LearningModel
+from ...derive.network import population_bodies
 from ..templates import environment
 from .printer import NumbaPrinter
-
-ZS = sp.Symbol("_zs", real=True)  # the step's spike, read from the tape
 
 
 def digest() -> str:
@@ -72,44 +70,6 @@ def deliver_back(z, pre0, indptr, indices, post0, delays, fval, ring, slot, t, s
                     acc += a * fval[k]
             if has_dz:
                 dz[b, pre0 + i] += acc
-
-
-def _spike_atoms(expr) -> dict:
-    """The spike steps H(g) in ``expr`` -> the tape's spike (the forward pass decided it)."""
-    return {f: ZS for f in sp.sympify(expr).atoms(sp.Function)
-            if getattr(type(f), "surrogate", None)}
-
-
-def _with_tape_spike(exprs) -> list:
-    return [sp.sympify(e).xreplace(_spike_atoms(e)) for e in exprs]
-
-
-def population_bodies(lm: LearningModel, printer) -> dict:
-    """The four derived bodies of one population (see the template): the spike (from the
-    state before the step), the next state (from state, input and the tape's spike), the
-    input adjoints ``_ax<m>`` and the adjoint step ``_as<j>``, ``_gp<j>``, ``_gq<j>``."""
-    from ...train.bptt import adjoint_step, cse_lines, kernel_renaming
-    ren = kernel_renaming(lm)
-    k = len(lm.states)
-    a = [sp.Symbol(f"_a{j}", real=True) for j in range(k)]
-    jx = lm.jacobian("next", "inputs")
-    ax = [sum((a[r] * jx[r, c] for r in range(k)), sp.Integer(0)) for c in range(jx.cols)]
-    adj = adjoint_step(lm, ("states", "params", "propagators"))
-    names = [f"_as{j}" for j in range(k)] + [f"_gp{j}" for j in range(len(lm.params))] \
-        + [f"_gq{j}" for j in range(len(lm.propagators))]
-    return {
-        "spike_body": cse_lines(ren, [lm.spike], ["_z"], printer, "_f"),
-        "next_body": cse_lines(ren, _with_tape_spike(lm.next),
-                               [f"_next{j}" for j in range(k)], printer, "_n"),
-        "adjx_body": cse_lines(ren, _with_tape_spike(ax), [f"_ax{c}" for c in range(len(ax))],
-                               printer, "_x"),
-        "adj_body": cse_lines(ren, _with_tape_spike(adj), names, printer, "_b"),
-        "states": [ren[s].name for s in lm.states],
-        "params": [ren[p].name for p in lm.params],
-        "props": [ren[q].name for q in lm.propagators],
-        "inputs": [x.name for x in lm.inputs],
-        "noise": [w.name for w in lm.noise],
-    }
 
 
 def render(nlm, net, dtype: str, parallel: bool = False) -> str:
@@ -164,6 +124,15 @@ class NetworkKernels:
         self.dtype = np.dtype(dtype)
         self.source = render(nlm, net, dtype, parallel)
         self.module, self.source_path = cache.generated_module(self.source, "network")
+
+    @staticmethod
+    def array(a):
+        """``a`` where the kernels read it: here, host memory as it is."""
+        return a
+
+    @staticmethod
+    def host(a) -> np.ndarray:
+        return a
 
     def forward(self, steps: int, dt: float, args: dict) -> None:
         code = self.module.forward.py_func.__code__

@@ -1,0 +1,143 @@
+"""CUDA kernels of a network's BPTT (``templates/cuda/network.cu.j2``): the same derived
+bodies as the Numba kernels (:func:`snngen.derive.network.population_bodies`), printed in C,
+launched step by step from Python on a GPU (CuPy) or, with ``device="host"``, the same source
+compiled for the CPU through the host shim (how the kernels are checked without a GPU).
+
+The interface is the Numba kernels' (:class:`snngen.backends.numba.learning.NetworkKernels`):
+``forward(steps, dt, args)`` and ``backward(steps, dt, cutoff, args)`` over the driver's
+dict of arrays (NumPy, or CuPy on a GPU: :meth:`NetworkKernels.array` makes them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from ... import __version__
+from ...derive.network import population_bodies
+from ..templates import environment
+
+
+def _params(real: str) -> list[tuple[str, str]]:
+    """The one argument list of every kernel of the source (unused ones: null or zero)."""
+    r = real
+    scalars = [("long long", "t"), ("long long", "steps"), ("long long", "batch"),
+               ("long long", "n"), (r, "cutoff"), ("double", "dt"), ("int", "use_ds"),
+               ("int", "use_dz"), ("long long", "slot"), ("long long", "m"),
+               ("long long", "pre0"), ("long long", "post0"), ("long long", "rows"),
+               ("long long", "n_pre"), ("long long", "ring"), ("int", "has_dz")]
+    arrays = [(f"{r}*", "s"), (f"{r}*", "P"), (f"{r}*", "Q"), ("long long*", "last"),
+              ("long long*", "ref"), (f"{r}*", "z_row"), ("unsigned char*", "r_row"),
+              (f"{r}*", "ts_row"), (f"{r}*", "tx_row"), (f"{r}*", "x"), (f"{r}*", "N_row"),
+              (f"{r}*", "a"), (f"{r}*", "dls_row"), (f"{r}*", "dlz_row"), (f"{r}*", "ax"),
+              (f"{r}*", "dz"), ("double*", "gP"), ("double*", "gQ"),
+              ("long long*", "indptr"), ("long long*", "indices"), ("long long*", "delays"),
+              (f"{r}*", "fval"), (f"{r}*", "ring_arr"), ("double*", "gf"), (f"{r}*", "z_pre")]
+    return scalars + arrays
+
+
+def render(nlm, net, dtype: str) -> tuple[str, list[str]]:
+    """(CUDA C source, kernel names) of ``nlm`` (a NetworkLearningModel of ``net``)."""
+    from ...derive.surrogate import surrogate_function
+    from ...train.cuda_bptt import LearningCPrinter
+    pr = LearningCPrinter(dtype)
+    real = "float" if dtype == "float32" else "double"
+    pops, names = [], ["deliver", "deliver_back"]
+    for name, lm in nlm.populations.items():
+        pops.append({"name": name, "model": lm.discrete.model.name,
+                     "spiking": lm.g is not None,
+                     "refractory": lm.discrete.refractory is not None,
+                     **population_bodies(lm, pr)})
+        names += ([f"thr_{name}"] if lm.g is not None else []) + \
+            [f"{k}_{name}" for k in ("upd", "adjx", "adj")]
+    surrogates = {lm.surrogate for lm in nlm.populations.values()}
+    x = sp.Symbol("x", real=True)
+    sur = pr.doprint(surrogate_function(surrogates.pop()).expression(x)) if surrogates \
+        else "(real)0"
+    source = environment().get_template("cuda/network.cu.j2").render(
+        version=__version__, dtype=dtype, real=real, pops=pops, surrogate=sur,
+        params=[f"{t} {n}" for t, n in _params(real)]) + "\n"
+    return source, names
+
+
+class NetworkKernels:
+    """A network's BPTT kernels on a GPU (``device="gpu"``) or emulated on the CPU
+    (``device="host"``, the backend ``"cuda-host"``)."""
+
+    def __init__(self, nlm, net, dtype: str, device: str = "gpu"):
+        from ...train.cuda_bptt import Kernels
+        self.nlm, self.net, self.dtype = nlm, net, np.dtype(dtype)
+        self.name = "cuda" if device == "gpu" else "cuda-host"
+        self.source, names = render(nlm, net, dtype)
+        real = "float" if dtype == "float32" else "double"
+        params = [(t, n, 0, "") for t, n in _params(real)]
+        self.kernels = Kernels(self.source, names, params, device, dtype)
+        self.xp = self.kernels.xp
+
+    def array(self, a):
+        """``a`` where the kernels read it (a device copy on a GPU)."""
+        return a if self.xp is np else self.xp.asarray(a)
+
+    def host(self, a) -> np.ndarray:
+        return a.get() if hasattr(a, "get") else np.asarray(a)
+
+    def _pop(self, name: str, args: dict, t: int) -> dict:
+        """The arguments of population ``name``'s kernels at step t (rows of step t)."""
+        row = lambda key: args[f"{key}_{name}"][t]  # noqa: E731
+        batch, n = args[f"z_{name}"].shape[1:]
+        return {"t": t, "batch": batch, "n": n, "s": args[f"s_{name}"],
+                "P": args[f"P_{name}"], "Q": args[f"Q_{name}"], "last": args[f"last_{name}"],
+                "ref": args[f"ref_{name}"], "z_row": row("z"), "r_row": row("tr"),
+                "ts_row": row("ts"), "tx_row": row("tx"), "N_row": row("N")}
+
+    def _delivery(self, j: int, d, args: dict, t: int, ring) -> dict:
+        proj = self.net.projections[d.projection]
+        z = args[f"z_{d.pre}"]
+        return {"t": t, "batch": z.shape[1], "n": proj.post.population.n,
+                "n_pre": z.shape[2], "rows": proj.pre.n, "pre0": proj.pre.start,
+                "post0": proj.post.start, "slot": d.slot, "m": ring.shape[2],
+                "ring": ring.shape[0], "z_pre": z[t], "indptr": args[f"indptr_{d.projection}"],
+                "indices": args[f"indices_{d.projection}"],
+                "delays": args[f"delays_{d.projection}"], "fval": args[f"f_d{j}"],
+                "ring_arr": ring}
+
+    def forward(self, steps: int, dt: float, args: dict) -> None:
+        launch = self.kernels.launch
+        for t in range(steps):
+            for name, lm in self.nlm.populations.items():
+                if lm.g is not None:
+                    v = self._pop(name, args, t)
+                    launch(f"thr_{name}", v["n"], {**v, "dt": dt})
+            for j, d in enumerate(self.nlm.deliveries):
+                v = self._delivery(j, d, args, t, args[f"xr_{d.post}"])
+                launch("deliver", v["batch"] * v["rows"], v)
+            for name in self.nlm.populations:
+                v = self._pop(name, args, t)
+                xr = args[f"xr_{name}"]
+                launch(f"upd_{name}", v["n"], {**v, "dt": dt, "x": xr[t % xr.shape[0]]})
+
+    def backward(self, steps: int, dt: float, cutoff: float, args: dict) -> None:
+        launch = self.kernels.launch
+        for t in range(steps - 1, -1, -1):
+            for name in self.nlm.populations:
+                v = self._pop(name, args, t)
+                ar = args[f"ar_{name}"]
+                use_ds = bool(args[f"use_ds_{name}"])
+                launch(f"adjx_{name}", v["n"], {
+                    **v, "dt": dt, "cutoff": cutoff, "a": args[f"a_{name}"],
+                    "dls_row": args[f"dls_{name}"][t if use_ds else 0], "use_ds": int(use_ds),
+                    "ax": ar[t % ar.shape[0]]})
+            for j, d in enumerate(self.nlm.deliveries):
+                v = self._delivery(j, d, args, t, args[f"ar_{d.post}"])
+                pop = d.pre in self.nlm.populations
+                launch("deliver_back", v["batch"] * v["rows"], {
+                    **v, "steps": steps, "dz": args[f"dz_{d.pre}"] if pop else None,
+                    "has_dz": int(pop), "gf": args[f"gf_d{j}"]})
+            for name in self.nlm.populations:
+                v = self._pop(name, args, t)
+                use_dz = bool(args[f"use_dz_{name}"])
+                launch(f"adj_{name}", v["n"], {
+                    **v, "dt": dt, "cutoff": cutoff, "a": args[f"a_{name}"],
+                    "dz": args[f"dz_{name}"], "use_dz": int(use_dz),
+                    "dlz_row": args[f"dlz_{name}"][t if use_dz else 0],
+                    "gP": args[f"gP_{name}"], "gQ": args[f"gQ_{name}"]})
