@@ -111,10 +111,12 @@ def two_population_net(seed=3, batch=3):
     return net, o
 
 
+@pytest.mark.parametrize("every", [None, 13], ids=["full_tape", "checkpointed"])
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_two_populations_with_skip_equal_pytorch(backend):
+def test_two_populations_with_skip_equal_pytorch(backend, every):
     net, o = two_population_net()
-    fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v, over="mean"), backend=backend)
+    fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v, over="mean"), backend=backend,
+                  checkpoint_every=every)
     rng = np.random.default_rng(1)
     steps, batch = 40, 3
     data = (rng.random((steps, batch, 6)) < 0.3).astype(float)
@@ -426,3 +428,37 @@ def test_network_cuda_source_compiles_for_the_gpu(tmp_path, monkeypatch):
         path, new = compiler.compile_cubin(source, "sm_90", dtype)
         assert new and path.stat().st_size > 1000
         assert {"thr_c", "adj_h", "deliver_back"} <= set(names)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_checkpointed_runs_give_the_same_gradients(backend):
+    """checkpoint_every: the tape of one segment, each recomputed from its checkpoint (the
+    state, refractory clocks and inputs in flight through delays): the same loss and
+    gradients as the whole run's tape, for segments that cut through delays."""
+    net = sg.Network(dt=DT, batch=2, dtype="float64", seed=5)
+    x = net.input("x", 5)
+    c = net.population("c", COBA, 8, params={
+        "Ee": 3.0, "Ei": -1.0, "El": 0.0, "tau": sg.Trainable(0.02), "taue": 0.005,
+        "taui": 0.01}, method="euler")
+    o = net.population("o", LEAKY, 2, params={"tau": 0.02})
+    net.connect(x, c, "ge += w", w=sg.Trainable(sg.Uniform(0.5, 2.5)),
+                delay="(i - 3 * floor(i / 3)) * ms", name="exc")
+    net.connect(c, c, "gi += w", sg.FixedProbability(0.5), w=sg.Trainable(0.3),
+                delay="2*ms", name="rec")
+    net.connect(c, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 1.0)), delay="(j + 1) * ms",
+                name="out")
+    data = (np.random.default_rng(2).random((45, 2, 5)) < 0.35).astype(float)
+    labels = np.array([1, 0])
+    out = []
+    for every in (None, 7, 45):
+        fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v, over="mean"), backend=backend,
+                      checkpoint_every=every)
+        out.append(fit.loss_and_grads({"x": data}, labels))
+    (l0, g0) = out[0]
+    assert sum(g0["exc.w"] != 0) > 3 and np.any(g0["rec.w"] != 0)
+    for loss, grads in out[1:]:
+        assert loss == pytest.approx(l0, rel=1e-13)
+        for k in g0:
+            np.testing.assert_allclose(grads[k], g0[k], rtol=1e-12, atol=1e-15, err_msg=k)
+    with pytest.raises(InvalidValueError, match="checkpoint_every"):
+        sg.BPTT(net, loss=sg.losses.cross_entropy(o.v), checkpoint_every=0)

@@ -79,6 +79,11 @@ class BPTT:
         Do not differentiate through the reset's spike.
     clip : float or None
         Clip the global gradient norm to this value before each step.
+    checkpoint_every : int or None
+        Keep the tape of this many steps only, and the state (with the refractory clocks and
+        the inputs in flight) at the start of every such segment: the backward pass
+        recomputes each segment from its checkpoint (one more forward pass; tape memory /
+        (steps / checkpoint_every)). The same gradients. None: the whole run's tape.
     soft_beta : float or None
         Soft forward spikes ``sigmoid(soft_beta * g)``, delivered with their value, and their
         exact derivative: a smooth network whose gradients finite differences check
@@ -95,7 +100,8 @@ class BPTT:
 
     def __init__(self, net, loss, optimizer=None, backend: str = "numba",
                  surrogate: str = "fast_sigmoid", detach_reset: bool = False,
-                 clip: float | None = None, soft_beta: float | None = None):
+                 clip: float | None = None, soft_beta: float | None = None,
+                 checkpoint_every: int | None = None):
         from ..losses import Loss
         from ..runtime.network import Network
         if not isinstance(net, Network):
@@ -118,6 +124,8 @@ class BPTT:
         validate.read_flag(detach_reset, "BPTT: detach_reset")
         self.clip = None if clip is None else float(
             validate.read_value(clip, "BPTT: clip", shape=()))
+        self.checkpoint_every = None if checkpoint_every is None else \
+            as_count(checkpoint_every, "checkpoint_every (steps)", "BPTT")
         self.net, self.loss, self.optimizer = net, loss, optimizer
         if soft_beta is not None:
             soft_beta = float(validate.read_value(soft_beta, "BPTT: soft_beta", shape=()))
@@ -262,6 +270,7 @@ class BPTT:
         for d in self.nlm.deliveries:
             longest[d.post] = max(longest.get(d.post, 0),
                                   int(self.tables[d.projection]["delays"].max(initial=0)))
+        tape = self._segments(steps)[0][1]  # the tape holds one segment
         for name, lm in self.nlm.populations.items():
             pop = net.populations[name]
             n, k, m = pop.n, len(lm.states), len(lm.inputs)
@@ -278,9 +287,9 @@ class BPTT:
                 f"last_{name}": np.full((batch, n), NEVER, np.int64),
                 f"ref_{name}": refractory_steps(lm, values, dt, n).astype(np.int64),
                 f"z_{name}": np.zeros((steps, batch, n), f),
-                f"tr_{name}": np.zeros((steps, batch, n), np.bool_),
-                f"ts_{name}": np.empty((steps, batch, k, n), f),
-                f"tx_{name}": np.empty((steps, batch, m, n), f),
+                f"tr_{name}": np.zeros((tape, batch, n), np.bool_),
+                f"ts_{name}": np.empty((tape, batch, k, n), f),
+                f"tx_{name}": np.empty((tape, batch, m, n), f),
                 f"xr_{name}": np.zeros((ring, batch, m, n), f),
                 # white noise: a fixed input of the run, drawn here, read by both passes
                 f"N_{name}": self.noise_rng.standard_normal(
@@ -317,36 +326,55 @@ class BPTT:
                               f"synapse {int(np.flatnonzero(~np.isfinite(out))[0])}")
         return out
 
-    def _records(self, args: dict) -> dict:
-        """What the loss reads, after every step: (steps, batch, neurons)."""
-        out, host = {}, self.kernels.host
+    def _record(self, args: dict, t0: int, t1: int, out: dict) -> None:
+        """The states the loss reads after steps t0 .. t1 - 1 (from the tape of those steps
+        and the state after them) into ``out`` (steps, batch, neurons)."""
+        host = self.kernels.host
         for ref in self.loss.reads:
-            name = ref.population.name
             if ref.name == "spikes":
-                out[ref] = host(args[f"z_{name}"])
                 continue
+            name = ref.population.name
             j = [s.name for s in self.nlm.populations[name].states].index(ref.name)
-            tape = host(args[f"ts_{name}"][:, :, j, :])
-            out[ref] = np.concatenate([tape[1:], host(args[f"s_{name}"][None, :, j, :])])
-        return out
+            out[ref][t0:t1 - 1] = host(args[f"ts_{name}"][1:t1 - t0, :, j, :])
+            out[ref][t1 - 1] = host(args[f"s_{name}"][:, j, :])
 
     def _device(self, args: dict) -> dict:
         """The arrays of ``args`` where the kernels read them (a GPU's memory for 'cuda')."""
         return {k: self.kernels.array(v) if isinstance(v, np.ndarray) else v
                 for k, v in args.items()}
 
+    def _segments(self, steps: int) -> list[tuple[int, int]]:
+        every = self.checkpoint_every or steps
+        return [(t0, min(t0 + every, steps)) for t0 in range(0, steps, every)]
+
     def _forward(self, inputs, where: str):
+        """The forward pass, segment by segment when checkpointed (the state, refractory
+        clocks and pending inputs at each segment's start are kept, the tape holds one
+        segment); returns (steps, batch, args, info, records, checkpoints)."""
         steps, batch, inputs = self._check_inputs(inputs, where)
         args, info = self._arrays(inputs, steps, batch)
         args = self._device(args)
-        self.kernels.forward(steps, self.net.dt, args)
-        return steps, batch, args, info
+        records = {ref: np.empty((steps, batch, ref.population.n))
+                   for ref in self.loss.reads if ref.name != "spikes"}
+        saved = {}
+        segments = self._segments(steps)
+        for t0, t1 in segments:
+            if len(segments) > 1:
+                saved[t0] = {k: v.copy() for k, v in args.items()
+                             if k.startswith(("s_", "last_", "xr_"))}
+            self.kernels.forward(t0, t1, self.net.dt, args)
+            self._record(args, t0, t1, records)
+        for ref in self.loss.reads:
+            if ref.name == "spikes":
+                records[ref] = self.kernels.host(args[f"z_{ref.population.name}"])
+        return steps, batch, args, info, records, saved
 
     def loss_and_grads(self, inputs: dict, labels) -> tuple[float, dict]:
         """One forward and backward pass over a batch: (loss, {name: dL/d value}) for every
         trained value (the names of :attr:`params`)."""
-        steps, batch, args, info = self._forward(inputs, "BPTT.loss_and_grads")
-        loss, dl = self.loss(self._records(args), labels)
+        steps, batch, args, info, records, saved = self._forward(inputs,
+                                                                 "BPTT.loss_and_grads")
+        loss, dl = self.loss(records, labels)
         f = self.kernels.dtype
         for name, lm in self.nlm.populations.items():
             n, k, m = self.net.populations[name].n, len(lm.states), len(lm.inputs)
@@ -372,7 +400,13 @@ class BPTT:
         for j, d in enumerate(self.nlm.deliveries):
             args[f"gf_d{j}"] = np.zeros(self.tables[d.projection]["csr"].n_synapses)
         args = self._device(args)
-        self.kernels.backward(steps, self.net.dt, 0.0, args)
+        segments = self._segments(steps)
+        for t0, t1 in reversed(segments):
+            if t1 < steps:  # the tape holds the last segment: recompute this one's
+                for key, value in saved[t0].items():
+                    args[key][...] = value
+                self.kernels.forward(t0, t1, self.net.dt, args)
+            self.kernels.backward(t0, t1, steps, self.net.dt, 0.0, args)
         got = {k: self.kernels.host(v) for k, v in args.items()
                if k.startswith(("gP_", "gQ_", "gf_"))}
         return loss, self._gradients(got, info)
@@ -450,6 +484,6 @@ class BPTT:
         out = []
         for lo in range(0, samples, size):
             part = {k: v[:, lo:lo + size] for k, v in inputs.items()}
-            _, _, args, _ = self._forward(part, "BPTT.predict")
-            out.append(self.loss.predict(self._records(args)))
+            records = self._forward(part, "BPTT.predict")[4]
+            out.append(self.loss.predict(records))
         return np.concatenate(out)

@@ -4,7 +4,7 @@ launched step by step from Python on a GPU (CuPy) or, with ``device="host"``, th
 compiled for the CPU through the host shim (how the kernels are checked without a GPU).
 
 The interface is the Numba kernels' (:class:`snngen.backends.numba.learning.NetworkKernels`):
-``forward(steps, dt, args)`` and ``backward(steps, dt, cutoff, args)`` over the driver's
+``forward(t0, t1, dt, args)`` and ``backward(t0, t1, steps, dt, cutoff, args)`` over the driver's
 dict of arrays (NumPy, or CuPy on a GPU: :meth:`NetworkKernels.array` makes them).
 """
 
@@ -81,14 +81,16 @@ class NetworkKernels:
     def host(self, a) -> np.ndarray:
         return a.get() if hasattr(a, "get") else np.asarray(a)
 
-    def _pop(self, name: str, args: dict, t: int) -> dict:
-        """The arguments of population ``name``'s kernels at step t (rows of step t)."""
-        row = lambda key: args[f"{key}_{name}"][t]  # noqa: E731
+    def _pop(self, name: str, args: dict, t: int, t0: int) -> dict:
+        """The arguments of population ``name``'s kernels at step t (rows of step t; the
+        tape's row t - t0)."""
+        tape = lambda key: args[f"{key}_{name}"][t - t0]  # noqa: E731
         batch, n = args[f"z_{name}"].shape[1:]
         return {"t": t, "batch": batch, "n": n, "s": args[f"s_{name}"],
                 "P": args[f"P_{name}"], "Q": args[f"Q_{name}"], "last": args[f"last_{name}"],
-                "ref": args[f"ref_{name}"], "z_row": row("z"), "r_row": row("tr"),
-                "ts_row": row("ts"), "tx_row": row("tx"), "N_row": row("N")}
+                "ref": args[f"ref_{name}"], "z_row": args[f"z_{name}"][t],
+                "r_row": tape("tr"), "ts_row": tape("ts"), "tx_row": tape("tx"),
+                "N_row": args[f"N_{name}"][t]}
 
     def _delivery(self, j: int, d, args: dict, t: int, ring) -> dict:
         proj = self.net.projections[d.projection]
@@ -101,26 +103,27 @@ class NetworkKernels:
                 "delays": args[f"delays_{d.projection}"], "fval": args[f"f_d{j}"],
                 "ring_arr": ring}
 
-    def forward(self, steps: int, dt: float, args: dict) -> None:
+    def forward(self, t0: int, t1: int, dt: float, args: dict) -> None:
         launch = self.kernels.launch
-        for t in range(steps):
+        for t in range(t0, t1):
             for name, lm in self.nlm.populations.items():
                 if lm.g is not None:
-                    v = self._pop(name, args, t)
+                    v = self._pop(name, args, t, t0)
                     launch(f"thr_{name}", v["n"], {**v, "dt": dt})
             for j, d in enumerate(self.nlm.deliveries):
                 v = self._delivery(j, d, args, t, args[f"xr_{d.post}"])
                 launch("deliver", v["batch"] * v["rows"], v)
             for name in self.nlm.populations:
-                v = self._pop(name, args, t)
+                v = self._pop(name, args, t, t0)
                 xr = args[f"xr_{name}"]
                 launch(f"upd_{name}", v["n"], {**v, "dt": dt, "x": xr[t % xr.shape[0]]})
 
-    def backward(self, steps: int, dt: float, cutoff: float, args: dict) -> None:
+    def backward(self, t0: int, t1: int, steps: int, dt: float, cutoff: float,
+                 args: dict) -> None:
         launch = self.kernels.launch
-        for t in range(steps - 1, -1, -1):
+        for t in range(t1 - 1, t0 - 1, -1):
             for name in self.nlm.populations:
-                v = self._pop(name, args, t)
+                v = self._pop(name, args, t, t0)
                 ar = args[f"ar_{name}"]
                 use_ds = bool(args[f"use_ds_{name}"])
                 launch(f"adjx_{name}", v["n"], {
@@ -134,7 +137,7 @@ class NetworkKernels:
                     **v, "steps": steps, "dz": args[f"dz_{d.pre}"] if pop else None,
                     "has_dz": int(pop), "gf": args[f"gf_d{j}"]})
             for name in self.nlm.populations:
-                v = self._pop(name, args, t)
+                v = self._pop(name, args, t, t0)
                 use_dz = bool(args[f"use_dz_{name}"])
                 launch(f"adj_{name}", v["n"], {
                     **v, "dt": dt, "cutoff": cutoff, "a": args[f"a_{name}"],

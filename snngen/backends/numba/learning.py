@@ -134,12 +134,15 @@ class NetworkKernels:
     def host(a) -> np.ndarray:
         return a
 
-    def forward(self, steps: int, dt: float, args: dict) -> None:
+    def forward(self, t0: int, t1: int, dt: float, args: dict) -> None:
+        """Steps t0 .. t1 - 1, the tape arrays holding those steps."""
         code = self.module.forward.py_func.__code__
-        names = code.co_varnames[2:code.co_argcount]
-        self.module.forward(steps, dt, *(args[n] for n in names))
-
-    def backward(self, steps: int, dt: float, cutoff: float, args: dict) -> None:
-        code = self.module.backward.py_func.__code__
         names = code.co_varnames[3:code.co_argcount]
-        self.module.backward(steps, dt, cutoff, *(args[n] for n in names))
+        self.module.forward(t0, t1, dt, *(args[n] for n in names))
+
+    def backward(self, t0: int, t1: int, steps: int, dt: float, cutoff: float,
+                 args: dict) -> None:
+        """Steps t1 - 1 .. t0 in reverse, of a run of ``steps``."""
+        code = self.module.backward.py_func.__code__
+        names = code.co_varnames[5:code.co_argcount]
+        self.module.backward(t0, t1, steps, dt, cutoff, *(args[n] for n in names))
