@@ -462,3 +462,44 @@ def test_checkpointed_runs_give_the_same_gradients(backend):
             np.testing.assert_allclose(grads[k], g0[k], rtol=1e-12, atol=1e-15, err_msg=k)
     with pytest.raises(InvalidValueError, match="checkpoint_every"):
         sg.BPTT(net, loss=sg.losses.cross_entropy(o.v), checkpoint_every=0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_trained_initial_states_equal_pytorch(backend):
+    """init={"v": sg.Trainable(...)}: the same initial value in every trial, its gradient
+    the adjoint of the state before step 0 summed over trials (and neurons if shared)."""
+    net = sg.Network(dt=DT, batch=2, dtype="float64", seed=9)
+    x = net.input("x", 4)
+    h = net.population("h", LIF, 5, params={"tau": 0.02, "taus": 0.005, "vt": 1.0},
+                       init={"v": sg.Trainable(0.5)})
+    # per neuron: one shared value would shift every class alike (no gradient through softmax)
+    o = net.population("o", LEAKY, 2, params={"tau": 0.02},
+                       init={"v": sg.Trainable([0.1, -0.2], per_neuron=True)})
+    net.connect(x, h, "I += w", w=sg.Trainable(sg.Normal(4.0, 2.0)), name="in")
+    net.connect(h, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 1.0)), name="out")
+    fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v, over="mean"), backend=backend)
+    assert fit.params["h.v0"].shape == () and fit.params["o.v0"].shape == (2,)
+    data = (np.random.default_rng(4).random((30, 2, 4)) < 0.4).astype(float)
+    labels = np.array([1, 0])
+    p = trained(fit)
+    w_in, w_out = dense(fit, "in", p["in.w"]), dense(fit, "out", p["out.w"])
+    phi = lif_propagators(torch.full((5,), 0.02, dtype=torch.float64),
+                          torch.full((5,), 0.005, dtype=torch.float64))
+    v = p["h.v0"].expand(2, 5)
+    i = torch.zeros(2, 5, dtype=torch.float64)
+    vo = p["o.v0"].expand(2, 2)
+    xs, zs, ys = [], [], []
+    for t in range(30):
+        xs.append(torch.as_tensor(data[t]))
+        u = phi[:, 0, 0] * v + phi[:, 0, 1] * i
+        z = Spike.apply(u - 1.0)
+        zs.append(z)
+        i = phi[:, 1, 1] * i + delivered(xs, t, w_in)
+        v = u * (1 - z)
+        vo = vo * np.exp(-DT / 0.02) + delivered(zs, t, w_out)
+        ys.append(vo)
+    loss = torch.nn.functional.cross_entropy(torch.stack(ys).mean(0), torch.as_tensor(labels))
+    assert compare(fit, p, loss, {"x": data}, labels) == 4
+    with pytest.raises(InvalidValueError, match="same in every trial"):
+        net.population("bad", LEAKY, 2, params={"tau": 0.02},
+                       init={"v": sg.Trainable(sg.Normal(0, 1))})

@@ -110,8 +110,9 @@ class TimedArray:
 class Trainable:
     """Marks a value as trained by :class:`snngen.train.BPTT`: a neuron parameter
     (``params={"tau": sg.Trainable(0.02)}``; ``per_neuron=True`` trains one value per neuron,
-    otherwise one shared value) or a synaptic variable (``w=sg.Trainable(sg.Normal(0, 0.1))``:
-    one value per synapse). Simulation uses the value as if it were not marked.
+    otherwise one shared value), an initial state (``init={"v": sg.Trainable(0.0)}``, the
+    same in every trial) or a synaptic variable (``w=sg.Trainable(sg.Normal(0, 0.1))``: one
+    value per synapse). Simulation uses the value as if it were not marked.
 
     >>> Trainable(0.02, per_neuron=True)
     Trainable(value=0.02, per_neuron=True)
@@ -250,12 +251,22 @@ class NeuronGroup(Population):
         validate.check_parameter_values(
             model, {k: v for k, v in self.params.items() if k not in self.inputs}, where, dims)
         self.init = {}
+        init, self.trainable_init = _unwrap_trainable(init, where)
         for k, v in dict(init or {}).items():
             if k not in model.state_names:
                 from ..errors import did_you_mean
                 raise SnngenError(f"{where}: init names '{k}', which is not a "
                                   f"state variable.{did_you_mean(k, model.state_names)}")
             self.init[k] = validate.read_initial(model, k, v, where, self.n, net.batch)
+            if k in self.trainable_init and (hasattr(self.init[k], "sample")
+                                             or np.ndim(self.init[k]) > 1):
+                raise InvalidValueError(f"{where}: a trained initial value of '{k}' is the same "
+                                        "in every trial: give a number or one per neuron "
+                                        "(not a distribution or a (batch, n) array)")
+            if k in self.trainable_init and np.ndim(self.init[k]) == 1 and \
+                    not self.trainable_init[k]:
+                raise InvalidValueError(f"{where}: Trainable init '{k}' has one value per "
+                                        "neuron: mark it Trainable(..., per_neuron=True)")
 
     def __getattr__(self, name: str) -> StateRef:
         """``pop.v``: a reference to state ``v`` (``pop.spikes``: to the spikes), for losses."""

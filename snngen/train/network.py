@@ -90,7 +90,8 @@ class BPTT:
         (LEARNING.md section 4); None (default) runs hard spikes with the surrogate.
 
     The trained values are :attr:`params` (``"<population>.<parameter>"``,
-    ``"<projection>.<variable>"``; synaptic ones in the order of the synapse table).
+    ``"<population>.<state>0"`` for an initial state, ``"<projection>.<variable>"``;
+    synaptic ones in the order of the synapse table).
     Parameters the model needs positive (time constants) are optimised as their logarithms
     (:attr:`log_space`), so that no step makes them negative. White noise (``xi``) in a
     neuron model is a fixed input of each run: its standard normal draws are made before
@@ -133,7 +134,7 @@ class BPTT:
                 raise InvalidValueError(f"BPTT: soft_beta must be > 0, got {soft_beta:g}")
         self.nlm = derive_network(net, surrogate, detach_reset, soft_beta)
         trained = [f"{p.name}.{k}" for p in net.populations.values()
-                   for k in getattr(p, "trainable", {})] + \
+                   for k in [*getattr(p, "trainable", {}), *getattr(p, "trainable_init", {})]] + \
             [f"{j.name}.{k}" for j in net.projections.values() for k in j.trainable]
         if not trained:
             raise SnngenError("BPTT: nothing is trained: mark values with sg.Trainable, e.g. "
@@ -184,6 +185,10 @@ class BPTT:
             for k, each in getattr(pop, "trainable", {}).items():
                 value = np.asarray(pop.params[k], np.float64)
                 params[f"{pop.name}.{k}"] = np.broadcast_to(value, (pop.n,)).copy() if each \
+                    else value.copy()
+            for k, each in getattr(pop, "trainable_init", {}).items():
+                value = np.asarray(pop.init[k], np.float64)
+                params[f"{pop.name}.{k}0"] = np.broadcast_to(value, (pop.n,)).copy() if each \
                     else value.copy()
         for name, proj in self.net.projections.items():
             for k in proj.trainable:
@@ -279,6 +284,9 @@ class BPTT:
             props = propagator_values(lm, values, dt, n)
             s0 = np.stack([_initial(pop.init.get(s.name, 0.0), rng, (batch, n),
                                     f"init of '{name}.{s.name}'") for s in lm.states], axis=1)
+            for j, s in enumerate(lm.states):  # trained initial states: the current values
+                if s.name in getattr(pop, "trainable_init", {}):
+                    s0[:, j, :] = self.params[f"{name}.{s.name}0"]
             ring = longest.get(name, 0) + 1
             args.update({
                 f"s_{name}": np.ascontiguousarray(s0, f),
@@ -408,13 +416,18 @@ class BPTT:
                 self.kernels.forward(t0, t1, self.net.dt, args)
             self.kernels.backward(t0, t1, steps, self.net.dt, 0.0, args)
         got = {k: self.kernels.host(v) for k, v in args.items()
-               if k.startswith(("gP_", "gQ_", "gf_"))}
+               if k.startswith(("gP_", "gQ_", "gf_", "a_"))}  # a_: dL/d initial states
         return loss, self._gradients(got, info)
 
     def _gradients(self, args: dict, info: dict) -> dict:
         grads = {key: np.zeros_like(v) for key, v in self.params.items()}
         for name, lm in self.nlm.populations.items():
             pop = self.net.populations[name]
+            for j, s in enumerate(lm.states):
+                each = getattr(pop, "trainable_init", {}).get(s.name)
+                if each is not None:  # the same initial value in every trial
+                    g = args[f"a_{name}"][:, j, :].sum(axis=0)
+                    grads[f"{name}.{s.name}0"] = g if each else np.asarray(g.sum())
             trained = getattr(pop, "trainable", {})
             if not trained:
                 continue
