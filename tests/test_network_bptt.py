@@ -503,3 +503,24 @@ def test_trained_initial_states_equal_pytorch(backend):
     with pytest.raises(InvalidValueError, match="same in every trial"):
         net.population("bad", LEAKY, 2, params={"tau": 0.02},
                        init={"v": sg.Trainable(sg.Normal(0, 1))})
+
+
+def test_first_use_says_what_it_compiles(capsys, tmp_path, monkeypatch):
+    """Kernels not in the cache yet: the first forward and backward passes say on stderr
+    what they compile and how long it took; the next BPTT of the same network says nothing."""
+    monkeypatch.setenv("SNNGEN_CACHE_DIR", str(tmp_path))  # a cold cache, whatever ran before
+    lif = sg.NeuronModel("dv/dt = (I - v) / tau : 1\ndI/dt = -I / taus : 1",
+                         threshold="v > 1", reset="v = 0", name="compile_message_lif")
+    net = sg.Network(dt=DT, batch=1, seed=1)
+    x = net.input("x", 2)
+    h = net.population("h", lif, 3, params={"tau": 0.02, "taus": 0.005})
+    net.connect(x, h, "I += w", w=sg.Trainable(2.0))
+    data = np.ones((5, 1, 2))
+    sg.BPTT(net, loss=sg.losses.spike_count(h.spikes)).loss_and_grads({"x": data},
+                                                                      np.ones((1, 3)))
+    err = capsys.readouterr().err
+    assert "compiling the forward pass of the BPTT kernels of 1 population(s)" in err
+    assert "compiled the backward pass in" in err
+    sg.BPTT(net, loss=sg.losses.spike_count(h.spikes)).loss_and_grads({"x": data},
+                                                                      np.ones((1, 3)))
+    assert capsys.readouterr().err == ""

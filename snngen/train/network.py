@@ -28,6 +28,8 @@ reads any population's state or spikes (:mod:`snngen.losses`), recorded after ev
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import sympy as sp
 
@@ -41,6 +43,10 @@ from .checks import as_count
 from .optim import SGD, Adam, clip_scale, global_norm
 
 NEVER = -(10 ** 9)  # the last spike of a neuron that has not spiked: never refractory
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def _lambdify(expr: sp.Expr, env: dict, size: int) -> np.ndarray:
@@ -84,6 +90,9 @@ class BPTT:
         the inputs in flight) at the start of every such segment: the backward pass
         recomputes each segment from its checkpoint (one more forward pass; tape memory /
         (steps / checkpoint_every)). The same gradients. None: the whole run's tape.
+    progress : bool or None
+        ``False``: say nothing; otherwise the first use of kernels that are not in the cache
+        yet says on stderr what it compiles and how long it took.
     soft_beta : float or None
         Soft forward spikes ``sigmoid(soft_beta * g)``, delivered with their value, and their
         exact derivative: a smooth network whose gradients finite differences check
@@ -102,7 +111,7 @@ class BPTT:
     def __init__(self, net, loss, optimizer=None, backend: str = "numba",
                  surrogate: str = "fast_sigmoid", detach_reset: bool = False,
                  clip: float | None = None, soft_beta: float | None = None,
-                 checkpoint_every: int | None = None):
+                 checkpoint_every: int | None = None, progress: bool | None = None):
         from ..losses import Loss
         from ..runtime.network import Network
         if not isinstance(net, Network):
@@ -123,6 +132,7 @@ class BPTT:
             raise InvalidValueError(f"BPTT: backend must be 'numba', 'cuda' or 'cuda-host', "
                                     f"got {validate.shown(backend)}")
         validate.read_flag(detach_reset, "BPTT: detach_reset")
+        validate.read_flag(progress, "BPTT: progress", none=True)
         self.clip = None if clip is None else float(
             validate.read_value(clip, "BPTT: clip", shape=()))
         self.checkpoint_every = None if checkpoint_every is None else \
@@ -150,7 +160,8 @@ class BPTT:
                            for k, v in self.params.items()}
         if backend == "numba":
             from ..backends.numba.learning import NetworkKernels
-            self.kernels = NetworkKernels(self.nlm, net, net.dtype)
+            self.kernels = NetworkKernels(self.nlm, net, net.dtype, say=None if
+                                          progress is False else _say)
         else:
             from ..backends.cuda.learning import NetworkKernels
             self.kernels = NetworkKernels(self.nlm, net, net.dtype,

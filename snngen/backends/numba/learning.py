@@ -120,10 +120,30 @@ class NetworkKernels:
 
     name = "numba"
 
-    def __init__(self, nlm, net, dtype: str, parallel: bool = False):
+    def __init__(self, nlm, net, dtype: str, parallel: bool = False, say=None):
         self.dtype = np.dtype(dtype)
         self.source = render(nlm, net, dtype, parallel)
         self.module, self.source_path = cache.generated_module(self.source, "network")
+        # Numba caches the compiled functions beside the source: none there means this run
+        # compiles them (at their first call), which takes seconds: say so
+        folder = self.source_path.parent / "__pycache__"
+        compiled = any(folder.glob(f"{self.source_path.stem}.*.nbi"))
+        self._say = None if compiled or say is None else say
+        self._what = (f"the BPTT kernels of {len(nlm.populations)} population(s) and "
+                      f"{len(nlm.deliveries)} synaptic statement(s) (Numba, {dtype}; once, then "
+                      "cached)")
+
+    def _compiling(self, part: str, call) -> None:
+        """Run ``call``, saying before and after that it compiles ``part`` (first use)."""
+        if self._say is None:
+            return call()
+        import time
+        t0 = time.perf_counter()
+        self._say(f"snngen: compiling the {part} pass of {self._what}...")
+        call()
+        self._say(f"snngen: compiled the {part} pass in {time.perf_counter() - t0:.1f} s")
+        if part == "backward":
+            self._say = None
 
     @staticmethod
     def array(a):
@@ -138,11 +158,18 @@ class NetworkKernels:
         """Steps t0 .. t1 - 1, the tape arrays holding those steps."""
         code = self.module.forward.py_func.__code__
         names = code.co_varnames[3:code.co_argcount]
-        self.module.forward(t0, t1, dt, *(args[n] for n in names))
+        values = [args[n] for n in names]
+        if self._say is not None and not self.module.forward.signatures:
+            return self._compiling("forward", lambda: self.module.forward(t0, t1, dt, *values))
+        self.module.forward(t0, t1, dt, *values)
 
     def backward(self, t0: int, t1: int, steps: int, dt: float, cutoff: float,
                  args: dict) -> None:
         """Steps t1 - 1 .. t0 in reverse, of a run of ``steps``."""
         code = self.module.backward.py_func.__code__
         names = code.co_varnames[5:code.co_argcount]
-        self.module.backward(t0, t1, steps, dt, cutoff, *(args[n] for n in names))
+        values = [args[n] for n in names]
+        if self._say is not None and not self.module.backward.signatures:
+            return self._compiling("backward", lambda: self.module.backward(
+                t0, t1, steps, dt, cutoff, *values))
+        self.module.backward(t0, t1, steps, dt, cutoff, *values)
