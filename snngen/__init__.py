@@ -31,6 +31,7 @@ from .connectivity import (  # noqa: E402
                            OneToOne,
                            Pool2D,
 )
+from .derive.surrogate import surrogate_spec as surrogate  # noqa: E402
 from .errors import (  # noqa: E402
                            BackendUnsupported,
                            CacheError,
@@ -62,5 +63,6 @@ __all__ = [
     "InvalidValueError", "MissingParameterError", "Network", "NetworkTooLargeError",
     "NeuronModel", "Normal", "NumericalError", "OneToOne", "Pool2D", "SGD", "ShapeError",
     "Simulator", "SnngenError", "SynapseModel", "TimedArray", "Trainable", "Uniform",
-    "UnitError", "UnknownNameError", "cache", "discretise", "losses", "show", "train", "units",
+    "UnitError", "UnknownNameError", "cache", "discretise", "losses", "show", "surrogate",
+    "train", "units",
 ]

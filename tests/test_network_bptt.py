@@ -9,6 +9,7 @@ input of the spikes due, reset), a spike whose derivative is the fast-sigmoid su
 
 import numpy as np
 import pytest
+import sympy as sp
 
 import snngen as sg
 from snngen.errors import InvalidValueError, ShapeError, SnngenError
@@ -524,3 +525,34 @@ def test_first_use_says_what_it_compiles(capsys, tmp_path, monkeypatch):
     sg.BPTT(net, loss=sg.losses.spike_count(h.spikes)).loss_and_grads({"x": data},
                                                                       np.ones((1, 3)))
     assert capsys.readouterr().err == ""
+
+
+def test_surrogates_take_their_parameters():
+    """sg.surrogate(name, **params) wherever a surrogate name is accepted: the derived
+    step uses the given parameters; unknown names and parameters are refused."""
+    from snngen.derive import derive
+    from snngen.integrate import discretise
+    sharp = sg.surrogate("fast_sigmoid", beta=25)
+    assert str(sharp) == "fast_sigmoid(beta=25)" and sharp.key == "fast_sigmoid__beta_25"
+    lm = derive(discretise(LIF), inputs=["I"], surrogate=sharp)
+    g = sp.Symbol("g", real=True)
+    from snngen.derive.surrogate import surrogate_function
+    assert sp.simplify(surrogate_function(lm.surrogate).expression(g)
+                       - 1 / (25 * sp.Abs(g) + 1) ** 2) == 0
+    with pytest.raises(SnngenError, match="has no parameter 'gamma'"):
+        sg.surrogate("fast_sigmoid", gamma=1)
+    with pytest.raises(SnngenError, match="unknown surrogate 'fast_sigmod'.*fast_sigmoid"):
+        sg.surrogate("fast_sigmod")
+    with pytest.raises(SnngenError, match="finite number > 0"):
+        sg.surrogate("triangle", gamma=-1)
+    # a network trains with it: its gradients differ from the default beta's
+    net, o = two_population_net()
+    data = (np.random.default_rng(1).random((20, 3, 6)) < 0.3).astype(float)
+    grads = [sg.BPTT(net, loss=sg.losses.cross_entropy(o.v), surrogate=s).loss_and_grads(
+        {"x": data}, np.array([0, 2, 1]))[1]["in.w"] for s in ("fast_sigmoid", sharp)]
+    assert not np.allclose(grads[0], grads[1])
+    # the RecurrentClassifier takes it too
+    from snngen.train import RecurrentClassifier
+    clf = RecurrentClassifier(LIF, "I", 3, 4, 2, params={"tau": 0.02, "taus": 0.005,
+                                                        "vt": 1.0}, surrogate=sharp)
+    assert clf.lm.surrogate == sharp

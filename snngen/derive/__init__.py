@@ -6,7 +6,7 @@ DiscreteModel by sympy differentiation (see ../shared/LEARNING.md sections 1-2).
 
 from .network import NetworkLearningModel, derive_network
 from .step import LearningModel, derive
-from .surrogate import SURROGATES, Spike, surrogate
+from .surrogate import SURROGATES, Spike, SurrogateSpec, surrogate, surrogate_spec
 
-__all__ = ["SURROGATES", "LearningModel", "NetworkLearningModel", "Spike", "derive",
-           "derive_network", "surrogate"]
+__all__ = ["SURROGATES", "LearningModel", "NetworkLearningModel", "Spike", "SurrogateSpec",
+           "derive", "derive_network", "surrogate", "surrogate_spec"]

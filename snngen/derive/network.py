@@ -158,7 +158,7 @@ def _delivery(proj, stmt, post_lm_targets: list) -> tuple:
     return name, (-expr if stmt.op == "-=" else expr)
 
 
-def derive_network(net, surrogate: str = "fast_sigmoid", detach_reset: bool = False,
+def derive_network(net, surrogate="fast_sigmoid", detach_reset: bool = False,
                    soft_beta: float | None = None) -> NetworkLearningModel:
     """Derive the differentiable step of every population of ``net`` and the deliveries of
     its projections (see the module doc); every part that cannot be differentiated gets an

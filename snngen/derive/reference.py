@@ -27,15 +27,16 @@ def _np_exprel(x):
 
 def _modules(lm: LearningModel, cutoff: float = 0.0):
     """NumPy meanings of H (the step) and H' (the surrogate, zero below ``cutoff``)."""
-    from .surrogate import surrogate_function
+    from .surrogate import spike_function, surrogate_function
     g = sp.Symbol("g", real=True)
     formula = sp.lambdify(g, surrogate_function(lm.surrogate).expression(g), "numpy")
 
     def derivative(x):
         value = np.broadcast_to(np.asarray(formula(x), np.float64), np.shape(x))
         return np.where(value < cutoff, 0.0, value) if cutoff > 0 else value
-    table = {f"H_{lm.surrogate}": lambda x: (np.asarray(x) > 0).astype(np.float64),
-             f"dH_{lm.surrogate}": derivative, "exprel": _np_exprel}
+    table = {spike_function(lm.surrogate).__name__:
+             lambda x: (np.asarray(x) > 0).astype(np.float64),
+             surrogate_function(lm.surrogate).__name__: derivative, "exprel": _np_exprel}
     return [table, "numpy"]
 
 

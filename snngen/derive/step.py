@@ -36,7 +36,7 @@ from ..errors import BackendUnsupported, SnngenError
 from ..integrate import REFRACTORY, DiscreteModel
 from ..parse import symbol
 from ..symbolic import draws
-from .surrogate import Spike
+from .surrogate import Spike, SurrogateSpec, spec
 
 DETACHED = sp.Symbol("_z_detached", real=True)  # the reset's spike, held constant
 
@@ -55,7 +55,7 @@ class LearningModel:
     next: tuple[sp.Expr, ...]
     g: sp.Expr | None                   # the threshold function: spike iff g > 0 (None:
     #                                     a model without threshold never spikes)
-    surrogate: str
+    surrogate: SurrogateSpec
     soft_beta: float | None
     detached_next: tuple[sp.Expr, ...] | None = None  # next with the reset's spike a constant
     noise: tuple[sp.Symbol, ...] = ()   # the step's standard normal draws (_N_xi), fixed inputs
@@ -91,7 +91,7 @@ class LearningModel:
         return "\n".join(lines)
 
 
-def derive(discrete: DiscreteModel, inputs=(), surrogate: str = "fast_sigmoid",
+def derive(discrete: DiscreteModel, inputs=(), surrogate="fast_sigmoid",
            soft_beta: float | None = None, detach_reset: bool = False,
            noise_as_input: bool = False) -> LearningModel:
     """Derive the differentiable step of ``discrete``.
@@ -105,6 +105,7 @@ def derive(discrete: DiscreteModel, inputs=(), surrogate: str = "fast_sigmoid",
     noise is refused (the trainers whose kernels do not read the draws).
     """
     model = discrete.model
+    surrogate = spec(surrogate)  # a name or sg.surrogate(name, **params), checked
     if discrete.noise and not noise_as_input:
         raise BackendUnsupported(
             f"model '{model.name}' has white noise ({', '.join(discrete.noise)}): this "

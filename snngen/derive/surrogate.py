@@ -65,20 +65,69 @@ SURROGATES = {s.name: s for s in (
 )}
 
 
-def surrogate(name: str, g, **params) -> sp.Expr:
-    """The surrogate ``name`` evaluated at ``g`` (a sympy expression)."""
-    if name not in SURROGATES:
-        raise SnngenError(f"unknown surrogate '{name}'." + did_you_mean(name, SURROGATES)
+@dataclass(frozen=True)
+class SurrogateSpec:
+    """A surrogate with its parameters (``sg.surrogate("fast_sigmoid", beta=5)``), accepted
+    wherever a surrogate name is. Printed as ``fast_sigmoid(beta=5)``; ``key`` names it in
+    generated code (``fast_sigmoid__beta_5``; the plain name without parameters)."""
+
+    name: str
+    params: tuple = ()
+
+    def __str__(self) -> str:
+        args = ", ".join(f"{k}={v:g}" for k, v in self.params)
+        return f"{self.name}({args})" if args else self.name
+
+    @property
+    def key(self) -> str:
+        def word(v: float) -> str:
+            return f"{v:g}".replace("-", "m").replace(".", "p").replace("+", "")
+        return self.name + "".join(f"__{k}_{word(v)}" for k, v in self.params)
+
+
+def spec(choice) -> SurrogateSpec:
+    """A surrogate name or :class:`SurrogateSpec` as a checked spec (unknown names and
+    parameters refused with the available ones).
+
+    >>> str(spec("arctan")), spec(surrogate_spec("fast_sigmoid", beta=5)).key
+    ('arctan', 'fast_sigmoid__beta_5')
+    """
+    if isinstance(choice, SurrogateSpec):
+        return choice
+    if not isinstance(choice, str):
+        raise SnngenError(f"a surrogate is a name such as 'fast_sigmoid' or "
+                          f"sg.surrogate('fast_sigmoid', beta=5), got {choice!r}")
+    return surrogate_spec(choice)
+
+
+def surrogate_spec(name: str, **params) -> SurrogateSpec:
+    """The surrogate ``name`` with ``params`` (numbers > 0) instead of its defaults."""
+    if not isinstance(name, str) or name not in SURROGATES:
+        raise SnngenError(f"unknown surrogate {name!r}." + did_you_mean(str(name), SURROGATES)
                           + f" Available: {', '.join(SURROGATES)}.")
-    return SURROGATES[name](g, **params)
+    defaults = SURROGATES[name].defaults
+    for k, v in params.items():
+        if k not in defaults:
+            raise SnngenError(f"surrogate '{name}' has no parameter '{k}' (it has "
+                              f"{', '.join(defaults) or 'none'})." + did_you_mean(k, defaults))
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or \
+                v == float("inf"):
+            raise SnngenError(f"surrogate '{name}': {k} must be a finite number > 0, got "
+                              f"{v!r}")
+    return SurrogateSpec(name, tuple(sorted((k, float(v)) for k, v in params.items())))
+
+
+def surrogate(name, g, **params) -> sp.Expr:
+    """The surrogate ``name`` (a name or a :class:`SurrogateSpec`) evaluated at ``g`` (a
+    sympy expression)."""
+    chosen = spec(name)
+    values = {k: sp.nsimplify(v) for k, v in chosen.params}
+    return SURROGATES[chosen.name](g, **{**values, **params})
 
 
 @functools.cache
-def spike_function(name: str) -> type:
-    """The step function ``H`` whose sympy derivative is the surrogate ``name``."""
-    if name not in SURROGATES:
-        raise SnngenError(f"unknown surrogate '{name}'." + did_you_mean(name, SURROGATES)
-                          + f" Available: {', '.join(SURROGATES)}.")
+def _spike_function(chosen: SurrogateSpec) -> type:
+    name = chosen
 
     def fdiff(self, argindex=1):
         if argindex != 1:
@@ -88,14 +137,27 @@ def spike_function(name: str) -> type:
     def printed(self, printer):
         return f"H({printer.doprint(self.args[0])})"
 
-    return type(f"H_{name}", (sp.Function,), {"nargs": 1, "fdiff": fdiff,
-                                                "_sympystr": printed, "surrogate": name})
+    return type(f"H_{chosen.key}", (sp.Function,), {"nargs": 1, "fdiff": fdiff,
+                                                      "_sympystr": printed,
+                                                      "surrogate": chosen})
+
+
+def spike_function(name) -> type:
+    """The step function ``H`` whose sympy derivative is the surrogate ``name`` (a name or
+    a :class:`SurrogateSpec`)."""
+    return _spike_function(spec(name))
+
+
+def surrogate_function(name) -> type:
+    """``H'(g)`` as an opaque sympy function, so that backends can evaluate it in one place
+    (and apply a sparse cut-off to it); ``.expression(g)`` gives its formula."""
+    return _surrogate_function(spec(name))
 
 
 @functools.cache
-def surrogate_function(name: str) -> type:
-    """``H'(g)`` as an opaque sympy function, so that backends can evaluate it in one place
-    (and apply a sparse cut-off to it); ``.expression(g)`` gives its formula."""
+def _surrogate_function(chosen: SurrogateSpec) -> type:
+    name = chosen
+
     def fdiff(self, argindex=1):
         # d H'(x)/dx at x = the argument: differentiating with respect to the argument itself
         # fails for any argument but a bare symbol (the chain rule supplies the rest)
@@ -110,11 +172,12 @@ def surrogate_function(name: str) -> type:
     def expression(g):
         return surrogate(name, g)
 
-    return type(f"dH_{name}", (sp.Function,), {"nargs": 1, "fdiff": fdiff,
-                                                 "_sympystr": printed, "derivative_of": name,
-                                                 "expression": staticmethod(expression)})
+    return type(f"dH_{chosen.key}", (sp.Function,), {
+        "nargs": 1, "fdiff": fdiff, "_sympystr": printed, "derivative_of": chosen,
+        "expression": staticmethod(expression)})
 
 
-def Spike(g, name: str = "fast_sigmoid"):  # noqa: N802 - reads as the maths
-    """``H(g)``, the Heaviside step whose derivative is the named surrogate."""
+def Spike(g, name="fast_sigmoid"):  # noqa: N802 - reads as the maths
+    """``H(g)``, the Heaviside step whose derivative is the named surrogate (a name or a
+    :class:`SurrogateSpec`)."""
     return spike_function(name)(g)

@@ -79,8 +79,9 @@ class BPTT:
         ``"numba"`` (CPU), ``"cuda"`` (a GPU, through CuPy) or ``"cuda-host"`` (the CUDA
         kernels compiled for the CPU: how they are checked without a GPU); the same
         gradients, to the rounding of sums.
-    surrogate : str
-        The surrogate derivative of the spike (see :mod:`snngen.derive.surrogate`).
+    surrogate : str or SurrogateSpec
+        The surrogate derivative of the spike: a name (see :mod:`snngen.derive.surrogate`) or
+        one with parameters, ``sg.surrogate("fast_sigmoid", beta=5)``.
     detach_reset : bool
         Do not differentiate through the reset's spike.
     clip : float or None
@@ -109,7 +110,7 @@ class BPTT:
     """
 
     def __init__(self, net, loss, optimizer=None, backend: str = "numba",
-                 surrogate: str = "fast_sigmoid", detach_reset: bool = False,
+                 surrogate="fast_sigmoid", detach_reset: bool = False,
                  clip: float | None = None, soft_beta: float | None = None,
                  checkpoint_every: int | None = None, progress: bool | None = None):
         from ..losses import Loss

@@ -89,7 +89,7 @@ class RecurrentClassifier:
 
     def __init__(self, model, input_target: str, n_in: int, n_hidden: int, n_out: int,
                  params: dict, dt: float = 1e-3, readout_tau: float = 0.02,
-                 recurrent_density: float = 1.0, surrogate: str = "fast_sigmoid",
+                 recurrent_density: float = 1.0, surrogate="fast_sigmoid",
                  trainable_params=(), seed: int = 0, input_gain: float = 3.0,
                  recurrent_gain: float = 0.5, over: str = "max",
                  input_fan_in: int | None = None, recurrent_fan_in: int | None = None,
@@ -120,9 +120,11 @@ class RecurrentClassifier:
         if not isinstance(model, NeuronModel):
             raise InvalidValueError(f"{where}: model must be a NeuronModel, got "
                                     f"{type(model).__name__}")
-        if not isinstance(surrogate, str):
+        from ..derive.surrogate import SurrogateSpec
+        if not isinstance(surrogate, (str, SurrogateSpec)):
             raise InvalidValueError(f"{where}: surrogate must be the name of a surrogate "
-                                    f"gradient such as 'fast_sigmoid', got {surrogate!r}")
+                                    f"gradient such as 'fast_sigmoid' or "
+                                    f"sg.surrogate('fast_sigmoid', beta=5), got {surrogate!r}")
         if not isinstance(backend, str) or backend not in ("numba", "cuda", "cuda-host"):
             raise SnngenError(f"unknown backend {backend!r}: 'numba', 'cuda' or 'cuda-host'")
         if checkpoint_every is not None and backend != "numba":
