@@ -556,3 +556,26 @@ def test_surrogates_take_their_parameters():
     clf = RecurrentClassifier(LIF, "I", 3, 4, 2, params={"tau": 0.02, "taus": 0.005,
                                                         "vt": 1.0}, surrogate=sharp)
     assert clf.lm.surrogate == sharp
+
+
+def test_a_spike_source_trains_like_the_same_spikes_fed_as_an_input():
+    times, idx = np.array([0.0, 0.0021, 0.0035, 0.0102, 0.0199]), np.array([0, 2, 1, 2, 0])
+    raster = np.zeros((25, 2, 3))
+    for k, t in zip(idx, times):
+        raster[int(np.floor(t / DT + 1e-3)), :, k] = 1
+
+    def build(source: bool):
+        net = sg.Network(dt=DT, batch=2, dtype="float64", seed=4)
+        x = net.input("x", 2)
+        s = net.spike_source("s", 3, idx, times) if source else net.input("s", 3)
+        h = net.population("h", LIF, 4, params={"tau": 0.02, "taus": 0.005, "vt": 1.0})
+        net.connect(x, h, "I += w", w=sg.Trainable(sg.Normal(3.0, 1.0)), name="a")
+        net.connect(s, h, "I += w", w=sg.Trainable(sg.Normal(3.0, 1.0)), name="b")
+        return sg.BPTT(net, loss=sg.losses.spike_count(h.spikes))
+    data = (np.random.default_rng(0).random((25, 2, 2)) < 0.3).astype(float)
+    target = np.full((2, 4), 2.0)
+    l1, g1 = build(True).loss_and_grads({"x": data}, target)
+    l2, g2 = build(False).loss_and_grads({"x": data, "s": raster}, target)
+    assert l1 == l2 and np.any(g1["b.w"] != 0)
+    for k in g1:
+        np.testing.assert_array_equal(g1[k], g2[k])

@@ -33,13 +33,13 @@ import sys
 import numpy as np
 import sympy as sp
 
-from .. import connectivity as conn
 from ..derive.network import derive_network
 from ..derive.reference import chain_propagators, propagator_values, refractory_steps
 from ..errors import InvalidValueError, ShapeError, SnngenError
 from ..runtime import validate
-from ..runtime.allocate import _csr_values, _delays, _initial, shared_values
+from ..runtime.allocate import _initial
 from .checks import as_count
+from .network_data import check_inputs, source_spikes, synapse_tables
 from .optim import SGD, Adam, clip_scale, global_norm
 
 NEVER = -(10 ** 9)  # the last spike of a neuron that has not spiked: never refractory
@@ -172,24 +172,7 @@ class BPTT:
     # -- the network's fixed structure and its trained values --------------------------
 
     def _tables(self) -> None:
-        """CSR tables (the simulator's seeds), delays and synaptic values per projection."""
-        net = self.net
-        rng = np.random.default_rng(net.seed)
-        self.tables = {}
-        for index, (name, proj) in enumerate(net.projections.items()):
-            seed = int(np.random.default_rng([net.seed, index]).integers(2**31))
-            csr = conn.build_csr(proj.rule, proj.pre.n, proj.post.n, seed)
-            values = {}
-            for v in proj.model.variables:
-                what, given = f"projection '{name}', '{v}'", proj.values.get(v, 0.0)
-                values[v] = shared_values(proj, csr, given, rng, what) \
-                    if csr.shared is not None else \
-                    _csr_values(proj, csr, v, given, rng, (csr.n_synapses,), what)
-                values[v] = np.asarray(values[v], np.float64)
-            self.tables[name] = {"indptr": csr.indptr.astype(np.int64),
-                                 "indices": csr.indices.astype(np.int64),
-                                 "delays": _delays(net, proj, csr).astype(np.int64),
-                                 "values": values, "csr": csr}
+        self.tables = synapse_tables(self.net)
 
     def _initial_params(self) -> dict:
         params = {}
@@ -238,46 +221,7 @@ class BPTT:
     # -- one run ----------------------------------------------------------------------
 
     def _check_inputs(self, inputs, where: str) -> tuple[int, int, dict]:
-        sources = {p.name: p for p in self.net.populations.values() if p.kind == "input"}
-        if not hasattr(inputs, "items"):
-            raise InvalidValueError(f"{where}: inputs must be a dict of input names to spike "
-                                    f"arrays (steps, batch, channels), e.g. "
-                                    f"{{'{next(iter(sources), 'x')}': spikes}}")
-        missing = sorted(set(sources) - set(inputs))
-        extra = sorted(set(inputs) - set(sources))
-        if missing or extra:
-            raise InvalidValueError(f"{where}: the network's inputs are {sorted(sources)}; "
-                                    + (f"'{missing[0]}' is not given" if missing else
-                                       f"'{extra[0]}' is not an input of the network"))
-        shape, out = None, {}
-        for name, arr in inputs.items():
-            arr = np.asarray(arr)
-            if arr.dtype.kind not in "biuf":
-                raise InvalidValueError(f"{where}: input '{name}' must hold numbers (0 or 1), "
-                                        f"got dtype {arr.dtype}")
-            if arr.ndim != 3 or arr.shape[2] != sources[name].n or 0 in arr.shape:
-                raise ShapeError(f"{where}: input '{name}' must have shape (steps, batch, "
-                                 f"{sources[name].n}), got {arr.shape}")
-            if shape is not None and arr.shape[:2] != shape:
-                raise ShapeError(f"{where}: inputs have different (steps, batch): {shape} and "
-                                 f"{arr.shape[:2]} ('{name}')")
-            shape = arr.shape[:2]
-            bad = ~((arr == 0) | (arr == 1))
-            if bad.any():
-                at = tuple(int(i) for i in np.argwhere(bad)[0])
-                raise InvalidValueError(f"{where}: input '{name}' must hold spikes (0 or 1); "
-                                        f"entry {at} is {float(arr[at]):g}; convert "
-                                        "rates or counts to spikes first")
-            out[name] = np.ascontiguousarray(arr, self.kernels.dtype)
-        if shape is None:
-            raise SnngenError(f"{where}: the network has no input (net.input): nothing feeds it")
-        return shape[0], shape[1], out
-
-    def _spike_source(self, pop, steps: int, batch: int) -> np.ndarray:
-        z = np.zeros((steps, batch, pop.n), self.kernels.dtype)
-        keep = pop.steps < steps
-        z[pop.steps[keep], :, pop.indices[keep]] = 1
-        return z
+        return check_inputs(self.net, inputs, where, self.kernels.dtype)
 
     def _arrays(self, inputs: dict, steps: int, batch: int) -> tuple[dict, dict]:
         f, net, dt = self.kernels.dtype, self.net, self.net.dt
@@ -318,7 +262,7 @@ class BPTT:
         for name in self.nlm.sources:
             pop = net.populations[name]
             args[f"z_{name}"] = inputs[name] if pop.kind == "input" else \
-                self._spike_source(pop, steps, batch)
+                source_spikes(pop, steps, batch, f)
         for proj in dict.fromkeys(d.projection for d in self.nlm.deliveries):
             for key in ("indptr", "indices", "delays"):
                 args[f"{key}_{proj}"] = self.tables[proj][key]

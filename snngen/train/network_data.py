@@ -1,0 +1,82 @@
+"""What :class:`snngen.train.BPTT` reads of a network and of a run: the synapse tables and
+trained values' starting points, the input spikes (checked) and the spike sources' spikes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import connectivity as conn
+from ..errors import InvalidValueError, ShapeError, SnngenError
+from ..runtime.allocate import _csr_values, _delays, shared_values
+
+
+def synapse_tables(net) -> dict:
+    """Per projection: CSR tables drawn with the simulator's seeds (the same synapses as
+    ``net.build()``), per-synapse delays (steps) and the synaptic values (one per synapse, or
+    one per shared parameter for a weight-sharing rule), float64."""
+    rng = np.random.default_rng(net.seed)
+    tables = {}
+    for index, (name, proj) in enumerate(net.projections.items()):
+        seed = int(np.random.default_rng([net.seed, index]).integers(2**31))
+        csr = conn.build_csr(proj.rule, proj.pre.n, proj.post.n, seed)
+        values = {}
+        for v in proj.model.variables:
+            what, given = f"projection '{name}', '{v}'", proj.values.get(v, 0.0)
+            values[v] = shared_values(proj, csr, given, rng, what) \
+                if csr.shared is not None else \
+                _csr_values(proj, csr, v, given, rng, (csr.n_synapses,), what)
+            values[v] = np.asarray(values[v], np.float64)
+        tables[name] = {"indptr": csr.indptr.astype(np.int64),
+                        "indices": csr.indices.astype(np.int64),
+                        "delays": _delays(net, proj, csr).astype(np.int64),
+                        "values": values, "csr": csr}
+    return tables
+
+
+def check_inputs(net, inputs, where: str, dtype) -> tuple[int, int, dict]:
+    """(steps, batch, {name: spikes in ``dtype``}) of the spikes fed to ``net``'s inputs:
+    a dict with every ``net.input`` group and no other name, arrays (steps, batch, n) of
+    zeros and ones, all of the same steps and batch."""
+    sources = {p.name: p for p in net.populations.values() if p.kind == "input"}
+    if not hasattr(inputs, "items"):
+        raise InvalidValueError(f"{where}: inputs must be a dict of input names to spike "
+                                f"arrays (steps, batch, channels), e.g. "
+                                f"{{'{next(iter(sources), 'x')}': spikes}}")
+    missing = sorted(set(sources) - set(inputs))
+    extra = sorted(set(inputs) - set(sources))
+    if missing or extra:
+        raise InvalidValueError(f"{where}: the network's inputs are {sorted(sources)}; "
+                                + (f"'{missing[0]}' is not given" if missing else
+                                   f"'{extra[0]}' is not an input of the network"))
+    shape, out = None, {}
+    for name, arr in inputs.items():
+        arr = np.asarray(arr)
+        if arr.dtype.kind not in "biuf":
+            raise InvalidValueError(f"{where}: input '{name}' must hold numbers (0 or 1), "
+                                    f"got dtype {arr.dtype}")
+        if arr.ndim != 3 or arr.shape[2] != sources[name].n or 0 in arr.shape:
+            raise ShapeError(f"{where}: input '{name}' must have shape (steps, batch, "
+                             f"{sources[name].n}), got {arr.shape}")
+        if shape is not None and arr.shape[:2] != shape:
+            raise ShapeError(f"{where}: inputs have different (steps, batch): {shape} and "
+                             f"{arr.shape[:2]} ('{name}')")
+        shape = arr.shape[:2]
+        bad = ~((arr == 0) | (arr == 1))
+        if bad.any():
+            at = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise InvalidValueError(f"{where}: input '{name}' must hold spikes (0 or 1); "
+                                    f"entry {at} is {float(arr[at]):g}; convert "
+                                    "rates or counts to spikes first")
+        out[name] = np.ascontiguousarray(arr, dtype)
+    if shape is None:
+        raise SnngenError(f"{where}: the network has no input (net.input): nothing feeds it")
+    return shape[0], shape[1], out
+
+
+def source_spikes(pop, steps: int, batch: int, dtype) -> np.ndarray:
+    """The spikes (steps, batch, n) of a spike source over a run of ``steps``."""
+    z = np.zeros((steps, batch, pop.n), dtype)
+    keep = pop.steps < steps
+    z[pop.steps[keep], :, pop.indices[keep]] = 1
+    return z
