@@ -164,11 +164,10 @@ COBA = sg.NeuronModel("""
 """, threshold="v > 1", reset="v = 0", refractory="2*ms", name="coba")
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_conductance_synapses_heterogeneous_delays_equal_pytorch(backend):
-    """Excitatory and inhibitory pathways into one conductance-based population (the
-    conductance multiplies (E - v)), per-synapse delays, a statement nonlinear in w, a
-    refractory period; loss on the readout and a trained shared time constant."""
+def coba_net(recurrent: bool):
+    """x -> c (conductance-based, refractory) -> readout o, excitation with per-synapse
+    delays; inhibition from the input ('gi += w * w', nonlinear in w) or recurrent through
+    a delay of 2 steps ('gi += w')."""
     net = sg.Network(dt=DT, batch=2, dtype="float64", seed=5)
     x = net.input("x", 5)
     c = net.population("c", COBA, 8, params={
@@ -177,10 +176,23 @@ def test_conductance_synapses_heterogeneous_delays_equal_pytorch(backend):
     o = net.population("o", LEAKY, 2, params={"tau": 0.02})
     net.connect(x, c, "ge += w", w=sg.Trainable(sg.Uniform(0.5, 2.5)),
                 delay="(i - 3 * floor(i / 3)) * ms", name="exc")
-    net.connect(x, c, "gi += w * w", sg.FixedProbability(0.6),
-                w=sg.Trainable(sg.Uniform(0.2, 0.8)), name="inh")
+    if recurrent:
+        net.connect(c, c, "gi += w", sg.FixedProbability(0.5), w=sg.Trainable(0.3),
+                    delay="2*ms", name="rec")
+    else:
+        net.connect(x, c, "gi += w * w", sg.FixedProbability(0.6),
+                    w=sg.Trainable(sg.Uniform(0.2, 0.8)), name="inh")
     net.connect(c, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 1.0)), delay="(j + 1) * ms",
                 name="out")
+    return net, o
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_conductance_synapses_heterogeneous_delays_equal_pytorch(backend):
+    """Excitatory and inhibitory pathways into one conductance-based population (the
+    conductance multiplies (E - v)), per-synapse delays, a statement nonlinear in w, a
+    refractory period; loss on the readout and a trained shared time constant."""
+    net, o = coba_net(recurrent=False)
     fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v, over="mean"), backend=backend)
     rng = np.random.default_rng(2)
     steps, batch = 50, 2
@@ -437,18 +449,7 @@ def test_checkpointed_runs_give_the_same_gradients(backend):
     """checkpoint_every: the tape of one segment, each recomputed from its checkpoint (the
     state, refractory clocks and inputs in flight through delays): the same loss and
     gradients as the whole run's tape, for segments that cut through delays."""
-    net = sg.Network(dt=DT, batch=2, dtype="float64", seed=5)
-    x = net.input("x", 5)
-    c = net.population("c", COBA, 8, params={
-        "Ee": 3.0, "Ei": -1.0, "El": 0.0, "tau": sg.Trainable(0.02), "taue": 0.005,
-        "taui": 0.01}, method="euler")
-    o = net.population("o", LEAKY, 2, params={"tau": 0.02})
-    net.connect(x, c, "ge += w", w=sg.Trainable(sg.Uniform(0.5, 2.5)),
-                delay="(i - 3 * floor(i / 3)) * ms", name="exc")
-    net.connect(c, c, "gi += w", sg.FixedProbability(0.5), w=sg.Trainable(0.3),
-                delay="2*ms", name="rec")
-    net.connect(c, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 1.0)), delay="(j + 1) * ms",
-                name="out")
+    net, o = coba_net(recurrent=True)
     data = (np.random.default_rng(2).random((45, 2, 5)) < 0.35).astype(float)
     labels = np.array([1, 0])
     out = []
