@@ -37,7 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
 #: Relative share of the cases per property (default 1): the slow ones get fewer.
-WEIGHTS = {"test_build_and_run": 0.6, "test_trainer": 0.5, "test_checkpoint_load": 0.5,
+WEIGHTS = {"test_build_and_run": 0.6, "test_trainer": 0.5, "test_bptt": 0.5,
+           "test_checkpoint_load": 0.5,
            "test_online": 0.5, "test_cache_cli": 0.3, "test_checkpoint_save": 0.05,
            "test_show": 0.1, "test_cache_damaged_entry": 0.003}
 

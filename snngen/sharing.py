@@ -26,12 +26,15 @@ import numpy as np
 
 from .errors import ConnectivityError
 
+#: Sizes, strides and paddings stay below the neuron index limit (int32 indices)
+LIMIT = 2**31 - 1
+
 
 def _positive(value, what: str, zero: bool = False) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or \
-            value < (0 if zero else 1):
-        raise ConnectivityError(f"{what} must be an integer {'>= 0' if zero else '>= 1'}, got "
-                                f"{value!r}")
+            not (0 if zero else 1) <= value <= LIMIT:
+        raise ConnectivityError(f"{what} must be an integer in [{0 if zero else 1}, {LIMIT}], "
+                                f"got {value!r}")
     return int(value)
 
 
@@ -49,7 +52,10 @@ def _shape(value, what: str) -> tuple[int, int, int]:
     if not isinstance(value, (tuple, list)) or len(value) != 3:
         raise ConnectivityError(f"{what}: in_shape must be (channels, height, width), got "
                                 f"{value!r}")
-    return tuple(_positive(v, f"{what}: in_shape", False) for v in value)
+    shape = tuple(_positive(v, f"{what}: in_shape", False) for v in value)
+    if shape[0] * shape[1] * shape[2] > LIMIT:
+        raise ConnectivityError(f"{what}: in_shape {shape} has more than {LIMIT} neurons")
+    return shape
 
 
 class _Sharing:
@@ -111,44 +117,53 @@ class Conv2D(_Sharing):
     def n_shared(self) -> int:
         return self.out_channels * self.in_shape[0] * self.kernel[0] * self.kernel[1]
 
-    def _taps(self):
-        """Per kernel tap (ky, kx): the valid output rows/columns and their input ones."""
-        _, h, w = self.in_shape
-        _, oh, ow = self.out_shape
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
-        for ky in range(kh):
-            oy = np.arange(oh)
-            y = oy * sh - ph + ky
-            ok_y = (y >= 0) & (y < h)
-            for kx in range(kw):
-                ox = np.arange(ow)
-                x = ox * sw - pw + kx
-                ok_x = (x >= 0) & (x < w)
-                yield ky, kx, oy[ok_y], y[ok_y], ox[ok_x], x[ok_x]
+    @staticmethod
+    def _reach(size: int, k: int, stride: int, pad: int, out: int) -> tuple:
+        """Per input position ``y`` of one axis: the first output that reads it and how many
+        do (outputs ``o`` with ``0 <= y + pad - o * stride < k``: o in [ceil((y + pad - k +
+        1) / stride), floor((y + pad) / stride)] within the output). Work and memory grow
+        with the image, not with the kernel."""
+        y = np.arange(size, dtype=np.int64)
+        lo = np.maximum(0, -((k - 1 - y - pad) // stride))
+        hi = np.minimum(out - 1, (y + pad) // stride)
+        return y, lo, np.maximum(hi - lo + 1, 0)
+
+    @classmethod
+    def _axis(cls, size: int, k: int, stride: int, pad: int, out: int) -> tuple:
+        """The valid (output, input, tap) triples of one axis."""
+        y, lo, counts = cls._reach(size, k, stride, pad, out)
+        ys = np.repeat(y, counts)
+        o = np.repeat(lo, counts) + np.arange(int(counts.sum())) \
+            - np.repeat(np.cumsum(counts) - counts, counts)
+        return o, ys, ys + pad - o * stride
+
+    def _axis_counts(self) -> tuple[int, int]:
+        (_, h, w), (_, oh, ow) = self.in_shape, self.out_shape
+        return tuple(int(self._reach(size, k, st, p, o)[2].sum()) for size, k, st, p, o in (
+            (h, self.kernel[0], self.stride[0], self.padding[0], oh),
+            (w, self.kernel[1], self.stride[1], self.padding[1], ow)))
 
     def count(self) -> int:
         """Number of synapses, without making them."""
-        per = sum(len(oy) * len(ox) for _, _, oy, _, ox, _ in self._taps())
-        return per * self.out_channels * self.in_shape[0]
+        rows, cols = self._axis_counts()
+        return rows * cols * self.out_channels * self.in_shape[0]
 
     def pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(pre, post, shared index) of every synapse."""
         c_in, h, w = self.in_shape
         _, oh, ow = self.out_shape
         kh, kw = self.kernel
-        out_i, out_j, out_k = [], [], []
-        o = np.arange(self.out_channels)[:, None, None, None]
-        c = np.arange(c_in)[None, :, None, None]
-        for ky, kx, oy, y, ox, x in self._taps():
-            yy, xx = y[None, None, :, None], x[None, None, None, :]
-            oyy, oxx = oy[None, None, :, None], ox[None, None, None, :]
-            pre = (c * h + yy) * w + xx + 0 * o
-            post = (o * oh + oyy) * ow + oxx + 0 * c
-            shared = ((o * c_in + c) * kh + ky) * kw + kx + 0 * (yy + xx)
-            out_i.append(pre.ravel())
-            out_j.append(post.ravel())
-            out_k.append(np.broadcast_to(shared, pre.shape).ravel())
-        return tuple(np.concatenate(a).astype(np.int64) for a in (out_i, out_j, out_k))
+        oy, y, ky = self._axis(h, kh, self.stride[0], self.padding[0], oh)
+        ox, x, kx = self._axis(w, kw, self.stride[1], self.padding[1], ow)
+        o = np.arange(self.out_channels, dtype=np.int64)[:, None, None, None]
+        c = np.arange(c_in, dtype=np.int64)[None, :, None, None]
+        yy, oyy, kyy = (a[None, None, :, None] for a in (y, oy, ky))
+        xx, oxx, kxx = (a[None, None, None, :] for a in (x, ox, kx))
+        pre = (c * h + yy) * w + xx + 0 * o
+        post = (o * oh + oyy) * ow + oxx + 0 * c
+        shared = ((o * c_in + c) * kh + kyy) * kw + kxx
+        pre, post, shared = np.broadcast_arrays(pre, post, shared)
+        return pre.ravel().copy(), post.ravel().copy(), shared.ravel().copy()
 
 
 @dataclass(frozen=True)

@@ -513,6 +513,137 @@ def test_trainer(case):
     attempt(f"Trainer.{v['what']}", call, v, valid=valid)
 
 
+_DECLARED: dict = {}
+DECLARED_LEAKY = sg.NeuronModel("dv/dt = -v / tau : 1", name="readout")
+
+
+def declared():
+    """One small declared network for sg.BPTT per process (its kernels compile once):
+    inputs x (3 channels) -> LIF h (4) -> readout o (2), a skip x -> o."""
+    if not _DECLARED:
+        net = sg.Network(dt=1e-3, batch=2, seed=0)
+        x = net.input("x", 3)
+        h = net.population("h", CLS, 4, params={**CLS_PARAMS,
+                                                "taum": sg.Trainable(CLS_PARAMS["taum"])})
+        o = net.population("o", DECLARED_LEAKY, 2, params={"tau": 0.02})
+        net.connect(x, h, "I += w", w=sg.Trainable(sg.Normal(1.0, 0.5)))
+        net.connect(h, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 0.5)))
+        net.connect(x, o, "v += w", w=sg.Trainable(0.0))
+        _DECLARED.update(net=net, o=o, h=h)
+    return _DECLARED
+
+
+@st.composite
+def bptt_inputs(draw):
+    steps, batch = draw(st.integers(1, 6)), draw(st.integers(1, 4))
+    x, x_ok = draw(either(fs.spike_arrays((steps, batch, 3)),
+                          st.one_of(fs.odd_arrays((steps, batch, 3)), fs.odd_values(),
+                                    st.just({"y": 1}))))
+    labels, l_ok = draw(either(st.lists(st.integers(0, 1), min_size=batch, max_size=batch).map(
+        np.array), st.one_of(fs.odd_arrays((batch,), st.sampled_from([0, 1, 2, -1, 0.5,
+                                                                       np.nan])),
+                             fs.odd_values())))
+    drawn, ok = draw(fields(
+        loss=either(st.sampled_from(["cross_entropy", "spikes"]),
+                    st.one_of(fs.odd_values(), st.just("mse")), odds=10),
+        over=either(st.sampled_from(["max", "mean", "last"]), fs.odd_values(), odds=12),
+        lr=either(st.floats(1e-4, 1e-1), fs.odd_values(), odds=12),
+        backend=either(st.just("numba"), st.one_of(fs.odd_values(), st.just("opencl")),
+                       odds=12),
+        surrogate=either(st.sampled_from(["fast_sigmoid", "arctan"]),
+                         st.one_of(fs.odd_values(), st.just("relu")), odds=12),
+        clip=either(st.sampled_from([None, 5.0]), fs.odd_values(), odds=12),
+        checkpoint_every=either(st.sampled_from([None, 2]), fs.odd_values(), odds=12),
+        soft_beta=either(st.sampled_from([None]), fs.odd_values(), odds=12),
+        epochs=either(st.integers(0, 2), fs.odd_values().filter(lambda e: not fs.huge(e)),
+                      odds=10),
+        batch_size=either(st.sampled_from([None, 1, 3]), fs.odd_values(), odds=10),
+        what=either(st.sampled_from(["fit", "predict", "loss_and_grads"]), st.nothing()),
+    ))
+    drawn.update(x=x, labels=labels)
+    # "spikes": a spike-count loss, whose targets are counts (batch, 4), not class labels
+    return drawn, ok and x_ok and (l_ok or drawn["what"] == "predict") and \
+        drawn["loss"] != "spikes"
+
+
+@examples(40)
+@given(bptt_inputs())
+def test_bptt(case):
+    """sg.BPTT's options and its fit, predict and loss_and_grads on one declared network."""
+    v, valid = case
+
+    def call():
+        d = declared()
+        if v["loss"] == "cross_entropy":
+            loss = sg.losses.cross_entropy(d["o"].v, over=v["over"])
+        elif v["loss"] == "spikes":
+            loss = sg.losses.spike_count(d["h"].spikes)
+        elif v["loss"] == "mse":
+            loss = sg.losses.mse(d["o"].v)
+        else:
+            loss = v["loss"]
+        fit = sg.BPTT(d["net"], loss=loss, optimizer=sg.Adam(v["lr"]) if isinstance(
+            v["lr"], float) else v["lr"], backend=v["backend"], surrogate=v["surrogate"],
+            clip=v["clip"], checkpoint_every=v["checkpoint_every"],
+            soft_beta=v["soft_beta"], progress=False)
+        inputs = v["x"] if isinstance(v["x"], dict) else {"x": v["x"]}
+        if v["what"] == "predict":
+            return fit.predict(inputs, batch_size=v["batch_size"])
+        if v["what"] == "loss_and_grads":
+            return fit.loss_and_grads(inputs, v["labels"])
+        return fit.fit(inputs, v["labels"], v["epochs"], batch_size=v["batch_size"])
+
+    warmed("test_bptt")
+    attempt(f"BPTT.{v['what']}", call, v, valid=valid)
+
+
+@examples(60)
+@given(fields(value=either(st.floats(-1, 1), fs.odd_values()),
+              per_neuron=either(st.booleans(), fs.odd_values(), odds=8),
+              where=either(st.sampled_from(["param", "init", "synapse"]), st.nothing()),
+              in_shape=either(st.just((1, 4, 4)), st.one_of(fs.odd_values(), st.sampled_from(
+                  [(4, 4), (0, 4, 4), (1, -4, 4), (1, 4, 4, 1), "1,4,4"]))),
+              out_channels=either(st.integers(1, 3), fs.odd_values(), odds=8),
+              kernel=either(st.sampled_from([1, 3, (2, 3)]), st.one_of(
+                  fs.odd_values(), st.sampled_from([(3,), (0, 3), 9, (3, 3, 3)])), odds=8),
+              stride=either(st.sampled_from([1, 2]), fs.odd_values(), odds=8),
+              padding=either(st.sampled_from([0, 1]), fs.odd_values(), odds=8),
+              pool=either(st.sampled_from([1, 2]), st.one_of(fs.odd_values(),
+                                                             st.just(5)), odds=8)))
+def test_trainable_and_sharing_rules(case):
+    """sg.Trainable where it marks values, and the Conv2D / Pool2D rules (construction and
+    the synapse table)."""
+    v, valid = case
+    from snngen import connectivity as conn
+
+    def call():
+        net = sg.Network(dt=1e-3, batch=2)
+        src = net.input("x", 16)
+        mark = sg.Trainable(v["value"], per_neuron=v["per_neuron"])
+        if v["where"] == "param":
+            net.population("h", DECLARED_LEAKY, 3, params={"tau": mark})
+        elif v["where"] == "init":
+            net.population("h", DECLARED_LEAKY, 3, params={"tau": 0.02}, init={"v": mark})
+        else:
+            h = net.population("h", DECLARED_LEAKY, 3, params={"tau": 0.02})
+            net.connect(src, h, "v += w", w=mark)
+        rule = sg.Conv2D(v["in_shape"], v["out_channels"], v["kernel"], stride=v["stride"],
+                         padding=v["padding"])
+        csr = conn.build_csr(rule, rule.n_pre, rule.n_post, seed=0)
+        pool = sg.Pool2D(rule.out_shape, v["pool"])
+        return csr, conn.build_csr(pool, pool.n_pre, pool.n_post, seed=0)
+
+    # a per-neuron trained value given as one number, a parameter "tau" trained negative,
+    # and kernels or pools larger than the image are mistakes the generator may combine
+    if valid and v["where"] == "param" and not v["value"] > 0:
+        valid = False
+    if valid:  # a pooling window larger than the convolution's output is a mistake too
+        kh, kw = (v["kernel"], v["kernel"]) if isinstance(v["kernel"], int) else v["kernel"]
+        out = [(4 + 2 * v["padding"] - k) // v["stride"] + 1 for k in (kh, kw)]
+        valid = v["pool"] <= min(out)
+    attempt("Trainable/Conv2D", call, v, valid=valid)
+
+
 @examples(60)
 @given(fields(times=either(st.integers(1, 3).flatmap(lambda s: st.lists(
     st.lists(st.floats(0, 0.05), min_size=2, max_size=2), min_size=s, max_size=s)).map(
@@ -823,6 +954,10 @@ def warm_up(name: str) -> None:
         x = np.ones((3, 2, 3))
         Trainer(classifier(), batch_size=2).fit(x, np.array([0, 1]), 1)
         classifier().predict(x)
+    elif name == "test_bptt":
+        d = declared()
+        sg.BPTT(d["net"], loss=sg.losses.cross_entropy(d["o"].v), progress=False).fit(
+            {"x": np.ones((3, 2, 3))}, np.array([0, 1]), 1)
     elif name == "test_cache_damaged_entry":
         private_cache()
     elif name == "test_online":

@@ -138,3 +138,16 @@ def test_convolutional_network_gradients_equal_pytorch(backend):
         assert np.abs(ref).max() > 0, k
         assert np.abs(grads[k] - ref).max() <= 1e-9 * np.abs(ref).max(), k
     assert float(torch.stack(zc_all).detach().sum()) > 20
+
+
+@pytest.mark.parametrize("make", [
+    lambda: sg.Conv2D((1, 4, 4), 1, 1, stride=2**63),
+    lambda: sg.Conv2D((1, 4, 4), 2**40, 1),
+    lambda: sg.Conv2D((70000, 70000, 1), 1, 1),
+    lambda: sg.Pool2D((1, 4, 4), 2, stride=2**70),
+], ids=["stride", "channels", "image", "pool_stride"])
+def test_sizes_beyond_int32_are_refused_where_given(make):
+    """Found by the fuzz property of the sharing rules: a stride of 2**63 overflowed NumPy
+    while counting the synapses."""
+    with pytest.raises(ConnectivityError, match="2147483647|neurons"):
+        make()

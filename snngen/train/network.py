@@ -421,7 +421,7 @@ class BPTT:
         """Train on samples along axis 1 of ``inputs`` (steps, samples, channels) in batches
         of ``batch_size`` (default: the network's batch); returns one record per epoch:
         ``{"epoch", "loss"}`` (the mean of the batches' losses)."""
-        epochs = as_count(epochs, "epochs", "BPTT.fit")
+        epochs = as_count(epochs, "epochs", "BPTT.fit", minimum=0)  # 0: nothing to do
         steps, samples, inputs = self._check_inputs(inputs, "BPTT.fit")
         labels = np.asarray(labels)
         axis = self.loss.label_axis
