@@ -413,6 +413,7 @@ def test_fit_batches_targets_of_every_loss():
     fit = sg.BPTT(net, loss=sg.losses.mse(o.v), optimizer=sg.Adam(1e-2))
     history = fit.fit({"x": data}, np.full((20, 5, 2), 0.5), epochs=3)
     assert history[-1]["loss"] < history[0]["loss"]
+    assert fit.fit({"x": data}, np.full((20, 5, 2), 0.5), epochs=0) == []  # as Trainer.fit
     with pytest.raises(ShapeError, match="axis 1 of the labels"):
         fit.fit({"x": data}, np.zeros((20, 4, 2)))
     counts = sg.BPTT(net, loss=sg.losses.spike_count(h.spikes))
