@@ -36,6 +36,23 @@ def _ref(ref, what: str) -> StateRef:
     return ref
 
 
+def _targets(values, kind: str) -> np.ndarray:
+    """The targets of an ``mse`` or ``spike_count`` loss as a float64 array of finite
+    numbers (their shape is checked against the records by the loss)."""
+    try:
+        arr = np.asarray(values)
+        ok = arr.dtype.kind in "biuf"
+        arr = arr.astype(np.float64) if ok else arr
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise InvalidValueError(f"{kind}: targets must be an array of numbers, got "
+                                f"{type(values).__name__} {str(values)[:40]!r}")
+    if not np.all(np.isfinite(arr)):
+        raise InvalidValueError(f"{kind}: targets must be finite (no NaN or infinity)")
+    return arr
+
+
 @dataclass(frozen=True)
 class Loss:
     """A loss of the records of ``ref``: ``kind`` names the function of
@@ -57,6 +74,8 @@ class Loss:
 
     def __call__(self, records: dict, labels) -> tuple[float, dict]:
         """(loss, {ref: dL/d records}) from ``records[ref]`` (steps, batch, neurons)."""
+        if self.kind != "cross_entropy":  # targets: finite numbers (class labels are checked
+            labels = _targets(labels, self.kind)  # by cross_entropy itself)
         value, grad = getattr(_numeric, self.kind)(records[self.ref], labels, **self.options)
         return value, {self.ref: grad}
 

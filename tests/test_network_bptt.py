@@ -582,3 +582,16 @@ def test_a_spike_source_trains_like_the_same_spikes_fed_as_an_input():
     assert l1 == l2 and np.any(g1["b.w"] != 0)
     for k in g1:
         np.testing.assert_array_equal(g1[k], g2[k])
+
+
+@pytest.mark.parametrize("targets", ["20*ms", [[1.0, np.nan, 0, 0]], {"a": 1}, None])
+def test_targets_of_count_and_mse_losses_are_checked(targets):
+    """Found by the fuzz property of sg.BPTT: a quantity string as spike-count targets
+    reached NumPy's float conversion (a ValueError)."""
+    net = sg.Network(dt=DT, batch=1, seed=3)
+    x = net.input("x", 2)
+    h = net.population("h", LIF, 4, params={"tau": 0.02, "taus": 0.005, "vt": 1.0})
+    net.connect(x, h, "I += w", w=sg.Trainable(1.0))
+    loss = sg.losses.spike_count(h.spikes)
+    with pytest.raises(InvalidValueError, match="spike_count: targets"):
+        loss({h.spikes: np.zeros((3, 1, 4))}, targets)
