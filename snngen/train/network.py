@@ -28,6 +28,7 @@ reads any population's state or spikes (:mod:`snngen.losses`), recorded after ev
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import numpy as np
@@ -49,10 +50,17 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(expr: sp.Expr):
+    """(argument symbols, NumPy function) of ``expr``: made once per expression, not once
+    per batch (sympy's lambdify takes milliseconds)."""
+    args = sorted(expr.free_symbols, key=lambda s: s.name)
+    return args, sp.lambdify(args, expr, modules="numpy")
+
+
 def _lambdify(expr: sp.Expr, env: dict, size: int) -> np.ndarray:
     """``expr`` evaluated per synapse from ``env`` (arrays or numbers by name)."""
-    args = sorted(expr.free_symbols, key=lambda s: s.name)
-    fn = sp.lambdify(args, expr, modules="numpy")
+    args, fn = _compiled(expr)
     with np.errstate(all="ignore"):
         return np.broadcast_to(np.asarray(fn(*(env[a.name] for a in args)), np.float64),
                                (size,)).copy()
