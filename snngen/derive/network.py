@@ -41,6 +41,7 @@ from ..integrate import discretise
 from ..model import strip_units
 from ..parse import symbol
 from ..symbolic import draws
+from .bodies import adjoint_step, cse_lines, kernel_renaming
 from .step import LearningModel, derive
 
 ZS = sp.Symbol("_zs", real=True)  # the step's spike, read from the tape
@@ -217,7 +218,6 @@ def population_bodies(lm: LearningModel, printer) -> dict:
     before the step), the next state ``_next<j>`` (from state, input and the tape's spike
     ``_zs``), the input adjoints ``_ax<m>`` and the adjoint step ``_as<j>``, ``_gp<j>``,
     ``_gq<j>``; with the kernel names of states, parameters, propagators, inputs, noise."""
-    from ..train.bptt import adjoint_step, cse_lines, kernel_renaming
     ren = kernel_renaming(lm)
     k = len(lm.states)
     a = [sp.Symbol(f"_a{j}", real=True) for j in range(k)]

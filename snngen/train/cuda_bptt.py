@@ -24,11 +24,12 @@ import sympy as sp
 from .. import __version__
 from ..backends.cuda.printer import CPrinter
 from ..backends.templates import environment
+from ..derive.bodies import derived_bodies
 from ..derive.reference import chain_propagators
 from ..derive.step import LearningModel
 from ..derive.surrogate import surrogate_function
 from ..errors import BackendUnsupported
-from .bptt import check_kernel_model, check_loss_grads, derived_bodies, run_values
+from .bptt import check_kernel_model, check_loss_grads, run_values
 from .checks import as_real, check_run
 
 

@@ -24,6 +24,7 @@ import sympy as sp
 from .. import __version__, cache
 from ..backends.numba.printer import NumbaPrinter
 from ..backends.templates import environment
+from ..derive.bodies import cse_lines, kernel_renaming
 from ..derive.online import (
     OnlineRule,
     _linear_jacobians,
@@ -35,7 +36,6 @@ from ..derive.reference import chain_propagators, propagator_values, refractory_
 from ..derive.step import LearningModel
 from ..derive.surrogate import surrogate_function
 from ..errors import InvalidValueError, ShapeError, SnngenError, shown
-from .bptt import cse_lines, kernel_renaming
 from .checks import (
     as_count,
     as_real,
