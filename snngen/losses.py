@@ -86,9 +86,34 @@ class Loss:
                                     "cross_entropy loss")
         y = np.asarray(records[self.ref], float)
         over = self.options.get("over", "max")
+        if over == "each":  # the most likely class over all steps together
+            shifted = y - y.max(axis=-1, keepdims=True)
+            logp = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+            return logp.sum(axis=0).argmax(axis=-1)
         logits = y.max(axis=0) if over == "max" else y.mean(axis=0) if over == "mean" \
             else y[-1]
         return logits.argmax(axis=-1)
+
+    @property
+    def per_step(self) -> bool:
+        """Whether the loss is a sum of per-step terms (what an online rule can follow)."""
+        return self.kind == "mse" or self.options.get("over") in ("each", "last")
+
+    def at_step(self, record, labels, t: int, steps: int) -> tuple[float, np.ndarray]:
+        """(this step's term of the loss, its gradient) from ``record`` (batch, neurons), the
+        state after step ``t`` of a run of ``steps``: the terms of all steps add up to the
+        loss of the whole run (:attr:`per_step` losses only)."""
+        record = np.asarray(record, float)
+        if self.kind == "mse":
+            diff = record - labels[t]
+            scale = diff.size * steps
+            return float((diff * diff).sum()) / scale, 2 * diff / scale
+        over = self.options.get("over")
+        if over == "last" and t != steps - 1:
+            return 0.0, np.zeros_like(record)
+        value, grad = _numeric.cross_entropy(record[None], labels, over="last")
+        scale = steps if over == "each" else 1
+        return value / scale, grad[0] / scale
 
     def __repr__(self) -> str:
         opts = "".join(f", {k}={v!r}" for k, v in self.options.items())
@@ -97,10 +122,12 @@ class Loss:
 
 def cross_entropy(ref, over: str = "max") -> Loss:
     """Softmax cross-entropy of the readout ``ref`` (e.g. ``o.v``: one neuron per class)
-    reduced over time by ``max``, ``mean`` or ``last``; labels are class indices."""
-    if not isinstance(over, str) or over not in ("max", "mean", "last"):
-        raise InvalidValueError(f"cross_entropy: over must be 'max', 'mean' or 'last', not "
-                                f"{over!r}")
+    reduced over time by ``max``, ``mean`` or ``last``, or ``each``: the mean of every
+    step's cross-entropy (a per-step loss, what online rules follow); labels are class
+    indices."""
+    if not isinstance(over, str) or over not in ("max", "mean", "last", "each"):
+        raise InvalidValueError(f"cross_entropy: over must be 'max', 'mean', 'last' or 'each', "
+                                f"not {over!r}")
     return Loss("cross_entropy", _ref(ref, "cross_entropy"), {"over": over})
 
 

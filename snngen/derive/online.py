@@ -133,9 +133,10 @@ def _direct(pre: np.ndarray, n: int) -> np.ndarray:
     return out.reshape(n, -1)
 
 
-def _linear_jacobians(lm: LearningModel, values_at_rest: list, n: int):
+def _linear_jacobians(lm: LearningModel, values_at_rest: list, n: int, all_inputs=False):
     """RFLO's Jacobians: of the update without the spike and reset terms, at rest (states
-    and inputs zero): a constant leak per neuron, (n, k, k) and (n, k)."""
+    and inputs zero): a constant leak per neuron, (n, k, k) and (n, k) (the first input;
+    ``all_inputs``: (n, k, m), every input)."""
     from .reference import _modules
 
     def no_spike(e):
@@ -150,7 +151,7 @@ def _linear_jacobians(lm: LearningModel, values_at_rest: list, n: int):
             *values_at_rest)
         out.append(np.stack([np.stack([np.broadcast_to(np.asarray(e, float), (n,))
                                        for e in row], axis=-1) for row in rows], axis=1))
-    return out[0], out[1][:, :, 0]
+    return out[0], (out[1] if all_inputs else out[1][:, :, 0])
 
 
 RULES = ("eprop", "ostl", "rflo", "superspike", "decolle")

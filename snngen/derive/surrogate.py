@@ -53,8 +53,8 @@ SURROGATES = {s.name: s for s in (
               {"beta": sp.Integer(5)}),
     Surrogate("arctan", lambda g, alpha: alpha / 2 / (1 + (sp.pi / 2 * alpha * g) ** 2),
               {"alpha": sp.Integer(2)}),
-    Surrogate("triangle", lambda g, gamma: gamma * sp.Max(0, 1 - sp.Abs(g)),
-              {"gamma": sp.Integer(1)}),                                # Bellec et al. 2020
+    Surrogate("triangle", lambda g, gamma, width: gamma * sp.Max(0, 1 - sp.Abs(g) / width),
+              {"gamma": sp.Integer(1), "width": sp.Integer(1)}),       # Bellec et al. 2020
     Surrogate("exponential", lambda g, alpha, beta: alpha * sp.exp(-beta * sp.Abs(g)),
               {"alpha": sp.Integer(1), "beta": sp.Integer(1)}),         # SLAYER-style
     Surrogate("gaussian", lambda g, sigma: sp.exp(-g**2 / (2 * sigma**2))

@@ -25,15 +25,24 @@ def _softmax(logits):
 
 def cross_entropy(traces: np.ndarray, labels: np.ndarray, over: str = "max"):
     """Softmax cross-entropy of the readout reduced over time by ``max``, ``mean`` or
-    ``last``; the gradient flows to the arg-max step (max), every step (mean) or the last."""
+    ``last``; the gradient flows to the arg-max step (max), every step (mean) or the last.
+    ``each``: the mean over steps of every step's cross-entropy (what online rules train:
+    a sum of per-step losses)."""
     traces = np.asarray(traces, dtype=np.float64)
     if traces.ndim != 3:
         raise SnngenError(f"cross_entropy: readout traces must be (time, batch, classes), got "
                           f"shape {traces.shape}")
     steps, batch, classes = traces.shape
-    if not isinstance(over, str) or over not in ("max", "mean", "last"):
-        raise SnngenError(f"cross_entropy: over must be 'max', 'mean' or 'last', not {over!r}")
+    if not isinstance(over, str) or over not in ("max", "mean", "last", "each"):
+        raise SnngenError(f"cross_entropy: over must be 'max', 'mean', 'last' or 'each', not "
+                          f"{over!r}")
     labels = check_labels(labels, batch, classes, "cross_entropy")
+    if over == "each":
+        p = _softmax(traces)
+        rows = np.arange(batch)
+        loss = float(-np.mean(np.log(p[:, rows, labels] + 1e-300)))
+        p[:, rows, labels] -= 1
+        return loss, p / (batch * steps)
     grad = np.zeros_like(traces)
     if over == "max":
         idx = traces.argmax(axis=0)

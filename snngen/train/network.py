@@ -117,46 +117,49 @@ class BPTT:
     differentiates their coefficients (``sigma*sqrt(2/tau)*xi``).
     """
 
+    _online = False  # the kernels of online learning too (sg.Online)
+
     def __init__(self, net, loss, optimizer=None, backend: str = "numba",
                  surrogate="fast_sigmoid", detach_reset: bool = False,
                  clip: float | None = None, soft_beta: float | None = None,
                  checkpoint_every: int | None = None, progress: bool | None = None):
         from ..losses import Loss
         from ..runtime.network import Network
+        who = type(self).__name__  # BPTT, or Online (its subclass)
         if not isinstance(net, Network):
-            raise InvalidValueError(f"BPTT: net must be an sg.Network, got {type(net).__name__}")
+            raise InvalidValueError(f"{who}: net must be an sg.Network, got {type(net).__name__}")
         if not isinstance(loss, Loss):
-            raise InvalidValueError("BPTT: loss must be one of sg.losses (e.g. "
+            raise InvalidValueError(f"{who}: loss must be one of sg.losses (e.g. "
                                     f"sg.losses.cross_entropy(o.v)), got {type(loss).__name__}")
         for ref in loss.reads:
             if ref.population.net is not net or ref.population.kind != "neuron":
-                raise InvalidValueError(f"BPTT: the loss reads {ref!r}, which is not a neuron "
+                raise InvalidValueError(f"{who}: the loss reads {ref!r}, which is not a neuron "
                                         "population of this network")
         if optimizer is None:
             optimizer = Adam(1e-3)
         if not isinstance(optimizer, (Adam, SGD)):
-            raise InvalidValueError("BPTT: optimizer must be sg.train.Adam(...) or "
+            raise InvalidValueError(f"{who}: optimizer must be sg.train.Adam(...) or "
                                     f"sg.train.SGD(...), got {type(optimizer).__name__}")
         if not isinstance(backend, str) or backend not in ("numba", "cuda", "cuda-host"):
-            raise InvalidValueError(f"BPTT: backend must be 'numba', 'cuda' or 'cuda-host', "
+            raise InvalidValueError(f"{who}: backend must be 'numba', 'cuda' or 'cuda-host', "
                                     f"got {validate.shown(backend)}")
-        validate.read_flag(detach_reset, "BPTT: detach_reset")
-        validate.read_flag(progress, "BPTT: progress", none=True)
+        validate.read_flag(detach_reset, f"{who}: detach_reset")
+        validate.read_flag(progress, f"{who}: progress", none=True)
         self.clip = None if clip is None else float(
-            validate.read_value(clip, "BPTT: clip", shape=()))
+            validate.read_value(clip, f"{who}: clip", shape=()))
         self.checkpoint_every = None if checkpoint_every is None else \
             as_count(checkpoint_every, "checkpoint_every (steps)", "BPTT")
         self.net, self.loss, self.optimizer = net, loss, optimizer
         if soft_beta is not None:
-            soft_beta = float(validate.read_value(soft_beta, "BPTT: soft_beta", shape=()))
+            soft_beta = float(validate.read_value(soft_beta, f"{who}: soft_beta", shape=()))
             if not soft_beta > 0:
-                raise InvalidValueError(f"BPTT: soft_beta must be > 0, got {soft_beta:g}")
+                raise InvalidValueError(f"{who}: soft_beta must be > 0, got {soft_beta:g}")
         self.nlm = derive_network(net, surrogate, detach_reset, soft_beta)
         trained = [f"{p.name}.{k}" for p in net.populations.values()
                    for k in [*getattr(p, "trainable", {}), *getattr(p, "trainable_init", {})]] + \
             [f"{j.name}.{k}" for j in net.projections.values() for k in j.trainable]
         if not trained:
-            raise SnngenError("BPTT: nothing is trained: mark values with sg.Trainable, e.g. "
+            raise SnngenError(f"{who}: nothing is trained: mark values with sg.Trainable, e.g. "
                               "w=sg.Trainable(sg.Normal(0, 0.1)) in net.connect")
         self._tables()
         self.params = self._initial_params()
@@ -170,7 +173,7 @@ class BPTT:
         if backend == "numba":
             from ..backends.numba.learning import NetworkKernels
             self.kernels = NetworkKernels(self.nlm, net, net.dtype, say=None if
-                                          progress is False else _say)
+                                          progress is False else _say, online=self._online)
         else:
             from ..backends.cuda.learning import NetworkKernels
             self.kernels = NetworkKernels(self.nlm, net, net.dtype,
@@ -331,7 +334,7 @@ class BPTT:
         saved = {}
         segments = self._segments(steps)
         for t0, t1 in segments:
-            if len(segments) > 1:
+            if len(segments) > 1 and not self._online:  # online: nothing is recomputed
                 saved[t0] = {k: v.copy() for k, v in args.items()
                              if k.startswith(("s_", "last_", "xr_"))}
             self.kernels.forward(t0, t1, self.net.dt, args)

@@ -18,7 +18,7 @@ import sympy as sp
 from numba import njit
 
 from ... import __version__, cache
-from ...derive.network import population_bodies
+from ...derive.network import jacobian_bodies, population_bodies
 from ..templates import environment
 from .printer import NumbaPrinter
 
@@ -72,10 +72,11 @@ def deliver_back(z, pre0, indptr, indices, post0, delays, fval, ring, slot, t, s
                 dz[b, pre0 + i] += acc
 
 
-def render(nlm, net, dtype: str, parallel: bool = False) -> str:
+def render(nlm, net, dtype: str, parallel: bool = False, online: bool = False) -> str:
     """The generated module of ``nlm`` (a NetworkLearningModel of ``net``) in ``dtype``;
     ``parallel``: the population kernels share neurons between threads (``prange``), at
-    about twice the first compile time (Numba's parallel loops compile slowly)."""
+    about twice the first compile time (Numba's parallel loops compile slowly); ``online``:
+    with each population's Jacobian kernel ``jac_<population>`` (online learning)."""
     from ...derive.surrogate import surrogate_function
     pr = NumbaPrinter(dtype)
     pops = []
@@ -84,6 +85,8 @@ def render(nlm, net, dtype: str, parallel: bool = False) -> str:
                      "spiking": lm.g is not None,
                      "refractory": lm.discrete.refractory is not None,
                      **population_bodies(lm, pr)})
+        if online:
+            pops[-1]["jac_body"] = jacobian_bodies(lm, pr)
     surrogates = {lm.surrogate for lm in nlm.populations.values()}
     xg = sp.Symbol("x", real=True)
     sur = pr.doprint(surrogate_function(surrogates.pop()).expression(xg)) if surrogates \
@@ -120,9 +123,10 @@ class NetworkKernels:
 
     name = "numba"
 
-    def __init__(self, nlm, net, dtype: str, parallel: bool = False, say=None):
+    def __init__(self, nlm, net, dtype: str, parallel: bool = False, say=None,
+                 online: bool = False):
         self.dtype = np.dtype(dtype)
-        self.source = render(nlm, net, dtype, parallel)
+        self.source = render(nlm, net, dtype, parallel, online)
         self.module, self.source_path = cache.generated_module(self.source, "network")
         # Numba caches the compiled functions beside the source: none there means this run
         # compiles them (at their first call), which takes seconds: say so
