@@ -54,6 +54,7 @@ from .runtime.network import Network, Normal, TimedArray, Trainable, Uniform  # 
 from .runtime.simulator import Simulator  # noqa: E402
 from .show import show  # noqa: E402
 from .train.network import BPTT  # noqa: E402
+from .train.online_network import Online  # noqa: E402
 from .train.optim import SGD, Adam  # noqa: E402
 
 __all__ = [
@@ -61,7 +62,7 @@ __all__ = [
     "CheckpointError", "ConnectivityError", "DiscreteModel", "EquationError", "Explicit",
     "FixedInDegree", "FixedOutDegree", "FixedProbability", "IntegrationError",
     "InvalidValueError", "MissingParameterError", "Network", "NetworkTooLargeError",
-    "NeuronModel", "Normal", "NumericalError", "OneToOne", "Pool2D", "SGD", "ShapeError",
+    "NeuronModel", "Normal", "NumericalError", "OneToOne", "Online", "Pool2D", "SGD", "ShapeError",
     "Simulator", "SnngenError", "SynapseModel", "TimedArray", "Trainable", "Uniform",
     "UnitError", "UnknownNameError", "cache", "discretise", "losses", "show", "surrogate",
     "train", "units",

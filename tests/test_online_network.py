@@ -1,0 +1,257 @@
+"""Online rules on declared networks (issue 20, ``sg.Online``): every rule on a graph of two
+populations (a recurrent hidden population with a delay, a readout, a skip projection)
+equals a NumPy reference written here from the rules' equations (float64, 1e-9), e-prop
+with its defaults equals Bellec et al. 2020's equations, and where a rule is exact (a hidden
+population without recurrence feeding a linear readout) it equals BPTT.
+"""
+
+import numpy as np
+import pytest
+
+import snngen as sg
+from snngen.errors import InvalidValueError, SnngenError
+
+DT = 1e-3
+LIF = sg.NeuronModel("dv/dt = -v / tau : 1", threshold="v > 1", reset="v -= 1", name="lif1")
+LEAKY = sg.NeuronModel("dv/dt = -v / tau : 1", name="leaky")
+TAU_H, TAU_O = 0.02, 0.03
+
+
+def graph(seed=4, batch=3):
+    """x -> h (LIF, reset by subtraction; recurrent, one step of delay) -> o (leaky
+    readout), and a skip x -> o: every weight trained."""
+    net = sg.Network(dt=DT, batch=batch, dtype="float64", seed=seed)
+    x = net.input("x", 5)
+    h = net.population("h", LIF, 8, params={"tau": TAU_H})
+    o = net.population("o", LEAKY, 3, params={"tau": TAU_O})
+    net.connect(x, h, "v += w", sg.FixedProbability(0.8), w=sg.Trainable(sg.Normal(0.6, 0.4)),
+                name="in")
+    net.connect(h, h, "v += w", sg.FixedProbability(0.5), w=sg.Trainable(sg.Normal(0.0, 0.3)),
+                delay=DT, name="rec")
+    net.connect(h, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 1.0)), name="out")
+    net.connect(x, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 0.3)), name="skip")
+    return net, o
+
+
+def dense(fit, proj):
+    """The (n_pre, n_post) matrix of a projection's current weights."""
+    table = fit.tables[proj]
+    csr = table["csr"]
+    m = np.zeros((csr.n_pre, csr.n_post))
+    m[csr.pre_indices(), csr.indices] = fit.params[f"{proj}.w"]
+    return m
+
+
+def at_synapses(fit, proj, matrix):
+    csr = fit.tables[proj]["csr"]
+    return matrix[csr.pre_indices(), csr.indices]
+
+
+def fast_sigmoid(g):
+    return 1.0 / (10.0 * np.abs(g) + 1.0) ** 2
+
+
+def bellec(g, gamma=0.3, v_th=1.0):
+    """Bellec et al. 2020's pseudo-derivative of z = H(v - v_th), at g = v - v_th."""
+    return gamma * np.maximum(0.0, 1.0 - np.abs(g) / v_th)
+
+
+def per_step_loss(y, labels, t, steps, kind):
+    """(value, d value / d y) of step t: softmax cross-entropy averaged over steps and trials,
+    or the squared error averaged over every entry."""
+    if kind == "mse":
+        diff = y - labels[t]
+        return (diff ** 2).sum() / (diff.size * steps), 2 * diff / (diff.size * steps)
+    p = np.exp(y - y.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    rows = np.arange(y.shape[0])
+    value = -np.log(p[rows, labels]).sum() / (y.shape[0] * steps)
+    p[rows, labels] -= 1
+    return value, p / (y.shape[0] * steps)
+
+
+def reference(fit, x, labels, rule, kind="ce", feedback=None):
+    """The rule written from its equations for this graph (h: one state, v(t+1) = alpha v(t)
+    + input - z(t), z(t) = H(alpha v(t) - 1); o: y(t+1) = kappa y(t) + input):
+
+    - eligibility vectors of h's synapses, eps(t+1) = J eps(t) + (presynaptic spike), with
+      J = alpha (1 - psi) (reset differentiated: ostl, d_rtrl) or alpha (eprop: reset
+      detached; rflo, superspike: the leak);
+    - traces e = alpha psi eps, carried by the readout's decay (eprop, ostl, rflo), by nothing
+      (d_rtrl) or by SuperSpike's two filters, against the signal L = B dl/dy;
+    - the readout's synapses: exact, eps_o(t+1) = kappa eps_o(t) + (presynaptic value)."""
+    w_in, w_rec = dense(fit, "in"), dense(fit, "rec")
+    w_out, w_skip = dense(fit, "out"), dense(fit, "skip")
+    b_fb = w_out if feedback is None else feedback
+    alpha, kappa = np.exp(-DT / TAU_H), np.exp(-DT / TAU_O)
+    surrogate = bellec if rule == "eprop" else fast_sigmoid
+    steps, batch, n_in = x.shape
+    n_h, n_o = w_in.shape[1], w_out.shape[1]
+    decays = [np.exp(-DT / 5e-3), np.exp(-DT / 10e-3)]
+    v, y, z_prev = np.zeros((batch, n_h)), np.zeros((batch, n_o)), np.zeros((batch, n_h))
+    eps_in, eps_rec = np.zeros((batch, n_in, n_h)), np.zeros((batch, n_h, n_h))
+    f_in = [np.zeros((batch, n_in, n_h)) for _ in range(2)]
+    f_rec = [np.zeros((batch, n_h, n_h)) for _ in range(2)]
+    eps_out, eps_skip = np.zeros((batch, n_h, n_o)), np.zeros((batch, n_in, n_o))
+    g = {k: 0.0 for k in ("in", "rec", "out", "skip")}
+    total = 0.0
+    for t in range(steps):
+        u = alpha * v
+        z = (u - 1.0 > 0).astype(float)
+        jz = alpha * surrogate(u - 1.0)                      # dz(t)/dv(t)
+        jac = alpha - jz if rule in ("ostl", "d_rtrl") else np.full_like(u, alpha)
+        v = u + x[t] @ w_in + z_prev @ w_rec - z
+        y = kappa * y + z @ w_out + x[t] @ w_skip
+        value, dly = per_step_loss(y, labels, t, steps, kind)
+        total += value
+        signal = dly @ b_fb.T                                # (batch, n_h)
+        traces = []
+        for eps, f, pre in ((eps_in, f_in, x[t]), (eps_rec, f_rec, z_prev)):
+            e = jz[:, None, :] * eps
+            eps[...] = jac[:, None, :] * eps + pre[:, :, None]
+            if rule in ("eprop", "ostl", "rflo"):
+                f[0][...] = kappa * f[0] + e
+                traces.append(f[0].copy())
+            elif rule == "d_rtrl":
+                traces.append(e)
+            else:  # superspike: the van Rossum kernel, two exponential filters in cascade
+                f[0][...] = decays[0] * f[0] + e
+                f[1][...] = decays[1] * f[1] + f[0]
+                traces.append(f[1].copy())
+        g["in"] = g["in"] + (traces[0] * signal[:, None, :]).sum(axis=0)
+        g["rec"] = g["rec"] + (traces[1] * signal[:, None, :]).sum(axis=0)
+        eps_out = kappa * eps_out + z[:, :, None]
+        eps_skip = kappa * eps_skip + x[t][:, :, None]
+        g["out"] = g["out"] + (eps_out * dly[:, None, :]).sum(axis=0)
+        g["skip"] = g["skip"] + (eps_skip * dly[:, None, :]).sum(axis=0)
+        z_prev = z
+    return total, {f"{k}.w": at_synapses(fit, k, m) for k, m in g.items()}
+
+
+def inputs(seed=1, steps=40, batch=3, n=5):
+    return (np.random.default_rng(seed).random((steps, batch, n)) < 0.3).astype(float)
+
+
+def assert_equal(value, grads, ref_value, ref):
+    assert value == pytest.approx(ref_value, rel=1e-12)
+    for k, r in ref.items():
+        scale = np.abs(r).max()
+        assert scale > 0, f"{k}: no gradient reaches it (a vacuous check)"
+        assert np.abs(grads[k] - r).max() <= 1e-9 * scale, k
+
+
+@pytest.mark.parametrize("rule", ["eprop", "ostl", "rflo", "superspike", "d_rtrl"])
+def test_every_rule_on_two_populations_equals_its_numpy_reference(rule):
+    net, o = graph()
+    loss = sg.losses.cross_entropy(o.v, over="each")
+    fit = sg.Online(net, loss, rule=rule, progress=False,
+                    surrogate=None if rule == "eprop" else "fast_sigmoid")
+    x, labels = inputs(), np.array([0, 2, 1])
+    value, grads = fit.loss_and_grads({"x": x}, labels)
+    assert_equal(value, grads, *reference(fit, x, labels, rule))
+
+
+def test_eprop_defaults_follow_bellec_with_random_feedback_and_mse():
+    """Bellec et al. 2020, random e-prop: eligibility vectors eps = alpha eps + z_pre (the
+    reset not differentiated), traces psi eps with the pseudo-derivative
+    0.3 max(0, 1 - |v - v_th| / v_th), low-pass filtered with the readout's kappa, against
+    the learning signal B (y - y*)."""
+    net, o = graph(seed=6)
+    fit = sg.Online(net, sg.losses.mse(o.v), rule="eprop", feedback="random", progress=False)
+    assert "Bellec (gamma 0.3)" in str(fit.plan) and "feedback random" in str(fit.plan)
+    assert fit.feedback["h"].shape == (8, 3)
+    x = inputs(seed=2)
+    targets = np.random.default_rng(3).normal(size=(40, 3, 3))
+    value, grads = fit.loss_and_grads({"x": x}, targets)
+    assert_equal(value, grads, *reference(fit, x, targets, "eprop", "mse", fit.feedback["h"]))
+
+
+def feedforward(per_neuron):
+    """x -> h (two states, trained per-neuron or shared time constant) -> o (trained tau),
+    with a skip x -> o: no recurrence, so e-prop and OSTL are exact."""
+    lif = sg.NeuronModel("dv/dt = (I - v) / tau : 1\ndI/dt = -I / taus : 1",
+                         threshold="v > 1", reset="v = 0", name="lif2")
+    net = sg.Network(dt=DT, batch=3, dtype="float64", seed=3)
+    x = net.input("x", 6)
+    net.population("h", lif, 7, params={"tau": sg.Trainable(0.02, per_neuron=per_neuron),
+                                        "taus": 0.005})
+    o = net.population("o", LEAKY, 3, params={"tau": sg.Trainable(0.02)})
+    net.connect(x, net.populations["h"], "I += w", w=sg.Trainable(sg.Normal(3.0, 2.0)))
+    net.connect(net.populations["h"], o, "v += w", w=sg.Trainable(sg.Normal(0.0, 0.5)))
+    net.connect(x, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 0.2)))
+    return net, o
+
+
+@pytest.mark.parametrize("rule, detach, kind, per_neuron", [
+    ("eprop", True, "ce", True), ("ostl", False, "mse", False)])
+def test_exact_where_the_rule_is_exact_equals_bptt(rule, detach, kind, per_neuron):
+    """A hidden population without recurrence that feeds a linear readout: the rule's
+    gradients (weights, hidden and readout time constants) are BPTT's."""
+    net, o = feedforward(per_neuron)
+    loss = sg.losses.cross_entropy(o.v, over="each") if kind == "ce" else sg.losses.mse(o.v)
+    rng = np.random.default_rng(1)
+    x = (rng.random((30, 3, 6)) < 0.3).astype(float)
+    labels = np.array([0, 2, 1]) if kind == "ce" else rng.normal(size=(30, 3, 3))
+    online = sg.Online(net, loss, rule=rule, surrogate="fast_sigmoid", detach_reset=detach,
+                       progress=False)
+    bptt = sg.BPTT(net, loss, surrogate="fast_sigmoid", detach_reset=detach, progress=False)
+    value, grads = online.loss_and_grads({"x": x}, labels)
+    ref_value, ref = bptt.loss_and_grads({"x": x}, labels)
+    assert sorted(grads) == sorted(ref) == ["h.tau", "h_to_o_1.w", "o.tau", "x_to_h_0.w",
+                                            "x_to_o_2.w"]
+    assert_equal(value, grads, ref_value, ref)
+
+
+def test_online_training_lowers_the_loss():
+    net, o = graph(seed=8, batch=8)
+    fit = sg.Online(net, sg.losses.cross_entropy(o.v, over="each"), rule="eprop",
+                    optimizer=sg.Adam(2e-2), progress=False)
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 32)
+    rates = np.array([[0.6, 0.1, 0.1, 0.4, 0.0], [0.1, 0.6, 0.1, 0.0, 0.4],
+                      [0.1, 0.1, 0.6, 0.2, 0.2]])[labels]
+    x = (rng.random((30, 32, 5)) < rates[None]).astype(float)
+    history = fit.fit({"x": x}, labels, epochs=6)
+    assert history[-1]["loss"] < 0.8 * history[0]["loss"]
+    assert (fit.predict({"x": x}) == labels).mean() > 0.6
+
+
+def refused(build, match, **kw):
+    net, loss = build()
+    with pytest.raises((SnngenError, InvalidValueError), match=match):
+        sg.Online(net, loss, progress=False, **kw)
+
+
+def test_where_a_rule_does_not_apply_it_says_why():
+    def base(readout=LEAKY, hidden_params=None, into_readout=True, delay=0.0):
+        net = sg.Network(dt=DT, batch=2, dtype="float64")
+        x = net.input("x", 3)
+        h = net.population("h", LIF, 4, params=hidden_params or {"tau": TAU_H})
+        o = net.population("o", readout, 2, params={"tau": TAU_O})
+        net.connect(x, h, "v += w", w=sg.Trainable(0.5))
+        if into_readout:
+            net.connect(h, o, "v += w", w=sg.Trainable(0.5), delay=delay)
+        else:
+            net.connect(x, o, "v += w", w=sg.Trainable(0.5))
+        return net, o
+    ce = lambda o: sg.losses.cross_entropy(o.v, over="each")  # noqa: E731
+    refused(lambda: (lambda n, o: (n, sg.losses.cross_entropy(o.v, over="max")))(*base()),
+            "not a sum of per-step losses")
+    refused(lambda: (lambda n, o: (n, ce(o)))(*base(into_readout=False)),
+            "no projection into the readout.*feedback='random'")
+    refused(lambda: (lambda n, o: (n, ce(o)))(*base(delay=2 * DT)), "has a delay")
+    refused(lambda: (lambda n, o: (n, ce(o)))(*base(hidden_params={
+        "tau": sg.Trainable(TAU_H)})), "rflo has no parameter eligibility", rule="rflo")
+    nonlinear = sg.NeuronModel("dv/dt = -v**3 / tau : 1", name="cubic")
+    refused(lambda: (lambda n, o: (n, ce(o)))(*base(readout=nonlinear)), "is not linear")
+    spiking = sg.NeuronModel("dv/dt = -v / tau : 1", threshold="v > 1", reset="v = 0")
+    refused(lambda: (lambda n, o: (n, ce(o)))(*base(readout=spiking)), "which spikes")
+    refused(lambda: (lambda n, o: (n, ce(o)))(*base()), "unknown online rule", rule="bp")
+    refused(lambda: (lambda n, o: (n, ce(o)))(*base()), "symmetric feedback", rule="ostl",
+            feedback="random")
+    refused(lambda: (lambda n, o: (n, ce(o)))(*base()), "feedback must be", feedback="b")
+    refused(lambda: (lambda n, o: (n, ce(o)))(*base()), "not built .* yet", backend="cuda")
+    # the random-feedback rule needs no projection into the readout
+    net, o = base(into_readout=False)
+    fit = sg.Online(net, ce(o), feedback="random", progress=False)
+    assert "random feedback" in str(fit.plan)
