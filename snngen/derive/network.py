@@ -243,10 +243,11 @@ def population_bodies(lm: LearningModel, printer) -> dict:
 
 def jacobian_bodies(lm: LearningModel, printer) -> list:
     """The Jacobians of one population's step as (target, code) lines, printed by ``printer``
-    (what online learning reads at every step): ``J[b, i, a, c] = d s_a(t+1) / d s_c(t)``,
-    ``JX[b, i, a, m] = d s_a(t+1) / d x_m(t)``, ``JZ[b, i, c] = d z(t) / d s_c(t)`` and, over
-    the parameters then the propagators r, ``JP[b, i, a, r]`` and ``JZP[b, i, r]``; the
-    reset's spike is the tape's (``_zs``)."""
+    (what online learning reads at every step), the trial ``b`` last (the eligibility
+    kernels run over trials in their innermost loop): ``J[i, a, c, b] = d s_a(t+1) /
+    d s_c(t)``, ``JX[i, a, m, b] = d s_a(t+1) / d x_m(t)``, ``JZ[i, c, b] = d z(t) / d s_c(t)``
+    and, over the parameters then the propagators r, ``JP[i, a, r, b]`` and ``JZP[i, r, b]``;
+    the reset's spike is the tape's (``_zs``)."""
     ren = kernel_renaming(lm)
     k = len(lm.states)
     jn, jx = lm.jacobian("next", "states"), lm.jacobian("next", "inputs")
@@ -257,9 +258,9 @@ def jacobian_bodies(lm: LearningModel, printer) -> list:
     for a in range(k):
         exprs += [jn[a, c] for c in range(k)] + [jx[a, m] for m in range(jx.cols)] \
             + [jp[a, r] for r in range(jp.cols)]
-        names += [f"J[b, i, {a}, {c}]" for c in range(k)] \
-            + [f"JX[b, i, {a}, {m}]" for m in range(jx.cols)] \
-            + [f"JP[b, i, {a}, {r}]" for r in range(jp.cols)]
+        names += [f"J[i, {a}, {c}, b]" for c in range(k)] \
+            + [f"JX[i, {a}, {m}, b]" for m in range(jx.cols)] \
+            + [f"JP[i, {a}, {r}, b]" for r in range(jp.cols)]
     exprs += [jz[0, c] for c in range(k)] + [jzp[0, r] for r in range(jzp.cols)]
-    names += [f"JZ[b, i, {c}]" for c in range(k)] + [f"JZP[b, i, {r}]" for r in range(jzp.cols)]
+    names += [f"JZ[i, {c}, b]" for c in range(k)] + [f"JZP[i, {r}, b]" for r in range(jzp.cols)]
     return cse_lines(ren, _with_tape_spike(exprs), names, printer, "_j")

@@ -33,13 +33,14 @@ the readout, parameter eligibility yes
 from __future__ import annotations
 
 import numpy as np
+import sympy as sp
 
-from ..backends.numba.online_network import eligibility, feedback
+from ..backends.numba.online_network import eligibility, eligibility_pre, feedback
 from ..derive.online import _linear_jacobians
 from ..derive.online_network import graph_rule, plan, readout_filter, threshold_value
 from ..derive.surrogate import surrogate_spec
 from ..errors import InvalidValueError, SnngenError
-from ..integrate import discretise
+from ..integrate import DT, REFRACTORY, discretise
 from ..runtime import validate
 from .network import BPTT
 
@@ -134,7 +135,7 @@ class Online(BPTT):
 
     def _filters(self, args: dict) -> dict:
         """(A, b, C) per hidden population: the trace filter and the map from the readout's
-        signal (B, n, k_out) to the filter's (B, n, g)."""
+        signal (n, k_out, B) to the filter's (n, g, B)."""
         o, lo = self.plan.readout, self.nlm.populations[self.plan.readout]
         n_o, k_o = self.net.populations[o].n, len(lo.states)
         pvals = [*args[f"P_{o}"].astype(float), *args[f"Q_{o}"].astype(float)]
@@ -163,6 +164,49 @@ class Online(BPTT):
                 np.zeros(n, bool), self.net.dt]
         return _linear_jacobians(lm, rest, n, all_inputs=True)
 
+    def _constant(self, name: str) -> bool:
+        """Whether the rule's Jacobians of population ``name`` are constants (no state,
+        input, spike or refractory clock in them): then each synapse's eligibility vector is
+        its presynaptic neuron's, where the neurons share their values."""
+        if self.rule.jacobian == "leak" and name != self.plan.readout:
+            return True
+        lm = self.nlm.populations[name]
+        allowed = {*lm.params, *lm.propagators, DT}
+        for wrt in ("states", "inputs"):
+            jac = lm.jacobian("next", wrt)
+            if jac.free_symbols - allowed or jac.has(REFRACTORY) or any(
+                    getattr(type(f), "surrogate", None) or getattr(type(f), "derivative_of",
+                                                                   None)
+                    for f in jac.atoms(sp.Function)):
+                return False
+        return True
+
+    def _layouts(self, args: dict) -> dict:
+        """The constant Jacobians (J0, JX0) of every population whose neurons share them:
+        its synapses of one delay keep presynaptic eligibility vectors (O(neurons) instead
+        of O(synapses), the same numbers)."""
+        out = {}
+        for name in self.nlm.populations:
+            if not self._constant(name):
+                continue
+            j, jx = self._leak(name, args)  # no spike in them: the leak is the Jacobian
+            if np.all(j == j[:1]) and np.all(jx == jx[:1]):
+                out[name] = (np.ascontiguousarray(j[0]), np.ascontiguousarray(jx[0]))
+        return out
+
+    def layout(self, inputs: dict | None = None) -> dict:
+        """``{projection statement: "presynaptic" or "per synapse"}``: how each trained
+        synapse's eligibility vector is kept (see :meth:`_layouts`)."""
+        args = self._arrays({k: np.zeros((1, 1, p.n)) for k, p in self.net.populations.items()
+                             if p.kind == "input"}, 1, 1)[0]
+        constant = self._layouts(args)
+        return {f"{d.projection}: {d.statement}": "presynaptic" if self._factorised(
+            d, constant) else "per synapse" for d in self.nlm.deliveries if d.grads}
+
+    def _factorised(self, d, constant: dict) -> bool:
+        delays = self.tables[d.projection]["delays"]
+        return d.post in constant and (delays.size == 0 or delays.min() == delays.max())
+
     def loss_and_grads(self, inputs: dict, labels) -> tuple[float, dict]:
         """One sequence: (loss, {name: gradient estimate}) for every trained value, formed
         online by the rule."""
@@ -177,31 +221,34 @@ class Online(BPTT):
         for name, lm in self.nlm.populations.items():
             n, k, m = self.net.populations[name].n, len(lm.states), len(lm.inputs)
             r = len(lm.params) + len(lm.propagators)
-            jac[name] = [np.zeros((batch, n, k, k)), np.zeros((batch, n, k, m)),
-                         np.zeros((batch, n, k)), np.zeros((batch, n, k, r)),
-                         np.zeros((batch, n, r))]
+            jac[name] = [np.zeros((n, k, k, batch)), np.zeros((n, k, m, batch)),
+                         np.zeros((n, k, batch)), np.zeros((n, k, r, batch)),
+                         np.zeros((n, r, batch))]
             if self.rule.jacobian == "leak" and name in hidden:
                 leak[name] = self._leak(name, args)
             if getattr(self.net.populations[name], "trainable", None):
                 g = filters[name][0].shape[0] if name in hidden else 0
-                par[name] = [np.zeros((batch, n, k, r)), np.zeros((batch, n, r, g)),
+                par[name] = [np.zeros((n, k, r, batch)), np.zeros((n, r, g, batch)),
                              np.zeros((r, n))]
+        constant = self._layouts(args)
         elig = {}
         for j, d in enumerate(self.nlm.deliveries):
             if not d.grads:
                 continue
-            size = self.tables[d.projection]["csr"].n_synapses
+            csr = self.tables[d.projection]["csr"]
             k = len(self.nlm.populations[d.post].states)
             g = filters[d.post][0].shape[0] if d.post in hidden else 0
-            elig[j] = (np.zeros((batch, size, k)), np.zeros((batch, size, g)), np.zeros(size))
+            rows = csr.n_pre if self._factorised(d, constant) else csr.n_synapses
+            elig[j] = (np.zeros((rows, k, batch)), np.zeros((csr.n_synapses, g, batch)),
+                       np.zeros(csr.n_synapses))
         total, dt = 0.0, self.net.dt
         k_o = len(self.nlm.populations[o].states)
-        delta = np.zeros((batch, n_o, k_o))
+        delta = np.zeros((n_o, k_o, batch))  # d loss_t / d s_o(t+1), the trial last
         for t in range(steps):
             self.kernels.forward(t, t + 1, dt, args)
             value, grad = self.loss.at_step(args[f"s_{o}"][:, state, :], labels, t, steps)
             total += value
-            delta[:, :, state] = grad
+            delta[:, state, :] = grad.T
             for name in self.nlm.populations:
                 arrays = jac[name]
                 getattr(self.kernels.module, f"jac_{name}")(
@@ -209,31 +256,40 @@ class Online(BPTT):
                     args[f"z_{name}"][t], args[f"P_{name}"], args[f"Q_{name}"], dt, 0.0, t,
                     args[f"N_{name}"][t], *arrays)
                 if name in leak:
-                    arrays[0][...] = leak[name][0]
-                    arrays[1][...] = leak[name][1]
+                    arrays[0][...] = leak[name][0][..., None]
+                    arrays[1][...] = leak[name][1][..., None]
             signals = {o: delta}
             for h in self.plan.hidden:
-                signals[h.name] = self._signal(h, delta, args) @ filters[h.name][2]
+                signals[h.name] = np.einsum("iab,aq->iqb", self._signal(h, delta, args),
+                                            filters[h.name][2])
             for j, (eps, trace, gf) in elig.items():
                 d = self.nlm.deliveries[j]
                 proj, table = self.net.projections[d.projection], self.tables[d.projection]
                 a, b = filters[d.post][:2] if d.post in hidden else (np.zeros((0, 0)),
                                                                      np.zeros(0))
+                if self._factorised(d, constant):
+                    eligibility_pre(args[f"z_{d.pre}"], t, proj.pre.start, table["indptr"],
+                                    table["indices"], proj.post.start,
+                                    int(table["delays"][0]) if table["delays"].size else 0,
+                                    d.slot, *constant[d.post], jac[d.post][2], eps, trace, a,
+                                    b, signals[d.post], gf, d.post in hidden)
+                    continue
                 eligibility(args[f"z_{d.pre}"], t, proj.pre.start, table["indptr"],
                             table["indices"], proj.post.start, table["delays"], d.slot,
                             *jac[d.post][:3], eps, trace, a, b, signals[d.post], gf,
                             d.post in hidden)
             for name, (eps, trace, g_acc) in par.items():
                 j_, _, jz, jp, jzp = jac[name]
-                if name in hidden:
+                if name in hidden:  # eps (n, k, r, B), trace (n, r, g, B)
                     a, b, _ = filters[name]
-                    e = np.einsum("bic,bicr->bir", jz, eps) + jzp
-                    eps[...] = np.einsum("biac,bicr->biar", j_, eps) + jp
-                    trace[...] = np.einsum("qc,birc->birq", a, trace) + e[..., None] * b
-                    g_acc += np.einsum("biq,birq->ri", signals[name], trace)
+                    e = np.einsum("icb,icrb->irb", jz, eps) + jzp
+                    eps[...] = np.einsum("iacb,icrb->iarb", j_, eps) + jp
+                    trace[...] = np.einsum("qc,ircb->irqb", a, trace) + \
+                        e[:, :, None, :] * b[None, None, :, None]
+                    g_acc += np.einsum("iqb,irqb->ri", signals[name], trace)
                 else:
-                    eps[...] = np.einsum("biac,bicr->biar", j_, eps) + jp
-                    g_acc += np.einsum("bia,biar->ri", delta, eps)
+                    eps[...] = np.einsum("iacb,icrb->iarb", j_, eps) + jp
+                    g_acc += np.einsum("iab,iarb->ri", delta, eps)
         got = {}
         for name, lm in self.nlm.populations.items():
             g_acc = par[name][2] if name in par else np.zeros(
@@ -246,11 +302,12 @@ class Online(BPTT):
         return total, self._gradients(got, info)
 
     def _signal(self, h, delta: np.ndarray, args: dict) -> np.ndarray:
-        """The readout's error sent back to hidden population ``h`` (B, n_h, k_out)."""
+        """The readout's error ``delta`` (n_out, k_out, B) sent back to hidden population
+        ``h``: (n_h, k_out, B)."""
         n = self.net.populations[h.name].n
         if h.name in self.feedback:
-            return np.einsum("hr,bra->bha", self.feedback[h.name], delta)
-        out = np.zeros((delta.shape[0], n, delta.shape[2]))
+            return np.einsum("hr,rab->hab", self.feedback[h.name], delta)
+        out = np.zeros((n, delta.shape[1], delta.shape[2]))
         for j, d in enumerate(self.nlm.deliveries):
             if d.projection in h.projections and d.post == self.plan.readout:
                 proj, table = self.net.projections[d.projection], self.tables[d.projection]

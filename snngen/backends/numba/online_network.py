@@ -7,71 +7,144 @@ model's Jacobians come from the generated ``jac_<population>`` kernels, see
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
+
+# Layout: the trial b is the last, contiguous axis of every array the kernels read per
+# neuron or synapse (eps[s, a, b], J[i, a, c, b], sig[i, q, b]...), so that the innermost
+# loops run over trials with unit stride (SIMD). Rows (presynaptic neurons) are shared
+# between threads: every synapse belongs to one row, so no two threads write one value.
 
 
-@njit(cache=True, boundscheck=False, nogil=True)
+@njit(cache=True, boundscheck=False, nogil=True, inline="always", fastmath=True)
+def _spikes(z_hist, due, col, out):
+    """out[b] = z_hist[due, b, col] (0 before the run)."""
+    for b in range(out.shape[0]):
+        out[b] = z_hist[due, b, col] if due >= 0 else 0.0
+
+
+@njit(cache=True, boundscheck=False, nogil=True, inline="always", fastmath=True)
+def _signal(trace, s, A, bvec, e, sig, i):  # noqa: N803
+    """trace[s] = A trace[s] + bvec e (per trial); returns sum over trials of
+    sig[i] . trace[s]."""
+    g, batch = trace.shape[1], trace.shape[2]
+    out = 0.0
+    if g == 1:
+        a00, b0 = A[0, 0], bvec[0]
+        for b in range(batch):
+            v = a00 * trace[s, 0, b] + b0 * e[b]
+            trace[s, 0, b] = v
+            out += sig[i, 0, b] * v
+        return out
+    carried = np.empty((g, batch))
+    for q in range(g):
+        for b in range(batch):
+            carried[q, b] = bvec[q] * e[b]
+        for c in range(g):
+            for b in range(batch):
+                carried[q, b] += A[q, c] * trace[s, c, b]
+    for q in range(g):
+        for b in range(batch):
+            trace[s, q, b] = carried[q, b]
+            out += sig[i, q, b] * carried[q, b]
+    return out
+
+
+@njit(cache=True, boundscheck=False, nogil=True, parallel=True, fastmath=True)
 def eligibility(z_hist, t, pre0, indptr, indices, post0, delays, slot, J, JX, JZ, eps, trace,  # noqa: N803
                 A, bvec, sig, grad, hidden):  # noqa: N803
-    """One step t of the eligibility of a projection's synapses (CSR rows: presynaptic).
+    """One step t of the eligibility of a projection's synapses (CSR rows: presynaptic),
+    each synapse with its own eligibility vector ``eps[s, :, b]``.
 
-    For every trial b and synapse s from presynaptic row r (neuron ``pre0 + r`` of
-    ``z_hist`` (steps, B, n_pre): the spikes so far) to neuron i = ``post0 + indices[s]``::
+    For every synapse s from presynaptic row r (neuron ``pre0 + r`` of ``z_hist`` (steps,
+    B, n_pre): the spikes so far) to neuron i = ``post0 + indices[s]``, per trial::
 
-        e      = JZ[b, i] . eps[b, s]                        (hidden only: dz_i/df_s)
-        eps    = J[b, i] eps[b, s] + JX[b, i, :, slot] z_pre(t - delays[s])
-        hidden:  trace[b, s] = A trace[b, s] + bvec e;  grad[s] += sig[b, i] . trace[b, s]
-        readout: grad[s] += sig[b, i] . eps[b, s]
+        e      = JZ[i] . eps[s]                              (hidden only: dz_i/df_s)
+        eps[s] = J[i] eps[s] + JX[i, :, slot] z_pre(t - delays[s])
+        hidden:  trace[s] = A trace[s] + bvec e;  grad[s] += sig[i] . trace[s]
+        readout: grad[s] += sig[i] . eps[s]
     """
-    batch, k = eps.shape[0], eps.shape[2]
-    g = trace.shape[2]
+    k, batch = eps.shape[1], eps.shape[2]
     rows = indptr.shape[0] - 1
-    new = np.empty(k)
-    carried = np.empty(g)
-    for b in range(batch):
-        for r in range(rows):
-            for s in range(indptr[r], indptr[r + 1]):
-                i = post0 + indices[s]
-                due = t - delays[s]
-                zp = z_hist[due, b, pre0 + r] if due >= 0 else 0.0
-                e = 0.0
-                if hidden:
-                    for c in range(k):
-                        e += JZ[b, i, c] * eps[b, s, c]
+    for r in prange(rows):
+        new = np.empty((k, batch))
+        zp = np.empty(batch)
+        e = np.zeros(batch)
+        for s in range(indptr[r], indptr[r + 1]):
+            i = post0 + indices[s]
+            _spikes(z_hist, t - delays[s], pre0 + r, zp)
+            for a in range(k):
+                for b in range(batch):
+                    new[a, b] = JX[i, a, slot, b] * zp[b]
+                for c in range(k):
+                    for b in range(batch):
+                        new[a, b] += J[i, a, c, b] * eps[s, c, b]
+            acc = 0.0
+            if hidden:
+                e[:] = 0.0
+                for c in range(k):
+                    for b in range(batch):
+                        e[b] += JZ[i, c, b] * eps[s, c, b]
+                acc = _signal(trace, s, A, bvec, e, sig, i)
+            else:
                 for a in range(k):
-                    acc = JX[b, i, a, slot] * zp
-                    for c in range(k):
-                        acc += J[b, i, a, c] * eps[b, s, c]
-                    new[a] = acc
-                acc = 0.0
+                    for b in range(batch):
+                        acc += sig[i, a, b] * new[a, b]
+            grad[s] += acc
+            for a in range(k):
+                for b in range(batch):
+                    eps[s, a, b] = new[a, b]
+
+
+@njit(cache=True, boundscheck=False, nogil=True, parallel=True, fastmath=True)
+def eligibility_pre(z_hist, t, pre0, indptr, indices, post0, delay, slot, J0, JX0, JZ, pre,  # noqa: N803
+                    trace, A, bvec, sig, grad, hidden):  # noqa: N803
+    """:func:`eligibility` where every synapse of a row has the same eligibility vector:
+    the postsynaptic Jacobians are one constant pair (J0, JX0) and the projection has one
+    delay, so the vector is a presynaptic trace ``pre[r, :, b]``. Per synapse only the
+    hidden trace's filter is kept."""
+    k, batch = pre.shape[1], pre.shape[2]
+    rows = indptr.shape[0] - 1
+    for r in prange(rows):
+        new = np.empty((k, batch))
+        zp = np.empty(batch)
+        e = np.zeros(batch)
+        _spikes(z_hist, t - delay, pre0 + r, zp)
+        for a in range(k):
+            for b in range(batch):
+                new[a, b] = JX0[a, slot] * zp[b]
+            for c in range(k):
+                for b in range(batch):
+                    new[a, b] += J0[a, c] * pre[r, c, b]
+        for s in range(indptr[r], indptr[r + 1]):
+            i = post0 + indices[s]
+            acc = 0.0
+            if hidden:
+                e[:] = 0.0
+                for c in range(k):
+                    for b in range(batch):
+                        e[b] += JZ[i, c, b] * pre[r, c, b]
+                acc = _signal(trace, s, A, bvec, e, sig, i)
+            else:
                 for a in range(k):
-                    eps[b, s, a] = new[a]
-                if hidden:
-                    for q in range(g):
-                        v = bvec[q] * e
-                        for c in range(g):
-                            v += A[q, c] * trace[b, s, c]
-                        carried[q] = v
-                    for q in range(g):
-                        trace[b, s, q] = carried[q]
-                        acc += sig[b, i, q] * carried[q]
-                else:
-                    for a in range(k):
-                        acc += sig[b, i, a] * new[a]
-                grad[s] += acc
+                    for b in range(batch):
+                        acc += sig[i, a, b] * new[a, b]
+            grad[s] += acc
+        for a in range(k):
+            for b in range(batch):
+                pre[r, a, b] = new[a, b]
 
 
 @njit(cache=True, boundscheck=False, nogil=True)
 def feedback(delta, pre0, indptr, indices, post0, fval, out):
-    """The symmetric learning signal of a projection into the readout: for every trial b and
-    presynaptic row r, ``out[b, pre0 + r] += sum over its synapses s of fval[s] *
-    delta[b, post0 + indices[s]]`` (delta (B, n_out, k): the loss's gradient of the readout's
-    states; out (B, n_pre, k))."""
+    """The symmetric learning signal of a projection into the readout: for every presynaptic
+    row r, ``out[pre0 + r] += sum over its synapses s of fval[s] * delta[post0 +
+    indices[s]]`` (delta (n_out, k, B): the loss's gradient of the readout's states; out
+    (n_pre, k, B))."""
     rows = indptr.shape[0] - 1
-    k = delta.shape[2]
-    for b in range(delta.shape[0]):
-        for r in range(rows):
-            for s in range(indptr[r], indptr[r + 1]):
-                o = post0 + indices[s]
-                for a in range(k):
-                    out[b, pre0 + r, a] += fval[s] * delta[b, o, a]
+    k, batch = delta.shape[1], delta.shape[2]
+    for r in range(rows):
+        for s in range(indptr[r], indptr[r + 1]):
+            o = post0 + indices[s]
+            for a in range(k):
+                for b in range(batch):
+                    out[pre0 + r, a, b] += fval[s] * delta[o, a, b]
