@@ -12,9 +12,10 @@ def show(obj, stage: str = "discrete", file=None) -> str:
     Network (``ir``, ``source`` for the Numba source, ``cuda`` for the CUDA C source,
     ``plan`` for the CUDA launch plan, ``learning`` for its NetworkLearningModel: every
     population's step and every delivery with its derivatives), a NetworkLearningModel, a
-    :class:`~snngen.BPTT` (``learning``, the default, or ``source`` for its generated
-    kernels), a Simulator or a compiled learning kernel (``source``), or an online learning
-    state (its rule, layout and eligibility memory).
+    :class:`~snngen.BPTT` or :class:`~snngen.Online` (``learning``, the default, with an
+    online rule's plan and eligibility layout, or ``source`` for its generated kernels), a
+    Simulator or a compiled learning kernel (``source``), or an online learning state (its
+    rule, layout and eligibility memory).
     """
     from .derive.network import NetworkLearningModel, derive_network
     from .derive.step import LearningModel
@@ -28,6 +29,9 @@ def show(obj, stage: str = "discrete", file=None) -> str:
         text = str(obj)
     elif isinstance(obj, BPTT) and stage in ("learning", "discrete", "source"):
         text = obj.kernels.source if stage == "source" else str(obj.nlm)
+        if stage != "source" and hasattr(obj, "plan"):  # sg.Online: the rule's plan too
+            text += "\n" + str(obj.plan) + "".join(
+                f"\n  eligibility of {k}: {v}" for k, v in obj.layout().items())
     elif isinstance(obj, Network) and stage == "learning":
         text = str(derive_network(obj))
     elif isinstance(obj, LearningModel) and stage == "eligibility":

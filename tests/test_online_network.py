@@ -255,3 +255,19 @@ def test_where_a_rule_does_not_apply_it_says_why():
     net, o = base(into_readout=False)
     fit = sg.Online(net, ce(o), feedback="random", progress=False)
     assert "random feedback" in str(fit.plan)
+
+
+def test_show_prints_the_rule_its_plan_and_the_eligibility_layout():
+    """Where the postsynaptic Jacobians are constants shared by the neurons (e-prop's
+    detached reset by subtraction, the readout) a synapse's eligibility vector is its
+    presynaptic neuron's; OSTL's Jacobian holds the surrogate: one vector per synapse."""
+    net, o = graph()
+    loss = sg.losses.cross_entropy(o.v, over="each")
+    eprop = sg.Online(net, loss, rule="eprop", progress=False)
+    text = sg.show(eprop)
+    assert "population h ('lif1')" in text and "readout o" in text
+    assert "eligibility of in: v += w: presynaptic" in text
+    assert eprop.layout()["out: v += w"] == "presynaptic"
+    ostl = sg.Online(net, loss, rule="ostl", surrogate="fast_sigmoid", progress=False)
+    assert ostl.layout() == {"in: v += w": "per synapse", "rec: v += w": "per synapse",
+                             "out: v += w": "presynaptic", "skip: v += w": "presynaptic"}

@@ -133,7 +133,8 @@ class NetworkKernels:
         folder = self.source_path.parent / "__pycache__"
         compiled = any(folder.glob(f"{self.source_path.stem}.*.nbi"))
         self._say = None if compiled or say is None else say
-        self._what = (f"the BPTT kernels of {len(nlm.populations)} population(s) and "
+        self._what = (f"the {'online' if online else 'BPTT'} kernels of "
+                      f"{len(nlm.populations)} population(s) and "
                       f"{len(nlm.deliveries)} synaptic statement(s) (Numba, {dtype}; once, then "
                       "cached)")
 
