@@ -11,6 +11,10 @@ factorise (decolle on this LIF). Compare references with references and kernels 
     python benchmarks/online.py --methods decolle-compiled,decolle-compiled-per_synapse \
         --n 800 --T 1000                              # check 5: eligibility O(n) vs O(n^2)
 
+    python benchmarks/online.py --peer braintrace --graph one,two --T 1000   # sg.Online
+        # against braintrace's e-prop (benchmarks/peers/braintrace_eprop.py, in its own env
+        # benchmarks/.peers/braintrace): seconds per sequence, interleaved, medians
+
 Each (method, T) runs in its own process; memory is the peak RSS minus the RSS after set-up
 (data and model), so what grows is what the method keeps. One JSON line per run.
 """
@@ -110,6 +114,80 @@ def _compiled(method, lm, params, x, w_in, w_rec, w_out, target, kappa, dt, step
                       "peak_rss_mib": round(_rss_mib(), 1), **extra}))
 
 
+def network(graph: str, steps: int, repeats: int):
+    """sg.Online (e-prop, its defaults) on a declared network, the peer comparison's task:
+    100 Poisson inputs (5 %), current-based LIF (taum 20 ms, taus 5 ms, reset by
+    subtraction), a leaky readout fitting sin(2 pi t) with the per-step MSE, batch 16,
+    float32, Adam (1e-3) once per sequence. ``one``: x -> h (256, recurrent, one step of
+    delay) -> o; ``two``: x -> h1 (128, recurrent) -> h2 (128, recurrent), h1 and h2 -> o."""
+    import snngen as sg
+    lif = sg.NeuronModel("dv/dt = (I - v) / taum : 1\ndI/dt = -I / taus : 1",
+                         threshold="v > 1", reset="v -= 1", name="online_peer_lif")
+    leaky = sg.NeuronModel("dv/dt = -v / tau : 1", name="online_peer_readout")
+    net = sg.Network(dt=1e-3, batch=16, dtype="float32", seed=0)
+    x = net.input("x", 100)
+    o = net.population("o", leaky, 1, params={"tau": 0.02})
+    sizes = [256] if graph == "one" else [128, 128]
+    pre = x
+    for k, n in enumerate(sizes):
+        h = net.population(f"h{k}", lif, n, params={"taum": 0.02, "taus": 0.005})
+        net.connect(pre, h, "I += w", w=sg.Trainable(sg.Normal(0, 1.0)))
+        net.connect(h, h, "I += w", w=sg.Trainable(sg.Normal(0, 0.03)), delay="1*ms")
+        net.connect(h, o, "v += w", w=sg.Trainable(sg.Normal(0, 0.06)))
+        pre = h
+    fit = sg.Online(net, sg.losses.mse(o.v), rule="eprop", optimizer=sg.Adam(1e-3),
+                    progress=False)
+    rng = np.random.default_rng(0)
+    data = {"x": (rng.random((steps, 16, 100)) < 0.05).astype(np.float32)}
+    target = np.broadcast_to(np.sin(2 * np.pi * np.arange(steps) * 1e-3)[:, None, None],
+                             (steps, 16, 1)).copy()
+
+    def sequence():
+        loss, grads = fit.loss_and_grads(data, target)
+        fit.step(grads)
+        return loss
+    sequence()  # compile (or load from the cache) and warm up
+    base = _rss_mib()
+    times, losses = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        losses.append(round(float(sequence()), 6))
+        times.append(round(time.perf_counter() - t0, 4))
+    print(json.dumps({"peer": "snngen", "algorithm": "sg.Online eprop", "graph": graph,
+                      "T": steps, "batch": 16, "n_hidden": sum(sizes),
+                      "median_s_per_sequence": float(np.median(times)), "times": times,
+                      "losses": losses, "layout": fit.layout(),
+                      "mem_mib": round(_rss_mib() - base, 2)}))
+
+
+def peers(args):
+    """snngen and the peer on each graph, interleaved, each run in its own process."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    peer_py = os.path.join(here, ".peers", "braintrace", "bin", "python")
+    rows = []
+    for graph in args.graph.split(","):
+        for steps in (int(v) for v in args.T.split(",")):
+            for _ in range(args.rounds):
+                for who, cmd in (
+                        ("snngen", [sys.executable, __file__, "--network", graph, str(steps),
+                                    "--repeats", str(args.repeats)]),
+                        ("braintrace", [peer_py, os.path.join(here, "peers",
+                                                              "braintrace_eprop.py"),
+                                        "--graph", graph, "--T", str(steps), "--repeats",
+                                        str(args.repeats)])):
+                    rec = run_json(cmd)
+                    if "error" in rec:
+                        print(f"{who} {graph} T={steps}: failed: {rec['error']}")
+                        continue
+                    line = json.dumps(rec)
+                    print(line, flush=True)
+                    rows.append(rec)
+                    if args.json:
+                        with open(args.json, "a") as fh:
+                            fh.write(line + "\n")
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--T", default="100,1000,10000")
@@ -118,7 +196,16 @@ def main(argv=None):
     ap.add_argument("--methods", default="eprop,rflo,bptt")
     ap.add_argument("--json")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--peer", choices=["braintrace"], help="compare sg.Online with a peer")
+    ap.add_argument("--graph", default="one,two", help="with --peer: one, two or both")
+    ap.add_argument("--repeats", type=int, default=3, help="timed sequences per process")
+    ap.add_argument("--rounds", type=int, default=2, help="with --peer: interleaved rounds")
+    ap.add_argument("--network", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.network:
+        return network(args.network[0], int(args.network[1]), args.repeats)
+    if args.peer:
+        return peers(args)
     if args.child:
         return child(args.child[0], int(args.child[1]), args.n, args.n_in)
     rows = []
