@@ -15,6 +15,7 @@ DT = 1e-3
 LIF = sg.NeuronModel("dv/dt = -v / tau : 1", threshold="v > 1", reset="v -= 1", name="lif1")
 LEAKY = sg.NeuronModel("dv/dt = -v / tau : 1", name="leaky")
 TAU_H, TAU_O = 0.02, 0.03
+ES_DECAY = 0.98  # es_d_rtrl's default smoothing
 
 
 def graph(seed=4, batch=3):
@@ -90,8 +91,8 @@ def reference(fit, x, labels, rule, kind="ce", feedback=None):
     decays = [np.exp(-DT / 5e-3), np.exp(-DT / 10e-3)]
     v, y, z_prev = np.zeros((batch, n_h)), np.zeros((batch, n_o)), np.zeros((batch, n_h))
     eps_in, eps_rec = np.zeros((batch, n_in, n_h)), np.zeros((batch, n_h, n_h))
-    f_in = [np.zeros((batch, n_in, n_h)) for _ in range(2)]
-    f_rec = [np.zeros((batch, n_h, n_h)) for _ in range(2)]
+    f_in = [np.zeros((batch, n_in, n_h)) for _ in range(2)]   # filters (es_d_rtrl: the
+    f_rec = [np.zeros((batch, n_h, n_h)) for _ in range(2)]   # traces x_j and ef_i)
     eps_out, eps_skip = np.zeros((batch, n_h, n_o)), np.zeros((batch, n_in, n_o))
     g = {k: 0.0 for k in ("in", "rec", "out", "skip")}
     total = 0.0
@@ -99,20 +100,28 @@ def reference(fit, x, labels, rule, kind="ce", feedback=None):
         u = alpha * v
         z = (u - 1.0 > 0).astype(float)
         jz = alpha * surrogate(u - 1.0)                      # dz(t)/dv(t)
-        jac = alpha - jz if rule in ("ostl", "d_rtrl") else np.full_like(u, alpha)
+        jac = alpha - jz if rule in ("ostl", "d_rtrl", "es_d_rtrl") else np.full_like(u, alpha)
         v = u + x[t] @ w_in + z_prev @ w_rec - z
         y = kappa * y + z @ w_out + x[t] @ w_skip
         value, dly = per_step_loss(y, labels, t, steps, kind)
         total += value
         signal = dly @ b_fb.T                                # (batch, n_h)
+        if rule == "decolle":  # the population's own fixed random readout of its spikes
+            signal = per_step_loss(z @ feedback, labels, t, steps, kind)[1] @ feedback.T
         traces = []
         for eps, f, pre in ((eps_in, f_in, x[t]), (eps_rec, f_rec, z_prev)):
+            if rule == "es_d_rtrl":  # eps ~ ef_i x_j: f[0] holds x_j, f[1][:, 0] ef_i
+                ef, xj = f[1][:, 0, :], f[0][:, :, 0]
+                traces.append(jz[:, None, :] * ef[:, None, :] * xj[:, :, None])
+                f[1][:, 0, :] = ES_DECAY * jac * ef + (1 - ES_DECAY)
+                f[0][:, :, 0] = ES_DECAY * xj + pre
+                continue
             e = jz[:, None, :] * eps
             eps[...] = jac[:, None, :] * eps + pre[:, :, None]
             if rule in ("eprop", "ostl", "rflo"):
                 f[0][...] = kappa * f[0] + e
                 traces.append(f[0].copy())
-            elif rule == "d_rtrl":
+            elif rule in ("d_rtrl", "ottt", "decolle"):  # this step's signal only
                 traces.append(e)
             else:  # superspike: the van Rossum kernel, two exponential filters in cascade
                 f[0][...] = decays[0] * f[0] + e
@@ -140,7 +149,8 @@ def assert_equal(value, grads, ref_value, ref):
         assert np.abs(grads[k] - r).max() <= 1e-9 * scale, k
 
 
-@pytest.mark.parametrize("rule", ["eprop", "ostl", "rflo", "superspike", "d_rtrl"])
+@pytest.mark.parametrize("rule", ["eprop", "ostl", "rflo", "superspike", "d_rtrl",
+                                  "es_d_rtrl", "ottt", "decolle"])
 def test_every_rule_on_two_populations_equals_its_numpy_reference(rule):
     net, o = graph()
     loss = sg.losses.cross_entropy(o.v, over="each")
@@ -148,7 +158,8 @@ def test_every_rule_on_two_populations_equals_its_numpy_reference(rule):
                     surrogate=None if rule == "eprop" else "fast_sigmoid")
     x, labels = inputs(), np.array([0, 2, 1])
     value, grads = fit.loss_and_grads({"x": x}, labels)
-    assert_equal(value, grads, *reference(fit, x, labels, rule))
+    assert_equal(value, grads, *reference(fit, x, labels, rule,
+                                          feedback=fit.feedback.get("h")))
 
 
 def test_eprop_defaults_follow_bellec_with_random_feedback_and_mse():
@@ -251,10 +262,25 @@ def test_where_a_rule_does_not_apply_it_says_why():
             feedback="random")
     refused(lambda: (lambda n, o: (n, ce(o)))(*base()), "feedback must be", feedback="b")
     refused(lambda: (lambda n, o: (n, ce(o)))(*base()), "not built .* yet", backend="cuda")
-    # the random-feedback rule needs no projection into the readout
+    refused(lambda: (lambda n, o: (n, ce(o)))(*base()), "DECOLLE's signal", rule="decolle",
+            feedback="random")
+
+    def varied():  # per-synapse delays into a hidden population
+        net, o = base()
+        net.connect(net.populations["h"], net.populations["h"], "v += w",
+                    w=sg.Trainable(0.1), delay=np.repeat([1, 2, 3, 4], 4) * DT, name="varied")
+        return net, ce(o)
+    refused(varied, "different delays per synapse", rule="es_d_rtrl")
+    # the random-feedback rule and DECOLLE need no projection into the readout
     net, o = base(into_readout=False)
     fit = sg.Online(net, ce(o), feedback="random", progress=False)
     assert "random feedback" in str(fit.plan)
+    fit = sg.Online(net, ce(o), rule="decolle", progress=False)
+    assert "its own fixed random readout" in str(fit.plan)
+    assert fit.feedback["h"].shape == (4, 2)
+    # per-synapse delays train with a per-synapse eligibility where the rule allows it
+    net, loss = varied()
+    assert sg.Online(net, loss, progress=False).layout()["varied: v += w"] == "per synapse"
 
 
 def test_show_prints_the_rule_its_plan_and_the_eligibility_layout():

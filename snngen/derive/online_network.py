@@ -23,7 +23,17 @@ its trace ``e_s(t) = dz_i(t)/ds_i(t) . eps_s(t)``, carried by a small linear fil
 - ``"instant"`` (D-RTRL, Wang et al. 2025): ``A = 0``: the trace meets the gradient of this
   step's loss only;
 - ``"filters"`` (SuperSpike, Zenke & Ganguli 2018): a fixed cascade of exponential filters
-  (a van Rossum kernel) and the instantaneous signal.
+  (a van Rossum kernel) and the instantaneous signal;
+- ``"local"`` (DECOLLE, Kaiser, Mostafa & Neftci 2020): every hidden population has its own
+  fixed random readout of its spikes, ``y_p(t) = z_p(t) R_p``, scored by the same loss
+  against the same targets: its gradient is the population's instantaneous signal.
+
+``es_d_rtrl`` (Wang et al. 2025) keeps D-RTRL's eligibility of a synapse as a product of a
+postsynaptic and a presynaptic trace, ``eps_s ~ ef_i x_j`` with ``ef_i(t+1) = a J_i ef_i(t) +
+(1 - a) Jx_i[:, slot]`` and ``x_j(t+1) = a x_j(t) + z_j(t - d)`` (``a``: the rule's ``decay``):
+O(neurons) memory, O(synapses) work per step. ``ottt`` (Xiao et al. 2022) is the leak
+Jacobian with this step's signal: a presynaptic trace filtered by the membrane's leak times
+the instantaneous gradient of the loss.
 
 ``F`` is the feedback: ``"symmetric"``, the values the hidden neurons' own projections into the
 readout deliver, or ``"random"``, a fixed random matrix per hidden population.
@@ -45,7 +55,7 @@ import sympy as sp
 
 from ..errors import InvalidValueError, SnngenError, shown
 
-GRAPH_RULES = ("eprop", "ostl", "rflo", "superspike", "d_rtrl")
+GRAPH_RULES = ("eprop", "ostl", "rflo", "superspike", "d_rtrl", "es_d_rtrl", "ottt", "decolle")
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,8 @@ class GraphRule:
     params: bool = True
     symmetric_only: bool = False
     gamma: float = 0.3
+    factorised: bool = False   # es_d_rtrl: eligibility as a post x pre product
+    decay: float = 0.98        # es_d_rtrl: the traces' exponential smoothing
 
     def __str__(self) -> str:
         parts = [f"{self.jacobian} local Jacobian"]
@@ -73,8 +85,11 @@ class GraphRule:
         if self.surrogate == "bellec":
             parts.append(f"surrogate Bellec (gamma {self.gamma:g})")
         signal = {"readout": "through the readout", "instant": "this step's only",
+                  "local": "from a fixed random readout per population",
                   "filters": "through the filters ["
                   + ", ".join(f"{d:.4g}" for d in self.filters) + "]"}[self.signal]
+        if self.factorised:
+            parts.append(f"eligibility post x pre, smoothed by {self.decay:g}")
         parts += [f"signal {signal}", f"parameter eligibility {'yes' if self.params else 'no'}"]
         if self.symmetric_only:
             parts.append("symmetric feedback only")
@@ -101,6 +116,9 @@ def graph_rule(rule, dt: float = 1e-3, tau_rise: float = 5e-3, tau_decay: float 
         "superspike": GraphRule("superspike", "leak", True, None, "filters", van_rossum,
                                 params=False),
         "d_rtrl": GraphRule("d_rtrl", "full", False, None, "instant"),  # Wang et al. 2025
+        "es_d_rtrl": GraphRule("es_d_rtrl", "full", False, None, "instant", factorised=True),
+        "ottt": GraphRule("ottt", "leak", True, None, "instant", params=False),  # Xiao 2022
+        "decolle": GraphRule("decolle", "leak", True, None, "local", params=False),
     }[rule]
 
 
@@ -155,15 +173,19 @@ class OnlinePlan:
         lines = [str(self.rule), f"  readout {self.readout} (the loss reads state "
                  f"{self.state}); feedback {self.feedback}"]
         for h in self.hidden:
+            if self.rule.signal == "local":
+                lines.append(f"  hidden {h.name}: signal from its own fixed random readout")
+                continue
             via = ", ".join(h.projections) or "random feedback"
             lines.append(f"  hidden {h.name}: signal into readout input {h.slot} ({via})")
         return "\n".join(lines)
 
 
-def plan(net, nlm, loss, rule: GraphRule, feedback: str, max_delay: dict) -> OnlinePlan:
+def plan(net, nlm, loss, rule: GraphRule, feedback: str, max_delay: dict,
+         one_delay: dict) -> OnlinePlan:
     """Check that ``rule`` applies to ``net`` trained on ``loss`` (``max_delay``: the longest
-    delay of each projection, in steps) and say how: every refusal names what does not fit
-    and what would."""
+    delay of each projection, in steps; ``one_delay``: whether all its synapses share it) and
+    say how: every refusal names what does not fit and what would."""
     where = f"Online ({rule.name})"
     if len(loss.reads) != 1 or loss.reads[0].name == "spikes":
         raise SnngenError(f"{where}: the loss must read a state of one readout population "
@@ -174,6 +196,15 @@ def plan(net, nlm, loss, rule: GraphRule, feedback: str, max_delay: dict) -> Onl
     if lo.g is not None:
         raise SnngenError(f"{where}: the loss reads '{o}', which spikes; online rules need a "
                           "readout population without threshold")
+    if rule.signal == "local" and feedback != "symmetric":
+        raise SnngenError(f"{where}: DECOLLE's signal comes from each population's own fixed "
+                          "random readout (fit.feedback); leave feedback='symmetric'")
+    if rule.factorised:
+        for d in nlm.deliveries:
+            if d.post != o and d.grads and not one_delay[d.projection]:
+                raise SnngenError(f"{where}: projection '{d.projection}' has different "
+                                  "delays per synapse; the factorised eligibility keeps one "
+                                  "presynaptic trace per projection: give it one delay")
     if rule.symmetric_only and feedback != "symmetric":
         raise SnngenError(f"{where}: {rule.name} is defined with symmetric feedback; leave "
                           "feedback='symmetric'")
@@ -191,7 +222,7 @@ def plan(net, nlm, loss, rule: GraphRule, feedback: str, max_delay: dict) -> Onl
                               f"parameters of '{name}' are trainable "
                               f"({', '.join(pop.trainable)}); train them with eprop, ostl "
                               "or d_rtrl")
-    if rule.signal == "readout":
+    if rule.signal in ("readout", "filters", "instant"):
         _check_linear_readout(lo, o, where)
     hidden = []
     for name, lm in nlm.populations.items():
@@ -200,6 +231,9 @@ def plan(net, nlm, loss, rule: GraphRule, feedback: str, max_delay: dict) -> Onl
         if lm.g is None:
             raise SnngenError(f"{where}: '{name}' has no threshold and is not what the loss "
                               "reads; online rules support one readout")
+        if rule.signal == "local":  # DECOLLE: a local readout, no path into the global one
+            hidden.append(Hidden(name, -1, ()))
+            continue
         into = [d for d in nlm.deliveries if d.pre == name and d.post == o]
         for d in into:
             if max_delay[d.projection] != 0:
@@ -231,7 +265,7 @@ def plan(net, nlm, loss, rule: GraphRule, feedback: str, max_delay: dict) -> Onl
 
 def _check_linear_readout(lo, name: str, where: str) -> None:
     """The readout's step must be linear with constant coefficients (its Jacobians must not
-    read states or inputs): the filter that carries hidden traces is then the same at
+    read states or inputs): the filter that carries hidden traces to it is then the same at
     every step."""
     for wrt in ("states", "inputs"):
         jac = lo.jacobian("next", wrt)
@@ -240,13 +274,15 @@ def _check_linear_readout(lo, name: str, where: str) -> None:
         if moving:
             raise SnngenError(f"{where}: the readout '{name}' is not linear (its step's "
                               f"derivative reads {', '.join(sorted(moving))}); the rule "
-                              "filters hidden traces with the readout's own decay: use a "
-                              "linear readout (e.g. 'dv/dt = -v / tau') or rule='d_rtrl'")
+                              "carries hidden traces through the readout's own Jacobians: "
+                              "use a linear readout (e.g. 'dv/dt = -v / tau'), or "
+                              "rule='decolle', whose signals come from local readouts")
 
 
-def readout_filter(lo, pvals: list, dt: float, n: int, slot: int, where: str):
+def readout_filter(lo, pvals: list, dt: float, n: int, slot: int, where: str,
+                   need_decay: bool = True):
     """(A, b): the readout's Jacobians d s(t+1)/d s(t) and d s(t+1)/d x_slot(t), which must be
-    the same for every readout neuron."""
+    the same for every readout neuron (A only when ``need_decay``)."""
     from ..integrate import DT, REFRACTORY
     from .reference import _modules
     args = list(lo.states + lo.inputs + lo.params + lo.propagators) + [REFRACTORY, DT]
@@ -258,10 +294,10 @@ def readout_filter(lo, pvals: list, dt: float, n: int, slot: int, where: str):
         out.append(np.stack([np.stack([np.broadcast_to(np.asarray(e, float), (n,))
                                        for e in row], axis=-1) for row in rows], axis=1))
     a, bx = out[0], out[1][:, :, slot]
-    if not (np.allclose(a, a[:1], rtol=1e-12, atol=0) and np.allclose(bx, bx[:1], rtol=1e-12,
-                                                                       atol=0)):
+    if not ((np.allclose(a, a[:1], rtol=1e-12, atol=0) or not need_decay)
+            and np.allclose(bx, bx[:1], rtol=1e-12, atol=0)):
         raise SnngenError(f"{where}: the readout's decay differs between its neurons; the "
                           "rule filters hidden traces with one decay: give the readout's "
                           "parameters one value (or train them shared), or use "
-                          "rule='d_rtrl'")
+                          "rule='decolle'")
     return a[0], bx[0]

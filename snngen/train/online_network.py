@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from ..backends.numba.online_network import eligibility, eligibility_pre, feedback
+from ..backends.numba.online_network import eligibility, eligibility_pre, feedback, outer
 from ..derive.online import _linear_jacobians
 from ..derive.online_network import graph_rule, plan, readout_filter, threshold_value
 from ..derive.surrogate import surrogate_spec
@@ -103,15 +103,18 @@ class Online(BPTT):
         super().__init__(net, loss, optimizer, "numba", surrogate, detach, clip,
                          checkpoint_every=1, progress=progress)
         longest = {k: int(t["delays"].max(initial=0)) for k, t in self.tables.items()}
+        one = {k: bool(t["delays"].size == 0 or t["delays"].min() == t["delays"].max())
+               for k, t in self.tables.items()}
         #: where the rule applies and how (printable)
-        self.plan = plan(net, self.nlm, loss, spec, feedback, longest)
+        self.plan = plan(net, self.nlm, loss, spec, feedback, longest, one)
         rng = np.random.default_rng([net.seed, 2])
         n_out = net.populations[self.plan.readout].n
         #: the fixed random feedback matrices (hidden neurons, readout neurons), by hidden
         #: population (feedback="random"); replace their values to choose others
+        #: (DECOLLE: each hidden population's fixed random local readout, the same shape)
         self.feedback = {h.name: rng.standard_normal((net.populations[h.name].n, n_out))
                          / np.sqrt(n_out) for h in self.plan.hidden} \
-            if feedback == "random" else {}
+            if feedback == "random" or spec.signal == "local" else {}
 
     @staticmethod
     def _bellec(net, spec) -> object:
@@ -141,7 +144,11 @@ class Online(BPTT):
         pvals = [*args[f"P_{o}"].astype(float), *args[f"Q_{o}"].astype(float)]
         out = {}
         for h in self.plan.hidden:
-            a, bx = readout_filter(lo, pvals, self.net.dt, n_o, h.slot, "Online")
+            if self.rule.signal == "local":  # DECOLLE: the local readout's signal, no memory
+                out[h.name] = (np.zeros((1, 1)), np.ones(1), None)
+                continue
+            a, bx = readout_filter(lo, pvals, self.net.dt, n_o, h.slot, "Online",
+                                   need_decay=self.rule.signal == "readout")
             if self.rule.signal == "readout":    # the readout's own decay
                 out[h.name] = (a, bx, np.eye(k_o))
             elif self.rule.signal == "instant":  # no memory: this step's signal only
@@ -238,9 +245,18 @@ class Online(BPTT):
             csr = self.tables[d.projection]["csr"]
             k = len(self.nlm.populations[d.post].states)
             g = filters[d.post][0].shape[0] if d.post in hidden else 0
+            if self.rule.factorised and d.post in hidden:  # ES-D-RTRL: x_j, per row
+                elig[j] = (np.zeros((csr.n_pre, batch)), None, np.zeros(csr.n_synapses))
+                continue
             rows = csr.n_pre if self._factorised(d, constant) else csr.n_synapses
             elig[j] = (np.zeros((rows, k, batch)), np.zeros((csr.n_synapses, g, batch)),
                        np.zeros(csr.n_synapses))
+        # ES-D-RTRL: the postsynaptic factor ef of every (hidden population, input slot)
+        post_traces = {(d.post, d.slot): np.zeros((self.net.populations[d.post].n,
+                                                   len(self.nlm.populations[d.post].states),
+                                                   batch))
+                       for j, d in enumerate(self.nlm.deliveries) if j in elig
+                       and elig[j][1] is None}
         total, dt = 0.0, self.net.dt
         k_o = len(self.nlm.populations[o].states)
         delta = np.zeros((n_o, k_o, batch))  # d loss_t / d s_o(t+1), the trial last
@@ -260,11 +276,29 @@ class Online(BPTT):
                     arrays[1][...] = leak[name][1][..., None]
             signals = {o: delta}
             for h in self.plan.hidden:
+                if self.rule.signal == "local":  # DECOLLE: the local readout's own loss
+                    z = args[f"z_{h.name}"][t].astype(float)
+                    local = self.loss.at_step(z @ self.feedback[h.name], labels, t, steps)[1]
+                    signals[h.name] = (self.feedback[h.name] @ local.T)[:, None, :]
+                    continue
                 signals[h.name] = np.einsum("iab,aq->iqb", self._signal(h, delta, args),
                                             filters[h.name][2])
             for j, (eps, trace, gf) in elig.items():
                 d = self.nlm.deliveries[j]
                 proj, table = self.net.projections[d.projection], self.tables[d.projection]
+                if trace is None:  # ES-D-RTRL: grad += sum_b u_i x_j, then x_j moves on
+                    ef = post_traces[d.post, d.slot]
+                    bx = filters[d.post][1]
+                    u = np.einsum("iqb,q->ib", signals[d.post], bx) * \
+                        np.einsum("icb,icb->ib", jac[d.post][2], ef)
+                    outer(table["indptr"], table["indices"], proj.post.start, eps,
+                          np.ascontiguousarray(u), gf)
+                    due = t - int(table["delays"][0]) if table["delays"].size else t
+                    z = args[f"z_{d.pre}"][due, :, proj.pre.start:proj.pre.start + eps.shape[0]] \
+                        if due >= 0 else 0.0
+                    eps *= self.rule.decay
+                    eps += np.asarray(z, float).T
+                    continue
                 a, b = filters[d.post][:2] if d.post in hidden else (np.zeros((0, 0)),
                                                                      np.zeros(0))
                 if self._factorised(d, constant):
@@ -278,6 +312,10 @@ class Online(BPTT):
                             table["indices"], proj.post.start, table["delays"], d.slot,
                             *jac[d.post][:3], eps, trace, a, b, signals[d.post], gf,
                             d.post in hidden)
+            a_ = self.rule.decay
+            for (name, slot), ef in post_traces.items():  # after every projection read it
+                ef[...] = a_ * np.einsum("iacb,icb->iab", jac[name][0], ef) + \
+                    (1 - a_) * jac[name][1][:, :, slot, :]
             for name, (eps, trace, g_acc) in par.items():
                 j_, _, jz, jp, jzp = jac[name]
                 if name in hidden:  # eps (n, k, r, B), trace (n, r, g, B)

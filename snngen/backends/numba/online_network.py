@@ -148,3 +148,19 @@ def feedback(delta, pre0, indptr, indices, post0, fval, out):
             for a in range(k):
                 for b in range(batch):
                     out[pre0 + r, a, b] += fval[s] * delta[o, a, b]
+
+
+@njit(cache=True, boundscheck=False, nogil=True, parallel=True, fastmath=True)
+def outer(indptr, indices, post0, pre, post, grad):
+    """grad[s] += sum over trials b of post[post0 + indices[s], b] * pre[r, b] for every
+    synapse s of row r: the gradient of a projection whose eligibility is a product of a
+    postsynaptic and a presynaptic trace (ES-D-RTRL)."""
+    rows = indptr.shape[0] - 1
+    batch = pre.shape[1]
+    for r in prange(rows):
+        for s in range(indptr[r], indptr[r + 1]):
+            i = post0 + indices[s]
+            acc = 0.0
+            for b in range(batch):
+                acc += post[i, b] * pre[r, b]
+            grad[s] += acc
