@@ -597,6 +597,65 @@ def test_bptt(case):
     attempt(f"BPTT.{v['what']}", call, v, valid=valid)
 
 
+@st.composite
+def online_graph_inputs(draw):
+    steps, batch = draw(st.integers(1, 6)), draw(st.integers(1, 4))
+    x, x_ok = draw(either(fs.spike_arrays((steps, batch, 3)),
+                          st.one_of(fs.odd_arrays((steps, batch, 3)), fs.odd_values(),
+                                    st.just({"y": 1}))))
+    labels, l_ok = draw(either(st.lists(st.integers(0, 1), min_size=batch, max_size=batch).map(
+        np.array), st.one_of(fs.odd_arrays((batch,), st.sampled_from([0, 1, 2, -1, 0.5,
+                                                                       np.nan])),
+                             fs.odd_values())))
+    drawn, ok = draw(fields(
+        # h's time constant is trained: the rules without parameter eligibility refuse it
+        rule=either(st.sampled_from(["eprop", "ostl", "d_rtrl", "es_d_rtrl"]), st.one_of(
+            fs.odd_values(), st.sampled_from(["rflo", "superspike", "ottt", "bptt"])),
+            odds=8),
+        feedback=either(st.just("symmetric"), st.one_of(fs.odd_values(), st.just("both")),
+                        odds=12),
+        over=either(st.sampled_from(["each", "last"]), st.one_of(
+            fs.odd_values(), st.sampled_from(["max", "mean"])), odds=10),
+        detach_reset=either(st.sampled_from([None, True, False]), fs.odd_values(), odds=12),
+        surrogate=either(st.sampled_from([None, "fast_sigmoid"]),
+                         st.one_of(fs.odd_values(), st.just("relu")), odds=12),
+        lr=either(st.floats(1e-4, 1e-1), fs.odd_values(), odds=12),
+        clip=either(st.sampled_from([None, 5.0]), fs.odd_values(), odds=12),
+        backend=either(st.just("numba"), st.one_of(fs.odd_values(), st.just("cuda")),
+                       odds=12),
+        epochs=either(st.integers(0, 2), fs.odd_values().filter(lambda e: not fs.huge(e)),
+                      odds=10),
+        batch_size=either(st.sampled_from([None, 1, 3]), fs.odd_values(), odds=10),
+        what=either(st.sampled_from(["fit", "predict", "loss_and_grads"]), st.nothing()),
+    ))
+    drawn.update(x=x, labels=labels)
+    return drawn, ok and x_ok and (l_ok or drawn["what"] == "predict")
+
+
+@examples(40)
+@given(online_graph_inputs())
+def test_online_network(case):
+    """sg.Online's options and its fit, predict and loss_and_grads on one declared network."""
+    v, valid = case
+
+    def call():
+        d = declared()
+        loss = sg.losses.cross_entropy(d["o"].v, over=v["over"])
+        fit = sg.Online(d["net"], loss=loss, rule=v["rule"], feedback=v["feedback"],
+                        optimizer=sg.Adam(v["lr"]) if isinstance(v["lr"], float) else v["lr"],
+                        surrogate=v["surrogate"], detach_reset=v["detach_reset"],
+                        clip=v["clip"], backend=v["backend"], progress=False)
+        inputs = v["x"] if isinstance(v["x"], dict) else {"x": v["x"]}
+        if v["what"] == "predict":
+            return fit.predict(inputs, batch_size=v["batch_size"])
+        if v["what"] == "loss_and_grads":
+            return fit.loss_and_grads(inputs, v["labels"])
+        return fit.fit(inputs, v["labels"], v["epochs"], batch_size=v["batch_size"])
+
+    warmed("test_online_network")
+    attempt(f"Online.{v['what']}", call, v, valid=valid)
+
+
 @examples(60)
 @given(fields(value=either(st.floats(-1, 1), fs.odd_values()),
               per_neuron=either(st.booleans(), fs.odd_values(), odds=8),
@@ -958,6 +1017,10 @@ def warm_up(name: str) -> None:
         d = declared()
         sg.BPTT(d["net"], loss=sg.losses.cross_entropy(d["o"].v), progress=False).fit(
             {"x": np.ones((3, 2, 3))}, np.array([0, 1]), 1)
+    elif name == "test_online_network":
+        d = declared()
+        sg.Online(d["net"], loss=sg.losses.cross_entropy(d["o"].v, over="each"),
+                  progress=False).fit({"x": np.ones((3, 2, 3))}, np.array([0, 1]), 1)
     elif name == "test_cache_damaged_entry":
         private_cache()
     elif name == "test_online":
