@@ -92,10 +92,10 @@ class Kernels:
     def launch(self, name, work, values: dict):
         args = [values.get(n, None) for _, n, _, _ in self.params]
         grid = max(1, min(-(-work // self.BLOCK), 1 << 16))
-        from ..backends.cuda.runner import _NP
+        from ..backends.cuda.runner import SCALAR_TYPES
         if self.device == "gpu":  # arguments a kernel does not use: null pointers and zeros
             conv = [a if hasattr(a, "data") and hasattr(a.data, "ptr") else
-                    np.uint64(0) if a is None and t.endswith("*") else _NP[t](a or 0)
+                    np.uint64(0) if a is None and t.endswith("*") else SCALAR_TYPES[t](a or 0)
                     for (t, _, _, _), a in zip(self.params, args)]
             self._fns[name]((grid,), (self.BLOCK,), tuple(conv))
             return

@@ -24,7 +24,7 @@ import numpy as np
 from ... import __version__, cache, draw
 from ... import connectivity as conn
 from .render import Launch
-from .runner import _NP, DeviceArray, HostDevice, launchers
+from .runner import SCALAR_TYPES, DeviceArray, HostDevice, launchers
 
 #: The parameters every connectivity kernel takes, as (C type, name, ndim, kind).
 PARAMS = [("long long", "n_rows", 0, "int64"), ("long long", "n_cols", 0, "int64"),
@@ -85,7 +85,7 @@ class DeviceConnectivity:
                 args.append(self.table if name == "table" else
                             value if value is not None else self._none[base])
             else:
-                args.append(_NP[ctype](value or 0))
+                args.append(SCALAR_TYPES[ctype](value or 0))
         blocks = max(1, min(-(-n // self.block), self.max_blocks))
         self.device.launch(kernel, (blocks, 1, self.block), args)
 

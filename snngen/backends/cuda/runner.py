@@ -34,8 +34,10 @@ STATIC_ROLES = {"index", "syn", "events", "delays", "input", "ring", "ringn", "a
 #: (:meth:`Runner.expose`): an array never handed out cannot have changed on the host.
 LAZY_ROLES = {"state", "last_spike", "syn_batched", "syn_lastupdate"}
 
-_NP = {"double": np.float64, "float": np.float32, "long long": np.int64, "int": np.int32,
-       "unsigned char": np.uint8, "unsigned long long": np.uint64, "unsigned int": np.uint32}
+#: the NumPy type of each C scalar type a kernel takes (public: the trainers pass scalars too)
+SCALAR_TYPES = {"double": np.float64, "float": np.float32, "long long": np.int64,
+                "int": np.int32, "unsigned char": np.uint8, "unsigned long long": np.uint64,
+                "unsigned int": np.uint32}
 
 
 class DeviceArray:
@@ -204,7 +206,7 @@ class Runner:
                 base, k = name.rsplit("__d", 1)
                 out.append(np.int64(np.shape(args[base])[int(k)]))
             else:
-                out.append(_NP[ctype](args[name]))
+                out.append(SCALAR_TYPES[ctype](args[name]))
         return out
 
     def _grid(self, launch: Launch, args: dict) -> tuple[int, int, int]:
@@ -384,7 +386,7 @@ def host_argv(params, values):
         elif ctype.endswith("*"):
             obj = ctypes.c_void_p(0)
         else:
-            obj = np.ctypeslib.as_ctypes(np.array(value or 0, _NP[ctype]).reshape(1))
+            obj = np.ctypeslib.as_ctypes(np.array(value or 0, SCALAR_TYPES[ctype]).reshape(1))
         keep.append(obj)
         ptrs.append(ctypes.addressof(obj))
     return keep, (ctypes.c_void_p * len(ptrs))(*ptrs)
