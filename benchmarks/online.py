@@ -119,7 +119,9 @@ def network(graph: str, steps: int, repeats: int):
     100 Poisson inputs (5 %), current-based LIF (taum 20 ms, taus 5 ms, reset by
     subtraction), a leaky readout fitting sin(2 pi t) with the per-step MSE, batch 16,
     float32, Adam (1e-3) once per sequence. ``one``: x -> h (256, recurrent, one step of
-    delay) -> o; ``two``: x -> h1 (128, recurrent) -> h2 (128, recurrent), h1 and h2 -> o."""
+    delay) -> o; ``two``: x -> h1 (128, recurrent) -> h2 (128, recurrent), h1 and h2 -> o.
+    Weights N(0, 1) into the hidden populations (the peer runs with --w-in 1.0: every
+    population fires, at 40-60 Hz), N(0, 0.03) recurrent, N(0, 0.06) into the readout."""
     import snngen as sg
     lif = sg.NeuronModel("dv/dt = (I - v) / taum : 1\ndI/dt = -I / taus : 1",
                          threshold="v > 1", reset="v -= 1", name="online_peer_lif")
@@ -174,7 +176,7 @@ def peers(args):
                         ("braintrace", [peer_py, os.path.join(here, "peers",
                                                               "braintrace_eprop.py"),
                                         "--graph", graph, "--T", str(steps), "--repeats",
-                                        str(args.repeats)])):
+                                        str(args.repeats), "--w-in", "1.0"])):
                     rec = run_json(cmd)
                     if "error" in rec:
                         print(f"{who} {graph} T={steps}: failed: {rec['error']}")
