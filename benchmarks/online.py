@@ -177,17 +177,21 @@ def peers(args):
                                                               "braintrace_eprop.py"),
                                         "--graph", graph, "--T", str(steps), "--repeats",
                                         str(args.repeats), "--w-in", "1.0"])):
-                    rec = run_json(cmd)
-                    if "error" in rec:
-                        print(f"{who} {graph} T={steps}: failed: {rec['error']}")
-                        continue
-                    line = json.dumps(rec)
-                    print(line, flush=True)
-                    rows.append(rec)
-                    if args.json:
-                        with open(args.json, "a") as fh:
-                            fh.write(line + "\n")
+                    _keep(run_json(cmd), f"{who} {graph} T={steps}", rows, args.json)
     return rows
+
+
+def _keep(rec: dict, label: str, rows: list, path: str | None) -> None:
+    """Print one run's JSON line (or why it failed), keep it in ``rows`` and ``path``."""
+    if "error" in rec:
+        print(f"{label}: failed: {rec['error']}")
+        return
+    line = json.dumps(rec)
+    print(line, flush=True)
+    rows.append(rec)
+    if path:
+        with open(path, "a") as fh:
+            fh.write(line + "\n")
 
 
 def main(argv=None):
@@ -213,17 +217,9 @@ def main(argv=None):
     rows = []
     for steps in (int(v) for v in args.T.split(",")):
         for method in args.methods.split(","):
-            rec = run_json([sys.executable, __file__, "--n", str(args.n), "--n-in",
-                            str(args.n_in), "--child", method, str(steps)])
-            if "error" in rec:
-                print(f"{method} T={steps}: failed: {rec['error']}")
-                continue
-            line = json.dumps(rec)
-            print(line, flush=True)
-            rows.append(rec)
-            if args.json:
-                with open(args.json, "a") as fh:
-                    fh.write(line + "\n")
+            _keep(run_json([sys.executable, __file__, "--n", str(args.n), "--n-in",
+                             str(args.n_in), "--child", method, str(steps)]),
+                  f"{method} T={steps}", rows, args.json)
     return rows
 
 

@@ -534,7 +534,9 @@ def declared():
 
 
 @st.composite
-def bptt_inputs(draw):
+def declared_run(draw):
+    """(spikes, valid, labels, valid) of one run of the declared network (3 inputs, 2
+    classes), odd now and then."""
     steps, batch = draw(st.integers(1, 6)), draw(st.integers(1, 4))
     x, x_ok = draw(either(fs.spike_arrays((steps, batch, 3)),
                           st.one_of(fs.odd_arrays((steps, batch, 3)), fs.odd_values(),
@@ -543,6 +545,12 @@ def bptt_inputs(draw):
         np.array), st.one_of(fs.odd_arrays((batch,), st.sampled_from([0, 1, 2, -1, 0.5,
                                                                        np.nan])),
                              fs.odd_values())))
+    return x, x_ok, labels, l_ok
+
+
+@st.composite
+def bptt_inputs(draw):
+    x, x_ok, labels, l_ok = draw(declared_run())
     drawn, ok = draw(fields(
         loss=either(st.sampled_from(["cross_entropy", "spikes"]),
                     st.one_of(fs.odd_values(), st.just("mse")), odds=10),
@@ -599,14 +607,7 @@ def test_bptt(case):
 
 @st.composite
 def online_graph_inputs(draw):
-    steps, batch = draw(st.integers(1, 6)), draw(st.integers(1, 4))
-    x, x_ok = draw(either(fs.spike_arrays((steps, batch, 3)),
-                          st.one_of(fs.odd_arrays((steps, batch, 3)), fs.odd_values(),
-                                    st.just({"y": 1}))))
-    labels, l_ok = draw(either(st.lists(st.integers(0, 1), min_size=batch, max_size=batch).map(
-        np.array), st.one_of(fs.odd_arrays((batch,), st.sampled_from([0, 1, 2, -1, 0.5,
-                                                                       np.nan])),
-                             fs.odd_values())))
+    x, x_ok, labels, l_ok = draw(declared_run())
     drawn, ok = draw(fields(
         # h's time constant is trained: the rules without parameter eligibility refuse it
         rule=either(st.sampled_from(["eprop", "ostl", "d_rtrl", "es_d_rtrl"]), st.one_of(

@@ -68,6 +68,8 @@ def test_missing_model_parameter_is_named():
      {"test_accuracy", "epochs", "train_s", "peak_rss_mib"}),
     ("train_network.py", ["--epochs", "1", "--samples-per-class", "4"],
      {"test_accuracy", "epochs", "train_s", "peak_rss_mib"}),
+    ("online_network.py", ["--epochs", "1", "--samples-per-class", "4", "--rule", "rflo"],
+     {"rule", "test_accuracy", "epochs", "train_s", "peak_rss_mib"}),
     ("conv_digits.py", ["--epochs", "1", "--samples", "80"],
      {"test_accuracy", "test_samples", "peak_rss_mib"}),
     ("heterogeneous_taus.py", ["--epochs", "1"],

@@ -49,6 +49,25 @@ def _signal(trace, s, A, bvec, e, sig, i):  # noqa: N803
     return out
 
 
+@njit(cache=True, boundscheck=False, nogil=True, inline="always", fastmath=True)
+def _meet(JZ, vec, row, new, e, trace, s, A, bvec, sig, i, hidden):  # noqa: N803
+    """What synapse s adds to its gradient this step: a hidden synapse's trace ``e = JZ[i] .
+    vec[row]`` (its eligibility vector before the step) carried by the filter against the
+    signal; a readout synapse's new eligibility vector ``new`` against the signal."""
+    k, batch = new.shape[0], new.shape[1]
+    if hidden:
+        e[:] = 0.0
+        for c in range(k):
+            for b in range(batch):
+                e[b] += JZ[i, c, b] * vec[row, c, b]
+        return _signal(trace, s, A, bvec, e, sig, i)
+    acc = 0.0
+    for a in range(k):
+        for b in range(batch):
+            acc += sig[i, a, b] * new[a, b]
+    return acc
+
+
 @njit(cache=True, boundscheck=False, nogil=True, parallel=True, fastmath=True)
 def eligibility(z_hist, t, pre0, indptr, indices, post0, delays, slot, J, JX, JZ, eps, trace,  # noqa: N803
                 A, bvec, sig, grad, hidden):  # noqa: N803
@@ -78,18 +97,7 @@ def eligibility(z_hist, t, pre0, indptr, indices, post0, delays, slot, J, JX, JZ
                 for c in range(k):
                     for b in range(batch):
                         new[a, b] += J[i, a, c, b] * eps[s, c, b]
-            acc = 0.0
-            if hidden:
-                e[:] = 0.0
-                for c in range(k):
-                    for b in range(batch):
-                        e[b] += JZ[i, c, b] * eps[s, c, b]
-                acc = _signal(trace, s, A, bvec, e, sig, i)
-            else:
-                for a in range(k):
-                    for b in range(batch):
-                        acc += sig[i, a, b] * new[a, b]
-            grad[s] += acc
+            grad[s] += _meet(JZ, eps, s, new, e, trace, s, A, bvec, sig, i, hidden)
             for a in range(k):
                 for b in range(batch):
                     eps[s, a, b] = new[a, b]
@@ -117,18 +125,7 @@ def eligibility_pre(z_hist, t, pre0, indptr, indices, post0, delay, slot, J0, JX
                     new[a, b] += J0[a, c] * pre[r, c, b]
         for s in range(indptr[r], indptr[r + 1]):
             i = post0 + indices[s]
-            acc = 0.0
-            if hidden:
-                e[:] = 0.0
-                for c in range(k):
-                    for b in range(batch):
-                        e[b] += JZ[i, c, b] * pre[r, c, b]
-                acc = _signal(trace, s, A, bvec, e, sig, i)
-            else:
-                for a in range(k):
-                    for b in range(batch):
-                        acc += sig[i, a, b] * new[a, b]
-            grad[s] += acc
+            grad[s] += _meet(JZ, pre, r, new, e, trace, s, A, bvec, sig, i, hidden)
         for a in range(k):
             for b in range(batch):
                 pre[r, a, b] = new[a, b]
