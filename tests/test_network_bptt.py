@@ -584,6 +584,36 @@ def test_a_spike_source_trains_like_the_same_spikes_fed_as_an_input():
         np.testing.assert_array_equal(g1[k], g2[k])
 
 
+def test_a_poisson_group_trains_as_its_drawn_spikes_fed_as_an_input():
+    """A Poisson group is an input of each run, drawn by fit.poisson_rng (spike when a
+    uniform draw < rate * dt): the same gradients as those spikes fed as an input; online
+    too; and the draws have the group's rates."""
+    rates = np.array([50.0, 200.0, 400.0])
+
+    def build(poisson: bool, trainer=sg.BPTT):
+        net = sg.Network(dt=DT, batch=2, dtype="float64", seed=4)
+        x = net.input("x", 2)
+        s = net.poisson("s", 3, rates) if poisson else net.input("s", 3)
+        h = net.population("h", LIF, 4, params={"tau": 0.02, "taus": 0.005, "vt": 1.0})
+        o = net.population("o", LEAKY, 2, params={"tau": 0.02})
+        net.connect(x, h, "I += w", w=sg.Trainable(sg.Normal(3.0, 1.0)), name="a")
+        net.connect(s, h, "I += w", w=sg.Trainable(sg.Normal(3.0, 1.0)), name="b")
+        net.connect(h, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 1.0)), name="c")
+        return trainer(net, loss=sg.losses.cross_entropy(o.v, over="each"), progress=False)
+    data = (np.random.default_rng(0).random((40, 2, 2)) < 0.3).astype(float)
+    labels = np.array([0, 1])
+    drawn = (np.random.default_rng([4, 3]).random((40, 2, 3)) < rates * DT).astype(float)
+    for trainer in (sg.BPTT, sg.Online):
+        fit = build(True, trainer)
+        l1, g1 = fit.loss_and_grads({"x": data}, labels)
+        l2, g2 = build(False, trainer).loss_and_grads({"x": data, "s": drawn}, labels)
+        assert l1 == l2 and np.any(g1["b.w"] != 0)
+        for k in g1:
+            np.testing.assert_array_equal(g1[k], g2[k])
+    many = (fit.poisson_rng.random((20000, 3)) < rates * DT).mean(axis=0) / DT
+    np.testing.assert_allclose(many, rates, rtol=0.15)
+
+
 @pytest.mark.parametrize("targets", ["20*ms", [[1.0, np.nan, 0, 0]], {"a": 1}, None])
 def test_targets_of_count_and_mse_losses_are_checked(targets):
     """Found by the fuzz property of sg.BPTT: a quantity string as spike-count targets

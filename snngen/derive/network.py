@@ -115,9 +115,6 @@ def _check_projection(proj) -> None:
                           "train a synapse model whose on_pre statements add to a "
                           "postsynaptic state (e.g. 'ge += w', with the dynamics in the "
                           "neuron model)")
-    if proj.pre.population.kind == "poisson":
-        raise SnngenError(f"{where}: training with Poisson sources is not built yet; feed "
-                          "the spikes as an input (net.input) or a spike source")
 
 
 def _delivery(proj, stmt, post_lm_targets: list) -> tuple:
@@ -168,7 +165,7 @@ def derive_network(net, surrogate="fast_sigmoid", detach_reset: bool = False,
         raise SnngenError("training a network with run_regularly operations is not built yet")
     sources, targets, raw = [], {}, []
     for pop in net.populations.values():
-        if pop.kind in ("input", "array"):
+        if pop.kind in ("input", "array", "poisson"):  # spikes given: fed, replayed, drawn
             sources.append(pop.name)
         elif pop.kind == "neuron":
             targets[pop.name] = []
@@ -177,8 +174,7 @@ def derive_network(net, surrogate="fast_sigmoid", detach_reset: bool = False,
                                   f"({', '.join(pop.inputs)}) in a trained network are not "
                                   "built yet; feed the input as spikes (net.input)")
         else:
-            raise SnngenError(f"population '{pop.name}': training with Poisson sources is "
-                              "not built yet; feed the spikes as an input (net.input)")
+            raise SnngenError(f"population '{pop.name}' ({pop.kind}) cannot be trained yet")
     for proj in net.projections.values():
         _check_projection(proj)
         post = proj.post.population.name

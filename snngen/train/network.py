@@ -114,7 +114,8 @@ class BPTT:
     (:attr:`log_space`), so that no step makes them negative. White noise (``xi``) in a
     neuron model is a fixed input of each run: its standard normal draws are made before
     the forward pass (by :attr:`noise_rng`) and read again by the backward pass, which
-    differentiates their coefficients (``sigma*sqrt(2/tau)*xi``).
+    differentiates their coefficients (``sigma*sqrt(2/tau)*xi``). Poisson groups
+    (``net.poisson``) are inputs of each run too, drawn by :attr:`poisson_rng`.
     """
 
     _online = False  # the kernels of online learning too (sg.Online)
@@ -167,6 +168,9 @@ class BPTT:
         #: draws the white noise of each run (standard normal, per neuron, trial and step):
         #: a fixed input of that run; replace it to repeat a run's noise
         self.noise_rng = np.random.default_rng([net.seed, 1])
+        #: draws the spikes of Poisson groups in each run (a fixed input of that run: spike
+        #: when a uniform draw < rate * dt, Brian2's PoissonGroup), like noise_rng
+        self.poisson_rng = np.random.default_rng([net.seed, 3])
         # what the optimiser updates: the logarithm of the parameters kept positive
         self._optimised = {k: np.log(v) if k in self.log_space else v
                            for k, v in self.params.items()}
@@ -272,8 +276,13 @@ class BPTT:
             info[name] = (values, ring)
         for name in self.nlm.sources:
             pop = net.populations[name]
-            args[f"z_{name}"] = inputs[name] if pop.kind == "input" else \
-                source_spikes(pop, steps, batch, f)
+            if pop.kind == "poisson":  # a fixed input of the run, drawn here
+                p = np.broadcast_to(np.asarray(pop.rates, np.float64) * net.dt, (pop.n,))
+                args[f"z_{name}"] = (self.poisson_rng.random((steps, batch, pop.n)) < p) \
+                    .astype(f)
+            else:
+                args[f"z_{name}"] = inputs[name] if pop.kind == "input" else \
+                    source_spikes(pop, steps, batch, f)
         for proj in dict.fromkeys(d.projection for d in self.nlm.deliveries):
             for key in ("indptr", "indices", "delays"):
                 args[f"{key}_{proj}"] = self.tables[proj][key]
