@@ -297,3 +297,33 @@ def test_show_prints_the_rule_its_plan_and_the_eligibility_layout():
     ostl = sg.Online(net, loss, rule="ostl", surrogate="fast_sigmoid", progress=False)
     assert ostl.layout() == {"in: v += w": "per synapse", "rec: v += w": "per synapse",
                              "out: v += w": "presynaptic", "skip: v += w": "presynaptic"}
+
+
+@pytest.mark.parametrize("rule", ["eprop", "es_d_rtrl"])
+def test_subgroups_address_their_neurons(rule):
+    """Projections between subgroups (x -> h[:4], x[1:] -> h[3:], h[2:] -> o[1:], h[:5] ->
+    o): where e-prop is exact (no recurrence) it equals BPTT, which shows that every
+    eligibility kernel reads and writes the subgroups' own neurons; ES-D-RTRL runs its
+    factorised path on the same graph and trains the same values."""
+    lif = sg.NeuronModel("dv/dt = (I - v) / tau : 1\ndI/dt = -I / taus : 1",
+                         threshold="v > 1", reset="v -= 1", name="lif2s")
+    net = sg.Network(dt=DT, batch=2, dtype="float64", seed=5)
+    x = net.input("x", 5)
+    h = net.population("h", lif, 7, params={"tau": 0.02, "taus": 0.005})
+    o = net.population("o", LEAKY, 3, params={"tau": TAU_O})
+    net.connect(x, h[:4], "I += w", w=sg.Trainable(sg.Normal(3.0, 2.0)), name="a")
+    net.connect(x[1:], h[3:], "I += w", w=sg.Trainable(sg.Normal(3.0, 2.0)), name="b")
+    net.connect(h[2:], o[1:], "v += w", w=sg.Trainable(sg.Normal(0.0, 1.0)), name="c")
+    net.connect(h[:5], o, "v += w", w=sg.Trainable(sg.Normal(0.0, 1.0)), name="d")
+    loss = sg.losses.cross_entropy(o.v, over="each")
+    x_run = inputs(seed=3, steps=30, batch=2)
+    labels = np.array([2, 0])
+    online = sg.Online(net, loss, rule=rule, surrogate="fast_sigmoid",
+                       detach_reset=True, progress=False)
+    value, grads = online.loss_and_grads({"x": x_run}, labels)
+    if rule == "eprop":
+        bptt = sg.BPTT(net, loss, surrogate="fast_sigmoid", detach_reset=True, progress=False)
+        assert_equal(value, grads, *bptt.loss_and_grads({"x": x_run}, labels))
+    else:
+        assert sorted(grads) == ["a.w", "b.w", "c.w", "d.w"]
+        assert all(np.any(g != 0) for g in grads.values())
