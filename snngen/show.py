@@ -38,7 +38,7 @@ def show(obj, stage: str = "discrete", file=None) -> str:
         from .derive.online import eligibility_layout
         text = str(eligibility_layout(obj))
     elif isinstance(obj, LearningModel) and stage == "tape":
-        from .train.bptt import describe_tape
+        from .derive.tape import describe_tape
         text = describe_tape(obj)
     elif isinstance(obj, LearningModel):
         text = str(obj)

@@ -546,7 +546,7 @@ def test_minimal_tape_columns_are_derived_for_every_model(name):
     synaptic input arrives after the threshold (Brian2's order), so g never reads it: LIF
     keeps g alone instead of (v, I), an adaptive LIF (g, b) of three states, Izhikevich
     (g, v) of three; QIF has nothing smaller than its two states."""
-    from snngen.train.bptt import minimal_tape
+    from snngen.derive.tape import minimal_tape
     model, _, target, columns = MINIMAL[name]
     found = minimal_tape(derive(discretise(model), inputs=[target]))
     assert (None if found is None else [str(c) for c in found[0]]) == columns
