@@ -177,11 +177,15 @@ def test_eprop_defaults_follow_bellec_with_random_feedback_and_mse():
     assert_equal(value, grads, *reference(fit, x, targets, "eprop", "mse", fit.feedback["h"]))
 
 
-def feedforward(per_neuron):
-    """x -> h (two states, trained per-neuron or shared time constant) -> o (trained tau),
-    with a skip x -> o: no recurrence, so e-prop and OSTL are exact."""
-    lif = sg.NeuronModel("dv/dt = (I - v) / tau : 1\ndI/dt = -I / taus : 1",
-                         threshold="v > 1", reset="v = 0", name="lif2")
+def feedforward(per_neuron, refractory=False):
+    """x -> h (two states, trained per-neuron or shared time constant; a refractory period
+    of 2 ms if asked) -> o (trained tau), with a skip x -> o: no recurrence, so e-prop and
+    OSTL are exact."""
+    lif = sg.NeuronModel("dv/dt = (I - v) / tau : 1 (unless refractory)\n"
+                         "dI/dt = -I / taus : 1", threshold="v > 1", reset="v = 0",
+                         refractory="2*ms", name="lif2r") if refractory else \
+        sg.NeuronModel("dv/dt = (I - v) / tau : 1\ndI/dt = -I / taus : 1",
+                       threshold="v > 1", reset="v = 0", name="lif2")
     net = sg.Network(dt=DT, batch=3, dtype="float64", seed=3)
     x = net.input("x", 6)
     net.population("h", lif, 7, params={"tau": sg.Trainable(0.02, per_neuron=per_neuron),
@@ -193,12 +197,15 @@ def feedforward(per_neuron):
     return net, o
 
 
-@pytest.mark.parametrize("rule, detach, kind, per_neuron", [
-    ("eprop", True, "ce", True), ("ostl", False, "mse", False)])
-def test_exact_where_the_rule_is_exact_equals_bptt(rule, detach, kind, per_neuron):
+@pytest.mark.parametrize("rule, detach, kind, per_neuron, refractory", [
+    ("eprop", True, "ce", True, False), ("ostl", False, "mse", False, False),
+    ("ostl", False, "ce", True, True)])
+def test_exact_where_the_rule_is_exact_equals_bptt(rule, detach, kind, per_neuron,
+                                                   refractory):
     """A hidden population without recurrence that feeds a linear readout: the rule's
-    gradients (weights, hidden and readout time constants) are BPTT's."""
-    net, o = feedforward(per_neuron)
+    gradients (weights, hidden and readout time constants) are BPTT's, with a refractory
+    period too (its clock enters the Jacobians: one eligibility vector per synapse)."""
+    net, o = feedforward(per_neuron, refractory)
     loss = sg.losses.cross_entropy(o.v, over="each") if kind == "ce" else sg.losses.mse(o.v)
     rng = np.random.default_rng(1)
     x = (rng.random((30, 3, 6)) < 0.3).astype(float)
