@@ -55,8 +55,8 @@ def test_second_process_compiles_nothing(tmp_path, monkeypatch):
     assert second["compiled"] == 0
     assert second["stats"]["rendered"] == 0 and second["stats"]["index_hits"] == 1
     assert second["spikes"] > 0
-    # snngen's own time to the first step on a warm cache (imports excluded)
-    assert second["ready_s"] < 1.0
+    # (snngen's own time to the first step on a warm cache, ready_s, is not asserted: tests
+    # do not time, and a loaded machine moved it past 1 s in a CI run)
 
 
 def test_parameter_change_does_not_recompile_in_process(cuba_model):

@@ -1031,5 +1031,8 @@ def warm_up(name: str) -> None:
         rec_csr = conn.build_csr(conn.FixedProbability(0.5), 4, 4, seed=1)
         weights = {"w_in": np.ones(in_csr.n_synapses), "w_rec": np.ones(rec_csr.n_synapses),
                    "w_out": np.ones((4, 2))}
-        OnlineLearner(online_kernel(), {"taum": 0.02}, 1e-3, in_csr, rec_csr, weights,
-                      kappa=0.9).feed(np.ones((2, 1, 3)), np.zeros((2, 1, 2)))
+        for rule in ("eprop", "ostl", "rflo", "superspike", "decolle"):  # every kernel
+            for loss in ("mse", "cross_entropy"):  # variant compiles here, not in a case
+                OnlineLearner(online_kernel(), {"taum": 0.02}, 1e-3, in_csr, rec_csr,
+                              weights, kappa=0.9, rule=rule, loss=loss).feed(
+                    np.ones((2, 1, 3)), np.tile([[1.0, 0.0]], (2, 1, 1)))
