@@ -62,8 +62,10 @@ class Online(BPTT):
         ``"last"``).
     rule : str
         ``"eprop"`` (Bellec et al. 2020: reset not differentiated, the pseudo-derivative
-        ``0.3 * max(0, 1 - |v - v_th| / v_th)``), ``"ostl"``, ``"rflo"``, ``"superspike"``
-        or ``"d_rtrl"``.
+        ``0.3 * max(0, 1 - |v - v_th| / v_th)``), ``"ostl"``, ``"rflo"``, ``"superspike"``,
+        ``"d_rtrl"``, ``"es_d_rtrl"``, ``"ottt"`` or ``"decolle"``
+        (:mod:`snngen.derive.online_network` says what each keeps); ``fit.plan`` says how it
+        applies to this network.
     feedback : str
         ``"symmetric"``: the learning signal of a hidden neuron is the readout's error sent back
         through the values its own projections into the readout deliver; ``"random"``: through
