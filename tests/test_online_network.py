@@ -334,3 +334,19 @@ def test_subgroups_address_their_neurons(rule):
     else:
         assert sorted(grads) == ["a.w", "b.w", "c.w", "d.w"]
         assert all(np.any(g != 0) for g in grads.values())
+
+
+def test_asking_for_the_layout_draws_nothing():
+    """A network fed by a Poisson group too: a run after sg.show (which asks for the
+    layout) is the run without it (the Poisson spikes are drawn per run)."""
+    net, o = graph()
+    s = net.poisson("p", 4, 300.0)
+    net.connect(s, net.populations["h"], "v += w", w=sg.Trainable(0.5), name="noise")
+    loss = sg.losses.cross_entropy(o.v, over="each")
+    x, labels = inputs(), np.array([0, 1, 2])
+    shown = sg.Online(net, loss, progress=False)
+    sg.show(shown)
+    plain = sg.Online(net, loss, progress=False)
+    one, two = shown.loss_and_grads({"x": x}, labels), plain.loss_and_grads({"x": x}, labels)
+    assert one[0] == two[0] and np.array_equal(one[1]["noise.w"], two[1]["noise.w"])
+    assert np.any(one[1]["noise.w"] != 0)

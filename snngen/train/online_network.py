@@ -38,6 +38,7 @@ import sympy as sp
 from ..backends.numba.online_network import eligibility, eligibility_pre, feedback, outer
 from ..derive.online import _linear_jacobians
 from ..derive.online_network import graph_rule, plan, readout_filter, threshold_value
+from ..derive.reference import propagator_values
 from ..derive.surrogate import surrogate_spec
 from ..errors import InvalidValueError, SnngenError
 from ..integrate import DT, REFRACTORY, discretise
@@ -203,11 +204,19 @@ class Online(BPTT):
                 out[name] = (np.ascontiguousarray(j[0]), np.ascontiguousarray(jx[0]))
         return out
 
-    def layout(self, inputs: dict | None = None) -> dict:
+    def layout(self) -> dict:
         """``{projection statement: "presynaptic" or "per synapse"}``: how each trained
-        synapse's eligibility vector is kept (see :meth:`_layouts`)."""
-        args = self._arrays({k: np.zeros((1, 1, p.n)) for k, p in self.net.populations.items()
-                             if p.kind == "input"}, 1, 1)[0]
+        synapse's eligibility vector is kept with the current values (see
+        :meth:`_layouts`). Draws nothing: asking does not move the runs' random numbers."""
+        args, f = {}, self.kernels.dtype
+        for name, lm in self.nlm.populations.items():
+            pop = self.net.populations[name]
+            values = self._population_values(pop)
+            props = propagator_values(lm, values, self.net.dt, pop.n)
+            args[f"P_{name}"] = np.array([values[p.name] for p in lm.params], f).reshape(
+                -1, pop.n)
+            args[f"Q_{name}"] = np.array([props[q] for q in lm.propagators], f).reshape(
+                -1, pop.n)
         constant = self._layouts(args)
         return {f"{d.projection}: {d.statement}": "presynaptic" if self._factorised(
             d, constant) else "per synapse" for d in self.nlm.deliveries if d.grads}
