@@ -20,15 +20,16 @@ import sympy as sp
 from .. import __version__, cache
 from ..backends.numba import bits, gemm, sync
 from ..backends.numba.bits import bit_events, unpack
+from ..backends.numba.inputs import input_adjoint, input_events  # noqa: F401 - re-exported
 from ..backends.numba.printer import NumbaPrinter
 from ..backends.templates import environment
 from ..derive.bodies import cse_lines, derived_bodies
 from ..derive.reference import chain_propagators, propagator_values, refractory_steps
 from ..derive.step import LearningModel
 from ..derive.tape import TAPE_G, describe_tape, minimal_tape  # noqa: F401 - re-exported
-from ..errors import ShapeError, SnngenError
+from ..errors import SnngenError
 from ..integrate import REFRACTORY
-from .checks import as_count, as_real, check_run, check_shape
+from .checks import as_count, as_real, check_loss_grads, check_run
 
 
 def check_kernel_model(lm: LearningModel, dtype: str) -> None:
@@ -421,121 +422,6 @@ class CompiledBPTT:
         grads = item * weights + chunks * 8 * n * (len(self.lm.params) + len(self.lm.propagators))
         adjoints = batch * n * (k + 1) * item + batch * n * (k * item + 8 * self.refractory)
         return tape + spikes + checkpoints + grads + adjoints
-
-
-def check_loss_grads(dl_ds, dl_dz, steps: int, batch: int, n: int, k: int,
-                     where: str) -> None:
-    """What a loss function returned for the backward kernels, which read it without bounds
-    checks: dL/ds (T, B, n, k) or None, and dL/dz (T, B, n) or a low-rank pair ``(left (T, B,
-    r), right (n, r))`` (shapes only: a pass over them each step for finiteness would cost
-    more than it saves; non-finite values cannot make a kernel index out of bounds)."""
-    what = f"{where}: the loss function's"
-    if dl_ds is not None:
-        check_shape(dl_ds, (steps, batch, n, k), "dL/ds (steps, samples, neurons, states)",
-                    what, False)
-    if isinstance(dl_dz, tuple):
-        if len(dl_dz) != 2:
-            raise ShapeError(f"{what} low-rank dL/dz must be a pair (left, right), got "
-                             f"{len(dl_dz)} arrays")
-        r = np.shape(dl_dz[1])[-1] if np.ndim(dl_dz[1]) == 2 else 1
-        check_shape(dl_dz[1], (n, r), "dL/dz right factor (neurons, rank)", what, False)
-        check_shape(dl_dz[0], (steps, batch, r), "dL/dz left factor (steps, samples, rank)",
-                    what, False)
-    else:
-        check_shape(dl_dz, (steps, batch, n), "dL/dz (steps, samples, neurons)", what, False)
-
-
-def input_adjoint(a_x: np.ndarray, csr, w: np.ndarray, full: bool, out: np.ndarray) -> None:
-    """``out[t, b, i] = sum over the synapses i -> j of w * a_x[t, b, j]``: dL/d(input i)
-    from the adjoints ``a_x`` (T, B, n) of the synaptic input. All-to-all rows: one matrix
-    product; else a gather over each input's synapses, in parallel over (step, trial)."""
-    a2 = a_x.reshape(-1, a_x.shape[2])
-    o2 = out.reshape(-1, out.shape[2])
-    if full:
-        np.matmul(a2, w.reshape(csr.n_pre, csr.n_post).T, out=o2)
-    else:
-        _gather_rows(a2, csr.indptr, csr.indices, w, o2)
-
-
-@numba.njit(cache=True, boundscheck=False, parallel=True)
-def _gather_rows(a, indptr, indices, w, out):
-    for r in numba.prange(a.shape[0]):
-        row = a[r]
-        for i in range(indptr.shape[0] - 1):
-            acc = 0.0
-            for e in range(indptr[i], indptr[i + 1]):
-                acc += w[e] * row[indices[e]]
-            out[r, i] = acc
-
-
-def input_events(inputs):
-    """Input spikes (T, B, n_in), any dtype, nonzero = spike -> (channel of every event,
-    row pointers over t * B + b): the events of step t, trial b are
-    ``idx[ptr[t * B + b]:ptr[t * B + b + 1]]``, channels ascending. Boolean spikes (what
-    the trainer and the kernels produce) are read 8 at a time as words, in parallel over
-    rows.
-
-    >>> idx, ptr = input_events(np.array([[[0, 1, 1]], [[1, 0, 0]]]))
-    >>> idx.tolist(), ptr.tolist()
-    ([1, 2, 0], [0, 2, 3])
-    >>> input_events(np.array([[[False, True, True]], [[True, False, False]]]))[0].tolist()
-    [1, 2, 0]
-    """
-    inputs = np.ascontiguousarray(inputs)
-    steps, batch, n_in = inputs.shape
-    rows = inputs.reshape(steps * batch, n_in)
-    counts = np.zeros(steps * batch + 1, np.int64)
-    boolean = inputs.dtype == np.bool_
-    (_count_bool if boolean else _count_any)(rows, counts[1:])
-    ptr = np.cumsum(counts)
-    idx = np.empty(ptr[-1], np.int64)
-    (_fill_bool if boolean else _fill_any)(rows, ptr, idx)
-    return idx, ptr
-
-
-_ONES = np.uint64(0x0101010101010101)
-
-
-@numba.njit(cache=True, boundscheck=False, parallel=True)
-def _count_bool(rows, out):
-    """out[r] = the number of True in row r: the byte sum of each 8-byte word (booleans
-    are bytes 0 or 1; times 0x0101..01 the sum lands in the top byte)."""
-    w8 = rows.shape[1] // 8
-    for r in numba.prange(rows.shape[0]):
-        z = rows[r]
-        words = z[:8 * w8].view(np.uint64)
-        count = 0
-        for w in range(w8):
-            count += (words[w] * _ONES) >> np.uint64(56)
-        for j in range(8 * w8, z.shape[0]):
-            count += z[j]
-        out[r] = count
-
-
-@numba.njit(cache=True, boundscheck=False, parallel=True)
-def _count_any(rows, out):
-    for r in numba.prange(rows.shape[0]):
-        count = 0
-        for j in range(rows.shape[1]):
-            if rows[r, j] != 0:
-                count += 1
-        out[r] = count
-
-
-@numba.njit(cache=True, boundscheck=False, parallel=True)
-def _fill_bool(rows, ptr, idx):
-    for r in numba.prange(rows.shape[0]):
-        bits.fired(rows[r], idx[ptr[r]:ptr[r + 1]])
-
-
-@numba.njit(cache=True, boundscheck=False, parallel=True)
-def _fill_any(rows, ptr, idx):
-    for r in numba.prange(rows.shape[0]):
-        e = ptr[r]
-        for j in range(rows.shape[1]):
-            if rows[r, j] != 0:
-                idx[e] = j
-                e += 1
 
 
 def _defer_weight_grads(choice: str, chunks: int, stored: int, synapses: int,

@@ -413,3 +413,25 @@ __all__ = ["as_count", "as_names", "as_real", "check_array_fits", "check_broadca
            "check_csr", "check_csr_once", "check_finite", "check_fits", "check_labels",
            "check_model_params", "check_run", "check_shape", "check_spikes", "check_tables_fit",
            "check_weights", "first_nonfinite", "model_parameter_names"]
+
+
+def check_loss_grads(dl_ds, dl_dz, steps: int, batch: int, n: int, k: int,
+                     where: str) -> None:
+    """What a loss function returned for the backward kernels, which read it without bounds
+    checks: dL/ds (T, B, n, k) or None, and dL/dz (T, B, n) or a low-rank pair ``(left (T, B,
+    r), right (n, r))`` (shapes only: a pass over them each step for finiteness would cost
+    more than it saves; non-finite values cannot make a kernel index out of bounds)."""
+    what = f"{where}: the loss function's"
+    if dl_ds is not None:
+        check_shape(dl_ds, (steps, batch, n, k), "dL/ds (steps, samples, neurons, states)",
+                    what, False)
+    if isinstance(dl_dz, tuple):
+        if len(dl_dz) != 2:
+            raise ShapeError(f"{what} low-rank dL/dz must be a pair (left, right), got "
+                             f"{len(dl_dz)} arrays")
+        r = np.shape(dl_dz[1])[-1] if np.ndim(dl_dz[1]) == 2 else 1
+        check_shape(dl_dz[1], (n, r), "dL/dz right factor (neurons, rank)", what, False)
+        check_shape(dl_dz[0], (steps, batch, r), "dL/dz left factor (steps, samples, rank)",
+                    what, False)
+    else:
+        check_shape(dl_dz, (steps, batch, n), "dL/dz (steps, samples, neurons)", what, False)

@@ -29,8 +29,8 @@ from ..derive.reference import chain_propagators
 from ..derive.step import LearningModel
 from ..derive.surrogate import surrogate_function
 from ..errors import BackendUnsupported
-from .bptt import check_kernel_model, check_loss_grads, run_values
-from .checks import as_real, check_run
+from .bptt import check_kernel_model, run_values
+from .checks import as_real, check_loss_grads, check_run
 
 
 class LearningCPrinter(CPrinter):
