@@ -19,6 +19,7 @@ LEARNING.md. Nothing is specific to a neuron model: the neuron-local Jacobians c
 
 from __future__ import annotations
 
+import functools
 import numbers
 from dataclasses import dataclass, replace
 
@@ -133,10 +134,10 @@ def _direct(pre: np.ndarray, n: int) -> np.ndarray:
     return out.reshape(n, -1)
 
 
-def _linear_jacobians(lm: LearningModel, values_at_rest: list, n: int, all_inputs=False):
-    """RFLO's Jacobians: of the update without the spike and reset terms, at rest (states
-    and inputs zero): a constant leak per neuron, (n, k, k) and (n, k) (the first input;
-    ``all_inputs``: (n, k, m), every input)."""
+@functools.lru_cache(maxsize=64)
+def _linear_functions(lm: LearningModel) -> tuple:
+    """NumPy functions of the update's Jacobians without the spike and reset terms (states,
+    inputs), made once per model (sympy's lambdify takes milliseconds)."""
     from .reference import _modules
 
     def no_spike(e):
@@ -145,10 +146,17 @@ def _linear_jacobians(lm: LearningModel, values_at_rest: list, n: int, all_input
     u = sp.Matrix([no_spike(e) for e in lm.next])
     args = list(lm.states + lm.inputs + lm.params + lm.propagators) + [REFRACTORY, DT]
     mods = _modules(lm)
+    return tuple(sp.lambdify(args, u.jacobian(sp.Matrix(wrt)).tolist(), modules=mods)
+                 for wrt in (lm.states, lm.inputs))
+
+
+def _linear_jacobians(lm: LearningModel, values_at_rest: list, n: int, all_inputs=False):
+    """RFLO's Jacobians: of the update without the spike and reset terms, at rest (states
+    and inputs zero): a constant leak per neuron, (n, k, k) and (n, k) (the first input;
+    ``all_inputs``: (n, k, m), every input)."""
     out = []
-    for wrt in (lm.states, lm.inputs):
-        rows = sp.lambdify(args, u.jacobian(sp.Matrix(wrt)).tolist(), modules=mods)(
-            *values_at_rest)
+    for fn in _linear_functions(lm):
+        rows = fn(*values_at_rest)
         out.append(np.stack([np.stack([np.broadcast_to(np.asarray(e, float), (n,))
                                        for e in row], axis=-1) for row in rows], axis=1))
     return out[0], (out[1] if all_inputs else out[1][:, :, 0])

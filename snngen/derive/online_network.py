@@ -48,6 +48,7 @@ eligibility no
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -279,18 +280,24 @@ def _check_linear_readout(lo, name: str, where: str) -> None:
                               "rule='decolle', whose signals come from local readouts")
 
 
+@functools.lru_cache(maxsize=64)
+def _readout_functions(lo) -> tuple:
+    """NumPy functions of the readout's Jacobians (states, inputs), made once per model."""
+    from ..integrate import DT, REFRACTORY
+    from .reference import _modules
+    args = list(lo.states + lo.inputs + lo.params + lo.propagators) + [REFRACTORY, DT]
+    return tuple(sp.lambdify(args, lo.jacobian("next", wrt).tolist(), modules=_modules(lo))
+                 for wrt in ("states", "inputs"))
+
+
 def readout_filter(lo, pvals: list, dt: float, n: int, slot: int, where: str,
                    need_decay: bool = True):
     """(A, b): the readout's Jacobians d s(t+1)/d s(t) and d s(t+1)/d x_slot(t), which must be
     the same for every readout neuron (A only when ``need_decay``)."""
-    from ..integrate import DT, REFRACTORY
-    from .reference import _modules
-    args = list(lo.states + lo.inputs + lo.params + lo.propagators) + [REFRACTORY, DT]
     zeros = [np.zeros(n)] * (len(lo.states) + len(lo.inputs))
     out = []
-    for wrt in ("states", "inputs"):
-        rows = sp.lambdify(args, lo.jacobian("next", wrt).tolist(), modules=_modules(lo))(
-            *zeros, *pvals, np.zeros(n, bool), dt)
+    for fn in _readout_functions(lo):
+        rows = fn(*zeros, *pvals, np.zeros(n, bool), dt)
         out.append(np.stack([np.stack([np.broadcast_to(np.asarray(e, float), (n,))
                                        for e in row], axis=-1) for row in rows], axis=1))
     a, bx = out[0], out[1][:, :, slot]
