@@ -266,6 +266,14 @@ def test_error_mask_selects_the_steps_that_count():
     assert runs["none"][0] == runs["ones"][0] > runs["late"][0] > runs["zeros"][0] == 0.0
     np.testing.assert_array_equal(runs["none"][1]["w_in"], runs["ones"][1]["w_in"])
     assert not np.any(runs["zeros"][1]["w_in"]) and np.any(runs["late"][1]["w_in"])
+    # read-only arrays (a broadcast mask, inputs from a read-only file) are a different
+    # Numba type: the kernel must not compile a second specialisation for them
+    ro = np.broadcast_to(xb, xb.shape)
+    st = kernel.state(params, dt, 1, n, in_csr, rec_csr, 1)
+    again = kernel.step(st, ro, np.broadcast_to(tb, tb.shape), in_csr, w_in_c, rec_csr,
+                        w_rec_c, w_out, 0.9, mask=np.broadcast_to(1.0, (30, 1)))
+    assert again[0] == runs["ones"][0]
+    assert len(kernel.module.run.signatures) + len(kernel.module.run_factorised.signatures) == 1
 
 
 @pytest.mark.parametrize("rule,loss,layout", [

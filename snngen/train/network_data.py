@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import connectivity as conn
+from ..backends.numba.arrays import kernel_array
 from ..errors import InvalidValueError, ShapeError, SnngenError
 from ..runtime.allocate import _csr_values, _delays, shared_values
 
@@ -68,7 +69,7 @@ def check_inputs(net, inputs, where: str, dtype) -> tuple[int, int, dict]:
             raise InvalidValueError(f"{where}: input '{name}' must hold spikes (0 or 1); "
                                     f"entry {at} is {float(arr[at]):g}; convert "
                                     "rates or counts to spikes first")
-        out[name] = np.ascontiguousarray(arr, dtype)
+        out[name] = kernel_array(arr, dtype)
     if shape is None:
         raise SnngenError(f"{where}: the network has no input (net.input): nothing feeds it")
     return shape[0], shape[1], out

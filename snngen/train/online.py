@@ -22,6 +22,7 @@ import numpy as np
 import sympy as sp
 
 from .. import __version__, cache
+from ..backends.numba.arrays import kernel_array
 from ..backends.numba.printer import NumbaPrinter
 from ..backends.templates import environment
 from ..derive.bodies import cse_lines, kernel_renaming
@@ -184,19 +185,19 @@ class CompiledEprop:
         g_out = np.zeros((chunks,) + np.shape(w_out), f)
         losses = np.zeros(chunks, f)
         out = np.zeros((steps, batch, np.shape(w_out)[1]), f)
-        w_out = np.ascontiguousarray(w_out, f)
-        fb = w_out if feedback is None else np.ascontiguousarray(feedback, f)
+        w_out = kernel_array(w_out, f)
+        fb = w_out if feedback is None else kernel_array(feedback, f)
         run = self.module.run_factorised if st.layout == "factorised" else self.module.run
         elig = (st.eps_in, st.eps_rec) if st.layout == "factorised" else (
             st.eps_in, st.ebar_in, st.eps_rec, st.ebar_rec)
-        run(st.t, np.ascontiguousarray(x_in, f), in_csr.indptr, in_csr.indices,
-            np.asarray(w_in, f), rec_csr.indptr, rec_csr.indices, np.asarray(w_rec, f), w_out,
-            fb, np.ascontiguousarray(targets, f), f.type(kappa), st.state, st.p_arr, st.q_arr,
+        run(st.t, kernel_array(x_in, f), in_csr.indptr, in_csr.indices,
+            kernel_array(w_in, f), rec_csr.indptr, rec_csr.indices, kernel_array(w_rec, f), w_out,
+            fb, kernel_array(targets, f), f.type(kappa), st.state, st.p_arr, st.q_arr,
             st.ref, st.dt, st.last, st.z_prev, *elig, st.eps_p, st.ebar_p, st.y, st.zbar,
             g_in, g_rec, g_p, g_out, losses, out, spec.jacobian == "leak", st.j_lin,
             st.jx_lin, np.ones((steps, batch), f) if mask is None else
-            np.ascontiguousarray(np.broadcast_to(mask, (steps, batch)), f),
-            np.asarray(spec.decays(kappa), f), spec.params, loss == "cross_entropy")
+            kernel_array(np.broadcast_to(mask, (steps, batch)), f),
+            kernel_array(spec.decays(kappa), f), spec.params, loss == "cross_entropy")
         st.t += steps
         grads = {"w_in": g_in.sum(0).astype(np.float64), "w_rec": g_rec.sum(0).astype(
             np.float64), "w_out": g_out.sum(0).astype(np.float64)}

@@ -23,6 +23,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from ..backends.numba.arrays import kernel_array
 from ..backends.numba.bits import fired as _fired
 
 
@@ -60,8 +61,8 @@ def _grad(spikes, d, out):
 def readout_drive(spikes: np.ndarray, w: np.ndarray) -> np.ndarray:
     """``spikes @ w`` for boolean spikes (T, B, n) and weights (n, o): (T, B, o), float64."""
     out = np.zeros(spikes.shape[:2] + (w.shape[1],))
-    spikes = np.ascontiguousarray(spikes, np.bool_)
-    _drive(spikes, np.ascontiguousarray(w, np.float64), out)
+    spikes = kernel_array(spikes, np.bool_)
+    _drive(spikes, kernel_array(w, np.float64), out)
     return out
 
 
@@ -69,8 +70,8 @@ def readout_grad(spikes: np.ndarray, d: np.ndarray) -> np.ndarray:
     """``sum over (t, b) of outer(spikes[t, b], d[t, b])``: (n, o), float64."""
     chunks = max(1, min(spikes.shape[1], numba.get_num_threads()))
     out = np.zeros((chunks, spikes.shape[2], d.shape[2]))
-    spikes = np.ascontiguousarray(spikes, np.bool_)
-    _grad(spikes, np.ascontiguousarray(d, np.float64), out)
+    spikes = kernel_array(spikes, np.bool_)
+    _grad(spikes, kernel_array(d, np.float64), out)
     return out.sum(axis=0)
 
 

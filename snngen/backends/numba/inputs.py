@@ -9,6 +9,7 @@ import numba
 import numpy as np
 
 from . import bits
+from .arrays import kernel_array
 
 
 def input_adjoint(a_x: np.ndarray, csr, w: np.ndarray, full: bool, out: np.ndarray) -> None:
@@ -47,7 +48,7 @@ def input_events(inputs):
     >>> input_events(np.array([[[False, True, True]], [[True, False, False]]]))[0].tolist()
     [1, 2, 0]
     """
-    inputs = np.ascontiguousarray(inputs)
+    inputs = kernel_array(inputs)
     steps, batch, n_in = inputs.shape
     rows = inputs.reshape(steps * batch, n_in)
     counts = np.zeros(steps * batch + 1, np.int64)
