@@ -43,8 +43,14 @@ def dense(fit, proj):
     return m
 
 
-def at_synapses(fit, proj, matrix):
+def at_synapses(fit, proj, matrix, shape=None):
+    """A dense matrix's entries at the projection's synapses (matrix None: a mask of shape
+    ``shape`` that is True there)."""
     csr = fit.tables[proj]["csr"]
+    if matrix is None:
+        mask = np.zeros(shape, bool)
+        mask[csr.pre_indices(), csr.indices] = True
+        return mask
     return matrix[csr.pre_indices(), csr.indices]
 
 
@@ -71,7 +77,7 @@ def per_step_loss(y, labels, t, steps, kind):
     return value, p / (y.shape[0] * steps)
 
 
-def reference(fit, x, labels, rule, kind="ce", feedback=None):
+def reference(fit, x, labels, rule, kind="ce", feedback=None, update_every=None, lr=0.0):
     """The rule written from its equations for this graph (h: one state, v(t+1) = alpha v(t)
     + input - z(t), z(t) = H(alpha v(t) - 1); o: y(t+1) = kappa y(t) + input):
 
@@ -80,16 +86,21 @@ def reference(fit, x, labels, rule, kind="ce", feedback=None):
       detached; rflo, superspike: the leak);
     - traces e = alpha psi eps, carried by the readout's decay (eprop, ostl, rflo), by nothing
       (d_rtrl) or by SuperSpike's two filters, against the signal L = B dl/dy;
-    - the readout's synapses: exact, eps_o(t+1) = kappa eps_o(t) + (presynaptic value)."""
-    w_in, w_rec = dense(fit, "in"), dense(fit, "rec")
-    w_out, w_skip = dense(fit, "out"), dense(fit, "skip")
-    b_fb = w_out if feedback is None else feedback
+    - the readout's synapses: exact, eps_o(t+1) = kappa eps_o(t) + (presynaptic value).
+
+    With ``update_every``, every weight moves by ``-lr`` times its gradient every that many
+    steps (not after the last step; the network and the traces run on), and the weights after
+    the sequence are returned too (the last gradients applied), as sg.SGD(lr) gives them."""
+    w = {k: dense(fit, k) for k in ("in", "rec", "out", "skip")}
+    mask = {k: at_synapses(fit, k, None, m.shape) for k, m in w.items()}
+    w_in, w_rec, w_out, w_skip = w["in"], w["rec"], w["out"], w["skip"]
     alpha, kappa = np.exp(-DT / TAU_H), np.exp(-DT / TAU_O)
     surrogate = bellec if rule == "eprop" else fast_sigmoid
     steps, batch, n_in = x.shape
     n_h, n_o = w_in.shape[1], w_out.shape[1]
     decays = [np.exp(-DT / 5e-3), np.exp(-DT / 10e-3)]
     v, y, z_prev = np.zeros((batch, n_h)), np.zeros((batch, n_o)), np.zeros((batch, n_h))
+    arriving = np.zeros((batch, n_h))  # the delayed recurrent input, valued when sent
     eps_in, eps_rec = np.zeros((batch, n_in, n_h)), np.zeros((batch, n_h, n_h))
     f_in = [np.zeros((batch, n_in, n_h)) for _ in range(2)]   # filters (es_d_rtrl: the
     f_rec = [np.zeros((batch, n_h, n_h)) for _ in range(2)]   # traces x_j and ef_i)
@@ -101,11 +112,11 @@ def reference(fit, x, labels, rule, kind="ce", feedback=None):
         z = (u - 1.0 > 0).astype(float)
         jz = alpha * surrogate(u - 1.0)                      # dz(t)/dv(t)
         jac = alpha - jz if rule in ("ostl", "d_rtrl", "es_d_rtrl") else np.full_like(u, alpha)
-        v = u + x[t] @ w_in + z_prev @ w_rec - z
+        v = u + x[t] @ w_in + arriving - z
         y = kappa * y + z @ w_out + x[t] @ w_skip
         value, dly = per_step_loss(y, labels, t, steps, kind)
         total += value
-        signal = dly @ b_fb.T                                # (batch, n_h)
+        signal = dly @ (w_out if feedback is None else feedback).T  # (batch, n_h)
         if rule == "decolle":  # the population's own fixed random readout of its spikes
             signal = per_step_loss(z @ feedback, labels, t, steps, kind)[1] @ feedback.T
         traces = []
@@ -133,8 +144,16 @@ def reference(fit, x, labels, rule, kind="ce", feedback=None):
         eps_skip = kappa * eps_skip + x[t][:, :, None]
         g["out"] = g["out"] + (eps_out * dly[:, None, :]).sum(axis=0)
         g["skip"] = g["skip"] + (eps_skip * dly[:, None, :]).sum(axis=0)
-        z_prev = z
-    return total, {f"{k}.w": at_synapses(fit, k, m) for k, m in g.items()}
+        z_prev, arriving = z, z @ w_rec
+        if update_every and (t + 1) % update_every == 0 and t + 1 < steps:
+            for k in w:  # in place: the names above see the new weights
+                w[k] -= lr * g[k] * mask[k]
+                g[k] = 0.0
+    grads = {f"{k}.w": at_synapses(fit, k, m) for k, m in g.items()}
+    if update_every:
+        return total, grads, {f"{k}.w": at_synapses(fit, k, w[k] - lr * g[k])
+                              for k in w}
+    return total, grads
 
 
 def inputs(seed=1, steps=40, batch=3, n=5):
@@ -160,6 +179,58 @@ def test_every_rule_on_two_populations_equals_its_numpy_reference(rule):
     value, grads = fit.loss_and_grads({"x": x}, labels)
     assert_equal(value, grads, *reference(fit, x, labels, rule,
                                           feedback=fit.feedback.get("h")))
+
+
+@pytest.mark.parametrize("rule", ["eprop", "ostl", "superspike"])
+def test_updates_within_a_sequence_equal_the_reference_with_sgd_steps(rule):
+    """update_every=7 over 40 steps: five SGD steps within the sequence and one after it;
+    the network and the traces run on with the new weights (symmetric feedback reads them
+    too)."""
+    net, o = graph()
+    loss = sg.losses.cross_entropy(o.v, over="each")
+    lr = 0.5
+    fit = sg.Online(net, loss, rule=rule, progress=False, optimizer=sg.SGD(lr),
+                    update_every=7, surrogate=None if rule == "eprop" else "fast_sigmoid")
+    x, labels = inputs(), np.array([0, 2, 1])
+    ref_value, _, ref_weights = reference(fit, x, labels, rule, update_every=7, lr=lr)
+    still = reference(fit, x, labels, rule, update_every=40, lr=lr)[2]  # one step, after
+    history = fit.fit({"x": x}, labels, epochs=1, batch_size=3, shuffle=False)
+    assert history[0]["loss"] == pytest.approx(ref_value, rel=1e-12)
+    for k, r in ref_weights.items():
+        assert np.abs(fit.params[k] - r).max() <= 1e-9 * np.abs(r).max(), k
+        assert np.abs(r - still[k]).max() > 1e-3  # the updates within changed the outcome
+
+
+def test_updates_within_a_sequence_keep_trained_parameters_valid():
+    """Per-neuron time constants updated within a sequence: their synapses keep
+    per-synapse eligibility (the neurons' Jacobians part), and training runs."""
+    net = sg.Network(dt=DT, batch=4, dtype="float64", seed=2)
+    x = net.input("x", 5)
+    h = net.population("h", LIF, 6, params={"tau": sg.Trainable(TAU_H, per_neuron=True)})
+    o = net.population("o", LEAKY, 2, params={"tau": sg.Trainable(TAU_O)})
+    net.connect(x, h, "v += w", w=sg.Trainable(sg.Normal(0.6, 0.4)), name="in")
+    net.connect(h, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 1.0)), name="out")
+    loss = sg.losses.cross_entropy(o.v, over="each")
+    fit = sg.Online(net, loss, optimizer=sg.Adam(1e-2), update_every=5, progress=False)
+    assert fit.layout()["in: v += w"] == "per synapse"
+    assert sg.Online(net, loss, progress=False).layout()["in: v += w"] == "presynaptic"
+    xs = inputs(seed=3, steps=30, batch=8)
+    fit.fit({"x": xs}, np.arange(8) % 2, epochs=2)
+    assert np.ptp(fit.params["h.tau"]) > 0 and fit.params["o.tau"] != TAU_O
+    with pytest.raises(SnngenError, match="update_every"):
+        sg.Online(net, loss, update_every=0, progress=False)
+    # a readout decay trained per neuron would part the filter the hidden traces share after
+    # one step: refused before any work (it failed in the second batch)
+    net2 = sg.Network(dt=DT, batch=4, dtype="float64", seed=2)
+    x2 = net2.input("x", 5)
+    h2 = net2.population("h", LIF, 6, params={"tau": TAU_H})
+    o2 = net2.population("o", LEAKY, 2, params={"tau": sg.Trainable(TAU_O, per_neuron=True)})
+    net2.connect(x2, h2, "v += w", w=sg.Trainable(0.5))
+    net2.connect(h2, o2, "v += w", w=sg.Trainable(0.5))
+    with pytest.raises(SnngenError, match="tau trains per neuron.*train it shared"):
+        sg.Online(net2, sg.losses.cross_entropy(o2.v, over="each"), progress=False)
+    sg.Online(net2, sg.losses.cross_entropy(o2.v, over="each"), rule="decolle",
+              progress=False)  # local readouts: no shared filter
 
 
 def test_eprop_defaults_follow_bellec_with_random_feedback_and_mse():

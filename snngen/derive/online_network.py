@@ -225,6 +225,13 @@ def plan(net, nlm, loss, rule: GraphRule, feedback: str, max_delay: dict,
                               "or d_rtrl")
     if rule.signal in ("readout", "filters", "instant"):
         _check_linear_readout(lo, o, where)
+        each = {k for k, per in getattr(net.populations[o], "trainable", {}).items() if per}
+        moving = sorted(each & readout_parameters(lo)) if len(nlm.populations) > 1 else []
+        if moving:  # one step of training would give each readout neuron its own filter
+            raise SnngenError(f"{where}: the readout's {', '.join(moving)} trains per neuron, "
+                              "but the rule filters hidden traces with one readout decay "
+                              "shared by its neurons: train it shared "
+                              "(sg.Trainable(..., per_neuron=False)), or use rule='decolle'")
     hidden = []
     for name, lm in nlm.populations.items():
         if name == o:
@@ -278,6 +285,19 @@ def _check_linear_readout(lo, name: str, where: str) -> None:
                               "carries hidden traces through the readout's own Jacobians: "
                               "use a linear readout (e.g. 'dv/dt = -v / tau'), or "
                               "rule='decolle', whose signals come from local readouts")
+
+
+def readout_parameters(lo) -> set[str]:
+    """Names of the readout's parameters that its Jacobians (states, inputs) depend on,
+    directly or through the exact integrator's propagators."""
+    used = set()
+    for wrt in ("states", "inputs"):
+        used |= lo.jacobian("next", wrt).free_symbols
+    names = {s.name for s in used & set(lo.params)}
+    for prop in lo.discrete.propagators:
+        if any(s in used for _, s in (*prop.phi, *prop.psi)):
+            names |= {s.name for s in sp.Matrix(prop.a).free_symbols}
+    return names
 
 
 @functools.lru_cache(maxsize=64)

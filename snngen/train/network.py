@@ -233,13 +233,27 @@ class BPTT:
             values[k] = np.broadcast_to(self.params[f"{pop.name}.{k}"], (pop.n,))
         return values
 
+    def _parameter_arrays(self, name: str) -> tuple[dict, np.ndarray, np.ndarray,
+                                                    np.ndarray]:
+        """Population ``name``'s parameter values (checked), and what its kernels read of
+        them: P (params, n), Q (propagators, n) in the network's dtype, and the refractory
+        steps (n,)."""
+        f, pop, lm = self.kernels.dtype, self.net.populations[name], self.nlm.populations[name]
+        values = self._population_values(pop)
+        validate.check_parameter_values(pop.model, values, f"population '{name}'")
+        props = propagator_values(lm, values, self.net.dt, pop.n)
+        return (values,
+                np.array([values[p.name] for p in lm.params], f).reshape(-1, pop.n),
+                np.array([props[q] for q in lm.propagators], f).reshape(-1, pop.n),
+                refractory_steps(lm, values, self.net.dt, pop.n).astype(np.int64))
+
     # -- one run ----------------------------------------------------------------------
 
     def _check_inputs(self, inputs, where: str) -> tuple[int, int, dict]:
         return check_inputs(self.net, inputs, where, self.kernels.dtype)
 
     def _arrays(self, inputs: dict, steps: int, batch: int) -> tuple[dict, dict]:
-        f, net, dt = self.kernels.dtype, self.net, self.net.dt
+        f, net = self.kernels.dtype, self.net
         args, info = {}, {}
         rng = np.random.default_rng(net.seed)
         longest = {}
@@ -250,9 +264,7 @@ class BPTT:
         for name, lm in self.nlm.populations.items():
             pop = net.populations[name]
             n, k, m = pop.n, len(lm.states), len(lm.inputs)
-            values = self._population_values(pop)
-            validate.check_parameter_values(pop.model, values, f"population '{name}'")
-            props = propagator_values(lm, values, dt, n)
+            values, P, Q, ref = self._parameter_arrays(name)
             s0 = np.stack([_initial(pop.init.get(s.name, 0.0), rng, (batch, n),
                                     f"init of '{name}.{s.name}'") for s in lm.states], axis=1)
             for j, s in enumerate(lm.states):  # trained initial states: the current values
@@ -261,10 +273,8 @@ class BPTT:
             ring = longest.get(name, 0) + 1
             args.update({
                 f"s_{name}": np.ascontiguousarray(s0, f),
-                f"P_{name}": np.array([values[p.name] for p in lm.params], f).reshape(-1, n),
-                f"Q_{name}": np.array([props[q] for q in lm.propagators], f).reshape(-1, n),
-                f"last_{name}": np.full((batch, n), NEVER, np.int64),
-                f"ref_{name}": refractory_steps(lm, values, dt, n).astype(np.int64),
+                f"P_{name}": P, f"Q_{name}": Q,
+                f"last_{name}": np.full((batch, n), NEVER, np.int64), f"ref_{name}": ref,
                 f"z_{name}": np.zeros((steps, batch, n), f),
                 f"tr_{name}": np.zeros((tape, batch, n), np.bool_),
                 f"ts_{name}": np.empty((tape, batch, k, n), f),
@@ -436,6 +446,12 @@ class BPTT:
         for k in self.log_space:
             self.params[k][...] = np.exp(self._optimised[k])
 
+    def _train_batch(self, inputs: dict, labels) -> float:
+        """One batch of :meth:`fit`: its gradients, then one optimiser step; its loss."""
+        loss, grads = self.loss_and_grads(inputs, labels)
+        self.step(grads)
+        return loss
+
     def fit(self, inputs: dict, labels, epochs: int = 1, batch_size: int | None = None,
             shuffle: bool = True) -> list[dict]:
         """Train on samples along axis 1 of ``inputs`` (steps, samples, channels) in batches
@@ -458,10 +474,8 @@ class BPTT:
             losses = []
             for lo in range(0, samples, size):
                 idx = order[lo:lo + size]
-                loss, grads = self.loss_and_grads({k: v[:, idx] for k, v in inputs.items()},
-                                                  np.take(labels, idx, axis=axis))
-                self.step(grads)
-                losses.append(loss)
+                losses.append(self._train_batch({k: v[:, idx] for k, v in inputs.items()},
+                                                np.take(labels, idx, axis=axis)))
             history.append({"epoch": epoch, "loss": float(np.mean(losses))})
         return history
 

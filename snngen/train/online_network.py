@@ -38,11 +38,11 @@ import sympy as sp
 from ..backends.numba.online_network import eligibility, eligibility_pre, feedback, outer
 from ..derive.online import _linear_jacobians
 from ..derive.online_network import graph_rule, plan, readout_filter, threshold_value
-from ..derive.reference import propagator_values
 from ..derive.surrogate import surrogate_spec
 from ..errors import InvalidValueError, SnngenError
 from ..integrate import DT, REFRACTORY, discretise
 from ..runtime import validate
+from .checks import as_count
 from .network import BPTT
 
 
@@ -74,13 +74,21 @@ class Online(BPTT):
         projection into the readout).
     surrogate, detach_reset
         Override the rule's choice (e.g. ``rule="eprop", surrogate="fast_sigmoid"``).
+    update_every : int or None
+        ``None``: :meth:`fit` applies each sequence's gradients after it. A number of steps:
+        :meth:`fit` also updates the trained values every ``update_every`` steps within a
+        sequence (the gradients accumulated since the last update, one optimiser step), and
+        the network and the eligibility traces run on with the new values: learning while
+        the sequence runs. A spike in flight (a delay) when an update happens delivers the
+        value it was sent with. :meth:`loss_and_grads` never updates.
     """
 
     _online = True
 
     def __init__(self, net, loss, rule="eprop", optimizer=None, feedback: str = "symmetric",
                  surrogate=None, detach_reset: bool | None = None, clip: float | None = None,
-                 progress: bool | None = None, backend: str = "numba"):
+                 progress: bool | None = None, backend: str = "numba",
+                 update_every: int | None = None):
         from ..losses import Loss
         from ..runtime.network import Network
         if not isinstance(net, Network):
@@ -98,6 +106,9 @@ class Online(BPTT):
                                     "an online rule needs: use sg.losses.mse or "
                                     "sg.losses.cross_entropy(..., over='each' or 'last')")
         validate.read_flag(detach_reset, "Online: detach_reset", none=True)
+        #: steps between updates within a sequence (None: once, after it)
+        self.update_every = None if update_every is None else as_count(
+            update_every, "update_every (steps)", "Online")
         detach = spec.detach_reset if detach_reset is None else detach_reset
         if surrogate is None:
             surrogate = self._bellec(net, spec) if spec.surrogate == "bellec" \
@@ -178,6 +189,9 @@ class Online(BPTT):
         """Whether the rule's Jacobians of population ``name`` are constants (no state,
         input, spike or refractory clock in them): then each synapse's eligibility vector is
         its presynaptic neuron's, where the neurons share their values."""
+        if self.update_every is not None and any(
+                getattr(self.net.populations[name], "trainable", {}).values()):
+            return False  # updated within a sequence, its neurons' values part
         if self.rule.jacobian == "leak" and name != self.plan.readout:
             return True
         lm = self.nlm.populations[name]
@@ -208,15 +222,9 @@ class Online(BPTT):
         """``{projection statement: "presynaptic" or "per synapse"}``: how each trained
         synapse's eligibility vector is kept with the current values (see
         :meth:`_layouts`). Draws nothing: asking does not move the runs' random numbers."""
-        args, f = {}, self.kernels.dtype
-        for name, lm in self.nlm.populations.items():
-            pop = self.net.populations[name]
-            values = self._population_values(pop)
-            props = propagator_values(lm, values, self.net.dt, pop.n)
-            args[f"P_{name}"] = np.array([values[p.name] for p in lm.params], f).reshape(
-                -1, pop.n)
-            args[f"Q_{name}"] = np.array([props[q] for q in lm.propagators], f).reshape(
-                -1, pop.n)
+        args = {}
+        for name in self.nlm.populations:
+            args[f"P_{name}"], args[f"Q_{name}"] = self._parameter_arrays(name)[1:3]
         constant = self._layouts(args)
         return {f"{d.projection}: {d.statement}": "presynaptic" if self._factorised(
             d, constant) else "per synapse" for d in self.nlm.deliveries if d.grads}
@@ -227,8 +235,47 @@ class Online(BPTT):
 
     def loss_and_grads(self, inputs: dict, labels) -> tuple[float, dict]:
         """One sequence: (loss, {name: gradient estimate}) for every trained value, formed
-        online by the rule."""
-        steps, batch, inputs = self._check_inputs(inputs, "Online.loss_and_grads")
+        online by the rule (the trained values stay as they are)."""
+        return self._sequence(inputs, labels, None, "Online.loss_and_grads")
+
+    def _train_batch(self, inputs: dict, labels) -> float:
+        loss, grads = self._sequence(inputs, labels, self.update_every, "Online.fit")
+        self.step(grads)  # what the sequence's last steps (all of them: None) accumulated
+        return loss
+
+    def _refresh(self, args: dict, info: dict) -> None:
+        """After an update within a sequence: the parameters, propagators and refractory
+        periods the kernels read, and the values the synapses deliver, from the new
+        values."""
+        for name in self.nlm.populations:
+            if getattr(self.net.populations[name], "trainable", None):
+                values, *arrays = self._parameter_arrays(name)
+                for key, a in zip(("P", "Q", "ref"), arrays):
+                    args[f"{key}_{name}"][...] = a
+                info[name] = (values, info[name][1])
+        for j, d in enumerate(self.nlm.deliveries):
+            if d.grads:
+                args[f"f_d{j}"][...] = self._delivered(d)
+
+    def _collected(self, elig: dict, par: dict) -> dict:
+        """The accumulated gradient sums in the form :meth:`_gradients` reads."""
+        got = {}
+        for name, lm in self.nlm.populations.items():
+            g_acc = par[name][2] if name in par else np.zeros(
+                (len(lm.params) + len(lm.propagators), self.net.populations[name].n))
+            got[f"gP_{name}"], got[f"gQ_{name}"] = g_acc[:len(lm.params)], \
+                g_acc[len(lm.params):]
+        for j, d in enumerate(self.nlm.deliveries):
+            got[f"gf_d{j}"] = elig[j][2] if j in elig else np.zeros(
+                self.tables[d.projection]["csr"].n_synapses)
+        return got
+
+    def _sequence(self, inputs: dict, labels, every: int | None,
+                  where: str) -> tuple[float, dict]:
+        """Run one sequence, forming the gradients step by step; with ``every``, one
+        optimiser step every ``every`` steps (not after the last: the gradients returned
+        are those accumulated since the last update)."""
+        steps, batch, inputs = self._check_inputs(inputs, where)
         args, info = self._arrays(inputs, steps, batch)
         o, state = self.plan.readout, self.plan.state
         n_o = self.net.populations[o].n
@@ -339,16 +386,21 @@ class Online(BPTT):
                 else:
                     eps[...] = np.einsum("iacb,icrb->iarb", j_, eps) + jp
                     g_acc += np.einsum("iab,iarb->ri", delta, eps)
-        got = {}
-        for name, lm in self.nlm.populations.items():
-            g_acc = par[name][2] if name in par else np.zeros(
-                (len(lm.params) + len(lm.propagators), self.net.populations[name].n))
-            got[f"gP_{name}"], got[f"gQ_{name}"] = g_acc[:len(lm.params)], \
-                g_acc[len(lm.params):]
-        for j, d in enumerate(self.nlm.deliveries):
-            got[f"gf_d{j}"] = elig[j][2] if j in elig else np.zeros(
-                self.tables[d.projection]["csr"].n_synapses)
-        return total, self._gradients(got, info)
+            if every is not None and (t + 1) % every == 0 and t + 1 < steps:
+                self.step(self._gradients(self._collected(elig, par), info))
+                for *_, gf in elig.values():
+                    gf[...] = 0.0
+                for *_, g_acc in par.values():
+                    g_acc[...] = 0.0
+                self._refresh(args, info)  # and what the rule reads of the new values:
+                filters = self._filters(args)
+                leak = {name: self._leak(name, args) for name in leak}
+                updated = self._layouts(args)
+                if updated.keys() != constant.keys():  # _constant rules this out
+                    raise SnngenError("Online: internal error: an eligibility layout changed "
+                                      "within a sequence")
+                constant = updated
+        return total, self._gradients(self._collected(elig, par), info)
 
     def _signal(self, h, delta: np.ndarray, args: dict) -> np.ndarray:
         """The readout's error ``delta`` (n_out, k_out, B) sent back to hidden population
