@@ -221,16 +221,20 @@ def test_updates_within_a_sequence_keep_trained_parameters_valid():
         sg.Online(net, loss, update_every=0, progress=False)
     # a readout decay trained per neuron would part the filter the hidden traces share after
     # one step: refused before any work (it failed in the second batch)
-    net2 = sg.Network(dt=DT, batch=4, dtype="float64", seed=2)
-    x2 = net2.input("x", 5)
-    h2 = net2.population("h", LIF, 6, params={"tau": TAU_H})
-    o2 = net2.population("o", LEAKY, 2, params={"tau": sg.Trainable(TAU_O, per_neuron=True)})
-    net2.connect(x2, h2, "v += w", w=sg.Trainable(0.5))
-    net2.connect(h2, o2, "v += w", w=sg.Trainable(0.5))
+    def readout_tau(tau, rule="eprop"):
+        net2 = sg.Network(dt=DT, batch=4, dtype="float64", seed=2)
+        x2 = net2.input("x", 5)
+        h2 = net2.population("h", LIF, 6, params={"tau": TAU_H})
+        o2 = net2.population("o", LEAKY, 2, params={"tau": tau})
+        net2.connect(x2, h2, "v += w", w=sg.Trainable(0.5))
+        net2.connect(h2, o2, "v += w", w=sg.Trainable(0.5))
+        return sg.Online(net2, sg.losses.cross_entropy(o2.v, over="each"), rule=rule,
+                         progress=False)
     with pytest.raises(SnngenError, match="tau trains per neuron.*train it shared"):
-        sg.Online(net2, sg.losses.cross_entropy(o2.v, over="each"), progress=False)
-    sg.Online(net2, sg.losses.cross_entropy(o2.v, over="each"), rule="decolle",
-              progress=False)  # local readouts: no shared filter
+        readout_tau(sg.Trainable(TAU_O, per_neuron=True))
+    readout_tau(sg.Trainable(TAU_O, per_neuron=True), "decolle")  # local: no shared filter
+    with pytest.raises(SnngenError, match="decay differs between its neurons"):
+        readout_tau(np.array([TAU_O, 2 * TAU_O]))  # fixed, but not one value
 
 
 def test_eprop_defaults_follow_bellec_with_random_feedback_and_mse():

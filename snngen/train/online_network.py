@@ -129,6 +129,8 @@ class Online(BPTT):
         self.feedback = {h.name: rng.standard_normal((net.populations[h.name].n, n_out))
                          / np.sqrt(n_out) for h in self.plan.hidden} \
             if feedback == "random" or spec.signal == "local" else {}
+        o = self.plan.readout  # the readout's filter, checked now (not after a run's work)
+        self._filters(dict(zip((f"P_{o}", f"Q_{o}"), self._parameter_arrays(o)[1:3])))
 
     @staticmethod
     def _bellec(net, spec) -> object:
