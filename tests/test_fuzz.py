@@ -624,6 +624,7 @@ def online_graph_inputs(draw):
         clip=either(st.sampled_from([None, 5.0]), fs.odd_values(), odds=12),
         backend=either(st.just("numba"), st.one_of(fs.odd_values(), st.just("cuda")),
                        odds=12),
+        update_every=either(st.sampled_from([None, 1, 2]), fs.odd_values(), odds=12),
         epochs=either(st.integers(0, 2), fs.odd_values().filter(lambda e: not fs.huge(e)),
                       odds=10),
         batch_size=either(st.sampled_from([None, 1, 3]), fs.odd_values(), odds=10),
@@ -645,7 +646,8 @@ def test_online_network(case):
         fit = sg.Online(d["net"], loss=loss, rule=v["rule"], feedback=v["feedback"],
                         optimizer=sg.Adam(v["lr"]) if isinstance(v["lr"], float) else v["lr"],
                         surrogate=v["surrogate"], detach_reset=v["detach_reset"],
-                        clip=v["clip"], backend=v["backend"], progress=False)
+                        clip=v["clip"], backend=v["backend"], progress=False,
+                        update_every=v["update_every"])
         inputs = v["x"] if isinstance(v["x"], dict) else {"x": v["x"]}
         if v["what"] == "predict":
             return fit.predict(inputs, batch_size=v["batch_size"])

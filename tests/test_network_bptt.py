@@ -438,11 +438,12 @@ def test_network_cuda_source_compiles_for_the_gpu(tmp_path, monkeypatch):
     net.connect(c, h, "I += w", w=sg.Trainable(1.0), delay="(i + 1) * ms")
     net.connect(h, o, "v += w", w=sg.Trainable(1.0))
     nlm = derive_network(net)
-    for dtype in ("float32", "float64"):
-        source, names = render(nlm, net, dtype)
+    for dtype, online in (("float32", True), ("float64", False)):  # online: the Jacobians too
+        source, names = render(nlm, net, dtype, online=online)
         path, new = compiler.compile_cubin(source, "sm_90", dtype)
         assert new and path.stat().st_size > 1000
         assert {"thr_c", "adj_h", "deliver_back"} <= set(names)
+        assert ({"jac_c", "jac_h", "jac_o"} <= set(names)) == online
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -168,12 +168,14 @@ def assert_equal(value, grads, ref_value, ref):
         assert np.abs(grads[k] - r).max() <= 1e-9 * scale, k
 
 
+@pytest.mark.parametrize("backend", ["numba", "cuda-host"])
 @pytest.mark.parametrize("rule", ["eprop", "ostl", "rflo", "superspike", "d_rtrl",
                                   "es_d_rtrl", "ottt", "decolle"])
-def test_every_rule_on_two_populations_equals_its_numpy_reference(rule):
+def test_every_rule_on_two_populations_equals_its_numpy_reference(rule, backend):
+    """On the Numba kernels and on the CUDA kernels compiled for the CPU (cuda-host)."""
     net, o = graph()
     loss = sg.losses.cross_entropy(o.v, over="each")
-    fit = sg.Online(net, loss, rule=rule, progress=False,
+    fit = sg.Online(net, loss, rule=rule, progress=False, backend=backend,
                     surrogate=None if rule == "eprop" else "fast_sigmoid")
     x, labels = inputs(), np.array([0, 2, 1])
     value, grads = fit.loss_and_grads({"x": x}, labels)
@@ -181,8 +183,9 @@ def test_every_rule_on_two_populations_equals_its_numpy_reference(rule):
                                           feedback=fit.feedback.get("h")))
 
 
-@pytest.mark.parametrize("rule", ["eprop", "ostl", "superspike"])
-def test_updates_within_a_sequence_equal_the_reference_with_sgd_steps(rule):
+@pytest.mark.parametrize("rule, backend", [("eprop", "numba"), ("ostl", "numba"),
+                                           ("superspike", "numba"), ("eprop", "cuda-host")])
+def test_updates_within_a_sequence_equal_the_reference_with_sgd_steps(rule, backend):
     """update_every=7 over 40 steps: five SGD steps within the sequence and one after it;
     the network and the traces run on with the new weights (symmetric feedback reads them
     too)."""
@@ -190,7 +193,8 @@ def test_updates_within_a_sequence_equal_the_reference_with_sgd_steps(rule):
     loss = sg.losses.cross_entropy(o.v, over="each")
     lr = 0.5
     fit = sg.Online(net, loss, rule=rule, progress=False, optimizer=sg.SGD(lr),
-                    update_every=7, surrogate=None if rule == "eprop" else "fast_sigmoid")
+                    update_every=7, backend=backend,
+                    surrogate=None if rule == "eprop" else "fast_sigmoid")
     x, labels = inputs(), np.array([0, 2, 1])
     ref_value, _, ref_weights = reference(fit, x, labels, rule, update_every=7, lr=lr)
     still = reference(fit, x, labels, rule, update_every=40, lr=lr)[2]  # one step, after
@@ -237,6 +241,21 @@ def test_updates_within_a_sequence_keep_trained_parameters_valid():
         readout_tau(np.array([TAU_O, 2 * TAU_O]))  # fixed, but not one value
 
 
+def test_online_cuda_kernels_compile_for_the_gpu(tmp_path, monkeypatch):
+    """The model-independent online kernels compile for the GPU in both precisions (NVRTC
+    or nvcc); the networks' Jacobian kernels: tests/test_network_bptt.py."""
+    from snngen.backends.cuda import compiler
+    from snngen.backends.cuda.online_network import render
+    if not compiler.available():
+        pytest.skip("no NVRTC and no nvcc")
+    monkeypatch.setenv("SNNGEN_CACHE_DIR", str(tmp_path))
+    for dtype in ("float32", "float64"):
+        source, names = render(dtype)
+        path, new = compiler.compile_cubin(source, "sm_90", dtype)
+        assert new and path.stat().st_size > 1000
+        assert names == ["elig", "elig_pre", "feedback", "outer"]
+
+
 def test_eprop_defaults_follow_bellec_with_random_feedback_and_mse():
     """Bellec et al. 2020, random e-prop: eligibility vectors eps = alpha eps + z_pre (the
     reset not differentiated), traces psi eps with the pseudo-derivative
@@ -272,21 +291,23 @@ def feedforward(per_neuron, refractory=False):
     return net, o
 
 
-@pytest.mark.parametrize("rule, detach, kind, per_neuron, refractory", [
-    ("eprop", True, "ce", True, False), ("ostl", False, "mse", False, False),
-    ("ostl", False, "ce", True, True)])
+@pytest.mark.parametrize("rule, detach, kind, per_neuron, refractory, backend", [
+    ("eprop", True, "ce", True, False, "numba"), ("ostl", False, "mse", False, False, "numba"),
+    ("ostl", False, "ce", True, True, "numba"), ("ostl", False, "ce", True, True, "cuda-host"),
+    ("eprop", True, "ce", True, False, "cuda-host")])
 def test_exact_where_the_rule_is_exact_equals_bptt(rule, detach, kind, per_neuron,
-                                                   refractory):
+                                                   refractory, backend):
     """A hidden population without recurrence that feeds a linear readout: the rule's
     gradients (weights, hidden and readout time constants) are BPTT's, with a refractory
-    period too (its clock enters the Jacobians: one eligibility vector per synapse)."""
+    period too (its clock enters the Jacobians: one eligibility vector per synapse); on
+    the Numba kernels and on the CUDA kernels compiled for the CPU."""
     net, o = feedforward(per_neuron, refractory)
     loss = sg.losses.cross_entropy(o.v, over="each") if kind == "ce" else sg.losses.mse(o.v)
     rng = np.random.default_rng(1)
     x = (rng.random((30, 3, 6)) < 0.3).astype(float)
     labels = np.array([0, 2, 1]) if kind == "ce" else rng.normal(size=(30, 3, 3))
     online = sg.Online(net, loss, rule=rule, surrogate="fast_sigmoid", detach_reset=detach,
-                       progress=False)
+                       progress=False, backend=backend)
     bptt = sg.BPTT(net, loss, surrogate="fast_sigmoid", detach_reset=detach, progress=False)
     value, grads = online.loss_and_grads({"x": x}, labels)
     ref_value, ref = bptt.loss_and_grads({"x": x}, labels)
@@ -343,7 +364,7 @@ def test_where_a_rule_does_not_apply_it_says_why():
     refused(lambda: (lambda n, o: (n, ce(o)))(*base()), "symmetric feedback", rule="ostl",
             feedback="random")
     refused(lambda: (lambda n, o: (n, ce(o)))(*base()), "feedback must be", feedback="b")
-    refused(lambda: (lambda n, o: (n, ce(o)))(*base()), "not built .* yet", backend="cuda")
+    refused(lambda: (lambda n, o: (n, ce(o)))(*base()), "backend must be", backend="jax")
     refused(lambda: (lambda n, o: (n, ce(o)))(*base()), "DECOLLE's signal", rule="decolle",
             feedback="random")
 

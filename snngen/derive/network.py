@@ -237,26 +237,38 @@ def population_bodies(lm: LearningModel, printer) -> dict:
     }
 
 
-def jacobian_bodies(lm: LearningModel, printer) -> list:
+def jacobian_bodies(lm: LearningModel, printer, flat: bool = False) -> list:
     """The Jacobians of one population's step as (target, code) lines, printed by ``printer``
     (what online learning reads at every step), the trial ``b`` last (the eligibility
     kernels run over trials in their innermost loop): ``J[i, a, c, b] = d s_a(t+1) /
     d s_c(t)``, ``JX[i, a, m, b] = d s_a(t+1) / d x_m(t)``, ``JZ[i, c, b] = d z(t) / d s_c(t)``
     and, over the parameters then the propagators r, ``JP[i, a, r, b]`` and ``JZP[i, r, b]``;
-    the reset's spike is the tape's (``_zs``)."""
+    the reset's spike is the tape's (``_zs``). ``flat``: C's flat indexing of the same
+    C-ordered arrays, with the trials' count ``batch``."""
     ren = kernel_renaming(lm)
     k = len(lm.states)
     jn, jx = lm.jacobian("next", "states"), lm.jacobian("next", "inputs")
     jz = lm.jacobian("spike", "states")
     jp = lm.jacobian("next", "params").row_join(lm.jacobian("next", "propagators"))
     jzp = lm.jacobian("spike", "params").row_join(lm.jacobian("spike", "propagators"))
+
+    def at(array: str, idx: tuple, dims: tuple) -> str:
+        """``array[i, *idx, b]`` of an array (neurons, *dims, trials)."""
+        if not flat:
+            return f"{array}[i, {', '.join(map(str, idx))}, b]"
+        size, offset = 1, 0
+        for j, d in zip(idx, dims):
+            size, offset = size * d, offset * d + j
+        return f"{array}[(i * {size} + {offset}) * batch + b]"
+
+    m, r = jx.cols, jp.cols
     exprs, names = [], []
     for a in range(k):
-        exprs += [jn[a, c] for c in range(k)] + [jx[a, m] for m in range(jx.cols)] \
-            + [jp[a, r] for r in range(jp.cols)]
-        names += [f"J[i, {a}, {c}, b]" for c in range(k)] \
-            + [f"JX[i, {a}, {m}, b]" for m in range(jx.cols)] \
-            + [f"JP[i, {a}, {r}, b]" for r in range(jp.cols)]
-    exprs += [jz[0, c] for c in range(k)] + [jzp[0, r] for r in range(jzp.cols)]
-    names += [f"JZ[i, {c}, b]" for c in range(k)] + [f"JZP[i, {r}, b]" for r in range(jzp.cols)]
+        exprs += [jn[a, c] for c in range(k)] + [jx[a, q] for q in range(m)] \
+            + [jp[a, q] for q in range(r)]
+        names += [at("J", (a, c), (k, k)) for c in range(k)] \
+            + [at("JX", (a, q), (k, m)) for q in range(m)] \
+            + [at("JP", (a, q), (k, r)) for q in range(r)]
+    exprs += [jz[0, c] for c in range(k)] + [jzp[0, q] for q in range(r)]
+    names += [at("JZ", (c,), (k,)) for c in range(k)] + [at("JZP", (q,), (r,)) for q in range(r)]
     return cse_lines(ren, _with_tape_spike(exprs), names, printer, "_j")

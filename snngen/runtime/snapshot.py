@@ -21,8 +21,9 @@ built with other parameter values continues with those values. Poisson inputs ne
 their draws are counter-based on (seed, step, neuron, trial), so they repeat after a restore
 (the seed must match on load).
 
-:func:`save` (in :mod:`snngen.runtime.snapshot_file`, with :func:`load`) writes an ``.npz`` archive (no pickles) to a temporary file in the destination's
-folder, flushed to disk, then renamed over the destination: a crash mid-save leaves any
+:func:`save` (in :mod:`snngen.runtime.snapshot_file`, with :func:`load`) writes an ``.npz``
+archive (no pickles) to a temporary file in the destination's folder, flushed to disk, then
+renamed over the destination: a crash mid-save leaves any
 earlier file intact. Its ``meta`` entry (JSON) records the snngen and Python versions, the
 network's structure key, a digest of the kernel arguments (names, kinds, roles), a digest of
 the connectivity, delays, spike-source times and recorded neurons, ``dt``, ``batch``,

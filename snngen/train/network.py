@@ -181,7 +181,8 @@ class BPTT:
         else:
             from ..backends.cuda.learning import NetworkKernels
             self.kernels = NetworkKernels(self.nlm, net, net.dtype,
-                                          "gpu" if backend == "cuda" else "host")
+                                          "gpu" if backend == "cuda" else "host",
+                                          online=self._online)
         self.backend = backend
 
     # -- the network's fixed structure and its trained values --------------------------

@@ -35,7 +35,6 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from ..backends.numba.online_network import eligibility, eligibility_pre, feedback, outer
 from ..derive.online import _linear_jacobians
 from ..derive.online_network import graph_rule, plan, readout_filter, threshold_value
 from ..derive.surrogate import surrogate_spec
@@ -74,6 +73,9 @@ class Online(BPTT):
         projection into the readout).
     surrogate, detach_reset
         Override the rule's choice (e.g. ``rule="eprop", surrogate="fast_sigmoid"``).
+    backend : str
+        ``"numba"``, ``"cuda"`` or ``"cuda-host"`` (the CUDA kernels compiled for the CPU,
+        how they are checked without a GPU): the same kernels' sums, the same results.
     update_every : int or None
         ``None``: :meth:`fit` applies each sequence's gradients after it. A number of steps:
         :meth:`fit` also updates the trained values every ``update_every`` steps within a
@@ -95,9 +97,6 @@ class Online(BPTT):
             raise InvalidValueError(f"Online: net must be an sg.Network, got "
                                     f"{type(net).__name__}")
         spec = graph_rule(rule, net.dt, where="Online")
-        if backend != "numba":
-            raise InvalidValueError(f"Online: backend {validate.shown(backend)} is not built "
-                                    "for online rules on a network yet; use 'numba'")
         if not isinstance(feedback, str) or feedback not in ("symmetric", "random"):
             raise InvalidValueError(f"Online: feedback must be 'symmetric' or 'random', got "
                                     f"{validate.shown(feedback)}")
@@ -114,7 +113,7 @@ class Online(BPTT):
             surrogate = self._bellec(net, spec) if spec.surrogate == "bellec" \
                 else "fast_sigmoid"
         self.rule = spec
-        super().__init__(net, loss, optimizer, "numba", surrogate, detach, clip,
+        super().__init__(net, loss, optimizer, backend, surrogate, detach, clip,
                          checkpoint_every=1, progress=progress)
         longest = {k: int(t["delays"].max(initial=0)) for k, t in self.tables.items()}
         one = {k: bool(t["delays"].size == 0 or t["delays"].min() == t["delays"].max())
@@ -157,7 +156,8 @@ class Online(BPTT):
         signal (n, k_out, B) to the filter's (n, g, B)."""
         o, lo = self.plan.readout, self.nlm.populations[self.plan.readout]
         n_o, k_o = self.net.populations[o].n, len(lo.states)
-        pvals = [*args[f"P_{o}"].astype(float), *args[f"Q_{o}"].astype(float)]
+        host = self.kernels.host
+        pvals = [*host(args[f"P_{o}"]).astype(float), *host(args[f"Q_{o}"]).astype(float)]
         out = {}
         for h in self.plan.hidden:
             if self.rule.signal == "local":  # DECOLLE: the local readout's signal, no memory
@@ -182,8 +182,9 @@ class Online(BPTT):
         reset, at rest, (n, k, k) and (n, k, m)."""
         lm = self.nlm.populations[name]
         n, k = self.net.populations[name].n, len(lm.states)
+        host = self.kernels.host
         rest = [*np.zeros((k, n)), *np.zeros((len(lm.inputs), n)),
-                *args[f"P_{name}"].astype(float), *args[f"Q_{name}"].astype(float),
+                *host(args[f"P_{name}"]).astype(float), *host(args[f"Q_{name}"]).astype(float),
                 np.zeros(n, bool), self.net.dt]
         return _linear_jacobians(lm, rest, n, all_inputs=True)
 
@@ -253,11 +254,12 @@ class Online(BPTT):
             if getattr(self.net.populations[name], "trainable", None):
                 values, *arrays = self._parameter_arrays(name)
                 for key, a in zip(("P", "Q", "ref"), arrays):
-                    args[f"{key}_{name}"][...] = a
+                    args[f"{key}_{name}"][...] = self.kernels.array(a)
                 info[name] = (values, info[name][1])
         for j, d in enumerate(self.nlm.deliveries):
             if d.grads:
-                args[f"f_d{j}"][...] = self._delivered(d)
+                args[f"f_d{j}"][...] = self.kernels.array(
+                    self._delivered(d).astype(self.kernels.dtype))
 
     def _collected(self, elig: dict, par: dict) -> dict:
         """The accumulated gradient sums in the form :meth:`_gradients` reads."""
@@ -276,9 +278,13 @@ class Online(BPTT):
                   where: str) -> tuple[float, dict]:
         """Run one sequence, forming the gradients step by step; with ``every``, one
         optimiser step every ``every`` steps (not after the last: the gradients returned
-        are those accumulated since the last update)."""
+        are those accumulated since the last update). The arrays live where the kernels
+        read them (``xp``: NumPy, or CuPy on a GPU); the loss of each step is formed on the
+        host from the readout's states."""
         steps, batch, inputs = self._check_inputs(inputs, where)
         args, info = self._arrays(inputs, steps, batch)
+        args = self._device(args)
+        ops, xp, host = self.kernels.online(), self.kernels.xp, self.kernels.host
         o, state = self.plan.readout, self.plan.state
         n_o = self.net.populations[o].n
         labels = self._labels(labels, steps, batch, n_o)
@@ -288,15 +294,16 @@ class Online(BPTT):
         for name, lm in self.nlm.populations.items():
             n, k, m = self.net.populations[name].n, len(lm.states), len(lm.inputs)
             r = len(lm.params) + len(lm.propagators)
-            jac[name] = [np.zeros((n, k, k, batch)), np.zeros((n, k, m, batch)),
-                         np.zeros((n, k, batch)), np.zeros((n, k, r, batch)),
-                         np.zeros((n, r, batch))]
+            ops.check(k, filters[name][0].shape[0] if name in hidden else 0, "Online")
+            jac[name] = [xp.zeros((n, k, k, batch)), xp.zeros((n, k, m, batch)),
+                         xp.zeros((n, k, batch)), xp.zeros((n, k, r, batch)),
+                         xp.zeros((n, r, batch))]
             if self.rule.jacobian == "leak" and name in hidden:
-                leak[name] = self._leak(name, args)
+                leak[name] = [xp.asarray(a) for a in self._leak(name, args)]
             if getattr(self.net.populations[name], "trainable", None):
                 g = filters[name][0].shape[0] if name in hidden else 0
-                par[name] = [np.zeros((n, k, r, batch)), np.zeros((n, r, g, batch)),
-                             np.zeros((r, n))]
+                par[name] = [xp.zeros((n, k, r, batch)), xp.zeros((n, r, g, batch)),
+                             xp.zeros((r, n))]
         constant = self._layouts(args)
         elig = {}
         for j, d in enumerate(self.nlm.deliveries):
@@ -306,88 +313,86 @@ class Online(BPTT):
             k = len(self.nlm.populations[d.post].states)
             g = filters[d.post][0].shape[0] if d.post in hidden else 0
             if self.rule.factorised and d.post in hidden:  # ES-D-RTRL: x_j, per row
-                elig[j] = (np.zeros((csr.n_pre, batch)), None, np.zeros(csr.n_synapses))
+                elig[j] = (xp.zeros((csr.n_pre, batch)), None, xp.zeros(csr.n_synapses))
                 continue
             rows = csr.n_pre if self._factorised(d, constant) else csr.n_synapses
-            elig[j] = (np.zeros((rows, k, batch)), np.zeros((csr.n_synapses, g, batch)),
-                       np.zeros(csr.n_synapses))
+            elig[j] = (xp.zeros((rows, k, batch)), xp.zeros((csr.n_synapses, g, batch)),
+                       xp.zeros(csr.n_synapses))
         # ES-D-RTRL: the postsynaptic factor ef of every (hidden population, input slot)
-        post_traces = {(d.post, d.slot): np.zeros((self.net.populations[d.post].n,
+        post_traces = {(d.post, d.slot): xp.zeros((self.net.populations[d.post].n,
                                                    len(self.nlm.populations[d.post].states),
                                                    batch))
                        for j, d in enumerate(self.nlm.deliveries) if j in elig
                        and elig[j][1] is None}
         total, dt = 0.0, self.net.dt
         k_o = len(self.nlm.populations[o].states)
-        delta = np.zeros((n_o, k_o, batch))  # d loss_t / d s_o(t+1), the trial last
+        delta = xp.zeros((n_o, k_o, batch))  # d loss_t / d s_o(t+1), the trial last
         for t in range(steps):
             self.kernels.forward(t, t + 1, dt, args)
-            value, grad = self.loss.at_step(args[f"s_{o}"][:, state, :], labels, t, steps)
+            value, grad = self.loss.at_step(host(args[f"s_{o}"][:, state, :]), labels, t, steps)
             total += value
-            delta[:, state, :] = grad.T
+            delta[:, state, :] = xp.asarray(grad.T)
             for name in self.nlm.populations:
                 arrays = jac[name]
-                getattr(self.kernels.module, f"jac_{name}")(
-                    args[f"ts_{name}"][0], args[f"tx_{name}"][0], args[f"tr_{name}"][0],
-                    args[f"z_{name}"][t], args[f"P_{name}"], args[f"Q_{name}"], dt, 0.0, t,
-                    args[f"N_{name}"][t], *arrays)
+                self.kernels.jacobian(name, t, dt, args, arrays)
                 if name in leak:
                     arrays[0][...] = leak[name][0][..., None]
                     arrays[1][...] = leak[name][1][..., None]
             signals = {o: delta}
             for h in self.plan.hidden:
                 if self.rule.signal == "local":  # DECOLLE: the local readout's own loss
-                    z = args[f"z_{h.name}"][t].astype(float)
+                    z = host(args[f"z_{h.name}"][t]).astype(float)
                     local = self.loss.at_step(z @ self.feedback[h.name], labels, t, steps)[1]
-                    signals[h.name] = (self.feedback[h.name] @ local.T)[:, None, :]
+                    signals[h.name] = xp.asarray((self.feedback[h.name] @ local.T)[:, None, :])
                     continue
-                signals[h.name] = np.einsum("iab,aq->iqb", self._signal(h, delta, args),
-                                            filters[h.name][2])
+                signals[h.name] = xp.einsum("iab,aq->iqb", self._signal(h, delta, args, ops),
+                                            xp.asarray(filters[h.name][2]))
             for j, (eps, trace, gf) in elig.items():
                 d = self.nlm.deliveries[j]
                 proj, table = self.net.projections[d.projection], self.tables[d.projection]
+                indptr, indices = args[f"indptr_{d.projection}"], args[f"indices_{d.projection}"]
                 if trace is None:  # ES-D-RTRL: grad += sum_b u_i x_j, then x_j moves on
                     ef = post_traces[d.post, d.slot]
-                    bx = filters[d.post][1]
-                    u = np.einsum("iqb,q->ib", signals[d.post], bx) * \
-                        np.einsum("icb,icb->ib", jac[d.post][2], ef)
-                    outer(table["indptr"], table["indices"], proj.post.start, eps,
-                          np.ascontiguousarray(u), gf)
+                    bx = xp.asarray(filters[d.post][1])
+                    u = xp.einsum("iqb,q->ib", signals[d.post], bx) * \
+                        xp.einsum("icb,icb->ib", jac[d.post][2], ef)
+                    ops.outer(indptr, indices, proj.post.start, eps, xp.ascontiguousarray(u), gf)
                     due = t - int(table["delays"][0]) if table["delays"].size else t
-                    z = args[f"z_{d.pre}"][due, :, proj.pre.start:proj.pre.start + eps.shape[0]] \
-                        if due >= 0 else 0.0
                     eps *= self.rule.decay
-                    eps += np.asarray(z, float).T
+                    if due >= 0:
+                        z = args[f"z_{d.pre}"][due, :, proj.pre.start:proj.pre.start
+                                               + eps.shape[0]]
+                        eps += z.T.astype(np.float64)
                     continue
                 a, b = filters[d.post][:2] if d.post in hidden else (np.zeros((0, 0)),
                                                                      np.zeros(0))
                 if self._factorised(d, constant):
-                    eligibility_pre(args[f"z_{d.pre}"], t, proj.pre.start, table["indptr"],
-                                    table["indices"], proj.post.start,
-                                    int(table["delays"][0]) if table["delays"].size else 0,
-                                    d.slot, *constant[d.post], jac[d.post][2], eps, trace, a,
-                                    b, signals[d.post], gf, d.post in hidden)
+                    ops.eligibility_pre(args[f"z_{d.pre}"], t, proj.pre.start, indptr, indices,
+                                        proj.post.start,
+                                        int(table["delays"][0]) if table["delays"].size else 0,
+                                        d.slot, *constant[d.post], jac[d.post][2], eps, trace,
+                                        a, b, signals[d.post], gf, d.post in hidden)
                     continue
-                eligibility(args[f"z_{d.pre}"], t, proj.pre.start, table["indptr"],
-                            table["indices"], proj.post.start, table["delays"], d.slot,
-                            *jac[d.post][:3], eps, trace, a, b, signals[d.post], gf,
-                            d.post in hidden)
+                ops.eligibility(args[f"z_{d.pre}"], t, proj.pre.start, indptr, indices,
+                                proj.post.start, args[f"delays_{d.projection}"], d.slot,
+                                *jac[d.post][:3], eps, trace, a, b, signals[d.post], gf,
+                                d.post in hidden)
             a_ = self.rule.decay
             for (name, slot), ef in post_traces.items():  # after every projection read it
-                ef[...] = a_ * np.einsum("iacb,icb->iab", jac[name][0], ef) + \
+                ef[...] = a_ * xp.einsum("iacb,icb->iab", jac[name][0], ef) + \
                     (1 - a_) * jac[name][1][:, :, slot, :]
             for name, (eps, trace, g_acc) in par.items():
                 j_, _, jz, jp, jzp = jac[name]
                 if name in hidden:  # eps (n, k, r, B), trace (n, r, g, B)
-                    a, b, _ = filters[name]
-                    e = np.einsum("icb,icrb->irb", jz, eps) + jzp
-                    eps[...] = np.einsum("iacb,icrb->iarb", j_, eps) + jp
-                    trace[...] = np.einsum("qc,ircb->irqb", a, trace) + \
+                    a, b = (xp.asarray(f) for f in filters[name][:2])
+                    e = xp.einsum("icb,icrb->irb", jz, eps) + jzp
+                    eps[...] = xp.einsum("iacb,icrb->iarb", j_, eps) + jp
+                    trace[...] = xp.einsum("qc,ircb->irqb", a, trace) + \
                         e[:, :, None, :] * b[None, None, :, None]
-                    g_acc += np.einsum("iqb,irqb->ri", signals[name], trace)
+                    g_acc += xp.einsum("iqb,irqb->ri", signals[name], trace)
                 else:
-                    eps[...] = np.einsum("iacb,icrb->iarb", j_, eps) + jp
-                    g_acc += np.einsum("iab,iarb->ri", delta, eps)
+                    eps[...] = xp.einsum("iacb,icrb->iarb", j_, eps) + jp
+                    g_acc += xp.einsum("iab,iarb->ri", delta, eps)
             if every is not None and (t + 1) % every == 0 and t + 1 < steps:
                 self.step(self._gradients(self._collected(elig, par), info))
                 for *_, gf in elig.values():
@@ -396,7 +401,8 @@ class Online(BPTT):
                     g_acc[...] = 0.0
                 self._refresh(args, info)  # and what the rule reads of the new values:
                 filters = self._filters(args)
-                leak = {name: self._leak(name, args) for name in leak}
+                leak = {name: [xp.asarray(a) for a in self._leak(name, args)]
+                        for name in leak}
                 updated = self._layouts(args)
                 if updated.keys() != constant.keys():  # _constant rules this out
                     raise SnngenError("Online: internal error: an eligibility layout changed "
@@ -404,18 +410,20 @@ class Online(BPTT):
                 constant = updated
         return total, self._gradients(self._collected(elig, par), info)
 
-    def _signal(self, h, delta: np.ndarray, args: dict) -> np.ndarray:
+    def _signal(self, h, delta, args: dict, ops):
         """The readout's error ``delta`` (n_out, k_out, B) sent back to hidden population
         ``h``: (n_h, k_out, B)."""
+        xp = self.kernels.xp
         n = self.net.populations[h.name].n
         if h.name in self.feedback:
-            return np.einsum("hr,rab->hab", self.feedback[h.name], delta)
-        out = np.zeros((n, delta.shape[1], delta.shape[2]))
+            return xp.einsum("hr,rab->hab", xp.asarray(self.feedback[h.name]), delta)
+        out = xp.zeros((n, delta.shape[1], delta.shape[2]))
         for j, d in enumerate(self.nlm.deliveries):
             if d.projection in h.projections and d.post == self.plan.readout:
-                proj, table = self.net.projections[d.projection], self.tables[d.projection]
-                feedback(delta, proj.pre.start, table["indptr"], table["indices"],
-                         proj.post.start, args[f"f_d{j}"].astype(float), out)
+                proj = self.net.projections[d.projection]
+                ops.feedback(delta, proj.pre.start, args[f"indptr_{d.projection}"],
+                             args[f"indices_{d.projection}"], proj.post.start,
+                             args[f"f_d{j}"].astype(np.float64), out)
         return out
 
     def _labels(self, labels, steps: int, batch: int, n_out: int):

@@ -14,7 +14,7 @@ import numpy as np
 import sympy as sp
 
 from ... import __version__
-from ...derive.network import population_bodies
+from ...derive.network import jacobian_bodies, population_bodies
 from ..templates import environment
 
 
@@ -32,12 +32,15 @@ def _params(real: str) -> list[tuple[str, str]]:
               (f"{r}*", "a"), (f"{r}*", "dls_row"), (f"{r}*", "dlz_row"), (f"{r}*", "ax"),
               (f"{r}*", "dz"), ("double*", "gP"), ("double*", "gQ"),
               ("long long*", "indptr"), ("long long*", "indices"), ("long long*", "delays"),
-              (f"{r}*", "fval"), (f"{r}*", "ring_arr"), ("double*", "gf"), (f"{r}*", "z_pre")]
+              (f"{r}*", "fval"), (f"{r}*", "ring_arr"), ("double*", "gf"), (f"{r}*", "z_pre"),
+              ("double*", "J"), ("double*", "JX"), ("double*", "JZ"), ("double*", "JP"),
+              ("double*", "JZP")]
     return scalars + arrays
 
 
-def render(nlm, net, dtype: str) -> tuple[str, list[str]]:
-    """(CUDA C source, kernel names) of ``nlm`` (a NetworkLearningModel of ``net``)."""
+def render(nlm, net, dtype: str, online: bool = False) -> tuple[str, list[str]]:
+    """(CUDA C source, kernel names) of ``nlm`` (a NetworkLearningModel of ``net``);
+    ``online``: with each population's Jacobian kernel ``jac_<population>``."""
     from ...derive.surrogate import surrogate_function
     from ...train.cuda_bptt import LearningCPrinter
     pr = LearningCPrinter(dtype)
@@ -50,6 +53,9 @@ def render(nlm, net, dtype: str) -> tuple[str, list[str]]:
                      **population_bodies(lm, pr)})
         names += ([f"thr_{name}"] if lm.g is not None else []) + \
             [f"{k}_{name}" for k in ("upd", "adjx", "adj")]
+        if online:
+            pops[-1]["jac_body"] = jacobian_bodies(lm, pr, flat=True)
+            names.append(f"jac_{name}")
     surrogates = {lm.surrogate for lm in nlm.populations.values()}
     x = sp.Symbol("x", real=True)
     sur = pr.doprint(surrogate_function(surrogates.pop()).expression(x)) if surrogates \
@@ -64,15 +70,43 @@ class NetworkKernels:
     """A network's BPTT kernels on a GPU (``device="gpu"``) or emulated on the CPU
     (``device="host"``, the backend ``"cuda-host"``)."""
 
-    def __init__(self, nlm, net, dtype: str, device: str = "gpu"):
-        from ...train.cuda_bptt import Kernels
+    def __init__(self, nlm, net, dtype: str, device: str = "gpu", online: bool = False):
         self.nlm, self.net, self.dtype = nlm, net, np.dtype(dtype)
         self.name = "cuda" if device == "gpu" else "cuda-host"
-        self.source, names = render(nlm, net, dtype)
-        real = "float" if dtype == "float32" else "double"
-        params = [(t, n, 0, "") for t, n in _params(real)]
-        self.kernels = Kernels(self.source, names, params, device, dtype)
-        self.xp = self.kernels.xp
+        self.source, self._names = render(nlm, net, dtype, online)
+        if device == "gpu":
+            from .gpu import check_device
+            self.xp = check_device()
+        else:
+            self.xp = np
+        #: the compiled kernels and the model-independent online kernels (sg.Online), built
+        #: on first use (a trainer refused after its construction compiles nothing)
+        self._kernels, self._online, self._device = None, None, device
+
+    @property
+    def kernels(self):
+        if self._kernels is None:
+            from ...train.cuda_bptt import Kernels
+            real = "float" if self.dtype == np.float32 else "double"
+            params = [(t, n, 0, "") for t, n in _params(real)]
+            self._kernels = Kernels(self.source, self._names, params, self._device,
+                                    str(self.dtype))
+        return self._kernels
+
+    def online(self):
+        """The eligibility, feedback and outer-product kernels (one source for every
+        network, compiled once)."""
+        if self._online is None:
+            from .online_network import OnlineKernels
+            self._online = OnlineKernels(str(self.dtype), self._device)
+        return self._online
+
+    def jacobian(self, name: str, t: int, dt: float, args: dict, out: list) -> None:
+        """Population ``name``'s Jacobians of step t (the tape holds that step alone) into
+        ``out`` = [J, JX, JZ, JP, JZP] (float64, the trial last)."""
+        v = self._pop(name, args, t, t)
+        self.kernels.launch(f"jac_{name}", v["n"], {
+            **v, "dt": dt, "cutoff": 0.0, **dict(zip(("J", "JX", "JZ", "JP", "JZP"), out))})
 
     def array(self, a):
         """``a`` where the kernels read it (a device copy on a GPU)."""

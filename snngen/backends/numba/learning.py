@@ -122,6 +122,7 @@ class NetworkKernels:
     """The compiled forward and backward passes of a network (generated once, cached)."""
 
     name = "numba"
+    xp = np  # the array module of the kernels' memory
 
     def __init__(self, nlm, net, dtype: str, parallel: bool = False, say=None,
                  online: bool = False):
@@ -154,6 +155,20 @@ class NetworkKernels:
     def array(a):
         """``a`` where the kernels read it: here, host memory as it is."""
         return a
+
+    @staticmethod
+    def online():
+        """The eligibility, feedback and outer-product kernels (sg.Online)."""
+        from .online_network import OnlineKernels
+        return OnlineKernels()
+
+    def jacobian(self, name: str, t: int, dt: float, args: dict, out: list) -> None:
+        """Population ``name``'s Jacobians of step t (the tape holds that step alone) into
+        ``out`` = [J, JX, JZ, JP, JZP] (float64, the trial last)."""
+        getattr(self.module, f"jac_{name}")(
+            args[f"ts_{name}"][0], args[f"tx_{name}"][0], args[f"tr_{name}"][0],
+            args[f"z_{name}"][t], args[f"P_{name}"], args[f"Q_{name}"], dt, 0.0, t,
+            args[f"N_{name}"][t], *out)
 
     @staticmethod
     def host(a) -> np.ndarray:

@@ -161,3 +161,18 @@ def outer(indptr, indices, post0, pre, post, grad):
             for b in range(batch):
                 acc += post[i, b] * pre[r, b]
             grad[s] += acc
+
+
+class OnlineKernels:
+    """These kernels behind the interface of the CUDA ones
+    (:class:`snngen.backends.cuda.online_network.OnlineKernels`): what the driver calls."""
+
+    xp = np
+    eligibility = staticmethod(eligibility)
+    eligibility_pre = staticmethod(eligibility_pre)
+    feedback = staticmethod(feedback)
+    outer = staticmethod(outer)
+
+    @staticmethod
+    def check(k: int, g: int, where: str) -> None:
+        """Nothing to refuse: the Numba kernels hold any number of states."""
