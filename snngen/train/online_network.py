@@ -262,15 +262,16 @@ class Online(BPTT):
                     self._delivered(d).astype(self.kernels.dtype))
 
     def _collected(self, elig: dict, par: dict) -> dict:
-        """The accumulated gradient sums in the form :meth:`_gradients` reads."""
-        got = {}
+        """The accumulated gradient sums in the form :meth:`_gradients` reads (host
+        memory)."""
+        got, host = {}, self.kernels.host
         for name, lm in self.nlm.populations.items():
-            g_acc = par[name][2] if name in par else np.zeros(
+            g_acc = host(par[name][2]) if name in par else np.zeros(
                 (len(lm.params) + len(lm.propagators), self.net.populations[name].n))
             got[f"gP_{name}"], got[f"gQ_{name}"] = g_acc[:len(lm.params)], \
                 g_acc[len(lm.params):]
         for j, d in enumerate(self.nlm.deliveries):
-            got[f"gf_d{j}"] = elig[j][2] if j in elig else np.zeros(
+            got[f"gf_d{j}"] = host(elig[j][2]) if j in elig else np.zeros(
                 self.tables[d.projection]["csr"].n_synapses)
         return got
 

@@ -356,3 +356,23 @@ def test_gpu_network_bptt_equals_numba():
     for key in g1:
         assert np.any(g1[key] != 0), key
         np.testing.assert_allclose(g2[key], g1[key], rtol=1e-7, atol=1e-10, err_msg=key)
+
+
+@pytest.mark.parametrize("rule", ["eprop", "ostl", "es_d_rtrl", "decolle"])
+def test_gpu_network_online_equals_numba(rule):
+    """sg.Online of the two-population test graph (recurrence with a delay, a skip
+    projection into the readout) on the GPU: loss and every gradient equal Numba's in
+    float64 (the same sums; the delivery's atomics add in another order)."""
+    from test_online_network import graph, inputs
+    x, labels = inputs(), np.array([0, 2, 1])
+    out = {}
+    for backend in ("numba", "cuda"):
+        net, o = graph()
+        fit = sg.Online(net, sg.losses.cross_entropy(o.v, over="each"), rule=rule,
+                        backend=backend, progress=False)
+        out[backend] = fit.loss_and_grads({"x": x}, labels)
+    (l1, g1), (l2, g2) = out["numba"], out["cuda"]
+    assert l2 == pytest.approx(l1, rel=1e-10)
+    for key in g1:
+        assert np.any(g1[key] != 0), key
+        np.testing.assert_allclose(g2[key], g1[key], rtol=1e-7, atol=1e-10, err_msg=key)
