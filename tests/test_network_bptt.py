@@ -157,6 +157,85 @@ def test_two_populations_with_skip_equal_pytorch(backend, every):
     assert float(torch.stack(z2s).detach().sum()) > 5
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_statements_reading_postsynaptic_state_equal_pytorch(backend):
+    """'I += w * (E - v_post)' (E a projection parameter) with a delay of 2 steps: each
+    spike adds w (E - v) to I with v as it is after the update of the step the spike
+    arrives in (Brian2's order); a second projection into I, a readout. The statement
+    splits into the inputs 'w E' (factor 1) and '-w' (factor v)."""
+    net = sg.Network(dt=DT, batch=3, dtype="float64", seed=4)
+    x = net.input("x", 5)
+    h = net.population("h", LIF, 6, params={"tau": sg.Trainable(0.02), "taus": 0.005,
+                                            "vt": 1.0})
+    o = net.population("o", LEAKY, 2, params={"tau": 0.02})
+    net.connect(x, h, "I += w * (E - v_post)", params={"E": 2.0}, delay=2 * DT,
+                w=sg.Trainable(sg.Uniform(0.5, 3.0)), name="cond")
+    net.connect(h, h, "I += w", sg.FixedProbability(0.5), w=sg.Trainable(sg.Normal(0, 0.5)),
+                delay=DT, name="rec")
+    net.connect(h, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 1.0)), name="out")
+    fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v, over="mean"), backend=backend)
+    assert [d.slot for d in fit.nlm.deliveries] == [0, 1, 0, 0]  # cond: two inputs of h
+    rng = np.random.default_rng(3)
+    steps, batch = 40, 3
+    data = (rng.random((steps, batch, 5)) < 0.4).astype(float)
+    labels = np.array([1, 0, 1])
+    p = trained(fit)
+    xs = [torch.as_tensor(data[t]) for t in range(steps)]
+    w = {k: dense(fit, k, p[f"{k}.w"]) for k in ("cond", "rec", "out")}
+    v = torch.zeros(batch, 6, dtype=torch.float64)
+    i = torch.zeros_like(v)
+    vo = torch.zeros(batch, 2, dtype=torch.float64)
+    zs, ys = [], []
+    for t in range(steps):
+        phi = lif_propagators(p["h.tau"].expand(6), torch.full((6,), 0.005,
+                                                               dtype=torch.float64))
+        u = phi[:, 0, 0] * v + phi[:, 0, 1] * i
+        ui = phi[:, 1, 1] * i
+        z = Spike.apply(u - 1.0)
+        zs.append(z)
+        ui = ui + delivered(xs, t, w["cond"]) * (2.0 - u) + delivered(zs, t, w["rec"])
+        vo = vo * np.exp(-DT / 0.02) + delivered(zs, t, w["out"])
+        v, i = u * (1 - z), ui
+        ys.append(vo)
+    logits = torch.stack(ys).mean(0)
+    loss = torch.nn.functional.cross_entropy(logits, torch.as_tensor(labels))
+    assert compare(fit, p, loss, {"x": data}, labels) == 4
+    assert float(torch.stack(zs).detach().sum()) > 10
+
+
+def test_statements_reading_postsynaptic_state_run_as_the_simulation():
+    """The trained network's forward pass spikes as the simulator does (which delivers
+    each synapse's statement at arrival, in turn, as Brian2 does): the same spikes from a
+    spike source in the simulation and fed as an input to training."""
+    rng = np.random.default_rng(0)
+    steps = 60
+    pairs = np.unique(np.stack([rng.integers(0, 50, 80), rng.integers(0, 5, 80)], 1), axis=0)
+    times, idx = (pairs[:, 0] + 0.5) * DT, pairs[:, 1]  # at most one spike per neuron and step
+    raster = np.zeros((steps, 1, 5))
+    raster[np.floor(times / DT + 1e-9).astype(int), 0, idx] = 1
+
+    def build(simulated: bool):
+        net = sg.Network(dt=DT, batch=1, dtype="float64", seed=4)
+        x = net.spike_source("x", 5, idx, times) if simulated else net.input("x", 5)
+        h = net.population("h", LIF, 6, params={"tau": 0.02, "taus": 0.005, "vt": 1.0})
+        w = 1.5 if simulated else sg.Trainable(1.5)
+        net.connect(x, h, "I += w * (E - v_post)", params={"E": 2.0}, delay=2 * DT, w=w,
+                    name="cond")
+        net.connect(h, h, "I += w", sg.FixedProbability(0.5), w=0.4, delay=DT, name="rec")
+        return net, h
+
+    net, h = build(True)
+    spikes = net.monitor_spikes(h)
+    net.build().run(steps * DT)
+    want = sorted(zip(np.round(np.asarray(spikes.t) / DT).astype(int).tolist(),
+                      np.asarray(spikes.i).tolist()))
+    net, h = build(False)
+    fit = sg.BPTT(net, loss=sg.losses.spike_count(h.spikes))
+    z = fit._forward({"x": raster}, "test")[2]["z_h"]
+    got = sorted(map(tuple, np.argwhere(z[:, 0, :] > 0.5).tolist()))
+    assert len(want) > 5 and got == want
+
+
 COBA = sg.NeuronModel("""
     dv/dt = (ge * (Ee - v) + gi * (Ei - v) + (El - v)) / tau : 1
     dge/dt = -ge / taue : 1
@@ -303,7 +382,9 @@ def test_checks_name_what_is_wrong():
 
 
 @pytest.mark.parametrize("statement, match", [
-    ("I += w * v_post", "reads 'v_post'"),
+    ("I += w * v_pre", "reads 'v_pre'"),
+    ("I += exp(w * v_post)", "not a product of a value of the synapse"),
+    ("v += w * v_post", "which synaptic statements into 'h' also change"),
     ("I = w", "'=' is not differentiated"),
     ("tau += w", "not a state variable"),
 ])

@@ -271,7 +271,7 @@ def test_eprop_defaults_follow_bellec_with_random_feedback_and_mse():
     assert_equal(value, grads, *reference(fit, x, targets, "eprop", "mse", fit.feedback["h"]))
 
 
-def feedforward(per_neuron, refractory=False):
+def feedforward(per_neuron, refractory=False, statement="I += w"):
     """x -> h (two states, trained per-neuron or shared time constant; a refractory period
     of 2 ms if asked) -> o (trained tau), with a skip x -> o: no recurrence, so e-prop and
     OSTL are exact."""
@@ -285,7 +285,7 @@ def feedforward(per_neuron, refractory=False):
     net.population("h", lif, 7, params={"tau": sg.Trainable(0.02, per_neuron=per_neuron),
                                         "taus": 0.005})
     o = net.population("o", LEAKY, 3, params={"tau": sg.Trainable(0.02)})
-    net.connect(x, net.populations["h"], "I += w", w=sg.Trainable(sg.Normal(3.0, 2.0)))
+    net.connect(x, net.populations["h"], statement, w=sg.Trainable(sg.Normal(3.0, 2.0)))
     net.connect(net.populations["h"], o, "v += w", w=sg.Trainable(sg.Normal(0.0, 0.5)))
     net.connect(x, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 0.2)))
     return net, o
@@ -314,6 +314,24 @@ def test_exact_where_the_rule_is_exact_equals_bptt(rule, detach, kind, per_neuro
     assert sorted(grads) == sorted(ref) == ["h.tau", "h_to_o_1.w", "o.tau", "x_to_h_0.w",
                                             "x_to_o_2.w"]
     assert_equal(value, grads, ref_value, ref)
+
+
+@pytest.mark.parametrize("rule", ["ostl", "d_rtrl"])
+def test_statements_reading_postsynaptic_state_train_online_exactly(rule):
+    """'I += w * (2 - v_post)': the input's factor enters the Jacobians (d s(t+1)/d v
+    holds -x); without recurrence OSTL's gradients are BPTT's, and D-RTRL's readout
+    weights (d_rtrl: this step's signal, the hidden weights' gradient differs)."""
+    net, o = feedforward(False, statement="I += w * (2 - v_post)")
+    loss = sg.losses.cross_entropy(o.v, over="each")
+    x = (np.random.default_rng(1).random((30, 3, 6)) < 0.3).astype(float)
+    labels = np.array([0, 2, 1])
+    online = sg.Online(net, loss, rule=rule, surrogate="fast_sigmoid", progress=False)
+    bptt = sg.BPTT(net, loss, surrogate="fast_sigmoid", progress=False)
+    value, grads = online.loss_and_grads({"x": x}, labels)
+    ref_value, ref = bptt.loss_and_grads({"x": x}, labels)
+    exact = sorted(ref) if rule == "ostl" else ["h_to_o_1.w", "o.tau", "x_to_o_2.w"]
+    assert_equal(value, {k: grads[k] for k in exact}, ref_value, {k: ref[k] for k in exact})
+    assert np.abs(ref["x_to_h_0.w"]).max() > 0
 
 
 def test_online_training_lowers_the_loss():

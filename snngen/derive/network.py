@@ -16,7 +16,12 @@ where ``a_x`` is the adjoint of the postsynaptic input. A delivered value that d
 synaptic variables and the projection's parameters (``I += w``, ``ge += w`` into a conductance
 that the neuron multiplies by ``(E - v)``, ``I += g_max * w**2``) is differentiated here; the
 backends accumulate ``sum a_x`` per synapse and the chain through ``df/dtheta`` is applied per
-synapse afterwards.
+synapse afterwards. A statement that also reads postsynaptic states is split into terms
+``f(synapse) * h(states)``: each factor ``h`` is an input of its own, multiplied by ``h`` of
+the states after the update where it arrives (``I += w * (E - v_post)``: the inputs ``w E``
+with factor 1 and ``-w`` with factor ``v``), so its derivatives with respect to the states
+are the population's. The states it reads must not be written by synaptic statements (then
+the order of delivery would matter, and the inputs would not add up).
 
 >>> import snngen as sg
 >>> net = sg.Network(dt=1e-3)
@@ -28,6 +33,14 @@ synapse afterwards.
 >>> nlm = derive_network(net)
 >>> print(nlm.deliveries[0])
 x_to_h_0: x -> h.I += g*w**2  (d/dw: 2*g*w)
+>>> net2 = sg.Network(dt=1e-3)
+>>> x2 = net2.input("x", 3)
+>>> h2 = net2.population("h", lif, 4, params={"tau": 0.02, "taus": 0.005})
+>>> p2 = net2.connect(x2, h2, "I += w * (2 - v_post)", w=sg.Trainable(0.5))
+>>> for d in derive_network(net2).deliveries:
+...     print(d)
+x_to_h_0: x -> h.I += 2*w  (d/dw: 2)
+x_to_h_0: x -> h.I += (-w) * (v)  (d/dw: -1)
 """
 
 from __future__ import annotations
@@ -62,10 +75,12 @@ class Delivery:
     variables: tuple[str, ...]       # per-synapse variables it reads
     grads: tuple[tuple[str, sp.Expr], ...]  # d expr / d (each trained variable)
     statement: str
+    factor: sp.Expr = sp.Integer(1)  # of postsynaptic states: multiplies the input on arrival
 
     def __str__(self) -> str:
         ds = ", ".join(f"d/d{k}: {e}" for k, e in self.grads)
-        return f"{self.projection}: {self.pre} -> {self.post}.{self.target} += {self.expr}" \
+        value = str(self.expr) if self.factor == 1 else f"({self.expr}) * ({self.factor})"
+        return f"{self.projection}: {self.pre} -> {self.post}.{self.target} += {value}" \
             + (f"  ({ds})" if ds else "")
 
 
@@ -117,8 +132,12 @@ def _check_projection(proj) -> None:
                           "neuron model)")
 
 
-def _delivery(proj, stmt, post_lm_targets: list) -> tuple:
-    """(target, value added per event) of one on_pre statement, checked."""
+def _delivery(proj, stmt, post_lm_targets: list) -> list[tuple]:
+    """[(slot key, value added per event)] of one on_pre statement, checked. The value is
+    split into terms ``g(synapse) * h(postsynaptic states)``; each distinct factor ``h``
+    is an input slot of its own, keyed ``(target, h)`` with ``h`` over the postsynaptic
+    model's state symbols (``v_post`` -> ``v``), ``1`` for a value of synaptic variables and
+    parameters only."""
     where = f"{_where(proj)}, on_pre statement {stmt.line.strip()!r}"
     post_model = proj.post.population.model
     syn_vars = set(proj.model.variables)
@@ -142,18 +161,57 @@ def _delivery(proj, stmt, post_lm_targets: list) -> tuple:
         raise SnngenError(f"{where}: training through rand()/randn() in synaptic statements is "
                           "not built yet")
     expr = strip_units(expr)
+    if stmt.op == "-=":
+        expr = -expr
     declared = proj.model.eqs.declared
     allowed = {symbol(v) for v in syn_vars} | {symbol(p) for p in proj.params} | \
         {symbol(n) for n, e in declared.items() if "shared" in e.flags}
+    post = {symbol(f"{n}_post"): symbol(n) for n in post_model.state_names}
     for s in sorted(expr.free_symbols, key=lambda x: x.name):
-        if s not in allowed:
-            raise SnngenError(f"{where}: it reads '{s.name}', not a synaptic variable or a "
-                              "parameter of the projection; training through statements "
-                              "that read neuron state or time is not built yet (put that "
+        if s not in allowed and s not in post:
+            raise SnngenError(f"{where}: it reads '{s.name}', not a synaptic variable, a "
+                              "parameter of the projection or a postsynaptic state "
+                              "(<name>_post); training through statements that read "
+                              "presynaptic state or time is not built yet (put that "
                               "dependence into the neuron model)")
-    if name not in post_lm_targets:
-        post_lm_targets.append(name)
-    return name, (-expr if stmt.op == "-=" else expr)
+    terms: dict = {}
+    read = set(post) & expr.free_symbols
+    for term in (sp.Add.make_args(sp.expand(expr)) if read else (expr,)):
+        g, h = term.as_independent(*read, as_Add=False)
+        if h.free_symbols - read:
+            raise SnngenError(f"{where}: its term {term} is not a product of a value of the "
+                              "synapse and a function of postsynaptic states; trained "
+                              "statements add such products (e.g. 'I += w * (E - v_post)')")
+        h = h.xreplace(post)
+        terms[h] = terms.get(h, 0) + g
+    out = []
+    for h, g in terms.items():
+        key = (name, h)
+        if key not in post_lm_targets:
+            post_lm_targets.append(key)
+        out.append((key, g))
+    return out
+
+
+def _check_order_free(targets: dict, raw: list) -> None:
+    """A statement that reads a postsynaptic state must not read one that a statement
+    writes (its own target included): the states it reads are then those after the update
+    whatever order the synapses are delivered in, as the simulation's (Brian2's) sequential
+    delivery has them, and the inputs of one step add up."""
+    for post, keys in targets.items():
+        written = {symbol(name) for name, _ in keys}
+        for proj, stmt, (_, h), _ in raw:
+            if proj.post.population.name != post:
+                continue
+            clash = h.free_symbols & written
+            if clash:
+                raise SnngenError(
+                    f"{_where(proj)}, on_pre statement {stmt.line.strip()!r}: it reads "
+                    f"{', '.join(sorted(f'{s.name}_post' for s in clash))}, which synaptic "
+                    f"statements into '{post}' also change; then the order in which synapses "
+                    "deliver changes the result and the step is not a sum of inputs: read "
+                    "only postsynaptic states that no statement writes (e.g. 'I += w * (E - "
+                    "v_post)' with no statement into v)")
 
 
 def derive_network(net, surrogate="fast_sigmoid", detach_reset: bool = False,
@@ -179,22 +237,26 @@ def derive_network(net, surrogate="fast_sigmoid", detach_reset: bool = False,
         _check_projection(proj)
         post = proj.post.population.name
         for stmt in proj.model.on_pre:
-            raw.append((proj, stmt, *_delivery(proj, stmt, targets[post])))
+            raw += [(proj, stmt, key, expr)
+                    for key, expr in _delivery(proj, stmt, targets[post])]
+    _check_order_free(targets, raw)
     pops = {}
     for pop in net.populations.values():
         if pop.kind == "neuron":
-            pops[pop.name] = derive(discretise(pop.model, pop.method), targets[pop.name],
+            keys = targets[pop.name]
+            pops[pop.name] = derive(discretise(pop.model, pop.method), [k for k, _ in keys],
                                     surrogate=surrogate, soft_beta=soft_beta,
-                                    detach_reset=detach_reset, noise_as_input=True)
+                                    detach_reset=detach_reset, noise_as_input=True,
+                                    input_factors=[h for _, h in keys])
     deliveries = []
-    for proj, stmt, name, expr in raw:
+    for proj, stmt, key, expr in raw:
         post = proj.post.population.name
         variables = tuple(v for v in proj.model.variables if expr.has(symbol(v)))
         trained = [v for v in proj.trainable]
         grads = tuple((v, sp.diff(expr, symbol(v))) for v in trained)
-        deliveries.append(Delivery(proj.name, proj.pre.population.name, post, name,
-                                   targets[post].index(name), expr, variables, grads,
-                                   stmt.line.strip()))
+        deliveries.append(Delivery(proj.name, proj.pre.population.name, post, key[0],
+                                   targets[post].index(key), expr, variables, grads,
+                                   stmt.line.strip(), key[1]))
     return NetworkLearningModel(pops, tuple(sources), tuple(deliveries))
 
 

@@ -93,7 +93,7 @@ class LearningModel:
 
 def derive(discrete: DiscreteModel, inputs=(), surrogate="fast_sigmoid",
            soft_beta: float | None = None, detach_reset: bool = False,
-           noise_as_input: bool = False) -> LearningModel:
+           noise_as_input: bool = False, input_factors=None) -> LearningModel:
     """Derive the differentiable step of ``discrete``.
 
     ``inputs`` names the states that receive synaptic input (``ge += w`` -> ``["ge"]``);
@@ -103,6 +103,10 @@ def derive(discrete: DiscreteModel, inputs=(), surrogate="fast_sigmoid",
     step (``_N_xi``, :attr:`LearningModel.noise`), drawn in the forward pass and read again
     by the backward pass (their coefficients are differentiated); otherwise a model with
     noise is refused (the trainers whose kernels do not read the draws).
+    ``input_factors``: one expression of the model's states per input (default 1) that
+    multiplies it where it arrives, read after the update (``I += w * (E - v_post)`` is the
+    input ``sum w z`` into ``I`` with the factor ``E - v``); a state may receive several
+    inputs with different factors.
     """
     model = discrete.model
     surrogate = spec(surrogate)  # a name or sg.surrogate(name, **params), checked
@@ -137,7 +141,14 @@ def derive(discrete: DiscreteModel, inputs=(), surrogate="fast_sigmoid",
     for name in inputs:
         if name not in model.state_names:
             raise SnngenError(f"input target '{name}' is not a state of '{model.name}'")
-    xs = tuple(sp.Symbol(f"_in_{n}", real=True) for n in inputs)
+    factors = tuple(sp.Integer(1) for _ in inputs) if input_factors is None \
+        else tuple(sp.sympify(f) for f in input_factors)
+    seen: dict = {}
+    xs = []
+    for n in inputs:  # a state's second input (another factor): _in_<state>_1, ...
+        seen[n] = seen.get(n, -1) + 1
+        xs.append(sp.Symbol(f"_in_{n}" + (f"_{seen[n]}" if seen[n] else ""), real=True))
+    xs = tuple(xs)
     consts = dict(discrete.constants)
     u = {x: expr.xreplace(consts) for x, expr in discrete.updates}
     clamped = {symbol(n) for n in model.clamped} if discrete.refractory is not None else set()
@@ -146,8 +157,9 @@ def derive(discrete: DiscreteModel, inputs=(), surrogate="fast_sigmoid",
         """u' (synaptic input added after the threshold; ``gate`` for the ``(unless
         refractory)`` states) and the reset of the spike ``spike``."""
         v = dict(u)
-        for name, x in zip(inputs, xs):
-            v[symbol(name)] += (gate if symbol(name) in clamped else 1) * x
+        for name, x, factor in zip(inputs, xs, factors):
+            v[symbol(name)] += (gate if symbol(name) in clamped else 1) * x * \
+                factor.xreplace(u)
         reset = dict(v)
         for target, expr in discrete.reset:
             reset[target] = expr.xreplace(reset)
