@@ -236,6 +236,79 @@ def test_statements_reading_postsynaptic_state_run_as_the_simulation():
     assert len(want) > 5 and got == want
 
 
+DRIVEN = sg.NeuronModel("dv/dt = (I_ext + I - v) / tau : 1\ndI/dt = -I / taus : 1",
+                        threshold="v > 1", reset="v = 0", name="driven")
+
+
+def driven_net(fed: bool, current):
+    """x (an input fed per run, or a spike source) -> h, whose neurons also get the
+    time-varying current I_ext (a TimedArray of 4 ms rows, per neuron) -> readout o."""
+    net = sg.Network(dt=DT, batch=1 if not fed else 2, dtype="float64", seed=6)
+    times, idx = (np.arange(0, 40, 3) + 0.5) * DT, np.arange(14) % 4
+    x = net.input("x", 4) if fed else net.spike_source("x", 4, idx, times)
+    h = net.population("h", DRIVEN, 5, params={
+        "tau": sg.Trainable(0.02) if fed else 0.02, "taus": 0.005,
+        "I_ext": sg.TimedArray(current, 4 * DT)}, method="euler")
+    o = net.population("o", LEAKY, 2, params={"tau": 0.02})
+    w = sg.Trainable(sg.Normal(0.5, 0.3)) if fed else 0.6
+    net.connect(x, h, "I += w", w=w, name="in")
+    net.connect(h, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 1.0)), name="out")
+    return net, h, o, (times, idx)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_timed_array_inputs_equal_pytorch(backend):
+    """A TimedArray current is a fixed input of each step (its row of the step, held after
+    the last): the trained time constant and weights equal PyTorch's gradients."""
+    current = np.random.default_rng(7).uniform(0.5, 2.5, (8, 5))  # 32 ms, then the last row
+    net, h, o, _ = driven_net(True, current)
+    fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v, over="mean"), backend=backend)
+    assert "time-varying inputs: _T_I_ext" in str(fit.nlm)
+    steps, batch = 40, 2
+    data = (np.random.default_rng(2).random((steps, batch, 4)) < 0.3).astype(float)
+    labels = np.array([1, 0])
+    p = trained(fit)
+    xs = [torch.as_tensor(data[t]) for t in range(steps)]
+    w = {k: dense(fit, k, p[f"{k}.w"]) for k in ("in", "out")}
+    v = torch.zeros(batch, 5, dtype=torch.float64)
+    i = torch.zeros_like(v)
+    vo = torch.zeros(batch, 2, dtype=torch.float64)
+    zs, ys = [], []
+    for t in range(steps):
+        ext = torch.as_tensor(current[min(t // 4, 7)])
+        u = v + DT * (ext + i - v) / p["h.tau"]
+        ui = i - DT * i / 0.005
+        z = Spike.apply(u - 1.0)
+        zs.append(z)
+        ui = ui + delivered(xs, t, w["in"])
+        vo = vo * np.exp(-DT / 0.02) + delivered(zs, t, w["out"])
+        v, i = u * (1 - z), ui
+        ys.append(vo)
+    logits = torch.stack(ys).mean(0)
+    loss = torch.nn.functional.cross_entropy(logits, torch.as_tensor(labels))
+    assert compare(fit, p, loss, {"x": data}, labels) == 3
+    assert float(torch.stack(zs).detach().sum()) > 10
+
+
+def test_timed_array_inputs_run_as_the_simulation():
+    """The trained network's forward pass spikes as the simulator does with the same
+    TimedArray (rows of 4 ms, the last held) and the same input spikes."""
+    current = np.random.default_rng(7).uniform(0.5, 2.5, (8, 5))
+    net, h, _, (times, idx) = driven_net(False, current)
+    spikes = net.monitor_spikes(h)
+    net.build().run(50 * DT)
+    want = sorted(zip(np.round(np.asarray(spikes.t) / DT).astype(int).tolist(),
+                      np.asarray(spikes.i).tolist()))
+    net, h, _, _ = driven_net(True, current)
+    fit = sg.BPTT(net, loss=sg.losses.spike_count(h.spikes))
+    raster = np.zeros((50, 2, 4))
+    raster[np.floor(times / DT + 1e-9).astype(int), :, idx] = 1
+    fit.params["in.w"][:] = 0.6  # the simulation's weights
+    z = fit._forward({"x": raster}, "test")[2]["z_h"]
+    got = sorted(map(tuple, np.argwhere(z[:, 0, :] > 0.5).tolist()))
+    assert len(want) > 5 and got == want
+
+
 COBA = sg.NeuronModel("""
     dv/dt = (ge * (Ee - v) + gi * (Ei - v) + (El - v)) / tau : 1
     dge/dt = -ge / taue : 1

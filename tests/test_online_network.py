@@ -334,6 +334,36 @@ def test_statements_reading_postsynaptic_state_train_online_exactly(rule):
     assert np.abs(ref["x_to_h_0.w"]).max() > 0
 
 
+def test_time_varying_inputs_train_online():
+    """A TimedArray current into the hidden population is a fixed input of each step: OSTL
+    equals BPTT without recurrence; RFLO's leak (at rest: no drive) runs beside it."""
+    model = sg.NeuronModel("dv/dt = (I + I_ext - v) / tau : 1\ndI/dt = -I / taus : 1",
+                           threshold="v > 1", reset="v = 0", name="lif2t")
+    current = np.random.default_rng(5).uniform(0.0, 1.5, (10, 7))
+
+    def build(tau):
+        net = sg.Network(dt=DT, batch=3, dtype="float64", seed=3)
+        x = net.input("x", 6)
+        h = net.population("h", model, 7, params={"tau": tau, "taus": 0.005,
+                                                  "I_ext": sg.TimedArray(current, 3 * DT)})
+        o = net.population("o", LEAKY, 3, params={"tau": 0.02})
+        net.connect(x, h, "I += w", w=sg.Trainable(sg.Normal(3.0, 2.0)))
+        net.connect(h, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 0.5)))
+        return net, sg.losses.cross_entropy(o.v, over="each")
+    xs = (np.random.default_rng(1).random((30, 3, 6)) < 0.3).astype(float)
+    labels = np.array([0, 2, 1])
+    net, loss = build(sg.Trainable(0.02))
+    value, grads = sg.Online(net, loss, rule="ostl", surrogate="fast_sigmoid",
+                             progress=False).loss_and_grads({"x": xs}, labels)
+    ref_value, ref = sg.BPTT(net, loss, surrogate="fast_sigmoid",
+                             progress=False).loss_and_grads({"x": xs}, labels)
+    assert_equal(value, grads, ref_value, ref)
+    net, loss = build(0.02)  # RFLO has no parameter eligibility
+    _, rflo = sg.Online(net, loss, rule="rflo", progress=False).loss_and_grads({"x": xs},
+                                                                               labels)
+    assert all(np.all(np.isfinite(g)) and np.any(g != 0) for g in rflo.values())
+
+
 def test_online_training_lowers_the_loss():
     net, o = graph(seed=8, batch=8)
     fit = sg.Online(net, sg.losses.cross_entropy(o.v, over="each"), rule="eprop",

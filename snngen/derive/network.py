@@ -104,6 +104,8 @@ class NetworkLearningModel:
             kind = "silent (no threshold)" if lm.g is None else f"spikes: z = {lm.spike}"
             if lm.noise:  # white noise: fixed inputs, drawn in the forward pass
                 kind += f"; noise inputs: {', '.join(map(str, lm.noise))} ~ N(0, 1)"
+            if lm.timed:  # TimedArray values: fixed inputs of each step
+                kind += f"; time-varying inputs: {', '.join(map(str, lm.timed))}"
             inputs = ", ".join(lm.input_states) or "none"
             lines.append(f"  population {name} ('{lm.discrete.model.name}'): {kind}; "
                          f"inputs: {inputs}")
@@ -227,10 +229,6 @@ def derive_network(net, surrogate="fast_sigmoid", detach_reset: bool = False,
             sources.append(pop.name)
         elif pop.kind == "neuron":
             targets[pop.name] = []
-            if pop.inputs:
-                raise SnngenError(f"population '{pop.name}': TimedArray inputs "
-                                  f"({', '.join(pop.inputs)}) in a trained network are not "
-                                  "built yet; feed the input as spikes (net.input)")
         else:
             raise SnngenError(f"population '{pop.name}' ({pop.kind}) cannot be trained yet")
     for proj in net.projections.values():
@@ -244,10 +242,11 @@ def derive_network(net, surrogate="fast_sigmoid", detach_reset: bool = False,
     for pop in net.populations.values():
         if pop.kind == "neuron":
             keys = targets[pop.name]
-            pops[pop.name] = derive(discretise(pop.model, pop.method), [k for k, _ in keys],
-                                    surrogate=surrogate, soft_beta=soft_beta,
-                                    detach_reset=detach_reset, noise_as_input=True,
-                                    input_factors=[h for _, h in keys])
+            pops[pop.name] = derive(discretise(pop.model, pop.method, frozenset(pop.inputs)),
+                                    [k for k, _ in keys], surrogate=surrogate,
+                                    soft_beta=soft_beta, detach_reset=detach_reset,
+                                    noise_as_input=True, input_factors=[h for _, h in keys],
+                                    timed=tuple(sorted(pop.inputs)))
     deliveries = []
     for proj, stmt, key, expr in raw:
         post = proj.post.population.name
@@ -295,7 +294,7 @@ def population_bodies(lm: LearningModel, printer) -> dict:
         "params": [ren[p].name for p in lm.params],
         "props": [ren[q].name for q in lm.propagators],
         "inputs": [x.name for x in lm.inputs],
-        "noise": [w.name for w in lm.noise],
+        "noise": [w.name for w in (*lm.noise, *lm.timed)],  # the N rows: draws, then timed
     }
 
 

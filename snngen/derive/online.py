@@ -143,7 +143,8 @@ def _linear_functions(lm: LearningModel) -> tuple:
     def no_spike(e):
         return e.replace(lambda f: isinstance(f, sp.Function) and bool(
             getattr(type(f), "surrogate", None)), lambda f: sp.Integer(0))
-    u = sp.Matrix([no_spike(e) for e in lm.next])
+    rest = {s: sp.Integer(0) for s in (*lm.noise, *lm.timed)}  # no noise, no drive at rest
+    u = sp.Matrix([no_spike(e).xreplace(rest) for e in lm.next])
     args = list(lm.states + lm.inputs + lm.params + lm.propagators) + [REFRACTORY, DT]
     mods = _modules(lm)
     return tuple(sp.lambdify(args, u.jacobian(sp.Matrix(wrt)).tolist(), modules=mods)

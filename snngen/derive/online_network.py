@@ -278,7 +278,7 @@ def _check_linear_readout(lo, name: str, where: str) -> None:
     for wrt in ("states", "inputs"):
         jac = lo.jacobian("next", wrt)
         moving = {s.name for s in jac.free_symbols} & {
-            s.name for s in (*lo.states, *lo.inputs)}
+            s.name for s in (*lo.states, *lo.inputs, *lo.noise, *lo.timed)}
         if moving:
             raise SnngenError(f"{where}: the readout '{name}' is not linear (its step's "
                               f"derivative reads {', '.join(sorted(moving))}); the rule "

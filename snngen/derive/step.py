@@ -59,6 +59,8 @@ class LearningModel:
     soft_beta: float | None
     detached_next: tuple[sp.Expr, ...] | None = None  # next with the reset's spike a constant
     noise: tuple[sp.Symbol, ...] = ()   # the step's standard normal draws (_N_xi), fixed inputs
+    timed: tuple[sp.Symbol, ...] = ()   # time-varying parameters' values (_T_<name>), fixed
+    #                                     inputs of each step read after the noise draws
 
     def jacobian(self, of: str, wrt: str) -> sp.Matrix:
         """``d(of)/d(wrt)`` with ``of`` in {next, spike} and ``wrt`` in {states, inputs,
@@ -93,7 +95,7 @@ class LearningModel:
 
 def derive(discrete: DiscreteModel, inputs=(), surrogate="fast_sigmoid",
            soft_beta: float | None = None, detach_reset: bool = False,
-           noise_as_input: bool = False, input_factors=None) -> LearningModel:
+           noise_as_input: bool = False, input_factors=None, timed=()) -> LearningModel:
     """Derive the differentiable step of ``discrete``.
 
     ``inputs`` names the states that receive synaptic input (``ge += w`` -> ``["ge"]``);
@@ -106,7 +108,9 @@ def derive(discrete: DiscreteModel, inputs=(), surrogate="fast_sigmoid",
     ``input_factors``: one expression of the model's states per input (default 1) that
     multiplies it where it arrives, read after the update (``I += w * (E - v_post)`` is the
     input ``sum w z`` into ``I`` with the factor ``E - v``); a state may receive several
-    inputs with different factors.
+    inputs with different factors. ``timed`` names parameters whose value changes from step
+    to step (TimedArray inputs; discretise with them ``varying``): each step reads their
+    values as fixed inputs (:attr:`LearningModel.timed`), like the noise draws.
     """
     model = discrete.model
     surrogate = spec(surrogate)  # a name or sg.surrogate(name, **params), checked
@@ -190,11 +194,22 @@ def derive(discrete: DiscreteModel, inputs=(), surrogate="fast_sigmoid",
             if detach_reset else None
     props = tuple(s for p in discrete.propagators for _, s in p.phi + p.psi)
     normals = tuple(stochastic.normal(symbol(n)) for n in discrete.noise)
-    special = set(states) | set(xs) | set(props) | set(normals) | {
+    g = None if silent else discrete.g.xreplace(u)
+    varying = {symbol(n): sp.Symbol(f"_T_{n}", real=True) for n in timed}
+    for prop in discrete.propagators:
+        if sp.Matrix(prop.a).free_symbols & set(varying):
+            raise BackendUnsupported(
+                f"model '{model.name}': a time-varying input enters its exact integrator's "
+                "matrix; discretise it with method='euler' (or another explicit method)")
+    if varying:  # each step's values: fixed inputs read by the kernels
+        nxt = tuple(e.xreplace(varying) for e in nxt)
+        z = z.xreplace(varying)
+        g = None if g is None else g.xreplace(varying)
+        detached = None if detached is None else tuple(e.xreplace(varying) for e in detached)
+    special = set(states) | set(xs) | set(props) | set(normals) | set(varying.values()) | {
         REFRACTORY, symbol("t"), symbol("dt"), symbol("i"), symbol("N")}
     free = set().union(*(e.free_symbols for e in (*nxt, z)))
     params = tuple(sorted((free - special), key=lambda s: s.name))
     used_props = tuple(p for p in props if p in free)
-    g = None if silent else discrete.g.xreplace(u)
     return LearningModel(discrete, states, xs, tuple(inputs), params, used_props, z, nxt, g,
-                         surrogate, soft_beta, detached, normals)
+                         surrogate, soft_beta, detached, normals, tuple(varying.values()))

@@ -229,10 +229,23 @@ class BPTT:
     def _population_values(self, pop) -> dict:
         """Per-neuron float64 values of every parameter of ``pop`` (trained ones current)."""
         values = {k: np.broadcast_to(np.asarray(v, np.float64), (pop.n,))
-                  for k, v in pop.params.items()}
+                  for k, v in pop.params.items() if k not in pop.inputs}  # not TimedArrays
         for k in getattr(pop, "trainable", {}):
             values[k] = np.broadcast_to(self.params[f"{pop.name}.{k}"], (pop.n,))
         return values
+
+    def _timed(self, pop, steps: int, batch: int) -> np.ndarray:
+        """(steps, batch, inputs, n): the value of each TimedArray input of ``pop`` at every
+        step, in the order of its LearningModel's ``timed`` (the simulation's row of step
+        t: ``min(int(t * dt / ta.dt + 1e-9), K - 1)``)."""
+        out = np.empty((steps, batch, len(pop.inputs), pop.n))
+        for j, k in enumerate(sorted(pop.inputs)):
+            ta = pop.inputs[k]
+            rows = np.minimum((np.arange(steps) * (self.net.dt / ta.dt) + 1e-9).astype(
+                np.int64), ta.values.shape[0] - 1)
+            values = ta.values[rows]  # (steps,) or (steps, n)
+            out[:, :, j, :] = values[:, None, None] if values.ndim == 1 else values[:, None, :]
+        return out
 
     def _parameter_arrays(self, name: str) -> tuple[dict, np.ndarray, np.ndarray,
                                                     np.ndarray]:
@@ -281,9 +294,11 @@ class BPTT:
                 f"ts_{name}": np.empty((tape, batch, k, n), f),
                 f"tx_{name}": np.empty((tape, batch, m, n), f),
                 f"xr_{name}": np.zeros((ring, batch, m, n), f),
-                # white noise: a fixed input of the run, drawn here, read by both passes
-                f"N_{name}": self.noise_rng.standard_normal(
-                    (steps, batch, len(lm.noise), n)).astype(f)})
+                # white noise: a fixed input of the run, drawn here, read by both passes;
+                # then the values of time-varying inputs (TimedArray) at each step
+                f"N_{name}": np.concatenate([self.noise_rng.standard_normal(
+                    (steps, batch, len(lm.noise), n)), self._timed(pop, steps, batch)],
+                    axis=2).astype(f)})
             info[name] = (values, ring)
         for name in self.nlm.sources:
             pop = net.populations[name]
