@@ -1,11 +1,13 @@
-"""Backends: each turns a Program into running code behind one small interface.
+"""Backends: each turns a Program into running code behind one small interface, the base
+classes :class:`~snngen.backends.base.Backend` and :class:`~snngen.backends.base.Runner`.
 
 A backend provides ``name``, ``version_key()``, ``load_or_generate(net, key)`` (cached module
 with ``SPEC`` and ``constants_<pop>``), ``compile(module, args)`` (returns the number of
-kernels compiled, 0 when loaded from the cache) and ``runner(module, simulator)`` (a callable
-``(n_steps, step0, seed, status, *args) -> steps run``); optionally ``build_csr`` (same
-signature and result as :func:`snngen.connectivity.build_csr`, drawn where the kernels run).
-``cuda-host`` runs the CUDA backend's kernels on the CPU, for checks without a GPU.
+kernels compiled, 0 when loaded from the cache) and ``runner(module, simulator)`` (a
+:class:`~snngen.backends.base.Runner`: ``(n_steps, step0, seed, status, *args) -> steps
+run``, and the memory moves of a device); ``build_csr``, ``full`` and ``environment`` have
+host defaults. ``cuda-host`` runs the CUDA backend's kernels on the CPU, for checks without a
+GPU.
 """
 
 from __future__ import annotations

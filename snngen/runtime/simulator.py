@@ -32,8 +32,6 @@ from .allocate import (
     structure_key,
 )
 
-#: Steps per kernel call: long enough to amortise the call, short enough for progress bars.
-CHUNK_STEPS = 2000
 #: Runs longer than this many steps say their size on stderr before they start.
 LONG_RUN_STEPS = 1_000_000
 #: Steps are stored as int32 where a neuron remembers its last spike (refractoriness).
@@ -138,7 +136,7 @@ class Simulator:
                 "density, the batch or the recorded variables, or use dtype='float32'.")
         self.connect_s = 0.0
         self.arrays = allocate(net, self.spec, self.module, limit, self._timed_build_csr,
-                               getattr(self.backend, "full", None))
+                               self.backend.full)
         t2 = time.perf_counter()
         self.compiled_kernels = self.backend.compile(self.module, self._args())
         t3 = time.perf_counter()
@@ -150,9 +148,8 @@ class Simulator:
         self._snapshots: dict = {}  # sim.store(name)
 
     def _timed_build_csr(self, *args, **kwargs) -> conn.CSR:
-        build = getattr(self.backend, "build_csr", conn.build_csr)
         t0 = time.perf_counter()
-        csr = build(*args, **kwargs)
+        csr = self.backend.build_csr(*args, **kwargs)
         self.connect_s += time.perf_counter() - t0
         return csr
 
@@ -280,7 +277,7 @@ class Simulator:
         step counter and the monitors agree: both stop at the last step that ran.
         """
         n_total = validate.read_steps(duration, self.net.dt)
-        chunk = getattr(self.backend, "chunk_steps", CHUNK_STEPS)
+        chunk = self.backend.chunk_steps
         extra = self._check_run(n_total, chunk)
         if n_total > LONG_RUN_STEPS and self.progress is not False:
             print(f"snngen: running {n_total:,} steps ({n_total * self.net.dt:.6g} s "
@@ -333,9 +330,7 @@ class Simulator:
                     mon._append(block if filled == block.shape[1] else block[:, :filled].copy())
 
     def _raise_nonfinite(self, step: int, node_index: int):
-        sync = getattr(self._kernel, "sync", None)
-        if sync is not None:  # device backends: every state as it is now
-            sync()
+        self._kernel.sync()  # device backends: every state as it is now
         for pop in self.net.populations.values():
             if pop.kind != "neuron":
                 continue
@@ -393,11 +388,9 @@ class Simulator:
     def _expose(self, key: str):
         """A device backend brings ``key`` up to date and keeps it so (the caller may read
         or change the array it gets)."""
-        expose = getattr(self._kernel, "expose", None)
-        if expose is not None:
-            host = expose(key)
-            if host is not None:  # made on the device: from now on this host copy mirrors it
-                self.arrays[key] = host
+        host = self._kernel.expose(key)
+        if host is not None:  # made on the device: from now on this host copy mirrors it
+            self.arrays[key] = host
 
     def synapses(self, proj, name: str) -> np.ndarray:
         """Per-synapse values of ``name`` in CSR order (batch or 1, synapses)."""

@@ -125,20 +125,13 @@ def state_names(spec: dict) -> list[str]:
 def _read(sim, name: str, start=None, stop=None) -> np.ndarray:
     """A host copy of ``sim``'s argument ``name`` (rows ``start:stop``) as the kernels will
     see it at the next run; a device backend's runner fetches it without exposing it."""
-    fetch = getattr(sim._kernel, "read_array", None)
-    if fetch is not None:
-        return fetch(name, start, stop)
-    return np.array(np.asarray(sim.arrays[name])[start:stop], copy=True)
+    return sim._kernel.read_array(name, start, stop)
 
 
 def _write(sim, name: str, values: np.ndarray) -> None:
     """Set ``sim``'s argument ``name`` to ``values`` in place (arrays handed out by
     ``sim.state`` or ``sim.synapses`` see the new values)."""
-    write = getattr(sim._kernel, "write_array", None)
-    if write is not None:
-        write(name, values)
-    else:
-        sim.arrays[name][...] = values
+    sim._kernel.write_array(name, values)
 
 
 def _nbytes(arr) -> int:
@@ -212,9 +205,7 @@ def put(sim, meta: dict, arrays: dict) -> None:
         elif f"monitor/{k}/records" in arrays:
             mon._append(np.array(arrays[f"monitor/{k}/records"], copy=True))
     sim.step = int(meta["step"])
-    rewound = getattr(sim._kernel, "rewound", None)
-    if rewound is not None:
-        rewound(counts)
+    sim._kernel.rewound(counts)
 
 
 def _check_name(name, what: str) -> str:
@@ -297,7 +288,7 @@ def describe(sim) -> dict:
     monitors and arrays)."""
     net = sim.net
     return {"format": FORMAT, "kind": KIND, "snngen": __version__,
-            "python": platform.python_version(), "backend": getattr(sim.backend, "name", "?"),
+            "python": platform.python_version(), "backend": sim.backend.name,
             "network_key": network_key(sim), "spec_digest": spec_digest(sim.spec),
             "structure_digest": structure_digest(sim), "dt": float(net.dt),
             "batch": int(net.batch), "dtype": str(net.dtype), "seed": int(net.seed)}

@@ -19,6 +19,7 @@ import json
 import numpy as np
 
 from ... import __version__, cache
+from ..base import Backend
 from .render import Launch, kernel_params
 
 
@@ -44,7 +45,7 @@ def render_module(program, constants) -> str:
         source=repr(source), constants=_constants_views(constants)) + "\n"
 
 
-class CudaBackend:
+class CudaBackend(Backend):
     """``mode="gpu"`` runs on a CUDA device; ``mode="host"`` emulates the kernels on the CPU."""
 
     def __init__(self, mode: str = "gpu"):
@@ -67,11 +68,6 @@ class CudaBackend:
             verify(lowered.program)
             return render_module(lowered.program, lowered.constants)
         return cache.load_or_render("cuda-" + key, "cuda", render, prefix="cuda_")
-
-    @staticmethod
-    def environment(flush: bool):
-        import contextlib
-        return contextlib.nullcontext()
 
     def _params(self, module):
         from ...ir.nodes import Arg, Program

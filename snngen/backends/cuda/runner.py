@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from ..base import Runner as BaseRunner
 from .render import Launch
 
 #: Roles whose arrays stay on the device between calls (uploaded when first seen or replaced).
@@ -80,8 +81,12 @@ class DeviceArray:
         return out.copy() if copy else out
 
 
-class Runner:
+class Runner(BaseRunner):
+    """The CUDA kernels of one simulator, on a device (GPU) or its emulation (host), with
+    the device's copies of the simulator's arrays."""
+
     def __init__(self, params, plan: list[Launch], spec: dict, device):
+        super().__init__({})
         self.params, self.plan, self.device = params, plan, device
         self.roles = {name: role for name, _, _, role in spec["args"]}
         self.ndims = {name: ndim for name, _, ndim, _ in spec["args"]}

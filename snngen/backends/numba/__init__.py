@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from ... import cache
+from ..base import Backend, Runner
 
 
 @functools.cache
@@ -30,7 +31,18 @@ def _callee_digest() -> str:
     return cache.digest("".join((pkg / f).read_text() for f in ("draw.py", "linalg.py")))[:16]
 
 
-class NumbaBackend:
+class NumbaRunner(Runner):
+    """The generated ``run`` over the simulator's own arrays."""
+
+    def __init__(self, run, arrays: dict):
+        super().__init__(arrays)
+        self._run = run
+
+    def __call__(self, n_steps, step0, seed, status, *args) -> int:
+        return self._run(n_steps, step0, seed, status, *args)
+
+
+class NumbaBackend(Backend):
     name = "numba"
 
     def version_key(self) -> str:
@@ -55,8 +67,7 @@ class NumbaBackend:
     def _import(path):
         return cache.import_file(path)
 
-    @staticmethod
-    def environment(flush: bool):
+    def environment(self, flush: bool):
         """Floating-point environment for kernel calls (denormals flushed if ``flush``)."""
         import contextlib
 
@@ -65,9 +76,8 @@ class NumbaBackend:
 
     chunk_steps = 2000
 
-    @staticmethod
-    def runner(module, sim):
-        return module.run
+    def runner(self, module, sim) -> NumbaRunner:
+        return NumbaRunner(module.run, sim.arrays)
 
     def compile(self, module, args) -> int:
         """Compile (or load from Numba's cache) ``run`` for these argument types."""
