@@ -89,3 +89,39 @@ class Backend(abc.ABC):
         """The floating-point environment of kernel calls (denormals flushed if ``flush``;
         here: as it is)."""
         return contextlib.nullcontext()
+
+
+class LearningKernels(abc.ABC):
+    """A network's compiled learning kernels (:class:`snngen.train.BPTT` and
+    :class:`snngen.train.Online` drive them): the forward pass with its tape, the backward
+    pass, each population's Jacobians and the online rules' eligibility kernels. The
+    driver's arrays live where the kernels read them (``xp``: NumPy, or CuPy on a GPU)."""
+
+    name: str = "?"
+    xp = np
+
+    @abc.abstractmethod
+    def forward(self, t0: int, t1: int, dt: float, args: dict) -> None:
+        """Steps t0 .. t1 - 1, the tape holding those steps."""
+
+    @abc.abstractmethod
+    def backward(self, t0: int, t1: int, steps: int, dt: float, cutoff: float,
+                 args: dict) -> None:
+        """Steps t1 - 1 .. t0 in reverse, of a run of ``steps``."""
+
+    @abc.abstractmethod
+    def jacobian(self, name: str, t: int, dt: float, args: dict, out: list) -> None:
+        """Population ``name``'s Jacobians of step t into ``out`` = [J, JX, JZ, JP, JZP]."""
+
+    @abc.abstractmethod
+    def online(self):
+        """The eligibility, feedback and outer-product kernels (one object for every
+        network of the backend)."""
+
+    def array(self, a):
+        """``a`` where the kernels read it (here: host memory as it is)."""
+        return a
+
+    def host(self, a) -> np.ndarray:
+        """``a`` in host memory."""
+        return np.asarray(a)

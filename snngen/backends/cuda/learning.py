@@ -15,6 +15,7 @@ import sympy as sp
 
 from ... import __version__
 from ...derive.network import jacobian_bodies, population_bodies
+from ..base import LearningKernels
 from ..templates import environment
 
 
@@ -66,7 +67,7 @@ def render(nlm, net, dtype: str, online: bool = False) -> tuple[str, list[str]]:
     return source, names
 
 
-class NetworkKernels:
+class NetworkKernels(LearningKernels):
     """A network's BPTT kernels on a GPU (``device="gpu"``) or emulated on the CPU
     (``device="host"``, the backend ``"cuda-host"``)."""
 

@@ -19,6 +19,7 @@ from numba import njit
 
 from ... import __version__, cache
 from ...derive.network import jacobian_bodies, population_bodies
+from ..base import LearningKernels
 from ..templates import environment
 from .printer import NumbaPrinter
 
@@ -118,11 +119,10 @@ def render(nlm, net, dtype: str, parallel: bool = False, online: bool = False) -
         forward_args=fa, backward_args=ba, helpers_digest=digest(), parallel=parallel)
 
 
-class NetworkKernels:
+class NetworkKernels(LearningKernels):
     """The compiled forward and backward passes of a network (generated once, cached)."""
 
     name = "numba"
-    xp = np  # the array module of the kernels' memory
 
     def __init__(self, nlm, net, dtype: str, parallel: bool = False, say=None,
                  online: bool = False):
@@ -152,11 +152,6 @@ class NetworkKernels:
             self._say = None
 
     @staticmethod
-    def array(a):
-        """``a`` where the kernels read it: here, host memory as it is."""
-        return a
-
-    @staticmethod
     def online():
         """The eligibility, feedback and outer-product kernels (sg.Online)."""
         from .online_network import OnlineKernels
@@ -169,10 +164,6 @@ class NetworkKernels:
             args[f"ts_{name}"][0], args[f"tx_{name}"][0], args[f"tr_{name}"][0],
             args[f"z_{name}"][t], args[f"P_{name}"], args[f"Q_{name}"], dt, 0.0, t,
             args[f"N_{name}"][t], *out)
-
-    @staticmethod
-    def host(a) -> np.ndarray:
-        return a
 
     def forward(self, t0: int, t1: int, dt: float, args: dict) -> None:
         """Steps t0 .. t1 - 1, the tape arrays holding those steps."""
