@@ -18,9 +18,9 @@ TAU_H, TAU_O = 0.02, 0.03
 ES_DECAY = 0.98  # es_d_rtrl's default smoothing
 
 
-def graph(seed=4, batch=3):
+def graph(seed=4, batch=3, delay_out=0):
     """x -> h (LIF, reset by subtraction; recurrent, one step of delay) -> o (leaky
-    readout), and a skip x -> o: every weight trained."""
+    readout; ``delay_out`` steps of delay), and a skip x -> o: every weight trained."""
     net = sg.Network(dt=DT, batch=batch, dtype="float64", seed=seed)
     x = net.input("x", 5)
     h = net.population("h", LIF, 8, params={"tau": TAU_H})
@@ -29,7 +29,8 @@ def graph(seed=4, batch=3):
                 name="in")
     net.connect(h, h, "v += w", sg.FixedProbability(0.5), w=sg.Trainable(sg.Normal(0.0, 0.3)),
                 delay=DT, name="rec")
-    net.connect(h, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 1.0)), name="out")
+    net.connect(h, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 1.0)), name="out",
+                delay=delay_out * DT)
     net.connect(x, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 0.3)), name="skip")
     return net, o
 
@@ -77,7 +78,8 @@ def per_step_loss(y, labels, t, steps, kind):
     return value, p / (y.shape[0] * steps)
 
 
-def reference(fit, x, labels, rule, kind="ce", feedback=None, update_every=None, lr=0.0):
+def reference(fit, x, labels, rule, kind="ce", feedback=None, update_every=None, lr=0.0,
+              delay_out=0):
     """The rule written from its equations for this graph (h: one state, v(t+1) = alpha v(t)
     + input - z(t), z(t) = H(alpha v(t) - 1); o: y(t+1) = kappa y(t) + input):
 
@@ -90,7 +92,11 @@ def reference(fit, x, labels, rule, kind="ce", feedback=None, update_every=None,
 
     With ``update_every``, every weight moves by ``-lr`` times its gradient every that many
     steps (not after the last step; the network and the traces run on), and the weights after
-    the sequence are returned too (the last gradients applied), as sg.SGD(lr) gives them."""
+    the sequence are returned too (the last gradients applied), as sg.SGD(lr) gives them.
+
+    With ``delay_out`` steps of delay on h -> o, the readout gets h's spikes that much later,
+    so each hidden trace e enters the filters that much later (DECOLLE's local readouts
+    have no delay)."""
     w = {k: dense(fit, k) for k in ("in", "rec", "out", "skip")}
     mask = {k: at_synapses(fit, k, None, m.shape) for k, m in w.items()}
     w_in, w_rec, w_out, w_skip = w["in"], w["rec"], w["out"], w["skip"]
@@ -107,27 +113,38 @@ def reference(fit, x, labels, rule, kind="ce", feedback=None, update_every=None,
     eps_out, eps_skip = np.zeros((batch, n_h, n_o)), np.zeros((batch, n_in, n_o))
     g = {k: 0.0 for k in ("in", "rec", "out", "skip")}
     total = 0.0
+    lag = 0 if rule == "decolle" else delay_out
+    hist: dict = {}
+
+    def late(key, value, steps_ago=None):
+        """``value`` of ``steps_ago`` (default ``lag``) steps ago (zeros before), for the
+        series ``key``."""
+        back = lag if steps_ago is None else steps_ago
+        hist.setdefault(key, []).append(value)
+        return hist[key][-1 - back] if len(hist[key]) > back else np.zeros_like(value)
+
     for t in range(steps):
         u = alpha * v
         z = (u - 1.0 > 0).astype(float)
         jz = alpha * surrogate(u - 1.0)                      # dz(t)/dv(t)
         jac = alpha - jz if rule in ("ostl", "d_rtrl", "es_d_rtrl") else np.full_like(u, alpha)
         v = u + x[t] @ w_in + arriving - z
-        y = kappa * y + z @ w_out + x[t] @ w_skip
+        z_out = late("z", z, delay_out)  # h's spikes as the readout gets them
+        y = kappa * y + z_out @ w_out + x[t] @ w_skip
         value, dly = per_step_loss(y, labels, t, steps, kind)
         total += value
         signal = dly @ (w_out if feedback is None else feedback).T  # (batch, n_h)
         if rule == "decolle":  # the population's own fixed random readout of its spikes
             signal = per_step_loss(z @ feedback, labels, t, steps, kind)[1] @ feedback.T
         traces = []
-        for eps, f, pre in ((eps_in, f_in, x[t]), (eps_rec, f_rec, z_prev)):
+        for key, (eps, f, pre) in enumerate(((eps_in, f_in, x[t]), (eps_rec, f_rec, z_prev))):
             if rule == "es_d_rtrl":  # eps ~ ef_i x_j: f[0] holds x_j, f[1][:, 0] ef_i
                 ef, xj = f[1][:, 0, :], f[0][:, :, 0]
-                traces.append(jz[:, None, :] * ef[:, None, :] * xj[:, :, None])
+                traces.append(late(key, jz[:, None, :] * ef[:, None, :] * xj[:, :, None]))
                 f[1][:, 0, :] = ES_DECAY * jac * ef + (1 - ES_DECAY)
                 f[0][:, :, 0] = ES_DECAY * xj + pre
                 continue
-            e = jz[:, None, :] * eps
+            e = late(key, jz[:, None, :] * eps)
             eps[...] = jac[:, None, :] * eps + pre[:, :, None]
             if rule in ("eprop", "ostl", "rflo"):
                 f[0][...] = kappa * f[0] + e
@@ -140,7 +157,7 @@ def reference(fit, x, labels, rule, kind="ce", feedback=None, update_every=None,
                 traces.append(f[1].copy())
         g["in"] = g["in"] + (traces[0] * signal[:, None, :]).sum(axis=0)
         g["rec"] = g["rec"] + (traces[1] * signal[:, None, :]).sum(axis=0)
-        eps_out = kappa * eps_out + z[:, :, None]
+        eps_out = kappa * eps_out + z_out[:, :, None]
         eps_skip = kappa * eps_skip + x[t][:, :, None]
         g["out"] = g["out"] + (eps_out * dly[:, None, :]).sum(axis=0)
         g["skip"] = g["skip"] + (eps_skip * dly[:, None, :]).sum(axis=0)
@@ -256,6 +273,24 @@ def test_online_cuda_kernels_compile_for_the_gpu(tmp_path, monkeypatch):
         assert names == ["elig", "elig_pre", "feedback", "outer"]
 
 
+@pytest.mark.parametrize("rule, backend", [
+    ("eprop", "numba"), ("ostl", "numba"), ("superspike", "numba"), ("d_rtrl", "numba"),
+    ("es_d_rtrl", "numba"), ("decolle", "numba"), ("eprop", "cuda-host"),
+    ("es_d_rtrl", "cuda-host")])
+def test_a_delay_into_the_readout_delays_where_traces_meet_the_signal(rule, backend):
+    """h -> o with 3 steps of delay: a hidden spike reaches the readout 3 steps later, so its
+    eligibility trace enters the readout's filter 3 steps later (a ring of the last traces);
+    the readout's own synapses are exact with the delay."""
+    net, o = graph(delay_out=3)
+    fit = sg.Online(net, sg.losses.cross_entropy(o.v, over="each"), rule=rule, progress=False,
+                    backend=backend, surrogate=None if rule == "eprop" else "fast_sigmoid")
+    assert "3 step(s) later" in str(fit.plan) or rule == "decolle"
+    x, labels = inputs(), np.array([0, 2, 1])
+    value, grads = fit.loss_and_grads({"x": x}, labels)
+    assert_equal(value, grads, *reference(fit, x, labels, rule, delay_out=3,
+                                          feedback=fit.feedback.get("h")))
+
+
 def test_eprop_defaults_follow_bellec_with_random_feedback_and_mse():
     """Bellec et al. 2020, random e-prop: eligibility vectors eps = alpha eps + z_pre (the
     reset not differentiated), traces psi eps with the pseudo-derivative
@@ -271,7 +306,7 @@ def test_eprop_defaults_follow_bellec_with_random_feedback_and_mse():
     assert_equal(value, grads, *reference(fit, x, targets, "eprop", "mse", fit.feedback["h"]))
 
 
-def feedforward(per_neuron, refractory=False, statement="I += w"):
+def feedforward(per_neuron, refractory=False, statement="I += w", delay_out=0):
     """x -> h (two states, trained per-neuron or shared time constant; a refractory period
     of 2 ms if asked) -> o (trained tau), with a skip x -> o: no recurrence, so e-prop and
     OSTL are exact."""
@@ -286,7 +321,8 @@ def feedforward(per_neuron, refractory=False, statement="I += w"):
                                         "taus": 0.005})
     o = net.population("o", LEAKY, 3, params={"tau": sg.Trainable(0.02)})
     net.connect(x, net.populations["h"], statement, w=sg.Trainable(sg.Normal(3.0, 2.0)))
-    net.connect(net.populations["h"], o, "v += w", w=sg.Trainable(sg.Normal(0.0, 0.5)))
+    net.connect(net.populations["h"], o, "v += w", w=sg.Trainable(sg.Normal(0.0, 0.5)),
+                delay=delay_out * DT)
     net.connect(x, o, "v += w", w=sg.Trainable(sg.Normal(0.0, 0.2)))
     return net, o
 
@@ -313,6 +349,24 @@ def test_exact_where_the_rule_is_exact_equals_bptt(rule, detach, kind, per_neuro
     ref_value, ref = bptt.loss_and_grads({"x": x}, labels)
     assert sorted(grads) == sorted(ref) == ["h.tau", "h_to_o_1.w", "o.tau", "x_to_h_0.w",
                                             "x_to_o_2.w"]
+    assert_equal(value, grads, ref_value, ref)
+
+
+@pytest.mark.parametrize("backend", ["numba", "cuda-host"])
+def test_a_delay_into_the_readout_keeps_ostl_exact(backend):
+    """Without recurrence OSTL equals BPTT with 2 steps of delay into the readout too:
+    weights and the hidden and readout time constants (the parameters' traces are delayed
+    like the synapses')."""
+    net, o = feedforward(True, delay_out=2)
+    loss = sg.losses.cross_entropy(o.v, over="each")
+    x = (np.random.default_rng(1).random((30, 3, 6)) < 0.3).astype(float)
+    labels = np.array([0, 2, 1])
+    online = sg.Online(net, loss, rule="ostl", surrogate="fast_sigmoid", progress=False,
+                       backend=backend)
+    value, grads = online.loss_and_grads({"x": x}, labels)
+    ref_value, ref = sg.BPTT(net, loss, surrogate="fast_sigmoid",
+                             progress=False).loss_and_grads({"x": x}, labels)
+    assert "h.tau" in ref
     assert_equal(value, grads, ref_value, ref)
 
 
@@ -401,7 +455,13 @@ def test_where_a_rule_does_not_apply_it_says_why():
             "not a sum of per-step losses")
     refused(lambda: (lambda n, o: (n, ce(o)))(*base(into_readout=False)),
             "no projection into the readout.*feedback='random'")
-    refused(lambda: (lambda n, o: (n, ce(o)))(*base(delay=2 * DT)), "has a delay")
+
+    def two_delays():  # h reaches the readout by two delays: no one lag for its traces
+        net, o = base(delay=2 * DT)
+        net.connect(net.populations["h"], o, "v += w", w=sg.Trainable(0.1), delay=DT,
+                    name="late")
+        return net, ce(o)
+    refused(two_delays, "into the readout have different delays")
     refused(lambda: (lambda n, o: (n, ce(o)))(*base(hidden_params={
         "tau": sg.Trainable(TAU_H)})), "rflo has no parameter eligibility", rule="rflo")
     nonlinear = sg.NeuronModel("dv/dt = -v**3 / tau : 1", name="cubic")

@@ -151,12 +151,14 @@ def threshold_value(discrete, params: dict, where: str) -> float:
 @dataclass(frozen=True)
 class Hidden:
     """A spiking population's place in the plan: ``slot`` (the readout's input its spikes
-    arrive at) and ``projections`` (its projections into the readout: the symmetric
-    feedback)."""
+    arrive at), ``projections`` (its projections into the readout: the symmetric feedback)
+    and ``delay`` (their delay in steps: a spike reaches the readout that much later, so
+    its trace meets the learning signal that much later)."""
 
     name: str
     slot: int
     projections: tuple[str, ...]
+    delay: int = 0
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,8 @@ class OnlinePlan:
                 lines.append(f"  hidden {h.name}: signal from its own fixed random readout")
                 continue
             via = ", ".join(h.projections) or "random feedback"
-            lines.append(f"  hidden {h.name}: signal into readout input {h.slot} ({via})")
+            lines.append(f"  hidden {h.name}: signal into readout input {h.slot} ({via})"
+                         + (f", {h.delay} step(s) later" if h.delay else ""))
         return "\n".join(lines)
 
 
@@ -243,11 +246,13 @@ def plan(net, nlm, loss, rule: GraphRule, feedback: str, max_delay: dict,
             hidden.append(Hidden(name, -1, ()))
             continue
         into = [d for d in nlm.deliveries if d.pre == name and d.post == o]
+        delays = {max_delay[d.projection] for d in into}
         for d in into:
-            if max_delay[d.projection] != 0:
-                raise SnngenError(f"{where}: projection '{d.projection}' into the readout "
-                                  "has a delay; the learning signal reaches hidden neurons "
-                                  "through delay-free projections into the readout")
+            if not one_delay[d.projection] or len(delays) > 1:
+                raise SnngenError(f"{where}: the projections of '{name}' into the readout "
+                                  f"have different delays ('{d.projection}'); the learning "
+                                  "signal meets each hidden trace one delay later: give them "
+                                  "one delay")
         slots = sorted({d.slot for d in into})
         if len(slots) > 1:
             raise SnngenError(f"{where}: '{name}' projects into several inputs of the readout "
@@ -266,7 +271,8 @@ def plan(net, nlm, loss, rule: GraphRule, feedback: str, max_delay: dict,
         else:
             raise SnngenError(f"{where}: '{name}' has no projection into the readout and the "
                               "readout has several inputs; connect it to the readout")
-        hidden.append(Hidden(name, slot, tuple(dict.fromkeys(d.projection for d in into))))
+        hidden.append(Hidden(name, slot, tuple(dict.fromkeys(d.projection for d in into)),
+                             delays.pop() if delays else 0))
     state = [s.name for s in lo.states].index(ref.name)
     return OnlinePlan(rule, o, state, tuple(hidden), feedback)
 

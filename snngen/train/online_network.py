@@ -290,6 +290,7 @@ class Online(BPTT):
         n_o = self.net.populations[o].n
         labels = self._labels(labels, steps, batch, n_o)
         hidden = {h.name: h for h in self.plan.hidden}
+        lag = {h.name: h.delay for h in self.plan.hidden if h.delay}  # delays into the readout
         filters = self._filters(args)
         jac, leak, par = {}, {}, {}
         for name, lm in self.nlm.populations.items():
@@ -304,7 +305,8 @@ class Online(BPTT):
             if getattr(self.net.populations[name], "trainable", None):
                 g = filters[name][0].shape[0] if name in hidden else 0
                 par[name] = [xp.zeros((n, k, r, batch)), xp.zeros((n, r, g, batch)),
-                             xp.zeros((r, n))]
+                             xp.zeros((r, n)), xp.zeros((n, r, batch, lag[name]))
+                             if name in lag else None]
         constant = self._layouts(args)
         elig = {}
         for j, d in enumerate(self.nlm.deliveries):
@@ -314,17 +316,23 @@ class Online(BPTT):
             k = len(self.nlm.populations[d.post].states)
             g = filters[d.post][0].shape[0] if d.post in hidden else 0
             if self.rule.factorised and d.post in hidden:  # ES-D-RTRL: x_j, per row
-                elig[j] = (xp.zeros((csr.n_pre, batch)), None, xp.zeros(csr.n_synapses))
+                elig[j] = (xp.zeros((csr.n_pre, batch)), None, xp.zeros(csr.n_synapses),
+                           xp.zeros((csr.n_pre, batch, lag[d.post])) if d.post in lag
+                           else None)
                 continue
             rows = csr.n_pre if self._factorised(d, constant) else csr.n_synapses
+            # with a delay into the readout: the last traces e of each synapse (a ring)
+            ring = (csr.n_synapses, lag[d.post], batch) if d.post in lag else (0, 0, 0)
             elig[j] = (xp.zeros((rows, k, batch)), xp.zeros((csr.n_synapses, g, batch)),
-                       xp.zeros(csr.n_synapses))
+                       xp.zeros(csr.n_synapses), xp.zeros(ring))
         # ES-D-RTRL: the postsynaptic factor ef of every (hidden population, input slot)
         post_traces = {(d.post, d.slot): xp.zeros((self.net.populations[d.post].n,
                                                    len(self.nlm.populations[d.post].states),
                                                    batch))
                        for j, d in enumerate(self.nlm.deliveries) if j in elig
                        and elig[j][1] is None}
+        q_rings = {(name, slot): xp.zeros((self.net.populations[name].n, batch, lag[name]))
+                   if name in lag else None for name, slot in post_traces}
         total, dt = 0.0, self.net.dt
         k_o = len(self.nlm.populations[o].states)
         delta = xp.zeros((n_o, k_o, batch))  # d loss_t / d s_o(t+1), the trial last
@@ -348,16 +356,19 @@ class Online(BPTT):
                     continue
                 signals[h.name] = xp.einsum("iab,aq->iqb", self._signal(h, delta, args, ops),
                                             xp.asarray(filters[h.name][2]))
-            for j, (eps, trace, gf) in elig.items():
+            # ES-D-RTRL's postsynaptic factors JZ . ef (of lag steps ago, with a delay)
+            q = {key: self._lagged(q_rings[key], xp.einsum("icb,icb->ib", jac[key[0]][2], ef),
+                                   t) for key, ef in post_traces.items()}
+            for j, (eps, trace, gf, ring) in elig.items():
                 d = self.nlm.deliveries[j]
                 proj, table = self.net.projections[d.projection], self.tables[d.projection]
                 indptr, indices = args[f"indptr_{d.projection}"], args[f"indices_{d.projection}"]
                 if trace is None:  # ES-D-RTRL: grad += sum_b u_i x_j, then x_j moves on
-                    ef = post_traces[d.post, d.slot]
                     bx = xp.asarray(filters[d.post][1])
-                    u = xp.einsum("iqb,q->ib", signals[d.post], bx) * \
-                        xp.einsum("icb,icb->ib", jac[d.post][2], ef)
-                    ops.outer(indptr, indices, proj.post.start, eps, xp.ascontiguousarray(u), gf)
+                    u = xp.einsum("iqb,q->ib", signals[d.post], bx) * q[d.post, d.slot]
+                    ops.outer(indptr, indices, proj.post.start,
+                              xp.ascontiguousarray(self._lagged(ring, eps, t)),
+                              xp.ascontiguousarray(u), gf)
                     due = t - int(table["delays"][0]) if table["delays"].size else t
                     eps *= self.rule.decay
                     if due >= 0:
@@ -372,21 +383,22 @@ class Online(BPTT):
                                         proj.post.start,
                                         int(table["delays"][0]) if table["delays"].size else 0,
                                         d.slot, *constant[d.post], jac[d.post][2], eps, trace,
-                                        a, b, signals[d.post], gf, d.post in hidden)
+                                        a, b, signals[d.post], gf, d.post in hidden, ring,
+                                        lag.get(d.post, 0))
                     continue
                 ops.eligibility(args[f"z_{d.pre}"], t, proj.pre.start, indptr, indices,
                                 proj.post.start, args[f"delays_{d.projection}"], d.slot,
                                 *jac[d.post][:3], eps, trace, a, b, signals[d.post], gf,
-                                d.post in hidden)
+                                d.post in hidden, ring, lag.get(d.post, 0))
             a_ = self.rule.decay
             for (name, slot), ef in post_traces.items():  # after every projection read it
                 ef[...] = a_ * xp.einsum("iacb,icb->iab", jac[name][0], ef) + \
                     (1 - a_) * jac[name][1][:, :, slot, :]
-            for name, (eps, trace, g_acc) in par.items():
+            for name, (eps, trace, g_acc, ring) in par.items():
                 j_, _, jz, jp, jzp = jac[name]
                 if name in hidden:  # eps (n, k, r, B), trace (n, r, g, B)
                     a, b = (xp.asarray(f) for f in filters[name][:2])
-                    e = xp.einsum("icb,icrb->irb", jz, eps) + jzp
+                    e = self._lagged(ring, xp.einsum("icb,icrb->irb", jz, eps) + jzp, t)
                     eps[...] = xp.einsum("iacb,icrb->iarb", j_, eps) + jp
                     trace[...] = xp.einsum("qc,ircb->irqb", a, trace) + \
                         e[:, :, None, :] * b[None, None, :, None]
@@ -396,10 +408,8 @@ class Online(BPTT):
                     g_acc += xp.einsum("iab,iarb->ri", delta, eps)
             if every is not None and (t + 1) % every == 0 and t + 1 < steps:
                 self.step(self._gradients(self._collected(elig, par), info))
-                for *_, gf in elig.values():
-                    gf[...] = 0.0
-                for *_, g_acc in par.values():
-                    g_acc[...] = 0.0
+                for entry in (*elig.values(), *par.values()):
+                    entry[2][...] = 0.0  # the gradient sums
                 self._refresh(args, info)  # and what the rule reads of the new values:
                 filters = self._filters(args)
                 leak = {name: [xp.asarray(a) for a in self._leak(name, args)]
@@ -410,6 +420,17 @@ class Online(BPTT):
                                       "within a sequence")
                 constant = updated
         return total, self._gradients(self._collected(elig, par), info)
+
+    @staticmethod
+    def _lagged(ring, now, t: int):
+        """``now`` delayed by the length of ``ring`` (its last axis; None: no delay): the
+        value stored that many steps ago (zeros before), keeping ``now`` in its place."""
+        if ring is None:
+            return now
+        slot = t % ring.shape[-1]
+        old = ring[..., slot].copy()
+        ring[..., slot] = now
+        return old
 
     def _signal(self, h, delta, args: dict, ops):
         """The readout's error ``delta`` (n_out, k_out, B) sent back to hidden population

@@ -16,9 +16,10 @@ from ..templates import environment
 #: the most states (and trace filter stages) of a population the kernels hold per thread
 KMAX = 8
 
-_SCALARS = ("t", "batch", "rows", "pre0", "post0", "slot", "delay", "k", "m", "g", "n_hist")
+_SCALARS = ("t", "batch", "rows", "pre0", "post0", "slot", "delay", "k", "m", "g", "n_hist",
+            "lag")
 _REALS = ("J", "JX", "JZ", "J0", "JX0", "eps", "trace", "A", "bvec", "sig", "grad", "delta",
-          "fv", "out", "pre", "post")
+          "fv", "out", "pre", "post", "ebuf")
 
 
 def _params(real: str) -> list[tuple[str, str]]:
@@ -66,7 +67,7 @@ class OnlineKernels:
         return int(indptr.shape[0]) - 1
 
     def eligibility(self, z_hist, t, pre0, indptr, indices, post0, delays, slot, J, JX, JZ,  # noqa: N803
-                    eps, trace, A, bvec, sig, grad, hidden):  # noqa: N803
+                    eps, trace, A, bvec, sig, grad, hidden, ebuf, lag):  # noqa: N803
         rows = self._rows(indptr)
         self.kernels.launch("elig", rows, {
             "t": t, "batch": eps.shape[2], "rows": rows, "pre0": pre0, "post0": post0,
@@ -74,10 +75,10 @@ class OnlineKernels:
             "n_hist": z_hist.shape[2], "hidden": int(hidden), "z_hist": z_hist,
             "indptr": indptr, "indices": indices, "delays": delays, "J": J, "JX": JX,
             "JZ": JZ, "eps": eps, "trace": trace, "A": self._f64(A), "bvec": self._f64(bvec),
-            "sig": sig, "grad": grad})
+            "sig": sig, "grad": grad, "ebuf": ebuf, "lag": lag})
 
     def eligibility_pre(self, z_hist, t, pre0, indptr, indices, post0, delay, slot, J0, JX0,  # noqa: N803
-                        JZ, pre, trace, A, bvec, sig, grad, hidden):  # noqa: N803
+                        JZ, pre, trace, A, bvec, sig, grad, hidden, ebuf, lag):  # noqa: N803
         rows = self._rows(indptr)
         self.kernels.launch("elig_pre", rows, {
             "t": t, "batch": pre.shape[2], "rows": rows, "pre0": pre0, "post0": post0,
@@ -85,7 +86,7 @@ class OnlineKernels:
             "g": trace.shape[1], "n_hist": z_hist.shape[2], "hidden": int(hidden),
             "z_hist": z_hist, "indptr": indptr, "indices": indices, "J0": self._f64(J0),
             "JX0": self._f64(JX0), "JZ": JZ, "pre": pre, "trace": trace, "A": self._f64(A),
-            "bvec": self._f64(bvec), "sig": sig, "grad": grad})
+            "bvec": self._f64(bvec), "sig": sig, "grad": grad, "ebuf": ebuf, "lag": lag})
 
     def feedback(self, delta, pre0, indptr, indices, post0, fval, out):
         rows = self._rows(indptr)

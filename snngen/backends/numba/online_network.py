@@ -50,16 +50,24 @@ def _signal(trace, s, A, bvec, e, sig, i):  # noqa: N803
 
 
 @njit(cache=True, boundscheck=False, nogil=True, inline="always", fastmath=True)
-def _meet(JZ, vec, row, new, e, trace, s, A, bvec, sig, i, hidden):  # noqa: N803
+def _meet(JZ, vec, row, new, e, trace, s, A, bvec, sig, i, hidden, ebuf, t, lag):  # noqa: N803
     """What synapse s adds to its gradient this step: a hidden synapse's trace ``e = JZ[i] .
     vec[row]`` (its eligibility vector before the step) carried by the filter against the
-    signal; a readout synapse's new eligibility vector ``new`` against the signal."""
+    signal; a readout synapse's new eligibility vector ``new`` against the signal. With a
+    delay ``lag`` into the readout, the filter takes the trace of ``lag`` steps ago (ring
+    ``ebuf[s, t % lag]``)."""
     k, batch = new.shape[0], new.shape[1]
     if hidden:
         e[:] = 0.0
         for c in range(k):
             for b in range(batch):
                 e[b] += JZ[i, c, b] * vec[row, c, b]
+        if lag > 0:
+            slot = t % lag
+            for b in range(batch):
+                old = ebuf[s, slot, b]
+                ebuf[s, slot, b] = e[b]
+                e[b] = old
         return _signal(trace, s, A, bvec, e, sig, i)
     acc = 0.0
     for a in range(k):
@@ -70,7 +78,7 @@ def _meet(JZ, vec, row, new, e, trace, s, A, bvec, sig, i, hidden):  # noqa: N80
 
 @njit(cache=True, boundscheck=False, nogil=True, parallel=True, fastmath=True)
 def eligibility(z_hist, t, pre0, indptr, indices, post0, delays, slot, J, JX, JZ, eps, trace,  # noqa: N803
-                A, bvec, sig, grad, hidden):  # noqa: N803
+                A, bvec, sig, grad, hidden, ebuf, lag):  # noqa: N803
     """One step t of the eligibility of a projection's synapses (CSR rows: presynaptic),
     each synapse with its own eligibility vector ``eps[s, :, b]``.
 
@@ -81,6 +89,8 @@ def eligibility(z_hist, t, pre0, indptr, indices, post0, delays, slot, J, JX, JZ
         eps[s] = J[i] eps[s] + JX[i, :, slot] z_pre(t - delays[s])
         hidden:  trace[s] = A trace[s] + bvec e;  grad[s] += sig[i] . trace[s]
         readout: grad[s] += sig[i] . eps[s]
+
+    (hidden, with a delay ``lag`` into the readout: e of ``lag`` steps ago, see _meet).
     """
     k, batch = eps.shape[1], eps.shape[2]
     rows = indptr.shape[0] - 1
@@ -97,7 +107,8 @@ def eligibility(z_hist, t, pre0, indptr, indices, post0, delays, slot, J, JX, JZ
                 for c in range(k):
                     for b in range(batch):
                         new[a, b] += J[i, a, c, b] * eps[s, c, b]
-            grad[s] += _meet(JZ, eps, s, new, e, trace, s, A, bvec, sig, i, hidden)
+            grad[s] += _meet(JZ, eps, s, new, e, trace, s, A, bvec, sig, i, hidden, ebuf, t,
+                             lag)
             for a in range(k):
                 for b in range(batch):
                     eps[s, a, b] = new[a, b]
@@ -105,7 +116,7 @@ def eligibility(z_hist, t, pre0, indptr, indices, post0, delays, slot, J, JX, JZ
 
 @njit(cache=True, boundscheck=False, nogil=True, parallel=True, fastmath=True)
 def eligibility_pre(z_hist, t, pre0, indptr, indices, post0, delay, slot, J0, JX0, JZ, pre,  # noqa: N803
-                    trace, A, bvec, sig, grad, hidden):  # noqa: N803
+                    trace, A, bvec, sig, grad, hidden, ebuf, lag):  # noqa: N803
     """:func:`eligibility` where every synapse of a row has the same eligibility vector:
     the postsynaptic Jacobians are one constant pair (J0, JX0) and the projection has one
     delay, so the vector is a presynaptic trace ``pre[r, :, b]``. Per synapse only the
@@ -125,7 +136,8 @@ def eligibility_pre(z_hist, t, pre0, indptr, indices, post0, delay, slot, J0, JX
                     new[a, b] += J0[a, c] * pre[r, c, b]
         for s in range(indptr[r], indptr[r + 1]):
             i = post0 + indices[s]
-            grad[s] += _meet(JZ, pre, r, new, e, trace, s, A, bvec, sig, i, hidden)
+            grad[s] += _meet(JZ, pre, r, new, e, trace, s, A, bvec, sig, i, hidden, ebuf, t,
+                             lag)
         for a in range(k):
             for b in range(batch):
                 pre[r, a, b] = new[a, b]
