@@ -28,11 +28,9 @@ reads any population's state or spikes (:mod:`snngen.losses`), recorded after ev
 
 from __future__ import annotations
 
-import functools
 import sys
 
 import numpy as np
-import sympy as sp
 
 from ..derive.network import derive_network
 from ..derive.reference import chain_propagators, propagator_values, refractory_steps
@@ -40,7 +38,13 @@ from ..errors import InvalidValueError, ShapeError, SnngenError
 from ..runtime import validate
 from ..runtime.allocate import _initial
 from .checks import as_count
-from .network_data import check_inputs, source_spikes, synapse_tables
+from .network_data import (
+    check_inputs,
+    per_synapse,
+    source_spikes,
+    synapse_tables,
+    timed_values,
+)
 from .optim import SGD, Adam, clip_scale, global_norm
 
 NEVER = -(10 ** 9)  # the last spike of a neuron that has not spiked: never refractory
@@ -48,22 +52,6 @@ NEVER = -(10 ** 9)  # the last spike of a neuron that has not spiked: never refr
 
 def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
-
-
-@functools.lru_cache(maxsize=256)
-def _compiled(expr: sp.Expr):
-    """(argument symbols, NumPy function) of ``expr``: made once per expression, not once
-    per batch (sympy's lambdify takes milliseconds)."""
-    args = sorted(expr.free_symbols, key=lambda s: s.name)
-    return args, sp.lambdify(args, expr, modules="numpy")
-
-
-def _lambdify(expr: sp.Expr, env: dict, size: int) -> np.ndarray:
-    """``expr`` evaluated per synapse from ``env`` (arrays or numbers by name)."""
-    args, fn = _compiled(expr)
-    with np.errstate(all="ignore"):
-        return np.broadcast_to(np.asarray(fn(*(env[a.name] for a in args)), np.float64),
-                               (size,)).copy()
 
 
 class BPTT:
@@ -234,19 +222,6 @@ class BPTT:
             values[k] = np.broadcast_to(self.params[f"{pop.name}.{k}"], (pop.n,))
         return values
 
-    def _timed(self, pop, steps: int, batch: int) -> np.ndarray:
-        """(steps, batch, inputs, n): the value of each TimedArray input of ``pop`` at every
-        step, in the order of its LearningModel's ``timed`` (the simulation's row of step
-        t: ``min(int(t * dt / ta.dt + 1e-9), K - 1)``)."""
-        out = np.empty((steps, batch, len(pop.inputs), pop.n))
-        for j, k in enumerate(sorted(pop.inputs)):
-            ta = pop.inputs[k]
-            rows = np.minimum((np.arange(steps) * (self.net.dt / ta.dt) + 1e-9).astype(
-                np.int64), ta.values.shape[0] - 1)
-            values = ta.values[rows]  # (steps,) or (steps, n)
-            out[:, :, j, :] = values[:, None, None] if values.ndim == 1 else values[:, None, :]
-        return out
-
     def _parameter_arrays(self, name: str) -> tuple[dict, np.ndarray, np.ndarray,
                                                     np.ndarray]:
         """Population ``name``'s parameter values (checked), and what its kernels read of
@@ -297,7 +272,7 @@ class BPTT:
                 # white noise: a fixed input of the run, drawn here, read by both passes;
                 # then the values of time-varying inputs (TimedArray) at each step
                 f"N_{name}": np.concatenate([self.noise_rng.standard_normal(
-                    (steps, batch, len(lm.noise), n)), self._timed(pop, steps, batch)],
+                    (steps, batch, len(lm.noise), n)), timed_values(pop, net.dt, steps, batch)],
                     axis=2).astype(f)})
             info[name] = (values, ring)
         for name in self.nlm.sources:
@@ -330,7 +305,7 @@ class BPTT:
     def _delivered(self, d) -> np.ndarray:
         """The value each synapse of ``d`` adds to its target per event."""
         size = self.tables[d.projection]["csr"].n_synapses
-        out = _lambdify(d.expr, self._synaptic_env(d), size)
+        out = per_synapse(d.expr, self._synaptic_env(d), size)
         if not np.all(np.isfinite(out)):
             raise SnngenError(f"projection '{d.projection}': '{d.statement}' is not finite for "
                               f"synapse {int(np.flatnonzero(~np.isfinite(out))[0])}")
@@ -445,7 +420,7 @@ class BPTT:
             size = self.tables[d.projection]["csr"].n_synapses
             shared = self.tables[d.projection]["csr"].shared
             for var, dexpr in d.grads:
-                per = args[f"gf_d{j}"] * _lambdify(dexpr, env, size)
+                per = args[f"gf_d{j}"] * per_synapse(dexpr, env, size)
                 if shared is not None:  # summed over the synapses that share a value
                     per = np.bincount(shared, per, minlength=grads[f"{d.projection}.{var}"].size)
                 grads[f"{d.projection}.{var}"] += per

@@ -4,7 +4,10 @@ trained values' starting points, the input spikes (checked) and the spike source
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+import sympy as sp
 
 from .. import connectivity as conn
 from ..backends.numba.arrays import kernel_array
@@ -81,3 +84,41 @@ def source_spikes(pop, steps: int, batch: int, dtype) -> np.ndarray:
     keep = pop.steps < steps
     z[pop.steps[keep], :, pop.indices[keep]] = 1
     return z
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(expr: sp.Expr):
+    """(argument symbols, NumPy function) of ``expr``: made once per expression, not once
+    per batch (sympy's lambdify takes milliseconds)."""
+    args = sorted(expr.free_symbols, key=lambda s: s.name)
+    return args, sp.lambdify(args, expr, modules="numpy")
+
+
+def per_synapse(expr: sp.Expr, env: dict, size: int) -> np.ndarray:
+    """``expr`` evaluated per synapse from ``env`` (arrays or numbers by name), float64."""
+    args, fn = _compiled(expr)
+    with np.errstate(all="ignore"):
+        return np.broadcast_to(np.asarray(fn(*(env[a.name] for a in args)), np.float64),
+                               (size,)).copy()
+
+
+def timed_values(pop, dt: float, steps: int, batch: int) -> np.ndarray:
+    """(steps, batch, inputs, n): the value of each TimedArray input of ``pop`` (by name)
+    at every step of a run, as the simulation reads it: row ``min(int(t * dt / ta.dt +
+    1e-9), K - 1)`` of step t (the last row held after the end).
+
+    >>> import snngen as sg
+    >>> net = sg.Network(dt=1e-3)
+    >>> p = net.population("p", sg.NeuronModel("dv/dt = (I_ext - v) / tau : 1"), 2,
+    ...                    params={"tau": 0.01, "I_ext": sg.TimedArray([1.0, 2.0], 2e-3)})
+    >>> timed_values(p, 1e-3, 5, 1)[:, 0, 0, 0].tolist()
+    [1.0, 1.0, 2.0, 2.0, 2.0]
+    """
+    out = np.empty((steps, batch, len(pop.inputs), pop.n))
+    for j, k in enumerate(sorted(pop.inputs)):
+        ta = pop.inputs[k]
+        rows = np.minimum((np.arange(steps) * (dt / ta.dt) + 1e-9).astype(np.int64),
+                          ta.values.shape[0] - 1)
+        values = ta.values[rows]  # (steps,) or (steps, n)
+        out[:, :, j, :] = values[:, None, None] if values.ndim == 1 else values[:, None, :]
+    return out
