@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import CheckpointError, InvalidValueError
+from ..files import write_npz
 from .snapshot import FORMAT, KIND, describe, put, state_names, take
 
 
@@ -42,39 +42,7 @@ def save(sim, path) -> None:
     meta.update(describe(sim))
     meta["arrays"] = {k: [list(v.shape), str(v.dtype)] for k, v in arrays.items()}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-    fd, tmp = None, None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fd = None  # the file object owns it now
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        tmp = None
-        _sync_folder(path.parent)
-    except OSError as exc:
-        raise CheckpointError(f"save: cannot write {path}: {exc}; the previous file (if any) "
-                              "is unchanged") from exc
-    finally:
-        if fd is not None:
-            os.close(fd)
-        if tmp is not None:  # a failed save leaves no temporary file behind
-            Path(tmp).unlink(missing_ok=True)
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make the rename durable (POSIX: fsync the folder); a no-op where that fails."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    write_npz(path, arrays, "save")
 
 
 def read(path) -> dict:

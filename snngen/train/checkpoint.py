@@ -20,7 +20,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 from .. import __version__
 from .. import connectivity as conn
 from ..errors import CheckpointError, InvalidValueError, SnngenError
+from ..files import write_npz
 from .checks import check_csr
 
 FORMAT = 2  # 1: the archives before "meta" (same arrays)
@@ -79,40 +79,7 @@ def save(trainer, path, host) -> None:
     if not path.parent.is_dir():
         raise CheckpointError(f"Trainer.save: the folder {path.parent} does not exist; "
                               "create it first")
-    fd, tmp = None, None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fd = None  # the file object owns it now
-            np.savez(fh, **state)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        tmp = None
-        _sync_folder(path.parent)
-    except OSError as exc:
-        raise CheckpointError(f"Trainer.save: cannot write {path}: {exc}; the previous file "
-                              "(if any) is unchanged") from exc
-    finally:
-        if fd is not None:
-            os.close(fd)
-        if tmp is not None:  # a failed save leaves no temporary file behind
-            Path(tmp).unlink(missing_ok=True)
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make the rename durable (POSIX: fsync the folder); a no-op where folders cannot be
-    opened (Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    write_npz(path, state, "Trainer.save")
 
 
 def read(path) -> dict:
