@@ -605,6 +605,41 @@ def test_bptt(case):
     attempt(f"BPTT.{v['what']}", call, v, valid=valid)
 
 
+TIMED = sg.NeuronModel("dv/dt = (I + I_ext - v) / taum : 1\ndI/dt = -I / taus : 1",
+                       threshold="v > 1", reset="v = 0", name="timed")
+
+
+@examples(60)
+@given(statement=either(st.sampled_from([
+    "I += w", "I -= w * w", "I += w * (E - v_post)", "I += w * v_post * 2",
+    "I_post += w * (1 - v_post)", "v += w", "I += w; v += w"]), st.one_of(
+        st.sampled_from(["v += w * v_post", "I += exp(w * v_post)", "I += w * v_pre",
+                         "I = w", "taum += w", "w += 1", "I += w * I_post", "I += rand() * w",
+                         "I += w * t", "I += w * v_post / (w + v_post)", "I += ", ""]),
+        st.text(max_size=12)), odds=3),
+       current=either(st.sampled_from([[1.0], [[0.5, 1.0, 1.5, 2.0]] * 3]), st.one_of(
+           fs.odd_values(), st.sampled_from([[], [[np.nan] * 4], [[1.0] * 3], np.inf]))),
+       method=either(st.sampled_from(["euler", None]), st.sampled_from(["exact", "bogus"])))
+def test_trained_statements_and_timed_inputs(statement, current, method):
+    """What a trained network's synapses may say and what drives its neurons: on_pre
+    statements read postsynaptic states or not (derivable, refused with the statement
+    named), TimedArray currents, integration methods; the derivation and its printout
+    (derive_network, no compile)."""
+    from snngen.derive.network import derive_network
+    (text, text_ok), (values, v_ok), (how, m_ok) = statement, current, method
+
+    def call():
+        net = sg.Network(dt=1e-3, batch=1, seed=0)
+        x = net.input("x", 3)
+        h = net.population("h", TIMED, 4, params={**CLS_PARAMS,
+                                                  "I_ext": sg.TimedArray(values, 2e-3)},
+                           method=how)
+        net.connect(x, h, text, params={"E": 2.0}, w=sg.Trainable(0.5))
+        return str(derive_network(net))
+
+    attempt("derive_network", call, (text, values, how), valid=text_ok and v_ok and m_ok)
+
+
 @st.composite
 def online_graph_inputs(draw):
     x, x_ok, labels, l_ok = draw(declared_run())
