@@ -72,12 +72,26 @@ class Loss:
         neurons); class labels and target counts start with the samples)."""
         return 1 if self.kind == "mse" else 0
 
+    @property
+    def needs_labels(self) -> bool:
+        """Whether the loss scores the records against labels (a regulariser does not)."""
+        return self.kind != "rate_regulariser"
+
     def __call__(self, records: dict, labels) -> tuple[float, dict]:
         """(loss, {ref: dL/d records}) from ``records[ref]`` (steps, batch, neurons)."""
+        if self.kind == "rate_regulariser":  # no labels: the rates against their bounds
+            value, grad = _numeric.rate_regulariser(records[self.ref],
+                                                    self.ref.population.net.dt, **self.options)
+            return value, {self.ref: grad}
         if self.kind != "cross_entropy":  # targets: finite numbers (class labels are checked
             labels = _targets(labels, self.kind)  # by cross_entropy itself)
         value, grad = getattr(_numeric, self.kind)(records[self.ref], labels, **self.options)
         return value, {self.ref: grad}
+
+    def __add__(self, other) -> Sum:
+        if not isinstance(other, Loss):
+            return NotImplemented
+        return Sum.of(self, other)
 
     def predict(self, records: dict) -> np.ndarray:
         """The class of each trial (cross-entropy: the arg-max of the reduced readout)."""
@@ -120,6 +134,82 @@ class Loss:
         return f"{self.kind}({self.ref!r}{opts})"
 
 
+@dataclass(frozen=True)
+class Sum(Loss):
+    """The sum of losses, ``loss_a + loss_b``: at most one of them takes the labels (a
+    cross-entropy, an mse, a spike count); the others are regularisers (:func:`rate`). It
+    classifies (:meth:`predict`) as its labelled loss does.
+
+    >>> import numpy as np
+    >>> import snngen as sg
+    >>> net = sg.Network(dt=1e-3)
+    >>> lif = sg.NeuronModel("dv/dt = -v / tau : 1", threshold="v > 1", reset="v = 0")
+    >>> h = net.population("h", lif, 3, params={"tau": 0.01})
+    >>> o = net.population("o", sg.NeuronModel("dv/dt = -v / tau : 1"), 2,
+    ...                    params={"tau": 0.01})
+    >>> total = sg.losses.cross_entropy(o.v) + sg.losses.rate(h.spikes, high="20*Hz")
+    >>> total
+    cross_entropy(o.v, over='max') + rate_regulariser(h.spikes, low=0.0, high=20.0, \
+strength=1.0)
+    >>> y, z = np.zeros((4, 1, 2)), np.zeros((4, 1, 3))
+    >>> z[:, 0, 0] = 1                     # neuron 0 fires at 1000 Hz, 980 Hz too many
+    >>> value, grads = total({o.v: y, h.spikes: z}, np.array([0]))
+    >>> round(float(value - np.log(2)), 1)  # 980**2 / 3 neurons beside the cross-entropy
+    320133.3
+    >>> sorted(map(repr, grads))
+    ['h.spikes', 'o.v']
+    """
+
+    terms: tuple = ()
+
+    @staticmethod
+    def of(*losses: Loss) -> Sum:
+        terms = tuple(t for loss in losses for t in (loss.terms if isinstance(loss, Sum)
+                                                       else (loss,)))
+        labelled = [t for t in terms if t.needs_labels]
+        if len(labelled) > 1:
+            raise InvalidValueError(f"a sum of losses takes one loss scored against labels, "
+                                    f"got {len(labelled)} ({' + '.join(map(repr, labelled))}); "
+                                    "add regularisers (sg.losses.rate) to one of them")
+        main = labelled[0] if labelled else terms[0]
+        return Sum(main.kind, main.ref, main.options, terms)
+
+    @property
+    def reads(self) -> tuple[StateRef, ...]:
+        return tuple(dict.fromkeys(r for t in self.terms for r in t.reads))
+
+    @property
+    def _main(self) -> Loss:
+        return next((t for t in self.terms if t.needs_labels), self.terms[0])
+
+    @property
+    def label_axis(self) -> int:
+        return self._main.label_axis
+
+    @property
+    def needs_labels(self) -> bool:
+        return any(t.needs_labels for t in self.terms)
+
+    @property
+    def per_step(self) -> bool:
+        return False  # a rate is a mean over the whole run
+
+    def __call__(self, records: dict, labels) -> tuple[float, dict]:
+        total, grads = 0.0, {}
+        for t in self.terms:
+            value, grad = t(records, labels)
+            total += value
+            for ref, g in grad.items():
+                grads[ref] = grads[ref] + g if ref in grads else g
+        return total, grads
+
+    def predict(self, records: dict) -> np.ndarray:
+        return self._main.predict(records)
+
+    def __repr__(self) -> str:
+        return " + ".join(map(repr, self.terms))
+
+
 def cross_entropy(ref, over: str = "max") -> Loss:
     """Softmax cross-entropy of the readout ``ref`` (e.g. ``o.v``: one neuron per class)
     reduced over time by ``max``, ``mean`` or ``last``, or ``each``: the mean of every
@@ -135,6 +225,26 @@ def mse(ref) -> Loss:
     """Mean squared error of ``ref``'s records to targets of the same shape (steps, batch,
     neurons), given as the labels."""
     return Loss("mse", _ref(ref, "mse"))
+
+
+def rate(ref, low=0.0, high=np.inf, strength: float = 1.0) -> Loss:
+    """A regulariser of firing rates: ``strength`` times the mean over trials and neurons of
+    the squared distance (Hz) of each neuron's rate over the run from ``[low, high]`` (rates
+    in Hz or quantity strings such as ``"20*Hz"``); ``ref`` is ``pop.spikes``. It takes no
+    labels: add it to the loss that does (``cross_entropy(o.v) + rate(h.spikes, high=...)``).
+    """
+    from .runtime import validate
+    ref = _ref(ref, "rate")
+    if ref.name != "spikes":
+        raise InvalidValueError(f"rate reads spikes: give {ref.population.name}.spikes")
+    lo = float(validate.read_value(low, "rate: low", validate.HERTZ, shape=()))
+    hi = np.inf if isinstance(high, float) and high == np.inf else float(
+        validate.read_value(high, "rate: high", validate.HERTZ, shape=()))
+    k = float(validate.read_value(strength, "rate: strength", shape=()))
+    if not (0 <= lo <= hi and k >= 0):
+        raise InvalidValueError(f"rate: need 0 <= low <= high and strength >= 0, got low "
+                                f"{lo:g}, high {hi:g}, strength {k:g}")
+    return Loss("rate_regulariser", ref, {"low": lo, "high": hi, "strength": k})
 
 
 def spike_count(ref) -> Loss:

@@ -552,7 +552,7 @@ def declared_run(draw):
 def bptt_inputs(draw):
     x, x_ok, labels, l_ok = draw(declared_run())
     drawn, ok = draw(fields(
-        loss=either(st.sampled_from(["cross_entropy", "spikes"]),
+        loss=either(st.sampled_from(["cross_entropy", "spikes", "ce+rate"]),
                     st.one_of(fs.odd_values(), st.just("mse")), odds=10),
         over=either(st.sampled_from(["max", "mean", "last"]), fs.odd_values(), odds=12),
         lr=either(st.floats(1e-4, 1e-1), fs.odd_values(), odds=12),
@@ -586,6 +586,9 @@ def test_bptt(case):
             loss = sg.losses.cross_entropy(d["o"].v, over=v["over"])
         elif v["loss"] == "spikes":
             loss = sg.losses.spike_count(d["h"].spikes)
+        elif v["loss"] == "ce+rate":  # a sum: the regulariser takes no labels
+            loss = sg.losses.cross_entropy(d["o"].v, over=v["over"]) + sg.losses.rate(
+                d["h"].spikes, low="2*Hz", high="300*Hz", strength=1e-4)
         elif v["loss"] == "mse":
             loss = sg.losses.mse(d["o"].v)
         else:

@@ -309,6 +309,73 @@ def test_timed_array_inputs_run_as_the_simulation():
     assert len(want) > 5 and got == want
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_loss_with_a_rate_regulariser_equals_pytorch(backend):
+    """cross_entropy(o.v) + rate(h1.spikes, low, high): the rates' penalty reaches every
+    weight and parameter through the surrogate of h1's spikes."""
+    net, o = two_population_net()
+    h1 = net.populations["h1"]
+    loss = sg.losses.cross_entropy(o.v, over="mean") + sg.losses.rate(
+        h1.spikes, low="30*Hz", high="60*Hz", strength=1e-3)
+    fit = sg.BPTT(net, loss=loss, backend=backend)
+    rng = np.random.default_rng(1)
+    steps, batch = 40, 3
+    data = (rng.random((steps, batch, 6)) < 0.3).astype(float)
+    labels = np.array([0, 2, 1])
+    p = trained(fit)
+    xs = torch.as_tensor(data)
+    w = {k: dense(fit, k, p[f"{k}.w"]) for k in ("in", "rec", "ff", "out", "skip")}
+    phi = lif_propagators(p["h1.tau"], torch.full((10,), 0.005, dtype=torch.float64))
+    v1, i1 = torch.zeros(batch, 10, dtype=torch.float64), torch.zeros(batch, 10,
+                                                                      dtype=torch.float64)
+    v2, b2 = torch.zeros(batch, 7, dtype=torch.float64), torch.zeros(batch, 7,
+                                                                     dtype=torch.float64)
+    vo = torch.zeros(batch, 3, dtype=torch.float64)
+    z1s, z2s, xlist, ys = [], [], [], []
+    for t in range(steps):
+        xlist.append(xs[t])
+        u1 = phi[:, 0, 0] * v1 + phi[:, 0, 1] * i1
+        ui = phi[:, 1, 1] * i1
+        u2 = v2 + DT * (-v2 - b2) / 0.02
+        ub = b2 + DT * (-b2 / 0.1)
+        uo = vo * torch.exp(-DT / p["o.tau"])
+        z1, z2 = Spike.apply(u1 - p["h1.vt"]), Spike.apply(u2 - 1.0)
+        z1s.append(z1)
+        z2s.append(z2)
+        ui = ui + delivered(xlist, t, w["in"]) + delivered(z1s, t, w["rec"])
+        u2 = u2 + delivered(z1s, t, w["ff"])
+        vo = uo + delivered(z2s, t, w["out"]) + delivered(xlist, t, w["skip"])
+        v1, i1, v2, b2 = u1 * (1 - z1), ui, u2 * (1 - z2), ub + 0.3 * z2
+        ys.append(vo)
+    rate = torch.stack(z1s).sum(0) / (steps * DT)
+    excess = torch.clamp(rate - 30.0, max=0) + torch.clamp(rate - 60.0, min=0)
+    loss_ref = torch.nn.functional.cross_entropy(torch.stack(ys).mean(0),
+                                                 torch.as_tensor(labels)) + \
+        1e-3 * (excess ** 2).mean()
+    assert float((excess != 0).sum()) > 5  # the penalty is active for several neurons
+    assert compare(fit, p, loss_ref, {"x": data}, labels) == 8
+
+
+def test_sums_of_losses_say_what_they_take():
+    net, o = two_population_net()
+    h1 = net.populations["h1"]
+    with pytest.raises(InvalidValueError, match="one loss scored against labels"):
+        _ = sg.losses.cross_entropy(o.v) + sg.losses.mse(o.v)
+    with pytest.raises(InvalidValueError, match="rate reads spikes"):
+        sg.losses.rate(h1.v)
+    with pytest.raises(InvalidValueError, match="low <= high"):
+        sg.losses.rate(h1.spikes, low=50, high=10)
+    with pytest.raises(SnngenError, match="hertz"):
+        sg.losses.rate(h1.spikes, high="20*ms")
+    total = sg.losses.cross_entropy(o.v) + sg.losses.rate(h1.spikes, high=100)
+    assert total.reads == (o.v, h1.spikes) and total.label_axis == 0
+    with pytest.raises(InvalidValueError, match="not a sum of per-step losses"):
+        sg.Online(net, total, progress=False)
+    alone = sg.BPTT(net, loss=sg.losses.rate(h1.spikes, low=80), progress=False)
+    data = (np.random.default_rng(1).random((20, 3, 6)) < 0.3).astype(float)
+    assert len(alone.fit({"x": data}, None, epochs=1)) == 1  # a regulariser takes no labels
+
+
 COBA = sg.NeuronModel("""
     dv/dt = (ge * (Ee - v) + gi * (Ei - v) + (El - v)) / tau : 1
     dge/dt = -ge / taue : 1

@@ -450,6 +450,8 @@ class BPTT:
         ``{"epoch", "loss"}`` (the mean of the batches' losses)."""
         epochs = as_count(epochs, "epochs", "BPTT.fit", minimum=0)  # 0: nothing to do
         steps, samples, inputs = self._check_inputs(inputs, "BPTT.fit")
+        if labels is None and not self.loss.needs_labels:
+            labels = np.zeros(samples)  # a regulariser alone reads no labels
         labels = np.asarray(labels)
         axis = self.loss.label_axis
         if labels.ndim <= axis or labels.shape[axis] != samples:
