@@ -356,6 +356,21 @@ def test_a_loss_with_a_rate_regulariser_equals_pytorch(backend):
     assert compare(fit, p, loss_ref, {"x": data}, labels) == 8
 
 
+def test_parallel_kernels_give_the_same_gradients_bit_for_bit():
+    """parallel=True shares every population's neurons between threads: the same loss and
+    gradients, bit for bit (each neuron's update and adjoint are its own)."""
+    net, o = two_population_net()
+    data = (np.random.default_rng(1).random((40, 3, 6)) < 0.3).astype(float)
+    out = [sg.BPTT(net, loss=sg.losses.cross_entropy(o.v, over="mean"), progress=False,
+                   parallel=par).loss_and_grads({"x": data}, np.array([0, 2, 1]))
+           for par in (False, True)]
+    assert out[0][0] == out[1][0]
+    for k, g in out[0][1].items():
+        assert np.any(g != 0) and np.array_equal(g, out[1][1][k]), k
+    with pytest.raises(InvalidValueError, match="parallel must be True or False"):
+        sg.BPTT(net, loss=sg.losses.cross_entropy(o.v), parallel="yes")
+
+
 def test_sums_of_losses_say_what_they_take():
     net, o = two_population_net()
     h1 = net.populations["h1"]

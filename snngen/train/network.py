@@ -90,6 +90,11 @@ class BPTT:
     progress : bool or None
         ``False``: say nothing; otherwise the first use of kernels that are not in the cache
         yet says on stderr what it compiles and how long it took.
+    parallel : bool
+        Numba backend: the population kernels share each population's neurons between
+        threads: the same gradients, bit for bit; the first compile takes about twice as
+        long. It pays where the neuron updates dominate a step (large populations, few
+        synapses per neuron; the deliveries stay serial): benchmarks/RESULTS.md.
     soft_beta : float or None
         Soft forward spikes ``sigmoid(soft_beta * g)``, delivered with their value, and their
         exact derivative: a smooth network whose gradients finite differences check
@@ -111,7 +116,8 @@ class BPTT:
     def __init__(self, net, loss, optimizer=None, backend: str = "numba",
                  surrogate="fast_sigmoid", detach_reset: bool = False,
                  clip: float | None = None, soft_beta: float | None = None,
-                 checkpoint_every: int | None = None, progress: bool | None = None):
+                 checkpoint_every: int | None = None, progress: bool | None = None,
+                 parallel: bool = False):
         from ..losses import Loss
         from ..runtime.network import Network
         who = type(self).__name__  # BPTT, or Online (its subclass)
@@ -134,6 +140,7 @@ class BPTT:
                                     f"got {validate.shown(backend)}")
         validate.read_flag(detach_reset, f"{who}: detach_reset")
         validate.read_flag(progress, f"{who}: progress", none=True)
+        validate.read_flag(parallel, f"{who}: parallel")
         self.clip = None if clip is None else float(
             validate.read_value(clip, f"{who}: clip", shape=()))
         self.checkpoint_every = None if checkpoint_every is None else \
@@ -164,8 +171,9 @@ class BPTT:
                            for k, v in self.params.items()}
         if backend == "numba":
             from ..backends.numba.learning import NetworkKernels
-            self.kernels = NetworkKernels(self.nlm, net, net.dtype, say=None if
-                                          progress is False else _say, online=self._online)
+            self.kernels = NetworkKernels(self.nlm, net, net.dtype, parallel,
+                                          say=None if progress is False else _say,
+                                          online=self._online)
         else:
             from ..backends.cuda.learning import NetworkKernels
             self.kernels = NetworkKernels(self.nlm, net, net.dtype,

@@ -52,7 +52,7 @@ class Online(BPTT):
 
     Parameters
     ----------
-    net, optimizer, clip, progress
+    net, optimizer, clip, progress, parallel
         As for :class:`BPTT`: populations of any neuron models, projections of any
         differentiable ``on_pre`` statements, with delays; what trains is marked
         ``sg.Trainable``.
@@ -90,7 +90,7 @@ class Online(BPTT):
     def __init__(self, net, loss, rule="eprop", optimizer=None, feedback: str = "symmetric",
                  surrogate=None, detach_reset: bool | None = None, clip: float | None = None,
                  progress: bool | None = None, backend: str = "numba",
-                 update_every: int | None = None):
+                 update_every: int | None = None, parallel: bool = False):
         from ..losses import Loss
         from ..runtime.network import Network
         if not isinstance(net, Network):
@@ -114,7 +114,7 @@ class Online(BPTT):
                 else "fast_sigmoid"
         self.rule = spec
         super().__init__(net, loss, optimizer, backend, surrogate, detach, clip,
-                         checkpoint_every=1, progress=progress)
+                         checkpoint_every=1, progress=progress, parallel=parallel)
         longest = {k: int(t["delays"].max(initial=0)) for k, t in self.tables.items()}
         one = {k: bool(t["delays"].size == 0 or t["delays"].min() == t["delays"].max())
                for k, t in self.tables.items()}
