@@ -563,6 +563,9 @@ def bptt_inputs(draw):
         clip=either(st.sampled_from([None, 5.0]), fs.odd_values(), odds=12),
         checkpoint_every=either(st.sampled_from([None, 2]), fs.odd_values(), odds=12),
         soft_beta=either(st.sampled_from([None]), fs.odd_values(), odds=12),
+        # parallel=True compiles other kernels (seconds): only its odd values here
+        parallel=either(st.just(False), fs.odd_values().filter(
+            lambda p: not isinstance(p, (bool, np.bool_))), odds=12),
         epochs=either(st.integers(0, 2), fs.odd_values().filter(lambda e: not fs.huge(e)),
                       odds=10),
         batch_size=either(st.sampled_from([None, 1, 3]), fs.odd_values(), odds=10),
@@ -596,7 +599,7 @@ def test_bptt(case):
         fit = sg.BPTT(d["net"], loss=loss, optimizer=sg.Adam(v["lr"]) if isinstance(
             v["lr"], float) else v["lr"], backend=v["backend"], surrogate=v["surrogate"],
             clip=v["clip"], checkpoint_every=v["checkpoint_every"],
-            soft_beta=v["soft_beta"], progress=False)
+            soft_beta=v["soft_beta"], progress=False, parallel=v["parallel"])
         inputs = v["x"] if isinstance(v["x"], dict) else {"x": v["x"]}
         if v["what"] == "predict":
             return fit.predict(inputs, batch_size=v["batch_size"])
