@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +48,22 @@ def write_npz(path: Path, arrays: dict, where: str) -> None:
             os.close(fd)
         if tmp is not None:  # a failed write leaves no temporary file behind
             Path(tmp).unlink(missing_ok=True)
+
+
+def read_npz(path: Path, where: str, what: str, written_by: str) -> dict:
+    """Every array of the archive at ``path``, all read now: a truncated or damaged member
+    fails here (the zip's CRC-32 of each member is checked as it is read), not halfway
+    through loading. Failures are :class:`~snngen.errors.CheckpointError` naming ``where``,
+    ``what`` the file should be and what writes one (``written_by``)."""
+    try:
+        with np.load(os.fspath(path), allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except FileNotFoundError:
+        raise CheckpointError(f"{where}: no {what} at {path}") from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise CheckpointError(f"{where}: {path} cannot be read as a {what} (truncated, "
+                              f"damaged, or not a file written by {written_by}): "
+                              f"{type(exc).__name__}: {exc}; nothing was loaded") from None
 
 
 def _sync_folder(folder: Path) -> None:

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from .. import __version__
 from ..errors import CheckpointError, InvalidValueError
-from ..files import write_npz
+from ..files import read_npz, write_npz
 from .snapshot import FORMAT, KIND, describe, put, state_names, take
 
 
@@ -48,16 +46,7 @@ def save(sim, path) -> None:
 def read(path) -> dict:
     """Every array of the archive at ``path``, all read now (a truncated or damaged member
     fails here: the zip's CRC-32 of each member is checked as it is read)."""
-    path = _path(path, "load")
-    try:
-        with np.load(os.fspath(path), allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except FileNotFoundError:
-        raise CheckpointError(f"load: no snapshot at {path}") from None
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
-        raise CheckpointError(f"load: {path} cannot be read as a snapshot (truncated, damaged, "
-                              f"or not a file written by sim.save): {type(exc).__name__}: "
-                              f"{exc}; nothing was loaded") from None
+    return read_npz(_path(path, "load"), "load", "snapshot", "sim.save")
 
 
 def load(sim, path) -> None:

@@ -20,8 +20,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +27,7 @@ import numpy as np
 from .. import __version__
 from .. import connectivity as conn
 from ..errors import CheckpointError, InvalidValueError, SnngenError
-from ..files import write_npz
+from ..files import read_npz, write_npz
 from .checks import check_csr
 
 FORMAT = 2  # 1: the archives before "meta" (same arrays)
@@ -85,16 +83,7 @@ def save(trainer, path, host) -> None:
 def read(path) -> dict:
     """Every array of the archive at ``path`` (all read now: a truncated member fails here,
     not halfway through loading)."""
-    path = _path(path, "Trainer.load")
-    try:
-        with np.load(os.fspath(path), allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except FileNotFoundError:
-        raise CheckpointError(f"Trainer.load: no checkpoint at {path}") from None
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
-        raise CheckpointError(f"Trainer.load: {path} cannot be read as a checkpoint "
-                              f"(truncated, or not a file written by Trainer.save): "
-                              f"{type(exc).__name__}: {exc}") from None
+    return read_npz(_path(path, "Trainer.load"), "Trainer.load", "checkpoint", "Trainer.save")
 
 
 def load(trainer, path) -> None:
