@@ -293,7 +293,7 @@ class BPTT:
                 args[f"z_{name}"] = inputs[name] if pop.kind == "input" else \
                     source_spikes(pop, steps, batch, f)
         for proj in dict.fromkeys(d.projection for d in self.nlm.deliveries):
-            for key in ("indptr", "indices", "delays"):
+            for key in ("indptr", "indices", "delays", "layout"):
                 args[f"{key}_{proj}"] = self.tables[proj][key]
         for j, d in enumerate(self.nlm.deliveries):
             args[f"f_d{j}"] = self._delivered(d).astype(f)

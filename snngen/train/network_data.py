@@ -17,8 +17,9 @@ from ..runtime.allocate import _csr_values, _delays, shared_values
 
 def synapse_tables(net) -> dict:
     """Per projection: CSR tables drawn with the simulator's seeds (the same synapses as
-    ``net.build()``), per-synapse delays (steps) and the synaptic values (one per synapse, or
-    one per shared parameter for a weight-sharing rule), float64."""
+    ``net.build()``), per-synapse delays (steps), the synaptic values (one per synapse, or
+    one per shared parameter for a weight-sharing rule), float64, and the table's
+    ``layout`` (a shared delay, all to all: :func:`layout`)."""
     rng = np.random.default_rng(net.seed)
     tables = {}
     for index, (name, proj) in enumerate(net.projections.items()):
@@ -31,11 +32,34 @@ def synapse_tables(net) -> dict:
                 if csr.shared is not None else \
                 _csr_values(proj, csr, v, given, rng, (csr.n_synapses,), what)
             values[v] = np.asarray(values[v], np.float64)
-        tables[name] = {"indptr": csr.indptr.astype(np.int64),
-                        "indices": csr.indices.astype(np.int64),
-                        "delays": _delays(net, proj, csr).astype(np.int64),
-                        "values": values, "csr": csr}
+        table = {"indptr": csr.indptr.astype(np.int64),
+                 "indices": csr.indices.astype(np.int64),
+                 "delays": _delays(net, proj, csr).astype(np.int64),
+                 "values": values, "csr": csr}
+        table["layout"] = layout(table["indptr"], table["indices"], table["delays"],
+                                 proj.post.n)
+        tables[name] = table
     return tables
+
+
+def layout(indptr: np.ndarray, indices: np.ndarray, delays: np.ndarray,
+           n_post: int) -> np.ndarray:
+    """What the deliveries may assume of a synapse table (int64 [delay, dense]): the delay
+    every synapse shares (-1 if they differ), and whether the table is the full matrix in
+    row-major order (each row's targets 0 .. n_post - 1 in order: all to all), whose
+    deliveries are contiguous row additions and whose reverse is one dense product.
+
+    >>> layout(np.array([0, 2, 4]), np.array([0, 1, 0, 1]), np.array([1, 1, 1, 1]), 2).tolist()
+    [1, 1]
+    >>> layout(np.array([0, 1, 2]), np.array([1, 0]), np.array([1, 2]), 2).tolist()
+    [-1, 0]
+    """
+    rows = len(indptr) - 1
+    common = delays.size and bool(np.all(delays == delays[0]))
+    dense = n_post > 0 and len(indices) == rows * n_post and bool(
+        np.array_equal(indices.reshape(rows, n_post), np.broadcast_to(np.arange(n_post),
+                                                                      (rows, n_post))))
+    return np.array([int(delays[0]) if common else -1, int(dense)], np.int64)
 
 
 def check_inputs(net, inputs, where: str, dtype) -> tuple[int, int, dict]:

@@ -21,39 +21,61 @@ from ... import __version__, cache
 from ...derive.network import jacobian_bodies, population_bodies
 from ..base import LearningKernels
 from ..templates import environment
+from .gemm import pad_columns, rows_product
 from .printer import NumbaPrinter
 
 
 def digest() -> str:
-    """Hash of this file (the generated module embeds it: Numba's cache is keyed on the
-    generated file, which calls the helpers below)."""
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    """Hash of this file and of :mod:`.gemm` (the generated module embeds it: Numba's cache
+    is keyed on the generated file, which calls the helpers below)."""
+    from . import gemm
+    return hashlib.sha256(Path(__file__).read_bytes() + gemm.digest().encode()).hexdigest()[:16]
 
 
 @njit(cache=True, boundscheck=False, nogil=True)
-def deliver(z, pre0, indptr, indices, post0, delays, fval, ring, slot, t):
+def deliver(z, pre0, indptr, indices, post0, delays, lay, fval, ring, slot, t):
     """For every spike of z (B, n_pre) at presynaptic row pre0 + i: ring[(t + d_k) % R, b,
     slot, post0 + indices[k]] += fval[k] * z over the row's synapses k (z is 1 for a spike;
-    soft spikes, for finite-difference checks, deliver their value)."""
+    soft spikes, for finite-difference checks, deliver their value). ``lay`` is the table's
+    layout (:func:`snngen.train.network_data.layout`): a shared delay picks the ring row
+    once per spike, a dense table adds contiguous rows."""
     rows = indptr.shape[0] - 1
     size = ring.shape[0]
+    common, dense = lay[0], lay[1] != 0
     for b in range(z.shape[0]):
         for i in range(rows):
             spike = z[b, pre0 + i]  # 1 (or, with soft spikes, any value; 0: no event)
-            if spike != 0:
-                for k in range(indptr[i], indptr[i + 1]):
+            if spike == 0:
+                continue
+            lo, hi = indptr[i], indptr[i + 1]
+            if common < 0:
+                for k in range(lo, hi):
                     ring[(t + delays[k]) % size, b, slot, post0 + indices[k]] += \
                         fval[k] * spike
+                continue
+            row = ring[(t + common) % size, b, slot]
+            if dense:
+                for k in range(hi - lo):
+                    row[post0 + k] += fval[lo + k] * spike
+            else:
+                for k in range(lo, hi):
+                    row[post0 + indices[k]] += fval[k] * spike
 
 
 @njit(cache=True, boundscheck=False, nogil=True)
-def deliver_back(z, pre0, indptr, indices, post0, delays, fval, ring, slot, t, steps, dz,
-                 has_dz, gf):
+def deliver_back(z, pre0, indptr, indices, post0, delays, lay, fval, ring, slot, t, steps,
+                 dz, has_dz, gf):
     """The reverse of :func:`deliver` at step t: ring holds the adjoints of the inputs of
     steps t .. t + R - 1. Each synapse k of row i (due at t + d_k < steps) reads a =
     ring[...]: when has_dz, sum a * fval[k] goes to dz[b, pre0 + i] (the adjoint of the
     spike, whether or not it fired: the surrogate passes gradients to silent neurons too);
-    when the neuron fired, a * z adds to gf[k]."""
+    when the neuron fired, a * z adds to gf[k]. A dense table with a shared delay sends the
+    adjoints back as one product with the weight matrix (:func:`dense_back`)."""
+    if lay[0] >= 0 and lay[1] != 0:
+        if t + lay[0] < steps:
+            dense_back(z, pre0, indptr.shape[0] - 1, post0, fval,
+                       ring[(t + lay[0]) % ring.shape[0]], slot, dz, has_dz, gf)
+        return
     rows = indptr.shape[0] - 1
     size = ring.shape[0]
     for b in range(z.shape[0]):
@@ -71,6 +93,34 @@ def deliver_back(z, pre0, indptr, indices, post0, delays, fval, ring, slot, t, s
                     acc += a * fval[k]
             if has_dz:
                 dz[b, pre0 + i] += acc
+
+
+@njit(cache=True, boundscheck=False, nogil=True)
+def dense_back(z, pre0, rows, post0, fval, due, slot, dz, has_dz, gf):
+    """:func:`deliver_back` of a full matrix ``fval`` (rows x n, row-major) whose inputs are
+    all due in ring row ``due`` (B, slots, targets): dz[b, pre0 + i] += sum_k fval[i, k]
+    a[b, k] by the register-tiled product of :mod:`.gemm` (the trials innermost), and for
+    each spike gf[i, :] += a[b, :] * z."""
+    batch = z.shape[0]
+    n = fval.shape[0] // rows if rows else 0
+    if has_dz:
+        a = np.zeros((n, pad_columns(batch, fval)), fval.dtype)
+        for b in range(batch):
+            for k in range(n):
+                a[k, b] = due[b, slot, post0 + k]
+        c = np.empty((rows, a.shape[1]), fval.dtype)
+        rows_product(fval, n, 0, rows, a, c, False)
+        for b in range(batch):
+            for i in range(rows):
+                dz[b, pre0 + i] += c[i, b]
+    for b in range(batch):
+        adj = due[b, slot]
+        for i in range(rows):
+            spike = z[b, pre0 + i]
+            if spike != 0:
+                lo = i * n
+                for k in range(n):
+                    gf[lo + k] += adj[post0 + k] * spike
 
 
 def render(nlm, net, dtype: str, parallel: bool = False, online: bool = False) -> str:
@@ -109,8 +159,8 @@ def render(nlm, net, dtype: str, parallel: bool = False, online: bool = False) -
         fa.append(f"z_{s}")
         ba += [f"z_{s}", f"dz_{s}"]
     for proj in dict.fromkeys(d.projection for d in nlm.deliveries):
-        fa += [f"{a}_{proj}" for a in ("indptr", "indices", "delays")]
-        ba += [f"{a}_{proj}" for a in ("indptr", "indices", "delays")]
+        fa += [f"{a}_{proj}" for a in ("indptr", "indices", "delays", "layout")]
+        ba += [f"{a}_{proj}" for a in ("indptr", "indices", "delays", "layout")]
     for d in deliveries:
         fa.append(f"f_{d['key']}")
         ba += [f"f_{d['key']}", f"gf_{d['key']}"]
