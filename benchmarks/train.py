@@ -17,6 +17,9 @@ float32.
     python benchmarks/train.py --impl snngen-ckpt10,torch,torch-csr,torch-edges --H 1024 \
         --density 0.01
 
+``snngen-network`` (``-par``: with ``parallel=True``) trains the same network declared with
+``sg.Network`` through ``sg.BPTT`` instead of the built-in ``RecurrentClassifier``.
+
 Peers: ``torch`` (plain PyTorch; at density < 1 a dense matrix times a fixed mask),
 ``torch-csr`` and ``torch-edges`` (plain PyTorch with sparse recurrent weights, density < 1
 only: a CSR matrix rebuilt every iteration from the trained values, or an edge list with
@@ -79,6 +82,29 @@ def run_snngen(h, density, iters, fan_in=None, batch=BATCH, backend="numba",
     if PROFILE is not None and backend == "numba":
         _profiled(net, trainer)
     return _timed(lambda: trainer.fit(x, y, 1), iters)
+
+
+def run_network(h, density, iters, parallel=False):
+    """T1's network declared with ``sg.Network`` and trained by ``sg.BPTT`` (the learning
+    pipeline of any declared network), instead of the built-in RecurrentClassifier: the
+    same sizes, model, initial weight scales, loss and optimiser."""
+    import snngen as sg
+    lif = sg.NeuronModel("dv/dt = (I - v) / tmem : 1\ndI/dt = -I / tsyn : 1",
+                         threshold="v > 1", reset="v = 0", name="t1_lif")
+    leaky = sg.NeuronModel("dv/dt = -v / tau : 1", name="t1_leaky")
+    x, y = _data()
+    net = sg.Network(dt=DT, batch=BATCH, dtype="float32")
+    inputs = net.input("x", N_IN)
+    hidden = net.population("h", lif, h, params={"tmem": 0.01, "tsyn": 0.005})
+    out = net.population("o", leaky, N_OUT, params={"tau": 0.02})
+    rec = "all_to_all" if density >= 1 else sg.FixedProbability(density, allow_self=False)
+    net.connect(inputs, hidden, "I += w", w=sg.Trainable(sg.Normal(0, 3 / np.sqrt(N_IN))))
+    net.connect(hidden, hidden, "I += w", rec,
+                w=sg.Trainable(sg.Normal(0, 0.5 / np.sqrt(max(density * h, 1)))))
+    net.connect(hidden, out, "v += w", w=sg.Trainable(sg.Normal(0, 1 / np.sqrt(h))))
+    fit = sg.BPTT(net, loss=sg.losses.cross_entropy(out.v, over="max"),
+                  optimizer=sg.Adam(1e-3), parallel=parallel, progress=False)
+    return _timed(lambda: fit.fit({"x": x}, y, epochs=1), iters)
 
 
 def _profiled(net, trainer):
@@ -270,6 +296,9 @@ def child(impl, h, density, iters, device="cpu"):
         every = int(impl[len("snngen-ckpt"):] or 10)
         times, base = run_snngen(h, density, iters, checkpoint_every=every)
         extra = {"checkpoint_every": every}
+    elif impl in ("snngen-network", "snngen-network-par"):  # declared with sg.Network
+        times, base = run_network(h, density, iters, parallel=impl.endswith("-par"))
+        extra = {"parallel": impl.endswith("-par")}
     elif impl in ("torch-csr", "torch-edges"):  # sparse PyTorch: at density < 1 only
         if density >= 1:
             print(f"{impl}: sparse recurrence only; skipping density {density}",

@@ -12,6 +12,20 @@ SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "train.py"
 
 
 @pytest.mark.skipif(not SCRIPT.exists(), reason="benchmarks/ is not part of an installed wheel")
+def test_train_benchmark_runs_t1_declared_as_a_network(tmp_path):
+    """``snngen-network``: T1's network through sg.Network and sg.BPTT."""
+    out = tmp_path / "rows.json"
+    run = subprocess.run([sys.executable, str(SCRIPT), "--impl", "snngen-network", "--H", "16",
+                          "--density", "1,0.5", "--iters", "2", "--json", str(out)],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["impl"], r["density"]) for r in rows] == [("snngen-network", 1.0),
+                                                         ("snngen-network", 0.5)]
+    assert all(r["iter_s"] > 0 and r["parallel"] is False for r in rows)
+
+
+@pytest.mark.skipif(not SCRIPT.exists(), reason="benchmarks/ is not part of an installed wheel")
 def test_train_benchmark_prints_one_json_row_per_run_with_a_profile(tmp_path):
     out = tmp_path / "rows.json"
     run = subprocess.run([sys.executable, str(SCRIPT), "--impl", "snngen,snngen-ckpt4",

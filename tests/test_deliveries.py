@@ -5,7 +5,7 @@ what the general per-synapse path gives, on random tables, spikes and adjoints."
 import numpy as np
 import pytest
 
-from snngen.backends.numba.learning import deliver, deliver_back
+from snngen.backends.numba.learning import deliver, deliver_back, dense_grads
 from snngen.train.network_data import layout
 
 GENERAL = np.array([-1, 0], np.int64)  # per-synapse delays, any targets: the reference path
@@ -50,11 +50,42 @@ def test_layout_paths_equal_the_general_path(dtype, dense, soft):
                 dz = np.zeros(z.shape, dtype)
                 gf = np.zeros(len(indices), dtype)
                 deliver_back(z, pre0, indptr, indices, post0, delays, which, fval, ring0, 1,
-                             t, steps, dz, has_dz, gf)
+                             t, steps, dz, has_dz, gf, steps, False)  # sums step by step
                 out.append((dz, gf))
             np.testing.assert_allclose(out[0][0], out[1][0], rtol=tol, atol=tol)
             np.testing.assert_allclose(out[0][1], out[1][1], rtol=tol, atol=tol)
             assert (np.any(out[0][1] != 0)) == (t + 2 < steps)  # past the run: nothing
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("t0, t1", [(3, 8), (0, 9), (6, 9)])
+def test_weight_sums_at_the_segment_end_equal_step_by_step(parallel, t0, t1):
+    """A full matrix's weight sums, left by deliver_back for dense_grads at the end of a
+    segment (the ring keeps the segment's adjoints), equal the general path's."""
+    rng = np.random.default_rng(3)
+    batch, n_pre, n_post, pre0, post0, d, steps = 4, 300, 9, 1, 2, 2, 9
+    indptr, indices = _table(rng, n_pre, n_post, dense=True)
+    delays = np.full(len(indices), d, np.int64)
+    lay = layout(indptr, indices, delays, n_post)
+    fval = rng.normal(size=len(indices))
+    z = (rng.random((steps, batch, pre0 + n_pre)) < 0.3).astype(float)
+    adjoints = rng.normal(size=(steps + d, batch, 2, post0 + n_post + 1))
+    size = (t1 - t0) + d  # what the driver allocates (BPTT._adjoint_ring)
+    out = []
+    for which in (lay, GENERAL):
+        ring = np.zeros((size,) + adjoints.shape[1:])
+        for t in range(t1, t1 + d):  # written by the later segment's backward pass
+            ring[t % size] = adjoints[t]
+        dz, gf = np.zeros((batch, pre0 + n_pre)), np.zeros(len(indices))
+        for t in range(t1 - 1, t0 - 1, -1):
+            ring[t % size] = adjoints[t]
+            deliver_back(z[t], pre0, indptr, indices, post0, delays, which, fval, ring, 1, t,
+                         steps, dz, True, gf, t1 - t0, parallel)
+        dense_grads(z, pre0, n_pre, post0, which, ring, 1, t0, t1, steps, gf, parallel)
+        out.append((dz, gf))
+    np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-12, atol=1e-12)
+    assert np.any(out[0][1] != 0)
 
 
 def test_layouts_of_tables():

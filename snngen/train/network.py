@@ -86,15 +86,19 @@ class BPTT:
         Keep the tape of this many steps only, and the state (with the refractory clocks and
         the inputs in flight) at the start of every such segment: the backward pass
         recomputes each segment from its checkpoint (one more forward pass; tape memory /
-        (steps / checkpoint_every)). The same gradients. None: the whole run's tape.
+        (steps / checkpoint_every)). The same gradients. None: the whole run's tape. The
+        tape includes, for a population that an all-to-all projection with one delay
+        feeds, the adjoints of its inputs over a segment (their weight gradients are summed
+        row by row at the segment's end).
     progress : bool or None
         ``False``: say nothing; otherwise the first use of kernels that are not in the cache
         yet says on stderr what it compiles and how long it took.
     parallel : bool
         Numba backend: the population kernels share each population's neurons between
-        threads: the same gradients, bit for bit; the first compile takes about twice as
-        long. It pays where the neuron updates dominate a step (large populations, few
-        synapses per neuron; the deliveries stay serial): benchmarks/RESULTS.md.
+        threads, and so do the dense products and weight sums of all-to-all projections:
+        the same gradients, bit for bit; the first compile takes about twice as long. It
+        pays where these dominate a step (large populations, dense layers; the other
+        deliveries stay serial): benchmarks/RESULTS.md.
     soft_beta : float or None
         Soft forward spikes ``sigmoid(soft_beta * g)``, delivered with their value, and their
         exact derivative: a smooth network whose gradients finite differences check
@@ -336,6 +340,16 @@ class BPTT:
         return {k: self.kernels.array(v) if isinstance(v, np.ndarray) else v
                 for k, v in args.items()}
 
+    def _adjoint_ring(self, name: str, ring: int, steps: int) -> int:
+        """Rows of population ``name``'s ring of input adjoints in the backward pass: the
+        forward ring's (its longest delay + 1), or, where a full matrix with a shared delay
+        projects into it, a segment's steps more, so that the segment's adjoints are all
+        there when its weight sums are made row by row (one row of weights in cache for all
+        of its neuron's spikes) at the segment's end."""
+        dense = any(d.post == name and self.tables[d.projection]["layout"][0] >= 0
+                    and self.tables[d.projection]["layout"][1] for d in self.nlm.deliveries)
+        return ring + self._segments(steps)[0][1] - 1 if dense else ring
+
     def _segments(self, steps: int) -> list[tuple[int, int]]:
         every = self.checkpoint_every or steps
         return [(t0, min(t0 + every, steps)) for t0 in range(0, steps, every)]
@@ -384,7 +398,8 @@ class BPTT:
             args.update({
                 f"a_{name}": np.zeros((batch, k, n), f), f"dls_{name}": dls,
                 f"use_ds_{name}": use_ds, f"dlz_{name}": dlz, f"use_dz_{name}": use_dz,
-                f"ar_{name}": np.zeros((info[name][1], batch, m, n), f),
+                f"ar_{name}": np.zeros((self._adjoint_ring(name, info[name][1], steps), batch,
+                                        m, n), f),
                 f"dz_{name}": np.zeros((batch, n), f),
                 f"gP_{name}": np.zeros((len(lm.params), n)),
                 f"gQ_{name}": np.zeros((len(lm.propagators), n))})

@@ -415,7 +415,8 @@ def odd_arrays(draw, shape: tuple | None = None, elements=None) -> np.ndarray:
         shape = shape[::-1]
     dtype = draw(st.sampled_from(ODD_DTYPES))
     size = int(np.prod(shape)) if shape else 1
-    elements = elements or st.one_of(st.sampled_from(ODD_FLOATS), st.floats(-3, 3))
+    if elements is None:
+        elements = st.one_of(st.sampled_from(ODD_FLOATS), st.floats(-3, 3))
     values = draw(st.lists(elements, min_size=size, max_size=size))
     arr = np.array(values, dtype=np.float64).reshape(shape)
     with np.errstate(all="ignore"):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import sympy as sp
-from numba import njit
+from numba import njit, prange
 
 from ... import __version__, cache
 from ...derive.network import jacobian_bodies, population_bodies
@@ -55,26 +55,38 @@ def deliver(z, pre0, indptr, indices, post0, delays, lay, fval, ring, slot, t):
                 continue
             row = ring[(t + common) % size, b, slot]
             if dense:
-                for k in range(hi - lo):
-                    row[post0 + k] += fval[lo + k] * spike
+                out = row[post0:post0 + hi - lo]
+                values = fval[lo:hi]
+                for k in range(hi - lo):  # slices, not offsets: the loop vectorises
+                    out[k] += values[k] * spike
             else:
                 for k in range(lo, hi):
                     row[post0 + indices[k]] += fval[k] * spike
 
 
+@njit(cache=True, boundscheck=False, nogil=True, inline="always")
+def sums_later(lay, ring, span):
+    """Whether the weight sums of a table wait for the end of a segment of ``span`` steps
+    (:func:`dense_grads`): a full matrix with a shared delay, and an adjoint ring long
+    enough to keep every adjoint the segment's spikes read (the driver makes it so)."""
+    return lay[0] >= 0 and lay[1] != 0 and ring.shape[0] >= span + lay[0]
+
+
 @njit(cache=True, boundscheck=False, nogil=True)
 def deliver_back(z, pre0, indptr, indices, post0, delays, lay, fval, ring, slot, t, steps,
-                 dz, has_dz, gf):
+                 dz, has_dz, gf, span, parallel):
     """The reverse of :func:`deliver` at step t: ring holds the adjoints of the inputs of
     steps t .. t + R - 1. Each synapse k of row i (due at t + d_k < steps) reads a =
     ring[...]: when has_dz, sum a * fval[k] goes to dz[b, pre0 + i] (the adjoint of the
     spike, whether or not it fired: the surrogate passes gradients to silent neurons too);
-    when the neuron fired, a * z adds to gf[k]. A dense table with a shared delay sends the
-    adjoints back as one product with the weight matrix (:func:`dense_back`)."""
+    when the neuron fired, a * z adds to gf[k]. A full matrix with a shared delay sends the
+    adjoints back as one product with the weight matrix (:func:`dense_back`; threaded when
+    ``parallel``), its weight sums wait for :func:`dense_grads` where the ring allows."""
     if lay[0] >= 0 and lay[1] != 0:
         if t + lay[0] < steps:
             dense_back(z, pre0, indptr.shape[0] - 1, post0, fval,
-                       ring[(t + lay[0]) % ring.shape[0]], slot, dz, has_dz, gf)
+                       ring[(t + lay[0]) % ring.shape[0]], slot, dz, has_dz, gf,
+                       not sums_later(lay, ring, span), parallel)
         return
     rows = indptr.shape[0] - 1
     size = ring.shape[0]
@@ -96,11 +108,12 @@ def deliver_back(z, pre0, indptr, indices, post0, delays, lay, fval, ring, slot,
 
 
 @njit(cache=True, boundscheck=False, nogil=True)
-def dense_back(z, pre0, rows, post0, fval, due, slot, dz, has_dz, gf):
+def dense_back(z, pre0, rows, post0, fval, due, slot, dz, has_dz, gf, sums, parallel):
     """:func:`deliver_back` of a full matrix ``fval`` (rows x n, row-major) whose inputs are
     all due in ring row ``due`` (B, slots, targets): dz[b, pre0 + i] += sum_k fval[i, k]
-    a[b, k] by the register-tiled product of :mod:`.gemm` (the trials innermost), and for
-    each spike gf[i, :] += a[b, :] * z."""
+    a[b, k] by the register-tiled product of :mod:`.gemm` (the trials innermost; rows
+    shared between threads when ``parallel``), and when ``sums``, for each spike gf[i, :]
+    += a[b, :] * z."""
     batch = z.shape[0]
     n = fval.shape[0] // rows if rows else 0
     if has_dz:
@@ -109,18 +122,102 @@ def dense_back(z, pre0, rows, post0, fval, due, slot, dz, has_dz, gf):
             for k in range(n):
                 a[k, b] = due[b, slot, post0 + k]
         c = np.empty((rows, a.shape[1]), fval.dtype)
-        rows_product(fval, n, 0, rows, a, c, False)
+        if parallel:
+            _product_threads(fval, n, rows, a, c)
+        else:
+            rows_product(fval, n, 0, rows, a, c, False)
         for b in range(batch):
             for i in range(rows):
                 dz[b, pre0 + i] += c[i, b]
+    if not sums:
+        return
     for b in range(batch):
-        adj = due[b, slot]
+        adj = due[b, slot, post0:post0 + n]
         for i in range(rows):
             spike = z[b, pre0 + i]
             if spike != 0:
-                lo = i * n
-                for k in range(n):
-                    gf[lo + k] += adj[post0 + k] * spike
+                out = gf[i * n:(i + 1) * n]
+                for k in range(n):  # slices, not offsets: the loop vectorises
+                    out[k] += adj[k] * spike
+
+
+BLOCK = 128  # rows of the weight matrix per task of the threaded product and weight sums
+
+
+@njit(cache=True, boundscheck=False, nogil=True, parallel=True)
+def _product_threads(fval, n, rows, a, c):
+    """``c = W @ a`` of :func:`dense_back`, blocks of rows shared between threads (each
+    row's sum in the same order as one thread's)."""
+    for blk in prange((rows + BLOCK - 1) // BLOCK):
+        j0 = blk * BLOCK
+        j1 = min(rows, j0 + BLOCK)
+        rows_product(fval, n, j0, j1, a, c[j0:j1], False)
+
+
+@njit(cache=True, boundscheck=False, nogil=True, inline="always")
+def _row_sums(z, pre0, i, n, post0, d, ring, slot, events, start, gf):
+    """gf[i, :] += z * a[t + d, b, :] over the spikes (t, b) of row i (events[start[i]:
+    start[i + 1]], t * B + b)."""
+    out = gf[i * n:(i + 1) * n]
+    size = ring.shape[0]
+    batch = z.shape[1]
+    for e in range(start[i], start[i + 1]):
+        t = events[e] // batch
+        b = events[e] - t * batch
+        spike = z[t, b, pre0 + i]
+        adj = ring[(t + d) % size, b, slot, post0:post0 + n]
+        for k in range(n):  # slices, not offsets: the loop vectorises
+            out[k] += adj[k] * spike
+
+
+@njit(cache=True, boundscheck=False, nogil=True)
+def _events(z, pre0, rows, t0, t1):
+    """The spikes of rows pre0 .. pre0 + rows - 1 in steps t0 .. t1 - 1, grouped by row:
+    (events, start), event ``t * B + b``, row i's events[start[i]:start[i + 1]] in time
+    order (one pass over z in memory order to count, one to place)."""
+    batch = z.shape[1]
+    start = np.zeros(rows + 1, np.int64)
+    for t in range(t0, t1):
+        for b in range(batch):
+            for i in range(rows):
+                if z[t, b, pre0 + i] != 0:
+                    start[i + 1] += 1
+    for i in range(rows):
+        start[i + 1] += start[i]
+    fill = start[:rows].copy()
+    events = np.empty(start[rows], np.int64)
+    for t in range(t0, t1):
+        for b in range(batch):
+            for i in range(rows):
+                if z[t, b, pre0 + i] != 0:
+                    events[fill[i]] = t * batch + b
+                    fill[i] += 1
+    return events, start
+
+
+@njit(cache=True, boundscheck=False, nogil=True)
+def dense_grads(z, pre0, rows, post0, lay, ring, slot, t0, t1, steps, gf, parallel):
+    """The weight sums :func:`deliver_back` left for the end of the segment t0 .. t1 - 1
+    (z: the run's spikes, steps x B x n): row by row over each neuron's spikes, so that a
+    row of gf stays in cache while it sums all of them; nothing for a table whose sums were
+    made step by step."""
+    if not sums_later(lay, ring, t1 - t0) or rows == 0:
+        return
+    n = gf.shape[0] // rows
+    last = min(t1, steps - lay[0])  # spikes whose inputs fall after the run send nothing
+    events, start = _events(z, pre0, rows, t0, last)
+    if parallel:
+        _grads_threads(z, pre0, rows, post0, lay[0], ring, slot, events, start, gf, n)
+        return
+    for i in range(rows):
+        _row_sums(z, pre0, i, n, post0, lay[0], ring, slot, events, start, gf)
+
+
+@njit(cache=True, boundscheck=False, nogil=True, parallel=True)
+def _grads_threads(z, pre0, rows, post0, d, ring, slot, events, start, gf, n):
+    for blk in prange((rows + BLOCK - 1) // BLOCK):
+        for i in range(blk * BLOCK, min(rows, blk * BLOCK + BLOCK)):
+            _row_sums(z, pre0, i, n, post0, d, ring, slot, events, start, gf)
 
 
 def render(nlm, net, dtype: str, parallel: bool = False, online: bool = False) -> str:
