@@ -5,7 +5,14 @@ what the general per-synapse path gives, on random tables, spikes and adjoints."
 import numpy as np
 import pytest
 
-from snngen.backends.numba.learning import deliver, deliver_back, dense_grads
+from snngen.backends.numba.learning import (
+    deliver,
+    deliver_back,
+    dense_back,
+    dense_back_threads,
+    dense_grads,
+    dense_grads_threads,
+)
 from snngen.train.network_data import layout
 
 GENERAL = np.array([-1, 0], np.int64)  # per-synapse delays, any targets: the reference path
@@ -50,7 +57,9 @@ def test_layout_paths_equal_the_general_path(dtype, dense, soft):
                 dz = np.zeros(z.shape, dtype)
                 gf = np.zeros(len(indices), dtype)
                 deliver_back(z, pre0, indptr, indices, post0, delays, which, fval, ring0, 1,
-                             t, steps, dz, has_dz, gf, steps, False)  # sums step by step
+                             t, steps, dz, has_dz, gf)
+                dense_back(z, pre0, indptr, post0, which, fval, ring0, 1, t, steps, dz, has_dz,
+                           gf, steps)  # a segment longer than the ring: sums step by step
                 out.append((dz, gf))
             np.testing.assert_allclose(out[0][0], out[1][0], rtol=tol, atol=tol)
             np.testing.assert_allclose(out[0][1], out[1][1], rtol=tol, atol=tol)
@@ -71,6 +80,8 @@ def test_weight_sums_at_the_segment_end_equal_step_by_step(parallel, t0, t1):
     z = (rng.random((steps, batch, pre0 + n_pre)) < 0.3).astype(float)
     adjoints = rng.normal(size=(steps + d, batch, 2, post0 + n_post + 1))
     size = (t1 - t0) + d  # what the driver allocates (BPTT._adjoint_ring)
+    back, grads = (dense_back_threads, dense_grads_threads) if parallel else \
+        (dense_back, dense_grads)
     out = []
     for which in (lay, GENERAL):
         ring = np.zeros((size,) + adjoints.shape[1:])
@@ -80,8 +91,10 @@ def test_weight_sums_at_the_segment_end_equal_step_by_step(parallel, t0, t1):
         for t in range(t1 - 1, t0 - 1, -1):
             ring[t % size] = adjoints[t]
             deliver_back(z[t], pre0, indptr, indices, post0, delays, which, fval, ring, 1, t,
-                         steps, dz, True, gf, t1 - t0, parallel)
-        dense_grads(z, pre0, n_pre, post0, which, ring, 1, t0, t1, steps, gf, parallel)
+                         steps, dz, True, gf)
+            back(z[t], pre0, indptr, post0, which, fval, ring, 1, t, steps, dz, True, gf,
+                 t1 - t0)
+        grads(z, pre0, n_pre, post0, which, ring, 1, t0, t1, steps, gf)
         out.append((dz, gf))
     np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-12, atol=1e-12)

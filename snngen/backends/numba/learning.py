@@ -74,19 +74,14 @@ def sums_later(lay, ring, span):
 
 @njit(cache=True, boundscheck=False, nogil=True)
 def deliver_back(z, pre0, indptr, indices, post0, delays, lay, fval, ring, slot, t, steps,
-                 dz, has_dz, gf, span, parallel):
+                 dz, has_dz, gf):
     """The reverse of :func:`deliver` at step t: ring holds the adjoints of the inputs of
     steps t .. t + R - 1. Each synapse k of row i (due at t + d_k < steps) reads a =
     ring[...]: when has_dz, sum a * fval[k] goes to dz[b, pre0 + i] (the adjoint of the
     spike, whether or not it fired: the surrogate passes gradients to silent neurons too);
-    when the neuron fired, a * z adds to gf[k]. A full matrix with a shared delay sends the
-    adjoints back as one product with the weight matrix (:func:`dense_back`; threaded when
-    ``parallel``), its weight sums wait for :func:`dense_grads` where the ring allows."""
+    when the neuron fired, a * z adds to gf[k]. Nothing for a full matrix with a shared
+    delay: :func:`dense_back` sends its adjoints back."""
     if lay[0] >= 0 and lay[1] != 0:
-        if t + lay[0] < steps:
-            dense_back(z, pre0, indptr.shape[0] - 1, post0, fval,
-                       ring[(t + lay[0]) % ring.shape[0]], slot, dz, has_dz, gf,
-                       not sums_later(lay, ring, span), parallel)
         return
     rows = indptr.shape[0] - 1
     size = ring.shape[0]
@@ -107,31 +102,29 @@ def deliver_back(z, pre0, indptr, indices, post0, delays, lay, fval, ring, slot,
                 dz[b, pre0 + i] += acc
 
 
-@njit(cache=True, boundscheck=False, nogil=True)
-def dense_back(z, pre0, rows, post0, fval, due, slot, dz, has_dz, gf, sums, parallel):
-    """:func:`deliver_back` of a full matrix ``fval`` (rows x n, row-major) whose inputs are
-    all due in ring row ``due`` (B, slots, targets): dz[b, pre0 + i] += sum_k fval[i, k]
-    a[b, k] by the register-tiled product of :mod:`.gemm` (the trials innermost; rows
-    shared between threads when ``parallel``), and when ``sums``, for each spike gf[i, :]
-    += a[b, :] * z."""
-    batch = z.shape[0]
-    n = fval.shape[0] // rows if rows else 0
-    if has_dz:
-        a = np.zeros((n, pad_columns(batch, fval)), fval.dtype)
-        for b in range(batch):
-            for k in range(n):
-                a[k, b] = due[b, slot, post0 + k]
-        c = np.empty((rows, a.shape[1]), fval.dtype)
-        if parallel:
-            _product_threads(fval, n, rows, a, c)
-        else:
-            rows_product(fval, n, 0, rows, a, c, False)
-        for b in range(batch):
-            for i in range(rows):
-                dz[b, pre0 + i] += c[i, b]
-    if not sums:
-        return
+@njit(cache=True, boundscheck=False, nogil=True, inline="always")
+def _adjoints_in(due, slot, post0, n, batch, like):
+    """The adjoints of a ring row (B, slots, targets) for the product: n x B, the trials
+    innermost, padded to the tiles' vector width."""
+    a = np.zeros((n, pad_columns(batch, like)), like.dtype)
     for b in range(batch):
+        for k in range(n):
+            a[k, b] = due[b, slot, post0 + k]
+    return a
+
+
+@njit(cache=True, boundscheck=False, nogil=True, inline="always")
+def _dz_out(c, dz, pre0, rows):
+    """dz[b, pre0 + i] += c[i, b] (loops: an array expression here compiles for seconds)."""
+    for b in range(dz.shape[0]):
+        for i in range(rows):
+            dz[b, pre0 + i] += c[i, b]
+
+
+@njit(cache=True, boundscheck=False, nogil=True, inline="always")
+def _step_sums(z, pre0, rows, post0, n, due, slot, gf):
+    """gf[i, :] += a[b, :] * z[b, pre0 + i] for the spikes of one step."""
+    for b in range(z.shape[0]):
         adj = due[b, slot, post0:post0 + n]
         for i in range(rows):
             spike = z[b, pre0 + i]
@@ -141,17 +134,52 @@ def dense_back(z, pre0, rows, post0, fval, due, slot, dz, has_dz, gf, sums, para
                     out[k] += adj[k] * spike
 
 
+@njit(cache=True, boundscheck=False, nogil=True)
+def dense_back(z, pre0, indptr, post0, lay, fval, ring, slot, t, steps, dz, has_dz, gf,
+               span):
+    """:func:`deliver_back` of a full matrix ``fval`` (rows x n, row-major) with a shared
+    delay d (else nothing): the adjoints due at t + d (a ring row, B x slots x targets)
+    go back as dz[b, pre0 + i] += sum_k fval[i, k] a[b, k], by the register-tiled product
+    of :mod:`.gemm`; the weight sums are made here, step by step, only where the ring is
+    too short to keep them for :func:`dense_grads`. :func:`dense_back_threads` is the same
+    with the product's rows shared between threads."""
+    if lay[0] < 0 or lay[1] == 0 or t + lay[0] >= steps:
+        return
+    rows = indptr.shape[0] - 1
+    n = fval.shape[0] // rows if rows else 0
+    due = ring[(t + lay[0]) % ring.shape[0]]
+    if has_dz:
+        a = _adjoints_in(due, slot, post0, n, z.shape[0], fval)
+        c = np.empty((rows, a.shape[1]), fval.dtype)
+        rows_product(fval, n, 0, rows, a, c, False)
+        _dz_out(c, dz, pre0, rows)
+    if not sums_later(lay, ring, span):
+        _step_sums(z, pre0, rows, post0, n, due, slot, gf)
+
+
 BLOCK = 128  # rows of the weight matrix per task of the threaded product and weight sums
 
 
 @njit(cache=True, boundscheck=False, nogil=True, parallel=True)
-def _product_threads(fval, n, rows, a, c):
-    """``c = W @ a`` of :func:`dense_back`, blocks of rows shared between threads (each
-    row's sum in the same order as one thread's)."""
-    for blk in prange((rows + BLOCK - 1) // BLOCK):
-        j0 = blk * BLOCK
-        j1 = min(rows, j0 + BLOCK)
-        rows_product(fval, n, j0, j1, a, c[j0:j1], False)
+def dense_back_threads(z, pre0, indptr, post0, lay, fval, ring, slot, t, steps, dz, has_dz,
+                       gf, span):
+    """:func:`dense_back` with blocks of rows of the product on threads (each row's sum in
+    the order of one thread's: the same numbers)."""
+    if lay[0] < 0 or lay[1] == 0 or t + lay[0] >= steps:
+        return
+    rows = indptr.shape[0] - 1
+    n = fval.shape[0] // rows if rows else 0
+    due = ring[(t + lay[0]) % ring.shape[0]]
+    if has_dz:
+        a = _adjoints_in(due, slot, post0, n, z.shape[0], fval)
+        c = np.empty((rows, a.shape[1]), fval.dtype)
+        for blk in prange((rows + BLOCK - 1) // BLOCK):
+            j0 = blk * BLOCK
+            j1 = min(rows, j0 + BLOCK)
+            rows_product(fval, n, j0, j1, a, c[j0:j1], False)
+        _dz_out(c, dz, pre0, rows)
+    if not sums_later(lay, ring, span):
+        _step_sums(z, pre0, rows, post0, n, due, slot, gf)
 
 
 @njit(cache=True, boundscheck=False, nogil=True, inline="always")
@@ -196,28 +224,31 @@ def _events(z, pre0, rows, t0, t1):
 
 
 @njit(cache=True, boundscheck=False, nogil=True)
-def dense_grads(z, pre0, rows, post0, lay, ring, slot, t0, t1, steps, gf, parallel):
-    """The weight sums :func:`deliver_back` left for the end of the segment t0 .. t1 - 1
+def dense_grads(z, pre0, rows, post0, lay, ring, slot, t0, t1, steps, gf):
+    """The weight sums :func:`dense_back` left for the end of the segment t0 .. t1 - 1
     (z: the run's spikes, steps x B x n): row by row over each neuron's spikes, so that a
     row of gf stays in cache while it sums all of them; nothing for a table whose sums were
-    made step by step."""
+    made step by step. :func:`dense_grads_threads`: blocks of rows on threads."""
     if not sums_later(lay, ring, t1 - t0) or rows == 0:
         return
     n = gf.shape[0] // rows
     last = min(t1, steps - lay[0])  # spikes whose inputs fall after the run send nothing
     events, start = _events(z, pre0, rows, t0, last)
-    if parallel:
-        _grads_threads(z, pre0, rows, post0, lay[0], ring, slot, events, start, gf, n)
-        return
     for i in range(rows):
         _row_sums(z, pre0, i, n, post0, lay[0], ring, slot, events, start, gf)
 
 
 @njit(cache=True, boundscheck=False, nogil=True, parallel=True)
-def _grads_threads(z, pre0, rows, post0, d, ring, slot, events, start, gf, n):
+def dense_grads_threads(z, pre0, rows, post0, lay, ring, slot, t0, t1, steps, gf):
+    """:func:`dense_grads`, blocks of rows on threads (each row's sums in the same order)."""
+    if not sums_later(lay, ring, t1 - t0) or rows == 0:
+        return
+    n = gf.shape[0] // rows
+    last = min(t1, steps - lay[0])
+    events, start = _events(z, pre0, rows, t0, last)
     for blk in prange((rows + BLOCK - 1) // BLOCK):
         for i in range(blk * BLOCK, min(rows, blk * BLOCK + BLOCK)):
-            _row_sums(z, pre0, i, n, post0, d, ring, slot, events, start, gf)
+            _row_sums(z, pre0, i, n, post0, lay[0], ring, slot, events, start, gf)
 
 
 def render(nlm, net, dtype: str, parallel: bool = False, online: bool = False) -> str:
