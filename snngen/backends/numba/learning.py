@@ -85,6 +85,11 @@ def deliver_back(z, pre0, indptr, indices, post0, delays, lay, fval, ring, slot,
         return
     rows = indptr.shape[0] - 1
     size = ring.shape[0]
+    if lay[0] >= 0:  # one delay: every synapse reads the same ring row
+        if t + lay[0] < steps:
+            _shared_delay_back(z, pre0, rows, indptr, indices, post0, fval,
+                               ring[(t + lay[0]) % size], slot, dz, has_dz, gf)
+        return
     for b in range(z.shape[0]):
         for i in range(rows):
             spike = z[b, pre0 + i]
@@ -99,6 +104,26 @@ def deliver_back(z, pre0, indptr, indices, post0, delays, lay, fval, ring, slot,
                         gf[k] += a * spike
                     acc += a * fval[k]
             if has_dz:
+                dz[b, pre0 + i] += acc
+
+
+@njit(cache=True, boundscheck=False, nogil=True, inline="always")
+def _shared_delay_back(z, pre0, rows, indptr, indices, post0, fval, due, slot, dz, has_dz,
+                       gf):
+    """:func:`deliver_back` of a table whose synapses share one delay: the adjoints all in
+    ring row ``due`` (B, slots, targets)."""
+    for b in range(z.shape[0]):
+        adj = due[b, slot, post0:]
+        for i in range(rows):
+            spike = z[b, pre0 + i]
+            lo, hi = indptr[i], indptr[i + 1]
+            if spike != 0:
+                for k in range(lo, hi):
+                    gf[k] += adj[indices[k]] * spike
+            if has_dz:
+                acc = 0.0
+                for k in range(lo, hi):
+                    acc += adj[indices[k]] * fval[k]
                 dz[b, pre0 + i] += acc
 
 
