@@ -362,30 +362,30 @@ def test_input_gradient_changes_no_other_gradient(parallel):
 
 
 def test_weight_gradients_are_deferred_when_per_thread_copies_would_be_large():
-    from snngen.train.bptt import _defer_weight_grads
+    from snngen.train.bptt_plan import defer_weight_grads
     t1_1024 = dict(stored=100 * 32 * 1024, synapses=700 * 1024 + 10_000, item=4)
-    assert not _defer_weight_grads("auto", 2, **t1_1024)       # 2.9 MB of copies: keep them
-    assert _defer_weight_grads("auto", 16, **t1_1024)          # 15 copies: 44 MB > 13 MB
+    assert not defer_weight_grads("auto", 2, **t1_1024)       # 2.9 MB of copies: keep them
+    assert defer_weight_grads("auto", 16, **t1_1024)          # 15 copies: 44 MB > 13 MB
     t1_4096_dense = dict(stored=100 * 32 * 4096, synapses=700 * 4096 + 4096**2, item=4)
-    assert _defer_weight_grads("auto", 2, **t1_4096_dense)     # 79 MB > 52 MB stored
-    assert not _defer_weight_grads("per_thread", 16, **t1_4096_dense)
-    assert _defer_weight_grads("deferred", 1, **t1_1024)
+    assert defer_weight_grads("auto", 2, **t1_4096_dense)     # 79 MB > 52 MB stored
+    assert not defer_weight_grads("per_thread", 16, **t1_4096_dense)
+    assert defer_weight_grads("deferred", 1, **t1_1024)
     # checkpoints every 20 steps: one segment's adjoints (2.6 MB) < 2.9 MB of copies
     t1_1024_ckpt20 = dict(t1_1024, stored=20 * 32 * 1024)
-    assert _defer_weight_grads("auto", 2, **t1_1024_ckpt20, checkpointed=True)
-    assert not _defer_weight_grads("auto", 2, **t1_1024_ckpt20)
-    assert not _defer_weight_grads("auto", 2, **t1_1024, checkpointed=True)  # 13 MB stored
+    assert defer_weight_grads("auto", 2, **t1_1024_ckpt20, checkpointed=True)
+    assert not defer_weight_grads("auto", 2, **t1_1024_ckpt20)
+    assert not defer_weight_grads("auto", 2, **t1_1024, checkpointed=True)  # 13 MB stored
     # threads owning blocks of neurons: defer when the stored adjoints are at most half the
     # weights (H = 1024, 1 %: a segment of 20 steps, 2 x 0.66M > 0.73M weights: in the pass;
     # of 10 steps: deferred)
-    assert not _defer_weight_grads("auto", 2, **t1_1024_ckpt20, checkpointed=True,
+    assert not defer_weight_grads("auto", 2, **t1_1024_ckpt20, checkpointed=True,
                                    by_neurons=True)
     t1_1024_ckpt10 = dict(t1_1024, stored=10 * 32 * 1024)
-    assert _defer_weight_grads("auto", 2, **t1_1024_ckpt10, checkpointed=True, by_neurons=True)
+    assert defer_weight_grads("auto", 2, **t1_1024_ckpt10, checkpointed=True, by_neurons=True)
     t1_4096_ckpt10 = dict(t1_4096_dense, stored=10 * 32 * 4096)
-    assert _defer_weight_grads("auto", 2, **t1_4096_ckpt10, checkpointed=True, by_neurons=True)
-    assert not _defer_weight_grads("auto", 2, **t1_4096_dense, by_neurons=True)  # whole run
-    assert not _defer_weight_grads("per_thread", 2, **t1_4096_ckpt10, by_neurons=True)
+    assert defer_weight_grads("auto", 2, **t1_4096_ckpt10, checkpointed=True, by_neurons=True)
+    assert not defer_weight_grads("auto", 2, **t1_4096_dense, by_neurons=True)  # whole run
+    assert not defer_weight_grads("per_thread", 2, **t1_4096_ckpt10, by_neurons=True)
 
 
 def test_checkpointing_rejects_a_loss_on_states():

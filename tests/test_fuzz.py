@@ -569,12 +569,14 @@ def bptt_inputs(draw):
         epochs=either(st.integers(0, 2), fs.odd_values().filter(lambda e: not fs.huge(e)),
                       odds=10),
         batch_size=either(st.sampled_from([None, 1, 3]), fs.odd_values(), odds=10),
+        # odd values include small counts: a run over such a budget is refused
+        max_memory=either(st.sampled_from([None, 2**40]), fs.odd_values(), odds=12),
         what=either(st.sampled_from(["fit", "predict", "loss_and_grads"]), st.nothing()),
     ))
     drawn.update(x=x, labels=labels)
     # "spikes": a spike-count loss, whose targets are counts (batch, 4), not class labels
     return drawn, ok and x_ok and (l_ok or drawn["what"] == "predict") and \
-        drawn["loss"] != "spikes"
+        not (isinstance(drawn["loss"], str) and drawn["loss"] == "spikes")
 
 
 @examples(40)
@@ -585,21 +587,23 @@ def test_bptt(case):
 
     def call():
         d = declared()
-        if v["loss"] == "cross_entropy":
+        kind = v["loss"] if isinstance(v["loss"], str) else None  # odd values: arrays too
+        if kind == "cross_entropy":
             loss = sg.losses.cross_entropy(d["o"].v, over=v["over"])
-        elif v["loss"] == "spikes":
+        elif kind == "spikes":
             loss = sg.losses.spike_count(d["h"].spikes)
-        elif v["loss"] == "ce+rate":  # a sum: the regulariser takes no labels
+        elif kind == "ce+rate":  # a sum: the regulariser takes no labels
             loss = sg.losses.cross_entropy(d["o"].v, over=v["over"]) + sg.losses.rate(
                 d["h"].spikes, low="2*Hz", high="300*Hz", strength=1e-4)
-        elif v["loss"] == "mse":
+        elif kind == "mse":
             loss = sg.losses.mse(d["o"].v)
         else:
             loss = v["loss"]
         fit = sg.BPTT(d["net"], loss=loss, optimizer=sg.Adam(v["lr"]) if isinstance(
             v["lr"], float) else v["lr"], backend=v["backend"], surrogate=v["surrogate"],
             clip=v["clip"], checkpoint_every=v["checkpoint_every"],
-            soft_beta=v["soft_beta"], progress=False, parallel=v["parallel"])
+            soft_beta=v["soft_beta"], progress=False, parallel=v["parallel"],
+            max_memory=v["max_memory"])
         inputs = v["x"] if isinstance(v["x"], dict) else {"x": v["x"]}
         if v["what"] == "predict":
             return fit.predict(inputs, batch_size=v["batch_size"])
@@ -669,6 +673,8 @@ def online_graph_inputs(draw):
         epochs=either(st.integers(0, 2), fs.odd_values().filter(lambda e: not fs.huge(e)),
                       odds=10),
         batch_size=either(st.sampled_from([None, 1, 3]), fs.odd_values(), odds=10),
+        # odd values include small counts: a run over such a budget is refused
+        max_memory=either(st.sampled_from([None, 2**40]), fs.odd_values(), odds=12),
         what=either(st.sampled_from(["fit", "predict", "loss_and_grads"]), st.nothing()),
     ))
     drawn.update(x=x, labels=labels)

@@ -29,6 +29,7 @@ from ..derive.step import LearningModel
 from ..derive.tape import TAPE_G, describe_tape, minimal_tape  # noqa: F401 - re-exported
 from ..errors import SnngenError
 from ..integrate import REFRACTORY
+from .bptt_plan import defer_weight_grads, memory_bytes, one_blas_thread, parallel_choice
 from .checks import as_count, as_real, check_loss_grads, check_run
 
 
@@ -149,7 +150,8 @@ class CompiledBPTT:
         (W, or the synapses, read once per step, not once per thread); weight gradients go
         straight into one buffer (each thread writes only the synapses onto its own neurons:
         no per-thread copies, no deferral needed). ``"auto"`` (default): "neurons" from 384
-        neurons per thread (see :func:`_parallel_choice`); ``self.parallel`` says which ran.
+        neurons per thread (see :func:`snngen.train.bptt_plan.parallel_choice`);
+        ``self.parallel`` says which ran.
         Both give the same gradients up to the order of floating-point sums.
         A run that wants weight gradients only (``wanted`` an empty set), with no cut-off
         and ``states_needed=False``, keeps the minimal tape (:func:`minimal_tape`, e.g. the
@@ -178,7 +180,7 @@ class CompiledBPTT:
                               f"{parallel!r}")
         threads = numba.get_num_threads()
         if parallel == "auto":
-            parallel = _parallel_choice(threads, batch, n)
+            parallel = parallel_choice(threads, batch, n)
         by_neurons = parallel == "neurons"
         rec_full = w_rec_csr.n_synapses == n * n  # rows complete and sorted
         if dense is None:
@@ -251,7 +253,7 @@ class CompiledBPTT:
             dz_left, dz_right = np.zeros((steps, 1, 0), f), np.zeros((1, 0), f)
         # trials: one gradient buffer per chunk of trials; neurons: one, split by post neuron
         chunks = max(1, min(n, threads)) if by_neurons else max(1, min(batch, threads))
-        defer = input_grad or _defer_weight_grads(
+        defer = input_grad or defer_weight_grads(
             weight_grads, chunks, seg * batch * n, w_in_csr.n_synapses + w_rec_csr.n_synapses,
             f.itemsize, seg < steps, by_neurons)
         d_in = np.zeros((steps, batch, inputs.shape[2]) if input_grad else (0, 0, 0), f)
@@ -289,7 +291,7 @@ class CompiledBPTT:
                     minimal)
             # the kernels' threads call BLAS for the low-rank dL/dz (the dense recurrent
             # product is their own register tiles, no BLAS)
-            with _one_blas_thread() if dz_left.shape[2] else contextlib.nullcontext():
+            with one_blas_thread() if dz_left.shape[2] else contextlib.nullcontext():
                 if by_neurons:
                     self.module.backward_blocks(*args, chunks)
                 else:
@@ -379,109 +381,8 @@ class CompiledBPTT:
         gradient (0: it does not); ``weights_only``: the run wants no parameter gradients,
         no cut-off and gives its loss no states (it then keeps the minimal tape, if the model
         has one). Loss arrays not included."""
-        where = "CompiledBPTT.memory_bytes"
-        steps, batch, n = (as_count(v, name, where) for v, name in
-                           ((steps, "steps"), (batch, "batch"), (n, "n")))
-        n_synapses = as_count(n_synapses, "n_synapses", where, 0)
-        input_grad = as_count(input_grad, "input_grad (number of inputs)", where, 0)
-        if checkpoint_every is not None:
-            checkpoint_every = as_count(checkpoint_every, "checkpoint_every (steps)", where)
-        if not isinstance(parallel, str) or parallel not in ("auto", "trials", "neurons"):
-            raise SnngenError(f"parallel must be 'auto', 'trials' or 'neurons', got "
-                              f"{parallel!r}")
-        item, k = self.dtype.itemsize, len(self.lm.states)
-        threads = numba.get_num_threads()
-        if parallel == "auto":
-            parallel = _parallel_choice(threads, batch, n)
-        seg = steps if checkpoint_every is None else min(int(checkpoint_every), steps)
-        minimal = self._minimal(not weights_only, 0.0, not weights_only)
-        if tape_input is None:
-            tape_input = checkpoint_every is not None and not minimal
-        columns = len(self.tape_columns) if minimal else k
-        tape = seg * batch * n * ((columns + int(tape_input)) * item + int(self.refractory))
-        # bit-packed, and the float copy the loss sees (freed before the backward pass: an
-        # upper bound)
-        spikes = steps * batch * (8 * bits.words(n) + n * item)
-        checkpoints = (-(-steps // seg) if seg < steps else 0) * batch * n * (
-            k * item + 8 * self.refractory)
-        checkpoints += seg * batch * 8 * bits.words(n) if seg < steps else 0  # recomputed spikes
-        stored = seg * batch * n
-        if parallel == "neurons":  # one weight-gradient buffer; a_x (not when deferred:
-            chunks = max(1, min(n, threads))  # a_store holds it), its transpose by step
-            # parity, and for dense weights the product's output: at most 1 + 3
-            defer = input_grad > 0 or _defer_weight_grads("auto", chunks, stored, n_synapses,
-                                                          item, seg < steps, True)
-            weights = n_synapses + ((not defer) + 3) * batch * n + defer * stored
-        else:
-            chunks = max(1, min(batch, threads))
-            weights = (stored + n_synapses
-                       if input_grad > 0 or _defer_weight_grads("auto", chunks, stored,
-                                                                n_synapses, item, seg < steps)
-                       else chunks * n_synapses)
-        weights += steps * batch * input_grad  # the returned dL/d(inputs)
-        grads = item * weights + chunks * 8 * n * (len(self.lm.params) + len(self.lm.propagators))
-        adjoints = batch * n * (k + 1) * item + batch * n * (k * item + 8 * self.refractory)
-        return tape + spikes + checkpoints + grads + adjoints
-
-
-def _defer_weight_grads(choice: str, chunks: int, stored: int, synapses: int,
-                        item: int, checkpointed: bool = False, by_neurons: bool = False) -> bool:
-    """Deferred weight gradients (``stored`` adjoint values) or per-thread buffers (the
-    ``chunks - 1`` extra copies of every weight). "auto" defers when the extra copies would
-    hold more than the stored adjoints. Over a whole run's tape per-thread accumulation is
-    faster (the adjoints are still in cache), so there it also needs the copies to exceed
-    32 MiB (many threads, large projections); with checkpoints the adjoints of one segment
-    are read back from cache and the two ran equally fast (T1 H=1024 dense, 2 threads).
-    Threads owning blocks of neurons (``by_neurons``) have no copies to save: there "auto"
-    defers when the stored adjoints are at most half the weights, because the deferred pass
-    visits each row's gradient once per segment for all its events instead of once per
-    event (T1, 2 threads: H=1024 dense with checkpoints every 20 steps 0.138 -> 0.124 s per
-    iteration; H=4096 dense every 10, backward and weight gradients 1.21 -> 1.09 s)."""
-    if choice == "auto" and by_neurons:
-        return 2 * stored <= synapses
-    if choice == "auto":
-        floor = 0 if checkpointed else 32 * 2**20
-        return (chunks - 1) * synapses * item > max(stored * item, floor)
-    return choice == "deferred"
-
-
-def _parallel_choice(threads: int, batch: int, n: int) -> str:
-    """How the backward pass shares its work between threads (``parallel="auto"``):
-    "neurons" (threads own blocks of neurons of every trial and meet at a barrier each step)
-    once each thread gets at least 384 neurons, or 32 when there are fewer trials than
-    threads (the trials alone would leave threads idle); else "trials" (threads own trials).
-    Measured on T1 (batch 32) with 2 threads, seconds per training iteration, trials against
-    neurons: dense H = 256 0.031 / 0.036, H = 512 0.057 / 0.062, H = 768 0.106 / 0.101,
-    H = 1024 (checkpoints every 20 steps) 0.190 / 0.149, H = 4096 (every 10) backward kernel
-    1.5x faster by neurons; at 1 % H = 1024 0.079 / 0.085, H = 4096 0.493 / 0.460 (every 10:
-    0.528 / 0.403). Below that size a step has too little work between two barriers.
-
-    >>> _parallel_choice(2, 32, 4096), _parallel_choice(2, 32, 512), _parallel_choice(1, 32, 4096)
-    ('neurons', 'trials', 'trials')
-    >>> _parallel_choice(8, 4, 512)
-    'neurons'
-    """
-    if threads < 2:
-        return "trials"
-    per_thread = n // threads
-    return "neurons" if per_thread >= 384 or (batch < threads and per_thread >= 32) \
-        else "trials"
-
-
-_BLAS = None
-
-
-def _one_blas_thread():
-    """Keep BLAS to one thread while the kernels' own threads each run matrix products
-    (a multi-threaded BLAS inside them oversubscribes the cores: 4x slower on 2 cores)."""
-    global _BLAS
-    if _BLAS is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-            _BLAS = ThreadpoolController()
-        except ImportError:  # a source checkout without it: correct, only slower
-            _BLAS = False
-    return _BLAS.limit(limits=1, user_api="blas") if _BLAS else contextlib.nullcontext()
+        return memory_bytes(self, steps, batch, n, checkpoint_every, n_synapses,
+                            tape_input, parallel, input_grad, weights_only)
 
 
 def _states_for_loss(tape_s: np.ndarray, state: np.ndarray) -> np.ndarray:

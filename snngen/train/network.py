@@ -40,11 +40,14 @@ from ..runtime.allocate import _initial
 from .checks import as_count
 from .network_data import (
     check_inputs,
+    initial_params,
     per_synapse,
+    positive_params,
     source_spikes,
     synapse_tables,
     timed_values,
 )
+from .network_memory import check_fits, memory_parts
 from .optim import SGD, Adam, clip_scale, global_norm
 
 NEVER = -(10 ** 9)  # the last spike of a neuron that has not spiked: never refractory
@@ -99,6 +102,10 @@ class BPTT:
         the same gradients, bit for bit; the first compile takes about twice as long. It
         pays where these dominate a step (large populations, dense layers; the other
         deliveries stay serial): benchmarks/RESULTS.md.
+    max_memory : int or None
+        The most bytes a run may hold (:meth:`memory_bytes` counts them before it starts);
+        a larger run is refused before anything is allocated. None: 90 % of the memory
+        available.
     soft_beta : float or None
         Soft forward spikes ``sigmoid(soft_beta * g)``, delivered with their value, and their
         exact derivative: a smooth network whose gradients finite differences check
@@ -121,7 +128,7 @@ class BPTT:
                  surrogate="fast_sigmoid", detach_reset: bool = False,
                  clip: float | None = None, soft_beta: float | None = None,
                  checkpoint_every: int | None = None, progress: bool | None = None,
-                 parallel: bool = False):
+                 parallel: bool = False, max_memory: int | None = None):
         from ..losses import Loss
         from ..runtime.network import Network
         who = type(self).__name__  # BPTT, or Online (its subclass)
@@ -145,6 +152,9 @@ class BPTT:
         validate.read_flag(detach_reset, f"{who}: detach_reset")
         validate.read_flag(progress, f"{who}: progress", none=True)
         validate.read_flag(parallel, f"{who}: parallel")
+        #: the most bytes a run may hold (None: 90 % of the memory available at its start)
+        self.max_memory = None if max_memory is None else validate.read_count(
+            max_memory, f"{who}: max_memory (bytes, e.g. 4 * 2**30 for 4 GiB)")
         self.clip = None if clip is None else float(
             validate.read_value(clip, f"{who}: clip", shape=()))
         self.checkpoint_every = None if checkpoint_every is None else \
@@ -162,8 +172,8 @@ class BPTT:
             raise SnngenError(f"{who}: nothing is trained: mark values with sg.Trainable, e.g. "
                               "w=sg.Trainable(sg.Normal(0, 0.1)) in net.connect")
         self._tables()
-        self.params = self._initial_params()
-        self.log_space = self._positive()
+        self.params = initial_params(net, self.tables)
+        self.log_space = positive_params(net)
         #: draws the white noise of each run (standard normal, per neuron, trial and step):
         #: a fixed input of that run; replace it to repeat a run's noise
         self.noise_rng = np.random.default_rng([net.seed, 1])
@@ -189,42 +199,6 @@ class BPTT:
 
     def _tables(self) -> None:
         self.tables = synapse_tables(self.net)
-
-    def _initial_params(self) -> dict:
-        params = {}
-        for pop in self.net.populations.values():
-            for k, each in getattr(pop, "trainable", {}).items():
-                value = np.asarray(pop.params[k], np.float64)
-                params[f"{pop.name}.{k}"] = np.broadcast_to(value, (pop.n,)).copy() if each \
-                    else value.copy()
-            for k, each in getattr(pop, "trainable_init", {}).items():
-                value = np.asarray(pop.init[k], np.float64)
-                params[f"{pop.name}.{k}0"] = np.broadcast_to(value, (pop.n,)).copy() if each \
-                    else value.copy()
-        for name, proj in self.net.projections.items():
-            for k in proj.trainable:
-                params[f"{name}.{k}"] = self.tables[name]["values"][k].copy()
-        return params
-
-    def _positive(self) -> frozenset[str]:
-        """Trained neuron parameters that the model needs positive (time constants: the
-        model's checks refuse their negative values): optimised as logarithms, so that no
-        step can make them negative. The others (weights, thresholds) are optimised as
-        they are."""
-        from ..runtime.validate import check_parameter_values
-        out = set()
-        for pop in self.net.populations.values():
-            for k in getattr(pop, "trainable", {}):
-                value = np.asarray(pop.params[k], np.float64)
-                if not np.all(value > 0):
-                    continue
-                probe = {**{q: np.asarray(v, np.float64) for q, v in pop.params.items()},
-                         k: -value}
-                try:
-                    check_parameter_values(pop.model, probe, "probe")
-                except SnngenError:
-                    out.add(f"{pop.name}.{k}")
-        return frozenset(out)
 
     def _population_values(self, pop) -> dict:
         """Per-neuron float64 values of every parameter of ``pop`` (trained ones current)."""
@@ -350,6 +324,17 @@ class BPTT:
                     and self.tables[d.projection]["layout"][1] for d in self.nlm.deliveries)
         return ring + self._segments(steps)[0][1] - 1 if dense else ring
 
+    def memory_bytes(self, steps: int, batch: int | None = None,
+                     backward: bool = True) -> int:
+        """Bytes a run of ``steps`` steps and ``batch`` trials (default: the network's)
+        holds at its peak, counted before anything is allocated (``backward=False``: the
+        forward pass of :meth:`predict`); :func:`snngen.train.network_memory.memory_parts`
+        names the parts. A run that would not fit is refused before it starts."""
+        steps = as_count(steps, "steps", "BPTT.memory_bytes")
+        batch = as_count(self.net.batch if batch is None else batch, "batch",
+                         "BPTT.memory_bytes")
+        return sum(memory_parts(self, steps, batch, backward).values())
+
     def _segments(self, steps: int) -> list[tuple[int, int]]:
         every = self.checkpoint_every or steps
         return [(t0, min(t0 + every, steps)) for t0 in range(0, steps, every)]
@@ -359,6 +344,7 @@ class BPTT:
         clocks and pending inputs at each segment's start are kept, the tape holds one
         segment); returns (steps, batch, args, info, records, checkpoints)."""
         steps, batch, inputs = self._check_inputs(inputs, where)
+        check_fits(self, steps, batch, where != "BPTT.predict", where)
         args, info = self._arrays(inputs, steps, batch)
         args = self._device(args)
         records = {ref: np.empty((steps, batch, ref.population.n))

@@ -13,6 +13,7 @@ from .. import connectivity as conn
 from ..backends.numba.arrays import kernel_array
 from ..errors import InvalidValueError, ShapeError, SnngenError
 from ..runtime.allocate import _csr_values, _delays, shared_values
+from ..runtime.validate import check_parameter_values
 
 
 def synapse_tables(net) -> dict:
@@ -146,3 +147,40 @@ def timed_values(pop, dt: float, steps: int, batch: int) -> np.ndarray:
         values = ta.values[rows]  # (steps,) or (steps, n)
         out[:, :, j, :] = values[:, None, None] if values.ndim == 1 else values[:, None, :]
     return out
+
+
+def initial_params(net, tables: dict) -> dict:
+    """The starting values of everything ``net`` trains, by name (float64 copies)."""
+    params = {}
+    for pop in net.populations.values():
+        for k, each in getattr(pop, "trainable", {}).items():
+            value = np.asarray(pop.params[k], np.float64)
+            params[f"{pop.name}.{k}"] = np.broadcast_to(value, (pop.n,)).copy() if each \
+                else value.copy()
+        for k, each in getattr(pop, "trainable_init", {}).items():
+            value = np.asarray(pop.init[k], np.float64)
+            params[f"{pop.name}.{k}0"] = np.broadcast_to(value, (pop.n,)).copy() if each \
+                else value.copy()
+    for name, proj in net.projections.items():
+        for k in proj.trainable:
+            params[f"{name}.{k}"] = tables[name]["values"][k].copy()
+    return params
+
+def positive_params(net) -> frozenset[str]:
+    """Trained neuron parameters that the model needs positive (time constants: the
+    model's checks refuse their negative values): optimised as logarithms, so that no
+    step can make them negative. The others (weights, thresholds) are optimised as
+    they are."""
+    out = set()
+    for pop in net.populations.values():
+        for k in getattr(pop, "trainable", {}):
+            value = np.asarray(pop.params[k], np.float64)
+            if not np.all(value > 0):
+                continue
+            probe = {**{q: np.asarray(v, np.float64) for q, v in pop.params.items()},
+                     k: -value}
+            try:
+                check_parameter_values(pop.model, probe, "probe")
+            except SnngenError:
+                out.add(f"{pop.name}.{k}")
+    return frozenset(out)
