@@ -128,14 +128,26 @@ def _shared_delay_back(z, pre0, rows, indptr, indices, post0, fval, due, slot, d
 
 
 @njit(cache=True, boundscheck=False, nogil=True, inline="always")
-def _adjoints_in(due, slot, post0, n, batch, like):
-    """The adjoints of a ring row (B, slots, targets) for the product: n x B, the trials
-    innermost, padded to the tiles' vector width."""
+def _dense_due(indptr, lay, fval, ring, t, steps):
+    """(rows, n, ring row) of a full matrix with a shared delay d at step t: its rows and
+    columns and the row of adjoints due at t + d (B x slots x targets); rows is -1 where
+    nothing is due (another kind of table, or t + d past the run)."""
+    due = ring[(t + max(lay[0], 0)) % ring.shape[0]]
+    rows = indptr.shape[0] - 1
+    if lay[0] < 0 or lay[1] == 0 or t + lay[0] >= steps:
+        return -1, 0, due
+    return rows, (fval.shape[0] // rows if rows else 0), due
+
+
+@njit(cache=True, boundscheck=False, nogil=True, inline="always")
+def _product_buffers(due, slot, post0, n, rows, batch, like):
+    """The product's operands: the adjoints of ring row ``due`` as n x B (the trials
+    innermost, padded to the tiles' vector width) and an output of ``rows`` rows."""
     a = np.zeros((n, pad_columns(batch, like)), like.dtype)
     for b in range(batch):
         for k in range(n):
             a[k, b] = due[b, slot, post0 + k]
-    return a
+    return a, np.empty((rows, a.shape[1]), like.dtype)
 
 
 @njit(cache=True, boundscheck=False, nogil=True, inline="always")
@@ -147,8 +159,11 @@ def _dz_out(c, dz, pre0, rows):
 
 
 @njit(cache=True, boundscheck=False, nogil=True, inline="always")
-def _step_sums(z, pre0, rows, post0, n, due, slot, gf):
-    """gf[i, :] += a[b, :] * z[b, pre0 + i] for the spikes of one step."""
+def _step_sums(z, pre0, rows, post0, n, due, slot, gf, lay, ring, span):
+    """gf[i, :] += a[b, :] * z[b, pre0 + i] for the spikes of one step, unless the ring
+    keeps the segment's adjoints for :func:`dense_grads`."""
+    if sums_later(lay, ring, span):
+        return
     for b in range(z.shape[0]):
         adj = due[b, slot, post0:post0 + n]
         for i in range(rows):
@@ -168,18 +183,14 @@ def dense_back(z, pre0, indptr, post0, lay, fval, ring, slot, t, steps, dz, has_
     of :mod:`.gemm`; the weight sums are made here, step by step, only where the ring is
     too short to keep them for :func:`dense_grads`. :func:`dense_back_threads` is the same
     with the product's rows shared between threads."""
-    if lay[0] < 0 or lay[1] == 0 or t + lay[0] >= steps:
+    rows, n, due = _dense_due(indptr, lay, fval, ring, t, steps)
+    if rows < 0:
         return
-    rows = indptr.shape[0] - 1
-    n = fval.shape[0] // rows if rows else 0
-    due = ring[(t + lay[0]) % ring.shape[0]]
     if has_dz:
-        a = _adjoints_in(due, slot, post0, n, z.shape[0], fval)
-        c = np.empty((rows, a.shape[1]), fval.dtype)
+        a, c = _product_buffers(due, slot, post0, n, rows, z.shape[0], fval)
         rows_product(fval, n, 0, rows, a, c, False)
         _dz_out(c, dz, pre0, rows)
-    if not sums_later(lay, ring, span):
-        _step_sums(z, pre0, rows, post0, n, due, slot, gf)
+    _step_sums(z, pre0, rows, post0, n, due, slot, gf, lay, ring, span)
 
 
 BLOCK = 128  # rows of the weight matrix per task of the threaded product and weight sums
@@ -190,21 +201,17 @@ def dense_back_threads(z, pre0, indptr, post0, lay, fval, ring, slot, t, steps, 
                        gf, span):
     """:func:`dense_back` with blocks of rows of the product on threads (each row's sum in
     the order of one thread's: the same numbers)."""
-    if lay[0] < 0 or lay[1] == 0 or t + lay[0] >= steps:
+    rows, n, due = _dense_due(indptr, lay, fval, ring, t, steps)
+    if rows < 0:
         return
-    rows = indptr.shape[0] - 1
-    n = fval.shape[0] // rows if rows else 0
-    due = ring[(t + lay[0]) % ring.shape[0]]
     if has_dz:
-        a = _adjoints_in(due, slot, post0, n, z.shape[0], fval)
-        c = np.empty((rows, a.shape[1]), fval.dtype)
+        a, c = _product_buffers(due, slot, post0, n, rows, z.shape[0], fval)
         for blk in prange((rows + BLOCK - 1) // BLOCK):
             j0 = blk * BLOCK
             j1 = min(rows, j0 + BLOCK)
             rows_product(fval, n, j0, j1, a, c[j0:j1], False)
         _dz_out(c, dz, pre0, rows)
-    if not sums_later(lay, ring, span):
-        _step_sums(z, pre0, rows, post0, n, due, slot, gf)
+    _step_sums(z, pre0, rows, post0, n, due, slot, gf, lay, ring, span)
 
 
 @njit(cache=True, boundscheck=False, nogil=True, inline="always")
