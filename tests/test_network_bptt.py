@@ -862,3 +862,27 @@ def test_targets_of_count_and_mse_losses_are_checked(targets):
     loss = sg.losses.spike_count(h.spikes)
     with pytest.raises(InvalidValueError, match="spike_count: targets"):
         loss({h.spikes: np.zeros((3, 1, 4))}, targets)
+
+
+def test_propagators_of_untrained_populations_are_computed_once(monkeypatch):
+    """A population with nothing trained keeps its propagators between runs (a matrix
+    exponential per neuron and run otherwise); trained ones and changed values are computed
+    again, and the gradients do not change."""
+    import snngen.train.network as network
+    net, o = two_population_net()
+    fit = sg.BPTT(net, loss=sg.losses.cross_entropy(o.v), progress=False)
+    calls = []
+    real = network.propagator_values
+    monkeypatch.setattr(network, "propagator_values",
+                        lambda lm, *a: calls.append(lm.discrete.model.name) or real(lm, *a))
+    data = (np.random.default_rng(0).random((12, 3, 6)) < 0.4).astype(np.float64)
+    labels = np.array([0, 1, 2])
+    first = fit.loss_and_grads({"x": data}, labels)[1]
+    second = fit.loss_and_grads({"x": data}, labels)[1]
+    # h1 (tau trained) and o (tau trained) each run; h2 (adaptive, nothing trained) once
+    assert sorted(calls) == ["adaptive", "leaky", "leaky", "lif", "lif"]
+    for k in first:
+        np.testing.assert_array_equal(first[k], second[k])
+    net.populations["h2"].params["taub"] = 0.05  # a changed value is seen
+    fit.loss_and_grads({"x": data}, labels)
+    assert calls.count("adaptive") == 2

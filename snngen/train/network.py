@@ -171,7 +171,8 @@ class BPTT:
         if not trained:
             raise SnngenError(f"{who}: nothing is trained: mark values with sg.Trainable, e.g. "
                               "w=sg.Trainable(sg.Normal(0, 0.1)) in net.connect")
-        self._tables()
+        self.tables = synapse_tables(net)
+        self._fixed_arrays = {}  # _parameter_arrays of populations with nothing trained
         self.params = initial_params(net, self.tables)
         self.log_space = positive_params(net)
         #: draws the white noise of each run (standard normal, per neuron, trial and step):
@@ -197,9 +198,6 @@ class BPTT:
 
     # -- the network's fixed structure and its trained values --------------------------
 
-    def _tables(self) -> None:
-        self.tables = synapse_tables(self.net)
-
     def _population_values(self, pop) -> dict:
         """Per-neuron float64 values of every parameter of ``pop`` (trained ones current)."""
         values = {k: np.broadcast_to(np.asarray(v, np.float64), (pop.n,))
@@ -212,15 +210,22 @@ class BPTT:
                                                     np.ndarray]:
         """Population ``name``'s parameter values (checked), and what its kernels read of
         them: P (params, n), Q (propagators, n) in the network's dtype, and the refractory
-        steps (n,)."""
+        steps (n,). A population with nothing trained reuses them while its values stay
+        the same (no matrix exponential per neuron and run)."""
         f, pop, lm = self.kernels.dtype, self.net.populations[name], self.nlm.populations[name]
         values = self._population_values(pop)
         validate.check_parameter_values(pop.model, values, f"population '{name}'")
+        key = tuple((k, np.ascontiguousarray(v).tobytes()) for k, v in sorted(values.items()))
+        cached = self._fixed_arrays.get(name)
+        if cached is not None and cached[0] == key:
+            return (values, *cached[1])
         props = propagator_values(lm, values, self.net.dt, pop.n)
-        return (values,
-                np.array([values[p.name] for p in lm.params], f).reshape(-1, pop.n),
-                np.array([props[q] for q in lm.propagators], f).reshape(-1, pop.n),
-                refractory_steps(lm, values, self.net.dt, pop.n).astype(np.int64))
+        arrays = (np.array([values[p.name] for p in lm.params], f).reshape(-1, pop.n),
+                  np.array([props[q] for q in lm.propagators], f).reshape(-1, pop.n),
+                  refractory_steps(lm, values, self.net.dt, pop.n).astype(np.int64))
+        if not getattr(pop, "trainable", None):  # Online writes the trained ones in place
+            self._fixed_arrays[name] = (key, arrays)
+        return (values, *arrays)
 
     # -- one run ----------------------------------------------------------------------
 
