@@ -6,6 +6,13 @@ variables, :mod:`snngen.derive.network`) to the input slot of the postsynaptic n
 ``delay`` steps after the presynaptic spike; its reverse sends back, for every presynaptic
 neuron, ``sum a_x * f`` to its spike's adjoint, and for each spike adds ``a_x`` to the
 synapse's sum ``gf`` (the weight gradients are ``gf * df/dw``, formed afterwards).
+
+How a table is walked depends on its layout (:func:`snngen.train.network_data.layout`):
+synapse by synapse in general (:func:`deliver`, :func:`deliver_back`); one ring row per
+step when its synapses share a delay; and for a full matrix with one delay, the reverse is
+a register-tiled product (:func:`dense_back`) and the weight sums wait for the end of the
+segment, where they are made row by row (:func:`dense_grads`). The ``_threads`` forms,
+imported by a network built with ``parallel=True``, share rows between threads.
 """
 
 from __future__ import annotations
