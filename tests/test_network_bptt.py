@@ -112,6 +112,39 @@ def two_population_net(seed=3, batch=3):
     return net, o
 
 
+def two_population_reference(fit, data):
+    """PyTorch's run of :func:`two_population_net` on ``data`` (steps, batch, 6) with the
+    trained values of ``fit``: (those values as leaf tensors, the readout after each step,
+    h1's and h2's spikes of each step)."""
+    steps, batch = data.shape[:2]
+    p = trained(fit)
+    xs = torch.as_tensor(data)
+    w = {k: dense(fit, k, p[f"{k}.w"]) for k in ("in", "rec", "ff", "out", "skip")}
+    phi = lif_propagators(p["h1.tau"], torch.full((10,), 0.005, dtype=torch.float64))
+    v1, i1 = torch.zeros(batch, 10, dtype=torch.float64), torch.zeros(batch, 10,
+                                                                      dtype=torch.float64)
+    v2, b2 = torch.zeros(batch, 7, dtype=torch.float64), torch.zeros(batch, 7,
+                                                                     dtype=torch.float64)
+    vo = torch.zeros(batch, 3, dtype=torch.float64)
+    z1s, z2s, xlist, ys = [], [], [], []
+    for t in range(steps):
+        xlist.append(xs[t])
+        u1 = phi[:, 0, 0] * v1 + phi[:, 0, 1] * i1
+        ui = phi[:, 1, 1] * i1
+        u2 = v2 + DT * (-v2 - b2) / 0.02
+        ub = b2 + DT * (-b2 / 0.1)
+        uo = vo * torch.exp(-DT / p["o.tau"])
+        z1, z2 = Spike.apply(u1 - p["h1.vt"]), Spike.apply(u2 - 1.0)
+        z1s.append(z1)
+        z2s.append(z2)
+        ui = ui + delivered(xlist, t, w["in"]) + delivered(z1s, t, w["rec"])
+        u2 = u2 + delivered(z1s, t, w["ff"])
+        vo = uo + delivered(z2s, t, w["out"]) + delivered(xlist, t, w["skip"])
+        v1, i1, v2, b2 = u1 * (1 - z1), ui, u2 * (1 - z2), ub + 0.3 * z2
+        ys.append(vo)
+    return p, ys, z1s, z2s
+
+
 @pytest.mark.parametrize("every", [None, 13], ids=["full_tape", "checkpointed"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_two_populations_with_skip_equal_pytorch(backend, every):
@@ -122,34 +155,7 @@ def test_two_populations_with_skip_equal_pytorch(backend, every):
     steps, batch = 40, 3
     data = (rng.random((steps, batch, 6)) < 0.3).astype(float)
     labels = np.array([0, 2, 1])
-    p = trained(fit)
-    xs = torch.as_tensor(data)
-    w = {k: dense(fit, k, p[f"{k}.w"]) for k in ("in", "rec", "ff", "out", "skip")}
-    phi = lif_propagators(p["h1.tau"], torch.full((10,), 0.005, dtype=torch.float64))
-    v1 = torch.zeros(batch, 10, dtype=torch.float64)
-    i1 = torch.zeros(batch, 10, dtype=torch.float64)
-    v2 = torch.zeros(batch, 7, dtype=torch.float64)
-    b2 = torch.zeros(batch, 7, dtype=torch.float64)
-    vo = torch.zeros(batch, 3, dtype=torch.float64)
-    z1s, z2s, xlist, ys = [], [], [], []
-    for t in range(steps):
-        xlist.append(xs[t])
-        u1 = phi[:, 0, 0] * v1 + phi[:, 0, 1] * i1
-        ui = phi[:, 1, 1] * i1
-        u2 = v2 + DT * (-v2 - b2) / 0.02
-        ub = b2 + DT * (-b2 / 0.1)
-        uo = vo * torch.exp(-DT / p["o.tau"])
-        z1 = Spike.apply(u1 - p["h1.vt"])
-        z2 = Spike.apply(u2 - 1.0)
-        z1s.append(z1)
-        z2s.append(z2)
-        ui = ui + delivered(xlist, t, w["in"]) + delivered(z1s, t, w["rec"])
-        u2 = u2 + delivered(z1s, t, w["ff"])
-        uo = uo + delivered(z2s, t, w["out"]) + delivered(xlist, t, w["skip"])
-        v1, i1 = u1 * (1 - z1), ui
-        v2, b2 = u2 * (1 - z2), ub + 0.3 * z2
-        vo = uo
-        ys.append(vo)
+    p, ys, z1s, z2s = two_population_reference(fit, data)
     logits = torch.stack(ys).mean(0)
     loss = torch.nn.functional.cross_entropy(logits, torch.as_tensor(labels))
     assert compare(fit, p, loss, {"x": data}, labels) == 8
@@ -322,31 +328,7 @@ def test_a_loss_with_a_rate_regulariser_equals_pytorch(backend):
     steps, batch = 40, 3
     data = (rng.random((steps, batch, 6)) < 0.3).astype(float)
     labels = np.array([0, 2, 1])
-    p = trained(fit)
-    xs = torch.as_tensor(data)
-    w = {k: dense(fit, k, p[f"{k}.w"]) for k in ("in", "rec", "ff", "out", "skip")}
-    phi = lif_propagators(p["h1.tau"], torch.full((10,), 0.005, dtype=torch.float64))
-    v1, i1 = torch.zeros(batch, 10, dtype=torch.float64), torch.zeros(batch, 10,
-                                                                      dtype=torch.float64)
-    v2, b2 = torch.zeros(batch, 7, dtype=torch.float64), torch.zeros(batch, 7,
-                                                                     dtype=torch.float64)
-    vo = torch.zeros(batch, 3, dtype=torch.float64)
-    z1s, z2s, xlist, ys = [], [], [], []
-    for t in range(steps):
-        xlist.append(xs[t])
-        u1 = phi[:, 0, 0] * v1 + phi[:, 0, 1] * i1
-        ui = phi[:, 1, 1] * i1
-        u2 = v2 + DT * (-v2 - b2) / 0.02
-        ub = b2 + DT * (-b2 / 0.1)
-        uo = vo * torch.exp(-DT / p["o.tau"])
-        z1, z2 = Spike.apply(u1 - p["h1.vt"]), Spike.apply(u2 - 1.0)
-        z1s.append(z1)
-        z2s.append(z2)
-        ui = ui + delivered(xlist, t, w["in"]) + delivered(z1s, t, w["rec"])
-        u2 = u2 + delivered(z1s, t, w["ff"])
-        vo = uo + delivered(z2s, t, w["out"]) + delivered(xlist, t, w["skip"])
-        v1, i1, v2, b2 = u1 * (1 - z1), ui, u2 * (1 - z2), ub + 0.3 * z2
-        ys.append(vo)
+    p, ys, z1s, z2s = two_population_reference(fit, data)
     rate = torch.stack(z1s).sum(0) / (steps * DT)
     excess = torch.clamp(rate - 30.0, max=0) + torch.clamp(rate - 60.0, min=0)
     loss_ref = torch.nn.functional.cross_entropy(torch.stack(ys).mean(0),

@@ -28,6 +28,7 @@ from ... import __version__, cache
 from ...derive.network import jacobian_bodies, population_bodies
 from ..base import LearningKernels
 from ..templates import environment
+from . import gemm
 from .gemm import pad_columns, rows_product
 from .printer import NumbaPrinter
 
@@ -35,7 +36,6 @@ from .printer import NumbaPrinter
 def digest() -> str:
     """Hash of this file and of :mod:`.gemm` (the generated module embeds it: Numba's cache
     is keyed on the generated file, which calls the helpers below)."""
-    from . import gemm
     return hashlib.sha256(Path(__file__).read_bytes() + gemm.digest().encode()).hexdigest()[:16]
 
 
